@@ -1,0 +1,25 @@
+//! The agent-to-hub live protocol, byte for byte the seed camera server's
+//! `/video-input-stream` ingest, plus its viewer handshake and agent tokens.
+//!
+//! Everything here is pure: decoders take a [`bytes::BytesMut`] that the
+//! caller fills from whatever transport it has (one websocket message, many,
+//! or a byte at a time) and return `Ok(None)` when they need more bytes.
+//! Every length read from the peer is checked against a named bound before
+//! anything is allocated for it.
+//!
+//! Ingest stream, all integers little-endian:
+//!
+//! ```text
+//! u32 camera_id | u32 token_len | token (UTF-8) | { u32 frame_len | JPEG }*
+//! ```
+
+pub mod ingest;
+pub mod token;
+pub mod viewer;
+
+pub use ingest::{
+    DEFAULT_MAX_FRAME_LEN, IngestDecoder, IngestError, IngestEvent, MAX_TOKEN_LEN, encode_frame,
+    encode_hello,
+};
+pub use token::{TokenScheme, UnknownScheme, make_token, verify_token};
+pub use viewer::{MAX_VIEWER_HELLO_LEN, ViewerError, ViewerHello, decode_viewer_hello, encode_viewer_hello};
