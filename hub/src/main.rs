@@ -1,1 +1,71 @@
-fn main() {}
+//! `hub`: the camera hub. Argument parsing, logging and dispatch only; the
+//! work is in `cmds`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use hub::cmds;
+
+#[derive(Debug, Parser)]
+#[command(name = "hub", version, about = "Camera hub: live view, recordings and camera bridges")]
+struct Cli {
+    /// The configuration file (see deploy/hub.example.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the hub (the default when --config is given).
+    Serve,
+    /// Run on an embedded default: a test-pattern camera, data in ./hub-data,
+    /// 127.0.0.1:8080; prints the URL and a generated login.
+    Demo {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Print the token the agent of camera ID must present.
+    Token { id: u32 },
+    /// Manage users.
+    #[command(subcommand)]
+    User(cmds::user::UserCmd),
+    /// Check the configuration file and exit.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match (cli.cmd, cli.config.as_deref()) {
+        (Some(Cmd::Demo { data_dir, listen }), _) => cmds::demo::run(data_dir, listen),
+        (Some(Cmd::Token { id }), cfg) => cmds::token::run(cfg, id),
+        (Some(Cmd::User(u)), cfg) => cmds::user::run(cfg, u),
+        (Some(Cmd::CheckConfig), Some(cfg)) => hub::config::Config::load(cfg)
+            .map(|c| eprintln!("{}: ok, {} cameras", cfg.display(), c.cameras.len()))
+            .map_err(Into::into),
+        (Some(Cmd::Serve) | None, Some(cfg)) => cmds::serve::run(cfg),
+        (_, None) => Err(anyhow::anyhow!(
+            "--config FILE is required (or run `hub demo` to try it out)"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hub: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,578 @@
+//! The agent's configuration file: typed, strict TOML; every key is documented in `agent.example.toml`.
+//!
+//! Unknown keys are errors, choices are enums, durations and sizes carry
+//! units (`"500ms"`, `"30s"`, `"4MiB"`), defaults live here in code, and
+//! every validation error names the key it is about. The token is never part
+//! of a `Debug` or log line.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or a key is unknown, missing or of the wrong
+    /// type; toml's message names the key and shows the line.
+    #[error("{0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("`{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `ws://host:port/video-input-stream`.
+    pub hub_url: String,
+    /// The camera's id on the hub (1 or more).
+    pub camera_id: u32,
+    /// The token inline; exactly one of `token` and `token_file`.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// A file holding the token (surrounding whitespace ignored).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// How often to log capture and uplink counters.
+    #[serde(default = "defaults::stats_interval")]
+    pub stats_interval: Dur,
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub uplink: UplinkConfig,
+}
+
+/// `[source]`: where frames come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    #[serde(default = "defaults::width")]
+    pub width: u32,
+    #[serde(default = "defaults::height")]
+    pub height: u32,
+    #[serde(default = "defaults::fps")]
+    pub fps: u32,
+    /// JPEG quality 1..=100 where the agent or rpicam-vid encodes; MJPEG
+    /// from a V4L2 camera is passed through as is.
+    #[serde(default = "defaults::jpeg_quality")]
+    pub jpeg_quality: u8,
+    #[serde(default)]
+    pub v4l2: V4l2Config,
+    #[serde(default)]
+    pub rpicam: RpicamConfig,
+}
+
+/// `source.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// The built-in moving test pattern (no camera needed).
+    Testsrc,
+    /// A V4L2 capture device such as a USB webcam.
+    V4l2,
+    /// The Raspberry Pi camera through `rpicam-vid --codec mjpeg`.
+    Rpicam,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Testsrc => "testsrc",
+            SourceKind::V4l2 => "v4l2",
+            SourceKind::Rpicam => "rpicam",
+        }
+    }
+}
+
+/// `[source.v4l2]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct V4l2Config {
+    #[serde(default = "defaults::device")]
+    pub device: PathBuf,
+    #[serde(default)]
+    pub format: V4l2Format,
+    /// mmap buffers to queue (2..=32).
+    #[serde(default = "defaults::buffers")]
+    pub buffers: u32,
+}
+
+impl Default for V4l2Config {
+    fn default() -> Self {
+        V4l2Config {
+            device: defaults::device(),
+            format: V4l2Format::default(),
+            buffers: defaults::buffers(),
+        }
+    }
+}
+
+/// `source.v4l2.format`: which pixel format to ask the device for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum V4l2Format {
+    /// MJPEG if the device offers it, else YUYV.
+    #[default]
+    Auto,
+    /// MJPEG only (passed through without re-encoding).
+    Mjpeg,
+    /// YUYV only (encoded to JPEG by the agent).
+    Yuyv,
+}
+
+/// `[source.rpicam]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpicamConfig {
+    /// The `rpicam-vid` binary: a name looked up on PATH, or a path.
+    #[serde(default = "defaults::rpicam_binary")]
+    pub binary: PathBuf,
+    /// Extra arguments appended to the command line, e.g. `["--hflip"]`.
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+    /// Largest JPEG accepted from its output; longer runs are dropped.
+    #[serde(default = "defaults::max_frame_size")]
+    pub max_frame_size: ByteSize,
+}
+
+impl Default for RpicamConfig {
+    fn default() -> Self {
+        RpicamConfig {
+            binary: defaults::rpicam_binary(),
+            extra_args: Vec::new(),
+            max_frame_size: defaults::max_frame_size(),
+        }
+    }
+}
+
+/// `[uplink]`: the websocket connection to the hub.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UplinkConfig {
+    /// Frames held between capture and uplink; when full the oldest is
+    /// dropped (and counted).
+    #[serde(default = "defaults::queue_frames")]
+    pub queue_frames: usize,
+    #[serde(default = "defaults::backoff_initial")]
+    pub backoff_initial: Dur,
+    #[serde(default = "defaults::backoff_max")]
+    pub backoff_max: Dur,
+    #[serde(default = "defaults::connect_timeout")]
+    pub connect_timeout: Dur,
+    /// A frame that cannot be sent within this long means the hub is gone.
+    #[serde(default = "defaults::send_timeout")]
+    pub send_timeout: Dur,
+}
+
+impl Default for UplinkConfig {
+    fn default() -> Self {
+        UplinkConfig {
+            queue_frames: defaults::queue_frames(),
+            backoff_initial: defaults::backoff_initial(),
+            backoff_max: defaults::backoff_max(),
+            connect_timeout: defaults::connect_timeout(),
+            send_timeout: defaults::send_timeout(),
+        }
+    }
+}
+
+mod defaults {
+    use super::{ByteSize, Dur};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    pub fn stats_interval() -> Dur {
+        Dur(Duration::from_secs(60))
+    }
+    pub fn width() -> u32 {
+        1280
+    }
+    pub fn height() -> u32 {
+        720
+    }
+    pub fn fps() -> u32 {
+        10
+    }
+    pub fn jpeg_quality() -> u8 {
+        80
+    }
+    pub fn device() -> PathBuf {
+        PathBuf::from("/dev/video0")
+    }
+    pub fn buffers() -> u32 {
+        4
+    }
+    pub fn rpicam_binary() -> PathBuf {
+        PathBuf::from("rpicam-vid")
+    }
+    pub fn max_frame_size() -> ByteSize {
+        ByteSize(4 << 20)
+    }
+    pub fn queue_frames() -> usize {
+        4
+    }
+    pub fn backoff_initial() -> Dur {
+        Dur(Duration::from_millis(500))
+    }
+    pub fn backoff_max() -> Dur {
+        Dur(Duration::from_secs(30))
+    }
+    pub fn connect_timeout() -> Dur {
+        Dur(Duration::from_secs(10))
+    }
+    pub fn send_timeout() -> Dur {
+        Dur(Duration::from_secs(10))
+    }
+}
+
+impl Config {
+    /// Read, parse and validate `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Parse and validate a TOML document.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        validate_hub_url(&self.hub_url)?;
+        if self.camera_id == 0 {
+            return Err(invalid("camera_id", "must be 1 or more"));
+        }
+        match (&self.token, &self.token_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "token",
+                    "give either `token` or `token_file`, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "token_file",
+                    "missing: give `token_file` (preferred) or `token`",
+                ));
+            }
+            (Some(t), None) if t.expose().is_empty() => {
+                return Err(invalid("token", "is empty"));
+            }
+            _ => {}
+        }
+        if self.stats_interval.0 < Duration::from_secs(1) {
+            return Err(invalid("stats_interval", "must be at least 1s"));
+        }
+        let s = &self.source;
+        let dim = testpattern::MIN_DIM..=testpattern::MAX_DIM;
+        if !dim.contains(&s.width) {
+            return Err(invalid("source.width", format!("must be in {dim:?}")));
+        }
+        if !dim.contains(&s.height) {
+            return Err(invalid("source.height", format!("must be in {dim:?}")));
+        }
+        if !(1..=120).contains(&s.fps) {
+            return Err(invalid("source.fps", "must be in 1..=120"));
+        }
+        if !(1..=100).contains(&s.jpeg_quality) {
+            return Err(invalid("source.jpeg_quality", "must be in 1..=100"));
+        }
+        if !(2..=32).contains(&s.v4l2.buffers) {
+            return Err(invalid("source.v4l2.buffers", "must be in 2..=32"));
+        }
+        if s.rpicam.max_frame_size.0 < 1024 {
+            return Err(invalid(
+                "source.rpicam.max_frame_size",
+                "must be at least 1KiB",
+            ));
+        }
+        if s.rpicam.max_frame_size.0 > wire::DEFAULT_MAX_FRAME_LEN as u64 {
+            return Err(invalid(
+                "source.rpicam.max_frame_size",
+                format!(
+                    "must not exceed the hub's default frame limit of {} bytes",
+                    wire::DEFAULT_MAX_FRAME_LEN
+                ),
+            ));
+        }
+        let u = &self.uplink;
+        if !(1..=1024).contains(&u.queue_frames) {
+            return Err(invalid("uplink.queue_frames", "must be in 1..=1024"));
+        }
+        if u.backoff_initial.0.is_zero() {
+            return Err(invalid("uplink.backoff_initial", "must be more than 0s"));
+        }
+        if u.backoff_max.0 < u.backoff_initial.0 {
+            return Err(invalid(
+                "uplink.backoff_max",
+                "must be at least uplink.backoff_initial",
+            ));
+        }
+        if u.connect_timeout.0.is_zero() {
+            return Err(invalid("uplink.connect_timeout", "must be more than 0s"));
+        }
+        if u.send_timeout.0.is_zero() {
+            return Err(invalid("uplink.send_timeout", "must be more than 0s"));
+        }
+        Ok(())
+    }
+
+    /// The token, inline or read from `token_file`. Warns (without the
+    /// token) if the file is readable by group or others.
+    pub fn load_token(&self) -> Result<Secret, ConfigError> {
+        if let Some(t) = &self.token {
+            return Ok(t.clone());
+        }
+        let path = self
+            .token_file
+            .as_ref()
+            .ok_or_else(|| invalid("token_file", "missing"))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid("token_file", format!("cannot read {}: {e}", path.display())))?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(invalid(
+                "token_file",
+                format!("{} is empty", path.display()),
+            ));
+        }
+        if token.len() > wire::MAX_TOKEN_LEN {
+            return Err(invalid(
+                "token_file",
+                format!("token is longer than {} bytes", wire::MAX_TOKEN_LEN),
+            ));
+        }
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format_args!("{:o}", mode & 0o777),
+                    "token file is accessible to group or others; chmod 600 it"
+                );
+            }
+        }
+        Ok(Secret(token.to_owned()))
+    }
+}
+
+fn validate_hub_url(url: &str) -> Result<(), ConfigError> {
+    let rest = if let Some(rest) = url.strip_prefix("ws://") {
+        rest
+    } else if url.starts_with("wss://") {
+        return Err(invalid(
+            "hub_url",
+            "wss:// is not supported by this build yet; use ws:// (e.g. over a VPN)",
+        ));
+    } else {
+        return Err(invalid("hub_url", "must start with ws://"));
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() {
+        return Err(invalid("hub_url", "has no host"));
+    }
+    if authority.contains('@') {
+        return Err(invalid(
+            "hub_url",
+            "must not carry credentials; use `token_file`",
+        ));
+    }
+    if url.contains('?') {
+        return Err(invalid("hub_url", "must not have a query string"));
+    }
+    Ok(())
+}
+
+/// A secret string: shown as `***` in `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A duration written with units: `"500ms"`, `"30s"`, `"2m"`, `"1h"`,
+/// `"1m30s"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parse `"1h2m3s400ms"`-style durations; a unit is required.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad =
+        || format!("invalid duration {s:?}: expected e.g. \"500ms\", \"30s\", \"2m\", \"1h\"");
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+            _ => return Err(bad()),
+        };
+        total = total.checked_add(part).ok_or_else(bad)?;
+    }
+    Ok(total)
+}
+
+/// A size in bytes written with units: `"4MiB"`, `"512KiB"`, `"2MB"`,
+/// `"1000B"`, or a bare integer of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(ByteSize(n)),
+            Raw::Str(s) => parse_size(&s)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parse `"4MiB"`-style sizes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let bad =
+        || format!("invalid size {s:?}: expected e.g. \"4MiB\", \"512KiB\", \"2MB\", \"1000B\"");
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(bad());
+    }
+    let n: u64 = t[..digits].parse().map_err(|_| bad())?;
+    let mult: u64 = match t[digits..].trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let ok =
+            |s: &str, ms: u64| assert_eq!(parse_duration(s), Ok(Duration::from_millis(ms)), "{s}");
+        ok("500ms", 500);
+        ok("30s", 30_000);
+        ok("2m", 120_000);
+        ok("1h", 3_600_000);
+        ok("1m30s", 90_000);
+        ok("0s", 0);
+        for bad in [
+            "",
+            "30",
+            "s",
+            "3 s",
+            "1d",
+            "-1s",
+            "1.5s",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert_eq!(parse_size("1000B"), Ok(1000));
+        assert_eq!(parse_size("7"), Ok(7));
+        for bad in ["", "MiB", "4 TB", "4mib", "-1"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn secret_is_not_in_debug() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn hub_urls() {
+        assert!(validate_hub_url("ws://hub:8080/video-input-stream").is_ok());
+        for bad in [
+            "http://hub/",
+            "wss://hub/video-input-stream",
+            "ws:///x",
+            "ws://user:pw@hub/x",
+            "ws://hub/x?token=1",
+        ] {
+            assert!(validate_hub_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Frame sources behind one trait: the test pattern, V4L2 devices and `rpicam-vid`.
+//!
+//! A source runs until its cancellation token fires, pushing complete JPEGs
+//! into the shared [`FrameQueue`]. Camera failures (a device unplugged,
+//! `rpicam-vid` exiting) are handled inside the source: it logs once per
+//! change of state and retries with backoff. An error return means the
+//! source cannot work at all with this configuration or build. Blocking
+//! capture (V4L2) runs on its own thread, never on the async runtime.
+
+pub mod mjpeg;
+pub mod rpicam;
+pub mod testsrc;
+#[cfg(feature = "v4l2")]
+pub mod v4l2;
+pub mod yuyv;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{SourceConfig, SourceKind};
+use crate::queue::FrameQueue;
+
+/// Camera restarts back off from this...
+pub const RESTART_BACKOFF_INITIAL: Duration = Duration::from_secs(1);
+/// ...to this.
+pub const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A camera that ran this long before failing restarts from the initial
+/// backoff again.
+pub const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// Why a source cannot run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("source kind `{0}` is not available in this build (built without the `v4l2` feature)")]
+    NotBuilt(&'static str),
+    #[error("the capture thread could not be started: {0}")]
+    Thread(std::io::Error),
+    #[error("the capture thread panicked")]
+    Panicked,
+}
+
+/// The future a source runs as.
+pub type SourceFuture = Pin<Box<dyn Future<Output = Result<(), SourceError>> + Send>>;
+
+/// Something that produces frames until cancelled.
+pub trait Source: Send {
+    /// Short name for logs.
+    fn name(&self) -> &'static str;
+    /// Capture into `out` until `cancel` fires.
+    fn run(self: Box<Self>, out: Arc<FrameQueue>, cancel: CancellationToken) -> SourceFuture;
+}
+
+/// The source the configuration asks for.
+pub fn from_config(cfg: &SourceConfig) -> Result<Box<dyn Source>, SourceError> {
+    match cfg.kind {
+        SourceKind::Testsrc => Ok(Box::new(testsrc::TestSource::new(cfg))),
+        SourceKind::Rpicam => Ok(Box::new(rpicam::RpicamSource::new(cfg))),
+        #[cfg(feature = "v4l2")]
+        SourceKind::V4l2 => Ok(Box::new(v4l2::V4l2Source::new(cfg))),
+        #[cfg(not(feature = "v4l2"))]
+        SourceKind::V4l2 => Err(SourceError::NotBuilt("v4l2")),
+    }
+}
+
+/// Milliseconds since the Unix epoch now (0 if the clock is before 1970).
+pub fn wall_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,309 @@
+//! The `rpicam` source: `rpicam-vid --codec mjpeg -o -` as a child process, its stdout split into JPEGs.
+//!
+//! The child runs in its own process group, so stopping kills everything it
+//! started: SIGTERM to the group, SIGKILL after a grace period, and SIGKILL
+//! from a guard if this task is dropped. When it exits on its own it is
+//! restarted with backoff, and its last stderr lines are logged once.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::mjpeg::MjpegSplitter;
+use super::{
+    RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX, STABLE_AFTER, Source, SourceError, SourceFuture,
+};
+use crate::backoff::{Backoff, Problem, sleep_or_cancel};
+use crate::config::SourceConfig;
+use crate::queue::{Frame, FrameQueue};
+
+/// How long `rpicam-vid` gets to exit after SIGTERM before SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(2);
+/// Stderr lines kept for the exit report.
+const STDERR_TAIL: usize = 8;
+/// Read size for stdout.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The arguments for `rpicam-vid` (without the binary).
+pub fn command_args(cfg: &SourceConfig) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "-t",
+        "0",
+        "-n",
+        "--codec",
+        "mjpeg",
+        "--width",
+        &cfg.width.to_string(),
+        "--height",
+        &cfg.height.to_string(),
+        "--framerate",
+        &cfg.fps.to_string(),
+        "-q",
+        &cfg.jpeg_quality.to_string(),
+        "--flush",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(cfg.rpicam.extra_args.iter().cloned());
+    args.extend(["-o".to_owned(), "-".to_owned()]);
+    args
+}
+
+#[derive(Debug)]
+pub struct RpicamSource {
+    binary: PathBuf,
+    args: Vec<String>,
+    max_frame: usize,
+}
+
+impl RpicamSource {
+    pub fn new(cfg: &SourceConfig) -> RpicamSource {
+        RpicamSource {
+            binary: cfg.rpicam.binary.clone(),
+            args: command_args(cfg),
+            max_frame: usize::try_from(cfg.rpicam.max_frame_size.0).unwrap_or(usize::MAX),
+        }
+    }
+
+    async fn capture(
+        self,
+        out: Arc<FrameQueue>,
+        cancel: CancellationToken,
+    ) -> Result<(), SourceError> {
+        let mut backoff = Backoff::new(RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX);
+        let mut problem = Problem::new("rpicam-vid");
+        let mut seq = 0u64;
+        info!(binary = %self.binary.display(), args = ?self.args, "rpicam source started");
+        while !cancel.is_cancelled() {
+            let started = Instant::now();
+            let outcome = self.run_once(&out, &cancel, &mut seq, &mut problem).await;
+            let err = match outcome {
+                Ok(Ended::Cancelled) => break,
+                Ok(Ended::Exited { status, stderr }) => RpicamError::Exited {
+                    status,
+                    stderr: stderr.into_iter().collect::<Vec<_>>().join(" | "),
+                },
+                Err(e) => e,
+            };
+            if started.elapsed() >= STABLE_AFTER {
+                backoff.reset();
+            }
+            let delay = backoff.next_delay();
+            problem.report(&err, delay);
+            if sleep_or_cancel(delay, &cancel).await {
+                break;
+            }
+        }
+        info!(frames = seq, "rpicam source stopped");
+        Ok(())
+    }
+
+    /// Run one `rpicam-vid` process until it exits or we are cancelled.
+    async fn run_once(
+        &self,
+        out: &FrameQueue,
+        cancel: &CancellationToken,
+        seq: &mut u64,
+        problem: &mut Problem,
+    ) -> Result<Ended, RpicamError> {
+        let mut child = Command::new(&self.binary)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| RpicamError::Spawn {
+                binary: self.binary.clone(),
+                source: e,
+            })?;
+        let guard = GroupGuard::new(&child);
+        debug!(pid = ?child.id(), "rpicam-vid started");
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let stderr_task = tokio::spawn(collect_stderr(stderr));
+
+        let mut splitter = MjpegSplitter::new(self.max_frame);
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut first = true;
+        let read_error = loop {
+            let n = tokio::select! {
+                _ = cancel.cancelled() => {
+                    guard.terminate(&mut child).await;
+                    stderr_task.abort();
+                    return Ok(Ended::Cancelled);
+                }
+                r = stdout.read(&mut buf) => r,
+            };
+            match n {
+                Ok(0) => break None,
+                Ok(n) => splitter.push(&buf[..n], |jpeg| {
+                    if first {
+                        first = false;
+                        problem.clear();
+                        info!(bytes = jpeg.len(), "rpicam-vid: first frame");
+                    }
+                    out.push(Frame {
+                        jpeg,
+                        seq: *seq,
+                        captured_at: Instant::now(),
+                    });
+                    *seq += 1;
+                }),
+                Err(e) => break Some(e),
+            }
+        };
+        let stats = splitter.stats();
+        if stats.corrupt + stats.oversize > 0 || stats.garbage_bytes > 0 {
+            debug!(?stats, "MJPEG splitter counters for this run");
+        }
+        // stdout closed: the process is exiting (or closed it on purpose).
+        let status = match tokio::time::timeout(TERM_GRACE, child.wait()).await {
+            Ok(Ok(status)) => status,
+            _ => {
+                guard.terminate(&mut child).await;
+                child.wait().await.map_err(RpicamError::Wait)?
+            }
+        };
+        // Children it left behind in its group go too.
+        guard.kill();
+        let stderr = tokio::time::timeout(Duration::from_secs(1), stderr_task)
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .unwrap_or_default();
+        if let Some(e) = read_error {
+            warn!(error = %e, "reading rpicam-vid's output failed");
+        }
+        Ok(Ended::Exited { status, stderr })
+    }
+}
+
+impl Source for RpicamSource {
+    fn name(&self) -> &'static str {
+        "rpicam"
+    }
+
+    fn run(self: Box<Self>, out: Arc<FrameQueue>, cancel: CancellationToken) -> SourceFuture {
+        Box::pin(self.capture(out, cancel))
+    }
+}
+
+enum Ended {
+    Cancelled,
+    Exited {
+        status: ExitStatus,
+        stderr: VecDeque<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RpicamError {
+    #[error("cannot start {binary}: {source}")]
+    Spawn {
+        binary: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("rpicam-vid exited ({status}); last stderr: {stderr}")]
+    Exited { status: ExitStatus, stderr: String },
+    #[error("waiting for rpicam-vid failed: {0}")]
+    Wait(std::io::Error),
+}
+
+async fn collect_stderr(stderr: tokio::process::ChildStderr) -> VecDeque<String> {
+    let mut tail = VecDeque::with_capacity(STDERR_TAIL);
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        debug!(target: "rpicam_vid", "{line}");
+        if tail.len() == STDERR_TAIL {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+    tail
+}
+
+/// Kills the child's process group: politely on request, with SIGKILL when
+/// dropped (so a panic or an aborted task leaves no camera process behind).
+struct GroupGuard {
+    pgid: Option<rustix::process::Pid>,
+}
+
+impl GroupGuard {
+    fn new(child: &Child) -> GroupGuard {
+        let pgid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(rustix::process::Pid::from_raw);
+        GroupGuard { pgid }
+    }
+
+    fn signal(&self, sig: rustix::process::Signal) {
+        if let Some(pgid) = self.pgid {
+            // ESRCH (already gone) is fine.
+            let _ = rustix::process::kill_process_group(pgid, sig);
+        }
+    }
+
+    /// SIGTERM the group, wait up to [`TERM_GRACE`], then SIGKILL it.
+    async fn terminate(&self, child: &mut Child) {
+        self.signal(rustix::process::Signal::TERM);
+        if tokio::time::timeout(TERM_GRACE, child.wait())
+            .await
+            .is_err()
+        {
+            warn!("rpicam-vid did not exit after SIGTERM; killing its process group");
+        }
+        self.kill();
+        let _ = child.wait().await;
+    }
+
+    fn kill(&self) {
+        self.signal(rustix::process::Signal::KILL);
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn command_line() {
+        let cfg = Config::parse(
+            r#"
+            hub_url = "ws://h/video-input-stream"
+            camera_id = 1
+            token = "t"
+            [source]
+            kind = "rpicam"
+            width = 640
+            height = 480
+            fps = 15
+            jpeg_quality = 70
+            [source.rpicam]
+            extra_args = ["--hflip", "--vflip"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            command_args(&cfg.source).join(" "),
+            "-t 0 -n --codec mjpeg --width 640 --height 480 --framerate 15 -q 70 --flush --hflip --vflip -o -"
+        );
+    }
+}

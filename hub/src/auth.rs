@@ -1,0 +1,366 @@
+//! Who is asking: users with argon2 password hashes, login sessions (a
+//! random cookie whose SHA-256 is stored), per-user API tokens for the seed
+//! viewer websocket, HTTP Basic for tools, and login throttling.
+//!
+//! Secrets are never stored or logged in the clear: the database holds
+//! password hashes and SHA-256 digests of session ids and API tokens.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::camera::unix_ms;
+use crate::db::{self, Db, DbError, User};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "hub_session";
+
+/// Random bytes as lowercase hex.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS random source works");
+    hex::encode(buf)
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// Hash a password for storage (argon2id, random salt, PHC string).
+pub fn hash_password(password: &str) -> String {
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .expect("argon2 accepts any password with default parameters")
+        .to_string()
+}
+
+/// Check a password against a stored PHC string.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(h) => argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Create or reset a user; returns the new API token (shown once).
+pub fn set_user(db: &Db, name: &str, password: &str) -> Result<String, DbError> {
+    let phc = hash_password(password);
+    let api_token = random_hex(24);
+    let digest = sha256_hex(&api_token);
+    db.call_blocking(|c| db::upsert_user(c, name, &phc, &digest, unix_ms(SystemTime::now())))?;
+    Ok(api_token)
+}
+
+/// Failed logins allowed per key (user name or client address) before
+/// further attempts are refused for a while.
+const MAX_FAILURES: u32 = 5;
+/// How long failures are remembered, and the base lock-out time.
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+const BASE_LOCKOUT: Duration = Duration::from_secs(30);
+/// Cap on remembered throttle keys, so a flood of addresses cannot grow it.
+const MAX_THROTTLE_KEYS: usize = 10_000;
+/// How long a verified Basic credential is remembered (saves an argon2 run
+/// per request for tools that poll snapshots).
+const BASIC_CACHE_TTL: Duration = Duration::from_secs(300);
+const MAX_BASIC_CACHE: usize = 1024;
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    first: Instant,
+    locked_until: Option<Instant>,
+}
+
+/// Why a login was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginError {
+    /// Wrong user or password (deliberately not saying which).
+    BadCredentials,
+    /// Too many recent failures; try again after this long.
+    Throttled(Duration),
+}
+
+/// Authentication state shared by all requests.
+pub struct Auth {
+    pub db: Db,
+    pub session_lifetime: Duration,
+    failures: Mutex<HashMap<String, Failures>>,
+    /// SHA-256(salt ‖ "user:password") → (user, verified at).
+    basic_cache: Mutex<HashMap<String, (User, Instant)>>,
+    basic_salt: String,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Auth")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Auth {
+    pub fn new(db: Db, session_lifetime: Duration) -> Auth {
+        Auth {
+            db,
+            session_lifetime,
+            failures: Mutex::new(HashMap::new()),
+            basic_cache: Mutex::new(HashMap::new()),
+            basic_salt: random_hex(16),
+        }
+    }
+
+    fn throttled(&self, keys: &[String]) -> Option<Duration> {
+        let now = Instant::now();
+        let map = lock(&self.failures);
+        keys.iter()
+            .filter_map(|k| map.get(k))
+            .filter_map(|f| f.locked_until)
+            .filter(|t| *t > now)
+            .map(|t| t - now)
+            .max()
+    }
+
+    fn record_failure(&self, keys: &[String]) {
+        let now = Instant::now();
+        let mut map = lock(&self.failures);
+        if map.len() >= MAX_THROTTLE_KEYS {
+            map.retain(|_, f| now.duration_since(f.first) < FAILURE_WINDOW);
+            if map.len() >= MAX_THROTTLE_KEYS {
+                map.clear();
+            }
+        }
+        for k in keys {
+            let f = map.entry(k.clone()).or_insert(Failures {
+                count: 0,
+                first: now,
+                locked_until: None,
+            });
+            if now.duration_since(f.first) > FAILURE_WINDOW {
+                *f = Failures {
+                    count: 0,
+                    first: now,
+                    locked_until: None,
+                };
+            }
+            f.count += 1;
+            if f.count >= MAX_FAILURES {
+                // 30 s, 60 s, 120 s ... capped at the window.
+                let extra = (f.count - MAX_FAILURES).min(5);
+                let lock = (BASE_LOCKOUT * 2u32.pow(extra)).min(FAILURE_WINDOW);
+                f.locked_until = Some(now + lock);
+            }
+        }
+    }
+
+    fn clear_failures(&self, keys: &[String]) {
+        let mut map = lock(&self.failures);
+        for k in keys {
+            map.remove(k);
+        }
+    }
+
+    /// Check a user name and password, with throttling per user and per
+    /// client address. The argon2 work runs on a blocking thread.
+    pub async fn login(&self, name: &str, password: &str, client: IpAddr) -> Result<User, LoginError> {
+        let keys = [format!("user:{name}"), format!("ip:{client}")];
+        if let Some(wait) = self.throttled(&keys) {
+            return Err(LoginError::Throttled(wait));
+        }
+        let name_owned = name.to_owned();
+        let password = password.to_owned();
+        let found = self
+            .db
+            .call(move |c| {
+                let user = db::user_by_name(c, &name_owned)?;
+                Ok(match user {
+                    Some(u) if verify_password(&password, &u.password_phc) => Some(u),
+                    Some(_) => None,
+                    None => {
+                        // Spend the same time as a real check, so timing does
+                        // not tell which user names exist.
+                        let _ = verify_password(&password, dummy_phc());
+                        None
+                    }
+                })
+            })
+            .await;
+        match found {
+            Ok(Some(u)) => {
+                self.clear_failures(&keys);
+                Ok(u)
+            }
+            Ok(None) => {
+                self.record_failure(&keys);
+                Err(LoginError::BadCredentials)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "login lookup failed");
+                Err(LoginError::BadCredentials)
+            }
+        }
+    }
+
+    /// Start a session for `user`; returns the cookie value.
+    pub async fn create_session(&self, user: &User) -> Result<String, DbError> {
+        let sid = random_hex(32);
+        let digest = sha256_hex(&sid);
+        let now = unix_ms(SystemTime::now());
+        let expires = now + self.session_lifetime.as_millis() as i64;
+        let uid = user.id;
+        self.db
+            .call(move |c| {
+                db::delete_expired_sessions(c, now)?;
+                db::insert_session(c, &digest, uid, now, expires)
+            })
+            .await?;
+        Ok(sid)
+    }
+
+    pub async fn session_user(&self, sid: &str) -> Option<User> {
+        if sid.len() != 64 || !sid.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let digest = sha256_hex(sid);
+        let now = unix_ms(SystemTime::now());
+        self.db
+            .call(move |c| db::session_user(c, &digest, now))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    pub async fn end_session(&self, sid: &str) {
+        let digest = sha256_hex(sid);
+        let _ = self.db.call(move |c| db::delete_session(c, &digest)).await;
+    }
+
+    pub async fn api_token_user(&self, token: &str) -> Option<User> {
+        if token.is_empty() || token.len() > 256 {
+            return None;
+        }
+        let digest = sha256_hex(token);
+        self.db
+            .call(move |c| db::user_by_api_token(c, &digest))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Check an `Authorization: Basic ...` header value.
+    pub async fn basic(&self, header: &str, client: IpAddr) -> Option<User> {
+        let b64 = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let (name, password) = raw.split_once(':')?;
+        let key = sha256_hex(&format!("{}{raw}", self.basic_salt));
+        {
+            let cache = lock(&self.basic_cache);
+            if let Some((u, at)) = cache.get(&key)
+                && at.elapsed() < BASIC_CACHE_TTL
+            {
+                return Some(u.clone());
+            }
+        }
+        let user = self.login(name, password, client).await.ok()?;
+        let mut cache = lock(&self.basic_cache);
+        if cache.len() >= MAX_BASIC_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, (user.clone(), Instant::now()));
+        Some(user)
+    }
+}
+
+/// A valid argon2 hash of a random string, verified against when the user
+/// does not exist.
+fn dummy_phc() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random_hex(16)))
+}
+
+/// Read the session id out of a `Cookie` header.
+pub fn session_from_cookie_header(header: &str) -> Option<&str> {
+    header.split(';').find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == SESSION_COOKIE).then_some(v)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> Auth {
+        Auth::new(Db::open_in_memory().unwrap(), Duration::from_secs(60))
+    }
+
+    #[test]
+    fn password_hash_round_trip() {
+        let phc = hash_password("hunter2");
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(verify_password("hunter2", &phc));
+        assert!(!verify_password("hunter3", &phc));
+        assert!(!verify_password("x", "not a phc"));
+        // The dummy hash parses, so the timing-equaliser really runs argon2.
+        assert!(PasswordHash::new(dummy_phc()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn login_sessions_tokens_and_basic() {
+        let a = auth();
+        let token = set_user(&a.db, "ann", "pw").unwrap();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(a.login("ann", "nope", ip).await.unwrap_err(), LoginError::BadCredentials);
+        let u = a.login("ann", "pw", ip).await.unwrap();
+        let sid = a.create_session(&u).await.unwrap();
+        assert_eq!(a.session_user(&sid).await.unwrap().name, "ann");
+        assert!(a.session_user(&random_hex(32)).await.is_none());
+        assert_eq!(a.api_token_user(&token).await.unwrap().name, "ann");
+        assert!(a.api_token_user("nope").await.is_none());
+        let hdr = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ann:pw"));
+        assert_eq!(a.basic(&hdr, ip).await.unwrap().name, "ann");
+        assert_eq!(a.basic(&hdr, ip).await.unwrap().name, "ann", "cached");
+        let bad = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ann:x"));
+        assert!(a.basic(&bad, ip).await.is_none());
+        a.end_session(&sid).await;
+        assert!(a.session_user(&sid).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn throttles_after_repeated_failures() {
+        let a = auth();
+        set_user(&a.db, "bob", "right").unwrap();
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(a.login("bob", "wrong", ip).await.unwrap_err(), LoginError::BadCredentials);
+        }
+        // Even the right password is refused while locked out.
+        assert!(matches!(
+            a.login("bob", "right", ip).await,
+            Err(LoginError::Throttled(_))
+        ));
+        // Another user from another address is unaffected.
+        set_user(&a.db, "cat", "pw").unwrap();
+        assert!(a.login("cat", "pw", "10.0.0.10".parse().unwrap()).await.is_ok());
+    }
+
+    #[test]
+    fn cookie_parsing() {
+        assert_eq!(
+            session_from_cookie_header("a=1; hub_session=abc; b=2"),
+            Some("abc")
+        );
+        assert_eq!(session_from_cookie_header("a=1"), None);
+    }
+}

@@ -1,0 +1,315 @@
+//! The camera registry and each camera's live state: the latest frame (a
+//! one-slot `watch` channel, so a slow viewer skips frames and never slows the
+//! camera or other viewers), frame-rate and activity statistics, and which
+//! ingest connection currently owns the camera.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use std::sync::{Mutex, MutexGuard};
+use tokio::sync::watch;
+use wire::TokenScheme;
+
+use crate::config::{CameraConfig, SourceConfig};
+
+/// Lock ignoring poisoning: nothing guarded here can be left half-updated
+/// by a panic (every update is a single assignment or push).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One JPEG as the live views see it.
+#[derive(Debug, Clone)]
+pub struct LiveFrame {
+    /// Increases by one per frame published on this camera.
+    pub seq: u64,
+    pub jpeg: Bytes,
+    /// When the hub received it.
+    pub received_at: SystemTime,
+}
+
+/// How frames reach this camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraKind {
+    Agent { token_scheme: TokenScheme },
+    Demo,
+}
+
+impl CameraKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CameraKind::Agent { .. } => "agent",
+            CameraKind::Demo => "demo",
+        }
+    }
+}
+
+/// Frame arrival times kept for the frame-rate estimate.
+const FPS_WINDOW: usize = 32;
+
+#[derive(Default)]
+struct Stats {
+    arrivals: VecDeque<Instant>,
+    last_frame_wall: Option<SystemTime>,
+    last_frame_mono: Option<Instant>,
+}
+
+/// A camera and its live state.
+pub struct Camera {
+    pub id: u32,
+    pub name: String,
+    pub description: String,
+    pub kind: CameraKind,
+    pub fallback_image: Option<std::path::PathBuf>,
+    live: watch::Sender<Option<LiveFrame>>,
+    seq: AtomicU64,
+    stats: Mutex<Stats>,
+    /// Generation of the ingest connection that owns the camera; a newer
+    /// connection takes over and the older one stops publishing.
+    owner: AtomicU64,
+    connections: AtomicUsize,
+    pub frames_total: AtomicU64,
+    pub bytes_total: AtomicU64,
+    pub frames_rejected: AtomicU64,
+}
+
+impl std::fmt::Debug for Camera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Camera")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A point-in-time view of a camera's state for pages and APIs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CameraStatus {
+    pub id: u32,
+    pub name: String,
+    pub description: String,
+    pub kind: &'static str,
+    pub online: bool,
+    pub connected: bool,
+    pub fps: f64,
+    /// Unix milliseconds of the last frame, if any.
+    pub last_frame_ms: Option<i64>,
+    pub frames_total: u64,
+    pub viewers: usize,
+}
+
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+impl Camera {
+    pub fn from_config(c: &CameraConfig) -> Camera {
+        let kind = match &c.source {
+            SourceConfig::Agent { token_scheme } => CameraKind::Agent {
+                token_scheme: *token_scheme,
+            },
+            SourceConfig::Demo { .. } => CameraKind::Demo,
+        };
+        Camera {
+            id: c.id,
+            name: c.name.clone(),
+            description: c.description.clone(),
+            kind,
+            fallback_image: c.fallback_image.clone(),
+            live: watch::Sender::new(None),
+            seq: AtomicU64::new(0),
+            stats: Mutex::new(Stats::default()),
+            owner: AtomicU64::new(0),
+            connections: AtomicUsize::new(0),
+            frames_total: AtomicU64::new(0),
+            bytes_total: AtomicU64::new(0),
+            frames_rejected: AtomicU64::new(0),
+        }
+    }
+
+    /// Publish a frame to every live view. Never blocks: viewers that have
+    /// not taken the previous frame simply skip it.
+    pub fn publish(&self, jpeg: Bytes) {
+        let now_wall = SystemTime::now();
+        let now = Instant::now();
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        self.frames_total.fetch_add(1, Ordering::Relaxed);
+        self.bytes_total
+            .fetch_add(jpeg.len() as u64, Ordering::Relaxed);
+        {
+            let mut st = lock(&self.stats);
+            if st.arrivals.len() == FPS_WINDOW {
+                st.arrivals.pop_front();
+            }
+            st.arrivals.push_back(now);
+            st.last_frame_wall = Some(now_wall);
+            st.last_frame_mono = Some(now);
+        }
+        self.live.send_replace(Some(LiveFrame {
+            seq,
+            jpeg,
+            received_at: now_wall,
+        }));
+    }
+
+    /// A receiver of the latest frame (the current one is marked seen only
+    /// after the first `changed`/`borrow_and_update`).
+    pub fn subscribe(&self) -> watch::Receiver<Option<LiveFrame>> {
+        self.live.subscribe()
+    }
+
+    pub fn latest(&self) -> Option<LiveFrame> {
+        self.live.borrow().clone()
+    }
+
+    /// Register an ingest connection; it owns the camera until a newer one
+    /// registers. Returns its generation.
+    pub fn attach(&self) -> ConnectionGuard<'_> {
+        let generation = NEXT_GENERATION.fetch_add(1, Ordering::Relaxed);
+        self.owner.store(generation, Ordering::SeqCst);
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        ConnectionGuard {
+            camera: self,
+            generation,
+        }
+    }
+
+    pub fn status(&self, offline_after: Duration) -> CameraStatus {
+        let st = lock(&self.stats);
+        let now = Instant::now();
+        let online = st
+            .last_frame_mono
+            .is_some_and(|t| now.duration_since(t) < offline_after);
+        let fps = match (st.arrivals.front(), st.arrivals.back()) {
+            (Some(first), Some(last)) if st.arrivals.len() >= 2 && online => {
+                let span = last.duration_since(*first).as_secs_f64();
+                if span > 0.0 {
+                    (st.arrivals.len() - 1) as f64 / span
+                } else {
+                    0.0
+                }
+            }
+            _ => 0.0,
+        };
+        CameraStatus {
+            id: self.id,
+            name: self.name.clone(),
+            description: self.description.clone(),
+            kind: self.kind.as_str(),
+            online,
+            connected: self.connections.load(Ordering::SeqCst) > 0
+                || matches!(self.kind, CameraKind::Demo),
+            fps: (fps * 10.0).round() / 10.0,
+            last_frame_ms: st.last_frame_wall.map(unix_ms),
+            frames_total: self.frames_total.load(Ordering::Relaxed),
+            viewers: self.live.receiver_count(),
+        }
+    }
+}
+
+/// Held by an ingest connection while it is open.
+pub struct ConnectionGuard<'a> {
+    camera: &'a Camera,
+    generation: u64,
+}
+
+impl ConnectionGuard<'_> {
+    /// False once a newer connection has taken the camera over.
+    pub fn owns_camera(&self) -> bool {
+        self.camera.owner.load(Ordering::SeqCst) == self.generation
+    }
+}
+
+impl Drop for ConnectionGuard<'_> {
+    fn drop(&mut self) {
+        self.camera.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub fn unix_ms(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+/// All cameras, by id and by name. Built once from the configuration.
+#[derive(Debug, Default)]
+pub struct Registry {
+    by_id: BTreeMap<u32, Arc<Camera>>,
+    by_name: BTreeMap<String, Arc<Camera>>,
+}
+
+impl Registry {
+    pub fn new(cameras: &[CameraConfig]) -> Registry {
+        let mut r = Registry::default();
+        for c in cameras {
+            let cam = Arc::new(Camera::from_config(c));
+            r.by_id.insert(cam.id, cam.clone());
+            r.by_name.insert(cam.name.clone(), cam);
+        }
+        r
+    }
+
+    pub fn by_id(&self, id: u32) -> Option<&Arc<Camera>> {
+        self.by_id.get(&id)
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Arc<Camera>> {
+        self.by_name.get(name)
+    }
+
+    /// Cameras in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Camera>> {
+        self.by_id.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cam() -> Camera {
+        Camera::from_config(&CameraConfig {
+            id: 1,
+            name: "a".into(),
+            description: String::new(),
+            source: SourceConfig::Agent {
+                token_scheme: TokenScheme::HmacSha256,
+            },
+            fallback_image: None,
+        })
+    }
+
+    #[test]
+    fn latest_frame_wins_and_counts() {
+        let c = cam();
+        let mut rx = c.subscribe();
+        for i in 0..10u8 {
+            c.publish(Bytes::from(vec![i]));
+        }
+        assert!(rx.has_changed().unwrap());
+        let f = rx.borrow_and_update().clone().unwrap();
+        assert_eq!(f.seq, 10);
+        assert_eq!(&f.jpeg[..], &[9]);
+        let s = c.status(Duration::from_secs(5));
+        assert!(s.online);
+        assert_eq!(s.frames_total, 10);
+        assert_eq!(s.viewers, 1);
+    }
+
+    #[test]
+    fn newer_connection_takes_over() {
+        let c = cam();
+        let a = c.attach();
+        assert!(a.owns_camera());
+        let b = c.attach();
+        assert!(!a.owns_camera());
+        assert!(b.owns_camera());
+        assert!(c.status(Duration::from_secs(5)).connected);
+        drop(a);
+        drop(b);
+        assert!(!c.status(Duration::from_secs(5)).connected);
+    }
+}

@@ -1,0 +1,31 @@
+//! `hub --config FILE`: run the hub.
+
+use std::path::Path;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::server;
+
+pub fn run(config: &Path) -> anyhow::Result<()> {
+    let cfg = Config::load(config)?;
+    serve(cfg)
+}
+
+/// Start the runtime and serve `cfg` until a signal arrives.
+pub fn serve(cfg: Config) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hub")
+        .build()?;
+    rt.block_on(async move {
+        let shutdown = CancellationToken::new();
+        server::cancel_on_signals(shutdown.clone());
+        let listen = cfg.listen;
+        let hub = server::build(cfg, shutdown)?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("listen: cannot bind {listen}: {e}"))?;
+        server::run(hub, listener).await
+    })
+}

@@ -1,0 +1,25 @@
+//! `hub token ID`: print the token an agent for camera ID must present.
+
+use std::path::Path;
+
+use anyhow::bail;
+
+use crate::config::SourceConfig;
+use crate::server;
+
+pub fn run(config: Option<&Path>, id: u32) -> anyhow::Result<()> {
+    let cfg = super::load_config_or_demo(config)?;
+    let Some(cam) = cfg.cameras.iter().find(|c| c.id == id) else {
+        bail!("no camera with id {id} in the configuration");
+    };
+    let SourceConfig::Agent { token_scheme } = cam.source else {
+        bail!("camera {id} ({}) is not fed by an agent", cam.name);
+    };
+    server::ensure_data_dir(&cfg)?;
+    let secret = server::load_or_create_secret(&server::secret_path(&cfg))?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{}", wire::make_token(token_scheme, &secret, id));
+    }
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! Typed, strict hub configuration (`hub --config FILE`).
+//!
+//! Every key is documented in `deploy/hub.example.toml`, which a test parses.
+//! Unknown keys are errors; sizes and durations carry units; secrets live in
+//! files of their own, never in this file.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use wire::TokenScheme;
+
+use crate::units::{ByteSize, Secs};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address and port the web server binds (ingest, pages and APIs).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Directory for the database and recordings; created if missing.
+    pub data_dir: PathBuf,
+    /// File holding the hub secret that agent tokens derive from. Must not be
+    /// readable by group or others. Created with a random secret if missing.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Largest JPEG frame an agent may send.
+    #[serde(default = "default_max_frame")]
+    pub max_frame_size: ByteSize,
+    /// Let anyone who can reach the port watch live video without logging in.
+    #[serde(default)]
+    pub allow_anonymous_viewing: bool,
+    /// Extra `Origin` values allowed to open websockets (besides the hub's own).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// How long a login session lasts.
+    #[serde(default = "default_session_lifetime")]
+    pub session_lifetime: Secs,
+    /// A camera that sent nothing for this long is shown offline.
+    #[serde(default = "default_offline_after")]
+    pub offline_after: Secs,
+    /// The cameras.
+    #[serde(default, rename = "camera")]
+    pub cameras: Vec<CameraConfig>,
+}
+
+/// One camera, whatever feeds it. (Unknown keys are refused by the
+/// flattened [`SourceConfig`], which sees every key not listed here.)
+#[derive(Debug, Clone, Deserialize)]
+pub struct CameraConfig {
+    /// Numeric id: what agents send in their hello and the seed API uses.
+    pub id: u32,
+    /// Short URL name (`/api/v1/cameras/{name}`): letters, digits, `-`, `_`.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Where frames come from.
+    #[serde(flatten)]
+    pub source: SourceConfig,
+    /// Image served by the snapshot endpoint while no frame has arrived
+    /// (camera_proxy's `backupImage`).
+    #[serde(default)]
+    pub fallback_image: Option<PathBuf>,
+}
+
+/// The feed of a camera.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// An agent pushes JPEG frames over `/video-input-stream`.
+    Agent {
+        /// How the agent's token is derived from the hub secret.
+        #[serde(default)]
+        token_scheme: TokenScheme,
+    },
+    /// A built-in moving test pattern (no hardware).
+    Demo {
+        #[serde(default = "default_demo_width")]
+        width: u32,
+        #[serde(default = "default_demo_height")]
+        height: u32,
+        #[serde(default = "default_demo_fps")]
+        fps: u32,
+        #[serde(default = "default_demo_quality")]
+        jpeg_quality: u8,
+    },
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_max_frame() -> ByteSize {
+    ByteSize(u64::from(wire::DEFAULT_MAX_FRAME_LEN))
+}
+fn default_session_lifetime() -> Secs {
+    Secs(30 * 24 * 3600)
+}
+fn default_offline_after() -> Secs {
+    Secs(5)
+}
+fn default_demo_width() -> u32 {
+    640
+}
+fn default_demo_height() -> u32 {
+    480
+}
+fn default_demo_fps() -> u32 {
+    10
+}
+fn default_demo_quality() -> u8 {
+    80
+}
+
+/// A configuration problem, naming the key and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {key}: {reason}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Read, parse and validate a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut cfg = Config::parse(&text, path)?;
+        // Relative paths are relative to the config file, not the cwd.
+        if let Some(dir) = path.parent() {
+            cfg.resolve_relative(dir);
+        }
+        Ok(cfg)
+    }
+
+    /// Parse and validate configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    fn resolve_relative(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        if let Some(p) = self.secret_file.as_mut() {
+            fix(p);
+        }
+        for c in &mut self.cameras {
+            if let Some(p) = c.fallback_image.as_mut() {
+                fix(p);
+            }
+        }
+    }
+
+    fn validate(&self, origin: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: String, reason: String| ConfigError::Invalid {
+            path: origin.to_owned(),
+            key,
+            reason,
+        };
+        if self.max_frame_size.0 == 0 || self.max_frame_size.0 > u64::from(u32::MAX) {
+            return Err(invalid(
+                "max_frame_size".into(),
+                "must be between 1 byte and 4 GiB".into(),
+            ));
+        }
+        let mut ids = HashSet::new();
+        let mut names = HashSet::new();
+        for (i, c) in self.cameras.iter().enumerate() {
+            let key = |k: &str| format!("camera[{i}].{k}");
+            if c.id == 0 {
+                return Err(invalid(key("id"), "must be 1 or more".into()));
+            }
+            if !ids.insert(c.id) {
+                return Err(invalid(key("id"), format!("id {} is used twice", c.id)));
+            }
+            if !valid_name(&c.name) {
+                return Err(invalid(
+                    key("name"),
+                    format!(
+                        "{:?} must be 1-64 characters of letters, digits, '-' and '_'",
+                        c.name
+                    ),
+                ));
+            }
+            if !names.insert(c.name.as_str()) {
+                return Err(invalid(
+                    key("name"),
+                    format!("name {:?} is used twice", c.name),
+                ));
+            }
+            if let SourceConfig::Demo {
+                width,
+                height,
+                fps,
+                jpeg_quality,
+            } = &c.source
+            {
+                if !(16..=3840).contains(width) || !(16..=2160).contains(height) {
+                    return Err(invalid(
+                        key("width"),
+                        "width must be 16..=3840 and height 16..=2160".into(),
+                    ));
+                }
+                if !(1..=60).contains(fps) {
+                    return Err(invalid(key("fps"), "must be 1..=60".into()));
+                }
+                if !(1..=100).contains(jpeg_quality) {
+                    return Err(invalid(key("jpeg_quality"), "must be 1..=100".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Camera names appear in URLs; keep them to a safe alphabet.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::parse(s, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn minimal_config_takes_defaults() {
+        let c = parse("data_dir = \"d\"\n").unwrap();
+        assert_eq!(c.listen, default_listen());
+        assert_eq!(c.max_frame_size.0, 8 * 1024 * 1024);
+        assert!(!c.allow_anonymous_viewing);
+        assert!(c.cameras.is_empty());
+    }
+
+    #[test]
+    fn cameras_parse_with_kinds() {
+        let c = parse(
+            r#"
+data_dir = "d"
+max_frame_size = "2MiB"
+[[camera]]
+id = 1
+name = "front"
+kind = "agent"
+token_scheme = "legacy-sha256"
+[[camera]]
+id = 2
+name = "demo"
+kind = "demo"
+fps = 5
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.max_frame_size.0, 2 * 1024 * 1024);
+        assert!(matches!(
+            c.cameras[0].source,
+            SourceConfig::Agent {
+                token_scheme: TokenScheme::LegacySha256
+            }
+        ));
+        assert!(matches!(c.cameras[1].source, SourceConfig::Demo { fps: 5, .. }));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_reason() {
+        let check = |text: &str, needle: &str| {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e:?} should mention {needle:?}");
+        };
+        check("data_dir = \"d\"\nlisten = 5\n", "listen");
+        check("data_dir = \"d\"\nbogus = 1\n", "bogus");
+        check("data_dir = \"d\"\nmax_frame_size = \"8 parsecs\"\n", "max_frame_size");
+        check(
+            "data_dir = \"d\"\n[[camera]]\nid = 1\nname = \"a b\"\nkind = \"agent\"\n",
+            "camera[0].name",
+        );
+        check(
+            "data_dir = \"d\"\n[[camera]]\nid = 1\nname = \"a\"\nkind = \"agent\"\n[[camera]]\nid = 1\nname = \"b\"\nkind = \"agent\"\n",
+            "camera[1].id",
+        );
+        check(
+            "data_dir = \"d\"\n[[camera]]\nid = 1\nname = \"a\"\nkind = \"agent\"\ntoken_scheme = \"md5\"\n",
+            "md5",
+        );
+        check(
+            "data_dir = \"d\"\n[[camera]]\nid = 1\nname = \"a\"\nkind = \"webcam\"\n",
+            "webcam",
+        );
+        check(
+            "data_dir = \"d\"\n[[camera]]\nid = 1\nname = \"a\"\nkind = \"agent\"\ncolour = 1\n",
+            "colour",
+        );
+    }
+}

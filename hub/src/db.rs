@@ -1,0 +1,270 @@
+//! The hub's SQLite database (`DATA_DIR/hub.db`): users, sessions, and later
+//! the recordings index. Schema changes are numbered migrations applied at
+//! open; each is tested from an empty database.
+//!
+//! One connection behind a mutex, used only from blocking threads
+//! (`spawn_blocking`), never on the async runtime.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
+
+/// Numbered schema migrations. Append only; never edit a released one.
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        // 1: people who may log in, and their sessions.
+        M::up(
+            "CREATE TABLE user (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                password_phc TEXT NOT NULL,
+                api_token_sha256 TEXT UNIQUE,
+                created_ms INTEGER NOT NULL
+            ) STRICT;
+            CREATE TABLE session (
+                id_sha256 TEXT PRIMARY KEY,
+                user_id INTEGER NOT NULL REFERENCES user(id) ON DELETE CASCADE,
+                created_ms INTEGER NOT NULL,
+                expires_ms INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX session_expiry ON session(expires_ms);",
+        ),
+    ])
+}
+
+/// Errors from the database layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database migration: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("database task failed: {0}")]
+    Join(String),
+}
+
+/// A user row.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub password_phc: String,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Db")
+    }
+}
+
+impl Db {
+    /// Open (creating if needed) and migrate to the latest schema.
+    pub fn open(path: &Path) -> Result<Db, DbError> {
+        let mut conn = Connection::open(path)?;
+        Self::setup(&mut conn)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// An in-memory database, for tests.
+    pub fn open_in_memory() -> Result<Db, DbError> {
+        let mut conn = Connection::open_in_memory()?;
+        Self::setup(&mut conn)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn setup(conn: &mut Connection) -> Result<(), DbError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrations().to_latest(conn)?;
+        Ok(())
+    }
+
+    /// Run `f` with the connection on a blocking thread.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut c)
+        })
+        .await
+        .map_err(|e| DbError::Join(e.to_string()))?
+    }
+
+    /// Run `f` with the connection on the current thread (commands, tests).
+    pub fn call_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let mut c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut c)
+    }
+}
+
+// ---- users and sessions (blocking; called through `Db::call`) ----
+
+pub fn user_count(c: &Connection) -> Result<i64, DbError> {
+    Ok(c.query_row("SELECT count(*) FROM user", [], |r| r.get(0))?)
+}
+
+pub fn user_by_name(c: &Connection, name: &str) -> Result<Option<User>, DbError> {
+    Ok(c.query_row(
+        "SELECT id, name, password_phc FROM user WHERE name = ?1",
+        [name],
+        |r| {
+            Ok(User {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                password_phc: r.get(2)?,
+            })
+        },
+    )
+    .optional()?)
+}
+
+pub fn user_by_api_token(c: &Connection, token_sha256: &str) -> Result<Option<User>, DbError> {
+    Ok(c.query_row(
+        "SELECT id, name, password_phc FROM user WHERE api_token_sha256 = ?1",
+        [token_sha256],
+        |r| {
+            Ok(User {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                password_phc: r.get(2)?,
+            })
+        },
+    )
+    .optional()?)
+}
+
+/// Insert or replace a user's password and API token.
+pub fn upsert_user(
+    c: &Connection,
+    name: &str,
+    password_phc: &str,
+    api_token_sha256: &str,
+    now_ms: i64,
+) -> Result<(), DbError> {
+    c.execute(
+        "INSERT INTO user (name, password_phc, api_token_sha256, created_ms)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(name) DO UPDATE SET password_phc = ?2, api_token_sha256 = ?3",
+        params![name, password_phc, api_token_sha256, now_ms],
+    )?;
+    Ok(())
+}
+
+pub fn delete_user(c: &Connection, name: &str) -> Result<bool, DbError> {
+    Ok(c.execute("DELETE FROM user WHERE name = ?1", [name])? > 0)
+}
+
+pub fn list_users(c: &Connection) -> Result<Vec<String>, DbError> {
+    let mut st = c.prepare("SELECT name FROM user ORDER BY name")?;
+    let names = st
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(names)
+}
+
+pub fn insert_session(
+    c: &Connection,
+    id_sha256: &str,
+    user_id: i64,
+    now_ms: i64,
+    expires_ms: i64,
+) -> Result<(), DbError> {
+    c.execute(
+        "INSERT INTO session (id_sha256, user_id, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![id_sha256, user_id, now_ms, expires_ms],
+    )?;
+    Ok(())
+}
+
+/// The user of a live session, if the session exists and has not expired.
+pub fn session_user(c: &Connection, id_sha256: &str, now_ms: i64) -> Result<Option<User>, DbError> {
+    Ok(c.query_row(
+        "SELECT u.id, u.name, u.password_phc FROM session s JOIN user u ON u.id = s.user_id
+         WHERE s.id_sha256 = ?1 AND s.expires_ms > ?2",
+        params![id_sha256, now_ms],
+        |r| {
+            Ok(User {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                password_phc: r.get(2)?,
+            })
+        },
+    )
+    .optional()?)
+}
+
+pub fn delete_session(c: &Connection, id_sha256: &str) -> Result<(), DbError> {
+    c.execute("DELETE FROM session WHERE id_sha256 = ?1", [id_sha256])?;
+    Ok(())
+}
+
+pub fn delete_expired_sessions(c: &Connection, now_ms: i64) -> Result<usize, DbError> {
+    Ok(c.execute("DELETE FROM session WHERE expires_ms <= ?1", [now_ms])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn users_and_sessions() {
+        let db = Db::open_in_memory().unwrap();
+        db.call_blocking(|c| {
+            assert_eq!(user_count(c)?, 0);
+            upsert_user(c, "ann", "phc1", "tok1", 1)?;
+            upsert_user(c, "ann", "phc2", "tok2", 2)?;
+            assert_eq!(user_count(c)?, 1);
+            let u = user_by_name(c, "ann")?.unwrap();
+            assert_eq!(u.password_phc, "phc2");
+            assert!(user_by_api_token(c, "tok1")?.is_none());
+            assert_eq!(user_by_api_token(c, "tok2")?.unwrap().name, "ann");
+            insert_session(c, "s1", u.id, 10, 100)?;
+            assert!(session_user(c, "s1", 50)?.is_some());
+            assert!(session_user(c, "s1", 100)?.is_none());
+            assert_eq!(delete_expired_sessions(c, 100)?, 1);
+            insert_session(c, "s2", u.id, 10, 100)?;
+            assert!(delete_user(c, "ann")?);
+            assert!(session_user(c, "s2", 50)?.is_none(), "cascade");
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn reopening_a_file_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("hub.db");
+        Db::open(&p)
+            .unwrap()
+            .call_blocking(|c| upsert_user(c, "bob", "x", "t", 0))
+            .unwrap();
+        let n = Db::open(&p).unwrap().call_blocking(|c| user_count(c)).unwrap();
+        assert_eq!(n, 1);
+    }
+}

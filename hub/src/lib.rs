@@ -1,0 +1,12 @@
+//! The camera hub as a library, so integration tests can start it
+//! in-process on `127.0.0.1:0`. The binary (`main.rs`) only dispatches.
+
+pub mod auth;
+pub mod camera;
+pub mod cmds;
+pub mod config;
+pub mod db;
+pub mod server;
+pub mod sources;
+pub mod units;
+pub mod web;

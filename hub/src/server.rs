@@ -1,0 +1,152 @@
+//! Assemble a running hub from its configuration: database, secret, camera
+//! registry, sources, and the web server on a listener the caller supplies
+//! (so tests bind `127.0.0.1:0`). Stops when the shutdown token is cancelled.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Auth;
+use crate::camera::Registry;
+use crate::config::Config;
+use crate::db::Db;
+use crate::web::{self, Hub};
+
+/// How long open connections get to finish after shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+pub fn db_path(cfg: &Config) -> PathBuf {
+    cfg.data_dir.join("hub.db")
+}
+
+pub fn secret_path(cfg: &Config) -> PathBuf {
+    cfg.secret_file
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("secret"))
+}
+
+/// Create the data directory (mode 0700) if needed.
+pub fn ensure_data_dir(cfg: &Config) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !cfg.data_dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&cfg.data_dir)
+            .with_context(|| format!("creating data_dir {}", cfg.data_dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Read the hub secret, creating a random one (mode 0600) if the file does
+/// not exist. Refuses a secret file that group or others can read.
+pub fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                bail!(
+                    "secret_file {}: readable by group or others (mode {:o}); run `chmod 600 {}`",
+                    path.display(),
+                    mode & 0o777,
+                    path.display()
+                );
+            }
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("secret_file {}: cannot read", path.display()))?;
+            let secret = text.trim();
+            if secret.len() < 16 {
+                bail!(
+                    "secret_file {}: the secret must be at least 16 characters",
+                    path.display()
+                );
+            }
+            Ok(secret.as_bytes().to_vec())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = crate::auth::random_hex(32);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("secret_file {}: cannot create", path.display()))?;
+            writeln!(f, "{secret}")?;
+            f.sync_all()?;
+            tracing::info!(path = %path.display(), "created a new hub secret");
+            Ok(secret.into_bytes())
+        }
+        Err(e) => Err(e).with_context(|| format!("secret_file {}", path.display())),
+    }
+}
+
+/// Open the database and secret and build the shared state.
+pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub>> {
+    ensure_data_dir(&cfg)?;
+    let secret = load_or_create_secret(&secret_path(&cfg))?;
+    let db = Db::open(&db_path(&cfg)).with_context(|| format!("opening {}", db_path(&cfg).display()))?;
+    let cameras = Registry::new(&cfg.cameras);
+    let auth = Auth::new(db, cfg.session_lifetime.as_duration());
+    Ok(Arc::new(Hub {
+        cfg,
+        cameras,
+        auth,
+        secret,
+        shutdown,
+        tls: false,
+    }))
+}
+
+/// Run the hub on `listener` until `shutdown` is cancelled.
+pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
+    let tracker = TaskTracker::new();
+    crate::sources::spawn_all(&hub.cfg, &hub.cameras, &tracker, &hub.shutdown);
+    let app = web::router(hub.clone());
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, cameras = hub.cfg.cameras.len(), "hub listening");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let stop = hub.shutdown.clone();
+    let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move { stop.cancelled().await });
+    let server = tokio::spawn(async move { serve.await });
+    hub.shutdown.cancelled().await;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    tracing::info!("shutting down");
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, async {
+        let _ = server.await;
+        tracker.wait().await;
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!("some connections did not finish in time; closing them");
+    }
+    Ok(())
+}
+
+/// Cancel `token` on the first SIGTERM or SIGINT; exit at once on a second.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        tracing::info!("signal received; stopping (send again to exit at once)");
+        token.cancel();
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        tracing::warn!("second signal; exiting now");
+        std::process::exit(130);
+    });
+}

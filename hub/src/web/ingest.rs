@@ -1,0 +1,194 @@
+//! `/video-input-stream`: agents (and unmodified seed clients) push JPEG
+//! frames. The hello is checked before any frame is looked at; a refused
+//! connection is closed and nothing it sent is stored.
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+use tracing::Instrument;
+use wire::{IngestDecoder, IngestEvent};
+
+use super::{AppState, WS_HELLO_TIMEOUT, WS_IDLE_TIMEOUT, origin_allowed};
+use crate::camera::{Camera, CameraKind};
+
+/// Close codes (RFC 6455).
+const POLICY_VIOLATION: u16 = 1008;
+const NORMAL: u16 = 1000;
+const GOING_AWAY: u16 = 1001;
+
+pub async fn upgrade(State(hub): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    if !origin_allowed(&hub, &headers) {
+        return (StatusCode::FORBIDDEN, "websocket origin refused\n").into_response();
+    }
+    let max = hub.cfg.max_frame_size.0 as usize;
+    // One websocket message may carry a whole length-prefixed frame (the
+    // seed client's framing) plus a little more.
+    ws.max_message_size(max + 64 * 1024)
+        .max_frame_size(max + 64 * 1024)
+        .on_upgrade(move |socket| run(hub, socket))
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: impl Into<String>) {
+    let reason: String = reason.into();
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+    // Give the peer a moment to answer the close, then drop the connection
+    // whatever it does; nothing more is read from it.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while let Some(Ok(m)) = socket.recv().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+enum Next {
+    Data(bytes::Bytes),
+    Closed,
+    TimedOut,
+    Shutdown,
+}
+
+async fn next_data(hub: &AppState, socket: &mut WebSocket, timeout: std::time::Duration) -> Next {
+    loop {
+        let msg = tokio::select! {
+            _ = hub.shutdown.cancelled() => return Next::Shutdown,
+            r = tokio::time::timeout(timeout, socket.recv()) => r,
+        };
+        match msg {
+            Err(_) => return Next::TimedOut,
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return Next::Closed,
+            Ok(Some(Ok(Message::Binary(b)))) => return Next::Data(b),
+            // The protocol is binary; pings are answered by the library.
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}
+
+async fn run(hub: AppState, mut socket: WebSocket) {
+    let mut dec = IngestDecoder::new(hub.cfg.max_frame_size.0 as u32);
+    let mut buf = BytesMut::new();
+
+    // 1. The hello: camera id and token, possibly over several messages.
+    let (camera, token) = loop {
+        match dec.decode(&mut buf) {
+            Ok(Some(IngestEvent::Hello { camera_id, token })) => break (camera_id, token),
+            Ok(Some(IngestEvent::Frame(_))) => unreachable!("frames only follow a hello"),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "ingest hello refused");
+                return close(socket, e.close_code(), e.to_string()).await;
+            }
+        }
+        match next_data(&hub, &mut socket, WS_HELLO_TIMEOUT).await {
+            Next::Data(b) => buf.extend_from_slice(&b),
+            Next::TimedOut => return close(socket, POLICY_VIOLATION, "No hello received").await,
+            Next::Closed => return,
+            Next::Shutdown => return close(socket, GOING_AWAY, "hub shutting down").await,
+        }
+    };
+
+    let Some(cam) = hub.cameras.by_id(camera).cloned() else {
+        tracing::warn!(camera, "ingest for unknown camera refused");
+        return close(socket, POLICY_VIOLATION, format!("No camera with id {camera} exists")).await;
+    };
+    let CameraKind::Agent { token_scheme } = cam.kind else {
+        tracing::warn!(camera, "ingest for a camera that is not fed by an agent refused");
+        return close(
+            socket,
+            POLICY_VIOLATION,
+            format!("Camera {camera} does not accept pushed frames"),
+        )
+        .await;
+    };
+    if !wire::verify_token(token_scheme, &hub.secret, camera, &token) {
+        tracing::warn!(camera, name = %cam.name, "ingest with an invalid token refused");
+        return close(socket, POLICY_VIOLATION, "Invalid token").await;
+    }
+    drop(token);
+
+    let span = tracing::info_span!("ingest", camera, name = %cam.name);
+    connected(hub, cam, socket, dec, buf).instrument(span).await;
+}
+
+async fn connected(
+    hub: AppState,
+    cam: std::sync::Arc<Camera>,
+    mut socket: WebSocket,
+    mut dec: IngestDecoder,
+    mut buf: BytesMut,
+) {
+    tracing::info!("agent connected");
+    let guard = cam.attach();
+    let reason = stream_frames(&hub, &cam, &mut socket, &mut dec, &mut buf, &guard).await;
+    drop(guard);
+    match reason {
+        End::PeerClosed => tracing::info!("agent disconnected"),
+        End::Idle => {
+            tracing::warn!("agent silent for too long; closing");
+            close(socket, POLICY_VIOLATION, "Idle timeout").await;
+        }
+        End::Protocol(e) => {
+            tracing::warn!(error = %e, "agent stream refused");
+            close(socket, e.close_code(), e.to_string()).await;
+        }
+        End::Superseded => {
+            tracing::info!("a newer connection took this camera over");
+            close(socket, NORMAL, "Superseded by a newer connection").await;
+        }
+        End::Shutdown => close(socket, GOING_AWAY, "hub shutting down").await,
+    }
+}
+
+enum End {
+    PeerClosed,
+    Idle,
+    Protocol(wire::IngestError),
+    Superseded,
+    Shutdown,
+}
+
+async fn stream_frames(
+    hub: &AppState,
+    cam: &Camera,
+    socket: &mut WebSocket,
+    dec: &mut IngestDecoder,
+    buf: &mut BytesMut,
+    guard: &crate::camera::ConnectionGuard<'_>,
+) -> End {
+    use std::sync::atomic::Ordering;
+    loop {
+        loop {
+            match dec.decode(buf) {
+                Ok(Some(IngestEvent::Frame(jpeg))) => {
+                    if !guard.owns_camera() {
+                        return End::Superseded;
+                    }
+                    if jpeg.len() >= 2 && jpeg[0] == 0xFF && jpeg[1] == 0xD8 {
+                        cam.publish(jpeg);
+                    } else {
+                        cam.frames_rejected.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(len = jpeg.len(), "frame without a JPEG start marker skipped");
+                    }
+                }
+                Ok(Some(IngestEvent::Hello { .. })) => unreachable!("one hello per stream"),
+                Ok(None) => break,
+                Err(e) => return End::Protocol(e),
+            }
+        }
+        match next_data(hub, socket, WS_IDLE_TIMEOUT).await {
+            Next::Data(b) => buf.extend_from_slice(&b),
+            Next::Closed => return End::PeerClosed,
+            Next::TimedOut => return End::Idle,
+            Next::Shutdown => return End::Shutdown,
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! JSON API behind the live pages: cameras with their state, and who is
+//! logged in.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+
+use super::{AppState, Viewer};
+use crate::camera::CameraStatus;
+
+/// `GET /api/cameras`: every camera with its live state.
+pub async fn cameras_json(State(hub): State<AppState>, _v: Viewer) -> Response {
+    let offline_after = hub.cfg.offline_after.as_duration();
+    let list: Vec<CameraStatus> = hub.cameras.iter().map(|c| c.status(offline_after)).collect();
+    Json(serde_json::json!({ "cameras": list })).into_response()
+}
+
+/// `GET /api/me`: the logged-in user (null when viewing anonymously).
+pub async fn me_json(Viewer(user): Viewer) -> Response {
+    Json(serde_json::json!({ "user": user.map(|u| u.name) })).into_response()
+}

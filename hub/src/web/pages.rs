@@ -1,0 +1,202 @@
+//! HTML pages: login, the live grid, one camera, and their static assets
+//! (compiled into the binary).
+
+use std::collections::HashMap;
+
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{AppState, PageViewer};
+use crate::auth::{LoginError, SESSION_COOKIE, session_from_cookie_header};
+
+/// Static files served under `/assets/`.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("app.js", "text/javascript; charset=utf-8", include_str!("../../assets/app.js")),
+    ("style.css", "text/css; charset=utf-8", include_str!("../../assets/style.css")),
+];
+
+const LOGIN_HTML: &str = include_str!("../../assets/login.html");
+const LIVE_HTML: &str = include_str!("../../assets/live.html");
+const CAMERA_HTML: &str = include_str!("../../assets/camera.html");
+
+/// Escape text for HTML element content and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encode everything but unreserved characters.
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Only local paths are allowed as a post-login destination.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/live".to_owned(),
+    }
+}
+
+fn page(html: String) -> Response {
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "same-origin"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+pub async fn root() -> Redirect {
+    Redirect::to("/live")
+}
+
+fn login_page(next: &str, error: Option<&str>) -> Response {
+    let err = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", html_escape(e)))
+        .unwrap_or_default();
+    page(
+        LOGIN_HTML
+            .replace("{{next}}", &html_escape(next))
+            .replace("{{error}}", &err),
+    )
+}
+
+pub async fn login_form(Query(q): Query<HashMap<String, String>>) -> Response {
+    login_page(&safe_next(q.get("next").map(String::as_str)), None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+pub async fn login_submit(
+    State(hub): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(f.next.as_deref());
+    match hub.auth.login(&f.username, &f.password, peer.ip()).await {
+        Ok(user) => match hub.auth.create_session(&user).await {
+            Ok(sid) => {
+                tracing::info!(user = %user.name, "logged in");
+                let max_age = hub.auth.session_lifetime.as_secs();
+                let secure = if hub.tls { "; Secure" } else { "" };
+                let cookie = format!(
+                    "{SESSION_COOKIE}={sid}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+                );
+                let mut r = Redirect::to(&next).into_response();
+                r.headers_mut().insert(
+                    header::SET_COOKIE,
+                    HeaderValue::from_str(&cookie).expect("cookie is ASCII"),
+                );
+                r
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not create a session");
+                (StatusCode::INTERNAL_SERVER_ERROR, "could not create a session\n").into_response()
+            }
+        },
+        Err(LoginError::BadCredentials) => {
+            tracing::warn!(user = %f.username, client = %peer.ip(), "failed login");
+            let mut r = login_page(&next, Some("Wrong user name or password."));
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            r
+        }
+        Err(LoginError::Throttled(wait)) => {
+            tracing::warn!(user = %f.username, client = %peer.ip(), "login throttled");
+            let mut r = login_page(
+                &next,
+                Some(&format!(
+                    "Too many failed attempts. Try again in {} seconds.",
+                    wait.as_secs().max(1)
+                )),
+            );
+            *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_str(&wait.as_secs().max(1).to_string()).expect("digits"),
+            );
+            r
+        }
+    }
+}
+
+pub async fn logout(State(hub): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(sid) = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(session_from_cookie_header)
+    {
+        hub.auth.end_session(sid).await;
+    }
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("hub_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    r
+}
+
+fn user_label(v: &PageViewer) -> String {
+    html_escape(v.0.as_ref().map(|u| u.name.as_str()).unwrap_or("guest"))
+}
+
+pub async fn live_grid(v: PageViewer) -> Response {
+    page(LIVE_HTML.replace("{{user}}", &user_label(&v)))
+}
+
+pub async fn live_camera(State(hub): State<AppState>, v: PageViewer, Path(name): Path<String>) -> Response {
+    let Some(cam) = hub.cameras.by_name(&name) else {
+        return (StatusCode::NOT_FOUND, Html("<p>No such camera. <a href=\"/live\">All cameras</a></p>"))
+            .into_response();
+    };
+    page(
+        CAMERA_HTML
+            .replace("{{user}}", &user_label(&v))
+            .replace("{{id}}", &cam.id.to_string())
+            .replace("{{name}}", &html_escape(&cam.name))
+            .replace("{{description}}", &html_escape(&cam.description)),
+    )
+}
+
+pub async fn asset(Path(file): Path<String>) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == file) {
+        Some((_, mime, body)) => (
+            [
+                (header::CONTENT_TYPE, *mime),
+                (header::CACHE_CONTROL, "public, max-age=300"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
+    }
+}

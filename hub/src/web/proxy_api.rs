@@ -1,0 +1,83 @@
+//! The camera_proxy API (`/api/v1/cameras/{name}` snapshot and `/stream`
+//! MJPEG) and Pi-Cam's `/stream.mjpg`, for every camera whatever feeds it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{AppState, Viewer, message, mjpeg};
+use crate::camera::Camera;
+
+/// How long a snapshot request waits for a camera's first frame.
+const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
+
+fn camera(hub: &AppState, name: &str) -> Result<Arc<Camera>, Response> {
+    hub.cameras
+        .by_name(name)
+        .cloned()
+        .ok_or_else(|| message(StatusCode::NOT_FOUND, format!("No camera named {name}")))
+}
+
+pub fn jpeg_response(jpeg: bytes::Bytes) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        jpeg,
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/cameras/{name}`: the latest JPEG; waits briefly for a first
+/// frame, then serves the configured fallback image, else 404.
+pub async fn snapshot(State(hub): State<AppState>, _v: Viewer, Path(name): Path<String>) -> Response {
+    let cam = match camera(&hub, &name) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let mut rx = cam.subscribe();
+    let latest = match tokio::time::timeout(SNAPSHOT_WAIT, rx.wait_for(|f| f.is_some())).await {
+        Ok(Ok(frame)) => frame.as_ref().map(|f| f.jpeg.clone()),
+        _ => None,
+    };
+    if let Some(jpeg) = latest {
+        return jpeg_response(jpeg);
+    }
+    if let Some(path) = &cam.fallback_image {
+        match tokio::fs::read(path).await {
+            Ok(bytes) => {
+                let mime = match path.extension().and_then(|e| e.to_str()) {
+                    Some("png") => "image/png",
+                    Some("gif") => "image/gif",
+                    _ => "image/jpeg",
+                };
+                return ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "no-store")], bytes)
+                    .into_response();
+            }
+            Err(e) => {
+                tracing::warn!(camera = %cam.name, path = %path.display(), error = %e, "fallback image unreadable");
+            }
+        }
+    }
+    message(StatusCode::NOT_FOUND, format!("No image from camera {name} yet"))
+}
+
+/// `GET /api/v1/cameras/{name}/stream`: MJPEG, boundary `frame`.
+pub async fn stream(State(hub): State<AppState>, _v: Viewer, Path(name): Path<String>) -> Response {
+    match camera(&hub, &name) {
+        Ok(cam) => mjpeg::response(&hub, &cam, "frame"),
+        Err(r) => r,
+    }
+}
+
+/// `GET /stream.mjpg` (Pi-Cam): MJPEG of the first camera, boundary `FRAME`.
+pub async fn picam_stream(State(hub): State<AppState>, _v: Viewer) -> Response {
+    match hub.cameras.iter().next().cloned() {
+        Some(cam) => mjpeg::response(&hub, &cam, "FRAME"),
+        None => message(StatusCode::NOT_FOUND, "No cameras configured"),
+    }
+}

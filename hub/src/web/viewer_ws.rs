@@ -1,0 +1,105 @@
+//! `/video-output-stream`: the seed viewer websocket. The client sends a
+//! length-prefixed JSON `{cameraId, token}`; then it receives one binary
+//! message of raw JPEG per new frame (latest wins: a slow viewer skips
+//! frames). The token is a user's API token; a logged-in browser may send
+//! any token, its session cookie authenticates it.
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, State};
+use axum::http::{HeaderMap, StatusCode, request::Parts};
+use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+
+use super::{AppState, Viewer, WS_HELLO_TIMEOUT, origin_allowed};
+use crate::db::User;
+
+const INVALID_PAYLOAD: u16 = 1007;
+const POLICY_VIOLATION: u16 = 1008;
+const GOING_AWAY: u16 = 1001;
+
+/// The viewer's session, if its cookie (or Basic header) is valid.
+pub struct MaybeViewer(Option<User>);
+
+impl FromRequestParts<AppState> for MaybeViewer {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, hub: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(MaybeViewer(Viewer::from_request_parts(parts, hub).await.ok().and_then(|v| v.0)))
+    }
+}
+
+pub async fn upgrade(
+    State(hub): State<AppState>,
+    headers: HeaderMap,
+    MaybeViewer(user): MaybeViewer,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&hub, &headers) {
+        return (StatusCode::FORBIDDEN, "websocket origin refused\n").into_response();
+    }
+    ws.max_message_size(64 * 1024)
+        .on_upgrade(move |socket| run(hub, socket, user))
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: impl Into<String>) {
+    let reason: String = reason.into();
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+async fn run(hub: AppState, mut socket: WebSocket, user: Option<User>) {
+    let mut buf = BytesMut::new();
+    let hello = loop {
+        match wire::decode_viewer_hello(&mut buf) {
+            Ok(Some(h)) => break h,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "viewer handshake refused");
+                return close(socket, INVALID_PAYLOAD, "Invalid client info").await;
+            }
+        }
+        match tokio::time::timeout(WS_HELLO_TIMEOUT, socket.recv()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => buf.extend_from_slice(&b),
+            Ok(Some(Ok(Message::Text(t)))) => buf.extend_from_slice(t.as_bytes()),
+            Ok(Some(Ok(_))) => {}
+            Err(_) => return close(socket, INVALID_PAYLOAD, "Invalid client info").await,
+            Ok(_) => return,
+        }
+    };
+    let id = hello.camera_id;
+    let Some(cam) = u32::try_from(id).ok().and_then(|id| hub.cameras.by_id(id)).cloned() else {
+        return close(socket, POLICY_VIOLATION, format!("No camera with id {id} exists")).await;
+    };
+    let allowed = user.is_some()
+        || hub.cfg.allow_anonymous_viewing
+        || hub.auth.api_token_user(&hello.token).await.is_some();
+    if !allowed {
+        tracing::warn!(camera = id, "viewer with an invalid token refused");
+        return close(socket, POLICY_VIOLATION, "Invalid token").await;
+    }
+    let mut rx = cam.subscribe();
+    rx.mark_changed(); // send the current frame first
+    loop {
+        tokio::select! {
+            _ = hub.shutdown.cancelled() => return close(socket, GOING_AWAY, "hub shutting down").await,
+            changed = rx.changed() => {
+                if changed.is_err() { return; }
+                let frame = rx.borrow_and_update().clone();
+                if let Some(f) = frame
+                    && socket.send(Message::Binary(f.jpeg)).await.is_err()
+                {
+                    return;
+                }
+            }
+            msg = socket.recv() => match msg {
+                // Pan/tilt messages of the seed frontend are accepted and
+                // ignored: no camera here has a motor.
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
