@@ -8,8 +8,11 @@ function wsUrl(path) {
 }
 
 // Open a live feed of camera `id` into <img> `img`; reconnects on loss.
+const BLANK = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
+
 function liveFeed(id, img, onFrame) {
   let ws, lastUrl, closed = false, retry = 500;
+  if (!img.src) img.src = BLANK;
   function open() {
     ws = new WebSocket(wsUrl("/video-output-stream"));
     ws.binaryType = "arraybuffer";

@@ -119,6 +119,10 @@ impl RpicamSource {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // systemd's variables are for the agent, not its children.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
             .process_group(0)
             .kill_on_drop(true)
             .spawn()

@@ -4,7 +4,7 @@
 /// bytes (V4L2's `bytesperline`, at least `width * 2`). Returns `None` if
 /// the buffer is too short or `width` is odd.
 pub fn yuyv_to_rgb(src: &[u8], width: usize, height: usize, stride: usize) -> Option<Vec<u8>> {
-    if width % 2 != 0 || stride < width * 2 {
+    if !width.is_multiple_of(2) || stride < width * 2 {
         return None;
     }
     let needed = stride

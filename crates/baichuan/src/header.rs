@@ -112,14 +112,9 @@ impl Header {
         }
     }
 
-    /// Header length on the wire.
-    pub fn len(&self) -> usize {
+    /// Header length on the wire (20 or 24).
+    pub fn wire_len(&self) -> usize {
         self.class.header_len()
-    }
-
-    /// Always false; a header is never empty (present for clippy's `len_without_is_empty`).
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// Raw bytes 12–15, which the camera echoes: match replies on `(msg_id, tag)`.
@@ -188,7 +183,7 @@ impl Header {
 
     /// Writes the header as it is (no field is recomputed).
     pub fn encode(&self, dst: &mut BytesMut) {
-        dst.reserve(self.len());
+        dst.reserve(self.wire_len());
         dst.put_u32_le(if self.reversed_magic {
             MAGIC_REV
         } else {

@@ -315,11 +315,15 @@ impl Codec {
         self.binary.contains(&(msg_id, msg_num))
     }
 
-    fn enc_for(&self, msg_id: u32) -> Encryption {
-        if msg_id == 1 {
-            self.encryption.capped_for_login()
-        } else {
+    /// Encryption for one message: msg 1 never goes above BCEncrypt, and a nonce reply
+    /// announcing level 0 (`0xdd00`) is plain.
+    fn enc_for(&self, h: &Header) -> Encryption {
+        if h.msg_id != 1 {
             self.encryption
+        } else if h.class == MsgClass::LegacyReply && h.response_code == 0xdd00 {
+            Encryption::None
+        } else {
+            self.encryption.capped_for_login()
         }
     }
 
@@ -338,20 +342,20 @@ impl Codec {
                 return Err(e);
             }
         };
-        let total = header.len() + header.body_len as usize;
+        let total = header.wire_len() + header.body_len as usize;
         if src.len() < total {
             // No reserve here: the transport grows the buffer as bytes really arrive, so a
             // lying header costs nothing.
             return Ok(None);
         }
         let frame = src.split_to(total).freeze();
-        let body = frame.slice(header.len()..);
+        let body = frame.slice(header.wire_len()..);
         self.decode_body(header, body).map(Some)
     }
 
     fn decode_body(&mut self, header: Header, body: Bytes) -> Result<Message, Error> {
         let id = header.msg_id;
-        let enc = self.enc_for(id);
+        let enc = self.enc_for(&header);
         let off = header.payload_offset.unwrap_or(0) as usize;
         let xml_err = |source| Error::Xml { msg_id: id, source };
         let extension = if off > 0 {
@@ -426,7 +430,7 @@ impl Codec {
     /// `body_len` and `payload_offset` are recomputed.
     pub fn encode(&mut self, msg: &Message, dst: &mut BytesMut) -> Result<(), Error> {
         let id = msg.header.msg_id;
-        let enc = self.enc_for(id);
+        let enc = self.enc_for(&msg.header);
         let off = msg.header.channel_id;
         let mut ext = Vec::new();
         if let Some(e) = &msg.extension {

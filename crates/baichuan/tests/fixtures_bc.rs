@@ -55,7 +55,7 @@ fn check_header(file: &str, h: &Header, exp: &Value) {
     );
     if !exp["header_len"].is_null() {
         assert_eq!(
-            h.len() as u64,
+            h.wire_len() as u64,
             num(&exp["header_len"]),
             "{}",
             ctx("header_len")
@@ -291,7 +291,7 @@ fn manifest_encryption_protocol02_pcap() {
         let mut b = BytesMut::from(&payload(i)[..]);
         let mut v = Vec::new();
         while let Ok(Some(h)) = Header::parse(&b) {
-            let n = h.len() + h.body_len as usize;
+            let n = h.wire_len() + h.body_len as usize;
             if b.len() < n {
                 break;
             }
@@ -316,7 +316,7 @@ fn manifest_encryption_protocol02_pcap() {
     let mut b = BytesMut::from(&payload(16)[..]);
     let mut found = false;
     while let Ok(Some(h)) = Header::parse(&b) {
-        let n = h.len() + h.body_len as usize;
+        let n = h.wire_len() + h.body_len as usize;
         if h.msg_id == 3 {
             let mr = &exp["msg3_reply"];
             assert_eq!(h.body_len as u64, num(&mr["body_len"]));
@@ -324,7 +324,7 @@ fn manifest_encryption_protocol02_pcap() {
                 h.payload_offset.map(u64::from),
                 Some(num(&mr["payload_offset"]))
             );
-            let p = &b[h.len() + h.payload_offset.unwrap() as usize..n];
+            let p = &b[h.wire_len() + h.payload_offset.unwrap() as usize..n];
             let mut mb = BytesMut::from(p);
             let pkt = MediaDecoder::new().decode(&mut mb).unwrap().unwrap();
             check_info(&pkt, &mr["payload_plain_infov2"]);
@@ -393,7 +393,7 @@ fn messages_md_headers_roundtrip() {
         assert_eq!(h.body_len.to_string(), f[5], "line {}", f[0]);
         let mut out = BytesMut::new();
         h.encode(&mut out);
-        assert_eq!(&out[..], &wire[..h.len()], "line {}", f[0]);
+        assert_eq!(&out[..], &wire[..h.wire_len()], "line {}", f[0]);
         rows += 1;
     }
     assert_eq!(rows, 88);

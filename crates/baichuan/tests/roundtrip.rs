@@ -303,3 +303,20 @@ fn xml_writer_roundtrip_and_crypto_symmetry() {
         assert_eq!(data, b"hello world");
     }
 }
+
+#[test]
+fn nonce_reply_level_zero_is_plain() {
+    let req = Header::new(1, MsgClass::Legacy);
+    let m = camera::nonce_reply(&req, EncryptionLevel::None, "abc");
+    let mut b = BytesMut::new();
+    Codec::default().encode(&m, &mut b).unwrap();
+    assert!(b[20..].starts_with(b"<?xml"));
+    let m = camera::nonce_reply(&req, EncryptionLevel::Aes, "abc");
+    let mut b = BytesMut::new();
+    Codec::new(Encryption::Aes(AesKey::derive("n", "p")))
+        .encode(&m, &mut b)
+        .unwrap();
+    let mut plain = b[20..].to_vec();
+    bc_xor(&mut plain, 0);
+    assert!(plain.starts_with(b"<?xml"), "msg 1 capped at BCEncrypt");
+}

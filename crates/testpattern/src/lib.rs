@@ -279,6 +279,11 @@ impl Pattern {
         }
     }
 
+    /// [`Pattern::render`] then [`encode_jpeg`] in one call.
+    pub fn render_jpeg(&self, stamp: Stamp, quality: u8) -> Vec<u8> {
+        encode_jpeg(&self.render(stamp), quality)
+    }
+
     /// Fill a rectangle, clipped to the picture.
     fn fill(&self, rgb: &mut [u8], x: usize, y: usize, w: usize, h: usize, c: [u8; 3]) {
         let x_end = (x + w).min(self.width);

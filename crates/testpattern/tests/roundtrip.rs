@@ -62,7 +62,8 @@ fn stamp_survives_jpeg_at_every_size_and_quality() {
                 "raw {w}x{h}"
             );
             for q in [50, 75, 90] {
-                let jpeg = encode_jpeg(&img, q);
+                let jpeg = pattern.render_jpeg(stamp, q);
+                assert_eq!(jpeg, encode_jpeg(&img, q));
                 assert_eq!(&jpeg[..2], &[0xff, 0xd8], "SOI");
                 assert_eq!(&jpeg[jpeg.len() - 2..], &[0xff, 0xd9], "EOI");
                 let (rgb, dw, dh) = decode(&jpeg);
