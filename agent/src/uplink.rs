@@ -11,7 +11,7 @@
 //! logged.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -68,6 +68,8 @@ pub struct UplinkStats {
     pub connections: AtomicU64,
     pub frames_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
+    /// The code of the last close frame the hub sent (0: none yet).
+    pub last_close_code: AtomicU32,
 }
 
 /// Why a connection ended.
@@ -129,6 +131,11 @@ pub async fn run(
             Err(e) => e,
         };
         stats.connected.store(false, Ordering::Relaxed);
+        if let UplinkError::Closed(ClosedBy(Some(cf))) = &err {
+            stats
+                .last_close_code
+                .store(u32::from(u16::from(cf.code)), Ordering::Relaxed);
+        }
         if started.elapsed() >= STABLE_AFTER {
             backoff.reset();
         }
@@ -206,7 +213,11 @@ async fn session(
                 let len = frame.jpeg.len();
                 let mut buf = BytesMut::with_capacity(4 + len);
                 wire::encode_frame(&frame.jpeg, &mut buf);
-                send(&mut ws, Message::Binary(buf.freeze()), settings.send_timeout, cancel).await?;
+                if let Err(e) = send(&mut ws, Message::Binary(buf.freeze()), settings.send_timeout, cancel).await {
+                    // A hub that refuses us may close and hang up while we
+                    // send: prefer its stated reason to the write error.
+                    return Err(pending_close(&mut ws).await.unwrap_or(e));
+                }
                 stats.frames_sent.fetch_add(1, Ordering::Relaxed);
                 stats.bytes_sent.fetch_add(4 + len as u64, Ordering::Relaxed);
                 if !sent_one {
@@ -232,6 +243,21 @@ async fn send(
             r.map_err(|_| UplinkError::SendTimeout)?.map_err(UplinkError::Send)
         }
     }
+}
+
+/// A close frame already on its way in, if any (briefly waited for).
+async fn pending_close(ws: &mut Ws) -> Option<UplinkError> {
+    tokio::time::timeout(Duration::from_millis(200), async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if let Message::Close(frame) = msg {
+                return Some(UplinkError::Closed(ClosedBy(frame)));
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// Close with 1000 and wait (bounded) for the hub's reply.

@@ -259,6 +259,7 @@ async fn a_policy_close_is_answered_and_retried_later() {
     })
     .await;
     assert!(end.is_ok(), "the agent did not finish the close handshake");
+    drop(conn);
 
     // It comes back after the (maximum) backoff.
     let mut again = Conn::accept(&listener).await;
@@ -266,6 +267,54 @@ async fn a_policy_close_is_answered_and_retried_later() {
     assert_eq!(stats.connections.load(Ordering::Relaxed), 2);
     cancel.cancel();
     tokio::time::timeout(TIMEOUT, up).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_close_then_hang_up_while_frames_flow_still_reports_the_code() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cfg = config(listener.local_addr().unwrap(), "");
+    let queue = Arc::new(FrameQueue::new(4));
+    let stats = Arc::new(UplinkStats::default());
+    let cancel = CancellationToken::new();
+    let src = tokio::spawn(
+        source::from_config(&cfg.source)
+            .unwrap()
+            .run(queue.clone(), cancel.clone()),
+    );
+    let up = tokio::spawn(uplink::run(
+        UplinkSettings::from_config(&cfg, Secret::new("wrong")),
+        queue.clone(),
+        stats.clone(),
+        cancel.clone(),
+    ));
+    for _ in 0..3 {
+        let mut conn = Conn::accept(&listener).await;
+        conn.hello().await;
+        conn.stamp().await;
+        conn.ws
+            .send(Message::Close(Some(CloseFrame {
+                code: CloseCode::Policy,
+                reason: "Invalid token".into(),
+            })))
+            .await
+            .unwrap();
+        drop(conn);
+        let seen = tokio::time::timeout(TIMEOUT, async {
+            while stats.last_close_code.load(Ordering::Relaxed) != 1008 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(seen.is_ok(), "close code not seen");
+        stats.last_close_code.store(0, Ordering::Relaxed);
+    }
+    cancel.cancel();
+    tokio::time::timeout(TIMEOUT, up).await.unwrap().unwrap();
+    tokio::time::timeout(TIMEOUT, src)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
 
 #[test]

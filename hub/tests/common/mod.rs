@@ -26,9 +26,11 @@ pub struct TestHub {
 
 impl TestHub {
     /// Start a hub whose config is `extra` appended to a base that sets the
-    /// data directory and secret.
+    /// data directory and secret; `{dir}` in `extra` is the test's
+    /// temporary directory.
     pub async fn start(extra: &str) -> TestHub {
         let dir = tempfile::tempdir().unwrap();
+        let extra = extra.replace("{dir}", &dir.path().display().to_string());
         write_secret(&dir.path().join("secret"), SECRET);
         let text = format!(
             "data_dir = {:?}\nsecret_file = {:?}\n{extra}",
@@ -60,9 +62,14 @@ impl TestHub {
         format!("ws://{}{path}", self.addr)
     }
 
-    /// An HTTP client with no credentials.
+    /// An HTTP client with no credentials that does not follow redirects.
     pub fn client(&self) -> reqwest::Client {
-        testkit::http_client()
+        reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .unwrap()
     }
 
     pub fn get_auth(&self, path: &str) -> reqwest::RequestBuilder {
