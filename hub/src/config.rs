@@ -321,3 +321,17 @@ fps = 5
         );
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_deploy_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/hub.example.toml");
+        let cfg = Config::load(&path).expect("deploy/hub.example.toml parses");
+        assert_eq!(cfg.cameras.len(), 2);
+        assert_eq!(cfg.cameras[0].name, "front-door");
+        assert_eq!(cfg.session_lifetime, Secs(30 * 86400));
+    }
+}

@@ -355,6 +355,53 @@ mod tests {
         assert_eq!(s.stats().corrupt, 1);
     }
 
+    /// Real JPEGs (testpattern, so entropy data with stuffed FF00 bytes),
+    /// garbage without FF between them, random read sizes: every frame
+    /// comes out byte for byte.
+    #[test]
+    fn real_jpegs_with_random_chunking() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let pattern = testpattern::Pattern::new(160, 120);
+        let frames: Vec<Vec<u8>> = (0..8)
+            .map(|i| {
+                pattern.render_jpeg(
+                    testpattern::Stamp {
+                        frame: i,
+                        millis: u64::from(i) * 33,
+                    },
+                    50 + i as u8 * 5,
+                )
+            })
+            .collect();
+        let mut stream = Vec::new();
+        for f in &frames {
+            let garbage = (next() % 40) as usize;
+            stream.extend((0..garbage).map(|_| (next() % 0xfe) as u8));
+            stream.extend_from_slice(f);
+        }
+        for _ in 0..20 {
+            let mut s = MjpegSplitter::new(1 << 20);
+            let mut out = Vec::new();
+            let mut rest = &stream[..];
+            while !rest.is_empty() {
+                let n = ((next() % 5000) as usize + 1).min(rest.len());
+                s.push(&rest[..n], |f| out.push(f));
+                rest = &rest[n..];
+            }
+            assert_eq!(out.len(), frames.len());
+            for (got, want) in out.iter().zip(&frames) {
+                assert_eq!(&got[..], &want[..]);
+            }
+            assert_eq!(s.stats().corrupt + s.stats().oversize, 0);
+        }
+    }
+
     #[test]
     fn trim_checks_soi_and_eoi() {
         let j = jpeg(1, 20);

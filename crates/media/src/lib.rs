@@ -91,6 +91,7 @@
 //! ```
 
 mod bmff;
+pub mod source;
 pub mod codec;
 mod error;
 pub mod fmp4;
@@ -105,3 +106,4 @@ pub use fmp4::{Fragment, FragmentPolicy, Fragmenter, Sample, init_segment};
 pub use recover::{ProbeInfo, Recovery, probe, recover};
 pub use segment::{Frame, SegmentEvent, SegmentSummary, Segmenter, SegmenterConfig};
 pub use time::{Duration90k, Time90k};
+pub use source::VideoEvent;

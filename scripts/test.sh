@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (`.ci/run` calls exactly this):
+# system packages, formatting, lints, dependency-direction checks, build,
+# then every test. Each heavy test bounds its own time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "system packages"
+scripts/install-test-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "protocol and media crates do no I/O (no tokio among their dependencies)"
+for crate in wire media baichuan; do
+  if cargo tree -p "$crate" -e normal --locked --prefix none | grep -q '^tokio '; then
+    echo "error: crate $crate depends on tokio" >&2
+    exit 1
+  fi
+done
+echo "ok: wire, media and baichuan are runtime-free"
+
+step "build binaries (integration tests run them)"
+cargo build --workspace --bins --locked
+
+step "tests"
+cargo test --workspace --locked --no-fail-fast
