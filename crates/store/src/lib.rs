@@ -1,0 +1,1 @@
+//! Segment store (work in progress).
