@@ -54,6 +54,158 @@ pub struct Config {
     pub source: SourceConfig,
     #[serde(default)]
     pub uplink: UplinkConfig,
+    /// Where the running agent writes `status.json` (read by `agent status`).
+    #[serde(default = "defaults::state_dir")]
+    pub state_dir: PathBuf,
+    #[serde(default)]
+    pub record: RecordConfig,
+}
+
+/// `[record]`: H.264 recording into rotating fragmented-MP4 segments.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// This camera's recordings directory (set up once with `agent setup-recording`).
+    #[serde(default = "defaults::record_dir")]
+    pub dir: PathBuf,
+    /// A segment ends at the first key frame at or after this length.
+    #[serde(default = "defaults::segment_duration")]
+    pub segment_duration: Dur,
+    #[serde(default)]
+    pub fragment: FragmentMode,
+    /// Target bitrate of the H.264 encoder (openh264 or rpicam-vid), bits per second.
+    #[serde(default = "defaults::bitrate")]
+    pub bitrate: Bitrate,
+    /// Key frame interval in frames; `None`: one key frame per second (`source.fps`).
+    #[serde(default)]
+    pub gop: Option<u32>,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+impl Default for RecordConfig {
+    fn default() -> Self {
+        RecordConfig {
+            enabled: false,
+            dir: defaults::record_dir(),
+            segment_duration: defaults::segment_duration(),
+            fragment: FragmentMode::default(),
+            bitrate: defaults::bitrate(),
+            gop: None,
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+impl RecordConfig {
+    /// The key frame interval in frames for a source running at `fps`.
+    pub fn gop_frames(&self, fps: u32) -> u32 {
+        self.gop.unwrap_or(fps).max(1)
+    }
+}
+
+/// `record.fragment`: how often a segment is made durable (a crash loses at most one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum FragmentMode {
+    /// One fragment per GOP (key frame to key frame).
+    #[default]
+    #[serde(rename = "gop")]
+    Gop,
+    /// One fragment per second, cut at a key frame if one comes, else at any frame.
+    #[serde(rename = "1s")]
+    OneSecond,
+}
+
+/// `[record.retention]`: limits enforced oldest-first; `None` is "unlimited".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    #[serde(default = "defaults::max_age")]
+    pub max_age: Limit<Dur>,
+    #[serde(default = "defaults::max_size")]
+    pub max_size: Limit<ByteSize>,
+    #[serde(default = "defaults::min_free")]
+    pub min_free: Limit<ByteSize>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            max_age: defaults::max_age(),
+            max_size: defaults::max_size(),
+            min_free: defaults::min_free(),
+        }
+    }
+}
+
+/// A limit that may be `"unlimited"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit<T>(pub Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Limit<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw<T> {
+            Unlimited(Unlimited),
+            Value(T),
+        }
+        #[derive(Deserialize)]
+        enum Unlimited {
+            #[serde(rename = "unlimited")]
+            Unlimited,
+        }
+        match Raw::<T>::deserialize(d) {
+            Ok(Raw::Unlimited(_)) => Ok(Limit(None)),
+            Ok(Raw::Value(v)) => Ok(Limit(Some(v))),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected \"unlimited\" or a value with a unit, e.g. \"14d\" or \"20GiB\"",
+            )),
+        }
+    }
+}
+
+/// A bitrate in bits per second: `"1500kbps"`, `"2Mbps"`, `"800000bps"` or an integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bitrate(pub u32);
+
+impl<'de> Deserialize<'de> for Bitrate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u32),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(Bitrate(n)),
+            Raw::Str(s) => parse_bitrate(&s)
+                .map(Bitrate)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parse `"1500kbps"`-style bitrates.
+pub fn parse_bitrate(s: &str) -> Result<u32, String> {
+    let bad = || format!("invalid bitrate {s:?}: expected e.g. \"800kbps\", \"2Mbps\"");
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(bad());
+    }
+    let n: u64 = t[..digits].parse().map_err(|_| bad())?;
+    let mult: u64 = match t[digits..].trim() {
+        "" | "bps" => 1,
+        "kbps" => 1000,
+        "Mbps" => 1_000_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult)
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(bad)
 }
 
 /// `[source]`: where frames come from.
@@ -133,6 +285,8 @@ pub enum V4l2Format {
     Mjpeg,
     /// YUYV only (encoded to JPEG by the agent).
     Yuyv,
+    /// H.264 only (recorded as is; live JPEGs from its key frames).
+    H264,
 }
 
 /// `[source.rpicam]`.
@@ -192,7 +346,7 @@ impl Default for UplinkConfig {
 }
 
 mod defaults {
-    use super::{ByteSize, Dur};
+    use super::{Bitrate, ByteSize, Dur, Limit};
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -237,6 +391,27 @@ mod defaults {
     }
     pub fn send_timeout() -> Dur {
         Dur(Duration::from_secs(10))
+    }
+    pub fn state_dir() -> PathBuf {
+        PathBuf::from("/var/lib/camera-agent")
+    }
+    pub fn record_dir() -> PathBuf {
+        PathBuf::from("/var/lib/camera-agent/recordings")
+    }
+    pub fn segment_duration() -> Dur {
+        Dur(Duration::from_secs(60))
+    }
+    pub fn bitrate() -> Bitrate {
+        Bitrate(1_000_000)
+    }
+    pub fn max_age() -> Limit<Dur> {
+        Limit(Some(Dur(Duration::from_secs(14 * 86_400))))
+    }
+    pub fn max_size() -> Limit<ByteSize> {
+        Limit(Some(ByteSize(20 << 30)))
+    }
+    pub fn min_free() -> Limit<ByteSize> {
+        Limit(Some(ByteSize(1 << 30)))
     }
 }
 
@@ -334,6 +509,36 @@ impl Config {
         if u.send_timeout.0.is_zero() {
             return Err(invalid("uplink.send_timeout", "must be more than 0s"));
         }
+        let r = &self.record;
+        if r.segment_duration.0 < Duration::from_secs(1) {
+            return Err(invalid("record.segment_duration", "must be at least 1s"));
+        }
+        if r.segment_duration.0 > Duration::from_secs(3600) {
+            return Err(invalid("record.segment_duration", "must be at most 1h"));
+        }
+        if !(50_000..=50_000_000).contains(&r.bitrate.0) {
+            return Err(invalid("record.bitrate", "must be in 50kbps..=50Mbps"));
+        }
+        if let Some(g) = r.gop
+            && !(1..=600).contains(&g)
+        {
+            return Err(invalid("record.gop", "must be in 1..=600"));
+        }
+        if r.enabled && r.dir.as_os_str().is_empty() {
+            return Err(invalid("record.dir", "is empty"));
+        }
+        if r.retention.max_age.0.is_some_and(|d| d.0.is_zero()) {
+            return Err(invalid(
+                "record.retention.max_age",
+                "must be more than 0s (or \"unlimited\")",
+            ));
+        }
+        if r.retention.max_size.0.is_some_and(|b| b.0 == 0) {
+            return Err(invalid(
+                "record.retention.max_size",
+                "must be more than 0 (or \"unlimited\")",
+            ));
+        }
         Ok(())
     }
 
@@ -426,7 +631,7 @@ impl fmt::Debug for Secret {
 }
 
 /// A duration written with units: `"500ms"`, `"30s"`, `"2m"`, `"1h"`,
-/// `"1m30s"`.
+/// `"14d"`, `"1m30s"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dur(pub Duration);
 
@@ -463,6 +668,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "s" => Duration::from_secs(n),
             "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
             "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+            "d" => Duration::from_secs(n.checked_mul(86_400).ok_or_else(bad)?),
             _ => return Err(bad()),
         };
         total = total.checked_add(part).ok_or_else(bad)?;
@@ -529,12 +735,13 @@ mod tests {
         ok("1h", 3_600_000);
         ok("1m30s", 90_000);
         ok("0s", 0);
+        ok("14d", 14 * 86_400_000);
         for bad in [
             "",
             "30",
             "s",
             "3 s",
-            "1d",
+            "1w",
             "-1s",
             "1.5s",
             "99999999999999999999h",
@@ -553,6 +760,25 @@ mod tests {
         for bad in ["", "MiB", "4 TB", "4mib", "-1"] {
             assert!(parse_size(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn bitrates_and_limits() {
+        assert_eq!(parse_bitrate("800kbps"), Ok(800_000));
+        assert_eq!(parse_bitrate("2Mbps"), Ok(2_000_000));
+        assert_eq!(parse_bitrate("1234"), Ok(1234));
+        for bad in ["", "kbps", "1Gbps", "5000Mbps", "1.5Mbps"] {
+            assert!(parse_bitrate(bad).is_err(), "{bad:?}");
+        }
+        #[derive(Deserialize)]
+        struct T {
+            a: Limit<ByteSize>,
+            b: Limit<Dur>,
+        }
+        let t: T = toml::from_str("a = \"unlimited\"\nb = \"14d\"").unwrap();
+        assert_eq!(t.a, Limit(None));
+        assert_eq!(t.b, Limit(Some(Dur(Duration::from_secs(14 * 86_400)))));
+        assert!(toml::from_str::<T>("a = \"lots\"\nb = \"1s\"").is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod cmds;
 pub mod config;
 pub mod queue;
+pub mod record;
 pub mod source;
 pub mod systemd;
 pub mod uplink;

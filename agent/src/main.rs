@@ -44,6 +44,28 @@ enum Cmd {
         #[arg(long, default_value = "hmac-sha256")]
         scheme: wire::TokenScheme,
     },
+    /// Show what the running agent reports: recording state, segments, bytes used and the
+    /// retention forecast (from STATE_DIR/status.json).
+    Status {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print the raw status JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set up record.dir as this camera's recordings directory (writes the ownership
+    /// marker). Needed once before recording.
+    SetupRecording {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Measure the CPU cost per frame of JPEG, H.264 encoding/decoding and recording at
+    /// 640x480 and 1280x720 (prints Markdown).
+    BenchEncode {
+        /// Frames per size.
+        #[arg(long, default_value_t = 100)]
+        frames: usize,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +86,9 @@ fn main() -> std::process::ExitCode {
             id,
             scheme,
         }) => agent::cmds::token::run(&secret_file, id, scheme),
+        Some(Cmd::Status { config, json }) => agent::cmds::status::run(&config, json),
+        Some(Cmd::SetupRecording { config }) => agent::cmds::setup_recording::run(&config),
+        Some(Cmd::BenchEncode { frames }) => agent::record::bench::run(frames),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -95,7 +95,14 @@ pub struct Auth {
     /// SHA-256(salt ‖ "user:password") → (user, verified at).
     basic_cache: Mutex<HashMap<String, (User, Instant)>>,
     basic_salt: String,
+    /// Password checks running at once. Each argon2 run takes ~19 MiB and a
+    /// core for tens of milliseconds; a burst of logins or Basic requests
+    /// queues here instead of exhausting memory.
+    verify_slots: tokio::sync::Semaphore,
 }
+
+/// Password verifications allowed to run at the same time.
+const MAX_CONCURRENT_VERIFICATIONS: usize = 2;
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -115,6 +122,7 @@ impl Auth {
             failures: Mutex::new(HashMap::new()),
             basic_cache: Mutex::new(HashMap::new()),
             basic_salt: random_hex(16),
+            verify_slots: tokio::sync::Semaphore::new(MAX_CONCURRENT_VERIFICATIONS),
         }
     }
 
@@ -171,6 +179,12 @@ impl Auth {
     /// Check a user name and password, with throttling per user and per
     /// client address. The argon2 work runs on a blocking thread.
     pub async fn login(&self, name: &str, password: &str, client: IpAddr) -> Result<User, LoginError> {
+        let _slot = self.verify_slots.acquire().await.expect("never closed");
+        self.login_locked(name, password, client).await
+    }
+
+    /// `login` for a caller that already holds a verification slot.
+    async fn login_locked(&self, name: &str, password: &str, client: IpAddr) -> Result<User, LoginError> {
         let keys = [format!("user:{name}"), format!("ip:{client}")];
         if let Some(wait) = self.throttled(&keys) {
             return Err(LoginError::Throttled(wait));
@@ -255,6 +269,14 @@ impl Auth {
             .flatten()
     }
 
+    fn cached_basic(&self, key: &str) -> Option<User> {
+        let cache = lock(&self.basic_cache);
+        cache
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < BASIC_CACHE_TTL)
+            .map(|(u, _)| u.clone())
+    }
+
     /// Check an `Authorization: Basic ...` header value.
     pub async fn basic(&self, header: &str, client: IpAddr) -> Option<User> {
         let b64 = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;
@@ -264,15 +286,17 @@ impl Auth {
         let raw = String::from_utf8(raw).ok()?;
         let (name, password) = raw.split_once(':')?;
         let key = sha256_hex(&format!("{}{raw}", self.basic_salt));
-        {
-            let cache = lock(&self.basic_cache);
-            if let Some((u, at)) = cache.get(&key)
-                && at.elapsed() < BASIC_CACHE_TTL
-            {
-                return Some(u.clone());
-            }
+        if let Some(u) = self.cached_basic(&key) {
+            return Some(u);
         }
-        let user = self.login(name, password, client).await.ok()?;
+        // Many requests with the same new credentials (a tool opening
+        // several streams) wait here; the first verifies, the rest hit the
+        // cache.
+        let _slot = self.verify_slots.acquire().await.expect("never closed");
+        if let Some(u) = self.cached_basic(&key) {
+            return Some(u);
+        }
+        let user = self.login_locked(name, password, client).await.ok()?;
         let mut cache = lock(&self.basic_cache);
         if cache.len() >= MAX_BASIC_CACHE {
             cache.clear();

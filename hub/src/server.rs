@@ -105,6 +105,23 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
     }))
 }
 
+/// Raise the open-files soft limit to the hard limit: each viewer and agent
+/// is a socket, and the usual soft limit of 1024 caps a hub well below what
+/// it can serve.
+pub fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum {
+        let raised = rustix::process::Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(error = %e, "could not raise the open-files limit");
+        }
+    }
+}
+
 /// Run the hub on `listener` until `shutdown` is cancelled.
 pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();

@@ -1,6 +1,9 @@
-//! The subcommands: `run` (the default), `probe`, `check-config` and `token`.
+//! The subcommands: `run` (the default), `probe`, `check-config`, `token`, `status`,
+//! `setup-recording` and `bench-encode`.
 
 pub mod check_config;
 pub mod probe;
 pub mod run;
+pub mod setup_recording;
+pub mod status;
 pub mod token;

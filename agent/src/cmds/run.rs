@@ -18,11 +18,18 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::config::Config;
 use crate::queue::FrameQueue;
+use crate::record::recorder::{self, RecorderHandle, RecorderSettings};
+use crate::record::status::{AgentStatus, RecordSnapshot, write_status};
+use crate::source::RecordTap;
 use crate::uplink::{UplinkSettings, UplinkStats};
 use crate::{source, systemd, uplink};
 
 /// How long tasks get to finish after cancellation.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the recorder gets to write what is queued and finish its segment.
+const RECORDER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often `status.json` is rewritten.
+const STATUS_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Load the config, install signal handlers and run.
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
@@ -37,7 +44,31 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
 /// work at all). Tests call this directly.
 pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Result<()> {
     let token = config.load_token()?;
-    let source = source::from_config(&config.source)?;
+    let recorder = if config.record.enabled {
+        if config.source.width % 2 != 0 || config.source.height % 2 != 0 {
+            anyhow::bail!(
+                "recording needs an even source.width and source.height (H.264 4:2:0), not {}x{}",
+                config.source.width,
+                config.source.height
+            );
+        }
+        Some(
+            recorder::spawn(
+                RecorderSettings::from_config(&config),
+                Arc::new(store::SystemClock),
+                Arc::new(store::Statvfs),
+            )
+            .context("starting the recorder thread")?,
+        )
+    } else {
+        None
+    };
+    let tap = recorder.as_ref().map(|r| RecordTap {
+        queue: r.queue.clone(),
+        bitrate_bps: config.record.bitrate.0,
+        gop: config.record.gop_frames(config.source.fps),
+    });
+    let source = source::from_config_with(&config.source, tap)?;
     let queue = Arc::new(FrameQueue::new(config.uplink.queue_frames));
     let stats = Arc::new(UplinkStats::default());
     let tracker = TaskTracker::new();
@@ -47,8 +78,20 @@ pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Resu
         width = config.source.width,
         height = config.source.height,
         fps = config.source.fps,
+        recording = config.record.enabled,
         "agent starting"
     );
+    let reporter = Arc::new(StatusReporter {
+        state_dir: config.state_dir.clone(),
+        camera_id: config.camera_id,
+        source: source.name(),
+        queue: queue.clone(),
+        stats: stats.clone(),
+        recorder: recorder
+            .as_ref()
+            .map(|r| (r.status.clone(), r.queue.clone())),
+        warned: std::sync::atomic::AtomicBool::new(false),
+    });
 
     let source_task = tracker.spawn({
         let (queue, cancel) = (queue.clone(), cancel.clone());
@@ -77,14 +120,25 @@ pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Resu
         log_stats(queue, stats, config.stats_interval.0, cancel.clone())
             .instrument(info_span!("stats")),
     );
+    tracker.spawn(
+        write_status_periodically(reporter.clone(), cancel.clone())
+            .instrument(info_span!("status")),
+    );
     tracker.close();
 
     cancel.cancelled().await;
     info!("stopping");
-    if tokio::time::timeout(SHUTDOWN_TIMEOUT, tracker.wait())
+    let stopped_in_time = tokio::time::timeout(SHUTDOWN_TIMEOUT, tracker.wait())
         .await
-        .is_err()
-    {
+        .is_ok();
+    // Capture has stopped (or is given up on): the recorder writes what is
+    // queued and finishes its segment.
+    if let Some(r) = recorder {
+        stop_recorder(r).await;
+    }
+    let r = reporter.clone();
+    let _ = tokio::task::spawn_blocking(move || r.write()).await;
+    if !stopped_in_time {
         warn!(timeout = ?SHUTDOWN_TIMEOUT, "some tasks did not stop in time; exiting anyway");
         return Ok(());
     }
@@ -95,6 +149,78 @@ pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Resu
             info!("stopped");
             Ok(())
         }
+    }
+}
+
+async fn stop_recorder(r: RecorderHandle) {
+    match tokio::task::spawn_blocking(move || r.stop(RECORDER_STOP_TIMEOUT)).await {
+        Ok(true) => {}
+        Ok(false) => warn!(timeout = ?RECORDER_STOP_TIMEOUT, "the recorder did not finish in time; its segment will be recovered at the next start"),
+        Err(e) => error!(error = %e, "stopping the recorder failed"),
+    }
+}
+
+/// Gathers `status.json` from the live and recording counters.
+struct StatusReporter {
+    state_dir: std::path::PathBuf,
+    camera_id: u32,
+    source: &'static str,
+    queue: Arc<FrameQueue>,
+    stats: Arc<UplinkStats>,
+    recorder: Option<(
+        Arc<crate::record::RecordStatus>,
+        Arc<crate::record::RecordQueue>,
+    )>,
+    warned: std::sync::atomic::AtomicBool,
+}
+
+impl StatusReporter {
+    fn status(&self) -> AgentStatus {
+        let record = match &self.recorder {
+            Some((status, queue)) => {
+                let mut r = status.snapshot();
+                r.frames_offered = queue.pushed();
+                r.frames_dropped = queue.dropped();
+                r
+            }
+            None => RecordSnapshot {
+                state: "disabled".into(),
+                ..Default::default()
+            },
+        };
+        AgentStatus {
+            pid: std::process::id(),
+            updated_ms: source::wall_millis(),
+            camera_id: self.camera_id,
+            source: self.source.into(),
+            frames_captured: self.queue.pushed(),
+            frames_sent: self.stats.frames_sent.load(Ordering::Relaxed),
+            hub_connected: self.stats.connected.load(Ordering::Relaxed),
+            record,
+        }
+    }
+
+    /// Blocking: write `status.json` (warn once if it cannot be written).
+    fn write(&self) {
+        if let Err(e) = write_status(&self.state_dir, &self.status()) {
+            if !self.warned.swap(true, Ordering::Relaxed) {
+                warn!(state_dir = %self.state_dir.display(), error = %e, "cannot write status.json (agent status will not work)");
+            }
+        } else {
+            self.warned.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn write_status_periodically(reporter: Arc<StatusReporter>, cancel: CancellationToken) {
+    let mut ticks = tokio::time::interval(STATUS_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let r = reporter.clone();
+        let _ = tokio::task::spawn_blocking(move || r.write()).await;
     }
 }
 

@@ -7,6 +7,7 @@
 //! source cannot work at all with this configuration or build. Blocking
 //! capture (V4L2) runs on its own thread, never on the async runtime.
 
+pub mod live;
 pub mod mjpeg;
 pub mod rpicam;
 pub mod testsrc;
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{SourceConfig, SourceKind};
 use crate::queue::FrameQueue;
+use crate::record::RecordQueue;
 
 /// Camera restarts back off from this...
 pub const RESTART_BACKOFF_INITIAL: Duration = Duration::from_secs(1);
@@ -54,13 +56,33 @@ pub trait Source: Send {
     fn run(self: Box<Self>, out: Arc<FrameQueue>, cancel: CancellationToken) -> SourceFuture;
 }
 
-/// The source the configuration asks for.
+/// Where a source also sends what the recorder needs (when recording is
+/// on): raw pictures, or H.264 access units from the camera's encoder.
+#[derive(Debug, Clone)]
+pub struct RecordTap {
+    pub queue: Arc<RecordQueue>,
+    /// For a camera-side encoder (rpicam-vid): target bits per second.
+    pub bitrate_bps: u32,
+    /// For a camera-side encoder: key frame interval in frames.
+    pub gop: u32,
+}
+
+/// The source the configuration asks for (live only).
 pub fn from_config(cfg: &SourceConfig) -> Result<Box<dyn Source>, SourceError> {
+    from_config_with(cfg, None)
+}
+
+/// The source the configuration asks for, also feeding the recorder if
+/// `record` is given.
+pub fn from_config_with(
+    cfg: &SourceConfig,
+    record: Option<RecordTap>,
+) -> Result<Box<dyn Source>, SourceError> {
     match cfg.kind {
-        SourceKind::Testsrc => Ok(Box::new(testsrc::TestSource::new(cfg))),
-        SourceKind::Rpicam => Ok(Box::new(rpicam::RpicamSource::new(cfg))),
+        SourceKind::Testsrc => Ok(Box::new(testsrc::TestSource::new(cfg, record))),
+        SourceKind::Rpicam => Ok(Box::new(rpicam::RpicamSource::new(cfg, record))),
         #[cfg(feature = "v4l2")]
-        SourceKind::V4l2 => Ok(Box::new(v4l2::V4l2Source::new(cfg))),
+        SourceKind::V4l2 => Ok(Box::new(v4l2::V4l2Source::new(cfg, record))),
         #[cfg(not(feature = "v4l2"))]
         SourceKind::V4l2 => Err(SourceError::NotBuilt("v4l2")),
     }

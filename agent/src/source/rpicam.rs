@@ -1,5 +1,11 @@
 //! The `rpicam` source: `rpicam-vid --codec mjpeg -o -` as a child process, its stdout split into JPEGs.
 //!
+//! While recording, the camera (which libcamera gives to one process only)
+//! runs `rpicam-vid --codec h264 --inline` instead: the Pi's hardware
+//! encoder makes the H.264 that is recorded as is, and live JPEGs are made
+//! from its key frames (openh264's decoder on a thread of its own), so the
+//! live rate is one frame per GOP. See the agent README for why.
+//!
 //! The child runs in its own process group, so stopping kills everything it
 //! started: SIGTERM to the group, SIGKILL after a grace period, and SIGKILL
 //! from a guard if this task is dropped. When it exits on its own it is
@@ -16,10 +22,16 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use media::h264::{AccessUnitAssembler, AnnexBSplitter};
+
+use super::live::KeyFrameLive;
 use super::mjpeg::MjpegSplitter;
 use super::{
-    RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX, STABLE_AFTER, Source, SourceError, SourceFuture,
+    RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX, RecordTap, STABLE_AFTER, Source, SourceError,
+    SourceFuture,
 };
+use crate::record::RecordItem;
+use crate::record::codec::access_unit_to_annexb;
 use crate::backoff::{Backoff, Problem, sleep_or_cancel};
 use crate::config::SourceConfig;
 use crate::queue::{Frame, FrameQueue};
@@ -30,6 +42,39 @@ const TERM_GRACE: Duration = Duration::from_secs(2);
 const STDERR_TAIL: usize = 8;
 /// Read size for stdout.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// The arguments for `rpicam-vid` when recording: H.264 from the hardware
+/// encoder, SPS/PPS with every key frame (`--inline`), baseline profile
+/// (plays everywhere), a key frame every `gop` frames.
+pub fn command_args_h264(cfg: &SourceConfig, tap: &RecordTap) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "-t",
+        "0",
+        "-n",
+        "--codec",
+        "h264",
+        "--inline",
+        "--profile",
+        "baseline",
+        "--intra",
+        &tap.gop.to_string(),
+        "--bitrate",
+        &tap.bitrate_bps.to_string(),
+        "--width",
+        &cfg.width.to_string(),
+        "--height",
+        &cfg.height.to_string(),
+        "--framerate",
+        &cfg.fps.to_string(),
+        "--flush",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(cfg.rpicam.extra_args.iter().cloned());
+    args.extend(["-o".to_owned(), "-".to_owned()]);
+    args
+}
 
 /// The arguments for `rpicam-vid` (without the binary).
 pub fn command_args(cfg: &SourceConfig) -> Vec<String> {
@@ -62,14 +107,21 @@ pub struct RpicamSource {
     binary: PathBuf,
     args: Vec<String>,
     max_frame: usize,
+    quality: u8,
+    record: Option<RecordTap>,
 }
 
 impl RpicamSource {
-    pub fn new(cfg: &SourceConfig) -> RpicamSource {
+    pub fn new(cfg: &SourceConfig, record: Option<RecordTap>) -> RpicamSource {
         RpicamSource {
             binary: cfg.rpicam.binary.clone(),
-            args: command_args(cfg),
+            args: match &record {
+                Some(tap) => command_args_h264(cfg, tap),
+                None => command_args(cfg),
+            },
             max_frame: usize::try_from(cfg.rpicam.max_frame_size.0).unwrap_or(usize::MAX),
+            quality: cfg.jpeg_quality,
+            record,
         }
     }
 
@@ -109,7 +161,7 @@ impl RpicamSource {
     /// Run one `rpicam-vid` process until it exits or we are cancelled.
     async fn run_once(
         &self,
-        out: &FrameQueue,
+        out: &Arc<FrameQueue>,
         cancel: &CancellationToken,
         seq: &mut u64,
         problem: &mut Problem,
@@ -136,7 +188,17 @@ impl RpicamSource {
         let stderr = child.stderr.take().expect("stderr is piped");
         let stderr_task = tokio::spawn(collect_stderr(stderr));
 
-        let mut splitter = MjpegSplitter::new(self.max_frame);
+        let mut output = match &self.record {
+            None => Output::Mjpeg(MjpegSplitter::new(self.max_frame)),
+            Some(tap) => Output::H264 {
+                splitter: AnnexBSplitter::new(),
+                assembler: AccessUnitAssembler::new(),
+                live: KeyFrameLive::spawn(out.clone(), self.quality)
+                    .map_err(|e| warn!(error = %e, "cannot start the live key frame decoder"))
+                    .ok(),
+                tap: tap.clone(),
+            },
+        };
         let mut buf = vec![0u8; READ_CHUNK];
         let mut first = true;
         let read_error = loop {
@@ -150,26 +212,11 @@ impl RpicamSource {
             };
             match n {
                 Ok(0) => break None,
-                Ok(n) => splitter.push(&buf[..n], |jpeg| {
-                    if first {
-                        first = false;
-                        problem.clear();
-                        info!(bytes = jpeg.len(), "rpicam-vid: first frame");
-                    }
-                    out.push(Frame {
-                        jpeg,
-                        seq: *seq,
-                        captured_at: Instant::now(),
-                    });
-                    *seq += 1;
-                }),
+                Ok(n) => output.push(&buf[..n], out, seq, &mut first, problem),
                 Err(e) => break Some(e),
             }
         };
-        let stats = splitter.stats();
-        if stats.corrupt + stats.oversize > 0 || stats.garbage_bytes > 0 {
-            debug!(?stats, "MJPEG splitter counters for this run");
-        }
+        output.finish(out, seq, &mut first, problem);
         // stdout closed: the process is exiting (or closed it on purpose).
         let status = match tokio::time::timeout(TERM_GRACE, child.wait()).await {
             Ok(Ok(status)) => status,
@@ -200,6 +247,129 @@ impl Source for RpicamSource {
     fn run(self: Box<Self>, out: Arc<FrameQueue>, cancel: CancellationToken) -> SourceFuture {
         Box::pin(self.capture(out, cancel))
     }
+}
+
+/// How `rpicam-vid`'s stdout is read.
+enum Output {
+    /// Live only: JPEGs.
+    Mjpeg(MjpegSplitter),
+    /// Recording: H.264 access units to the recorder, key frames to live.
+    H264 {
+        splitter: AnnexBSplitter,
+        assembler: AccessUnitAssembler,
+        live: Option<KeyFrameLive>,
+        tap: RecordTap,
+    },
+}
+
+impl Output {
+    fn push(
+        &mut self,
+        data: &[u8],
+        out: &FrameQueue,
+        seq: &mut u64,
+        first: &mut bool,
+        problem: &mut Problem,
+    ) {
+        match self {
+            Output::Mjpeg(splitter) => splitter.push(data, |jpeg| {
+                if *first {
+                    *first = false;
+                    problem.clear();
+                    info!(bytes = jpeg.len(), "rpicam-vid: first frame");
+                }
+                out.push(Frame {
+                    jpeg,
+                    seq: *seq,
+                    captured_at: Instant::now(),
+                });
+                *seq += 1;
+            }),
+            Output::H264 {
+                splitter,
+                assembler,
+                live,
+                tap,
+            } => {
+                splitter.push(data);
+                let captured_at = Instant::now();
+                loop {
+                    let nal = match splitter.pop() {
+                        Ok(Some(nal)) => nal,
+                        Ok(None) => break,
+                        Err(e) => {
+                            debug!(error = %e, "H.264 splitter");
+                            continue;
+                        }
+                    };
+                    match assembler.push(nal) {
+                        Ok(Some(au)) => {
+                            on_access_unit(au, captured_at, tap, live.as_ref(), seq, first, problem)
+                        }
+                        Ok(None) => {}
+                        Err(e) => debug!(error = %e, "H.264 access unit assembler"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The stream ended: hand over the last access unit.
+    fn finish(&mut self, out: &FrameQueue, seq: &mut u64, first: &mut bool, problem: &mut Problem) {
+        match self {
+            Output::Mjpeg(splitter) => {
+                let stats = splitter.stats();
+                if stats.corrupt + stats.oversize > 0 || stats.garbage_bytes > 0 {
+                    debug!(?stats, "MJPEG splitter counters for this run");
+                }
+            }
+            Output::H264 {
+                splitter,
+                assembler,
+                live,
+                tap,
+            } => {
+                let _ = out;
+                let captured_at = Instant::now();
+                if let Some(nal) = splitter.finish()
+                    && let Ok(Some(au)) = assembler.push(nal)
+                {
+                    on_access_unit(au, captured_at, tap, live.as_ref(), seq, first, problem);
+                }
+                if let Some(au) = assembler.finish() {
+                    on_access_unit(au, captured_at, tap, live.as_ref(), seq, first, problem);
+                }
+            }
+        }
+    }
+}
+
+/// One H.264 picture from `rpicam-vid`: to the recorder; a key frame also
+/// to the live decoder.
+fn on_access_unit(
+    au: media::h264::AccessUnit,
+    captured_at: Instant,
+    tap: &RecordTap,
+    live: Option<&KeyFrameLive>,
+    seq: &mut u64,
+    first: &mut bool,
+    problem: &mut Problem,
+) {
+    if !au.has_picture() {
+        return;
+    }
+    if *first {
+        *first = false;
+        problem.clear();
+        info!(bytes = au.len_bytes(), key = au.is_key, "rpicam-vid: first H.264 frame");
+    }
+    if au.is_key
+        && let Some(live) = live
+    {
+        live.offer(access_unit_to_annexb(&au), captured_at);
+    }
+    tap.queue.push(RecordItem::H264 { au, captured_at });
+    *seq += 1;
 }
 
 enum Ended {
@@ -308,6 +478,15 @@ mod tests {
         assert_eq!(
             command_args(&cfg.source).join(" "),
             "-t 0 -n --codec mjpeg --width 640 --height 480 --framerate 15 -q 70 --flush --hflip --vflip -o -"
+        );
+        let tap = RecordTap {
+            queue: Arc::new(crate::record::RecordQueue::new(2, 1 << 20)),
+            bitrate_bps: 800_000,
+            gop: 15,
+        };
+        assert_eq!(
+            command_args_h264(&cfg.source, &tap).join(" "),
+            "-t 0 -n --codec h264 --inline --profile baseline --intra 15 --bitrate 800000 --width 640 --height 480 --framerate 15 --flush --hflip --vflip -o -"
         );
     }
 }

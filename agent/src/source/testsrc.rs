@@ -14,23 +14,28 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use super::{Source, SourceError, SourceFuture, wall_millis};
+use super::{RecordTap, Source, SourceError, SourceFuture, wall_millis};
 use crate::config::SourceConfig;
 use crate::queue::{Frame, FrameQueue};
+use crate::record::RecordItem;
 
+/// When recording, each rendered picture feeds both the JPEG encoder (live)
+/// and, as I420, the recorder (openh264 on the recorder's thread).
 #[derive(Debug)]
 pub struct TestSource {
     pattern: Arc<Pattern>,
     period: Duration,
     quality: u8,
+    record: Option<RecordTap>,
 }
 
 impl TestSource {
-    pub fn new(cfg: &SourceConfig) -> TestSource {
+    pub fn new(cfg: &SourceConfig, record: Option<RecordTap>) -> TestSource {
         TestSource {
             pattern: Arc::new(Pattern::new(cfg.width, cfg.height)),
             period: Duration::from_secs(1) / cfg.fps.max(1),
             quality: cfg.jpeg_quality,
+            record,
         }
     }
 
@@ -60,8 +65,18 @@ impl TestSource {
             };
             let pattern = self.pattern.clone();
             let quality = self.quality;
+            let record = self.record.clone();
             let jpeg = tokio::task::spawn_blocking(move || {
-                testpattern::encode_jpeg(&pattern.render(stamp), quality)
+                let image = pattern.render(stamp);
+                if let Some(tap) = record {
+                    tap.queue.push(RecordItem::Raw {
+                        i420: Bytes::from(image.to_i420()),
+                        width: image.width,
+                        height: image.height,
+                        captured_at,
+                    });
+                }
+                testpattern::encode_jpeg(&image, quality)
             })
             .await
             .map_err(|_| SourceError::Panicked)?;

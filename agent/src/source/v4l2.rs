@@ -5,6 +5,12 @@
 //! and encoded with jpeg-encoder). If the device fails or disappears the
 //! thread logs once, waits with backoff and opens it again; the agent keeps
 //! running.
+//!
+//! While recording, `format = "auto"` prefers H.264 (passed through to the
+//! recorder untouched; live JPEGs are decoded from its key frames), then
+//! MJPEG (passed through to live; the recorder decodes and re-encodes it
+//! with openh264 on its own thread), then YUYV (one picture feeds the JPEG
+//! encoder and, as I420, openh264).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,16 +24,20 @@ use v4l::prelude::MmapStream;
 use v4l::video::Capture;
 use v4l::{Device, Format, FourCC};
 
+use super::live::KeyFrameLive;
 use super::{
-    RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX, STABLE_AFTER, Source, SourceError, SourceFuture,
-    mjpeg, yuyv,
+    RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX, RecordTap, STABLE_AFTER, Source, SourceError,
+    SourceFuture, mjpeg, yuyv,
 };
 use crate::backoff::{Backoff, Problem};
 use crate::config::{SourceConfig, V4l2Format};
 use crate::queue::{Frame, FrameQueue};
+use crate::record::RecordItem;
+use crate::record::codec::{access_unit_from_annexb, access_unit_to_annexb};
 
 const MJPG: FourCC = FourCC { repr: *b"MJPG" };
 const YUYV: FourCC = FourCC { repr: *b"YUYV" };
+const H264: FourCC = FourCC { repr: *b"H264" };
 
 /// Without a frame for this long (plus two frame periods) the device is
 /// considered stalled and reopened. Also bounds how long a stop waits.
@@ -38,6 +48,7 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(2);
 pub enum Pixels {
     Mjpeg,
     Yuyv,
+    H264,
 }
 
 impl Pixels {
@@ -45,6 +56,7 @@ impl Pixels {
         match self {
             Pixels::Mjpeg => MJPG,
             Pixels::Yuyv => YUYV,
+            Pixels::H264 => H264,
         }
     }
 }
@@ -82,10 +94,18 @@ pub enum V4l2Error {
     },
 }
 
-/// Pick the pixel format from what the device offers.
-pub fn choose_format(pref: V4l2Format, offered: &[[u8; 4]]) -> Result<Pixels, &'static str> {
+/// Pick the pixel format from what the device offers. While `recording`,
+/// `auto` prefers the device's own H.264.
+pub fn choose_format(
+    pref: V4l2Format,
+    offered: &[[u8; 4]],
+    recording: bool,
+) -> Result<Pixels, &'static str> {
     let has = |f: &[u8; 4]| offered.iter().any(|o| o == f);
     match pref {
+        V4l2Format::Auto if recording && has(b"H264") => Ok(Pixels::H264),
+        V4l2Format::H264 if has(b"H264") => Ok(Pixels::H264),
+        V4l2Format::H264 => Err("H264"),
         V4l2Format::Auto if has(b"MJPG") => Ok(Pixels::Mjpeg),
         V4l2Format::Auto if has(b"YUYV") => Ok(Pixels::Yuyv),
         V4l2Format::Auto => Err("MJPEG or YUYV"),
@@ -109,10 +129,11 @@ pub struct V4l2Source {
     fps: u32,
     quality: u8,
     buffers: u32,
+    record: Option<RecordTap>,
 }
 
 impl V4l2Source {
-    pub fn new(cfg: &SourceConfig) -> V4l2Source {
+    pub fn new(cfg: &SourceConfig, record: Option<RecordTap>) -> V4l2Source {
         V4l2Source {
             device: cfg.v4l2.device.clone(),
             pref: cfg.v4l2.format,
@@ -121,6 +142,7 @@ impl V4l2Source {
             fps: cfg.fps,
             quality: cfg.jpeg_quality,
             buffers: cfg.v4l2.buffers,
+            record,
         }
     }
 
@@ -151,7 +173,7 @@ impl V4l2Source {
     /// Open, negotiate and stream until cancelled (Ok) or failed (Err).
     fn session(
         &self,
-        out: &FrameQueue,
+        out: &Arc<FrameQueue>,
         cancel: &CancellationToken,
         seq: &mut u64,
         problem: &mut Problem,
@@ -176,8 +198,7 @@ impl V4l2Source {
             .iter()
             .map(|d| d.fourcc.repr)
             .collect();
-        let pixels =
-            choose_format(self.pref, &offered).map_err(|wanted| V4l2Error::FormatMissing {
+        let pixels = choose_format(self.pref, &offered, self.record.is_some()).map_err(|wanted| V4l2Error::FormatMissing {
                 device: device.clone(),
                 wanted,
                 offered: offered
@@ -224,6 +245,12 @@ impl V4l2Source {
         let stride = (fmt.stride as usize).max(w * 2);
         let mut first = true;
         let mut bad = 0u64;
+        let live = match (pixels, &self.record) {
+            (Pixels::H264, Some(_)) => KeyFrameLive::spawn(out.clone(), self.quality)
+                .map_err(|e| warn!(error = %e, "cannot start the live key frame decoder"))
+                .ok(),
+            _ => None,
+        };
         while !cancel.is_cancelled() {
             let (buf, meta) = stream.next().map_err(|source| V4l2Error::Capture {
                 device: device.clone(),
@@ -232,8 +259,25 @@ impl V4l2Source {
             let captured_at = Instant::now();
             let data = &buf[..(meta.bytesused as usize).min(buf.len())];
             let jpeg = match pixels {
-                Pixels::Mjpeg => mjpeg::trim_jpeg(data).map(Bytes::copy_from_slice),
+                Pixels::Mjpeg => mjpeg::trim_jpeg(data).map(Bytes::copy_from_slice).inspect(|jpeg| {
+                    if let Some(tap) = &self.record {
+                        tap.queue.push(RecordItem::Jpeg {
+                            jpeg: jpeg.clone(),
+                            captured_at,
+                        });
+                    }
+                }),
                 Pixels::Yuyv => yuyv::yuyv_to_rgb(data, w, h, stride).map(|rgb| {
+                    if let Some(tap) = &self.record
+                        && let Some(i420) = yuyv::yuyv_to_i420(data, w, h, stride)
+                    {
+                        tap.queue.push(RecordItem::Raw {
+                            i420: Bytes::from(i420),
+                            width: w as u32,
+                            height: h as u32,
+                            captured_at,
+                        });
+                    }
                     let image = testpattern::Image {
                         width: w as u32,
                         height: h as u32,
@@ -241,6 +285,28 @@ impl V4l2Source {
                     };
                     Bytes::from(testpattern::encode_jpeg(&image, self.quality))
                 }),
+                Pixels::H264 => {
+                    let au = access_unit_from_annexb(data);
+                    if au.has_picture() {
+                        if first {
+                            first = false;
+                            problem.clear();
+                            info!(bytes = data.len(), "v4l2: first H.264 frame");
+                        }
+                        if au.is_key
+                            && let Some(live) = &live
+                        {
+                            live.offer(access_unit_to_annexb(&au), captured_at);
+                        }
+                        if let Some(tap) = &self.record {
+                            tap.queue.push(RecordItem::H264 { au, captured_at });
+                        }
+                        *seq += 1;
+                    } else {
+                        bad += 1;
+                    }
+                    continue;
+                }
             };
             let Some(jpeg) = jpeg else {
                 bad += 1;
@@ -305,18 +371,22 @@ mod tests {
         let both = [*b"YUYV", *b"MJPG"];
         let yuyv_only = [*b"YUYV"];
         let neither = [*b"NV12"];
-        assert_eq!(choose_format(V4l2Format::Auto, &both), Ok(Pixels::Mjpeg));
-        assert_eq!(
-            choose_format(V4l2Format::Auto, &yuyv_only),
-            Ok(Pixels::Yuyv)
-        );
-        assert_eq!(
-            choose_format(V4l2Format::Auto, &neither),
-            Err("MJPEG or YUYV")
-        );
-        assert_eq!(choose_format(V4l2Format::Mjpeg, &yuyv_only), Err("MJPEG"));
-        assert_eq!(choose_format(V4l2Format::Yuyv, &both), Ok(Pixels::Yuyv));
-        assert_eq!(choose_format(V4l2Format::Yuyv, &neither), Err("YUYV"));
+        let with_h264 = [*b"YUYV", *b"MJPG", *b"H264"];
+        let c = |p, o: &[[u8; 4]]| choose_format(p, o, false);
+        assert_eq!(c(V4l2Format::Auto, &both), Ok(Pixels::Mjpeg));
+        assert_eq!(c(V4l2Format::Auto, &yuyv_only), Ok(Pixels::Yuyv));
+        assert_eq!(c(V4l2Format::Auto, &neither), Err("MJPEG or YUYV"));
+        assert_eq!(c(V4l2Format::Mjpeg, &yuyv_only), Err("MJPEG"));
+        assert_eq!(c(V4l2Format::Yuyv, &both), Ok(Pixels::Yuyv));
+        assert_eq!(c(V4l2Format::Yuyv, &neither), Err("YUYV"));
+        assert_eq!(c(V4l2Format::Auto, &with_h264), Ok(Pixels::Mjpeg));
+        assert_eq!(c(V4l2Format::H264, &both), Err("H264"));
+        assert_eq!(c(V4l2Format::H264, &with_h264), Ok(Pixels::H264));
+        // Recording: the device's own H.264 first.
+        let r = |p, o: &[[u8; 4]]| choose_format(p, o, true);
+        assert_eq!(r(V4l2Format::Auto, &with_h264), Ok(Pixels::H264));
+        assert_eq!(r(V4l2Format::Auto, &both), Ok(Pixels::Mjpeg));
+        assert_eq!(r(V4l2Format::Mjpeg, &with_h264), Ok(Pixels::Mjpeg));
     }
 
     #[test]
@@ -329,8 +399,9 @@ mod tests {
             fps: 10,
             quality: 80,
             buffers: 4,
+            record: None,
         };
-        let q = FrameQueue::new(2);
+        let q = Arc::new(FrameQueue::new(2));
         let err = src
             .session(
                 &q,

@@ -25,6 +25,41 @@ pub fn yuyv_to_rgb(src: &[u8], width: usize, height: usize, stride: usize) -> Op
     Some(rgb)
 }
 
+/// Convert one YUYV picture to I420 (planar 4:2:0, the encoder's input):
+/// luma copied, chroma of each row pair averaged. `None` as for
+/// [`yuyv_to_rgb`], or if `height` is odd.
+pub fn yuyv_to_i420(src: &[u8], width: usize, height: usize, stride: usize) -> Option<Vec<u8>> {
+    if !width.is_multiple_of(2) || !height.is_multiple_of(2) || stride < width * 2 {
+        return None;
+    }
+    let needed = stride
+        .checked_mul(height.checked_sub(1)?)?
+        .checked_add(width * 2)?;
+    if src.len() < needed {
+        return None;
+    }
+    let (cw, ch) = (width / 2, height / 2);
+    let mut out = vec![0u8; width * height + 2 * cw * ch];
+    let (y_plane, chroma) = out.split_at_mut(width * height);
+    let (u_plane, v_plane) = chroma.split_at_mut(cw * ch);
+    for y in 0..height {
+        let row = &src[y * stride..y * stride + width * 2];
+        for (x, px) in row.chunks_exact(2).enumerate() {
+            y_plane[y * width + x] = px[0];
+        }
+    }
+    for cy in 0..ch {
+        let r0 = &src[2 * cy * stride..2 * cy * stride + width * 2];
+        let r1 = &src[(2 * cy + 1) * stride..(2 * cy + 1) * stride + width * 2];
+        for cx in 0..cw {
+            let (a, b) = (&r0[cx * 4..cx * 4 + 4], &r1[cx * 4..cx * 4 + 4]);
+            u_plane[cy * cw + cx] = ((u16::from(a[1]) + u16::from(b[1]) + 1) / 2) as u8;
+            v_plane[cy * cw + cx] = ((u16::from(a[3]) + u16::from(b[3]) + 1) / 2) as u8;
+        }
+    }
+    Some(out)
+}
+
 /// BT.601 limited range to full-range RGB, integer arithmetic.
 fn pixel(y: u8, u: u8, v: u8) -> [u8; 3] {
     let c = 298 * (i32::from(y) - 16);
@@ -81,6 +116,8 @@ mod tests {
                 yuyv.extend_from_slice(&[yp[y * w + x], up[c], yp[y * w + x + 1], vp[c]]);
             }
         }
+        let back = yuyv_to_i420(&yuyv, w, h, w * 2).unwrap();
+        assert_eq!(back, i420, "I420 -> YUYV -> I420 is lossless for 4:2:0 input");
         let rgb = yuyv_to_rgb(&yuyv, w, h, w * 2).unwrap();
         assert_eq!(
             testpattern::read_stamp(&rgb, w as u32, h as u32),

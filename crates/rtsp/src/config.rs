@@ -163,16 +163,18 @@ mod tests {
 
     #[test]
     fn deserializes_with_defaults() {
-        let c: RtspConfig = serde_json::from_str(
-            r#"{"name":"door","host":"cam","username":"u","password":"p"}"#,
-        )
-        .unwrap();
+        let c: RtspConfig =
+            serde_json::from_str(r#"{"name":"door","host":"cam","username":"u","password":"p"}"#)
+                .unwrap();
         assert_eq!(c, RtspConfig::new("door", "cam", "u", "p"));
         let c: RtspConfig = serde_json::from_str(
             r#"{"name":"d","host":"cam","port":8554,"username":"u","password":"p","path":"stream2","transport":"udp"}"#,
         )
         .unwrap();
-        assert_eq!((c.port, c.path.as_str(), c.transport), (8554, "stream2", Transport::Udp));
+        assert_eq!(
+            (c.port, c.path.as_str(), c.transport),
+            (8554, "stream2", Transport::Udp)
+        );
         let unknown = r#"{"name":"d","host":"cam","username":"u","password":"p","pasword":"x"}"#;
         assert!(serde_json::from_str::<RtspConfig>(unknown).is_err());
     }

@@ -23,7 +23,10 @@ pub enum SessionError {
     Rtsp(String),
     /// DESCRIBE/SETUP/PLAY took too long.
     #[error("camera did not answer {step} within {timeout:?}")]
-    Timeout { step: &'static str, timeout: Duration },
+    Timeout {
+        step: &'static str,
+        timeout: Duration,
+    },
     /// No video frame for too long (camera hung, network partition, lost NTP, reboot).
     #[error("stalled: no video frame for {0:?}")]
     Stalled(Duration),
@@ -98,7 +101,13 @@ mod tests {
     #[test]
     fn kinds() {
         assert_eq!(SessionError::Auth("x".into()).kind(), ErrorKind::Auth);
-        assert_eq!(SessionError::Stalled(Duration::from_secs(1)).kind(), ErrorKind::Retry);
-        assert_eq!(SessionError::Config(ConfigError::Host("h".into())).kind(), ErrorKind::Fatal);
+        assert_eq!(
+            SessionError::Stalled(Duration::from_secs(1)).kind(),
+            ErrorKind::Retry
+        );
+        assert_eq!(
+            SessionError::Config(ConfigError::Host("h".into())).kind(),
+            ErrorKind::Fatal
+        );
     }
 }

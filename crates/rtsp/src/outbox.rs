@@ -108,8 +108,9 @@ impl Outbox {
         while !self.pending.is_empty() {
             let permit = self.tx.reserve().await.map_err(|_| Closed)?;
             if let Some(ev) = self.pending.pop_front() {
-                self.note_sent(&ev);
+                let is_track = matches!(ev, VideoEvent::Track(_));
                 permit.send(ev);
+                self.sent_since_gap |= is_track;
             }
         }
         Ok(())
@@ -155,12 +156,6 @@ impl Outbox {
         }
         Ok(())
     }
-
-    fn note_sent(&mut self, ev: &VideoEvent) {
-        if matches!(ev, VideoEvent::Track(_)) {
-            self.sent_since_gap = true;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -169,12 +164,14 @@ mod tests {
     use bytes::Bytes;
     use media::Time90k;
 
-    fn track(w: u16) -> TrackConfig {
-        // A 640x360 SPS/PPS (from the media crate's docs); the width tag tells tracks apart
-        // only via equality of the whole config, so vary the PPS instead.
-        let sps = b"\x67\x42\xc0\x16\xd9\x00\xa0\x2f\xf9\x70\x11\x00\x00\x03\x00\x01\x00\x00\x03\x00\x1e\x0f\x16\x2e\x48";
-        let pps = [0x68, 0xcb, 0x83, 0xcb, 0x20, w as u8];
-        TrackConfig::h264(sps, &pps).unwrap()
+    /// A track told apart by its width (an opaque H.265 config: a Main-profile `hvcC`
+    /// header with no parameter sets, which is all `TrackConfig::h265` reads).
+    fn track(width: u16) -> TrackConfig {
+        const HVCC: &[u8] = &[
+            0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0xb0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5d, 0xf0,
+            0x00, 0xfc, 0xfd, 0xf8, 0xf8, 0x00, 0x00, 0x0f, 0x00,
+        ];
+        TrackConfig::h265(HVCC, 100 * width, 360).unwrap()
     }
 
     fn frame(n: i64, is_key: bool) -> Frame {
@@ -247,8 +244,10 @@ mod tests {
         while let Ok(ev) = rx.try_recv() {
             evs.push(ev);
         }
-        assert!(matches!(&evs[..], [VideoEvent::Gap { reason }, VideoEvent::Track(t)]
-            if reason == "camera rebooted" && *t == track(3)));
+        assert!(
+            matches!(&evs[..], [VideoEvent::Gap { reason }, VideoEvent::Track(t)]
+            if reason == "camera rebooted" && *t == track(3))
+        );
         assert_eq!(o.frame(frame(3, true)), Ok(Offer::Sent));
         assert_eq!(got(&mut rx), ["K3"]);
     }

@@ -296,11 +296,17 @@ impl<'a> Worker<'a> {
             .session_group(self.group.clone())
             .user_agent(self.opts.user_agent.clone());
         debug!(url = %self.url, "DESCRIBE");
-        let mut session = step("DESCRIBE", limit, Session::describe(self.url.clone(), options))
-            .await?;
-        let Some(stream_i) = session.streams().iter().position(|s| {
-            s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265")
-        }) else {
+        let mut session = step(
+            "DESCRIBE",
+            limit,
+            Session::describe(self.url.clone(), options),
+        )
+        .await?;
+        let Some(stream_i) = session
+            .streams()
+            .iter()
+            .position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"))
+        else {
             let offered: Vec<String> = session
                 .streams()
                 .iter()
@@ -361,16 +367,19 @@ impl<'a> Worker<'a> {
                 continue;
             }
             deadline = Instant::now() + stall;
-            if f.has_new_parameters() {
-                if let Some(ParametersRef::Video(p)) = demuxed.streams()[stream_i].parameters() {
-                    self.announce(p, &mut track)?;
-                }
+            if f.has_new_parameters()
+                && let Some(ParametersRef::Video(p)) = demuxed.streams()[stream_i].parameters()
+            {
+                self.announce(p, &mut track)?;
             }
             if track.is_none() {
                 continue; // no SPS/PPS yet: nothing can describe or decode this frame
             }
             if f.loss() > 0 {
-                debug!(lost_packets = f.loss(), "RTP loss; skipping to the next key frame");
+                debug!(
+                    lost_packets = f.loss(),
+                    "RTP loss; skipping to the next key frame"
+                );
                 self.outbox.skip_to_key();
             }
             let dts = mapper.map(f.timestamp().timestamp());

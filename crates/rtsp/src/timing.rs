@@ -165,30 +165,69 @@ mod tests {
         let got: Vec<i64> = input.iter().map(|&t| m.map(t).0).collect();
         assert_eq!(got, want, "input {input:?}");
         assert_eq!((m.nudged(), m.jumps()), (nudged, jumps), "input {input:?}");
-        assert!(got.windows(2).all(|w| w[0] < w[1]), "not increasing: {got:?}");
+        assert!(
+            got.windows(2).all(|w| w[0] < w[1]),
+            "not increasing: {got:?}"
+        );
     }
 
     #[test]
     fn regular_stream_starts_at_zero() {
-        check(90_000, &[1000, 7000, 13000, 19000], &[0, 6000, 12000, 18000], 0, 0);
+        check(
+            90_000,
+            &[1000, 7000, 13000, 19000],
+            &[0, 6000, 12000, 18000],
+            0,
+            0,
+        );
     }
 
     #[test]
     fn repeated_and_slightly_backwards_are_nudged() {
-        check(90_000, &[0, 6000, 6000, 12000], &[0, 6000, 6001, 12000], 1, 0);
-        check(90_000, &[0, 6000, 6000, 6000, 12000], &[0, 6000, 6001, 6002, 12000], 2, 0);
+        check(
+            90_000,
+            &[0, 6000, 6000, 12000],
+            &[0, 6000, 6001, 12000],
+            1,
+            0,
+        );
+        check(
+            90_000,
+            &[0, 6000, 6000, 6000, 12000],
+            &[0, 6000, 6001, 6002, 12000],
+            2,
+            0,
+        );
         // One second back is still jitter-sized: nudged, and the stream resumes once the
         // camera's time passes the last emitted one.
-        check(90_000, &[0, 90_000, 80_000, 96_000], &[0, 90_000, 90_001, 96_000], 1, 0);
+        check(
+            90_000,
+            &[0, 90_000, 80_000, 96_000],
+            &[0, 90_000, 90_001, 96_000],
+            1,
+            0,
+        );
     }
 
     #[test]
     fn jumps_rebase_with_the_last_frame_duration() {
         // Camera clock reset: back by an hour.
         let h = 3600 * 90_000;
-        check(90_000, &[h, h + 6000, 0, 6000], &[0, 6000, 12000, 18000], 0, 1);
+        check(
+            90_000,
+            &[h, h + 6000, 0, 6000],
+            &[0, 6000, 12000, 18000],
+            0,
+            1,
+        );
         // Forward by an hour: continues as if one frame had passed.
-        check(90_000, &[0, 3000, h, h + 3000], &[0, 3000, 6000, 9000], 0, 1);
+        check(
+            90_000,
+            &[0, 3000, h, h + 3000],
+            &[0, 3000, 6000, 9000],
+            0,
+            1,
+        );
         // The first step can jump too: uses the default 1/30 s.
         check(90_000, &[0, -h], &[0, 3000], 0, 1);
     }

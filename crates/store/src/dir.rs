@@ -20,7 +20,7 @@ use std::time::UNIX_EPOCH;
 
 use crate::clock::FsStats;
 use crate::error::{Result, StoreError};
-use crate::name::{PARTIAL_EXT, SEGMENT_EXT, UPLOADED_EXT, parse_segment_name, segment_name};
+use crate::name::{PARTIAL_EXT, UPLOADED_EXT, parse_segment_name, segment_name};
 use crate::retention::{self, Deletion, RetentionPolicy};
 use crate::writer::{SegmentWriter, SyncPolicy};
 
@@ -211,6 +211,15 @@ impl SegmentDir {
             if active.contains(&name) || self.file_path(&name).exists() {
                 start_ms += 1;
                 continue;
+            }
+            // A sidecar without its segment (a crash between the two deletions) must not
+            // make the new segment look uploaded.
+            let sidecar = self.sidecar_path(&name);
+            match fs::remove_file(&sidecar) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(StoreError::io("delete", sidecar, e));
+                }
+                _ => {}
             }
             let file = match OpenOptions::new()
                 .read(true)
@@ -441,12 +450,15 @@ fn validate_camera(camera: &str) -> Result<()> {
     Ok(())
 }
 
-/// Empty apart from a filesystem's `lost+found` (so a disk's root can be adopted).
+/// Empty apart from a filesystem's `lost+found` (so a disk's root can be adopted) and a
+/// marker left half-written by an interrupted set-up.
 fn is_empty(path: &Path) -> Result<bool> {
     let entries = fs::read_dir(path).map_err(|e| StoreError::io("list", path, e))?;
+    let tmp_marker = format!("{MARKER}{TMP_EXT}");
     for entry in entries {
         let entry = entry.map_err(|e| StoreError::io("list", path, e))?;
-        if entry.file_name() != "lost+found" {
+        let name = entry.file_name();
+        if name != "lost+found" && name.to_str() != Some(tmp_marker.as_str()) {
             return Ok(false);
         }
     }
@@ -455,9 +467,8 @@ fn is_empty(path: &Path) -> Result<bool> {
 
 fn random_id() -> Result<String> {
     let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| {
-        StoreError::io("random id for", MARKER, io::Error::other(e.to_string()))
-    })?;
+    getrandom::fill(&mut b)
+        .map_err(|e| StoreError::io("random id for", MARKER, io::Error::other(e.to_string())))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 

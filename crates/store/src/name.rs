@@ -43,10 +43,16 @@ pub fn parse_segment_name(name: &str) -> Option<i64> {
     if b.len() != NAME_LEN || !name.ends_with(SEGMENT_EXT) {
         return None;
     }
-    for (i, &c) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b'-'), (16, b'-'), (19, b'.')]
-        .iter()
-        .chain(&[(23, b'Z')])
-    {
+    const SEPARATORS: [(usize, u8); 7] = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b'-'),
+        (16, b'-'),
+        (19, b'.'),
+        (23, b'Z'),
+    ];
+    for (i, c) in SEPARATORS {
         if b[i] != c {
             return None;
         }
@@ -56,15 +62,17 @@ pub fn parse_segment_name(name: &str) -> Option<i64> {
         if !s.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        Some(s.iter().fold(0i64, |acc, &c| acc * 10 + i64::from(c - b'0')))
+        Some(
+            s.iter()
+                .fold(0i64, |acc, &c| acc * 10 + i64::from(c - b'0')),
+        )
     };
     let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (h, mi, s, ms) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 23)?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 59 {
         return None;
     }
-    let start_ms =
-        days_from_civil(y, mo, d) * MS_PER_DAY + ((h * 60 + mi) * 60 + s) * 1000 + ms;
+    let start_ms = days_from_civil(y, mo, d) * MS_PER_DAY + ((h * 60 + mi) * 60 + s) * 1000 + ms;
     // Rejects 31 April and 29 February of common years: only canonical names round-trip.
     (segment_name(start_ms).as_deref() == Some(name)).then_some(start_ms)
 }

@@ -13,8 +13,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use media::recover::Scanner;
 use media::{Duration90k, Fragment, SegmentSummary};
 
+use crate::clock::FsStats;
 use crate::dir::SegmentDir;
 use crate::error::{Result, StoreError};
+use crate::retention::RetentionPolicy;
 
 /// When a writer fdatasyncs fragments. Whatever the policy, [`SegmentWriter::finish`]
 /// fsyncs the whole file before renaming it.
@@ -148,7 +150,7 @@ impl SegmentWriter {
         self.append(&fragment.bytes)?;
         if let Err(e) = self.sync_fragment(fragment.duration) {
             self.len = before;
-            self.unsynced = self.unsynced - fragment.duration;
+            self.unsynced -= fragment.duration;
             self.cut_back();
             return Err(e);
         }
@@ -192,6 +194,37 @@ impl SegmentWriter {
             duration,
             size_bytes: self.len,
         })
+    }
+
+    /// Runs `op` (an [`append`](Self::append) or [`write_fragment`](Self::write_fragment));
+    /// if it fails with [`StoreError::NoSpace`], applies `policy` with
+    /// [`SegmentDir::enforce`] (never deleting this segment) and, if that deleted anything,
+    /// runs `op` once more. With no limit that frees space, the `NoSpace` error is returned:
+    /// the caller decides (finish the segment early, drop frames until space returns).
+    pub fn with_room<T>(
+        &mut self,
+        policy: &RetentionPolicy,
+        now_ms: i64,
+        fs: &dyn FsStats,
+        mut op: impl FnMut(&mut SegmentWriter) -> Result<T>,
+    ) -> Result<T> {
+        match op(self) {
+            Err(e) if e.is_no_space() => {
+                let dir = self.dir.clone();
+                let report = dir.enforce(policy, now_ms, fs, Some(&self.name))?;
+                tracing::warn!(
+                    camera = dir.camera(),
+                    deleted = report.deleted.len(),
+                    bytes_freed = report.bytes_freed,
+                    "disk full; applied retention"
+                );
+                if report.deleted.is_empty() {
+                    return Err(e);
+                }
+                op(self)
+            }
+            r => r,
+        }
     }
 
     /// Gives the segment up: deletes the `.partial` file.

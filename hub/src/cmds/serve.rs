@@ -14,6 +14,7 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
 
 /// Start the runtime and serve `cfg` until a signal arrives.
 pub fn serve(cfg: Config) -> anyhow::Result<()> {
+    server::raise_fd_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hub")

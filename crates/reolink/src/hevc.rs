@@ -1,0 +1,259 @@
+//! Just enough H.265 to record it: NAL unit types, an SPS reader (profile/tier/level, chroma
+//! format, cropped size, bit depths) and an `hvcC` record builder from VPS/SPS/PPS, since the
+//! media crate takes H.265 tracks as a ready `hvcC`. Pure; the input is untrusted.
+
+use bytes::Bytes;
+
+/// NAL unit type of an H.265 NAL (6 bits after the forbidden bit).
+pub fn nal_type(nal: &[u8]) -> Option<u8> {
+    nal.first().map(|b| (b >> 1) & 0x3f)
+}
+
+/// Video parameter set.
+pub const VPS: u8 = 32;
+/// Sequence parameter set.
+pub const SPS: u8 = 33;
+/// Picture parameter set.
+pub const PPS: u8 = 34;
+/// Access unit delimiter.
+pub const AUD: u8 = 35;
+/// Filler data.
+pub const FD: u8 = 38;
+
+/// Whether the type is an IRAP picture (BLA/IDR/CRA), where decoding can start.
+pub fn is_irap(t: u8) -> bool {
+    (16..=23).contains(&t)
+}
+
+/// Why an SPS or hvcC could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("H.265: {0}")]
+pub struct HevcError(pub &'static str);
+
+/// Facts from an H.265 SPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HevcSps {
+    /// The 12 bytes of general_profile_tier_level (space/tier/profile, 32 compatibility
+    /// flags, 48 constraint bits, level), as they go into `hvcC`.
+    pub general_ptl: [u8; 12],
+    /// sps_max_sub_layers_minus1 + 1.
+    pub max_sub_layers: u8,
+    /// sps_temporal_id_nesting_flag.
+    pub temporal_id_nesting: bool,
+    /// chroma_format_idc.
+    pub chroma_format_idc: u8,
+    /// Display width after the conformance window.
+    pub width: u32,
+    /// Display height after the conformance window.
+    pub height: u32,
+    /// Luma bit depth.
+    pub bit_depth_luma: u8,
+    /// Chroma bit depth.
+    pub bit_depth_chroma: u8,
+}
+
+/// Removes emulation prevention bytes (`00 00 03` → `00 00`).
+fn unescape(nal: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(nal.len());
+    let mut zeros = 0;
+    for &b in nal {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        out.push(b);
+    }
+    out
+}
+
+struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Bits<'_> {
+    fn bit(&mut self) -> Result<u32, HevcError> {
+        let byte = self
+            .data
+            .get(self.pos / 8)
+            .ok_or(HevcError("SPS truncated"))?;
+        let b = (byte >> (7 - self.pos % 8)) & 1;
+        self.pos += 1;
+        Ok(u32::from(b))
+    }
+
+    fn bits(&mut self, n: u32) -> Result<u32, HevcError> {
+        let mut v = 0;
+        for _ in 0..n {
+            v = (v << 1) | self.bit()?;
+        }
+        Ok(v)
+    }
+
+    fn skip(&mut self, n: usize) -> Result<(), HevcError> {
+        self.pos += n;
+        if self.pos > self.data.len() * 8 {
+            return Err(HevcError("SPS truncated"));
+        }
+        Ok(())
+    }
+
+    fn ue(&mut self) -> Result<u32, HevcError> {
+        let mut zeros = 0;
+        while self.bit()? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return Err(HevcError("bad exp-Golomb code"));
+            }
+        }
+        Ok(((1u64 << zeros) - 1 + u64::from(self.bits(zeros)?)) as u32)
+    }
+}
+
+/// Parses an SPS NAL unit (with its 2-byte header).
+pub fn parse_sps(nal: &[u8]) -> Result<HevcSps, HevcError> {
+    if nal_type(nal) != Some(SPS) {
+        return Err(HevcError("not an SPS"));
+    }
+    let rbsp = unescape(nal);
+    let rbsp = rbsp.get(2..).ok_or(HevcError("SPS truncated"))?;
+    let mut r = Bits { data: rbsp, pos: 0 };
+    r.bits(4)?; // sps_video_parameter_set_id
+    let max_sub_layers_minus1 = r.bits(3)? as usize;
+    let temporal_id_nesting = r.bit()? == 1;
+    let mut general_ptl = [0u8; 12];
+    general_ptl.copy_from_slice(rbsp.get(1..13).ok_or(HevcError("SPS truncated"))?);
+    r.skip(96)?;
+    let mut flags = Vec::with_capacity(max_sub_layers_minus1);
+    for _ in 0..max_sub_layers_minus1 {
+        flags.push((r.bit()? == 1, r.bit()? == 1));
+    }
+    if max_sub_layers_minus1 > 0 {
+        r.skip(2 * (8 - max_sub_layers_minus1))?;
+    }
+    for (profile, level) in flags {
+        if profile {
+            r.skip(88)?;
+        }
+        if level {
+            r.skip(8)?;
+        }
+    }
+    r.ue()?; // sps_seq_parameter_set_id
+    let chroma_format_idc = r.ue()?;
+    if chroma_format_idc > 3 {
+        return Err(HevcError("chroma_format_idc"));
+    }
+    let separate_planes = chroma_format_idc == 3 && r.bit()? == 1;
+    let pic_w = r.ue()?;
+    let pic_h = r.ue()?;
+    let (mut l, mut rt, mut t, mut b) = (0, 0, 0, 0);
+    if r.bit()? == 1 {
+        l = r.ue()?;
+        rt = r.ue()?;
+        t = r.ue()?;
+        b = r.ue()?;
+    }
+    let bit_depth_luma = r.ue()? + 8;
+    let bit_depth_chroma = r.ue()? + 8;
+    let (sub_w, sub_h) = match (chroma_format_idc, separate_planes) {
+        (1, false) => (2, 2),
+        (2, false) => (2, 1),
+        _ => (1, 1),
+    };
+    let width = pic_w
+        .checked_sub(sub_w * (l.saturating_add(rt)))
+        .ok_or(HevcError("conformance window"))?;
+    let height = pic_h
+        .checked_sub(sub_h * (t.saturating_add(b)))
+        .ok_or(HevcError("conformance window"))?;
+    if width == 0 || height == 0 || bit_depth_luma > 16 || bit_depth_chroma > 16 {
+        return Err(HevcError("implausible SPS"));
+    }
+    Ok(HevcSps {
+        general_ptl,
+        max_sub_layers: max_sub_layers_minus1 as u8 + 1,
+        temporal_id_nesting,
+        chroma_format_idc: chroma_format_idc as u8,
+        width,
+        height,
+        bit_depth_luma: bit_depth_luma as u8,
+        bit_depth_chroma: bit_depth_chroma as u8,
+    })
+}
+
+/// Builds an `HEVCDecoderConfigurationRecord` (hvcC body) with 4-byte NAL lengths and one
+/// VPS, SPS and PPS array. Returns the record and the parsed SPS.
+pub fn build_hvcc(vps: &[u8], sps: &[u8], pps: &[u8]) -> Result<(Vec<u8>, HevcSps), HevcError> {
+    let info = parse_sps(sps)?;
+    let mut out = Vec::with_capacity(23 + 15 + vps.len() + sps.len() + pps.len());
+    out.push(1);
+    out.extend_from_slice(&info.general_ptl);
+    out.extend_from_slice(&[0xf0, 0x00]); // reserved + min_spatial_segmentation_idc 0
+    out.push(0xfc); // reserved + parallelismType 0 (unknown)
+    out.push(0xfc | info.chroma_format_idc);
+    out.push(0xf8 | (info.bit_depth_luma - 8));
+    out.push(0xf8 | (info.bit_depth_chroma - 8));
+    out.extend_from_slice(&[0, 0]); // avgFrameRate unknown
+    out.push((info.max_sub_layers << 3) | (u8::from(info.temporal_id_nesting) << 2) | 3);
+    out.push(3);
+    for (t, nal) in [(VPS, vps), (SPS, sps), (PPS, pps)] {
+        let len = u16::try_from(nal.len()).map_err(|_| HevcError("parameter set too long"))?;
+        out.push(0x80 | t);
+        out.extend_from_slice(&1u16.to_be_bytes());
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(nal);
+    }
+    Ok((out, info))
+}
+
+/// One H.265 access unit in Annex B form as an MP4 sample (4-byte lengths), without parameter
+/// sets, delimiters and filler; plus whether it is an IRAP picture.
+pub fn annexb_to_sample(annexb: &[u8]) -> Result<(Vec<u8>, bool), media::Error> {
+    let mut out = Vec::with_capacity(annexb.len() + 16);
+    let mut key = false;
+    for nal in media::h264::nal_units(annexb) {
+        let Some(t) = nal_type(nal) else { continue };
+        if matches!(t, VPS | SPS | PPS | AUD | FD) {
+            continue;
+        }
+        key |= is_irap(t);
+        media::h264::push_length_prefixed(&mut out, nal)?;
+    }
+    Ok((out, key))
+}
+
+/// The first VPS, SPS and PPS of an Annex B access unit.
+pub fn parameter_sets(annexb: &[u8]) -> Option<(Bytes, Bytes, Bytes)> {
+    let (mut v, mut s, mut p) = (None, None, None);
+    for nal in media::h264::nal_units(annexb) {
+        match nal_type(nal) {
+            Some(VPS) if v.is_none() => v = Some(Bytes::copy_from_slice(nal)),
+            Some(SPS) if s.is_none() => s = Some(Bytes::copy_from_slice(nal)),
+            Some(PPS) if p.is_none() => p = Some(Bytes::copy_from_slice(nal)),
+            _ => {}
+        }
+    }
+    Some((v?, s?, p?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescape_removes_epb() {
+        assert_eq!(unescape(&[0, 0, 3, 1, 0, 0, 3, 0]), vec![0, 0, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse_sps(&[0x42, 0x01]).is_err());
+        assert!(parse_sps(&[0x40, 0x01, 0xff]).is_err());
+        for n in 0..40 {
+            let junk: Vec<u8> = (0..n).map(|i| (i * 37 + 0x42) as u8).collect();
+            let _ = parse_sps(&junk);
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! The source task: connect → log in → stream → (on any failure) gap, back off, reconnect.
+//! One task per camera owns the transport, the [`Session`] state machine, the frame
+//! converter and the event sink; it publishes [`ReolinkStatus`] on a watch channel.
+
+use std::time::Duration;
+
+use baichuan::media::MediaPacket;
+use baichuan::session::{Action, LoginFailure, LoginMethod, Session};
+use bytes::BytesMut;
+use media::VideoEvent;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::config::{ReolinkConfig, Transport};
+use crate::conn::{Conn, TcpConn, UdpConn};
+use crate::error::SourceError;
+use crate::rng::XorShift;
+use crate::sink::{EVENT_CHANNEL_CAPACITY, EventSink, Offer};
+use crate::status::{Battery, ConnState, DeviceSummary, ReolinkStatus};
+use crate::video::{Converter, Skip};
+
+/// A Reolink camera as a video source.
+#[derive(Debug)]
+pub struct ReolinkSource;
+
+impl ReolinkSource {
+    /// Spawns the source task on the current runtime. Events arrive on the returned bounded
+    /// channel ([`EVENT_CHANNEL_CAPACITY`]; when full, frames are dropped up to the next key
+    /// frame); the status on the watch channel. The task ends when `cancel` fires (it logs
+    /// out first) or when the event receiver is dropped.
+    pub fn spawn(
+        cfg: ReolinkConfig,
+        cancel: CancellationToken,
+    ) -> (mpsc::Receiver<VideoEvent>, watch::Receiver<ReolinkStatus>) {
+        let (tx, rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        let (status_tx, status_rx) = watch::channel(ReolinkStatus::default());
+        tokio::spawn(run(cfg, cancel, tx, status_tx));
+        (rx, status_rx)
+    }
+}
+
+/// The source loop, for callers that spawn it themselves (e.g. on a `TaskTracker`).
+pub async fn run(
+    cfg: ReolinkConfig,
+    cancel: CancellationToken,
+    tx: mpsc::Sender<VideoEvent>,
+    status: watch::Sender<ReolinkStatus>,
+) {
+    let span = tracing::info_span!("reolink", camera = %cfg.name);
+    Runner {
+        sink: EventSink::new(tx),
+        conv: Converter::new(),
+        rng: XorShift::from_entropy(),
+        status,
+        cfg,
+        cancel,
+        last_frame_at: None,
+        bad_params_logged: false,
+    }
+    .run()
+    .instrument(span)
+    .await
+}
+
+/// How a connection ended without error.
+enum Outcome {
+    /// Cancelled or the receiver is gone: stop the source.
+    Stop,
+}
+
+/// What one connection achieved before it ended.
+#[derive(Default)]
+struct RunStats {
+    announced: bool,
+    frames: u64,
+    got_nonce: bool,
+}
+
+struct Runner {
+    cfg: ReolinkConfig,
+    cancel: CancellationToken,
+    sink: EventSink,
+    conv: Converter,
+    rng: XorShift,
+    status: watch::Sender<ReolinkStatus>,
+    last_frame_at: Option<Instant>,
+    /// "Cannot build a track" is logged once per source, not per frame or connection.
+    bad_params_logged: bool,
+}
+
+fn login_error(f: LoginFailure) -> SourceError {
+    match f {
+        LoginFailure::Rejected(c @ (400 | 401)) => SourceError::AuthFailed(c),
+        LoginFailure::Rejected(c) => SourceError::Login(format!("status {c}")),
+        LoginFailure::UnsupportedEncryption(l) => {
+            SourceError::Login(format!("unsupported encryption level {l:#04x}"))
+        }
+        LoginFailure::NoNonce(c) => SourceError::Login(format!("no nonce (status {c:#06x})")),
+    }
+}
+
+impl Runner {
+    fn set_state(&self, state: ConnState) {
+        self.status.send_modify(|s| s.state = state);
+    }
+
+    async fn sleep(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => true,
+            _ = self.cancel.cancelled() => false,
+        }
+    }
+
+    async fn run(mut self) {
+        let t = self.cfg.timing;
+        let mut backoff = t.backoff_initial;
+        let mut method = LoginMethod::Upgrade;
+        let mut attempts = 0u64;
+        let mut auth_reported = false;
+        loop {
+            if self.cancel.is_cancelled() || self.sink.is_closed() {
+                break;
+            }
+            if attempts > 0 {
+                self.status.send_modify(|s| s.reconnects += 1);
+            }
+            attempts += 1;
+            let gap = self.last_frame_at.map(|i| i.elapsed()).unwrap_or_default();
+            self.conv.new_run(gap);
+            let mut stats = RunStats::default();
+            let res = self.connection(method, &mut stats).await;
+            let err = match res {
+                Ok(Outcome::Stop) => break,
+                Err(e) => e,
+            };
+            let reason = err.to_string();
+            if stats.announced
+                && self.sink.control(VideoEvent::Gap {
+                    reason: reason.clone(),
+                }) == Offer::Closed
+            {
+                break;
+            }
+            if err.is_auth() {
+                if !auth_reported {
+                    tracing::warn!(error = %err, retry_secs = t.auth_retry.as_secs(), "camera rejected the credentials");
+                    auth_reported = true;
+                }
+                self.status.send_modify(|s| {
+                    s.state = ConnState::AuthFailed;
+                    s.last_error = Some(reason.clone());
+                });
+                if !self.sleep(t.auth_retry).await {
+                    break;
+                }
+                continue;
+            }
+            auth_reported = false;
+            if !stats.got_nonce
+                && matches!(
+                    err,
+                    SourceError::Closed | SourceError::Io(_) | SourceError::Timeout("login")
+                )
+            {
+                // Some firmware resets on the header-only login: alternate the first message.
+                method = match method {
+                    LoginMethod::Upgrade => LoginMethod::Legacy,
+                    LoginMethod::Legacy => LoginMethod::Upgrade,
+                };
+            }
+            if stats.frames > 0 {
+                backoff = t.backoff_initial;
+            }
+            let jitter = 0.75 + 0.5 * self.rng.next_f64();
+            let delay = backoff.mul_f64(jitter);
+            tracing::warn!(error = %err, frames = stats.frames, retry_ms = delay.as_millis() as u64, "connection ended");
+            self.status.send_modify(|s| {
+                s.state = ConnState::Disconnected {
+                    reason: reason.clone(),
+                };
+                s.last_error = Some(reason.clone());
+            });
+            backoff = (backoff * 2).min(t.backoff_max);
+            if !self.sleep(delay).await {
+                break;
+            }
+        }
+        self.status.send_modify(|s| {
+            s.state = ConnState::Disconnected {
+                reason: "stopped".into(),
+            }
+        });
+    }
+
+    async fn open(&mut self) -> Result<Conn, SourceError> {
+        let t = self.cfg.timing;
+        match &self.cfg.transport {
+            Transport::Tcp { host, port } => Ok(Conn::Tcp(
+                TcpConn::connect(host, *port, t.connect_timeout).await?,
+            )),
+            tr @ Transport::Udp {
+                uid, local_port, ..
+            } => {
+                let targets = tr.udp_discovery_targets();
+                let c =
+                    UdpConn::connect(uid.as_deref(), *local_port, targets, &mut self.rng).await?;
+                Ok(Conn::Udp(Box::new(c)))
+            }
+        }
+    }
+
+    async fn connection(
+        &mut self,
+        method: LoginMethod,
+        stats: &mut RunStats,
+    ) -> Result<Outcome, SourceError> {
+        let t = self.cfg.timing;
+        self.set_state(ConnState::Connecting);
+        let cancel = self.cancel.clone();
+        let mut conn = tokio::select! {
+            c = self.open() => c?,
+            _ = cancel.cancelled() => return Ok(Outcome::Stop),
+        };
+        self.set_state(ConnState::LoggingIn);
+        self.status.send_modify(|s| s.login_attempts += 1);
+        let mut session = Session::new(&self.cfg.username, &self.cfg.password)
+            .with_max_encryption(self.cfg.max_encryption);
+        let first = session
+            .start_login(method)
+            .map_err(|e| SourceError::Protocol(e.to_string()))?;
+        conn.send(&first).await?;
+
+        let mut buf = BytesMut::new();
+        let login_deadline = Instant::now() + t.login_timeout;
+        let mut logged_in = false;
+        let mut last_rx = Instant::now();
+        let mut last_media = Instant::now();
+        let mut ping = tokio::time::interval_at(Instant::now() + t.ping_interval, t.ping_interval);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut battery =
+            tokio::time::interval_at(Instant::now() + t.battery_interval, t.battery_interval);
+        battery.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut events = Vec::new();
+        loop {
+            tokio::select! {
+                r = conn.recv(&mut buf) => {
+                    r?;
+                    last_rx = Instant::now();
+                }
+                _ = ping.tick(), if logged_in => {
+                    if last_rx.elapsed() > t.idle_timeout {
+                        return Err(SourceError::Timeout("camera silent"));
+                    }
+                    // A camera that answers pings but stopped streaming is as good as gone.
+                    if last_media.elapsed() > t.idle_timeout {
+                        return Err(SourceError::Timeout("no media"));
+                    }
+                    let b = session.ping().map_err(|e| SourceError::Protocol(e.to_string()))?;
+                    conn.send(&b).await?;
+                    continue;
+                }
+                _ = battery.tick(), if logged_in => {
+                    let b = session
+                        .request_battery(self.cfg.channel)
+                        .map_err(|e| SourceError::Protocol(e.to_string()))?;
+                    conn.send(&b).await?;
+                    continue;
+                }
+                _ = tokio::time::sleep_until(login_deadline), if !logged_in => {
+                    return Err(SourceError::Timeout("login"));
+                }
+                _ = cancel.cancelled() => {
+                    if logged_in && let Ok(b) = session.logout() {
+                        let _ = tokio::time::timeout(Duration::from_millis(500), conn.send(&b)).await;
+                    }
+                    let _ = tokio::time::timeout(Duration::from_millis(500), conn.close()).await;
+                    return Ok(Outcome::Stop);
+                }
+            }
+            let actions = session
+                .on_bytes(&mut buf)
+                .map_err(|e| SourceError::Protocol(e.to_string()))?;
+            for a in actions {
+                match a {
+                    Action::Send(b) => {
+                        if !logged_in {
+                            stats.got_nonce = true;
+                        }
+                        conn.send(&b).await?;
+                    }
+                    Action::LoggedIn { level, device_info } => {
+                        logged_in = true;
+                        stats.got_nonce = true;
+                        last_media = Instant::now();
+                        tracing::info!(encryption = ?level, "logged in");
+                        self.status.send_modify(|s| {
+                            s.encryption = Some(level);
+                            if let Some(d) = &device_info {
+                                s.device = Some(DeviceSummary::from(d));
+                            }
+                        });
+                        let b = session
+                            .start_video(self.cfg.channel, self.cfg.stream.kind())
+                            .map_err(|e| SourceError::Protocol(e.to_string()))?;
+                        conn.send(&b).await?;
+                        let b = session
+                            .request_battery(self.cfg.channel)
+                            .map_err(|e| SourceError::Protocol(e.to_string()))?;
+                        conn.send(&b).await?;
+                    }
+                    Action::LoginFailed(f) => return Err(login_error(f)),
+                    Action::Media { packet, .. } => {
+                        last_media = Instant::now();
+                        match packet {
+                            MediaPacket::Video(v) => {
+                                events.clear();
+                                match self.conv.push(&v, &mut events) {
+                                    Ok(()) => {}
+                                    Err(Skip::WaitingForKeyFrame) => {}
+                                    Err(Skip::BadParameters(e)) => {
+                                        if !self.bad_params_logged {
+                                            tracing::warn!(codec = ?v.codec, error = %e, "cannot build a track from the key frame's parameter sets; skipping frames");
+                                            self.bad_params_logged = true;
+                                        }
+                                    }
+                                    Err(Skip::BadFrame(e)) => {
+                                        tracing::debug!(error = %e, "frame skipped")
+                                    }
+                                }
+                                for ev in events.drain(..) {
+                                    let offer = match ev {
+                                        VideoEvent::Frame(_) => {
+                                            let o = self.sink.frame(ev);
+                                            if o == Offer::Sent {
+                                                stats.frames += 1;
+                                                self.last_frame_at = Some(Instant::now());
+                                                let first = stats.frames == 1;
+                                                self.status.send_modify(|s| {
+                                                    s.frames += 1;
+                                                    if first {
+                                                        s.state = ConnState::Streaming;
+                                                        s.last_error = None;
+                                                    }
+                                                });
+                                            } else if o == Offer::Dropped {
+                                                let d = self.sink.dropped();
+                                                self.status.send_modify(|s| s.dropped_frames = d);
+                                            }
+                                            o
+                                        }
+                                        other => {
+                                            stats.announced = true;
+                                            self.sink.control(other)
+                                        }
+                                    };
+                                    if offer == Offer::Closed {
+                                        return Ok(Outcome::Stop);
+                                    }
+                                }
+                            }
+                            MediaPacket::Aac(_) | MediaPacket::Adpcm(_) => {
+                                self.status.send_modify(|s| s.audio_packets += 1);
+                            }
+                            MediaPacket::InfoV1(i) | MediaPacket::InfoV2(i) => {
+                                tracing::debug!(
+                                    width = i.width,
+                                    height = i.height,
+                                    fps = i.fps,
+                                    "stream info"
+                                );
+                            }
+                        }
+                    }
+                    Action::MediaResync { skipped, .. } => {
+                        tracing::debug!(skipped, "media resynchronised");
+                    }
+                    Action::StreamRefused { code, .. } => {
+                        return Err(SourceError::StreamRefused(code));
+                    }
+                    Action::Battery(list) => {
+                        let ch = self.cfg.channel;
+                        let info = list
+                            .iter()
+                            .find(|b| b.channel_id == Some(ch))
+                            .or_else(|| list.first());
+                        if let Some(b) = info.and_then(Battery::from_info) {
+                            self.status.send_if_modified(|s| {
+                                let changed = s.battery != Some(b);
+                                s.battery = Some(b);
+                                changed
+                            });
+                        }
+                    }
+                    Action::Reply(m) | Action::Push(m) => {
+                        tracing::trace!(
+                            msg_id = m.header.msg_id,
+                            code = m.header.response_code,
+                            "message"
+                        );
+                    }
+                    Action::ProtocolError(e) => {
+                        tracing::debug!(error = %e, "protocol error (recovered)")
+                    }
+                }
+            }
+        }
+    }
+}
