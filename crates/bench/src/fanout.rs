@@ -459,8 +459,9 @@ fn take_part(acc: &mut BytesMut) -> Option<Bytes> {
 }
 
 /// The raw baseline: one pusher connection (`PUSH\r\n` then `u32 len` +
-/// JPEG), every other connection an MJPEG viewer that gets each frame
-/// written to its socket, latest-wins, with nothing else.
+/// JPEG), every other connection an MJPEG viewer that gets each frame's
+/// whole part (boundary, headers, JPEG) in one write, latest-wins, with
+/// nothing else: no HTTP parsing, no authentication, no chunked coding.
 async fn raw_server(port: u16) -> anyhow::Result<()> {
     let l = TcpListener::bind(("127.0.0.1", port)).await?;
     let (tx, _) = watch::channel::<Option<Bytes>>(None);
@@ -484,7 +485,16 @@ async fn raw_server(port: u16) -> anyhow::Result<()> {
                     if r.read_exact(&mut b).await.is_err() {
                         return;
                     }
-                    tx.send_replace(Some(Bytes::from(b)));
+                    // The whole part is built once and shared: each viewer
+                    // costs one write of the same bytes.
+                    let mut part = format!(
+                        "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                        b.len()
+                    )
+                    .into_bytes();
+                    part.extend_from_slice(&b);
+                    part.extend_from_slice(b"\r\n");
+                    tx.send_replace(Some(Bytes::from(part)));
                 }
             }
             // Skip the rest of the request headers.
@@ -507,12 +517,8 @@ async fn raw_server(port: u16) -> anyhow::Result<()> {
             }
             let mut rx = tx.subscribe();
             while rx.changed().await.is_ok() {
-                let Some(f) = rx.borrow_and_update().clone() else { continue };
-                let head = format!("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", f.len());
-                if s.write_all(head.as_bytes()).await.is_err()
-                    || s.write_all(&f).await.is_err()
-                    || s.write_all(b"\r\n").await.is_err()
-                {
+                let Some(part) = rx.borrow_and_update().clone() else { continue };
+                if s.write_all(&part).await.is_err() {
                     return;
                 }
             }

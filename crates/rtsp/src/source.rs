@@ -156,6 +156,9 @@ struct Worker<'a> {
     failures: u32,
     /// The refused password was logged (once per streak of refusals).
     auth_reported: bool,
+    /// The failure last logged at warn level; the same failure again is logged at debug, so an
+    /// unreachable camera does not flood the log (cleared once a session plays).
+    last_warned: Option<String>,
     ever_played: bool,
 }
 
@@ -177,6 +180,7 @@ impl<'a> Worker<'a> {
             status,
             failures: 0,
             auth_reported: false,
+            last_warned: None,
             ever_played: false,
         })
     }
@@ -239,15 +243,14 @@ impl<'a> Worker<'a> {
                     }
                     let delay = self.opts.backoff.delay(self.failures, random_jitter());
                     self.failures = self.failures.saturating_add(1);
-                    let repeated =
-                        self.status.borrow().last_error.as_deref() == Some(reason.as_str());
-                    if repeated {
+                    if self.last_warned.as_deref() == Some(reason.as_str()) {
                         debug!(error = %reason, retry_in = ?delay, "camera still unavailable");
                     } else if played_at.is_some() {
                         warn!(error = %reason, retry_in = ?delay, "lost the camera; reconnecting");
                     } else {
                         warn!(error = %reason, retry_in = ?delay, "could not start the stream");
                     }
+                    self.last_warned = Some(reason.clone());
                     self.status.send_modify(|s| {
                         s.state = RtspState::Disconnected {
                             reason: reason.clone(),
@@ -332,6 +335,7 @@ impl<'a> Worker<'a> {
         let reconnected = self.ever_played;
         self.ever_played = true;
         self.auth_reported = false;
+        self.last_warned = None;
         self.status.send_modify(|s| {
             s.state = RtspState::Playing;
             s.reconnects += u64::from(reconnected);
@@ -454,5 +458,96 @@ async fn step<T>(
             Err(SessionError::from_retina(&e))
         }
         Ok(Ok(v)) => Ok(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RtspConfig;
+
+    fn opts() -> SourceOptions {
+        SourceOptions {
+            connect_timeout: Duration::from_millis(300),
+            backoff: Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_millis(200),
+                stable_after: Duration::from_secs(30),
+            },
+            ..SourceOptions::default()
+        }
+    }
+
+    /// Waits (bounded) until the status satisfies `f`.
+    async fn wait_for(
+        status: &mut watch::Receiver<RtspStatus>,
+        f: impl FnMut(&RtspStatus) -> bool,
+    ) -> RtspStatus {
+        tokio::time::timeout(Duration::from_secs(10), status.wait_for(f))
+            .await
+            .expect("status in time")
+            .expect("sender alive")
+            .clone()
+    }
+
+    #[tokio::test]
+    async fn bad_config_stops_at_once() {
+        let cfg = RtspConfig::new("cam", "user:pw@host", "u", "p");
+        let (mut rx, mut status) = RtspSource::spawn_with(cfg, opts(), CancellationToken::new());
+        assert!(rx.recv().await.is_none());
+        let s = wait_for(&mut status, |s| s.state == RtspState::Stopped).await;
+        assert!(s.last_error.unwrap().contains("host"));
+        assert_eq!(s.attempts, 0);
+    }
+
+    /// A camera that accepts TCP but never answers: DESCRIBE times out, the source backs off
+    /// and tries again, and cancelling stops it.
+    #[tokio::test]
+    async fn silent_camera_times_out_and_retries_until_cancelled() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hold = tokio::spawn(async move {
+            let mut conns = Vec::new();
+            while let Ok((c, _)) = listener.accept().await {
+                conns.push(c); // keep open, say nothing
+            }
+        });
+        let cfg = RtspConfig {
+            port,
+            ..RtspConfig::new("cam", "127.0.0.1", "u", "p")
+        };
+        let cancel = CancellationToken::new();
+        let (mut rx, mut status) = RtspSource::spawn_with(cfg, opts(), cancel.clone());
+        let s = wait_for(&mut status, |s| s.attempts >= 2).await;
+        assert!(
+            s.last_error.as_deref().unwrap().contains("DESCRIBE"),
+            "{s:?}"
+        );
+        cancel.cancel();
+        wait_for(&mut status, |s| s.state == RtspState::Stopped).await;
+        assert!(rx.recv().await.is_none(), "no events, then closed");
+        hold.abort();
+    }
+
+    #[tokio::test]
+    async fn dropping_the_receiver_stops_the_source() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener); // connection refused from now on
+        let cfg = RtspConfig {
+            port,
+            ..RtspConfig::new("cam", "127.0.0.1", "u", "p")
+        };
+        let (rx, mut status) = RtspSource::spawn_with(cfg, opts(), CancellationToken::new());
+        wait_for(&mut status, |s| {
+            matches!(s.state, RtspState::Disconnected { .. })
+        })
+        .await;
+        drop(rx);
+        let s = wait_for(&mut status, |s| s.state == RtspState::Stopped).await;
+        assert!(
+            s.last_error.unwrap().contains("refused"),
+            "connection refused"
+        );
     }
 }

@@ -251,3 +251,46 @@ async fn stalled_camera_is_detected() {
     got.check_runs();
     assert!(status.reconnects >= 1, "{status:?}");
 }
+
+/// A consumer that stops reading: the session keeps playing, frames are dropped up to the
+/// next key frame, and what does arrive still starts at a key frame with increasing dts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumer_drops_to_the_next_key_frame() {
+    if !server_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let cancel = CancellationToken::new();
+    let opts = SourceOptions {
+        channel_capacity: 8,
+        ..fast_options()
+    };
+    let (mut rx, status) = RtspSource::spawn_with(
+        server.config("stream2", Transport::Tcp),
+        opts,
+        cancel.clone(),
+    );
+    let mut got = Collected::default();
+    let limit = Duration::from_secs(30);
+    collect_until(&mut rx, &mut got, limit, |c| !c.frames().is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // ~45 frames into 8 slots
+    let before = got.frames().len();
+    collect_until(&mut rx, &mut got, limit, |c| {
+        c.frames().len() >= before + 30
+    })
+    .await;
+    let status = status.borrow().clone();
+    cancel.cancel();
+    eprintln!("{status:?}");
+    assert!(status.dropped_frames >= 1, "{status:?}");
+    assert_eq!(status.state, RtspState::Playing, "the session survived");
+    assert!(got.gaps().is_empty());
+    // Across the drop, frames resume at a key frame (dts jumps, but never back).
+    let frames = got.frames();
+    assert!(frames.windows(2).all(|w| w[0].dts < w[1].dts));
+    let resumed = frames
+        .windows(2)
+        .position(|w| (w[1].dts - w[0].dts).0 > 20_000)
+        .expect("a hole where frames were dropped");
+    assert!(frames[resumed + 1].is_key, "resumes at a key frame");
+}

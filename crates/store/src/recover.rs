@@ -31,6 +31,7 @@ pub struct RecoveryReport {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecoveryAction {
     /// Truncated to its last complete fragment and renamed to `name` (the partial's own
     /// name, unless a finished segment already had it).
