@@ -21,6 +21,7 @@ PACKAGES=(
   gstreamer1.0-plugins-ugly
   gstreamer1.0-libav
   gstreamer1.0-tools
+  gstreamer1.0-x
   nasm
   libclang-dev
 )

@@ -9,4 +9,5 @@ pub mod db;
 pub mod server;
 pub mod sources;
 pub mod units;
+pub mod video;
 pub mod web;
