@@ -64,6 +64,9 @@ pub struct Camera {
     pub description: String,
     pub kind: CameraKind,
     pub fallback_image: Option<std::path::PathBuf>,
+    /// Encoded video (H.264/H.265) for cameras whose source produces it;
+    /// `None` for JPEG-only cameras (agents push JPEG and record on the Pi).
+    pub video: Option<Arc<crate::video::VideoFeed>>,
     live: watch::Sender<Option<LiveFrame>>,
     seq: AtomicU64,
     stats: Mutex<Stats>,
@@ -117,6 +120,9 @@ impl Camera {
             description: c.description.clone(),
             kind,
             fallback_image: c.fallback_image.clone(),
+            video: match kind {
+                CameraKind::Agent { .. } | CameraKind::Demo => None,
+            },
             live: watch::Sender::new(None),
             seq: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),

@@ -74,8 +74,13 @@ pub fn segmenter_config(cfg: &Config) -> SegmenterConfig {
             ..FragmentPolicy::default()
         },
     };
+    // Capture jitter must not push a cut a whole GOP later: a key frame
+    // within half a frame period of the target counts as on time.
+    let half_frame = Duration::from_secs(1) / cfg.source.fps.max(1) / 2;
     SegmenterConfig {
-        target_duration: Duration90k::from_std(cfg.record.segment_duration.0),
+        target_duration: Duration90k::from_std(
+            cfg.record.segment_duration.0.saturating_sub(half_frame),
+        ),
         fragments,
         lone_frame_duration: Duration90k::from_std(
             Duration::from_secs(1) / cfg.source.fps.max(1),
