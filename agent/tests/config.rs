@@ -84,6 +84,45 @@ fn defaults_match_the_example() {
     );
     assert_eq!(minimal.uplink.send_timeout, example.uplink.send_timeout);
     assert_eq!(minimal.stats_interval, example.stats_interval);
+    assert_eq!(minimal.state_dir, example.state_dir);
+    let (m, e) = (&minimal.record, &example.record);
+    assert_eq!(m.enabled, e.enabled);
+    assert_eq!(m.dir, e.dir);
+    assert_eq!(m.segment_duration, e.segment_duration);
+    assert_eq!(m.fragment, e.fragment);
+    assert_eq!(m.bitrate, e.bitrate);
+    assert_eq!(m.gop, e.gop);
+    assert_eq!(m.retention.max_age, e.retention.max_age);
+    assert_eq!(m.retention.max_size, e.retention.max_size);
+    assert_eq!(m.retention.min_free, e.retention.min_free);
+}
+
+#[test]
+fn record_section_values() {
+    let c = Config::parse(&format!(
+        "{MINIMAL}[record]\nenabled = true\ndir = \"/mnt/usb/cam3\"\nsegment_duration = \"2m\"\nfragment = \"1s\"\nbitrate = \"2Mbps\"\ngop = 20\n[record.retention]\nmax_age = \"unlimited\"\nmax_size = \"unlimited\"\nmin_free = \"512MiB\"\n"
+    ))
+    .unwrap();
+    let r = &c.record;
+    assert!(r.enabled);
+    assert_eq!(r.segment_duration.0, Duration::from_secs(120));
+    assert_eq!(r.fragment, agent::config::FragmentMode::OneSecond);
+    assert_eq!(r.bitrate.0, 2_000_000);
+    assert_eq!(r.gop_frames(c.source.fps), 20);
+    assert_eq!(r.retention.max_age.0, None);
+    assert_eq!(r.retention.max_size.0, None);
+    assert_eq!(r.retention.min_free.0.map(|b| b.0), Some(512 << 20));
+    let default = Config::parse(MINIMAL).unwrap();
+    assert!(!default.record.enabled);
+    assert_eq!(
+        default.record.gop_frames(10),
+        10,
+        "one key frame per second"
+    );
+    assert_eq!(
+        default.record.retention.max_age.0.map(|d| d.0),
+        Some(Duration::from_secs(14 * 86_400))
+    );
 }
 
 /// `MINIMAL` with `edit` applied must fail, naming `key` (and `reason`).
@@ -128,9 +167,41 @@ fn bad_configs_name_the_key() {
     );
     check(replace("kind = \"testsrc\"", ""), "kind", "missing field");
     check(
-        append("[source.v4l2]\nformat = \"h264\""),
-        "h264",
+        append("[source.v4l2]\nformat = \"h265\""),
+        "h265",
         "unknown variant",
+    );
+    check(
+        append("[record]\nsegment_duration = \"500ms\""),
+        "record.segment_duration",
+        "at least 1s",
+    );
+    check(
+        append("[record]\nfragment = \"2s\""),
+        "2s",
+        "unknown variant",
+    );
+    check(
+        append("[record]\nbitrate = \"fast\""),
+        "bitrate",
+        "invalid bitrate",
+    );
+    check(
+        append("[record]\nbitrate = 1000"),
+        "record.bitrate",
+        "50kbps",
+    );
+    check(append("[record]\ngop = 0"), "record.gop", "1..=600");
+    check(append("[record]\nenable = true"), "enable", "unknown field");
+    check(
+        append("[record.retention]\nmax_age = \"0s\""),
+        "record.retention.max_age",
+        "unlimited",
+    );
+    check(
+        append("[record.retention]\nmax_size = \"lots\""),
+        "max_size",
+        "unlimited",
     );
     check(
         append("[source.rpicam]\nmax_frame_size = \"4 TB\""),

@@ -1,6 +1,9 @@
 // Live views: each picture is fed by the viewer websocket
 // (/video-output-stream), authenticated by the session cookie; the hub sends
 // only the newest frame, so a slow network skips frames instead of lagging.
+// Cameras with encoded video (RTSP, Reolink, the demo) play on their own page
+// through Media Source Extensions: fMP4 over a websocket, one fragment per
+// frame, kept under a second behind the live edge.
 "use strict";
 
 function wsUrl(path) {
@@ -52,7 +55,98 @@ function ago(ms) {
 }
 
 function stateText(c) {
-  return (c.online ? "online" : "offline") + " · " + c.fps.toFixed(1) + " fps · last frame " + ago(c.last_frame_ms);
+  let t = (c.online ? "online" : "offline") + " · " + c.fps.toFixed(1) + " fps";
+  const v = c.video;
+  if (v && v.codec) t += " · " + v.codec + (v.width ? " " + v.width + "×" + v.height : "");
+  if (v && v.source) {
+    const s = v.source;
+    if (s.state !== "playing") t += " · " + s.state;
+    if (s.reconnects) t += " · " + s.reconnects + " reconnects";
+    if (s.battery) t += " · battery " + s.battery.percent + "%" + (s.battery.charging ? " (charging)" : "");
+  }
+  if (!v || !v.source) t += " · last frame " + ago(c.last_frame_ms);
+  return t;
+}
+
+// The sentence to show under a camera when something needs attention.
+function problemText(c) {
+  const s = c.video && c.video.source;
+  if (s && s.message && s.state !== "playing") return s.message;
+  return "";
+}
+
+// Live H.264 (or H.265 where the browser can) through Media Source
+// Extensions. The hub sends a text message with the MIME type, then the init
+// segment and one fMP4 fragment per frame. `onUnsupported(mime)` is called if
+// this browser cannot play it.
+function mseFeed(name, video, onUnsupported) {
+  let ws, ms, sb, queue = [], closed = false, retry = 500;
+  const stats = { mime: "", fragments: 0, jumps: 0 };
+  function setup(mime) {
+    stats.mime = mime;
+    if (!window.MediaSource || !MediaSource.isTypeSupported(mime)) {
+      closed = true;
+      ws.close();
+      onUnsupported(mime);
+      return;
+    }
+    queue = [];
+    sb = null;
+    ms = new MediaSource();
+    const old = video.src;
+    video.src = URL.createObjectURL(ms);
+    if (old && old.startsWith("blob:")) URL.revokeObjectURL(old);
+    ms.addEventListener("sourceopen", () => {
+      sb = ms.addSourceBuffer(mime);
+      sb.addEventListener("updateend", pump);
+      pump();
+    }, { once: true });
+  }
+  function pump() {
+    if (!sb || sb.updating || queue.length === 0 || ms.readyState !== "open") return;
+    const buf = queue.shift();
+    try {
+      sb.appendBuffer(buf);
+      stats.fragments++;
+    } catch (e) {
+      // Buffer full: drop what was played and try again.
+      queue.unshift(buf);
+      if (!sb.updating && video.buffered.length) sb.remove(0, Math.max(0, video.currentTime - 1));
+    }
+  }
+  function open() {
+    ws = new WebSocket(wsUrl("/api/v1/cameras/" + encodeURIComponent(name) + "/live.mp4.ws"));
+    ws.binaryType = "arraybuffer";
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === "string") { setup(ev.data); return; }
+      retry = 500;
+      if (queue.length > 300) queue = []; // far behind: the next MIME/init or key frame resyncs
+      queue.push(ev.data);
+      pump();
+    };
+    ws.onclose = () => {
+      if (closed) return;
+      setTimeout(open, retry);
+      retry = Math.min(retry * 2, 10000);
+    };
+  }
+  // Stay near the live edge: jump when more than 1 s behind, play slightly
+  // faster when a little behind; free what has been played.
+  const timer = setInterval(() => {
+    if (!sb || !video.buffered.length) return;
+    const end = video.buffered.end(video.buffered.length - 1);
+    const lag = end - video.currentTime;
+    if (lag > 1.0) { video.currentTime = Math.max(0, end - 0.1); stats.jumps++; }
+    video.playbackRate = lag > 0.3 ? 1.1 : 1.0;
+    if (video.paused) video.play().catch(() => {});
+    const start = video.buffered.start(0);
+    if (!sb.updating && video.currentTime - start > 20) sb.remove(start, video.currentTime - 5);
+  }, 200);
+  open();
+  return {
+    stats,
+    close() { closed = true; clearInterval(timer); ws && ws.close(); },
+  };
 }
 
 async function fetchCameras() {
@@ -85,6 +179,15 @@ async function gridPage() {
       const st = t.el.querySelector(".state");
       st.textContent = stateText(c);
       st.classList.toggle("online", c.online);
+      const p = problemText(c);
+      let pe = t.el.querySelector(".problem");
+      if (p && !pe) {
+        pe = document.createElement("p");
+        pe.className = "problem error";
+        pe.setAttribute("role", "alert");
+        t.el.appendChild(pe);
+      }
+      if (pe) { pe.textContent = p; pe.hidden = !p; }
     }
   }
   await refresh();
@@ -93,15 +196,51 @@ async function gridPage() {
 
 async function cameraPage() {
   const id = Number(document.body.dataset.cameraId);
+  const name = document.body.dataset.cameraName;
   const img = document.getElementById("live");
+  const video = document.getElementById("video");
   const state = document.getElementById("state");
-  liveFeed(id, img);
+  const notice = document.getElementById("notice");
+  const problem = document.getElementById("problem");
+  // What the page is showing, for people (and tests): "mse" or "jpeg".
+  window.hubLive = { mode: "jpeg", mse: null };
+  let jpeg = null;
+  function showJpeg() {
+    video.hidden = true;
+    img.hidden = false;
+    window.hubLive.mode = "jpeg";
+    if (!jpeg) jpeg = liveFeed(id, img);
+  }
+  function unsupported(mime) {
+    const h265 = /hvc1|hev1/.test(mime);
+    notice.textContent = h265
+      ? "This camera sends H.265, which this browser cannot play. Showing still pictures instead."
+      : "This browser cannot play this camera's video (" + mime + "). Showing still pictures instead.";
+    notice.hidden = false;
+    window.hubLive.unsupported = mime;
+    showJpeg();
+  }
+  let started = false;
   async function refresh() {
     const cams = await fetchCameras();
     const c = cams && cams.find((x) => x.id === id);
     if (!c) return;
     state.textContent = stateText(c);
     state.classList.toggle("online", c.online);
+    const p = problemText(c);
+    problem.textContent = p;
+    problem.hidden = !p;
+    if (!started) {
+      started = true;
+      if (c.video && window.MediaSource) {
+        img.hidden = true;
+        video.hidden = false;
+        window.hubLive.mode = "mse";
+        window.hubLive.mse = mseFeed(name, video, unsupported);
+      } else {
+        showJpeg();
+      }
+    }
   }
   await refresh();
   setInterval(refresh, 1000);

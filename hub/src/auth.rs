@@ -178,13 +178,23 @@ impl Auth {
 
     /// Check a user name and password, with throttling per user and per
     /// client address. The argon2 work runs on a blocking thread.
-    pub async fn login(&self, name: &str, password: &str, client: IpAddr) -> Result<User, LoginError> {
+    pub async fn login(
+        &self,
+        name: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<User, LoginError> {
         let _slot = self.verify_slots.acquire().await.expect("never closed");
         self.login_locked(name, password, client).await
     }
 
     /// `login` for a caller that already holds a verification slot.
-    async fn login_locked(&self, name: &str, password: &str, client: IpAddr) -> Result<User, LoginError> {
+    async fn login_locked(
+        &self,
+        name: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<User, LoginError> {
         let keys = [format!("user:{name}"), format!("ip:{client}")];
         if let Some(wait) = self.throttled(&keys) {
             return Err(LoginError::Throttled(wait));
@@ -279,7 +289,9 @@ impl Auth {
 
     /// Check an `Authorization: Basic ...` header value.
     pub async fn basic(&self, header: &str, client: IpAddr) -> Option<User> {
-        let b64 = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;
+        let b64 = header
+            .strip_prefix("Basic ")
+            .or_else(|| header.strip_prefix("basic "))?;
         let raw = base64::engine::general_purpose::STANDARD
             .decode(b64.trim())
             .ok()?;
@@ -345,17 +357,26 @@ mod tests {
         let a = auth();
         let token = set_user(&a.db, "ann", "pw").unwrap();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert_eq!(a.login("ann", "nope", ip).await.unwrap_err(), LoginError::BadCredentials);
+        assert_eq!(
+            a.login("ann", "nope", ip).await.unwrap_err(),
+            LoginError::BadCredentials
+        );
         let u = a.login("ann", "pw", ip).await.unwrap();
         let sid = a.create_session(&u).await.unwrap();
         assert_eq!(a.session_user(&sid).await.unwrap().name, "ann");
         assert!(a.session_user(&random_hex(32)).await.is_none());
         assert_eq!(a.api_token_user(&token).await.unwrap().name, "ann");
         assert!(a.api_token_user("nope").await.is_none());
-        let hdr = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ann:pw"));
+        let hdr = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ann:pw")
+        );
         assert_eq!(a.basic(&hdr, ip).await.unwrap().name, "ann");
         assert_eq!(a.basic(&hdr, ip).await.unwrap().name, "ann", "cached");
-        let bad = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ann:x"));
+        let bad = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ann:x")
+        );
         assert!(a.basic(&bad, ip).await.is_none());
         a.end_session(&sid).await;
         assert!(a.session_user(&sid).await.is_none());
@@ -367,7 +388,10 @@ mod tests {
         set_user(&a.db, "bob", "right").unwrap();
         let ip: IpAddr = "10.0.0.9".parse().unwrap();
         for _ in 0..MAX_FAILURES {
-            assert_eq!(a.login("bob", "wrong", ip).await.unwrap_err(), LoginError::BadCredentials);
+            assert_eq!(
+                a.login("bob", "wrong", ip).await.unwrap_err(),
+                LoginError::BadCredentials
+            );
         }
         // Even the right password is refused while locked out.
         assert!(matches!(
@@ -376,7 +400,11 @@ mod tests {
         ));
         // Another user from another address is unaffected.
         set_user(&a.db, "cat", "pw").unwrap();
-        assert!(a.login("cat", "pw", "10.0.0.10".parse().unwrap()).await.is_ok());
+        assert!(
+            a.login("cat", "pw", "10.0.0.10".parse().unwrap())
+                .await
+                .is_ok()
+        );
     }
 
     #[test]

@@ -34,8 +34,14 @@ pub struct LiveFrame {
 /// How frames reach this camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CameraKind {
-    Agent { token_scheme: TokenScheme },
+    Agent {
+        token_scheme: TokenScheme,
+    },
     Demo,
+    /// Bridged by the hub from an RTSP camera.
+    Rtsp,
+    /// Bridged by the hub from a Reolink camera.
+    Reolink,
 }
 
 impl CameraKind {
@@ -43,6 +49,8 @@ impl CameraKind {
         match self {
             CameraKind::Agent { .. } => "agent",
             CameraKind::Demo => "demo",
+            CameraKind::Rtsp => "rtsp",
+            CameraKind::Reolink => "reolink",
         }
     }
 }
@@ -102,6 +110,9 @@ pub struct CameraStatus {
     pub last_frame_ms: Option<i64>,
     pub frames_total: u64,
     pub viewers: usize,
+    /// Encoded video and its source's state (cameras with a video feed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video: Option<crate::video::VideoStatus>,
 }
 
 static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -113,6 +124,8 @@ impl Camera {
                 token_scheme: *token_scheme,
             },
             SourceConfig::Demo { .. } => CameraKind::Demo,
+            SourceConfig::Rtsp(_) => CameraKind::Rtsp,
+            SourceConfig::Reolink(_) => CameraKind::Reolink,
         };
         Camera {
             id: c.id,
@@ -121,7 +134,10 @@ impl Camera {
             kind,
             fallback_image: c.fallback_image.clone(),
             video: match kind {
-                CameraKind::Agent { .. } | CameraKind::Demo => None,
+                CameraKind::Agent { .. } => None,
+                CameraKind::Demo | CameraKind::Rtsp | CameraKind::Reolink => {
+                    Some(Arc::new(crate::video::VideoFeed::new()))
+                }
             },
             live: watch::Sender::new(None),
             seq: AtomicU64::new(0),
@@ -198,18 +214,36 @@ impl Camera {
             }
             _ => 0.0,
         };
+        // Bridged cameras are online while video arrives (their JPEG
+        // pictures come only at the snapshot rate, or never for H.265).
+        let video = self.video.as_ref().map(|v| v.status());
+        let bridged = matches!(self.kind, CameraKind::Rtsp | CameraKind::Reolink);
+        let (online, fps) = match &video {
+            Some(v) if bridged => (
+                v.last_frame
+                    .is_some_and(|t| now.duration_since(t) < offline_after),
+                v.fps,
+            ),
+            _ => (online, fps),
+        };
+        let connected = match &video {
+            Some(v) if bridged => v.source.as_ref().is_some_and(|s| s.state == "playing"),
+            _ => {
+                self.connections.load(Ordering::SeqCst) > 0 || matches!(self.kind, CameraKind::Demo)
+            }
+        };
         CameraStatus {
             id: self.id,
             name: self.name.clone(),
             description: self.description.clone(),
             kind: self.kind.as_str(),
             online,
-            connected: self.connections.load(Ordering::SeqCst) > 0
-                || matches!(self.kind, CameraKind::Demo),
+            connected,
             fps: (fps * 10.0).round() / 10.0,
             last_frame_ms: st.last_frame_wall.map(unix_ms),
             frames_total: self.frames_total.load(Ordering::Relaxed),
             viewers: self.live.receiver_count(),
+            video,
         }
     }
 }
@@ -285,6 +319,8 @@ mod tests {
                 token_scheme: TokenScheme::HmacSha256,
             },
             fallback_image: None,
+            segment_duration: None,
+            retention: None,
         })
     }
 

@@ -44,6 +44,12 @@ pub struct Config {
     /// The cameras.
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraConfig>,
+    /// Recording and upload settings (`[recordings]`).
+    #[serde(default)]
+    pub recordings: crate::recordings::settings::RecordingsConfig,
+    /// Global retention limits over all cameras (`[retention]`).
+    #[serde(default)]
+    pub retention: crate::recordings::settings::RetentionConfig,
 }
 
 /// One camera, whatever feeds it. (Unknown keys are refused by the
@@ -63,6 +69,12 @@ pub struct CameraConfig {
     /// (camera_proxy's `backupImage`).
     #[serde(default)]
     pub fallback_image: Option<PathBuf>,
+    /// Length of recorded segments for this camera (default: `[recordings]`).
+    #[serde(default)]
+    pub segment_duration: Option<Secs>,
+    /// Retention limits for this camera alone (`[camera.retention]`).
+    #[serde(default)]
+    pub retention: Option<crate::recordings::settings::RetentionConfig>,
 }
 
 /// The feed of a camera.
@@ -86,6 +98,10 @@ pub enum SourceConfig {
         #[serde(default = "default_demo_quality")]
         jpeg_quality: u8,
     },
+    /// An RTSP camera (TP-Link Tapo and similar), bridged by the hub.
+    Rtsp(crate::sources::RtspSettings),
+    /// A Reolink camera over Baichuan (TCP :9000 or battery cameras over UDP).
+    Reolink(crate::sources::ReolinkSettings),
 }
 
 fn default_listen() -> SocketAddr {
@@ -170,6 +186,9 @@ impl Config {
             if let Some(p) = c.fallback_image.as_mut() {
                 fix(p);
             }
+            if let Some(p) = c.source.password_file_mut() {
+                fix(p);
+            }
         }
     }
 
@@ -230,6 +249,15 @@ impl Config {
                     return Err(invalid(key("jpeg_quality"), "must be 1..=100".into()));
                 }
             }
+            if let Err((k, reason)) = c.source.validate_bridge() {
+                return Err(invalid(key(k), reason));
+            }
+            if let Err((k, reason)) = crate::recordings::settings::validate_camera(c) {
+                return Err(invalid(key(k), reason));
+            }
+        }
+        if let Err((k, reason)) = crate::recordings::settings::validate(self) {
+            return Err(invalid(k, reason));
         }
         Ok(())
     }
@@ -287,7 +315,10 @@ fps = 5
                 token_scheme: TokenScheme::LegacySha256
             }
         ));
-        assert!(matches!(c.cameras[1].source, SourceConfig::Demo { fps: 5, .. }));
+        assert!(matches!(
+            c.cameras[1].source,
+            SourceConfig::Demo { fps: 5, .. }
+        ));
     }
 
     #[test]
@@ -298,7 +329,10 @@ fps = 5
         };
         check("data_dir = \"d\"\nlisten = 5\n", "listen");
         check("data_dir = \"d\"\nbogus = 1\n", "bogus");
-        check("data_dir = \"d\"\nmax_frame_size = \"8 parsecs\"\n", "max_frame_size");
+        check(
+            "data_dir = \"d\"\nmax_frame_size = \"8 parsecs\"\n",
+            "max_frame_size",
+        );
         check(
             "data_dir = \"d\"\n[[camera]]\nid = 1\nname = \"a b\"\nkind = \"agent\"\n",
             "camera[0].name",
@@ -330,7 +364,9 @@ mod example_tests {
     fn the_deploy_example_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/hub.example.toml");
         let cfg = Config::load(&path).expect("deploy/hub.example.toml parses");
-        assert_eq!(cfg.cameras.len(), 2);
+        assert_eq!(cfg.cameras.len(), 4);
+        assert!(matches!(cfg.cameras[2].source, SourceConfig::Rtsp(_)));
+        assert!(matches!(cfg.cameras[3].source, SourceConfig::Reolink(_)));
         assert_eq!(cfg.cameras[0].name, "front-door");
         assert_eq!(cfg.session_lifetime, Secs(30 * 86400));
     }

@@ -31,6 +31,26 @@ fn migrations() -> Migrations<'static> {
             ) STRICT;
             CREATE INDEX session_expiry ON session(expires_ms);",
         ),
+        // 2: the recordings index (see `crate::recordings::index`). `file_name` is the
+        // store's name inside DATA_DIR/recordings/CAMERA/; times in unix ms (UTC).
+        M::up(
+            "CREATE TABLE recording (
+                id INTEGER PRIMARY KEY,
+                camera TEXT NOT NULL,
+                file_name TEXT NOT NULL,
+                start_ms INTEGER NOT NULL,
+                duration_ms INTEGER NOT NULL CHECK (duration_ms >= 0),
+                size_bytes INTEGER NOT NULL CHECK (size_bytes >= 0),
+                sha256 TEXT NOT NULL,
+                codec TEXT NOT NULL,
+                width INTEGER NOT NULL,
+                height INTEGER NOT NULL,
+                source TEXT NOT NULL CHECK (source IN ('upload', 'recorder', 'found')),
+                indexed_ms INTEGER NOT NULL,
+                UNIQUE (camera, file_name)
+            ) STRICT;
+            CREATE INDEX recording_camera_start ON recording(camera, start_ms);",
+        ),
     ])
 }
 
@@ -264,7 +284,10 @@ mod tests {
             .unwrap()
             .call_blocking(|c| upsert_user(c, "bob", "x", "t", 0))
             .unwrap();
-        let n = Db::open(&p).unwrap().call_blocking(|c| user_count(c)).unwrap();
+        let n = Db::open(&p)
+            .unwrap()
+            .call_blocking(|c| user_count(c))
+            .unwrap();
         assert_eq!(n, 1);
     }
 }

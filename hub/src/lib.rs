@@ -6,6 +6,8 @@ pub mod camera;
 pub mod cmds;
 pub mod config;
 pub mod db;
+pub mod import;
+pub mod recordings;
 pub mod server;
 pub mod sources;
 pub mod units;

@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use hub::cmds;
 
 #[derive(Debug, Parser)]
-#[command(name = "hub", version, about = "Camera hub: live view, recordings and camera bridges")]
+#[command(
+    name = "hub",
+    version,
+    about = "Camera hub: live view, recordings and camera bridges"
+)]
 struct Cli {
     /// The configuration file (see deploy/hub.example.toml).
     #[arg(long, global = true)]
@@ -38,13 +42,19 @@ enum Cmd {
     User(cmds::user::UserCmd),
     /// Check the configuration file and exit.
     CheckConfig,
+    /// Reconcile the recordings index with the files (also run at start-up):
+    /// recover torn segments, index files without rows, drop rows without files.
+    Check,
+    /// Convert camera_proxy's settings.json into `[[camera]]` entries of kind
+    /// "reolink": appended to --config FILE if given, else printed. Passwords
+    /// go to mode-0600 files, never into the TOML.
+    ImportCameraProxy { settings: PathBuf },
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -53,6 +63,8 @@ fn main() -> ExitCode {
         (Some(Cmd::Demo { data_dir, listen }), _) => cmds::demo::run(data_dir, listen),
         (Some(Cmd::Token { id }), cfg) => cmds::token::run(cfg, id),
         (Some(Cmd::User(u)), cfg) => cmds::user::run(cfg, u),
+        (Some(Cmd::Check), cfg) => cmds::check::run(cfg),
+        (Some(Cmd::ImportCameraProxy { settings }), cfg) => hub::import::run(&settings, cfg),
         (Some(Cmd::CheckConfig), Some(cfg)) => hub::config::Config::load(cfg)
             .map(|c| eprintln!("{}: ok, {} cameras", cfg.display(), c.cameras.len()))
             .map_err(Into::into),

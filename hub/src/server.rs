@@ -92,8 +92,18 @@ pub fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
 pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub>> {
     ensure_data_dir(&cfg)?;
     let secret = load_or_create_secret(&secret_path(&cfg))?;
-    let db = Db::open(&db_path(&cfg)).with_context(|| format!("opening {}", db_path(&cfg).display()))?;
+    let db =
+        Db::open(&db_path(&cfg)).with_context(|| format!("opening {}", db_path(&cfg).display()))?;
     let cameras = Registry::new(&cfg.cameras);
+    let recordings = crate::recordings::Recordings::open(&cfg, db.clone())
+        .context("opening the recordings directories")?;
+    let report = crate::recordings::check::run(&recordings).context("checking the recordings")?;
+    if !report.is_clean() {
+        tracing::warn!(
+            actions = report.lines().len(),
+            "start-up check repaired the recordings index"
+        );
+    }
     let auth = Auth::new(db, cfg.session_lifetime.as_duration());
     Ok(Arc::new(Hub {
         cfg,
@@ -102,6 +112,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         secret,
         shutdown,
         tls: false,
+        recordings: Arc::new(recordings),
     }))
 }
 
@@ -126,13 +137,17 @@ pub fn raise_fd_limit() {
 pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     crate::sources::spawn_all(&hub.cfg, &hub.cameras, &tracker, &hub.shutdown);
+    crate::recordings::spawn_all(&hub, &tracker);
     let app = web::router(hub.clone());
     let addr = listener.local_addr()?;
     tracing::info!(%addr, cameras = hub.cfg.cameras.len(), "hub listening");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let stop = hub.shutdown.clone();
-    let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { stop.cancelled().await });
+    let serve = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.cancelled().await });
     let server = tokio::spawn(async move { serve.await });
     hub.shutdown.cancelled().await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
@@ -154,8 +169,10 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
 pub fn cancel_on_signals(token: CancellationToken) {
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-        else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             tracing::error!("cannot install signal handlers");
             return;
         };
@@ -166,4 +183,35 @@ pub fn cancel_on_signals(token: CancellationToken) {
         tracing::warn!("second signal; exiting now");
         std::process::exit(130);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn secret_is_created_private_and_refused_when_readable_by_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secret");
+        let s1 = load_or_create_secret(&p).unwrap();
+        assert_eq!(s1.len(), 64);
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            load_or_create_secret(&p).unwrap(),
+            s1,
+            "the same secret on every start"
+        );
+
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load_or_create_secret(&p).unwrap_err().to_string();
+        assert!(e.contains("readable by group or others"), "{e}");
+        assert!(e.contains("chmod 600"), "{e}");
+
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&p, "short").unwrap();
+        let e = load_or_create_secret(&p).unwrap_err().to_string();
+        assert!(e.contains("at least 16"), "{e}");
+    }
 }

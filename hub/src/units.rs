@@ -145,7 +145,10 @@ impl From<u64> for Secs {
 }
 
 deserialize_with_units!(ByteSize, "a size such as \"8MiB\" or a number of bytes");
-deserialize_with_units!(Secs, "a duration such as \"30s\", \"15m\", \"7d\" or a number of seconds");
+deserialize_with_units!(
+    Secs,
+    "a duration such as \"30s\", \"15m\", \"7d\" or a number of seconds"
+);
 
 #[cfg(test)]
 mod tests {

@@ -35,21 +35,29 @@ async fn browser_logs_in_and_sees_live_video() {
 
     // Not logged in: the live page sends us to the login form.
     b.goto(&h.url("/live")).await.unwrap();
-    b.wait_for("#login-form", Duration::from_secs(20)).await.unwrap();
+    b.wait_for("#login-form", Duration::from_secs(20))
+        .await
+        .unwrap();
     assert!(b.current_url().await.unwrap().contains("/login?next="));
 
     // A wrong password is refused and says so.
     b.fill("#username", USER).await.unwrap();
     b.fill("#password", "wrong").await.unwrap();
     b.click("#login-button").await.unwrap();
-    b.wait_for_text(".error", "Wrong user name or password", Duration::from_secs(20))
-        .await
-        .unwrap();
+    b.wait_for_text(
+        ".error",
+        "Wrong user name or password",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
 
     b.fill("#username", USER).await.unwrap();
     b.fill("#password", PASSWORD).await.unwrap();
     b.click("#login-button").await.unwrap();
-    b.wait_for(".tile img", Duration::from_secs(20)).await.unwrap();
+    b.wait_for(".tile img", Duration::from_secs(20))
+        .await
+        .unwrap();
     assert!(b.current_url().await.unwrap().ends_with("/live"));
 
     // The grid lists both cameras; the demo one is online with pictures.
@@ -84,11 +92,16 @@ async fn browser_logs_in_and_sees_live_video() {
     )
     .await
     .unwrap();
-    b.wait_for_text("#state", "online", Duration::from_secs(20)).await.unwrap();
+    b.wait_for_text("#state", "online", Duration::from_secs(20))
+        .await
+        .unwrap();
     let a = b.screenshot_png().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let c = b.screenshot_png().await.unwrap();
-    assert!(testkit::png_diff(&a, &c) > 0.0, "camera page picture does not move");
+    assert!(
+        testkit::png_diff(&a, &c) > 0.0,
+        "camera page picture does not move"
+    );
     std::fs::write(h.dir.path().join("camera-page.png"), &c).unwrap();
     if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
         let _ = std::fs::write(std::path::Path::new(&dir).join("live-camera-page.png"), &c);

@@ -48,12 +48,18 @@ async fn agent_to_hub_to_mjpeg_client() {
     writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
     assert!(add.wait().unwrap().success());
     let out = hub_cmd(&hub_config).args(["token", "7"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert_eq!(token.len(), 64);
 
     let hub = spawn_logged(&mut hub_cmd(&hub_config), "hub").unwrap();
-    hub.wait_for_log_async("hub listening", Duration::from_secs(30)).await.unwrap();
+    hub.wait_for_log_async("hub listening", Duration::from_secs(30))
+        .await
+        .unwrap();
     assert!(!hub.log().contains(&token), "the hub never logs a token");
 
     let token_file = dir.path().join("token");
@@ -68,15 +74,22 @@ async fn agent_to_hub_to_mjpeg_client() {
     )
     .unwrap();
     let agent = spawn_logged(
-        Command::new(bin_path("agent")).arg("--config").arg(&agent_config).env("RUST_LOG", "info"),
+        Command::new(bin_path("agent"))
+            .arg("--config")
+            .arg(&agent_config)
+            .env("RUST_LOG", "info"),
         "agent",
     )
     .unwrap();
-    hub.wait_for_log_async("agent connected", Duration::from_secs(30)).await.unwrap();
+    hub.wait_for_log_async("agent connected", Duration::from_secs(30))
+        .await
+        .unwrap();
 
     let client = testkit::http_client();
     let req = client
-        .get(format!("http://127.0.0.1:{port}/api/v1/cameras/porch/stream"))
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/cameras/porch/stream"
+        ))
         .basic_auth(USER, Some(PASSWORD));
     let mut stream = testkit::mjpeg::MjpegStream::connect(req).await.unwrap();
     let mut stamps = Vec::new();
@@ -91,7 +104,10 @@ async fn agent_to_hub_to_mjpeg_client() {
         .unwrap()
         .as_millis() as u64;
     for w in stamps.windows(2) {
-        assert!(w[1].frame > w[0].frame, "frame numbers increase: {stamps:?}");
+        assert!(
+            w[1].frame > w[0].frame,
+            "frame numbers increase: {stamps:?}"
+        );
         assert!(
             w[1].unwrap_millis(now_ms) > w[0].unwrap_millis(now_ms),
             "the pattern's clock advances: {stamps:?}"
@@ -99,9 +115,15 @@ async fn agent_to_hub_to_mjpeg_client() {
     }
     let first = stamps[0].unwrap_millis(now_ms);
     let last = stamps[stamps.len() - 1].unwrap_millis(now_ms);
-    assert!(last - first >= 1000, "15 frames at 10 fps span over a second of capture time");
+    assert!(
+        last - first >= 1000,
+        "15 frames at 10 fps span over a second of capture time"
+    );
     // Capture time is the agent's wall clock, so it is close to ours.
-    assert!(now_ms.abs_diff(last) < 10_000, "clock stamp {last} vs now {now_ms}");
+    assert!(
+        now_ms.abs_diff(last) < 10_000,
+        "clock stamp {last} vs now {now_ms}"
+    );
     eprintln!(
         "e2e: frames {}..{} over {} ms of capture time, newest {} ms old on arrival",
         stamps[0].frame,
@@ -109,7 +131,10 @@ async fn agent_to_hub_to_mjpeg_client() {
         last - first,
         now_ms.saturating_sub(last)
     );
-    assert!(!agent.log().contains(&token), "the agent never logs its token");
+    assert!(
+        !agent.log().contains(&token),
+        "the agent never logs its token"
+    );
     drop(agent);
     drop(hub);
 }

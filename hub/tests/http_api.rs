@@ -60,22 +60,49 @@ async fn every_viewing_route_requires_credentials() {
         let r = c.get(h.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
         assert!(
-            r.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"),
+            r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic"),
             "{path}"
         );
         // Wrong credentials are no better.
-        let r = c.get(h.url(path)).basic_auth(USER, Some("nope")).send().await.unwrap();
+        let r = c
+            .get(h.url(path))
+            .basic_auth(USER, Some("nope"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "{path} with a wrong password");
     }
     for path in ["/live", "/live/pattern"] {
         let r = c.get(h.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 303, "{path}");
-        assert!(r.headers()["location"].to_str().unwrap().starts_with("/login?next=/live"));
+        assert!(
+            r.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("/login?next=/live")
+        );
     }
     // The login page and assets are public.
     assert_eq!(c.get(h.url("/login")).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(h.url("/assets/app.js")).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(h.url("/assets/../Cargo.toml")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        c.get(h.url("/assets/app.js"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(h.url("/assets/../Cargo.toml"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     h.stop().await;
 }
 
@@ -83,7 +110,11 @@ async fn every_viewing_route_requires_credentials() {
 async fn login_sets_a_strict_httponly_session_and_refuses_other_sites() {
     let h = TestHub::start(CONFIG).await;
     let c = h.client();
-    let form = [("username", USER), ("password", PASSWORD), ("next", "/live/pattern")];
+    let form = [
+        ("username", USER),
+        ("password", PASSWORD),
+        ("next", "/live/pattern"),
+    ];
     // A form posted from another site is refused before the password is checked.
     let r = c
         .post(h.url("/login"))
@@ -107,12 +138,21 @@ async fn login_sets_a_strict_httponly_session_and_refuses_other_sites() {
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
     assert!(!cookie.contains("Secure"), "no TLS here: {cookie}");
     let session = cookie.split(';').next().unwrap().to_owned();
-    let r = c.get(h.url("/api/me")).header("cookie", &session).send().await.unwrap();
+    let r = c
+        .get(h.url("/api/me"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["user"], USER);
     // An open redirect is not possible through `next`.
     let r = c
         .post(h.url("/login"))
-        .form(&[("username", USER), ("password", PASSWORD), ("next", "//evil.example/")])
+        .form(&[
+            ("username", USER),
+            ("password", PASSWORD),
+            ("next", "//evil.example/"),
+        ])
         .send()
         .await
         .unwrap();
@@ -125,7 +165,12 @@ async fn login_sets_a_strict_httponly_session_and_refuses_other_sites() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    let r = c.get(h.url("/api/me")).header("cookie", &session).send().await.unwrap();
+    let r = c
+        .get(h.url("/api/me"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     h.stop().await;
 }
@@ -163,9 +208,19 @@ async fn seed_api_formats() {
     let h = TestHub::start(CONFIG).await;
     wait_for_first_frame(&h).await;
     let r = h.get_auth("/camera/hello").send().await.unwrap();
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"message": "Hello World!"}));
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"message": "Hello World!"})
+    );
 
-    let list: serde_json::Value = h.get_auth("/camera/list").send().await.unwrap().json().await.unwrap();
+    let list: serde_json::Value = h
+        .get_auth("/camera/list")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let cams = list.as_array().unwrap();
     assert_eq!(cams.len(), 3);
     assert_eq!(cams[0]["id"], 1);
@@ -179,9 +234,17 @@ async fn seed_api_formats() {
     assert_eq!(cams[1]["preview"], "");
     assert!(cams[0].get("token").is_none());
 
-    let r = h.get_auth("/camera/get-image?cameraId=7").send().await.unwrap();
+    let r = h
+        .get_auth("/camera/get-image?cameraId=7")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    let r = h.get_auth("/camera/get-image?cameraId=abc").send().await.unwrap();
+    let r = h
+        .get_auth("/camera/get-image?cameraId=abc")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 
     // SSE: `event: image-update` with a data URL of the JPEG.
@@ -191,7 +254,12 @@ async fn seed_api_formats() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let mut body = r.bytes_stream();
     let mut text = String::new();
     let mut frames = Vec::new();
@@ -209,8 +277,14 @@ async fn seed_api_formats() {
             }
             let mut lines = event.lines();
             assert_eq!(lines.next(), Some("event: image-update"));
-            let data = lines.next().unwrap().strip_prefix("data: data:image/jpg;base64,").unwrap();
-            let jpeg = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
+            let data = lines
+                .next()
+                .unwrap()
+                .strip_prefix("data: data:image/jpg;base64,")
+                .unwrap();
+            let jpeg = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap();
             frames.push(stamp_of(&jpeg).unwrap().frame);
         }
     }
@@ -232,13 +306,24 @@ async fn camera_proxy_api() {
     let mut s = testkit::mjpeg::MjpegStream::connect(h.get_auth("/api/v1/cameras/pattern/stream"))
         .await
         .unwrap();
-    assert_eq!(s.content_type(), "multipart/x-mixed-replace; boundary=frame");
+    assert_eq!(
+        s.content_type(),
+        "multipart/x-mixed-replace; boundary=frame"
+    );
     let parts = s.take_parts(3).await.unwrap();
-    let f: Vec<u32> = parts.iter().map(|p| stamp_of(&p.body).unwrap().frame).collect();
+    let f: Vec<u32> = parts
+        .iter()
+        .map(|p| stamp_of(&p.body).unwrap().frame)
+        .collect();
     assert!(f[0] < f[1] && f[1] < f[2], "{f:?}");
 
-    let mut s = testkit::mjpeg::MjpegStream::connect(h.get_auth("/stream.mjpg")).await.unwrap();
-    assert_eq!(s.content_type(), "multipart/x-mixed-replace; boundary=FRAME");
+    let mut s = testkit::mjpeg::MjpegStream::connect(h.get_auth("/stream.mjpg"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.content_type(),
+        "multipart/x-mixed-replace; boundary=FRAME"
+    );
     s.take_parts(1).await.unwrap();
     h.stop().await;
 }
@@ -246,7 +331,11 @@ async fn camera_proxy_api() {
 #[tokio::test]
 async fn snapshot_serves_the_fallback_image_when_no_frame_arrives() {
     let h = TestHub::start(CONFIG).await;
-    std::fs::write(h.dir.path().join("fallback.jpg"), b"\xff\xd8fallback\xff\xd9").unwrap();
+    std::fs::write(
+        h.dir.path().join("fallback.jpg"),
+        b"\xff\xd8fallback\xff\xd9",
+    )
+    .unwrap();
     let (a, b) = tokio::join!(
         h.get_auth("/api/v1/cameras/idle").send(),
         h.get_auth("/api/v1/cameras/bare").send()
@@ -258,16 +347,30 @@ async fn snapshot_serves_the_fallback_image_when_no_frame_arrives() {
     // No frame and no fallback: a clear 404.
     let b = b.unwrap();
     assert_eq!(b.status(), 404);
-    assert!(b.text().await.unwrap().contains("No image from camera bare yet"));
+    assert!(
+        b.text()
+            .await
+            .unwrap()
+            .contains("No image from camera bare yet")
+    );
     h.stop().await;
 }
 
-async fn viewer(h: &TestHub, origin: Option<&str>, hello: &wire::ViewerHello) -> Result<Vec<Message>, String> {
-    let mut req = h.ws_url("/video-output-stream").into_client_request().unwrap();
+async fn viewer(
+    h: &TestHub,
+    origin: Option<&str>,
+    hello: &wire::ViewerHello,
+) -> Result<Vec<Message>, String> {
+    let mut req = h
+        .ws_url("/video-output-stream")
+        .into_client_request()
+        .unwrap();
     if let Some(o) = origin {
         req.headers_mut().insert("origin", o.parse().unwrap());
     }
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.map_err(|e| e.to_string())?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut buf = BytesMut::new();
     wire::encode_viewer_hello(hello, &mut buf);
     ws.send(Message::binary(buf.to_vec())).await.unwrap();
@@ -291,15 +394,23 @@ async fn viewer(h: &TestHub, origin: Option<&str>, hello: &wire::ViewerHello) ->
 async fn viewer_websocket_needs_an_api_token_and_our_origin() {
     let h = TestHub::start(CONFIG).await;
     wait_for_first_frame(&h).await;
-    let good = wire::ViewerHello { camera_id: 1, token: h.api_token.clone() };
+    let good = wire::ViewerHello {
+        camera_id: 1,
+        token: h.api_token.clone(),
+    };
     let msgs = viewer(&h, None, &good).await.unwrap();
     assert_eq!(msgs.len(), 3);
     for m in &msgs {
-        let Message::Binary(b) = m else { panic!("expected a JPEG, got {m:?}") };
+        let Message::Binary(b) = m else {
+            panic!("expected a JPEG, got {m:?}")
+        };
         assert!(stamp_of(b).is_some());
     }
 
-    let bad = wire::ViewerHello { camera_id: 1, token: "fake token".into() };
+    let bad = wire::ViewerHello {
+        camera_id: 1,
+        token: "fake token".into(),
+    };
     let msgs = viewer(&h, None, &bad).await.unwrap();
     match &msgs[..] {
         [Message::Close(Some(f))] => {
@@ -308,15 +419,25 @@ async fn viewer_websocket_needs_an_api_token_and_our_origin() {
         }
         other => panic!("expected a 1008 close, got {other:?}"),
     }
-    let unknown = wire::ViewerHello { camera_id: 9, token: h.api_token.clone() };
+    let unknown = wire::ViewerHello {
+        camera_id: 9,
+        token: h.api_token.clone(),
+    };
     let msgs = viewer(&h, None, &unknown).await.unwrap();
-    assert!(matches!(&msgs[..], [Message::Close(Some(f))] if u16::from(f.code) == 1008 && f.reason.as_str() == "No camera with id 9 exists"));
-    let invalid = wire::ViewerHello { camera_id: 0, token: "x".into() };
+    assert!(
+        matches!(&msgs[..], [Message::Close(Some(f))] if u16::from(f.code) == 1008 && f.reason.as_str() == "No camera with id 9 exists")
+    );
+    let invalid = wire::ViewerHello {
+        camera_id: 0,
+        token: "x".into(),
+    };
     let msgs = viewer(&h, None, &invalid).await.unwrap();
     assert!(matches!(&msgs[..], [Message::Close(Some(f))] if u16::from(f.code) == 1007));
 
     // Another site's page cannot open the websocket.
-    let err = viewer(&h, Some("http://evil.example"), &good).await.unwrap_err();
+    let err = viewer(&h, Some("http://evil.example"), &good)
+        .await
+        .unwrap_err();
     assert!(err.contains("403"), "{err}");
     // Our own origin can.
     let own = format!("http://{}", h.addr);
@@ -328,7 +449,12 @@ async fn viewer_websocket_needs_an_api_token_and_our_origin() {
 async fn anonymous_viewing_is_an_explicit_switch() {
     let h = TestHub::start(&format!("allow_anonymous_viewing = true\n{CONFIG}")).await;
     wait_for_first_frame(&h).await;
-    let r = h.client().get(h.url("/api/v1/cameras/pattern")).send().await.unwrap();
+    let r = h
+        .client()
+        .get(h.url("/api/v1/cameras/pattern"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = h.client().get(h.url("/live")).send().await.unwrap();
     assert_eq!(r.status(), 200);

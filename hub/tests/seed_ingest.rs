@@ -27,7 +27,8 @@ name = "modern"
 kind = "agent"
 "#;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(h: &TestHub) -> Ws {
     let (ws, _) = tokio_tungstenite::connect_async(h.ws_url("/video-input-stream"))
@@ -39,7 +40,9 @@ async fn connect(h: &TestHub) -> Ws {
 /// What the seed's Python client sends first: the id alone, then the token
 /// length and token together.
 async fn seed_hello(ws: &mut Ws, id: u32, token: &str) {
-    ws.send(Message::binary(id.to_le_bytes().to_vec())).await.unwrap();
+    ws.send(Message::binary(id.to_le_bytes().to_vec()))
+        .await
+        .unwrap();
     let mut m = (token.len() as u32).to_le_bytes().to_vec();
     m.extend_from_slice(token.as_bytes());
     ws.send(Message::binary(m)).await.unwrap();
@@ -77,7 +80,11 @@ async fn seed_client_frames_appear_at_get_image() {
         "b5b9aea262709ebde6a9452a790216100c9724a830fec86f4cd242720c6add7e"
     );
     // Before any frame: no image yet.
-    let r = h.get_auth("/camera/get-image?cameraId=1").send().await.unwrap();
+    let r = h
+        .get_auth("/camera/get-image?cameraId=1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
 
     let mut ws = connect(&h).await;
@@ -98,18 +105,36 @@ async fn seed_client_frames_appear_at_get_image() {
     let cam = h.hub.cameras.by_id(1).unwrap().clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while cam.frames_total.load(std::sync::atomic::Ordering::Relaxed) < 7 {
-        assert!(tokio::time::Instant::now() < deadline, "frames did not arrive");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "frames did not arrive"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let r = h.get_auth("/camera/get-image?cameraId=1").send().await.unwrap();
+    let r = h
+        .get_auth("/camera/get-image?cameraId=1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "image/jpeg");
     let body = r.bytes().await.unwrap();
-    assert_eq!(stamp_of(&body).unwrap().frame, 6, "the latest frame is served");
-    assert_eq!(cam.frames_total.load(std::sync::atomic::Ordering::Relaxed), 7);
+    assert_eq!(
+        stamp_of(&body).unwrap().frame,
+        6,
+        "the latest frame is served"
+    );
+    assert_eq!(
+        cam.frames_total.load(std::sync::atomic::Ordering::Relaxed),
+        7
+    );
 
     // Case-insensitive parameter names, as ASP.NET binds them.
-    let r = h.get_auth("/camera/get-image?cameraid=1").send().await.unwrap();
+    let r = h
+        .get_auth("/camera/get-image?cameraid=1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     ws.close(None).await.unwrap();
     h.stop().await;
@@ -143,8 +168,15 @@ async fn bad_token_closes_and_stores_nothing() {
     assert_eq!(f.reason.as_str(), "Invalid token");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let cam = h.hub.cameras.by_id(1).unwrap();
-    assert_eq!(cam.frames_total.load(std::sync::atomic::Ordering::Relaxed), 0);
-    let r = h.get_auth("/camera/get-image?cameraId=1").send().await.unwrap();
+    assert_eq!(
+        cam.frames_total.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    let r = h
+        .get_auth("/camera/get-image?cameraId=1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503, "nothing was stored");
 
     // The scheme is per camera: camera 2 wants the HMAC token, not legacy.
@@ -159,7 +191,10 @@ async fn bad_token_closes_and_stores_nothing() {
     let cam2 = h.hub.cameras.by_id(2).unwrap().clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while cam2.frames_total.load(std::sync::atomic::Ordering::Relaxed) < 1 {
-        assert!(tokio::time::Instant::now() < deadline, "hmac frame did not arrive");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hmac frame did not arrive"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     h.stop().await;
@@ -173,11 +208,16 @@ async fn oversize_frame_is_refused_with_1009_before_allocation() {
     seed_frame(&mut ws, &jpeg(0)).await.unwrap();
     // Announce 1 GiB; send only the prefix. The hub must refuse on the
     // length alone (it cannot wait for, or allocate, the body).
-    ws.send(Message::binary((1u32 << 30).to_le_bytes().to_vec())).await.unwrap();
+    ws.send(Message::binary((1u32 << 30).to_le_bytes().to_vec()))
+        .await
+        .unwrap();
     let f = close_frame(&mut ws).await.expect("a close frame");
     assert_eq!(u16::from(f.code), 1009);
     let cam = h.hub.cameras.by_id(1).unwrap();
-    assert_eq!(cam.frames_total.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        cam.frames_total.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 
     // Just over the configured 64 KiB maximum, sent whole.
     let mut ws = connect(&h).await;
@@ -188,7 +228,10 @@ async fn oversize_frame_is_refused_with_1009_before_allocation() {
     let _ = seed_frame(&mut ws, &big).await;
     let f = close_frame(&mut ws).await.expect("a close frame");
     assert_eq!(u16::from(f.code), 1009);
-    assert_eq!(cam.frames_total.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        cam.frames_total.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     h.stop().await;
 }
 
@@ -199,23 +242,46 @@ async fn multipart_update_image_checks_the_token() {
         reqwest::multipart::Form::new()
             .part(
                 "image",
-                reqwest::multipart::Part::bytes(jpeg(3)).file_name("f.jpg").mime_str("image/jpeg").unwrap(),
+                reqwest::multipart::Part::bytes(jpeg(3))
+                    .file_name("f.jpg")
+                    .mime_str("image/jpeg")
+                    .unwrap(),
             )
             .text("cameraId", id.to_owned())
             .text("token", token.to_owned())
     };
-    let post = |f| h.client().post(h.url("/camera/update-image")).multipart(f).send();
+    let post = |f| {
+        h.client()
+            .post(h.url("/camera/update-image"))
+            .multipart(f)
+            .send()
+    };
     let r = post(form("nope", "1")).await.unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["message"], "Invalid token");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["message"],
+        "Invalid token"
+    );
     let r = post(form(&legacy_token(1), "0")).await.unwrap();
     assert_eq!(r.status(), 400);
     let r = post(form(&legacy_token(1), "42")).await.unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(h.hub.cameras.by_id(1).unwrap().frames_total.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        h.hub
+            .cameras
+            .by_id(1)
+            .unwrap()
+            .frames_total
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     let r = post(form(&legacy_token(1), "1")).await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    let r = h.get_auth("/camera/get-image?cameraId=1").send().await.unwrap();
+    let r = h
+        .get_auth("/camera/get-image?cameraId=1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stamp_of(&r.bytes().await.unwrap()).unwrap().frame, 3);
     h.stop().await;
 }

@@ -40,9 +40,10 @@ async fn a_stalled_mjpeg_viewer_does_not_delay_a_fast_one() {
     .unwrap();
 
     // The fast viewer reads for 10 s while the slow one is stalled.
-    let mut fast = testkit::mjpeg::MjpegStream::connect(h.get_auth("/api/v1/cameras/pattern/stream"))
-        .await
-        .unwrap();
+    let mut fast =
+        testkit::mjpeg::MjpegStream::connect(h.get_auth("/api/v1/cameras/pattern/stream"))
+            .await
+            .unwrap();
     // Let the slow viewer's socket buffers fill first.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let published_before = cam.frames_total.load(Ordering::Relaxed);
@@ -66,8 +67,15 @@ async fn a_stalled_mjpeg_viewer_does_not_delay_a_fast_one() {
         received * 10 >= published * 9,
         "fast viewer got {received} of {published} frames"
     );
-    let max_gap = frames.windows(2).map(|w| w[1].wrapping_sub(w[0])).max().unwrap();
-    assert!(max_gap <= 2, "fast viewer skipped {max_gap} frames at once: {frames:?}");
+    let max_gap = frames
+        .windows(2)
+        .map(|w| w[1].wrapping_sub(w[0]))
+        .max()
+        .unwrap();
+    assert!(
+        max_gap <= 2,
+        "fast viewer skipped {max_gap} frames at once: {frames:?}"
+    );
     drop(slow);
     h.stop().await;
 }

@@ -39,11 +39,23 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
             s.v4l2.format,
             s.v4l2.buffers
         ),
-        SourceKind::Rpicam => println!(
-            "  rpicam       {} {}",
-            s.rpicam.binary.display(),
-            crate::source::rpicam::command_args(s).join(" ")
-        ),
+        SourceKind::Rpicam => {
+            let args = if config.record.enabled {
+                let tap = crate::source::RecordTap {
+                    queue: std::sync::Arc::new(crate::record::RecordQueue::new(1, 1)),
+                    bitrate_bps: config.record.bitrate.0,
+                    gop: config.record.gop_frames(s.fps),
+                };
+                crate::source::rpicam::command_args_h264(s, &tap)
+            } else {
+                crate::source::rpicam::command_args(s)
+            };
+            println!(
+                "  rpicam       {} {}",
+                s.rpicam.binary.display(),
+                args.join(" ")
+            )
+        }
         SourceKind::Testsrc => {}
     }
     let u = &config.uplink;
@@ -51,5 +63,26 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         "  uplink       queue {} frames, backoff {:?}..{:?}, connect timeout {:?}, send timeout {:?}",
         u.queue_frames, u.backoff_initial.0, u.backoff_max.0, u.connect_timeout.0, u.send_timeout.0
     );
+    let r = &config.record;
+    if r.enabled {
+        let limit = |o: Option<String>| o.unwrap_or_else(|| "unlimited".into());
+        println!(
+            "  record       {} segments of {:?}, fragment {:?}, {} bit/s, GOP {} frames",
+            r.dir.display(),
+            r.segment_duration.0,
+            r.fragment,
+            r.bitrate.0,
+            r.gop_frames(s.fps)
+        );
+        println!(
+            "  retention    max_age {}, max_size {}, min_free {}",
+            limit(r.retention.max_age.0.map(|d| format!("{:?}", d.0))),
+            limit(r.retention.max_size.0.map(|b| format!("{} bytes", b.0))),
+            limit(r.retention.min_free.0.map(|b| format!("{} bytes", b.0)))
+        );
+    } else {
+        println!("  record       disabled");
+    }
+    println!("  state_dir    {}", config.state_dir.display());
     Ok(())
 }

@@ -45,7 +45,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
 pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Result<()> {
     let token = config.load_token()?;
     let recorder = if config.record.enabled {
-        if config.source.width % 2 != 0 || config.source.height % 2 != 0 {
+        if !config.source.width.is_multiple_of(2) || !config.source.height.is_multiple_of(2) {
             anyhow::bail!(
                 "recording needs an even source.width and source.height (H.264 4:2:0), not {}x{}",
                 config.source.width,
@@ -68,7 +68,15 @@ pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Resu
         bitrate_bps: config.record.bitrate.0,
         gop: config.record.gop_frames(config.source.fps),
     });
-    let source = source::from_config_with(&config.source, tap)?;
+    let source = match source::from_config_with(&config.source, tap) {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(r) = recorder {
+                r.queue.close();
+            }
+            return Err(e.into());
+        }
+    };
     let queue = Arc::new(FrameQueue::new(config.uplink.queue_frames));
     let stats = Arc::new(UplinkStats::default());
     let tracker = TaskTracker::new();
@@ -155,7 +163,9 @@ pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Resu
 async fn stop_recorder(r: RecorderHandle) {
     match tokio::task::spawn_blocking(move || r.stop(RECORDER_STOP_TIMEOUT)).await {
         Ok(true) => {}
-        Ok(false) => warn!(timeout = ?RECORDER_STOP_TIMEOUT, "the recorder did not finish in time; its segment will be recovered at the next start"),
+        Ok(false) => {
+            warn!(timeout = ?RECORDER_STOP_TIMEOUT, "the recorder did not finish in time; its segment will be recovered at the next start")
+        }
         Err(e) => error!(error = %e, "stopping the recorder failed"),
     }
 }

@@ -39,6 +39,9 @@ pub struct SizeFigures {
     pub rgb_to_i420_ms: f64,
     pub yuyv_to_i420_ms: f64,
     pub h264_encode_ms: f64,
+    /// openh264 on a busy picture (random 4x4 blocks every frame): the
+    /// worst case, unlike the mostly static test pattern.
+    pub h264_encode_busy_ms: f64,
     pub h264_bytes_per_frame: f64,
     pub keyframe_to_jpeg_ms: f64,
     /// Recording an already coded frame: split, segment, write (no fsync).
@@ -92,7 +95,12 @@ pub fn measure(width: u32, height: u32, frames: usize, dir: &Path) -> anyhow::Re
         })
         .collect();
     let yuyv_to_i420_ms = per_call(frames, |i| {
-        std::hint::black_box(crate::source::yuyv::yuyv_to_i420(&yuyvs[i % yuyvs.len()], w, h, w * 2));
+        std::hint::black_box(crate::source::yuyv::yuyv_to_i420(
+            &yuyvs[i % yuyvs.len()],
+            w,
+            h,
+            w * 2,
+        ));
     });
     let mut enc = H264Encoder::new(EncoderSettings {
         width,
@@ -106,6 +114,36 @@ pub fn measure(width: u32, height: u32, frames: usize, dir: &Path) -> anyhow::Re
         if let Ok(Some(au)) = enc.encode(&i420s[i]) {
             aus.push(au);
         }
+    });
+    let mut busy_enc = H264Encoder::new(EncoderSettings {
+        width,
+        height,
+        fps,
+        bitrate_bps: 1_000_000,
+        gop: fps,
+    })?;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let busy: Vec<Vec<u8>> = (0..8)
+        .map(|_| {
+            let mut p = vec![128u8; w * h * 3 / 2];
+            let blocks: Vec<u8> = (0..(w / 4) * (h / 4))
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    16 + (x >> 24) as u8 % 220
+                })
+                .collect();
+            for y in 0..h {
+                for xx in 0..w {
+                    p[y * w + xx] = blocks[(y / 4) * (w / 4) + xx / 4];
+                }
+            }
+            p
+        })
+        .collect();
+    let h264_encode_busy_ms = per_call(frames.min(40), |i| {
+        std::hint::black_box(busy_enc.encode(&busy[i % busy.len()]).ok());
     });
     let h264_bytes_per_frame =
         aus.iter().map(|a| a.len_bytes()).sum::<usize>() as f64 / aus.len().max(1) as f64;
@@ -184,7 +222,10 @@ pub fn measure(width: u32, height: u32, frames: usize, dir: &Path) -> anyhow::Re
     let (passthrough_synced_cpu_ms, passthrough_synced_wall_ms, _, _) = run(true, "synced")?;
 
     // Baseline: the same AVCC bytes to a plain file, GOP by GOP.
-    let samples: Vec<Vec<u8>> = aus.iter().map(|a| a.to_avcc().unwrap_or_default()).collect();
+    let samples: Vec<Vec<u8>> = aus
+        .iter()
+        .map(|a| a.to_avcc().unwrap_or_default())
+        .collect();
     let raw = |synced: bool, name: &str| -> anyhow::Result<(f64, f64)> {
         let mut f = std::fs::File::create(dir.join(name))?;
         let wall = Instant::now();
@@ -211,6 +252,7 @@ pub fn measure(width: u32, height: u32, frames: usize, dir: &Path) -> anyhow::Re
         rgb_to_i420_ms,
         yuyv_to_i420_ms,
         h264_encode_ms,
+        h264_encode_busy_ms,
         h264_bytes_per_frame,
         keyframe_to_jpeg_ms,
         passthrough_ms,
@@ -247,32 +289,104 @@ fn machine() -> String {
 pub fn report(figs: &[SizeFigures], frames: usize) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(out, "Machine: {}; {frames} frames per size, test pattern at 10 fps, openh264 at 1 Mbit/s with a key frame per second, JPEG quality 80.\n", machine());
-    let _ = writeln!(out, "CPU time per frame (thread CPU time; ratio to JPEG-encoding the same picture in parentheses):\n");
-    let _ = writeln!(out, "| stage | {} |", figs.iter().map(|f| format!("{}x{}", f.width, f.height)).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(
+        out,
+        "Machine: {}; {frames} frames per size, test pattern at 10 fps, openh264 at 1 Mbit/s with a key frame per second, JPEG quality 80.\n",
+        machine()
+    );
+    let _ = writeln!(
+        out,
+        "CPU time per frame (thread CPU time; ratio to JPEG-encoding the same picture in parentheses):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| stage | {} |",
+        figs.iter()
+            .map(|f| format!("{}x{}", f.width, f.height))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     let _ = writeln!(out, "|---|{}", "---|".repeat(figs.len()));
     let row = |out: &mut String, name: &str, get: &dyn Fn(&SizeFigures) -> f64| {
         let cells: Vec<String> = figs
             .iter()
-            .map(|f| format!("{:.2} ms ({:.2}x)", get(f), get(f) / f.jpeg_ms))
+            .map(|f| format!("{:.3} ms ({:.3}x)", get(f), get(f) / f.jpeg_ms))
             .collect();
         let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
     };
     row(&mut out, "JPEG encode (live; baseline)", &|f| f.jpeg_ms);
     row(&mut out, "RGB to I420 (testsrc)", &|f| f.rgb_to_i420_ms);
     row(&mut out, "YUYV to I420 (webcam)", &|f| f.yuyv_to_i420_ms);
-    row(&mut out, "openh264 encode (software recording)", &|f| f.h264_encode_ms);
-    row(&mut out, "key frame decode + JPEG (live from H.264, per key frame)", &|f| f.keyframe_to_jpeg_ms);
-    row(&mut out, "record coded frame: segment + write (passthrough)", &|f| f.passthrough_ms);
-    row(&mut out, "  same, with fdatasync per fragment (CPU)", &|f| f.passthrough_synced_cpu_ms);
-    let _ = writeln!(out, "\nWriting (ratio to writing the same media bytes to a plain file in the same run):\n");
-    let _ = writeln!(out, "| measure | {} |", figs.iter().map(|f| format!("{}x{}", f.width, f.height)).collect::<Vec<_>>().join(" | "));
+    row(
+        &mut out,
+        "openh264 encode (software recording), test pattern",
+        &|f| f.h264_encode_ms,
+    );
+    row(
+        &mut out,
+        "openh264 encode, busy picture (random blocks each frame)",
+        &|f| f.h264_encode_busy_ms,
+    );
+    row(
+        &mut out,
+        "key frame decode + JPEG (live from H.264, per key frame)",
+        &|f| f.keyframe_to_jpeg_ms,
+    );
+    row(
+        &mut out,
+        "record coded frame: segment + write (passthrough)",
+        &|f| f.passthrough_ms,
+    );
+    row(
+        &mut out,
+        "  same, with fdatasync per fragment (CPU)",
+        &|f| f.passthrough_synced_cpu_ms,
+    );
+    let _ = writeln!(
+        out,
+        "\nWriting (ratio to writing the same media bytes to a plain file in the same run):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| measure | {} |",
+        figs.iter()
+            .map(|f| format!("{}x{}", f.width, f.height))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     let _ = writeln!(out, "|---|{}", "---|".repeat(figs.len()));
-    let cells = |get: &dyn Fn(&SizeFigures) -> String| figs.iter().map(get).collect::<Vec<_>>().join(" | ");
-    let _ = writeln!(out, "| H.264 bytes per frame | {} |", cells(&|f| format!("{:.0}", f.h264_bytes_per_frame)));
-    let _ = writeln!(out, "| file bytes per media byte (fMP4 overhead) | {} |", cells(&|f| format!("{:.4}", f.overhead)));
-    let _ = writeln!(out, "| CPU per frame, no fsync: recorder vs plain write | {} |", cells(&|f| format!("{:.3} ms vs {:.3} ms ({:.1}x)", f.passthrough_ms, f.raw_write_ms, f.passthrough_ms / f.raw_write_ms.max(1e-9))));
-    let _ = writeln!(out, "| wall per frame, fdatasync per GOP: recorder vs plain write | {} |", cells(&|f| format!("{:.3} ms vs {:.3} ms ({:.2}x)", f.passthrough_synced_wall_ms, f.raw_synced_wall_ms, f.passthrough_synced_wall_ms / f.raw_synced_wall_ms.max(1e-9))));
+    let cells =
+        |get: &dyn Fn(&SizeFigures) -> String| figs.iter().map(get).collect::<Vec<_>>().join(" | ");
+    let _ = writeln!(
+        out,
+        "| H.264 bytes per frame | {} |",
+        cells(&|f| format!("{:.0}", f.h264_bytes_per_frame))
+    );
+    let _ = writeln!(
+        out,
+        "| file bytes per media byte (fMP4 overhead) | {} |",
+        cells(&|f| format!("{:.4}", f.overhead))
+    );
+    let _ = writeln!(
+        out,
+        "| CPU per frame, no fsync: recorder vs plain write | {} |",
+        cells(&|f| format!(
+            "{:.3} ms vs {:.3} ms ({:.1}x)",
+            f.passthrough_ms,
+            f.raw_write_ms,
+            f.passthrough_ms / f.raw_write_ms.max(1e-9)
+        ))
+    );
+    let _ = writeln!(
+        out,
+        "| wall per frame, fdatasync per GOP: recorder vs plain write | {} |",
+        cells(&|f| format!(
+            "{:.3} ms vs {:.3} ms ({:.2}x)",
+            f.passthrough_synced_wall_ms,
+            f.raw_synced_wall_ms,
+            f.passthrough_synced_wall_ms / f.raw_synced_wall_ms.max(1e-9)
+        ))
+    );
     out
 }
 

@@ -7,8 +7,8 @@ use media::h264::{AccessUnit, NalType, nal_units};
 use openh264::OpenH264API;
 use openh264::decoder::{Decoder, DecoderConfig};
 use openh264::encoder::{
-    BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode,
-    SpsPpsStrategy, UsageType,
+    BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, SpsPpsStrategy,
+    UsageType,
 };
 use openh264::formats::{YUVSlices, YUVSource};
 
@@ -84,7 +84,7 @@ impl std::fmt::Debug for H264Encoder {
 
 impl H264Encoder {
     pub fn new(settings: EncoderSettings) -> Result<H264Encoder, CodecError> {
-        if settings.width % 2 != 0 || settings.height % 2 != 0 {
+        if !settings.width.is_multiple_of(2) || !settings.height.is_multiple_of(2) {
             return Err(CodecError::OddSize(settings.width, settings.height));
         }
         let config = EncoderConfig::new()
@@ -214,7 +214,10 @@ mod tests {
                 frame: i,
                 millis: 5000 + u64::from(i),
             });
-            let au = enc.encode(&img.to_i420()).unwrap().expect("a frame per picture");
+            let au = enc
+                .encode(&img.to_i420())
+                .unwrap()
+                .expect("a frame per picture");
             assert_eq!(au.is_key, i % 5 == 0, "frame {i}");
             if au.is_key {
                 assert!(au.sps().is_some() && au.pps().is_some());
@@ -229,7 +232,10 @@ mod tests {
         assert!(enc.encode(&img.to_i420()).unwrap().unwrap().is_key);
         let mut live = KeyFrameJpeg::new(80).unwrap();
         for (i, annexb) in keys {
-            let jpeg = live.jpeg(&annexb).unwrap().expect("a picture per key frame");
+            let jpeg = live
+                .jpeg(&annexb)
+                .unwrap()
+                .expect("a picture per key frame");
             let mut dec = zune_jpeg::JpegDecoder::new(std::io::Cursor::new(&jpeg));
             let rgb = dec.decode().unwrap();
             let stamp = testpattern::read_stamp(&rgb, w, h).expect("stamp readable");

@@ -236,7 +236,11 @@ mod tests {
     fn au(key: bool) -> RecordItem {
         RecordItem::H264 {
             au: AccessUnit {
-                nals: vec![Bytes::from_static(if key { b"\x65\x88" } else { b"\x41\x9a" })],
+                nals: vec![Bytes::from_static(if key {
+                    b"\x65\x88"
+                } else {
+                    b"\x41\x9a"
+                })],
                 is_key: key,
                 params_changed: false,
             },

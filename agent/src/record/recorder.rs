@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use media::{
-    Duration90k, Frame, FragmentPolicy, SegmentEvent, Segmenter, SegmenterConfig, Time90k,
+    Duration90k, FragmentPolicy, Frame, SegmentEvent, Segmenter, SegmenterConfig, Time90k,
     TrackConfig,
 };
 use store::{
@@ -82,9 +82,7 @@ pub fn segmenter_config(cfg: &Config) -> SegmenterConfig {
             cfg.record.segment_duration.0.saturating_sub(half_frame),
         ),
         fragments,
-        lone_frame_duration: Duration90k::from_std(
-            Duration::from_secs(1) / cfg.source.fps.max(1),
-        ),
+        lone_frame_duration: Duration90k::from_std(Duration::from_secs(1) / cfg.source.fps.max(1)),
     }
 }
 
@@ -121,6 +119,14 @@ pub struct RecorderHandle {
     pub queue: Arc<RecordQueue>,
     pub status: Arc<RecordStatus>,
     done: std::sync::mpsc::Receiver<()>,
+}
+
+impl Drop for RecorderHandle {
+    /// A handle dropped without [`RecorderHandle::stop`] still lets the
+    /// thread finish its segment and end.
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 impl RecorderHandle {
@@ -164,6 +170,7 @@ pub fn spawn(
         events: Vec::new(),
         dir_problem: None,
         encode_problem: false,
+        started_any: false,
     };
     let span = tracing::info_span!("recorder");
     std::thread::Builder::new()
@@ -199,6 +206,7 @@ struct Recorder {
     /// The last directory problem logged (logged again only when it changes).
     dir_problem: Option<String>,
     encode_problem: bool,
+    started_any: bool,
 }
 
 impl Recorder {
@@ -206,27 +214,29 @@ impl Recorder {
         info!(dir = %self.s.dir.display(), camera = %self.s.camera, "recorder started");
         let mut next_open = Instant::now();
         loop {
-            if self.dir.is_none() && Instant::now() >= next_open {
-                if let Err(e) = self.open() {
-                    let msg = e.to_string();
-                    if self.dir_problem.as_deref() != Some(&msg) {
-                        error!(error = %msg, retry_in = ?self.s.retry_open, "cannot record into the recordings directory; live streaming continues");
-                    }
-                    self.dir_problem = Some(msg.clone());
-                    self.status.set_state("waiting", Some(msg));
-                    next_open = Instant::now() + self.s.retry_open;
+            if self.dir.is_none()
+                && Instant::now() >= next_open
+                && let Err(e) = self.open()
+            {
+                let msg = e.to_string();
+                if self.dir_problem.as_deref() != Some(&msg) {
+                    error!(error = %msg, retry_in = ?self.s.retry_open, "cannot record into the recordings directory; live streaming continues");
                 }
+                self.dir_problem = Some(msg.clone());
+                self.status.set_state("waiting", Some(msg));
+                next_open = Instant::now() + self.s.retry_open;
             }
             match self.queue.pop_timeout(Duration::from_millis(500)) {
                 None => {}
                 Some(None) => break,
                 Some(Some(item)) => {
-                    self.status.update(|s| s.frames_in += 1);
                     if self.dir.is_some() {
                         self.handle(item);
                     } else {
                         self.status.update(|s| s.frames_not_recorded += 1);
                     }
+                    // Counted once handled, so "frames_in == pushed" means idle.
+                    self.status.update(|s| s.frames_in += 1);
                 }
             }
         }
@@ -381,7 +391,13 @@ impl Recorder {
                 gop: self.s.gop,
             }) {
                 Ok(e) => {
-                    info!(width, height, bitrate = self.s.bitrate_bps, gop = self.s.gop, "openh264 encoder ready");
+                    info!(
+                        width,
+                        height,
+                        bitrate = self.s.bitrate_bps,
+                        gop = self.s.gop,
+                        "openh264 encoder ready"
+                    );
                     self.encoder = Some(e);
                 }
                 Err(e) => {
@@ -422,7 +438,12 @@ impl Recorder {
                 let start_ms = self.wall_ms_of(start);
                 match self.begin(start_ms, &init) {
                     Ok(w) => {
-                        debug!(segment = w.name(), "segment started");
+                        if self.started_any {
+                            debug!(segment = w.name(), "segment started");
+                        } else {
+                            info!(segment = w.name(), "first segment started");
+                            self.started_any = true;
+                        }
                         let name = w.name().to_owned();
                         self.status.update(|s| s.current_segment = Some(name));
                         self.writer = Some(w);
@@ -432,7 +453,8 @@ impl Recorder {
             }
             SegmentEvent::Fragment(f) => {
                 let Some(mut w) = self.writer.take() else {
-                    self.status.update(|s| s.frames_not_recorded += u64::from(f.sample_count));
+                    self.status
+                        .update(|s| s.frames_not_recorded += u64::from(f.sample_count));
                     return;
                 };
                 match self.with_room(&mut w, |w| w.write_fragment(&f)) {
@@ -447,7 +469,11 @@ impl Recorder {
                     Err(e) if e.is_no_space() => {
                         // Nothing left to delete: this fragment is lost, the
                         // segment goes on (the file stays valid, with a gap).
-                        warn!(segment = w.name(), frames = f.sample_count, "disk full and nothing left to delete: fragment lost");
+                        warn!(
+                            segment = w.name(),
+                            frames = f.sample_count,
+                            "disk full and nothing left to delete: fragment lost"
+                        );
                         self.writer = Some(w);
                         self.status.update(|s| {
                             s.frames_not_recorded += u64::from(f.sample_count);
@@ -455,7 +481,8 @@ impl Recorder {
                         });
                     }
                     Err(e) => {
-                        self.status.update(|s| s.frames_not_recorded += u64::from(f.sample_count));
+                        self.status
+                            .update(|s| s.frames_not_recorded += u64::from(f.sample_count));
                         drop(w);
                         self.store_failed("writing a fragment", e);
                     }
@@ -498,7 +525,10 @@ impl Recorder {
     }
 
     fn begin(&mut self, start_ms: i64, init: &[u8]) -> store::Result<SegmentWriter> {
-        let dir = self.dir.clone().ok_or_else(|| StoreError::Config("no directory".into()))?;
+        let dir = self
+            .dir
+            .clone()
+            .ok_or_else(|| StoreError::Config("no directory".into()))?;
         let mut attempts = 0;
         let mut w = loop {
             match dir.begin(start_ms) {
@@ -552,7 +582,11 @@ impl Recorder {
         let now = self.clock.now_ms();
         match dir.enforce(&self.s.policy, now, self.fs.as_ref(), current) {
             Ok(r) if !r.deleted.is_empty() => {
-                warn!(deleted = r.deleted.len(), bytes_freed = r.bytes_freed, "disk full: retention deleted segments; retrying");
+                warn!(
+                    deleted = r.deleted.len(),
+                    bytes_freed = r.bytes_freed,
+                    "disk full: retention deleted segments; retrying"
+                );
                 self.status.update(|s| s.deleted += r.deleted.len() as u64);
                 return true;
             }
@@ -578,7 +612,11 @@ impl Recorder {
         }];
         match dir.apply(&plan) {
             Ok(r) if !r.deleted.is_empty() => {
-                warn!(segment = oldest.name, bytes_freed = r.bytes_freed, "disk full: deleted the oldest segment; retrying");
+                warn!(
+                    segment = oldest.name,
+                    bytes_freed = r.bytes_freed,
+                    "disk full: deleted the oldest segment; retrying"
+                );
                 self.status.update(|s| s.deleted += r.deleted.len() as u64);
                 true
             }
@@ -593,10 +631,19 @@ impl Recorder {
     /// Routine retention.
     fn enforce(&mut self, current: Option<&str>) {
         let Some(dir) = &self.dir else { return };
-        match dir.enforce(&self.s.policy, self.clock.now_ms(), self.fs.as_ref(), current) {
+        match dir.enforce(
+            &self.s.policy,
+            self.clock.now_ms(),
+            self.fs.as_ref(),
+            current,
+        ) {
             Ok(r) => {
                 if !r.deleted.is_empty() {
-                    info!(deleted = r.deleted.len(), bytes_freed = r.bytes_freed, "retention");
+                    info!(
+                        deleted = r.deleted.len(),
+                        bytes_freed = r.bytes_freed,
+                        "retention"
+                    );
                     self.status.update(|s| s.deleted += r.deleted.len() as u64);
                 }
             }

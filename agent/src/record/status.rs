@@ -33,7 +33,7 @@ pub struct RecordSnapshot {
     /// `age`, `size` or `free-space`.
     pub forecast_limited_by: Option<String>,
     pub warnings: Vec<String>,
-    /// Pictures the recorder took from its queue.
+    /// Pictures the recorder took from its queue and handled.
     pub frames_in: u64,
     /// Frames written to segment files (in complete fragments).
     pub frames_written: u64,

@@ -30,11 +30,11 @@ use super::{
     RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX, RecordTap, STABLE_AFTER, Source, SourceError,
     SourceFuture,
 };
-use crate::record::RecordItem;
-use crate::record::codec::access_unit_to_annexb;
 use crate::backoff::{Backoff, Problem, sleep_or_cancel};
 use crate::config::SourceConfig;
 use crate::queue::{Frame, FrameQueue};
+use crate::record::RecordItem;
+use crate::record::codec::access_unit_to_annexb;
 
 /// How long `rpicam-vid` gets to exit after SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
@@ -361,7 +361,11 @@ fn on_access_unit(
     if *first {
         *first = false;
         problem.clear();
-        info!(bytes = au.len_bytes(), key = au.is_key, "rpicam-vid: first H.264 frame");
+        info!(
+            bytes = au.len_bytes(),
+            key = au.is_key,
+            "rpicam-vid: first H.264 frame"
+        );
     }
     if au.is_key
         && let Some(live) = live

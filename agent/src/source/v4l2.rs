@@ -198,14 +198,17 @@ impl V4l2Source {
             .iter()
             .map(|d| d.fourcc.repr)
             .collect();
-        let pixels = choose_format(self.pref, &offered, self.record.is_some()).map_err(|wanted| V4l2Error::FormatMissing {
-                device: device.clone(),
-                wanted,
-                offered: offered
-                    .iter()
-                    .map(|f| String::from_utf8_lossy(f).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+        let pixels =
+            choose_format(self.pref, &offered, self.record.is_some()).map_err(|wanted| {
+                V4l2Error::FormatMissing {
+                    device: device.clone(),
+                    wanted,
+                    offered: offered
+                        .iter()
+                        .map(|f| String::from_utf8_lossy(f).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
             })?;
         let fmt = dev
             .set_format(&Format::new(self.width, self.height, pixels.fourcc()))
@@ -259,14 +262,18 @@ impl V4l2Source {
             let captured_at = Instant::now();
             let data = &buf[..(meta.bytesused as usize).min(buf.len())];
             let jpeg = match pixels {
-                Pixels::Mjpeg => mjpeg::trim_jpeg(data).map(Bytes::copy_from_slice).inspect(|jpeg| {
-                    if let Some(tap) = &self.record {
-                        tap.queue.push(RecordItem::Jpeg {
-                            jpeg: jpeg.clone(),
-                            captured_at,
-                        });
-                    }
-                }),
+                Pixels::Mjpeg => {
+                    mjpeg::trim_jpeg(data)
+                        .map(Bytes::copy_from_slice)
+                        .inspect(|jpeg| {
+                            if let Some(tap) = &self.record {
+                                tap.queue.push(RecordItem::Jpeg {
+                                    jpeg: jpeg.clone(),
+                                    captured_at,
+                                });
+                            }
+                        })
+                }
                 Pixels::Yuyv => yuyv::yuyv_to_rgb(data, w, h, stride).map(|rgb| {
                     if let Some(tap) = &self.record
                         && let Some(i420) = yuyv::yuyv_to_i420(data, w, h, stride)

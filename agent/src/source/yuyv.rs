@@ -53,8 +53,8 @@ pub fn yuyv_to_i420(src: &[u8], width: usize, height: usize, stride: usize) -> O
         let r1 = &src[(2 * cy + 1) * stride..(2 * cy + 1) * stride + width * 2];
         for cx in 0..cw {
             let (a, b) = (&r0[cx * 4..cx * 4 + 4], &r1[cx * 4..cx * 4 + 4]);
-            u_plane[cy * cw + cx] = ((u16::from(a[1]) + u16::from(b[1]) + 1) / 2) as u8;
-            v_plane[cy * cw + cx] = ((u16::from(a[3]) + u16::from(b[3]) + 1) / 2) as u8;
+            u_plane[cy * cw + cx] = (u16::from(a[1]) + u16::from(b[1])).div_ceil(2) as u8;
+            v_plane[cy * cw + cx] = (u16::from(a[3]) + u16::from(b[3])).div_ceil(2) as u8;
         }
     }
     Some(out)
@@ -117,7 +117,10 @@ mod tests {
             }
         }
         let back = yuyv_to_i420(&yuyv, w, h, w * 2).unwrap();
-        assert_eq!(back, i420, "I420 -> YUYV -> I420 is lossless for 4:2:0 input");
+        assert_eq!(
+            back, i420,
+            "I420 -> YUYV -> I420 is lossless for 4:2:0 input"
+        );
         let rgb = yuyv_to_rgb(&yuyv, w, h, w * 2).unwrap();
         assert_eq!(
             testpattern::read_stamp(&rgb, w as u32, h as u32),

@@ -20,7 +20,10 @@ pub fn default_listen() -> SocketAddr {
 
 /// The demo configuration: camera 1 is the test pattern, camera 2 an agent.
 pub fn demo_config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config> {
-    let text = format!("data_dir = {:?}\nlisten = \"{listen}\"\n", data_dir.display().to_string());
+    let text = format!(
+        "data_dir = {:?}\nlisten = \"{listen}\"\n",
+        data_dir.display().to_string()
+    );
     let mut cfg = Config::parse(&text, Path::new("<demo>"))?;
     cfg.cameras = vec![
         CameraConfig {
@@ -34,6 +37,8 @@ pub fn demo_config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config
                 jpeg_quality: 80,
             },
             fallback_image: None,
+            segment_duration: None,
+            retention: None,
         },
         CameraConfig {
             id: 2,
@@ -43,6 +48,8 @@ pub fn demo_config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config
                 token_scheme: wire::TokenScheme::HmacSha256,
             },
             fallback_image: None,
+            segment_duration: None,
+            retention: None,
         },
     ];
     Ok(cfg)
@@ -84,7 +91,10 @@ pub fn run(data_dir: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Res
     eprintln!("  Camera hub demo");
     eprintln!("  open      http://{listen}/");
     match &login {
-        Some((u, p)) => eprintln!("  login     {u} / {p}   (stored in {})", dir.join(LOGIN_FILE).display()),
+        Some((u, p)) => eprintln!(
+            "  login     {u} / {p}   (stored in {})",
+            dir.join(LOGIN_FILE).display()
+        ),
         None => eprintln!("  login     with a user you added (`hub user add NAME`)"),
     }
     eprintln!("  data      {}", dir.display());

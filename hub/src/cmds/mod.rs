@@ -1,5 +1,6 @@
 //! The hub's subcommands. `main` parses arguments and dispatches here.
 
+pub mod check;
 pub mod demo;
 pub mod serve;
 pub mod token;

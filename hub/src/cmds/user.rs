@@ -32,7 +32,10 @@ pub fn run(config: Option<&Path>, cmd: UserCmd) -> anyhow::Result<()> {
     let db = Db::open(&server::db_path(&cfg)).context("opening the database")?;
     #[allow(clippy::print_stdout)]
     match cmd {
-        UserCmd::Add { name, password_stdin } => {
+        UserCmd::Add {
+            name,
+            password_stdin,
+        } => {
             if !valid_name(&name) {
                 bail!("user name {name:?} must be 1-64 letters, digits, '-' or '_'");
             }

@@ -1,8 +1,10 @@
 //! The built-in demo camera: a moving test pattern with a clock, rendered
-//! and JPEG-encoded on a blocking thread at the configured rate.
+//! and JPEG-encoded on a blocking thread at the configured rate, and also
+//! H.264-encoded (openh264, same thread) into the camera's video feed, so the
+//! demo has MSE/HLS live video and recordings with no hardware.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use testpattern::{Pattern, Stamp, encode_jpeg};
@@ -11,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::camera::{Camera, unix_ms};
+use crate::video::encoder::H264Encoder;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -24,11 +27,29 @@ pub struct Settings {
 pub async fn run(cam: Arc<Camera>, s: Settings, stop: CancellationToken) {
     let span = tracing::info_span!("demo", camera = cam.id, name = %cam.name);
     async move {
-        tracing::info!(width = s.width, height = s.height, fps = s.fps, "demo camera started");
+        tracing::info!(
+            width = s.width,
+            height = s.height,
+            fps = s.fps,
+            "demo camera started"
+        );
         let pattern = Arc::new(Pattern::new(s.width, s.height));
-        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(s.fps.max(1))));
+        let mut tick =
+            tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(s.fps.max(1))));
         tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut frame: u32 = 0;
+        // A key frame every second, so live viewers start quickly.
+        let mut encoder = match cam.video {
+            Some(_) => match H264Encoder::new(s.width, s.height, s.fps, s.fps.max(1)) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "demo camera without H.264 video");
+                    None
+                }
+            },
+            None => None,
+        };
+        let start = Instant::now();
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -40,8 +61,31 @@ pub async fn run(cam: Arc<Camera>, s: Settings, stop: CancellationToken) {
             };
             let p = Arc::clone(&pattern);
             let q = s.jpeg_quality;
-            match tokio::task::spawn_blocking(move || encode_jpeg(&p.render(stamp), q)).await {
-                Ok(jpeg) => cam.publish(Bytes::from(jpeg)),
+            let dts = media::Time90k(start.elapsed().as_micros() as i64 * 9 / 100);
+            let mut enc = encoder.take();
+            let work = move || {
+                let image = p.render(stamp);
+                let video = enc.as_mut().map(|e| e.encode_i420(image.to_i420(), dts));
+                (encode_jpeg(&image, q), video, enc)
+            };
+            match tokio::task::spawn_blocking(work).await {
+                Ok((jpeg, video, enc)) => {
+                    cam.publish(Bytes::from(jpeg));
+                    encoder = enc;
+                    match (video, &cam.video) {
+                        (Some(Ok(Some(e))), Some(feed)) => {
+                            if let Some(t) = e.new_track {
+                                feed.publish(media::VideoEvent::Track(t));
+                            }
+                            feed.publish(media::VideoEvent::Frame(e.frame));
+                        }
+                        (Some(Err(e)), _) => {
+                            tracing::warn!(error = %e, "H.264 encoding failed; demo video stopped");
+                            encoder = None;
+                        }
+                        _ => {}
+                    }
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "demo frame rendering failed");
                     break;

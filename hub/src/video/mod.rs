@@ -6,8 +6,20 @@
 //! gets `Lagged` and must resynchronise at the next key frame (the feed keeps
 //! the current GOP so a new live viewer can start at once). The upstream
 //! never waits for a consumer.
+//!
+//! Consumers in this module: [`mse`] (fMP4 per frame for the live page's
+//! Media Source Extensions), [`hls`] (a bounded sliding HLS playlist held in
+//! memory), [`snapshot`] (key frames decoded to JPEG for the JPEG views);
+//! [`encoder`] turns the demo pattern into H.264.
 
+pub mod encoder;
+pub mod hls;
+pub mod mse;
+pub mod snapshot;
+
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use media::{Frame, TrackConfig, VideoEvent};
 use tokio::sync::broadcast;
@@ -30,12 +42,75 @@ pub struct GopSnapshot {
 struct State {
     track: Option<TrackConfig>,
     gop: Vec<Frame>,
+    /// Arrival times of the latest frames, for the frame rate.
+    arrivals: VecDeque<Instant>,
+    frames: u64,
+    source: Option<SourceStatus>,
+    snapshots: Option<String>,
+}
+
+/// Frame arrivals kept for the frame-rate estimate.
+const FPS_WINDOW: usize = 32;
+
+/// What the upstream of a feed (an RTSP or Reolink session) reports, as the
+/// pages and `/api/cameras` show it. Never holds a credential.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct SourceStatus {
+    /// `connecting`, `logging-in`, `playing`, `auth-failed`, `disconnected`,
+    /// `stopped` or `error`.
+    pub state: &'static str,
+    /// A sentence for people when something is wrong (e.g. a refused password).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Sessions re-established after an earlier one was lost.
+    pub reconnects: u64,
+    /// The latest failure (first line, no credentials).
+    pub last_error: Option<String>,
+    /// Battery cameras (Reolink).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub battery: Option<BatteryStatus>,
+    /// Device model / firmware when the camera says (Reolink).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+/// A battery camera's charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct BatteryStatus {
+    pub percent: u8,
+    pub charging: bool,
+}
+
+/// A point-in-time view of a feed for pages and APIs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VideoStatus {
+    /// RFC 6381 codec, e.g. `avc1.4D401F`, once the upstream sent a track.
+    pub codec: Option<String>,
+    /// `video/mp4; codecs="..."` for `MediaSource.isTypeSupported`.
+    pub mime: Option<String>,
+    pub width: Option<u16>,
+    pub height: Option<u16>,
+    /// Encoded frames per second over the latest frames.
+    pub fps: f64,
+    /// Frames received since start.
+    pub frames: u64,
+    /// The upstream's state (bridged cameras only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceStatus>,
+    /// Why there are no JPEG pictures, when there are none (e.g. H.265).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshots: Option<String>,
+    /// When the last frame arrived.
+    #[serde(skip)]
+    pub last_frame: Option<Instant>,
 }
 
 /// Fan-out of one camera's encoded video.
 pub struct VideoFeed {
     tx: broadcast::Sender<Arc<VideoEvent>>,
     state: Mutex<State>,
+    /// The camera's HLS playlist and segments (filled by [`hls::run`]).
+    pub hls: hls::HlsStore,
 }
 
 impl std::fmt::Debug for VideoFeed {
@@ -57,19 +132,66 @@ impl VideoFeed {
         VideoFeed {
             tx: broadcast::Sender::new(FEED_CAPACITY),
             state: Mutex::new(State::default()),
+            hls: hls::HlsStore::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Record what the upstream reports.
+    pub fn set_source_status(&self, s: SourceStatus) {
+        self.lock().source = Some(s);
+    }
+
+    /// Say why there are no JPEG pictures (`None` once there are).
+    pub fn set_snapshot_note(&self, note: Option<String>) {
+        self.lock().snapshots = note;
+    }
+
+    /// The feed's state for pages and APIs.
+    pub fn status(&self) -> VideoStatus {
+        let st = self.lock();
+        let fps = match (st.arrivals.front(), st.arrivals.back()) {
+            (Some(first), Some(last)) if st.arrivals.len() >= 2 && last.elapsed().as_secs() < 5 => {
+                let span = last.duration_since(*first).as_secs_f64();
+                if span > 0.0 {
+                    (st.arrivals.len() - 1) as f64 / span
+                } else {
+                    0.0
+                }
+            }
+            _ => 0.0,
+        };
+        VideoStatus {
+            codec: st.track.as_ref().map(|t| t.codec_string().to_owned()),
+            mime: st.track.as_ref().map(TrackConfig::mime_type),
+            width: st.track.as_ref().map(TrackConfig::width),
+            height: st.track.as_ref().map(TrackConfig::height),
+            fps: (fps * 10.0).round() / 10.0,
+            frames: st.frames,
+            source: st.source.clone(),
+            snapshots: st.snapshots.clone(),
+            last_frame: st.arrivals.back().copied(),
         }
     }
 
     /// Hand one event to every consumer. Never blocks.
     pub fn publish(&self, ev: VideoEvent) {
         {
-            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut st = self.lock();
             match &ev {
                 VideoEvent::Track(t) => {
                     st.track = Some(t.clone());
                     st.gop.clear();
                 }
                 VideoEvent::Frame(f) => {
+                    st.frames += 1;
+                    if st.arrivals.len() == FPS_WINDOW {
+                        st.arrivals.pop_front();
+                    }
+                    st.arrivals.push_back(Instant::now());
                     if f.is_key {
                         st.gop.clear();
                     }

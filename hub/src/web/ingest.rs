@@ -18,7 +18,11 @@ const POLICY_VIOLATION: u16 = 1008;
 const NORMAL: u16 = 1000;
 const GOING_AWAY: u16 = 1001;
 
-pub async fn upgrade(State(hub): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(hub): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     if !origin_allowed(&hub, &headers) {
         return (StatusCode::FORBIDDEN, "websocket origin refused\n").into_response();
     }
@@ -98,10 +102,18 @@ async fn run(hub: AppState, mut socket: WebSocket) {
 
     let Some(cam) = hub.cameras.by_id(camera).cloned() else {
         tracing::warn!(camera, "ingest for unknown camera refused");
-        return close(socket, POLICY_VIOLATION, format!("No camera with id {camera} exists")).await;
+        return close(
+            socket,
+            POLICY_VIOLATION,
+            format!("No camera with id {camera} exists"),
+        )
+        .await;
     };
     let CameraKind::Agent { token_scheme } = cam.kind else {
-        tracing::warn!(camera, "ingest for a camera that is not fed by an agent refused");
+        tracing::warn!(
+            camera,
+            "ingest for a camera that is not fed by an agent refused"
+        );
         return close(
             socket,
             POLICY_VIOLATION,
@@ -176,7 +188,10 @@ async fn stream_frames(
                         cam.publish(jpeg);
                     } else {
                         cam.frames_rejected.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(len = jpeg.len(), "frame without a JPEG start marker skipped");
+                        tracing::debug!(
+                            len = jpeg.len(),
+                            "frame without a JPEG start marker skipped"
+                        );
                     }
                 }
                 Ok(Some(IngestEvent::Hello { .. })) => unreachable!("one hello per stream"),

@@ -11,7 +11,11 @@ use crate::camera::CameraStatus;
 /// `GET /api/cameras`: every camera with its live state.
 pub async fn cameras_json(State(hub): State<AppState>, _v: Viewer) -> Response {
     let offline_after = hub.cfg.offline_after.as_duration();
-    let list: Vec<CameraStatus> = hub.cameras.iter().map(|c| c.status(offline_after)).collect();
+    let list: Vec<CameraStatus> = hub
+        .cameras
+        .iter()
+        .map(|c| c.status(offline_after))
+        .collect();
     Json(serde_json::json!({ "cameras": list })).into_response()
 }
 

@@ -7,7 +7,10 @@ mod live;
 mod mjpeg;
 mod pages;
 mod proxy_api;
+pub mod recordings;
 mod seed_api;
+pub mod upload;
+pub mod video;
 mod viewer_ws;
 
 use std::net::SocketAddr;
@@ -38,6 +41,8 @@ pub struct Hub {
     pub shutdown: CancellationToken,
     /// True when served over TLS (cookies get `Secure`).
     pub tls: bool,
+    /// Recorded segments: files, index, retention.
+    pub recordings: Arc<crate::recordings::Recordings>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -74,7 +79,14 @@ pub fn router(hub: AppState) -> Router {
         .route("/api/v1/cameras/{name}/stream", get(proxy_api::stream))
         // Pi-Cam live stream (the first camera).
         .route("/stream.mjpg", get(proxy_api::picam_stream))
-        .layer(middleware::from_fn_with_state(hub.clone(), cross_site_guard))
+        // Encoded live video: MSE websocket, HLS, camera status.
+        .merge(video::routes())
+        // Recordings: Pi-Cam pages, timeline, JSON API, export, agent uploads.
+        .merge(recordings::routes())
+        .layer(middleware::from_fn_with_state(
+            hub.clone(),
+            cross_site_guard,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(
             hub.cfg.max_frame_size.0 as usize + 64 * 1024,
         ))
@@ -170,7 +182,10 @@ impl IntoResponse for Unauthorized {
     fn into_response(self) -> Response {
         (
             StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"camera hub\", charset=\"UTF-8\"")],
+            [(
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"camera hub\", charset=\"UTF-8\"",
+            )],
             "authentication required\n",
         )
             .into_response()
@@ -179,7 +194,10 @@ impl IntoResponse for Unauthorized {
 
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = Unauthorized;
-    async fn from_request_parts(parts: &mut Parts, hub: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        hub: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match authenticate(parts, hub).await {
             Some(u) => Ok(Viewer(Some(u))),
             None if hub.cfg.allow_anonymous_viewing => Ok(Viewer(None)),
@@ -194,7 +212,10 @@ pub struct PageViewer(pub Option<User>);
 
 impl FromRequestParts<AppState> for PageViewer {
     type Rejection = Redirect;
-    async fn from_request_parts(parts: &mut Parts, hub: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        hub: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match authenticate(parts, hub).await {
             Some(u) => Ok(PageViewer(Some(u))),
             None if hub.cfg.allow_anonymous_viewing => Ok(PageViewer(None)),

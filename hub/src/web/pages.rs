@@ -13,8 +13,16 @@ use crate::auth::{LoginError, SESSION_COOKIE, session_from_cookie_header};
 
 /// Static files served under `/assets/`.
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("app.js", "text/javascript; charset=utf-8", include_str!("../../assets/app.js")),
-    ("style.css", "text/css; charset=utf-8", include_str!("../../assets/style.css")),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/app.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/style.css"),
+    ),
 ];
 
 const LOGIN_HTML: &str = include_str!("../../assets/login.html");
@@ -121,7 +129,11 @@ pub async fn login_submit(
             }
             Err(e) => {
                 tracing::error!(error = %e, "could not create a session");
-                (StatusCode::INTERNAL_SERVER_ERROR, "could not create a session\n").into_response()
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "could not create a session\n",
+                )
+                    .into_response()
             }
         },
         Err(LoginError::BadCredentials) => {
@@ -173,9 +185,16 @@ pub async fn live_grid(v: PageViewer) -> Response {
     page(LIVE_HTML.replace("{{user}}", &user_label(&v)))
 }
 
-pub async fn live_camera(State(hub): State<AppState>, v: PageViewer, Path(name): Path<String>) -> Response {
+pub async fn live_camera(
+    State(hub): State<AppState>,
+    v: PageViewer,
+    Path(name): Path<String>,
+) -> Response {
     let Some(cam) = hub.cameras.by_name(&name) else {
-        return (StatusCode::NOT_FOUND, Html("<p>No such camera. <a href=\"/live\">All cameras</a></p>"))
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<p>No such camera. <a href=\"/live\">All cameras</a></p>"),
+        )
             .into_response();
     };
     page(

@@ -34,7 +34,11 @@ pub fn jpeg_response(jpeg: bytes::Bytes) -> Response {
 
 /// `GET /api/v1/cameras/{name}`: the latest JPEG; waits briefly for a first
 /// frame, then serves the configured fallback image, else 404.
-pub async fn snapshot(State(hub): State<AppState>, _v: Viewer, Path(name): Path<String>) -> Response {
+pub async fn snapshot(
+    State(hub): State<AppState>,
+    _v: Viewer,
+    Path(name): Path<String>,
+) -> Response {
     let cam = match camera(&hub, &name) {
         Ok(c) => c,
         Err(r) => return r,
@@ -55,7 +59,13 @@ pub async fn snapshot(State(hub): State<AppState>, _v: Viewer, Path(name): Path<
                     Some("gif") => "image/gif",
                     _ => "image/jpeg",
                 };
-                return ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "no-store")], bytes)
+                return (
+                    [
+                        (header::CONTENT_TYPE, mime),
+                        (header::CACHE_CONTROL, "no-store"),
+                    ],
+                    bytes,
+                )
                     .into_response();
             }
             Err(e) => {
@@ -63,7 +73,10 @@ pub async fn snapshot(State(hub): State<AppState>, _v: Viewer, Path(name): Path<
             }
         }
     }
-    message(StatusCode::NOT_FOUND, format!("No image from camera {name} yet"))
+    message(
+        StatusCode::NOT_FOUND,
+        format!("No image from camera {name} yet"),
+    )
 }
 
 /// `GET /api/v1/cameras/{name}/stream`: MJPEG, boundary `frame`.

@@ -26,7 +26,10 @@ fn param<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
 }
 
 /// Resolve `cameraId` to a camera, with the seed's error messages.
-fn camera_param(hub: &AppState, q: &HashMap<String, String>) -> Result<std::sync::Arc<Camera>, Response> {
+fn camera_param(
+    hub: &AppState,
+    q: &HashMap<String, String>,
+) -> Result<std::sync::Arc<Camera>, Response> {
     let raw = param(q, "cameraId").unwrap_or("");
     let id: i64 = raw
         .trim()
@@ -99,8 +102,10 @@ pub async fn get_image(
         Some(f) => jpeg_response(f.jpeg),
         None => {
             let mut r = message(StatusCode::SERVICE_UNAVAILABLE, "No image yet");
-            r.headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
             r
         }
     }
@@ -187,9 +192,17 @@ pub async fn update_image(State(hub): State<AppState>, mut form: Multipart) -> R
         return message(StatusCode::BAD_REQUEST, format!("No camera with id {id}"));
     };
     let CameraKind::Agent { token_scheme } = cam.kind else {
-        return message(StatusCode::BAD_REQUEST, format!("Camera {id} does not accept pushed frames"));
+        return message(
+            StatusCode::BAD_REQUEST,
+            format!("Camera {id} does not accept pushed frames"),
+        );
     };
-    if !wire::verify_token(token_scheme, &hub.secret, id, token.as_deref().unwrap_or("")) {
+    if !wire::verify_token(
+        token_scheme,
+        &hub.secret,
+        id,
+        token.as_deref().unwrap_or(""),
+    ) {
         tracing::warn!(camera = id, "image upload with an invalid token refused");
         return message(StatusCode::UNAUTHORIZED, "Invalid token");
     }

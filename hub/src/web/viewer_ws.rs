@@ -22,8 +22,16 @@ pub struct MaybeViewer(Option<User>);
 
 impl FromRequestParts<AppState> for MaybeViewer {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, hub: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(MaybeViewer(Viewer::from_request_parts(parts, hub).await.ok().and_then(|v| v.0)))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        hub: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(MaybeViewer(
+            Viewer::from_request_parts(parts, hub)
+                .await
+                .ok()
+                .and_then(|v| v.0),
+        ))
     }
 }
 
@@ -70,8 +78,17 @@ async fn run(hub: AppState, mut socket: WebSocket, user: Option<User>) {
         }
     };
     let id = hello.camera_id;
-    let Some(cam) = u32::try_from(id).ok().and_then(|id| hub.cameras.by_id(id)).cloned() else {
-        return close(socket, POLICY_VIOLATION, format!("No camera with id {id} exists")).await;
+    let Some(cam) = u32::try_from(id)
+        .ok()
+        .and_then(|id| hub.cameras.by_id(id))
+        .cloned()
+    else {
+        return close(
+            socket,
+            POLICY_VIOLATION,
+            format!("No camera with id {id} exists"),
+        )
+        .await;
     };
     let allowed = user.is_some()
         || hub.cfg.allow_anonymous_viewing

@@ -73,7 +73,9 @@ impl TestHub {
     }
 
     pub fn get_auth(&self, path: &str) -> reqwest::RequestBuilder {
-        self.client().get(self.url(path)).basic_auth(USER, Some(PASSWORD))
+        self.client()
+            .get(self.url(path))
+            .basic_auth(USER, Some(PASSWORD))
     }
 
     pub async fn stop(self) {
@@ -91,10 +93,7 @@ pub fn write_secret(path: &Path, secret: &str) {
 /// A small valid JPEG made by the test pattern.
 pub fn jpeg(frame: u32) -> Vec<u8> {
     let p = testpattern::Pattern::new(160, 120);
-    testpattern::encode_jpeg(
-        &p.render(testpattern::Stamp { frame, millis: 0 }),
-        70,
-    )
+    testpattern::encode_jpeg(&p.render(testpattern::Stamp { frame, millis: 0 }), 70)
 }
 
 /// Decode a JPEG and read its test-pattern stamp.

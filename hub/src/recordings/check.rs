@@ -1,0 +1,171 @@
+//! Reconciling the index with the files (`hub check`, and at every start-up):
+//!
+//! 1. `.partial` files (a crash mid-segment) are cut to their last complete
+//!    fragment and finished by the store ([`store::SegmentDir::recover_partials`]),
+//!    then indexed;
+//! 2. finished files without a row (a crash between rename and insert, or between
+//!    deleting a row and its file) are probed ([`media::probe`]) and indexed;
+//! 3. rows whose file is gone (a crash between deleting a file and its row, or a
+//!    file removed by hand) are dropped;
+//! 4. upload staging files untouched for [`STALE_UPLOAD`] are removed.
+//!
+//! Every action is reported; nothing is silently changed.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use store::RecoveryAction;
+
+use super::{Recordings, Result, Source, UPLOADS_DIR, index};
+
+/// Unfinished uploads older than this are given up.
+pub const STALE_UPLOAD: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What a check did.
+#[derive(Debug, Default, Clone)]
+pub struct CheckReport {
+    /// `.partial` files recovered and indexed (camera, file name).
+    pub recovered: Vec<(String, String)>,
+    /// `.partial` files with nothing playable, deleted (camera, file, why).
+    pub deleted_partials: Vec<(String, String, String)>,
+    /// Files that had no index row and now have one.
+    pub indexed_orphans: Vec<(String, String)>,
+    /// Rows removed because their file is missing.
+    pub removed_rows: Vec<(String, String)>,
+    /// Stale upload staging files removed.
+    pub removed_uploads: Vec<String>,
+    /// Problems left as they are (camera, file, error).
+    pub failed: Vec<(String, String, String)>,
+}
+
+impl CheckReport {
+    pub fn is_clean(&self) -> bool {
+        self.recovered.is_empty()
+            && self.deleted_partials.is_empty()
+            && self.indexed_orphans.is_empty()
+            && self.removed_rows.is_empty()
+            && self.removed_uploads.is_empty()
+            && self.failed.is_empty()
+    }
+
+    /// One line per action, for `hub check` and the start-up log.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (c, f) in &self.recovered {
+            out.push(format!("recovered partial segment {c}/{f} and indexed it"));
+        }
+        for (c, f, why) in &self.deleted_partials {
+            out.push(format!("deleted unplayable partial segment {c}/{f}: {why}"));
+        }
+        for (c, f) in &self.indexed_orphans {
+            out.push(format!("indexed file without an index row {c}/{f}"));
+        }
+        for (c, f) in &self.removed_rows {
+            out.push(format!("removed index row of missing file {c}/{f}"));
+        }
+        for f in &self.removed_uploads {
+            out.push(format!("removed stale unfinished upload {f}"));
+        }
+        for (c, f, e) in &self.failed {
+            out.push(format!("could not fix {c}/{f}: {e}"));
+        }
+        out
+    }
+}
+
+/// Runs the check over every configured camera.
+pub fn run(rec: &Recordings) -> Result<CheckReport> {
+    let mut report = CheckReport::default();
+    let mut cameras: Vec<String> = rec.camera_names().map(str::to_owned).collect();
+    cameras.sort();
+    for camera in &cameras {
+        check_camera(rec, camera, &mut report)?;
+    }
+    remove_stale_uploads(rec, &mut report);
+    for line in report.lines() {
+        tracing::info!("check: {line}");
+    }
+    Ok(report)
+}
+
+fn check_camera(rec: &Recordings, camera: &str, report: &mut CheckReport) -> Result<()> {
+    let Some(dir) = rec.dir(camera) else {
+        return Ok(());
+    };
+    for r in dir.recover_partials()? {
+        match r.action {
+            RecoveryAction::Finished { name } => {
+                match rec.index_file(camera, &name, Source::Recorder) {
+                    Ok(_) => report.recovered.push((camera.to_owned(), name)),
+                    Err(e) => report.failed.push((camera.to_owned(), name, e.to_string())),
+                }
+            }
+            RecoveryAction::Deleted { why } => {
+                report
+                    .deleted_partials
+                    .push((camera.to_owned(), r.file, why));
+            }
+            RecoveryAction::Failed { error } => {
+                report.failed.push((camera.to_owned(), r.file, error));
+            }
+            _ => {}
+        }
+    }
+    let files: HashSet<String> = dir
+        .segments()?
+        .into_iter()
+        .filter(|s| !s.partial)
+        .map(|s| s.name)
+        .collect();
+    let cam = camera.to_owned();
+    let rows: HashSet<String> = rec
+        .db
+        .call_blocking(|c| index::all(c, Some(&cam)))?
+        .into_iter()
+        .map(|s| s.file_name)
+        .collect();
+    let mut orphans: Vec<&String> = files.difference(&rows).collect();
+    orphans.sort();
+    for name in orphans {
+        match rec.index_file(camera, name, Source::Found) {
+            Ok(_) => report
+                .indexed_orphans
+                .push((camera.to_owned(), name.clone())),
+            Err(e) => report
+                .failed
+                .push((camera.to_owned(), name.clone(), e.to_string())),
+        }
+    }
+    let mut missing: Vec<&String> = rows.difference(&files).collect();
+    missing.sort();
+    for name in missing {
+        let (c2, n2) = (camera.to_owned(), name.clone());
+        rec.db.call_blocking(|c| index::delete(c, &c2, &n2))?;
+        report.removed_rows.push((camera.to_owned(), name.clone()));
+    }
+    Ok(())
+}
+
+fn remove_stale_uploads(rec: &Recordings, report: &mut CheckReport) {
+    let root = rec.root().join(UPLOADS_DIR);
+    let Ok(cameras) = std::fs::read_dir(&root) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for cam in cameras.flatten() {
+        let Ok(files) = std::fs::read_dir(cam.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let old = f
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > STALE_UPLOAD);
+            if old && std::fs::remove_file(f.path()).is_ok() {
+                report.removed_uploads.push(f.path().display().to_string());
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The recordings index in SQLite (table `recording`, migration 2): one row per
+//! finished segment file. Blocking functions; call them through `Db::call`.
+//!
+//! Public names: a segment `2026-11-21T07-31-50.123Z.mp4` of camera `porch` is
+//! published as `porch_2026-11-21T07-31-50.123Z.mp4`, unique across cameras (camera
+//! names have no `.`, store names no `_`), so Pi-Cam's flat `/recordings/NAME` works.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::db::DbError;
+
+/// Where a segment came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Uploaded by the camera's agent.
+    Upload,
+    /// Recorded by the hub from the camera's video feed.
+    Recorder,
+    /// A file `hub check` found on disk without a row (e.g. the hub stopped
+    /// between the rename and the insert).
+    Found,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Upload => "upload",
+            Source::Recorder => "recorder",
+            Source::Found => "found",
+        }
+    }
+
+    fn parse(s: &str) -> Source {
+        match s {
+            "upload" => Source::Upload,
+            "recorder" => Source::Recorder,
+            _ => Source::Found,
+        }
+    }
+}
+
+/// One indexed segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub camera: String,
+    /// The store's file name (`2026-11-21T07-31-50.123Z.mp4`).
+    pub file_name: String,
+    pub start_ms: i64,
+    pub duration_ms: i64,
+    pub size_bytes: u64,
+    /// Lower-case hex SHA-256 of the whole file.
+    pub sha256: String,
+    /// RFC 6381 codec string, e.g. `avc1.42C01E`.
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub source: Source,
+}
+
+impl Segment {
+    /// The name in URLs: `CAMERA_FILENAME`.
+    pub fn public_name(&self) -> String {
+        public_name(&self.camera, &self.file_name)
+    }
+
+    pub fn end_ms(&self) -> i64 {
+        self.start_ms.saturating_add(self.duration_ms)
+    }
+}
+
+pub fn public_name(camera: &str, file_name: &str) -> String {
+    format!("{camera}_{file_name}")
+}
+
+/// Splits a public name into (camera, store file name). Strict: the camera part
+/// must be a valid camera name and the rest a canonical store segment name, so
+/// the result never holds `/`, `.` sequences or anything else a path could use.
+pub fn parse_public_name(name: &str) -> Option<(&str, &str)> {
+    let (camera, file) = name.rsplit_once('_')?;
+    if !crate::config::valid_name(camera) || store::parse_segment_name(file).is_none() {
+        return None;
+    }
+    Some((camera, file))
+}
+
+const COLUMNS: &str =
+    "camera, file_name, start_ms, duration_ms, size_bytes, sha256, codec, width, height, source";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<Segment> {
+    let source: String = r.get(9)?;
+    Ok(Segment {
+        camera: r.get(0)?,
+        file_name: r.get(1)?,
+        start_ms: r.get(2)?,
+        duration_ms: r.get(3)?,
+        size_bytes: r.get::<_, i64>(4)?.max(0) as u64,
+        sha256: r.get(5)?,
+        codec: r.get(6)?,
+        width: r.get(7)?,
+        height: r.get(8)?,
+        source: Source::parse(&source),
+    })
+}
+
+/// Adds a row (or replaces the row of the same camera and file).
+pub fn insert(c: &Connection, s: &Segment, now_ms: i64) -> Result<(), DbError> {
+    c.execute(
+        "INSERT INTO recording (camera, file_name, start_ms, duration_ms, size_bytes, sha256,
+             codec, width, height, source, indexed_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (camera, file_name) DO UPDATE SET start_ms = ?3, duration_ms = ?4,
+             size_bytes = ?5, sha256 = ?6, codec = ?7, width = ?8, height = ?9, source = ?10,
+             indexed_ms = ?11",
+        params![
+            s.camera,
+            s.file_name,
+            s.start_ms,
+            s.duration_ms,
+            s.size_bytes as i64,
+            s.sha256,
+            s.codec,
+            s.width,
+            s.height,
+            s.source.as_str(),
+            now_ms
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn get(c: &Connection, camera: &str, file_name: &str) -> Result<Option<Segment>, DbError> {
+    Ok(c.query_row(
+        &format!("SELECT {COLUMNS} FROM recording WHERE camera = ?1 AND file_name = ?2"),
+        params![camera, file_name],
+        row,
+    )
+    .optional()?)
+}
+
+pub fn delete(c: &Connection, camera: &str, file_name: &str) -> Result<bool, DbError> {
+    Ok(c.execute(
+        "DELETE FROM recording WHERE camera = ?1 AND file_name = ?2",
+        params![camera, file_name],
+    )? > 0)
+}
+
+/// Segments of `camera` overlapping `[start_ms, end_ms)`, oldest first.
+pub fn range(
+    c: &Connection,
+    camera: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<Segment>, DbError> {
+    let mut st = c.prepare(&format!(
+        "SELECT {COLUMNS} FROM recording
+         WHERE camera = ?1 AND start_ms < ?3 AND start_ms + duration_ms > ?2
+         ORDER BY start_ms, file_name"
+    ))?;
+    let rows = st
+        .query_map(params![camera, start_ms, end_ms], row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Every segment of `camera` (all cameras if `None`), newest first.
+pub fn all(c: &Connection, camera: Option<&str>) -> Result<Vec<Segment>, DbError> {
+    let mut st = c.prepare(&format!(
+        "SELECT {COLUMNS} FROM recording WHERE ?1 IS NULL OR camera = ?1
+         ORDER BY start_ms DESC, camera, file_name DESC"
+    ))?;
+    let rows = st
+        .query_map(params![camera], row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// UTC days (`YYYY-MM-DD`) with footage of `camera`, newest first, with the
+/// number of segments starting that day.
+pub fn days(c: &Connection, camera: &str) -> Result<Vec<(String, i64)>, DbError> {
+    let mut st = c.prepare(
+        "SELECT strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch') AS day, count(*)
+         FROM recording WHERE camera = ?1 GROUP BY day ORDER BY day DESC",
+    )?;
+    let rows = st
+        .query_map(params![camera], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_names_are_strict() {
+        let ok = "porch_2026-11-21T07-31-50.123Z.mp4";
+        assert_eq!(
+            parse_public_name(ok),
+            Some(("porch", "2026-11-21T07-31-50.123Z.mp4"))
+        );
+        assert_eq!(
+            parse_public_name("back_yard_2026-11-21T07-31-50.123Z.mp4"),
+            Some(("back_yard", "2026-11-21T07-31-50.123Z.mp4"))
+        );
+        for bad in [
+            "",
+            "porch",
+            "_2026-11-21T07-31-50.123Z.mp4",
+            "../x_2026-11-21T07-31-50.123Z.mp4",
+            "a/b_2026-11-21T07-31-50.123Z.mp4",
+            "porch_2026-11-21T07-31-50.123Z.mp4/..",
+            "porch_2026-11-21T07-31-50.123Z.h264",
+            "porch_2026-02-30T07-31-50.123Z.mp4",
+            "porch_2026-11-21T07-31-50.123Z.mp4\0",
+            "por.ch_2026-11-21T07-31-50.123Z.mp4",
+        ] {
+            assert_eq!(parse_public_name(bad), None, "{bad:?}");
+        }
+    }
+}

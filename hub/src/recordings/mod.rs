@@ -1,0 +1,403 @@
+//! The hub's recordings: segment files under `DATA_DIR/recordings/CAMERA/` (one
+//! [`store::SegmentDir`] per camera, with its ownership marker and crash-safe write
+//! order) and their index in SQLite ([`index`]). Segments arrive two ways: agents
+//! upload the files they recorded ([`upload`], `PUT /api/v1/agents/{id}/segments/{name}`),
+//! and the hub records cameras that give it encoded video ([`recorder`]).
+//!
+//! Order of operations (house style rule 12): write `.partial`, fsync, rename, fsync
+//! the directory, *then* insert the index row. Deleting goes the other way: index row,
+//! then file. [`check`] reconciles both directions at start-up and as `hub check`:
+//! a file without a row is indexed, a row without a file is dropped.
+//!
+//! Everything here blocks (disk, SQLite, hashing): call it from a dedicated thread or
+//! `spawn_blocking`, never on the async runtime.
+
+pub mod check;
+pub mod export;
+pub mod index;
+pub mod recorder;
+pub mod retention;
+pub mod settings;
+pub mod upload;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use store::{Clock, FsStats, SegmentDir, SetUp, StoreError};
+
+use crate::config::Config;
+use crate::db::{Db, DbError};
+use settings::RetentionConfig;
+
+pub use index::{Segment, Source};
+
+/// Directory (under the recordings root) where unfinished uploads are staged.
+pub const UPLOADS_DIR: &str = ".uploads";
+
+/// What can go wrong with recordings; the kind decides the HTTP status (mapped once,
+/// in `web::recordings`).
+#[derive(Debug, thiserror::Error)]
+pub enum RecError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The client's byte offset is not where the hub is (`expected` is).
+    #[error("upload offset {got} does not match the {expected} bytes the hub holds")]
+    WrongOffset { got: u64, expected: u64 },
+    #[error("{0}")]
+    TooLarge(String),
+    /// The upload completed but is not what the client said it would be.
+    #[error("{0}")]
+    Rejected(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("task failed: {0}")]
+    Join(String),
+}
+
+impl RecError {
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> RecError {
+        RecError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = RecError> = std::result::Result<T, E>;
+
+/// Per-camera settings resolved from the configuration.
+#[derive(Debug, Clone)]
+struct CameraSettings {
+    segment_duration_secs: u64,
+    retention: Option<RetentionConfig>,
+}
+
+/// The recordings of every configured camera. Shared (`Arc`) by the web handlers,
+/// the recorders and the retention task.
+pub struct Recordings {
+    pub db: Db,
+    root: PathBuf,
+    dirs: HashMap<String, SegmentDir>,
+    cameras: HashMap<String, CameraSettings>,
+    pub max_segment_size: u64,
+    pub retention_interval: std::time::Duration,
+    global: RetentionConfig,
+    pub clock: Arc<dyn Clock>,
+    pub fs: Arc<dyn FsStats>,
+    /// Uploads being received (camera, file name): one request at a time each.
+    uploads_in_progress: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Serialises retention passes (periodic, after a segment, on a full disk).
+    retention_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Recordings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recordings")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `DATA_DIR/recordings`.
+pub fn root_dir(cfg: &Config) -> PathBuf {
+    cfg.data_dir.join("recordings")
+}
+
+impl Recordings {
+    /// Opens (setting up if needed) every camera's directory. Does not reconcile:
+    /// call [`check::run`] next (the server does, at start-up).
+    pub fn open(cfg: &Config, db: Db) -> Result<Recordings> {
+        Self::open_with(
+            cfg,
+            db,
+            Arc::new(store::SystemClock),
+            Arc::new(store::Statvfs),
+        )
+    }
+
+    pub fn open_with(
+        cfg: &Config,
+        db: Db,
+        clock: Arc<dyn Clock>,
+        fs: Arc<dyn FsStats>,
+    ) -> Result<Recordings> {
+        let root = root_dir(cfg);
+        make_private_dir(&root)?;
+        make_private_dir(&root.join(UPLOADS_DIR))?;
+        let mut dirs = HashMap::new();
+        let mut cameras = HashMap::new();
+        for c in &cfg.cameras {
+            let dir = SegmentDir::open(root.join(&c.name), &c.name, SetUp::CreateIfMissing)?;
+            dirs.insert(c.name.clone(), dir);
+            cameras.insert(
+                c.name.clone(),
+                CameraSettings {
+                    segment_duration_secs: c
+                        .segment_duration
+                        .unwrap_or(cfg.recordings.segment_duration)
+                        .0,
+                    retention: c.retention,
+                },
+            );
+        }
+        Ok(Recordings {
+            db,
+            root,
+            dirs,
+            cameras,
+            max_segment_size: cfg.recordings.max_segment_size.0,
+            retention_interval: cfg.recordings.retention_interval.as_duration(),
+            global: cfg.retention,
+            clock,
+            fs,
+            uploads_in_progress: Arc::new(Mutex::new(HashSet::new())),
+            retention_lock: Mutex::new(()),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The recordings directory of a configured camera.
+    pub fn dir(&self, camera: &str) -> Option<&SegmentDir> {
+        self.dirs.get(camera)
+    }
+
+    pub fn camera_names(&self) -> impl Iterator<Item = &str> {
+        self.dirs.keys().map(String::as_str)
+    }
+
+    /// Target segment length for `camera`'s recorder, in seconds.
+    pub fn segment_duration_secs(&self, camera: &str) -> u64 {
+        self.cameras
+            .get(camera)
+            .map(|c| c.segment_duration_secs)
+            .unwrap_or(60)
+    }
+
+    /// The file of an indexed segment. Both parts were validated when the row was
+    /// written (configured camera name, canonical store name); checked again here so
+    /// that no row can name a path outside the store.
+    pub fn file_path(&self, camera: &str, file_name: &str) -> Option<PathBuf> {
+        let dir = self.dirs.get(camera)?;
+        store::parse_segment_name(file_name)?;
+        Some(dir.path().join(file_name))
+    }
+
+    /// Looks up a segment by its public name (`CAMERA_FILENAME`): exact match in
+    /// the index, and the file must be there.
+    pub fn lookup_public(&self, public: &str) -> Result<(Segment, PathBuf)> {
+        let (camera, file) = index::parse_public_name(public)
+            .ok_or_else(|| RecError::NotFound("no such recording".into()))?;
+        let (camera, file) = (camera.to_owned(), file.to_owned());
+        let seg = self
+            .db
+            .call_blocking(|c| index::get(c, &camera, &file))?
+            .ok_or_else(|| RecError::NotFound("no such recording".into()))?;
+        let path = self
+            .file_path(&seg.camera, &seg.file_name)
+            .ok_or_else(|| RecError::NotFound("no such recording".into()))?;
+        Ok((seg, path))
+    }
+
+    /// Indexes a finished file of `camera` (hashing and probing it).
+    pub fn index_file(&self, camera: &str, file_name: &str, source: Source) -> Result<Segment> {
+        let path = self
+            .file_path(camera, file_name)
+            .ok_or_else(|| RecError::BadRequest(format!("{file_name:?} is not a segment")))?;
+        let (sha256, probe) = hash_and_probe(&path)?;
+        let start_ms = store::parse_segment_name(file_name).unwrap_or_default();
+        let size_bytes = std::fs::metadata(&path)
+            .map_err(|e| RecError::io("stat", &path, e))?
+            .len();
+        let seg = Segment {
+            camera: camera.to_owned(),
+            file_name: file_name.to_owned(),
+            start_ms,
+            duration_ms: probe.recovery.duration.0.max(0) / 90,
+            size_bytes,
+            sha256,
+            codec: probe.codec_string,
+            width: u32::from(probe.width),
+            height: u32::from(probe.height),
+            source,
+        };
+        self.insert(&seg)?;
+        Ok(seg)
+    }
+
+    pub fn insert(&self, seg: &Segment) -> Result<()> {
+        let now = self.clock.now_ms();
+        self.db.call_blocking(|c| index::insert(c, seg, now))?;
+        Ok(())
+    }
+
+    /// Marks an upload as in progress; `None` if another request has it.
+    fn claim_upload(&self, camera: &str, name: &str) -> Option<UploadClaim> {
+        let key = (camera.to_owned(), name.to_owned());
+        let mut set = self
+            .uploads_in_progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        set.insert(key.clone()).then(|| UploadClaim {
+            set: self.uploads_in_progress.clone(),
+            key,
+        })
+    }
+
+    /// The global retention limits.
+    pub fn global_retention(&self) -> RetentionConfig {
+        self.global
+    }
+
+    /// A camera's own retention limits.
+    pub fn camera_retention(&self, camera: &str) -> Option<RetentionConfig> {
+        self.cameras.get(camera).and_then(|c| c.retention)
+    }
+}
+
+/// Releases an upload claim when dropped.
+#[derive(Debug)]
+pub struct UploadClaim {
+    set: Arc<Mutex<HashSet<(String, String)>>>,
+    key: (String, String),
+}
+
+impl Drop for UploadClaim {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
+
+fn make_private_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !path.is_dir() {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(path)
+            .map_err(|e| RecError::io("create directory", path, e))?;
+    }
+    Ok(())
+}
+
+/// SHA-256 (lower-case hex) of a whole file, read in 1 MiB pieces.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = File::open(path).map_err(|e| RecError::io("open", path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| RecError::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Describes an fMP4 file by reading only its headers ([`media::recover::Scanner`]).
+pub fn probe_file(path: &Path) -> Result<media::ProbeInfo> {
+    let f = File::open(path).map_err(|e| RecError::io("open", path, e))?;
+    let len = f
+        .metadata()
+        .map_err(|e| RecError::io("stat", path, e))?
+        .len();
+    let mut scanner = media::recover::Scanner::new(len);
+    while let Some((offset, want)) = scanner.next_read() {
+        let mut buf = vec![0u8; want];
+        let mut got = 0;
+        while got < want {
+            match f.read_at(&mut buf[got..], offset + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(RecError::io("read", path, e)),
+            }
+        }
+        scanner.feed(&buf[..got]);
+    }
+    scanner
+        .into_probe()
+        .map_err(|e| RecError::Rejected(format!("not a playable fMP4 file: {e}")))
+}
+
+/// [`sha256_file`] and [`probe_file`]; the file must be complete (no torn tail)
+/// and hold at least one fragment.
+pub fn hash_and_probe(path: &Path) -> Result<(String, media::ProbeInfo)> {
+    let probe = probe_file(path)?;
+    if probe.recovery.fragments == 0 {
+        return Err(RecError::Rejected(
+            "the file holds no complete fragment".into(),
+        ));
+    }
+    if !probe.is_complete() {
+        return Err(RecError::Rejected(format!(
+            "the file has {} bytes after its last complete fragment",
+            probe.recovery.discarded_len
+        )));
+    }
+    Ok((sha256_file(path)?, probe))
+}
+
+/// Starts a recorder for every camera whose source gives encoded video, and the
+/// periodic retention task. Both stop with the hub's shutdown token.
+pub fn spawn_all(hub: &Arc<crate::web::Hub>, tracker: &tokio_util::task::TaskTracker) {
+    for cam in hub.cameras.iter() {
+        if let Some(feed) = &cam.video {
+            recorder::spawn(
+                hub.recordings.clone(),
+                cam.name.clone(),
+                feed.clone(),
+                tracker,
+                hub.shutdown.clone(),
+            );
+        }
+    }
+    let rec = hub.recordings.clone();
+    let stop = hub.shutdown.clone();
+    tracker.spawn(async move {
+        let mut every = tokio::time::interval(rec.retention_interval);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            let r = rec.clone();
+            match tokio::task::spawn_blocking(move || r.enforce_retention()).await {
+                Ok(Ok(report)) if !report.deleted.is_empty() => tracing::info!(
+                    deleted = report.deleted.len(),
+                    bytes_freed = report.bytes_freed,
+                    "retention"
+                ),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "retention failed"),
+                Err(e) => tracing::warn!(error = %e, "retention task failed"),
+            }
+        }
+    });
+}

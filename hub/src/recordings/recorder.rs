@@ -1,0 +1,305 @@
+//! The hub's own recorder: one per camera whose source gives encoded video
+//! ([`crate::video::VideoFeed`]). An async task subscribes to the feed and hands
+//! events to a dedicated thread through a bounded channel (backpressure: if the
+//! disk is slow the task waits, the feed's buffer fills, and the task gets
+//! `Lagged` and resynchronises at the next key frame; the camera never waits).
+//! The thread runs [`media::Segmenter`] and writes segments with the store,
+//! then indexes each finished one and applies retention.
+//!
+//! A `Gap` in the feed (camera reconnect) or a `Lagged` consumer closes the
+//! current segment, so a gap in the feed is a gap in the timeline, never
+//! stretched video. Wall-clock start times come from the hub's clock at the first
+//! frame of each run, plus media time from there (segments of one run abut
+//! exactly).
+
+use std::sync::Arc;
+
+use media::{SegmentEvent, Segmenter, SegmenterConfig, Time90k, TrackConfig, VideoEvent};
+use sha2::{Digest, Sha256};
+use store::SegmentWriter;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{RecError, Recordings, Segment, Source};
+use crate::video::VideoFeed;
+
+/// Events queued between the feed task and the disk thread.
+pub const RECORDER_QUEUE: usize = 64;
+
+#[derive(Debug)]
+enum Msg {
+    Event(Arc<VideoEvent>),
+    Frame(media::Frame),
+    /// We fell behind the feed: close the segment, restart at the next key frame.
+    Resync,
+}
+
+/// Starts recording `camera` from `feed` until `shutdown`; the tracker waits for the
+/// last segment to be closed and indexed.
+pub fn spawn(
+    rec: Arc<Recordings>,
+    camera: String,
+    feed: Arc<VideoFeed>,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let (tx, rx) = mpsc::channel::<Msg>(RECORDER_QUEUE);
+    let thread_rec = rec.clone();
+    let thread_camera = camera.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("rec-{camera}"))
+        .spawn(move || Thread::new(thread_rec, thread_camera).run(rx));
+    let thread = match thread {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(camera, error = %e, "cannot start the recorder thread");
+            return;
+        }
+    };
+    let span = tracing::info_span!("recorder", camera = %camera);
+    tracker.spawn(tracing::Instrument::instrument(
+        async move {
+            forward(feed, tx, shutdown).await;
+            // The sender is gone: the thread closes its segment and exits.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            tracing::info!("recorder stopped");
+        },
+        span,
+    ));
+}
+
+async fn forward(feed: Arc<VideoFeed>, tx: mpsc::Sender<Msg>, shutdown: CancellationToken) {
+    let (snap, mut rx) = feed.subscribe();
+    if let Some(t) = snap.track {
+        let _ = tx.send(Msg::Event(Arc::new(VideoEvent::Track(t)))).await;
+    }
+    let mut skip_until: Option<Time90k> = snap.frames.last().map(|f| f.dts);
+    for f in snap.frames {
+        if tx.send(Msg::Frame(f)).await.is_err() {
+            return;
+        }
+    }
+    loop {
+        let msg = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = rx.recv() => match r {
+                Ok(ev) => {
+                    if let (Some(last), VideoEvent::Frame(f)) = (skip_until, &*ev)
+                        && f.dts <= last
+                    {
+                        continue; // already sent with the snapshot
+                    }
+                    skip_until = None;
+                    Msg::Event(ev)
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "recorder fell behind the feed; resynchronising");
+                    skip_until = None;
+                    Msg::Resync
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = tx.send(msg) => if r.is_err() { return },
+        }
+    }
+}
+
+struct Open {
+    w: SegmentWriter,
+    hasher: Sha256,
+    track: TrackConfig,
+}
+
+/// The disk side, on its own thread.
+struct Thread {
+    rec: Arc<Recordings>,
+    camera: String,
+    cfg: SegmenterConfig,
+    segmenter: Option<Segmenter>,
+    /// (dts, wall ms) of the first frame of the current run.
+    base: Option<(Time90k, i64)>,
+    open: Option<Open>,
+    events: Vec<SegmentEvent>,
+}
+
+impl Thread {
+    fn new(rec: Arc<Recordings>, camera: String) -> Thread {
+        let secs = rec.segment_duration_secs(&camera) as i64;
+        Thread {
+            rec,
+            camera,
+            cfg: SegmenterConfig {
+                target_duration: media::Duration90k::from_secs(secs),
+                ..Default::default()
+            },
+            segmenter: None,
+            base: None,
+            open: None,
+            events: Vec::new(),
+        }
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(msg) = rx.blocking_recv() {
+            match msg {
+                Msg::Frame(f) => self.frame(f),
+                Msg::Resync => self.close("resync after lag"),
+                Msg::Event(ev) => match &*ev {
+                    VideoEvent::Track(t) => match self.segmenter.as_mut() {
+                        Some(s) => s.set_track(t.clone()),
+                        None => self.segmenter = Some(Segmenter::new(t.clone(), self.cfg)),
+                    },
+                    VideoEvent::Frame(f) => self.frame(f.clone()),
+                    VideoEvent::Gap { reason } => self.close(reason),
+                },
+            }
+        }
+        self.close("shutdown");
+    }
+
+    fn frame(&mut self, f: media::Frame) {
+        let Some(seg) = self.segmenter.as_mut() else {
+            return; // no track yet
+        };
+        if self.base.is_none() {
+            self.base = Some((f.dts, self.rec.clock.now_ms()));
+        }
+        match seg.push(f.clone(), &mut self.events) {
+            Ok(()) => self.drain(),
+            Err(media::Error::NonMonotonicDts { .. }) => {
+                // The source restarted its clock without a Gap: treat it as one.
+                self.close("timestamps went backwards");
+                self.base = Some((f.dts, self.rec.clock.now_ms()));
+                if let Some(seg) = self.segmenter.as_mut()
+                    && seg.push(f, &mut self.events).is_ok()
+                {
+                    self.drain();
+                }
+            }
+            Err(e) => tracing::warn!(camera = self.camera, error = %e, "frame dropped"),
+        }
+    }
+
+    /// Ends the current segment (if any); the next run starts at a key frame.
+    fn close(&mut self, why: &str) {
+        if let Some(seg) = self.segmenter.as_mut() {
+            tracing::debug!(camera = self.camera, why, "closing segment");
+            if let Err(e) = seg.finish(&mut self.events) {
+                tracing::warn!(camera = self.camera, error = %e, "closing segment");
+            }
+            self.drain();
+        }
+        self.base = None;
+    }
+
+    fn drain(&mut self) {
+        let events = std::mem::take(&mut self.events);
+        for ev in events {
+            if let Err(e) = self.apply(ev) {
+                tracing::error!(camera = self.camera, error = %e, "recording failed; segment dropped");
+                if let Some(o) = self.open.take() {
+                    let _ = o.w.abort();
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, ev: SegmentEvent) -> Result<(), RecError> {
+        match ev {
+            SegmentEvent::Start { start, init, .. } => {
+                if let Some(o) = self.open.take() {
+                    let _ = o.w.abort();
+                }
+                let (base_dts, base_ms) = self.base.unwrap_or((start, self.rec.clock.now_ms()));
+                let start_ms = base_ms + (start.0 - base_dts.0) / 90;
+                let dir = self
+                    .rec
+                    .dir(&self.camera)
+                    .ok_or_else(|| RecError::NotFound(self.camera.clone()))?;
+                let mut w = match dir.begin(start_ms) {
+                    Err(e) if e.is_no_space() => {
+                        self.rec.make_room(&self.camera)?;
+                        dir.begin(start_ms)?
+                    }
+                    r => r?,
+                };
+                self.with_room(&mut w, |w| w.append(&init))?;
+                let mut hasher = Sha256::new();
+                hasher.update(&init);
+                let track = self
+                    .segmenter
+                    .as_ref()
+                    .map(|s| s.track().clone())
+                    .ok_or_else(|| RecError::BadRequest("no track".into()))?;
+                self.open = Some(Open { w, hasher, track });
+            }
+            SegmentEvent::Fragment(f) => {
+                if let Some(mut o) = self.open.take() {
+                    self.with_room(&mut o.w, |w| w.write_fragment(&f))?;
+                    o.hasher.update(&f.bytes);
+                    self.open = Some(o);
+                }
+            }
+            SegmentEvent::End(summary) => {
+                if let Some(o) = self.open.take() {
+                    let written = o.w.len();
+                    let done = o.w.finish(&summary)?;
+                    let sha256 = if written == summary.file_bytes {
+                        hex::encode(o.hasher.finalize())
+                    } else {
+                        let path = self
+                            .rec
+                            .dir(&self.camera)
+                            .map(|d| d.path().join(&done.name));
+                        super::sha256_file(&path.unwrap_or_default())?
+                    };
+                    let seg = Segment {
+                        camera: self.camera.clone(),
+                        file_name: done.name.clone(),
+                        start_ms: done.start_ms,
+                        duration_ms: done.duration.0.max(0) / 90,
+                        size_bytes: done.size_bytes,
+                        sha256,
+                        codec: o.track.codec_string().to_owned(),
+                        width: u32::from(o.track.width()),
+                        height: u32::from(o.track.height()),
+                        source: Source::Recorder,
+                    };
+                    self.rec.insert(&seg)?;
+                    tracing::info!(
+                        camera = self.camera,
+                        segment = done.name,
+                        duration_ms = seg.duration_ms,
+                        size_bytes = seg.size_bytes,
+                        "segment recorded"
+                    );
+                    if let Err(e) = self.rec.enforce_retention() {
+                        tracing::warn!(error = %e, "retention after a segment failed");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a write; on a full disk makes room (retention, index rows first) and
+    /// retries the same bytes once.
+    fn with_room(
+        &self,
+        w: &mut SegmentWriter,
+        mut op: impl FnMut(&mut SegmentWriter) -> store::Result<()>,
+    ) -> Result<(), RecError> {
+        match op(w) {
+            Err(e) if e.is_no_space() => {
+                let freed = self.rec.make_room(&self.camera)?;
+                tracing::warn!(camera = self.camera, freed, "disk full; made room");
+                op(w).map_err(Into::into)
+            }
+            r => r.map_err(Into::into),
+        }
+    }
+}

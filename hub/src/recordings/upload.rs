@@ -1,0 +1,419 @@
+//! Store-and-forward, hub side: agents upload the segment files they recorded.
+//! The HTTP protocol is in `web::upload`; this is the disk side.
+//!
+//! An upload of `NAME` (a store segment name) for camera `C` is staged in
+//! `DATA_DIR/recordings/.uploads/C/NAME.data`, with `NAME.meta` holding the
+//! announced SHA-256 and total size, so it can resume after a broken connection
+//! (even across a hub restart). When the last byte arrives the whole file is
+//! hashed and must match; it is then probed (a complete fMP4 with at least one
+//! fragment), copied into the camera's [`store::SegmentDir`] with the crash-safe
+//! order (`.partial`, fsync, rename, fsync dir), indexed, and the staging files
+//! are removed. A file that fails either test is deleted and nothing is indexed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use media::{SegmentSummary, Time90k};
+
+use super::{RecError, Recordings, Result, Segment, Source, UPLOADS_DIR, UploadClaim, index};
+
+/// `Content-Range: bytes START-END/TOTAL` (END inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentRange {
+    pub start: u64,
+    pub end: u64,
+    pub total: u64,
+}
+
+impl ContentRange {
+    /// Parses `bytes START-END/TOTAL`; `None` for anything else (including an
+    /// empty or backwards range, or one past the total).
+    pub fn parse(s: &str) -> Option<ContentRange> {
+        let rest = s.trim().strip_prefix("bytes ")?;
+        let (range, total) = rest.split_once('/')?;
+        let (a, b) = range.split_once('-')?;
+        let num = |t: &str| -> Option<u64> {
+            (!t.is_empty() && t.len() <= 19 && t.bytes().all(|c| c.is_ascii_digit()))
+                .then(|| t.parse().ok())
+                .flatten()
+        };
+        let (start, end, total) = (num(a)?, num(b)?, num(total)?);
+        (start <= end && end < total).then_some(ContentRange { start, end, total })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.end - self.start + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// How much of a segment the hub holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadState {
+    /// Committed and indexed.
+    Complete(Segment),
+    /// Staged: this many bytes of `total` received so far.
+    Partial {
+        received: u64,
+        total: u64,
+        sha256: String,
+    },
+    /// Nothing.
+    None,
+}
+
+/// What [`Recordings::begin_upload`] decided.
+#[derive(Debug)]
+pub enum Begin {
+    /// The segment is already committed with the same hash: nothing to do.
+    AlreadyHave(Segment),
+    /// Write the body at `offset` of `data`; then call [`Recordings::finish_upload`]
+    /// if the file is complete. The claim keeps other requests for the same
+    /// segment out until dropped.
+    Write {
+        data: PathBuf,
+        offset: u64,
+        claim: UploadClaim,
+    },
+}
+
+impl Recordings {
+    fn staging(&self, camera: &str, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+        let dir = self.root().join(UPLOADS_DIR).join(camera);
+        (
+            dir.join(format!("{name}.data")),
+            dir.join(format!("{name}.meta")),
+            dir,
+        )
+    }
+
+    /// Where the upload of `name` stands.
+    pub fn upload_state(&self, camera: &str, name: &str) -> Result<UploadState> {
+        let (c, n) = (camera.to_owned(), name.to_owned());
+        if let Some(seg) = self.db.call_blocking(|db| index::get(db, &c, &n))? {
+            return Ok(UploadState::Complete(seg));
+        }
+        let (data, meta, _) = self.staging(camera, name);
+        match read_meta(&meta) {
+            Some((sha256, total)) => {
+                let received = fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
+                Ok(UploadState::Partial {
+                    received,
+                    total,
+                    sha256,
+                })
+            }
+            None => Ok(UploadState::None),
+        }
+    }
+
+    /// Checks an upload request before its body is read: idempotency (same name
+    /// and hash committed: nothing to do; another hash: conflict), the size bound,
+    /// and the offset against what is staged. A request starting at 0 with a new
+    /// hash or size restarts the staging; resuming needs the same hash and size.
+    pub fn begin_upload(
+        &self,
+        camera: &str,
+        name: &str,
+        sha256: &str,
+        range: ContentRange,
+    ) -> Result<Begin> {
+        if self.dir(camera).is_none() {
+            return Err(RecError::NotFound(format!("no camera {camera:?}")));
+        }
+        if store::parse_segment_name(name).is_none() {
+            return Err(RecError::BadRequest(format!(
+                "{name:?} is not a segment name"
+            )));
+        }
+        if range.total > self.max_segment_size {
+            return Err(RecError::TooLarge(format!(
+                "segment of {} bytes is over the limit of {} bytes",
+                range.total, self.max_segment_size
+            )));
+        }
+        let claim = self.claim_upload(camera, name).ok_or_else(|| {
+            RecError::Conflict("another upload of this segment is in progress".into())
+        })?;
+        let (c, n) = (camera.to_owned(), name.to_owned());
+        if let Some(seg) = self.db.call_blocking(|db| index::get(db, &c, &n))? {
+            if seg.sha256 == sha256 {
+                return Ok(Begin::AlreadyHave(seg));
+            }
+            return Err(RecError::Conflict(format!(
+                "segment {name} is already stored with another SHA-256"
+            )));
+        }
+        let (data, meta, dir) = self.staging(camera, name);
+        let staged = read_meta(&meta);
+        let same = staged
+            .as_ref()
+            .is_some_and(|(s, t)| s == sha256 && *t == range.total);
+        let offset = if same {
+            fs::metadata(&data).map(|m| m.len()).unwrap_or(0)
+        } else {
+            0
+        };
+        if !same {
+            if range.start != 0 {
+                return Err(if staged.is_some() {
+                    RecError::Conflict(
+                        "an unfinished upload of this segment has another SHA-256 or size; \
+                         start again from byte 0"
+                            .into(),
+                    )
+                } else {
+                    RecError::WrongOffset {
+                        got: range.start,
+                        expected: 0,
+                    }
+                });
+            }
+            fs::create_dir_all(&dir).map_err(|e| RecError::io("create directory", &dir, e))?;
+            let _ = fs::remove_file(&data);
+            write_meta(&meta, sha256, range.total)?;
+            File::create(&data).map_err(|e| RecError::io("create", &data, e))?;
+        }
+        if offset > range.total {
+            // A staged file longer than announced cannot be right: start over.
+            let _ = fs::remove_file(&data);
+            let _ = fs::remove_file(&meta);
+            return Err(RecError::WrongOffset {
+                got: range.start,
+                expected: 0,
+            });
+        }
+        if range.start != offset {
+            return Err(RecError::WrongOffset {
+                got: range.start,
+                expected: offset,
+            });
+        }
+        Ok(Begin::Write {
+            data,
+            offset,
+            claim,
+        })
+    }
+
+    /// The staged file is complete: verify, probe, commit and index it. On a hash
+    /// or format mismatch the staging files are deleted and nothing is indexed.
+    pub fn finish_upload(&self, camera: &str, name: &str, sha256: &str) -> Result<Segment> {
+        let (data, meta, _) = self.staging(camera, name);
+        let discard = || {
+            let _ = fs::remove_file(&data);
+            let _ = fs::remove_file(&meta);
+        };
+        let got = super::sha256_file(&data)?;
+        if got != sha256 {
+            discard();
+            return Err(RecError::Rejected(format!(
+                "SHA-256 mismatch: X-Content-SHA256 was {sha256}, the received file has {got}; \
+                 the upload was discarded"
+            )));
+        }
+        let probe = match super::probe_file(&data) {
+            Ok(p) if p.recovery.fragments > 0 && p.is_complete() => p,
+            Ok(_) => {
+                discard();
+                return Err(RecError::Rejected(
+                    "not a complete fMP4 segment; the upload was discarded".into(),
+                ));
+            }
+            Err(e) => {
+                discard();
+                return Err(e);
+            }
+        };
+        let dir = self
+            .dir(camera)
+            .ok_or_else(|| RecError::NotFound(format!("no camera {camera:?}")))?;
+        let start_ms = store::parse_segment_name(name)
+            .ok_or_else(|| RecError::BadRequest(format!("{name:?} is not a segment name")))?;
+        // A file of this name on disk but not in the index (a crash before the insert).
+        if dir.path().join(name).exists() {
+            let seg = self.index_file(camera, name, Source::Upload)?;
+            discard();
+            if seg.sha256 == sha256 {
+                return Ok(seg);
+            }
+            return Err(RecError::Conflict(format!(
+                "segment {name} is already stored with another SHA-256"
+            )));
+        }
+        let done = match commit_by_rename(&data, dir.path(), name, start_ms, &probe) {
+            Ok(done) => done,
+            Err(e) => {
+                // Another filesystem (a camera directory on its own disk): copy through
+                // the store's writer instead, which has the same crash-safe order.
+                tracing::debug!(error = %e, "rename into place failed; copying");
+                self.commit_by_copy(camera, dir, &data, name, start_ms, &probe)?
+            }
+        };
+        let seg = Segment {
+            camera: camera.to_owned(),
+            file_name: done.name,
+            start_ms: done.start_ms,
+            duration_ms: done.duration.0.max(0) / 90,
+            size_bytes: done.size_bytes,
+            sha256: got,
+            codec: probe.codec_string,
+            width: u32::from(probe.width),
+            height: u32::from(probe.height),
+            source: Source::Upload,
+        };
+        self.insert(&seg)?;
+        discard();
+        Ok(seg)
+    }
+}
+
+impl Recordings {
+    /// Copies the staged file into the camera's directory with a [`store::SegmentWriter`]
+    /// (`.partial`, fsync, rename, fsync directory); on failure the partial file is
+    /// removed, so no half copy is ever recovered as a segment.
+    fn commit_by_copy(
+        &self,
+        camera: &str,
+        dir: &store::SegmentDir,
+        data: &std::path::Path,
+        name: &str,
+        start_ms: i64,
+        probe: &media::ProbeInfo,
+    ) -> Result<store::FinishedSegment> {
+        let mut w = dir.begin(start_ms)?;
+        if w.name() != name {
+            let _ = w.abort();
+            return Err(RecError::Conflict(format!(
+                "segment {name} is being written"
+            )));
+        }
+        let copy = |w: &mut store::SegmentWriter| -> Result<()> {
+            let mut src = File::open(data).map_err(|e| RecError::io("open", data, e))?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = src
+                    .read(&mut buf)
+                    .map_err(|e| RecError::io("read", data, e))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if let Err(e) = w.append(&buf[..n]) {
+                    if !e.is_no_space() {
+                        return Err(e.into());
+                    }
+                    self.make_room(camera)?;
+                    w.append(&buf[..n])?;
+                }
+            }
+        };
+        if let Err(e) = copy(&mut w) {
+            let _ = w.abort();
+            return Err(e);
+        }
+        let summary = summary_of(probe, w.len());
+        Ok(w.finish(&summary)?)
+    }
+}
+
+fn summary_of(probe: &media::ProbeInfo, file_bytes: u64) -> SegmentSummary {
+    SegmentSummary {
+        index: 0,
+        start: probe.recovery.first_dts.unwrap_or(Time90k::ZERO),
+        duration: probe.recovery.duration,
+        frames: probe.recovery.samples,
+        key_frames: probe.recovery.key_frames,
+        fragments: probe.recovery.fragments,
+        file_bytes,
+        media_bytes: 0,
+    }
+}
+
+/// Moves the verified staging file into place: mtime set to the media's end (the
+/// store's convention), fsync, rename to its final name, fsync the directory. The
+/// file appears whole or not at all.
+fn commit_by_rename(
+    data: &std::path::Path,
+    dir: &std::path::Path,
+    name: &str,
+    start_ms: i64,
+    probe: &media::ProbeInfo,
+) -> Result<store::FinishedSegment> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(data)
+        .map_err(|e| RecError::io("open", data, e))?;
+    let size_bytes = f
+        .metadata()
+        .map_err(|e| RecError::io("stat", data, e))?
+        .len();
+    let end_ms = start_ms.saturating_add(probe.recovery.duration.0.max(0) / 90);
+    if let Ok(end) = u64::try_from(end_ms) {
+        let _ = f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_millis(end));
+    }
+    f.sync_all().map_err(|e| RecError::io("fsync", data, e))?;
+    drop(f);
+    let target = dir.join(name);
+    // Never replace a file of that name (a recorder's, say): refuse instead.
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        data,
+        rustix::fs::CWD,
+        &target,
+        rustix::fs::RenameFlags::NOREPLACE,
+    )
+    .map_err(|e| RecError::io("rename", data, e.into()))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| RecError::io("fsync directory", dir, e))?;
+    Ok(store::FinishedSegment {
+        name: name.to_owned(),
+        start_ms,
+        duration: probe.recovery.duration,
+        size_bytes,
+    })
+}
+
+fn read_meta(path: &std::path::Path) -> Option<(String, u64)> {
+    let text = fs::read_to_string(path).ok()?;
+    let (sha, total) = text.trim().split_once(' ')?;
+    Some((sha.to_owned(), total.parse().ok()?))
+}
+
+fn write_meta(path: &std::path::Path, sha256: &str, total: u64) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| RecError::io("create", path, e))?;
+    writeln!(f, "{sha256} {total}").map_err(|e| RecError::io("write", path, e))?;
+    f.sync_all().map_err(|e| RecError::io("fsync", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ContentRange;
+
+    #[test]
+    fn content_ranges() {
+        let r = ContentRange::parse("bytes 0-99/1000").unwrap();
+        assert_eq!((r.start, r.end, r.total, r.len()), (0, 99, 1000, 100));
+        for bad in [
+            "",
+            "bytes */1000",
+            "bytes 5-4/1000",
+            "bytes 0-1000/1000",
+            "bytes 0-9/*",
+            "bits 0-9/10",
+            "bytes -1-9/10",
+            "bytes 0-99999999999999999999/99999999999999999999",
+        ] {
+            assert_eq!(ContentRange::parse(bad), None, "{bad:?}");
+        }
+    }
+}

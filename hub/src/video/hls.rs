@@ -1,0 +1,357 @@
+//! HLS from memory: a bounded sliding playlist of fMP4 segments per camera
+//! (`/{camera}/stream.m3u8`, as the seed HLS server served), cut at key frames
+//! about every [`TARGET_SEGMENT`]. Only the latest [`MAX_SEGMENTS`] segments
+//! are kept; older ones are freed as new ones arrive, so memory is bounded by
+//! about `MAX_SEGMENTS` × segment length of video per camera.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use media::fmp4::{Sample, encode_fragment};
+use media::{Duration90k, Frame, TrackConfig, VideoEvent};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::VideoFeed;
+
+/// Segments kept in the playlist.
+pub const MAX_SEGMENTS: usize = 6;
+/// Cut at the first key frame after this much video.
+pub const TARGET_SEGMENT: Duration90k = Duration90k::from_secs(2);
+/// A segment with no key frame to end it is dropped past this many frames.
+const MAX_SEGMENT_FRAMES: usize = 1200;
+
+#[derive(Debug)]
+struct Segment {
+    seq: u64,
+    init_id: u64,
+    duration_secs: f64,
+    discontinuity: bool,
+    data: Bytes,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    inits: VecDeque<(u64, Bytes)>,
+    segments: VecDeque<Segment>,
+    discontinuity_seq: u64,
+}
+
+/// One camera's playlist and segments.
+#[derive(Debug)]
+pub struct HlsStore {
+    inner: Mutex<Inner>,
+    /// The number of segments ever added, for waiting on the first.
+    added: watch::Sender<u64>,
+}
+
+impl Default for HlsStore {
+    fn default() -> Self {
+        HlsStore {
+            inner: Mutex::new(Inner::default()),
+            added: watch::Sender::new(0),
+        }
+    }
+}
+
+impl HlsStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add_init(&self, id: u64, init: Bytes) {
+        let mut st = self.lock();
+        st.inits.push_back((id, init));
+    }
+
+    fn add_segment(&self, seg: Segment) {
+        {
+            let mut st = self.lock();
+            st.segments.push_back(seg);
+            while st.segments.len() > MAX_SEGMENTS {
+                if let Some(old) = st.segments.pop_front()
+                    && old.discontinuity
+                {
+                    st.discontinuity_seq += 1;
+                }
+            }
+            // Keep only the init segments still referenced.
+            let oldest = st.segments.front().map_or(0, |s| s.init_id);
+            while st.inits.len() > 1 && st.inits.front().is_some_and(|(id, _)| *id < oldest) {
+                st.inits.pop_front();
+            }
+        }
+        self.added.send_modify(|n| *n += 1);
+    }
+
+    /// Wait until at least one segment exists (or `limit` passes).
+    pub async fn wait_ready(&self, limit: std::time::Duration) -> bool {
+        let mut rx = self.added.subscribe();
+        if !self.lock().segments.is_empty() {
+            return true;
+        }
+        tokio::time::timeout(limit, rx.wait_for(|n| *n > 0))
+            .await
+            .is_ok()
+            && !self.lock().segments.is_empty()
+    }
+
+    /// The playlist text; `None` before the first segment.
+    pub fn playlist(&self) -> Option<String> {
+        let st = self.lock();
+        let first = st.segments.front()?;
+        let target = st
+            .segments
+            .iter()
+            .map(|s| s.duration_secs.ceil() as u64)
+            .max()
+            .unwrap_or(2)
+            .max(1);
+        let mut p = String::new();
+        let _ = write!(
+            p,
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{}\n#EXT-X-DISCONTINUITY-SEQUENCE:{}\n",
+            first.seq, st.discontinuity_seq
+        );
+        let mut init = None;
+        for (i, s) in st.segments.iter().enumerate() {
+            if s.discontinuity && i > 0 {
+                p.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            if init != Some(s.init_id) {
+                let _ = writeln!(p, "#EXT-X-MAP:URI=\"hls/init-{}.mp4\"", s.init_id);
+                init = Some(s.init_id);
+            }
+            let _ = write!(
+                p,
+                "#EXTINF:{:.3},\nhls/seg-{}.m4s\n",
+                s.duration_secs, s.seq
+            );
+        }
+        Some(p)
+    }
+
+    /// A segment or init segment by file name (`seg-N.m4s`, `init-N.mp4`).
+    pub fn file(&self, name: &str) -> Option<Bytes> {
+        let st = self.lock();
+        if let Some(n) = name
+            .strip_prefix("seg-")
+            .and_then(|r| r.strip_suffix(".m4s"))
+        {
+            let n: u64 = n.parse().ok()?;
+            return st
+                .segments
+                .iter()
+                .find(|s| s.seq == n)
+                .map(|s| s.data.clone());
+        }
+        if let Some(n) = name
+            .strip_prefix("init-")
+            .and_then(|r| r.strip_suffix(".mp4"))
+        {
+            let n: u64 = n.parse().ok()?;
+            return st
+                .inits
+                .iter()
+                .find(|(id, _)| *id == n)
+                .map(|(_, b)| b.clone());
+        }
+        None
+    }
+
+    /// Bytes held (segments and init segments).
+    pub fn bytes(&self) -> usize {
+        let st = self.lock();
+        st.segments.iter().map(|s| s.data.len()).sum::<usize>()
+            + st.inits.iter().map(|(_, b)| b.len()).sum::<usize>()
+    }
+}
+
+/// Cuts a feed's frames into segments.
+#[derive(Debug, Default)]
+struct Packager {
+    init_id: u64,
+    has_init: bool,
+    next_seq: u64,
+    pending: Vec<Frame>,
+    discontinuity: bool,
+    waiting_key: bool,
+}
+
+impl Packager {
+    fn track(&mut self, store: &HlsStore, t: &TrackConfig) {
+        self.close(store, None);
+        match media::init_segment(t) {
+            Ok(init) => {
+                self.init_id += 1;
+                store.add_init(self.init_id, Bytes::from(init));
+                self.has_init = true;
+                if self.next_seq > 0 {
+                    self.discontinuity = true;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no HLS for this track");
+                self.has_init = false;
+            }
+        }
+        self.waiting_key = true;
+    }
+
+    fn frame(&mut self, store: &HlsStore, f: &Frame) {
+        if !self.has_init || (self.waiting_key && !f.is_key) {
+            return;
+        }
+        self.waiting_key = false;
+        if let Some(last) = self.pending.last()
+            && f.dts <= last.dts
+        {
+            // Time went back without a gap: treat it as one.
+            self.pending.clear();
+            self.discontinuity = true;
+            self.waiting_key = !f.is_key;
+            if !f.is_key {
+                return;
+            }
+        }
+        if f.is_key
+            && let Some(first) = self.pending.first()
+            && f.dts.0 - first.dts.0 >= TARGET_SEGMENT.0
+        {
+            self.close(store, Some(f.dts.0));
+        }
+        if self.pending.len() >= MAX_SEGMENT_FRAMES {
+            self.pending.clear();
+            self.waiting_key = true;
+            self.discontinuity = true;
+            return;
+        }
+        self.pending.push(f.clone());
+    }
+
+    /// End the segment being built; `end` is the next frame's dts if known.
+    fn close(&mut self, store: &HlsStore, end: Option<i64>) {
+        let frames = std::mem::take(&mut self.pending);
+        if frames.is_empty() || !self.has_init {
+            return;
+        }
+        let mut samples = Vec::with_capacity(frames.len());
+        let mut last_d = 6000;
+        for (i, f) in frames.iter().enumerate() {
+            let next = frames.get(i + 1).map(|n| n.dts.0).or(end);
+            let d = next.map_or(last_d, |n| n - f.dts.0).clamp(1, 180_000);
+            last_d = d;
+            samples.push(Sample {
+                data: f.data.clone(),
+                dts: f.dts,
+                pts: f.pts.max(f.dts),
+                duration: Duration90k(d),
+                is_key: f.is_key,
+            });
+        }
+        let total: i64 = samples.iter().map(|s| s.duration.0).sum();
+        self.next_seq += 1;
+        match encode_fragment(self.next_seq as u32, &samples) {
+            Ok(data) => store.add_segment(Segment {
+                seq: self.next_seq,
+                init_id: self.init_id,
+                duration_secs: total as f64 / 90_000.0,
+                discontinuity: std::mem::take(&mut self.discontinuity),
+                data: Bytes::from(data),
+            }),
+            Err(e) => tracing::warn!(error = %e, "HLS segment dropped"),
+        }
+    }
+}
+
+/// Keep `feed.hls` filled until `stop`.
+pub async fn run(feed: Arc<VideoFeed>, name: String, stop: CancellationToken) {
+    let span = tracing::info_span!("hls", camera = %name);
+    async move {
+        let (snap, mut rx) = feed.subscribe();
+        let store = &feed.hls;
+        let mut p = Packager {
+            waiting_key: true,
+            ..Packager::default()
+        };
+        if let Some(t) = &snap.track {
+            p.track(store, t);
+            for f in &snap.frames {
+                p.frame(store, f);
+            }
+        }
+        loop {
+            let ev = tokio::select! {
+                _ = stop.cancelled() => return,
+                ev = rx.recv() => ev,
+            };
+            match ev {
+                Ok(ev) => match &*ev {
+                    VideoEvent::Track(t) => p.track(store, t),
+                    VideoEvent::Frame(f) => p.frame(store, f),
+                    VideoEvent::Gap { .. } => {
+                        p.close(store, None);
+                        p.discontinuity = true;
+                        p.waiting_key = true;
+                    }
+                },
+                Err(RecvError::Lagged(n)) => {
+                    tracing::debug!(missed = n, "HLS packager lagged");
+                    p.pending.clear();
+                    p.discontinuity = true;
+                    p.waiting_key = true;
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use media::Time90k;
+
+    fn track() -> TrackConfig {
+        let sps = b"\x67\x42\xc0\x1e\xd9\x00\xa0\x2f\xf9\x70\x11\x00\x00\x03\x00\x01\x00\x00\x03\x00\x1e\x0f\x16\x2e\x48";
+        TrackConfig::h264(sps, b"\x68\xcb\x83\xcb\x20").unwrap()
+    }
+
+    #[test]
+    fn the_playlist_slides_and_frees_old_segments() {
+        let store = HlsStore::default();
+        let mut p = Packager {
+            waiting_key: true,
+            ..Packager::default()
+        };
+        p.track(&store, &track());
+        assert!(store.playlist().is_none());
+        // 15 fps, a key frame every 15 frames (1 s): segments of 2 s.
+        for i in 0..15 * 40 {
+            p.frame(
+                &store,
+                &Frame {
+                    data: Bytes::from_static(b"\x00\x00\x00\x02\x65\x88"),
+                    dts: Time90k(i * 6000),
+                    pts: Time90k(i * 6000),
+                    is_key: i % 15 == 0,
+                },
+            );
+        }
+        let pl = store.playlist().unwrap();
+        assert_eq!(pl.matches("#EXTINF:2.000,").count(), MAX_SEGMENTS, "{pl}");
+        assert!(pl.contains("#EXT-X-MEDIA-SEQUENCE:14\n"), "{pl}");
+        assert!(pl.contains("#EXT-X-MAP:URI=\"hls/init-1.mp4\""), "{pl}");
+        assert!(!pl.contains("PLAYLIST-TYPE"), "{pl}");
+        assert!(store.file("seg-19.m4s").is_some());
+        assert!(store.file("seg-13.m4s").is_none(), "old segments are freed");
+        assert!(store.file("init-1.mp4").is_some());
+        assert!(store.bytes() < 10_000);
+    }
+}

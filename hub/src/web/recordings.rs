@@ -1,0 +1,524 @@
+//! Recordings on the web: Pi-Cam's pages and URLs (`/recordings/index.html`,
+//! `/playback.html?file=NAME`, `/recordings/NAME`), the timeline page, the JSON
+//! API, downloads with HTTP Range, and export of a time range as one MP4.
+//!
+//! No URL reaches a file by path: a name must parse strictly
+//! ([`index::parse_public_name`]) and be found in the index by exact match; the
+//! file is then the row's camera directory joined with its validated store name.
+//! Every route here is behind `Viewer`/`PageViewer`.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::pages::html_escape;
+use super::{AppState, PageViewer, Viewer};
+use crate::recordings::{RecError, Segment, export, index};
+
+const INDEX_HTML: &str = include_str!("../../assets/recordings-index.html");
+const PLAYBACK_HTML: &str = include_str!("../../assets/recordings-playback.html");
+const TIMELINE_HTML: &str = include_str!("../../assets/timeline.html");
+const RECORDINGS_JS: &str = include_str!("../../assets/recordings.js");
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/recordings",
+            get(|| async { Redirect::permanent("/recordings/index.html") }),
+        )
+        .route("/recordings/index.html", get(index_page))
+        .route("/recordings/assets/recordings.js", get(script))
+        .route("/recordings/{file}", get(file))
+        .route("/playback.html", get(playback))
+        .route("/timeline/{camera}", get(timeline))
+        .route("/api/recordings", get(list_json))
+        .route("/api/recordings/days", get(days_json))
+        .route("/api/recordings/export", get(export_mp4))
+        .merge(super::upload::routes())
+}
+
+/// The one place recordings errors become HTTP statuses.
+impl IntoResponse for RecError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            RecError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            RecError::NotFound(_) => StatusCode::NOT_FOUND,
+            RecError::Conflict(_) => StatusCode::CONFLICT,
+            RecError::WrongOffset { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            RecError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RecError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            RecError::Store(e) if e.is_no_space() => StatusCode::INSUFFICIENT_STORAGE,
+            RecError::Store(_) | RecError::Db(_) | RecError::Io { .. } | RecError::Join(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let msg = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self, "recordings request failed");
+            "internal error".to_owned()
+        } else {
+            self.to_string()
+        };
+        let mut r = super::message(status, msg);
+        if let RecError::WrongOffset { expected, .. } = self {
+            r.headers_mut()
+                .insert(super::upload::OFFSET_HEADER, HeaderValue::from(expected));
+        }
+        r
+    }
+}
+
+/// JSON of one segment, for the API and the upload responses.
+pub fn segment_json(s: &Segment) -> serde_json::Value {
+    let name = s.public_name();
+    json!({
+        "name": name,
+        "camera": s.camera,
+        "file": s.file_name,
+        "start_ms": s.start_ms,
+        "end_ms": s.end_ms(),
+        "duration_ms": s.duration_ms,
+        "size_bytes": s.size_bytes,
+        "sha256": s.sha256,
+        "codec": s.codec,
+        "width": s.width,
+        "height": s.height,
+        "source": s.source,
+        "url": format!("/recordings/{name}"),
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, RecError> + Send + 'static,
+) -> Result<T, RecError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RecError::Join(e.to_string()))?
+}
+
+fn page(body: String) -> Response {
+    (
+        [
+            (header::CACHE_CONTROL, "no-cache, private"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        Html(body),
+    )
+        .into_response()
+}
+
+fn user_label(v: &PageViewer) -> String {
+    html_escape(v.0.as_ref().map(|u| u.name.as_str()).unwrap_or("guest"))
+}
+
+/// UTC day of a unix-ms time, `YYYY-MM-DD`.
+fn day_of(ms: i64) -> String {
+    store::segment_name(ms)
+        .map(|n| n[..10].to_owned())
+        .unwrap_or_default()
+}
+
+/// `GET /recordings/index.html`: every recording per camera and day, newest first.
+async fn index_page(State(hub): State<AppState>, v: PageViewer) -> Response {
+    let db = hub.recordings.db.clone();
+    let all = match db.call(|c| index::all(c, None)).await {
+        Ok(a) => a,
+        Err(e) => return RecError::from(e).into_response(),
+    };
+    let mut body = String::new();
+    let mut cams: Vec<&str> = hub.cameras.iter().map(|c| c.name.as_str()).collect();
+    cams.sort();
+    for cam in cams {
+        body.push_str(&format!(
+            "<section class=\"camera-recordings\" data-camera=\"{0}\"><h2>{0} <a class=\"timeline-link\" href=\"/timeline/{0}\">timeline</a></h2>\n",
+            html_escape(cam)
+        ));
+        let mut day = String::new();
+        let mut any = false;
+        for s in all.iter().filter(|s| s.camera == cam) {
+            let d = day_of(s.start_ms);
+            if d != day {
+                if any {
+                    body.push_str("</ul>\n");
+                }
+                body.push_str(&format!(
+                    "<h3>{}</h3>\n<ul class=\"segments\">\n",
+                    html_escape(&d)
+                ));
+                day = d;
+                any = true;
+            }
+            let name = html_escape(&s.public_name());
+            body.push_str(&format!(
+                "<li><p><a href=\"/playback.html?file={name}\">{name}</a> <span class=\"meta\">{}s · {} KiB · {}×{}</span></p></li>\n",
+                s.duration_ms / 1000,
+                s.size_bytes / 1024,
+                s.width,
+                s.height
+            ));
+        }
+        if any {
+            body.push_str("</ul>\n");
+        } else {
+            body.push_str("<p class=\"empty\">No recordings.</p>\n");
+        }
+        body.push_str("</section>\n");
+    }
+    page(
+        INDEX_HTML
+            .replace("{{user}}", &user_label(&v))
+            .replace("{{list}}", &body),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct PlaybackQuery {
+    file: Option<String>,
+}
+
+/// `GET /playback.html?file=NAME`: a `<video controls>` page for one recording.
+async fn playback(
+    State(hub): State<AppState>,
+    v: PageViewer,
+    Query(q): Query<PlaybackQuery>,
+) -> Response {
+    let Some(file) = q.file else {
+        return RecError::NotFound("no file given".into()).into_response();
+    };
+    let rec = hub.recordings.clone();
+    let f = file.clone();
+    let seg = match blocking(move || rec.lookup_public(&f)).await {
+        Ok((seg, path)) if path.is_file() => seg,
+        Ok(_) => return RecError::NotFound("no such recording".into()).into_response(),
+        Err(e) => return e.into_response(),
+    };
+    let name = html_escape(&seg.public_name());
+    page(
+        PLAYBACK_HTML
+            .replace("{{user}}", &user_label(&v))
+            .replace("{{name}}", &name)
+            .replace("{{camera}}", &html_escape(&seg.camera))
+            .replace("{{width}}", &seg.width.to_string())
+            .replace("{{height}}", &seg.height.to_string()),
+    )
+}
+
+/// `GET /recordings/NAME`: the file, with `Range` support.
+async fn file(
+    State(hub): State<AppState>,
+    _v: Viewer,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let rec = hub.recordings.clone();
+    let (seg, path) = match blocking(move || rec.lookup_public(&file)).await {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    serve_file(&path, &headers, &seg.public_name()).await
+}
+
+/// A file as `video/mp4`: 200 for the whole file, 206 for one byte range, 416
+/// for a range outside it. Streamed in 64 KiB pieces.
+async fn serve_file(path: &std::path::Path, headers: &HeaderMap, name: &str) -> Response {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(_) => return RecError::NotFound("no such recording".into()).into_response(),
+    };
+    let len = match f.metadata().await {
+        Ok(m) => m.len(),
+        Err(e) => return RecError::io("stat", path, e).into_response(),
+    };
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|r| parse_range(r, len));
+    let (status, start, end) = match range {
+        None | Some(RangeReq::Ignore) => (StatusCode::OK, 0, len),
+        Some(RangeReq::Bytes(s, e)) => (StatusCode::PARTIAL_CONTENT, s, e + 1),
+        Some(RangeReq::Unsatisfiable) => {
+            return (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(header::CONTENT_RANGE, format!("bytes */{len}"))],
+                "range not satisfiable\n",
+            )
+                .into_response();
+        }
+    };
+    if start > 0 && f.seek(std::io::SeekFrom::Start(start)).await.is_err() {
+        return RecError::NotFound("no such recording".into()).into_response();
+    }
+    let remaining = end - start;
+    let stream = futures_util::stream::unfold((f, remaining), |(mut f, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let n = left.min(64 * 1024) as usize;
+        let mut buf = vec![0u8; n];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(got) => {
+                buf.truncate(got);
+                Some((
+                    Ok::<_, std::io::Error>(Bytes::from(buf)),
+                    (f, left - got as u64),
+                ))
+            }
+            Err(e) => Some((Err(e), (f, 0))),
+        }
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(remaining));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=3600"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end - 1))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    r
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RangeReq {
+    /// Inclusive byte range.
+    Bytes(u64, u64),
+    Unsatisfiable,
+    /// Not a single byte range we understand: send the whole file (RFC 9110 allows it).
+    Ignore,
+}
+
+fn parse_range(h: &str, len: u64) -> RangeReq {
+    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+        return RangeReq::Ignore;
+    };
+    if spec.contains(',') {
+        return RangeReq::Ignore;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeReq::Ignore;
+    };
+    let num = |s: &str| s.trim().parse::<u64>().ok();
+    match (a.trim().is_empty(), b.trim().is_empty()) {
+        (true, false) => match num(b) {
+            Some(0) => RangeReq::Unsatisfiable,
+            Some(n) if len > 0 => RangeReq::Bytes(len.saturating_sub(n), len - 1),
+            Some(_) => RangeReq::Unsatisfiable,
+            None => RangeReq::Ignore,
+        },
+        (false, _) => {
+            let Some(s) = num(a) else {
+                return RangeReq::Ignore;
+            };
+            let e = if b.trim().is_empty() {
+                Some(len.saturating_sub(1))
+            } else {
+                num(b)
+            };
+            match e {
+                None => RangeReq::Ignore,
+                Some(_) if s >= len => RangeReq::Unsatisfiable,
+                Some(e) if e < s => RangeReq::Ignore,
+                Some(e) => RangeReq::Bytes(s, e.min(len - 1)),
+            }
+        }
+        (true, true) => RangeReq::Ignore,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct TimelineQuery {
+    date: Option<String>,
+}
+
+/// A strict `YYYY-MM-DD` (a real day), or `None`.
+fn valid_date(d: &str) -> bool {
+    d.len() == 10 && store::parse_segment_name(&format!("{d}T00-00-00.000Z.mp4")).is_some()
+}
+
+/// `GET /timeline/{camera}?date=YYYY-MM-DD`: the day's footage on a 24 h axis.
+async fn timeline(
+    State(hub): State<AppState>,
+    v: PageViewer,
+    Path(camera): Path<String>,
+    Query(q): Query<TimelineQuery>,
+) -> Response {
+    if !crate::config::valid_name(&camera) || hub.recordings.dir(&camera).is_none() {
+        return RecError::NotFound("no such camera".into()).into_response();
+    }
+    let date = match q.date {
+        Some(d) if valid_date(&d) => d,
+        Some(_) => {
+            return RecError::BadRequest("date must be YYYY-MM-DD".into()).into_response();
+        }
+        None => day_of(hub.recordings.clock.now_ms()),
+    };
+    page(
+        TIMELINE_HTML
+            .replace("{{user}}", &user_label(&v))
+            .replace("{{camera}}", &html_escape(&camera))
+            .replace("{{date}}", &html_escape(&date)),
+    )
+}
+
+async fn script(_v: Viewer) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "private, max-age=300"),
+        ],
+        RECORDINGS_JS,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct RangeQuery {
+    camera: String,
+    start: Option<i64>,
+    end: Option<i64>,
+}
+
+fn known_camera(hub: &AppState, camera: &str) -> Result<(), RecError> {
+    if crate::config::valid_name(camera) && hub.recordings.dir(camera).is_some() {
+        Ok(())
+    } else {
+        Err(RecError::NotFound("no such camera".into()))
+    }
+}
+
+/// `GET /api/recordings?camera=NAME&start=MS&end=MS`.
+async fn list_json(
+    State(hub): State<AppState>,
+    _v: Viewer,
+    Query(q): Query<RangeQuery>,
+) -> Response {
+    if let Err(e) = known_camera(&hub, &q.camera) {
+        return e.into_response();
+    }
+    let (start, end) = (
+        q.start.unwrap_or(i64::MIN / 2),
+        q.end.unwrap_or(i64::MAX / 2),
+    );
+    let cam = q.camera.clone();
+    match hub
+        .recordings
+        .db
+        .call(move |c| index::range(c, &cam, start, end))
+        .await
+    {
+        Ok(segs) => axum::Json(json!({
+            "camera": q.camera,
+            "segments": segs.iter().map(segment_json).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(e) => RecError::from(e).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CameraQuery {
+    camera: String,
+}
+
+/// `GET /api/recordings/days?camera=NAME`.
+async fn days_json(
+    State(hub): State<AppState>,
+    _v: Viewer,
+    Query(q): Query<CameraQuery>,
+) -> Response {
+    if let Err(e) = known_camera(&hub, &q.camera) {
+        return e.into_response();
+    }
+    let cam = q.camera.clone();
+    match hub.recordings.db.call(move |c| index::days(c, &cam)).await {
+        Ok(days) => axum::Json(json!({
+            "camera": q.camera,
+            "days": days.iter().map(|(d, n)| json!({"date": d, "segments": n})).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(e) => RecError::from(e).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ExportQuery {
+    camera: String,
+    start: i64,
+    end: i64,
+}
+
+/// `GET /api/recordings/export?camera=NAME&start=MS&end=MS`: one MP4.
+async fn export_mp4(
+    State(hub): State<AppState>,
+    _v: Viewer,
+    Query(q): Query<ExportQuery>,
+) -> Response {
+    if let Err(e) = known_camera(&hub, &q.camera) {
+        return e.into_response();
+    }
+    let rec = hub.recordings.clone();
+    let (camera, start, end) = (q.camera.clone(), q.start, q.end);
+    let plan = match blocking(move || export::plan(&rec, &camera, start, end)).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let len = plan.len();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let tx2 = tx.clone();
+        if let Err(e) = export::write(plan, |b| tx.blocking_send(Ok(b)).is_ok()) {
+            tracing::warn!(error = %e, "export failed midway");
+            let _ = tx2.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let filename = format!("{}_{}_{}.mp4", q.camera, q.start, q.end);
+    let mut r = Response::new(Body::from_stream(stream));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-99", 1000), RangeReq::Bytes(0, 99));
+        assert_eq!(parse_range("bytes=900-", 1000), RangeReq::Bytes(900, 999));
+        assert_eq!(parse_range("bytes=-100", 1000), RangeReq::Bytes(900, 999));
+        assert_eq!(
+            parse_range("bytes=990-2000", 1000),
+            RangeReq::Bytes(990, 999)
+        );
+        assert_eq!(parse_range("bytes=1000-", 1000), RangeReq::Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-1,5-6", 1000), RangeReq::Ignore);
+        assert_eq!(parse_range("items=0-1", 1000), RangeReq::Ignore);
+        assert!(valid_date("2026-11-21"));
+        assert!(!valid_date("2026-02-30"));
+        assert!(!valid_date("../../etc"));
+    }
+}

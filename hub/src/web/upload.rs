@@ -1,0 +1,312 @@
+//! Segment upload from agents (store and forward):
+//! `PUT /api/v1/agents/{camera_id}/segments/{name}` and `GET`/`HEAD` of the same
+//! URL for how much the hub holds. Authenticated with the camera's agent token in
+//! `Authorization: Bearer TOKEN` (never in the URL); no cookies, so the
+//! cross-site guard does not concern it. The protocol is documented in README.md.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+use super::AppState;
+use super::recordings::segment_json;
+use crate::camera::CameraKind;
+use crate::recordings::RecError;
+use crate::recordings::upload::{Begin, ContentRange, UploadState};
+
+/// Header carrying the whole file's SHA-256 (64 hex digits).
+pub const SHA256_HEADER: &str = "x-content-sha256";
+/// Response header: bytes of the segment the hub holds.
+pub const OFFSET_HEADER: &str = "upload-offset";
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/api/v1/agents/{camera_id}/segments/{name}",
+        get(status).put(put_segment),
+    )
+}
+
+/// Refusal of a request without the camera's agent token.
+#[derive(Debug)]
+struct NoToken;
+
+impl IntoResponse for NoToken {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                "Bearer realm=\"camera hub agents\"",
+            )],
+            "a valid agent token is required\n",
+        )
+            .into_response()
+    }
+}
+
+/// The camera name, if `headers` carry the right token for camera `id`.
+fn authorize(hub: &AppState, id: &str, headers: &HeaderMap) -> Result<String, NoToken> {
+    let id: u32 = id.parse().map_err(|_| NoToken)?;
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(NoToken)?;
+    if token.len() > 1024 {
+        return Err(NoToken);
+    }
+    let cam = hub.cameras.by_id(id).ok_or(NoToken)?;
+    let CameraKind::Agent { token_scheme } = cam.kind else {
+        return Err(NoToken);
+    };
+    if !wire::verify_token(token_scheme, &hub.secret, id, token) {
+        tracing::warn!(camera = id, "upload with a bad agent token refused");
+        return Err(NoToken);
+    }
+    Ok(cam.name.clone())
+}
+
+fn check_name(name: &str) -> Result<(), RecError> {
+    if store::parse_segment_name(name).is_none() {
+        return Err(RecError::BadRequest(format!(
+            "{name:?} is not a segment name (YYYY-MM-DDTHH-MM-SS.mmmZ.mp4)"
+        )));
+    }
+    Ok(())
+}
+
+/// `GET`/`HEAD`: how much of the segment the hub holds.
+async fn status(
+    State(hub): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let camera = match authorize(&hub, &id, &headers) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    if let Err(e) = check_name(&name) {
+        return e.into_response();
+    }
+    let rec = hub.recordings.clone();
+    let n = name.clone();
+    let state = match tokio::task::spawn_blocking(move || rec.upload_state(&camera, &n)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return e.into_response(),
+        Err(e) => return RecError::Join(e.to_string()).into_response(),
+    };
+    let (offset, body) = match state {
+        UploadState::Complete(seg) => (
+            seg.size_bytes,
+            json!({"name": name, "state": "complete", "received_bytes": seg.size_bytes,
+                   "total_bytes": seg.size_bytes, "sha256": seg.sha256,
+                   "segment": segment_json(&seg)}),
+        ),
+        UploadState::Partial {
+            received,
+            total,
+            sha256,
+        } => (
+            received,
+            json!({"name": name, "state": "partial", "received_bytes": received,
+                   "total_bytes": total, "sha256": sha256}),
+        ),
+        UploadState::None => (
+            0,
+            json!({"name": name, "state": "none", "received_bytes": 0,
+                   "total_bytes": null, "sha256": null}),
+        ),
+    };
+    let mut r = axum::Json(body).into_response();
+    r.headers_mut()
+        .insert(OFFSET_HEADER, HeaderValue::from(offset));
+    r
+}
+
+/// `PUT`: the whole file, or the part `Content-Range` names.
+async fn put_segment(
+    State(hub): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let camera = match authorize(&hub, &id, &headers) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    if let Err(e) = check_name(&name) {
+        return e.into_response();
+    }
+    match receive(&hub, camera, name, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn receive(
+    hub: &AppState,
+    camera: String,
+    name: String,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, RecError> {
+    let sha256 = headers
+        .get(SHA256_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase)
+        .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| {
+            RecError::BadRequest("X-Content-SHA256 (64 hex digits) is required".into())
+        })?;
+    let content_length = match headers.get(header::CONTENT_LENGTH) {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| RecError::BadRequest("bad Content-Length".into()))?,
+        ),
+        None => None,
+    };
+    let range = match headers.get(header::CONTENT_RANGE) {
+        Some(v) => {
+            let r = v
+                .to_str()
+                .ok()
+                .and_then(ContentRange::parse)
+                .ok_or_else(|| {
+                    RecError::BadRequest("Content-Range must be `bytes START-END/TOTAL`".into())
+                })?;
+            if content_length.is_some_and(|l| l != r.len()) {
+                return Err(RecError::BadRequest(
+                    "Content-Length does not match Content-Range".into(),
+                ));
+            }
+            r
+        }
+        None => match content_length {
+            Some(0) | None => {
+                return Err(RecError::BadRequest(
+                    "a non-empty body with Content-Length (or Content-Range) is required".into(),
+                ));
+            }
+            Some(len) => ContentRange {
+                start: 0,
+                end: len - 1,
+                total: len,
+            },
+        },
+    };
+    let rec = hub.recordings.clone();
+    let (c, n, s) = (camera.clone(), name.clone(), sha256.clone());
+    let begin = tokio::task::spawn_blocking(move || rec.begin_upload(&c, &n, &s, range))
+        .await
+        .map_err(|e| RecError::Join(e.to_string()))??;
+    let (data, offset, claim) = match begin {
+        Begin::AlreadyHave(seg) => {
+            return Ok((
+                StatusCode::OK,
+                [(OFFSET_HEADER, seg.size_bytes.to_string())],
+                axum::Json(json!({"status": "already have it", "segment": segment_json(&seg)})),
+            )
+                .into_response());
+        }
+        Begin::Write {
+            data,
+            offset,
+            claim,
+        } => (data, offset, claim),
+    };
+    // Stream the body to the staging file; never more than the range announced.
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .open(&data)
+        .await
+        .map_err(|e| RecError::io("open", &data, e))?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(|e| RecError::io("seek", &data, e))?;
+    let want = range.len();
+    let mut got: u64 = 0;
+    let mut stream = body.into_data_stream();
+    let mut broken = None;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                broken = Some(e.to_string());
+                break;
+            }
+        };
+        if got + chunk.len() as u64 > want {
+            // Drop this request's bytes: the staged file is as it was before it.
+            let _ = file.set_len(offset).await;
+            return Err(RecError::BadRequest(
+                "the body is longer than Content-Length/Content-Range".into(),
+            ));
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| RecError::io("write", &data, e))?;
+        got += chunk.len() as u64;
+    }
+    file.flush()
+        .await
+        .map_err(|e| RecError::io("write", &data, e))?;
+    file.sync_data()
+        .await
+        .map_err(|e| RecError::io("fdatasync", &data, e))?;
+    drop(file);
+    let held = offset + got;
+    if let Some(why) = broken {
+        tracing::info!(camera, segment = name, held, "upload interrupted: {why}");
+        return Err(RecError::BadRequest(format!(
+            "body interrupted after {held} bytes: {why}"
+        )));
+    }
+    if held < range.total {
+        let status = if got < want {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::ACCEPTED
+        };
+        return Ok((
+            status,
+            [(OFFSET_HEADER, held.to_string())],
+            axum::Json(json!({"status": "partial", "received_bytes": held,
+                              "total_bytes": range.total})),
+        )
+            .into_response());
+    }
+    let rec = hub.recordings.clone();
+    let seg = tokio::task::spawn_blocking(move || {
+        let seg = rec.finish_upload(&camera, &name, &sha256);
+        drop(claim);
+        if seg.is_ok()
+            && let Err(e) = rec.enforce_retention()
+        {
+            tracing::warn!(error = %e, "retention after an upload failed");
+        }
+        seg
+    })
+    .await
+    .map_err(|e| RecError::Join(e.to_string()))??;
+    tracing::info!(
+        camera = seg.camera,
+        segment = seg.file_name,
+        size_bytes = seg.size_bytes,
+        "segment uploaded"
+    );
+    Ok((
+        StatusCode::CREATED,
+        [(OFFSET_HEADER, seg.size_bytes.to_string())],
+        axum::Json(json!({"status": "stored", "segment": segment_json(&seg)})),
+    )
+        .into_response())
+}

@@ -1,0 +1,214 @@
+//! Encoded live video over HTTP: the MSE websocket (fMP4, one fragment per
+//! frame), HLS from memory (`/{camera}/stream.m3u8`, the seed HLS server's
+//! URL), and one camera's status as JSON (source state, battery).
+//!
+//! Routes (all behind [`Viewer`]):
+//! - `GET /api/v1/cameras/{name}/live.mp4.ws`: websocket; a text message with
+//!   the MIME type, then binary: the init segment, then fragments from a key
+//!   frame on. A viewer that falls behind skips to the next key frame.
+//! - `GET /api/v1/cameras/{name}/status`: the camera's status JSON.
+//! - `GET /{camera}/stream.m3u8`, `GET /{camera}/hls/{file}`: HLS.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{AppState, Viewer, message, origin_allowed};
+use crate::camera::Camera;
+use crate::video::VideoFeed;
+use crate::video::mse::{LiveMuxer, Out};
+
+const GOING_AWAY: u16 = 1001;
+const INTERNAL_ERROR: u16 = 1011;
+/// A viewer that cannot take a message for this long is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a playlist request waits for the first segment.
+const HLS_FIRST_SEGMENT_WAIT: Duration = Duration::from_secs(10);
+
+/// The routes of this module, merged into the route table.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/cameras/{name}/live.mp4.ws", get(live_ws))
+        .route("/api/v1/cameras/{name}/status", get(status))
+        .route("/{camera}/stream.m3u8", get(hls_playlist))
+        .route("/{camera}/hls/{file}", get(hls_file))
+}
+
+fn camera(hub: &AppState, name: &str) -> Result<Arc<Camera>, Box<Response>> {
+    hub.cameras.by_name(name).cloned().ok_or_else(|| {
+        Box::new(message(
+            StatusCode::NOT_FOUND,
+            format!("No camera named {name}"),
+        ))
+    })
+}
+
+fn feed(hub: &AppState, name: &str) -> Result<Arc<VideoFeed>, Box<Response>> {
+    camera(hub, name)?.video.clone().ok_or_else(|| {
+        Box::new(message(
+            StatusCode::NOT_FOUND,
+            format!("Camera {name} sends JPEG pictures, not video"),
+        ))
+    })
+}
+
+/// `GET /api/v1/cameras/{name}/status`.
+async fn status(State(hub): State<AppState>, _v: Viewer, Path(name): Path<String>) -> Response {
+    match camera(&hub, &name) {
+        Ok(cam) => axum::Json(cam.status(hub.cfg.offline_after.as_duration())).into_response(),
+        Err(r) => *r,
+    }
+}
+
+/// `GET /api/v1/cameras/{name}/live.mp4.ws`.
+async fn live_ws(
+    State(hub): State<AppState>,
+    headers: HeaderMap,
+    _v: Viewer,
+    Path(name): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&hub, &headers) {
+        return (StatusCode::FORBIDDEN, "websocket origin refused\n").into_response();
+    }
+    let feed = match feed(&hub, &name) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    ws.max_message_size(64 * 1024)
+        .on_upgrade(move |socket| run_live(hub, feed, name, socket))
+}
+
+async fn send(socket: &mut WebSocket, out: Out) -> bool {
+    let msg = match out {
+        Out::Mime(m) => Message::Text(m.into()),
+        Out::Init(b) | Out::Fragment(b) => Message::Binary(b),
+    };
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(msg)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+async fn run_live(hub: AppState, feed: Arc<VideoFeed>, name: String, mut socket: WebSocket) {
+    let (snap, mut rx) = feed.subscribe();
+    let mut mux = LiveMuxer::new();
+    let first = match mux.start(&snap) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(camera = %name, error = %e, "live video: cannot start");
+            return close(socket, INTERNAL_ERROR, "cannot package this video").await;
+        }
+    };
+    for out in first {
+        if !send(&mut socket, out).await {
+            return;
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = hub.shutdown.cancelled() => return close(socket, GOING_AWAY, "hub shutting down").await,
+            ev = rx.recv() => {
+                let outs = match ev {
+                    Ok(ev) => match mux.push(&ev) {
+                        Ok(o) => o,
+                        Err(e) => {
+                            tracing::debug!(camera = %name, error = %e, "live video: frame skipped");
+                            mux.lagged();
+                            continue;
+                        }
+                    },
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::debug!(camera = %name, missed = n, "live viewer lagged; skipping to the next key frame");
+                        mux.lagged();
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return close(socket, GOING_AWAY, "camera gone").await,
+                };
+                for out in outs {
+                    if !send(&mut socket, out).await {
+                        return;
+                    }
+                }
+            }
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// `GET /{camera}/stream.m3u8`: the sliding playlist.
+async fn hls_playlist(
+    State(hub): State<AppState>,
+    _v: Viewer,
+    Path(name): Path<String>,
+) -> Response {
+    let feed = match feed(&hub, &name) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    if !feed.hls.wait_ready(HLS_FIRST_SEGMENT_WAIT).await {
+        return message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("No video from camera {name} yet"),
+        );
+    }
+    match feed.hls.playlist() {
+        Some(p) => (
+            [
+                (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            p,
+        )
+            .into_response(),
+        None => message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("No video from camera {name} yet"),
+        ),
+    }
+}
+
+/// `GET /{camera}/hls/{file}`: an init segment or a media segment.
+async fn hls_file(
+    State(hub): State<AppState>,
+    _v: Viewer,
+    Path((name, file)): Path<(String, String)>,
+) -> Response {
+    let feed = match feed(&hub, &name) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    match feed.hls.file(&file) {
+        Some(bytes) => (
+            [
+                (header::CONTENT_TYPE, "video/mp4"),
+                (header::CACHE_CONTROL, "private, max-age=60"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        None => message(
+            StatusCode::NOT_FOUND,
+            format!("No segment {file} (segments expire after about 12 s)"),
+        ),
+    }
+}

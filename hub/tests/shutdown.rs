@@ -1,0 +1,78 @@
+//! SIGTERM stops the hub cleanly even while viewers hold long-lived
+//! streams open: they are ended, and the process exits 0 within its grace
+//! period.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{PASSWORD, USER};
+use testkit::Signal;
+use testkit::process::{bin_path, free_port, spawn_logged};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_streams_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("hub.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n[[camera]]\nid = 1\nname = \"pattern\"\nkind = \"demo\"\nwidth = 160\nheight = 120\nfps = 10\n"
+        ),
+    )
+    .unwrap();
+    let mut add = Command::new(bin_path("hub"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["user", "add", USER, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(add.wait().unwrap().success());
+
+    let mut hub = spawn_logged(
+        Command::new(bin_path("hub")).arg("--config").arg(&cfg),
+        "hub",
+    )
+    .unwrap();
+    hub.wait_for_log_async("hub listening", Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    let req = testkit::http_client()
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/cameras/pattern/stream"
+        ))
+        .basic_auth(USER, Some(PASSWORD));
+    let mut stream = testkit::mjpeg::MjpegStream::connect(req).await.unwrap();
+    stream.take_parts(2).await.unwrap();
+
+    hub.signal(Signal::Term).unwrap();
+    // The stream ends (cleanly or by the connection closing) ...
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.next_part().await {
+                Ok(Some(_)) => continue,
+                _ => break,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the MJPEG stream did not end after SIGTERM");
+    // ... and the hub exits 0.
+    let status = hub
+        .wait_timeout_async(Duration::from_secs(15))
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "hub exited with {status:?}\n{}",
+        hub.log()
+    );
+    assert!(hub.log().contains("shutting down"));
+}
