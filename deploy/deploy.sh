@@ -19,7 +19,8 @@
 #   --detect-only  print the Rust target for the host's CPU and stop
 #
 # What it does:
-#   1. `uname -m` on the host picks the target: aarch64/arm64 -> aarch64-unknown-linux-gnu,
+#   1. `uname -m` on the host picks the target: aarch64/arm64 -> aarch64-unknown-linux-gnu
+#      (armv7 when `getconf LONG_BIT` says 32: a 32-bit OS on a 64-bit kernel),
 #      armv7l -> armv7-unknown-linux-gnueabihf, armv6l (Pi Zero W, Pi 1) ->
 #      arm-unknown-linux-musleabihf (static, ARMv6), x86_64 -> x86_64-unknown-linux-gnu.
 #   2. scripts/build-pi.sh TARGET ROLE builds it here (no Docker; fast when up to date).
@@ -88,9 +89,16 @@ target_for() {
         *) return 1 ;;
     esac
 }
-MACHINE=$(remote "$RPATH; uname -m") || die "ssh $HOST failed"
+read -r MACHINE BITS < <(remote "$RPATH; echo \$(uname -m) \$(getconf LONG_BIT)") || die "ssh $HOST failed"
+[ -n "${MACHINE:-}" ] || die "ssh $HOST: no answer from uname -m"
 if [ -z "$TARGET" ]; then
     TARGET=$(target_for "$MACHINE") || die "$HOST: unsupported CPU '$MACHINE' (use --target)"
+    if [ "$MACHINE" = aarch64 ] && [ "${BITS:-64}" = 32 ]; then
+        # 32-bit Raspberry Pi OS on a Pi 3/4/5 may boot a 64-bit kernel: the
+        # userland (what runs our binary) is armhf.
+        TARGET=armv7-unknown-linux-gnueabihf
+        MACHINE="$MACHINE (32-bit userland)"
+    fi
     say "$HOST is $MACHINE: target $TARGET"
 else
     say "$HOST is $MACHINE; building for --target $TARGET"

@@ -59,6 +59,73 @@ pub struct Config {
     pub state_dir: PathBuf,
     #[serde(default)]
     pub record: RecordConfig,
+    #[serde(default)]
+    pub upload: UploadSection,
+}
+
+/// `[upload]`: store and forward — each finished segment is uploaded to the hub.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSection {
+    /// Needs `record.enabled`.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The hub's `http://host:port`; by default derived from `hub_url`
+    /// (`ws://host:port/...` → `http://host:port`).
+    #[serde(default)]
+    pub hub_base_url: Option<String>,
+    /// Bytes per PUT.
+    #[serde(default = "defaults::upload_chunk_size")]
+    pub chunk_size: ByteSize,
+    #[serde(default = "defaults::upload_backoff_initial")]
+    pub backoff_initial: Dur,
+    #[serde(default = "defaults::upload_backoff_max")]
+    pub backoff_max: Dur,
+    /// Wait after the hub refused the token (401).
+    #[serde(default = "defaults::upload_unauthorized_backoff")]
+    pub unauthorized_backoff: Dur,
+    /// Bound on one request (one part of up to `chunk_size`).
+    #[serde(default = "defaults::upload_request_timeout")]
+    pub request_timeout: Dur,
+}
+
+impl Default for UploadSection {
+    fn default() -> Self {
+        UploadSection {
+            enabled: false,
+            hub_base_url: None,
+            chunk_size: defaults::upload_chunk_size(),
+            backoff_initial: defaults::upload_backoff_initial(),
+            backoff_max: defaults::upload_backoff_max(),
+            unauthorized_backoff: defaults::upload_unauthorized_backoff(),
+            request_timeout: defaults::upload_request_timeout(),
+        }
+    }
+}
+
+impl Config {
+    /// The uploader's settings (`token` from [`Config::load_token`]).
+    pub fn upload_config(&self, token: Secret) -> Result<crate::upload::UploadConfig, ConfigError> {
+        let u = &self.upload;
+        let base = match &u.hub_base_url {
+            Some(b) => b.clone(),
+            None => crate::upload::http_base_url(&self.hub_url).ok_or_else(|| {
+                invalid(
+                    "upload.hub_base_url",
+                    "cannot derive it from hub_url; set it",
+                )
+            })?,
+        };
+        let mut c = crate::upload::UploadConfig::new(base, self.camera_id, token);
+        c.chunk_size = u.chunk_size.0;
+        c.backoff_initial = u.backoff_initial.0;
+        c.backoff_max = u.backoff_max.0;
+        c.unauthorized_backoff = u.unauthorized_backoff.0;
+        c.connect_timeout = self.uplink.connect_timeout.0;
+        c.request_timeout = u.request_timeout.0;
+        c.validate().map_err(|why| invalid("upload", why))?;
+        Ok(c)
+    }
 }
 
 /// `[record]`: H.264 recording into rotating fragmented-MP4 segments.
@@ -395,6 +462,21 @@ mod defaults {
     pub fn state_dir() -> PathBuf {
         PathBuf::from("/var/lib/camera-agent")
     }
+    pub fn upload_chunk_size() -> ByteSize {
+        ByteSize(crate::upload::DEFAULT_CHUNK_SIZE)
+    }
+    pub fn upload_backoff_initial() -> Dur {
+        Dur(Duration::from_secs(1))
+    }
+    pub fn upload_backoff_max() -> Dur {
+        Dur(Duration::from_secs(300))
+    }
+    pub fn upload_unauthorized_backoff() -> Dur {
+        Dur(Duration::from_secs(600))
+    }
+    pub fn upload_request_timeout() -> Dur {
+        Dur(Duration::from_secs(120))
+    }
     pub fn record_dir() -> PathBuf {
         PathBuf::from("/var/lib/camera-agent/recordings")
     }
@@ -523,6 +605,12 @@ impl Config {
             && !(1..=600).contains(&g)
         {
             return Err(invalid("record.gop", "must be in 1..=600"));
+        }
+        if self.upload.enabled {
+            if !r.enabled {
+                return Err(invalid("upload.enabled", "needs record.enabled = true"));
+            }
+            self.upload_config(Secret::new("-"))?;
         }
         if r.enabled && r.dir.as_os_str().is_empty() {
             return Err(invalid("record.dir", "is empty"));

@@ -22,9 +22,9 @@
 //! | connection error, timeout, 5xx, 507, 404 | hub down or unable | stop the pass, back off (exponential, full jitter) |
 //! | 401 | token refused | logged once at ERROR, wait [`UploadConfig::unauthorized_backoff`] |
 //! | 202, 416 | the hub holds N bytes | send from N |
-//! | 409 | `GET` tells: another file of that name → rejected; another hash staged → restart at 0; an upload in progress → retry later |
+//! | 409 | a conflict; `GET` tells which | another file of that name stored → rejected; another hash staged → restart at 0; an upload in progress → retry later |
 //! | 422 | hash or format mismatch, upload discarded | re-hash and send again from 0 once, then rejected |
-//! | 413 | over the hub's `max_segment_size` | rejected |
+//! | 413 | over the hub's `max_segment_size` (answered before the body is read, though up to one part may be in flight already) | rejected |
 //! | 400 | bad request or short body | retry this segment at the next pass; the others go on |
 //!
 //! A rejected segment is kept locally and gets a sidecar `NAME.mp4.rejected` (holding the
@@ -427,6 +427,13 @@ impl Uploader {
         })
     }
 
+    /// Wake on `notify` (e.g. the recorder's "segment finished" signal) instead of the
+    /// uploader's own [`waker`](Self::waker).
+    pub fn with_waker(mut self, notify: Arc<Notify>) -> Uploader {
+        self.wake = notify;
+        self
+    }
+
     /// Call `notify_one()` on this when a segment is finished (any thread: the recorder's
     /// is fine) to start its upload at once instead of at the next rescan.
     pub fn waker(&self) -> Arc<Notify> {
@@ -730,6 +737,16 @@ impl Uploader {
                     status: 409,
                     message,
                 });
+            }
+            Start::At(o) if o >= size => {
+                // Every byte staged but not committed (the hub stopped in between):
+                // any PUT of the same file makes the hub commit what it holds, so
+                // send just the last byte.
+                info!(
+                    segment = seg.name,
+                    size, "the hub holds every byte; asking it to commit"
+                );
+                size.saturating_sub(1)
             }
             Start::At(o) => o,
         };

@@ -50,13 +50,18 @@ struct Hub {
 impl Hub {
     /// Configures a hub with one agent camera, a user and the camera's token; not started.
     fn new() -> Hub {
+        Hub::with_config("")
+    }
+
+    /// The same with `extra` TOML before the camera (e.g. a `[recordings]` table).
+    fn with_config(extra: &str) -> Hub {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("hub.toml");
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\n[[camera]]\nid = {CAMERA_ID}\nname = \"{CAMERA}\"\nkind = \"agent\"\n"
+                "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n{extra}\n[[camera]]\nid = {CAMERA_ID}\nname = \"{CAMERA}\"\nkind = \"agent\"\n"
             ),
         )
         .unwrap();
@@ -606,4 +611,68 @@ async fn another_file_of_the_same_name_is_rejected_once_and_kept() {
         ],
         "the hub keeps its own file"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_over_the_hubs_size_limit_is_rejected_and_the_backlog_goes_on() {
+    let mut hub = Hub::with_config("[recordings]\nmax_segment_size = \"1MiB\"\n");
+    hub.start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = segment_dir(tmp.path());
+    let big = encode(30, (320, 240), 1, 50_000_000, 255, 60);
+    let small = encode(15, (320, 240), 15, 300_000, 16, 1);
+    let big_name = write(&dir, T0_MS, &big[0]);
+    assert!(std::fs::metadata(dir.path().join(&big_name)).unwrap().len() > 1 << 20);
+    let small_name = write(&dir, T0_MS + 2000, &small[0]);
+
+    let up = Running::start(config(&hub, &hub.token), dir.clone());
+    wait_until(
+        "the small segment uploaded",
+        Duration::from_secs(30),
+        || uploaded(&dir) == vec![small_name.clone()],
+    )
+    .await;
+    let why = std::fs::read_to_string(dir.path().join(format!("{big_name}.rejected"))).unwrap();
+    assert!(why.starts_with("HTTP 413"), "{why}");
+    assert_eq!(up.stat(|s| &s.rejected), 1);
+    let requests = up.stat(|s| &s.requests);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        up.stat(|s| &s.requests),
+        requests,
+        "the rejected segment is not retried"
+    );
+    up.stop().await;
+    assert!(dir.path().join(&big_name).is_file(), "kept locally");
+    assert_eq!(hub.listed().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_deleted_before_upload_is_reported_lost() {
+    // No hub at all: uploads fail and back off, the backlog waits on disk.
+    let hub = Hub::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = segment_dir(tmp.path());
+    let segs = encode(30, (320, 240), 15, 300_000, 16, 1);
+    let first = write(&dir, T0_MS, &segs[0]);
+    write(&dir, T0_MS + 1000, &segs[1]);
+    let up = Running::start(config(&hub, &hub.token), dir.clone());
+    wait_until("a failed attempt", Duration::from_secs(10), || {
+        up.stat(|s| &s.failures) >= 1
+    })
+    .await;
+    assert_eq!(up.stat(|s| &s.pending), 2);
+    // Retention under disk pressure deletes the oldest before the hub comes back.
+    dir.apply(&[store::Deletion {
+        name: first,
+        reason: store::Reason::FreeSpace,
+        size_bytes: 0,
+    }])
+    .unwrap();
+    wait_until("the loss noticed", Duration::from_secs(10), || {
+        up.stat(|s| &s.lost) == 1
+    })
+    .await;
+    assert_eq!(up.stat(|s| &s.pending), 1);
+    up.stop().await;
 }

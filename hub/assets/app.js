@@ -232,13 +232,25 @@ async function cameraPage() {
     problem.hidden = !p;
     if (!started) {
       started = true;
+      // The JPEG picture shows at once; live video replaces it when it plays.
+      jpeg = liveFeed(id, img);
       if (c.video && window.MediaSource) {
-        img.hidden = true;
-        video.hidden = false;
         window.hubLive.mode = "mse";
         window.hubLive.mse = mseFeed(name, video, unsupported);
-      } else {
-        showJpeg();
+        video.addEventListener("playing", () => {
+          if (window.hubLive.mode !== "mse") return;
+          video.hidden = false;
+          img.hidden = true;
+          // Keep the last picture; stop the JPEG feed once it has one (or after 5 s).
+          const since = Date.now();
+          const t = setInterval(() => {
+            if (jpeg && (img.naturalWidth > 0 || Date.now() - since > 5000)) {
+              jpeg.close();
+              jpeg = null;
+              clearInterval(t);
+            }
+          }, 500);
+        }, { once: true });
       }
     }
   }

@@ -27,7 +27,8 @@ const SEGMENT: Duration = Duration::from_secs(1);
 const OUTAGE: Duration = Duration::from_secs(5);
 
 struct Setup {
-    dir: tempfile::TempDir,
+    /// Holds every file of the test until it ends.
+    _dir: tempfile::TempDir,
     hub_config: PathBuf,
     agent_config: PathBuf,
     rec_dir: PathBuf,
@@ -120,7 +121,7 @@ backoff_max = "2s"
     )
     .unwrap();
     Setup {
-        dir,
+        _dir: dir,
         hub_config,
         agent_config,
         rec_dir,
@@ -340,6 +341,13 @@ async fn segments_recorded_during_hub_outages_all_arrive_once() {
         );
     }
     let agent_log = agent.log();
+    eprintln!(
+        "{} segments on the hub; agent log: {} uploaded, {} resumed, {} upload failures logged",
+        on_hub.len(),
+        agent_log.matches("segment uploaded").count(),
+        agent_log.matches("resuming an upload").count(),
+        agent_log.matches("segment upload failed").count(),
+    );
     assert!(
         !agent_log.contains("refused this segment") && !agent_log.contains("409"),
         "no segment was refused:\n{}",

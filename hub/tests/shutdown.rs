@@ -55,12 +55,7 @@ async fn sigterm_ends_streams_and_exits_cleanly() {
     hub.signal(Signal::Term).unwrap();
     // The stream ends (cleanly or by the connection closing) ...
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match stream.next_part().await {
-                Ok(Some(_)) => continue,
-                _ => break,
-            }
-        }
+        while let Ok(Some(_)) = stream.next_part().await {}
     })
     .await;
     assert!(ended.is_ok(), "the MJPEG stream did not end after SIGTERM");

@@ -395,3 +395,47 @@ async fn uploads_larger_than_the_frame_limit_reach_the_checks() {
     assert_eq!(r.status(), 422, "{}", r.text().await.unwrap());
     h.stop().await;
 }
+
+/// The hub stopped after the last byte arrived but before it committed the
+/// segment: the next PUT of the same file commits what is staged instead of
+/// refusing every offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fully_staged_upload_is_committed_by_the_next_put() {
+    let h = TestHub::start(CONFIG).await;
+    let file = one_segment(2);
+    let sha = sha256_hex(&file);
+    // What a hub killed between receiving and committing leaves behind.
+    let staging = h.dir.path().join("data/recordings/.uploads/porch");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join(format!("{NAME}.data")), &file).unwrap();
+    std::fs::write(
+        staging.join(format!("{NAME}.meta")),
+        format!("{sha} {}\n", file.len()),
+    )
+    .unwrap();
+    let st: serde_json::Value = h
+        .client()
+        .get(url(&h, 1, NAME))
+        .bearer_auth(agent_token(1))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(st["state"], "partial");
+    assert_eq!(st["received_bytes"], file.len() as u64);
+
+    // The uploader resends from the hub's offset: an empty range at the end
+    // is not expressible, so it sends the whole file again.
+    let r = put(&h, 1, NAME, &agent_token(1), &sha)
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let rows = listed(&h, "porch").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["sha256"], sha);
+    h.stop().await;
+}

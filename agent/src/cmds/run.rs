@@ -63,6 +63,18 @@ pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Resu
     } else {
         None
     };
+    // Store and forward: uploads what the recorder finishes (a dropped recorder handle
+    // stops its thread if this fails).
+    let uploader = match (&recorder, config.upload.enabled) {
+        (Some(r), true) => Some(
+            crate::upload::Uploader::with_dir_watch(
+                config.upload_config(token.clone())?,
+                r.dir.clone(),
+            )?
+            .with_waker(r.segment_finished.clone()),
+        ),
+        _ => None,
+    };
     let tap = recorder.as_ref().map(|r| RecordTap {
         queue: r.queue.clone(),
         bitrate_bps: config.record.bitrate.0,
@@ -114,6 +126,13 @@ pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Resu
         }
         .instrument(span)
     });
+    if let Some(uploader) = uploader {
+        tracker.spawn(
+            uploader
+                .run(cancel.clone())
+                .instrument(info_span!("upload", camera_id = config.camera_id)),
+        );
+    }
     tracker.spawn(
         uplink::run(
             UplinkSettings::from_config(&config, token),

@@ -93,7 +93,7 @@ pub fn retention_policy(cfg: &Config) -> RetentionPolicy {
         max_age: r.max_age.0.map(|d| d.0),
         max_bytes: r.max_size.0.map(|b| b.0),
         min_free_bytes: r.min_free.0.map(|b| b.0).filter(|&b| b > 0),
-        prefer_uploaded: false,
+        prefer_uploaded: cfg.upload.enabled,
     }
 }
 
@@ -118,6 +118,10 @@ impl RecorderSettings {
 pub struct RecorderHandle {
     pub queue: Arc<RecordQueue>,
     pub status: Arc<RecordStatus>,
+    /// The directory while the recorder has it open (for the uploader).
+    pub dir: tokio::sync::watch::Receiver<Option<SegmentDir>>,
+    /// Notified after each finished segment (wakes the uploader).
+    pub segment_finished: Arc<tokio::sync::Notify>,
     done: std::sync::mpsc::Receiver<()>,
 }
 
@@ -154,7 +158,11 @@ pub fn spawn(
     let queue = Arc::new(RecordQueue::new(QUEUE_ITEMS, QUEUE_BYTES));
     let status = Arc::new(RecordStatus::new(&settings.dir, settings.policy));
     let (done_tx, done) = std::sync::mpsc::channel();
+    let (dir_tx, dir_rx) = tokio::sync::watch::channel(None);
+    let segment_finished = Arc::new(tokio::sync::Notify::new());
     let recorder = Recorder {
+        dir_tx,
+        segment_finished: segment_finished.clone(),
         s: settings,
         clock,
         fs,
@@ -183,12 +191,16 @@ pub fn spawn(
     Ok(RecorderHandle {
         queue,
         status,
+        dir: dir_rx,
+        segment_finished,
         done,
     })
 }
 
 struct Recorder {
     s: RecorderSettings,
+    dir_tx: tokio::sync::watch::Sender<Option<SegmentDir>>,
+    segment_finished: Arc<tokio::sync::Notify>,
     clock: Arc<dyn Clock>,
     fs: Arc<dyn FsStats>,
     status: Arc<RecordStatus>,
@@ -241,6 +253,7 @@ impl Recorder {
             }
         }
         self.finish_segment();
+        self.dir_tx.send_replace(None);
         self.status.set_state("stopped", None);
         self.refresh_usage();
         info!("recorder stopped");
@@ -290,6 +303,7 @@ impl Recorder {
         });
         self.status.set_state("recording", None);
         self.dir = Some(dir);
+        self.dir_tx.send_replace(self.dir.clone());
         self.enforce(None);
         self.refresh_usage();
         Ok(())
@@ -508,6 +522,7 @@ impl Recorder {
                                 s.error = None;
                             }
                         });
+                        self.segment_finished.notify_one();
                     }
                     Err(e) => {
                         error!(segment = name, error = %e, "finishing a segment failed; it will be recovered");
@@ -677,6 +692,7 @@ impl Recorder {
         self.writer = None;
         self.seg = None;
         self.dir = None;
+        self.dir_tx.send_replace(None);
         if let Some(enc) = self.encoder.as_mut() {
             enc.force_key_frame();
         }

@@ -43,7 +43,9 @@ const COM_TAG: &[u8; 8] = b"BENCHSEQ";
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     if let Some(port) = args.raw_server {
         return rt.block_on(raw_server(port));
     }
@@ -119,8 +121,15 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("VmRSS")?;
-    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("VmRSS")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("VmRSS value")?
+        .parse()?)
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -137,11 +146,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     println!(
         "machine: {} cores, {}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         cpu_model()
     );
     println!();
-    println!("| viewers | server | CPU % of a core | RSS MB | frames/s per viewer | delivered % | p50 ms | p99 ms | CPU vs raw |");
+    println!(
+        "| viewers | server | CPU % of a core | RSS MB | frames/s per viewer | delivered % | p50 ms | p99 ms | CPU vs raw |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
 
     for &n in &args.viewers {
@@ -158,7 +171,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 (Proc { child }, Target::Raw { port })
             };
             testkit::process::wait_for_tcp(([127, 0, 0, 1], port).into(), Duration::from_secs(20))?;
-            let r = measure(target, &dir, n, args.fps, args.seconds, frames.clone(), proc_.child.id()).await?;
+            let r = measure(
+                target,
+                &dir,
+                n,
+                args.fps,
+                args.seconds,
+                frames.clone(),
+                proc_.child.id(),
+            )
+            .await?;
             let ratio = match (which, raw_cpu) {
                 ("raw", _) => {
                     raw_cpu = Some(r.cpu_pct);
@@ -259,7 +281,9 @@ async fn measure(
         Target::Hub { port } | Target::Raw { port } => port,
     };
     let recording = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::<u32>::with_capacity(n * 16 * seconds as usize)));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::<u32>::with_capacity(
+        n * 16 * seconds as usize,
+    )));
     let received = Arc::new(AtomicU64::new(0));
     let mut viewers = Vec::new();
     for _ in 0..n {
@@ -309,7 +333,11 @@ async fn measure(
         cpu_pct: (cpu1 - cpu0) as f64 / 100.0 / elapsed * 100.0,
         rss_mb: rss,
         fps_per_viewer: got / n as f64 / elapsed,
-        delivered_pct: if sent_n > 0 { 100.0 * got / (n as f64 * sent_n as f64) } else { 0.0 },
+        delivered_pct: if sent_n > 0 {
+            100.0 * got / (n as f64 * sent_n as f64)
+        } else {
+            0.0
+        },
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
     })
@@ -327,17 +355,23 @@ async fn pusher(
     let mut seq = 0u64;
     match target {
         Target::Hub { port } => {
-            let (mut ws, _) =
-                tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/video-input-stream")).await?;
+            let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+                "ws://127.0.0.1:{port}/video-input-stream"
+            ))
+            .await?;
             let mut hello = BytesMut::new();
             wire::encode_hello(1, &token, &mut hello);
-            ws.send(tokio_tungstenite::tungstenite::Message::binary(hello.freeze())).await?;
+            ws.send(tokio_tungstenite::tungstenite::Message::binary(
+                hello.freeze(),
+            ))
+            .await?;
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
                 let jpeg = stamp(&frames[seq as usize % frames.len()], seq, mono_ns());
                 let mut m = BytesMut::new();
                 wire::encode_frame(&jpeg, &mut m);
-                ws.send(tokio_tungstenite::tungstenite::Message::binary(m.freeze())).await?;
+                ws.send(tokio_tungstenite::tungstenite::Message::binary(m.freeze()))
+                    .await?;
                 seq += 1;
                 sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -389,7 +423,10 @@ async fn viewer(
         if r.read_line(&mut line).await? == 0 {
             return Ok(());
         }
-        if line.to_ascii_lowercase().starts_with("transfer-encoding: chunked") {
+        if line
+            .to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+        {
             chunked = true;
         }
         if line == "\r\n" {
@@ -432,7 +469,9 @@ async fn viewer(
                 local.push(((now.saturating_sub(sent)) / 1000).min(u64::from(u32::MAX)) as u32);
             }
             if local.len() >= 64 || (!local.is_empty() && !recording.load(Ordering::Relaxed)) {
-                lat.lock().unwrap_or_else(|e| e.into_inner()).append(&mut local);
+                lat.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .append(&mut local);
             }
         }
     }
@@ -442,12 +481,11 @@ async fn viewer(
 fn take_part(acc: &mut BytesMut) -> Option<Bytes> {
     let head_end = acc.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&acc[..head_end]).ok()?;
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
-        })?;
+    let len: usize = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse().ok())?
+    })?;
     let total = head_end + 4 + len + 2;
     if acc.len() < total {
         return None;
@@ -517,7 +555,9 @@ async fn raw_server(port: u16) -> anyhow::Result<()> {
             }
             let mut rx = tx.subscribe();
             while rx.changed().await.is_ok() {
-                let Some(part) = rx.borrow_and_update().clone() else { continue };
+                let Some(part) = rx.borrow_and_update().clone() else {
+                    continue;
+                };
                 if s.write_all(&part).await.is_err() {
                     return;
                 }

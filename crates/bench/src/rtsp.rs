@@ -53,8 +53,15 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("VmRSS")?;
-    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("VmRSS")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("VmRSS value")?
+        .parse()?)
 }
 
 fn ticks_per_sec() -> f64 {
@@ -68,8 +75,19 @@ fn rtsp_server() -> anyhow::Result<(Proc, u16)> {
     let script = testkit::process::workspace_root().join("scripts/rtsp-test-server.py");
     let mut child = Command::new(PYTHON)
         .arg(script)
-        .args(["--port", "0", "--auth", "digest", "--user", USER, "--password", PASSWORD])
-        .args(["--width", "640", "--height", "360", "--fps", "15", "--gop", "30"])
+        .args([
+            "--port",
+            "0",
+            "--auth",
+            "digest",
+            "--user",
+            USER,
+            "--password",
+            PASSWORD,
+        ])
+        .args([
+            "--width", "640", "--height", "360", "--fps", "15", "--gop", "30",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -87,14 +105,22 @@ fn rtsp_server() -> anyhow::Result<(Proc, u16)> {
 }
 
 /// Start the hub with `n` RTSP cameras on `rtsp_port`; returns it once it listens.
-fn start_hub(dir: &Path, n: usize, rtsp_port: u16, snapshot_interval: &str) -> anyhow::Result<Proc> {
+fn start_hub(
+    dir: &Path,
+    n: usize,
+    rtsp_port: u16,
+    snapshot_interval: &str,
+) -> anyhow::Result<Proc> {
     use std::os::unix::fs::PermissionsExt;
     let port = testkit::process::free_port();
     let data = dir.join(format!("hub-{port}"));
     let pw = dir.join("camera.password");
     std::fs::write(&pw, PASSWORD)?;
     std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600))?;
-    let mut cfg = format!("listen = \"127.0.0.1:{port}\"\ndata_dir = {:?}\n", data.display().to_string());
+    let mut cfg = format!(
+        "listen = \"127.0.0.1:{port}\"\ndata_dir = {:?}\n",
+        data.display().to_string()
+    );
     for i in 1..=n {
         cfg.push_str(&format!(
             "[[camera]]\nid = {i}\nname = \"cam{i}\"\nkind = \"rtsp\"\nhost = \"127.0.0.1\"\nport = {rtsp_port}\nusername = \"{USER}\"\npassword_file = {:?}\npath = \"stream1\"\nsnapshot_interval = \"{snapshot_interval}\"\n",
@@ -122,9 +148,27 @@ fn start_ffmpegs(bin: &str, dir: &Path, n: usize, rtsp_port: u16) -> anyhow::Res
         let out = dir.join(format!("ffmpeg-{i}"));
         std::fs::create_dir_all(&out)?;
         let child = Command::new(bin)
-            .args(["-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp", "-i"])
-            .arg(format!("rtsp://{USER}:{PASSWORD}@127.0.0.1:{rtsp_port}/stream1"))
-            .args(["-c", "copy", "-f", "hls", "-hls_time", "2", "-hls_list_size", "6"])
+            .args([
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-rtsp_transport",
+                "tcp",
+                "-i",
+            ])
+            .arg(format!(
+                "rtsp://{USER}:{PASSWORD}@127.0.0.1:{rtsp_port}/stream1"
+            ))
+            .args([
+                "-c",
+                "copy",
+                "-f",
+                "hls",
+                "-hls_time",
+                "2",
+                "-hls_list_size",
+                "6",
+            ])
             .args(["-hls_flags", "delete_segments"])
             .arg(out.join("stream.m3u8"))
             .stdout(Stdio::null())
@@ -143,12 +187,21 @@ struct Measured {
 
 fn measure(pids: &[u32], seconds: u64) -> anyhow::Result<Measured> {
     std::thread::sleep(Duration::from_secs(5));
-    let c0: u64 = pids.iter().map(|p| cpu_ticks(*p)).sum::<anyhow::Result<u64>>()?;
+    let c0: u64 = pids
+        .iter()
+        .map(|p| cpu_ticks(*p))
+        .sum::<anyhow::Result<u64>>()?;
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(seconds));
-    let c1: u64 = pids.iter().map(|p| cpu_ticks(*p)).sum::<anyhow::Result<u64>>()?;
+    let c1: u64 = pids
+        .iter()
+        .map(|p| cpu_ticks(*p))
+        .sum::<anyhow::Result<u64>>()?;
     let secs = t0.elapsed().as_secs_f64();
-    let rss: u64 = pids.iter().map(|p| rss_kib(*p)).sum::<anyhow::Result<u64>>()?;
+    let rss: u64 = pids
+        .iter()
+        .map(|p| rss_kib(*p))
+        .sum::<anyhow::Result<u64>>()?;
     Ok(Measured {
         cpu_pct: (c1 - c0) as f64 / ticks_per_sec() / secs * 100.0,
         rss_mb: rss as f64 / 1024.0,
@@ -158,9 +211,13 @@ fn measure(pids: &[u32], seconds: u64) -> anyhow::Result<Measured> {
 /// Milliseconds to decode one 640x360 key frame and encode it as JPEG.
 fn snapshot_cost_ms() -> anyhow::Result<(f64, usize)> {
     let p = testpattern::Pattern::new(640, 360);
-    let mut enc = hub::video::encoder::H264Encoder::new(640, 360, 15, 30).map_err(anyhow::Error::msg)?;
+    let mut enc =
+        hub::video::encoder::H264Encoder::new(640, 360, 15, 30).map_err(anyhow::Error::msg)?;
     let e = enc
-        .encode_i420(p.render(testpattern::Stamp::default()).to_i420(), media::Time90k(0))
+        .encode_i420(
+            p.render(testpattern::Stamp::default()).to_i420(),
+            media::Time90k(0),
+        )
         .map_err(anyhow::Error::msg)?
         .context("no frame")?;
     let track = e.new_track.context("no track")?;
@@ -172,7 +229,10 @@ fn snapshot_cost_ms() -> anyhow::Result<(f64, usize)> {
             .map_err(anyhow::Error::msg)?
             .len();
     }
-    Ok((t0.elapsed().as_secs_f64() * 1000.0 / f64::from(runs), jpeg_len))
+    Ok((
+        t0.elapsed().as_secs_f64() * 1000.0 / f64::from(runs),
+        jpeg_len,
+    ))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -188,7 +248,9 @@ fn main() -> anyhow::Result<()> {
         args.seconds
     );
     println!();
-    println!("| cameras | bridge | CPU % of a core | RSS MB | CPU % per camera | RSS MB per camera | CPU vs ffmpeg | RSS vs ffmpeg |");
+    println!(
+        "| cameras | bridge | CPU % of a core | RSS MB | CPU % per camera | RSS MB per camera | CPU vs ffmpeg | RSS vs ffmpeg |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for &n in &args.cameras {
         let ff = {

@@ -91,13 +91,13 @@
 //! ```
 
 mod bmff;
-pub mod source;
 pub mod codec;
 mod error;
 pub mod fmp4;
 pub mod h264;
 pub mod recover;
 pub mod segment;
+pub mod source;
 pub mod time;
 
 pub use codec::{TrackConfig, VideoCodec};
@@ -105,5 +105,5 @@ pub use error::Error;
 pub use fmp4::{Fragment, FragmentPolicy, Fragmenter, Sample, init_segment};
 pub use recover::{ProbeInfo, Recovery, probe, recover};
 pub use segment::{Frame, SegmentEvent, SegmentSummary, Segmenter, SegmenterConfig};
-pub use time::{Duration90k, Time90k};
 pub use source::VideoEvent;
+pub use time::{Duration90k, Time90k};

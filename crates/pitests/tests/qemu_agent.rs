@@ -27,7 +27,11 @@ fn aarch64_agent_pushes_and_records_under_qemu() {
 
 #[test]
 fn armv6_agent_pushes_and_records_on_arm1176() {
-    push_and_record("arm-unknown-linux-musleabihf", "v6", &["qemu-arm", "-cpu", "arm1176"]);
+    push_and_record(
+        "arm-unknown-linux-musleabihf",
+        "v6",
+        &["qemu-arm", "-cpu", "arm1176"],
+    );
 }
 
 fn push_and_record(target: &str, want_arch: &str, qemu: &[&str]) {
@@ -35,10 +39,16 @@ fn push_and_record(target: &str, want_arch: &str, qemu: &[&str]) {
         return;
     };
     assert_eq!(cpu_arch(&agent), want_arch, "{}", agent.display());
-    assert!(have(qemu[0]), "{} missing although build-pi.sh installs qemu-user", qemu[0]);
+    assert!(
+        have(qemu[0]),
+        "{} missing although build-pi.sh installs qemu-user",
+        qemu[0]
+    );
     let record = agent_records() && have("ffprobe");
     if !record {
-        eprintln!("NOTE: recording not tested (no [record] in agent/agent.example.toml, or no ffprobe)");
+        eprintln!(
+            "NOTE: recording not tested (no [record] in agent/agent.example.toml, or no ffprobe)"
+        );
     }
 
     let tmp = tempfile::tempdir().unwrap();
@@ -62,25 +72,47 @@ fn push_and_record(target: &str, want_arch: &str, qemu: &[&str]) {
     std::fs::write(&cfg_path, cfg).unwrap();
     let under_qemu = |args: &[&str]| {
         let mut c = Command::new(qemu[0]);
-        c.args(&qemu[1..]).arg(&agent).args(args).arg("--config").arg(&cfg_path);
+        c.args(&qemu[1..])
+            .arg(&agent)
+            .args(args)
+            .arg("--config")
+            .arg(&cfg_path);
         c.env("RUST_LOG", "info");
         c
     };
     if record {
-        let (status, log) =
-            run_bounded(&mut under_qemu(&["setup-recording"]), "agent setup-recording", Duration::from_secs(60)).unwrap();
+        let (status, log) = run_bounded(
+            &mut under_qemu(&["setup-recording"]),
+            "agent setup-recording",
+            Duration::from_secs(60),
+        )
+        .unwrap();
         assert!(status.success(), "setup-recording: {log}");
     }
 
     let started = Instant::now();
     let mut agent_guard = spawn_logged(&mut under_qemu(&[]), &format!("agent ({target})")).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let frames = rt
         .block_on(hub.frames("pi", 5, Duration::from_secs(30)))
-        .unwrap_or_else(|e| panic!("frames from the hub: {e:#}\nagent log:\n{}", agent_guard.log()));
-    eprintln!("{target}: 5 frames through the hub after {:.1} s", started.elapsed().as_secs_f64());
+        .unwrap_or_else(|e| {
+            panic!(
+                "frames from the hub: {e:#}\nagent log:\n{}",
+                agent_guard.log()
+            )
+        });
+    eprintln!(
+        "{target}: 5 frames through the hub after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     for f in &frames {
-        assert!(f.body.starts_with(&[0xFF, 0xD8]) && f.body.ends_with(&[0xFF, 0xD9]), "not a JPEG");
+        assert!(
+            f.body.starts_with(&[0xFF, 0xD8]) && f.body.ends_with(&[0xFF, 0xD9]),
+            "not a JPEG"
+        );
     }
     agent_guard
         .wait_for_log("first frame captured", Duration::from_secs(5))
@@ -91,11 +123,20 @@ fn push_and_record(target: &str, want_arch: &str, qemu: &[&str]) {
         while segments(&rec).len() < 2 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(250));
         }
-        assert!(segments(&rec).len() >= 2, "no finished segment in 90 s: {:?}\n{}", segments(&rec), agent_guard.log());
+        assert!(
+            segments(&rec).len() >= 2,
+            "no finished segment in 90 s: {:?}\n{}",
+            segments(&rec),
+            agent_guard.log()
+        );
     }
     agent_guard.signal(Signal::Term).unwrap();
     let status = agent_guard.wait_timeout(Duration::from_secs(30)).unwrap();
-    assert!(status.success(), "agent exit {status}: {}", agent_guard.log());
+    assert!(
+        status.success(),
+        "agent exit {status}: {}",
+        agent_guard.log()
+    );
     if record {
         check_segments(&rec);
     }

@@ -15,7 +15,10 @@ use testkit::process::bin_path;
 
 #[test]
 fn units_verify_start_and_watchdog_restart_under_systemd() {
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
     if !is_root {
         eprintln!("SKIPPED: systemd-nspawn needs root");
         return;
@@ -31,7 +34,12 @@ fn units_verify_start_and_watchdog_restart_under_systemd() {
     .expect("systemd-test.sh runs and ends within 300 s");
     eprintln!("{log}");
     if status.code() == Some(77) {
-        eprintln!("SKIPPED: {}", log.lines().find(|l| l.starts_with("SKIP")).unwrap_or("see log"));
+        eprintln!(
+            "SKIPPED: {}",
+            log.lines()
+                .find(|l| l.starts_with("SKIP"))
+                .unwrap_or("see log")
+        );
         return;
     }
     for needle in [
@@ -45,9 +53,9 @@ fn units_verify_start_and_watchdog_restart_under_systemd() {
     ] {
         assert!(log.contains(needle), "missing {needle:?} in the log above");
     }
-    assert!(status.success(), "systemd-test.sh: {status}; see the FAIL lines above");
     assert!(
-        !log.contains("FAIL:"),
-        "FAIL lines in the log above"
+        status.success(),
+        "systemd-test.sh: {status}; see the FAIL lines above"
     );
+    assert!(!log.contains("FAIL:"), "FAIL lines in the log above");
 }

@@ -199,7 +199,10 @@ pub fn encode_frame(jpeg: &[u8], out: &mut BytesMut) {
 mod tests {
     use super::*;
 
-    fn decode_all(dec: &mut IngestDecoder, buf: &mut BytesMut) -> Result<Vec<IngestEvent>, IngestError> {
+    fn decode_all(
+        dec: &mut IngestDecoder,
+        buf: &mut BytesMut,
+    ) -> Result<Vec<IngestEvent>, IngestError> {
         let mut out = Vec::new();
         while let Some(ev) = dec.decode(buf)? {
             out.push(ev);
@@ -259,7 +262,10 @@ mod tests {
         encode_hello(1, "t", &mut buf);
         buf.put_u32_le(17);
         let mut dec = IngestDecoder::new(16);
-        assert!(matches!(dec.decode(&mut buf), Ok(Some(IngestEvent::Hello { .. }))));
+        assert!(matches!(
+            dec.decode(&mut buf),
+            Ok(Some(IngestEvent::Hello { .. }))
+        ));
         let err = dec.decode(&mut buf).unwrap_err();
         assert_eq!(err, IngestError::FrameTooLarge { len: 17, max: 16 });
         assert_eq!(err.close_code(), 1009);
@@ -273,7 +279,10 @@ mod tests {
         buf.put_i32_le(-5);
         let mut dec = IngestDecoder::new(DEFAULT_MAX_FRAME_LEN);
         dec.decode(&mut buf).unwrap();
-        assert!(matches!(dec.decode(&mut buf), Err(IngestError::FrameTooLarge { .. })));
+        assert!(matches!(
+            dec.decode(&mut buf),
+            Err(IngestError::FrameTooLarge { .. })
+        ));
     }
 
     #[test]
@@ -282,7 +291,10 @@ mod tests {
         buf.put_u32_le(1);
         buf.put_u32_le(MAX_TOKEN_LEN as u32 + 1);
         let mut dec = IngestDecoder::new(16);
-        assert!(matches!(dec.decode(&mut buf), Err(IngestError::TokenTooLong { .. })));
+        assert!(matches!(
+            dec.decode(&mut buf),
+            Err(IngestError::TokenTooLong { .. })
+        ));
 
         let mut buf = BytesMut::new();
         buf.put_u32_le(1);

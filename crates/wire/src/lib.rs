@@ -22,4 +22,6 @@ pub use ingest::{
     encode_hello,
 };
 pub use token::{TokenScheme, UnknownScheme, make_token, verify_token};
-pub use viewer::{MAX_VIEWER_HELLO_LEN, ViewerError, ViewerHello, decode_viewer_hello, encode_viewer_hello};
+pub use viewer::{
+    MAX_VIEWER_HELLO_LEN, ViewerError, ViewerHello, decode_viewer_hello, encode_viewer_hello,
+};

@@ -119,7 +119,12 @@ mod tests {
         assert!(!verify_token(TokenScheme::HmacSha256, s, 4, &good));
         assert!(!verify_token(TokenScheme::LegacySha256, s, 3, &good));
         assert!(!verify_token(TokenScheme::HmacSha256, s, 3, &good[..63]));
-        assert!(!verify_token(TokenScheme::HmacSha256, s, 3, &good.to_uppercase()));
+        assert!(!verify_token(
+            TokenScheme::HmacSha256,
+            s,
+            3,
+            &good.to_uppercase()
+        ));
         assert!(!verify_token(TokenScheme::HmacSha256, s, 3, ""));
     }
 

@@ -79,18 +79,30 @@ mod tests {
     fn refusals() {
         let mut buf = BytesMut::new();
         buf.put_u32_le(0);
-        assert_eq!(decode_viewer_hello(&mut buf), Err(ViewerError::BadLength(0)));
+        assert_eq!(
+            decode_viewer_hello(&mut buf),
+            Err(ViewerError::BadLength(0))
+        );
         let mut buf = BytesMut::new();
         buf.put_u32_le(5000);
-        assert_eq!(decode_viewer_hello(&mut buf), Err(ViewerError::BadLength(5000)));
+        assert_eq!(
+            decode_viewer_hello(&mut buf),
+            Err(ViewerError::BadLength(5000))
+        );
         let mut buf = BytesMut::new();
         buf.put_u32_le(4);
         buf.put_slice(b"nope");
-        assert!(matches!(decode_viewer_hello(&mut buf), Err(ViewerError::BadJson(_))));
+        assert!(matches!(
+            decode_viewer_hello(&mut buf),
+            Err(ViewerError::BadJson(_))
+        ));
         let mut buf = BytesMut::new();
         let j = br#"{"cameraId":0,"token":"x"}"#;
         buf.put_u32_le(j.len() as u32);
         buf.put_slice(j);
-        assert_eq!(decode_viewer_hello(&mut buf), Err(ViewerError::BadCameraId(0)));
+        assert_eq!(
+            decode_viewer_hello(&mut buf),
+            Err(ViewerError::BadCameraId(0))
+        );
     }
 }

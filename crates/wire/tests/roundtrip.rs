@@ -24,7 +24,9 @@ fn random_streams_round_trip_under_random_chunking() {
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     for case in 0..300 {
         let id = rng.next() as u32;
-        let token: String = (0..rng.below(80)).map(|_| (b'a' + rng.below(26) as u8) as char).collect();
+        let token: String = (0..rng.below(80))
+            .map(|_| (b'a' + rng.below(26) as u8) as char)
+            .collect();
         let frames: Vec<Vec<u8>> = (0..rng.below(12))
             .map(|_| (0..rng.below(3000)).map(|_| rng.next() as u8).collect())
             .collect();

@@ -79,6 +79,9 @@ pub enum Begin {
         offset: u64,
         claim: UploadClaim,
     },
+    /// Every byte is already staged (the hub stopped between receiving the
+    /// last byte and committing): ignore the body and commit now.
+    AllStaged { claim: UploadClaim },
 }
 
 impl Recordings {
@@ -177,6 +180,9 @@ impl Recordings {
             let _ = fs::remove_file(&data);
             write_meta(&meta, sha256, range.total)?;
             File::create(&data).map_err(|e| RecError::io("create", &data, e))?;
+        }
+        if same && offset == range.total {
+            return Ok(Begin::AllStaged { claim });
         }
         if offset > range.total {
             // A staged file longer than announced cannot be right: start over.

@@ -22,8 +22,9 @@ use crate::camera::Registry;
 use crate::config::{Config, SourceConfig};
 use crate::units::Secs;
 
-/// `kind = "rtsp"`: an RTSP camera (TP-Link Tapo and similar).
-#[derive(Debug, Clone, Deserialize)]
+/// `kind = "rtsp"`: an RTSP camera (TP-Link Tapo and similar). `Debug`
+/// redacts the password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RtspSettings {
     /// Host name or IP address of the camera.
@@ -71,8 +72,8 @@ pub enum ReolinkStream {
     Sub,
 }
 
-/// `kind = "reolink"`: a Reolink camera.
-#[derive(Debug, Clone, Deserialize)]
+/// `kind = "reolink"`: a Reolink camera. `Debug` redacts the password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReolinkSettings {
     /// `tcp` (default) or `udp` (battery cameras).
@@ -110,6 +111,44 @@ pub struct ReolinkSettings {
     /// Least time between two JPEG pictures decoded for the JPEG views.
     #[serde(default = "default_snapshot_interval")]
     pub snapshot_interval: Secs,
+}
+
+fn redacted(p: &Option<String>) -> Option<&'static str> {
+    p.as_ref().map(|_| "<redacted>")
+}
+
+impl std::fmt::Debug for RtspSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtspSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password_file", &self.password_file)
+            .field("password", &redacted(&self.password))
+            .field("path", &self.path)
+            .field("transport", &self.transport)
+            .field("snapshot_interval", &self.snapshot_interval)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ReolinkSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReolinkSettings")
+            .field("transport", &self.transport)
+            .field("host", &self.host)
+            .field("uid", &self.uid)
+            .field("ip", &self.ip)
+            .field("port", &self.port)
+            .field("local_port", &self.local_port)
+            .field("username", &self.username)
+            .field("password_file", &self.password_file)
+            .field("password", &redacted(&self.password))
+            .field("stream", &self.stream)
+            .field("channel", &self.channel)
+            .field("snapshot_interval", &self.snapshot_interval)
+            .finish()
+    }
 }
 
 fn default_rtsp_port() -> u16 {
@@ -267,5 +306,92 @@ fn spawn_video_consumers(
             every.as_duration(),
             stop.clone(),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{Config, SourceConfig};
+
+    fn parse(extra: &str) -> Result<Config, String> {
+        Config::parse(
+            &format!("data_dir = \"d\"\n[[camera]]\nid = 1\nname = \"c\"\n{extra}"),
+            Path::new("t.toml"),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bridged_cameras_parse_with_defaults_and_redact_passwords() {
+        let c = parse("kind = \"rtsp\"\nhost = \"cam\"\nusername = \"u\"\npassword = \"hunter2\"\nstream = \"stream2\"\n").unwrap();
+        let SourceConfig::Rtsp(r) = &c.cameras[0].source else {
+            panic!()
+        };
+        assert_eq!(
+            (r.port, r.path.as_str(), r.snapshot_interval.0),
+            (554, "stream2", 1)
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let c = parse("kind = \"reolink\"\ntransport = \"udp\"\nuid = \"X\"\nlocal_port = 5000\npassword = \"hunter2\"\n").unwrap();
+        let SourceConfig::Reolink(r) = &c.cameras[0].source else {
+            panic!()
+        };
+        assert_eq!(
+            (r.username.as_str(), r.local_port, r.channel),
+            ("admin", 5000, 0)
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bridged_camera_errors_name_the_key() {
+        for (extra, needle) in [
+            ("kind = \"rtsp\"\nhost = \"\"\n", "camera[0].host"),
+            ("kind = \"rtsp\"\nhost = \"a@b\"\n", "camera[0].host"),
+            (
+                "kind = \"rtsp\"\nhost = \"h\"\npassword = \"x\"\npassword_file = \"f\"\n",
+                "camera[0].password",
+            ),
+            (
+                "kind = \"rtsp\"\nhost = \"h\"\nsnapshot_interval = \"0s\"\n",
+                "snapshot_interval",
+            ),
+            (
+                "kind = \"rtsp\"\nhost = \"h\"\ntransport = \"sctp\"\n",
+                "sctp",
+            ),
+            (
+                "kind = \"rtsp\"\nhost = \"h\"\npasword = \"x\"\n",
+                "pasword",
+            ),
+            ("kind = \"reolink\"\n", "camera[0].host"),
+            ("kind = \"reolink\"\ntransport = \"udp\"\n", "camera[0].uid"),
+            (
+                "kind = \"reolink\"\nhost = \"h\"\nstream = \"fluent\"\n",
+                "fluent",
+            ),
+        ] {
+            let e = parse(extra).unwrap_err();
+            assert!(e.contains(needle), "{extra:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn password_files_others_can_read_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pw");
+        std::fs::write(&p, "secret\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(
+            super::read_password(Some(&p), None)
+                .unwrap_err()
+                .contains("chmod 600")
+        );
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(super::read_password(Some(&p), None).unwrap(), "secret");
+        assert_eq!(super::read_password(None, Some("x")).unwrap(), "x");
     }
 }

@@ -20,7 +20,7 @@ use crate::web::Hub;
 /// frame, skipping any this client was too slow to take.
 pub fn response(hub: &Hub, cam: &Arc<Camera>, boundary: &'static str) -> Response {
     let frames = WatchStream::new(cam.subscribe())
-        .filter_map(|f| std::future::ready(f))
+        .filter_map(std::future::ready)
         .flat_map(move |f| {
             let head = format!(
                 "--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",

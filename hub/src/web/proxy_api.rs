@@ -14,6 +14,7 @@ use crate::camera::Camera;
 /// How long a snapshot request waits for a camera's first frame.
 const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
 
+#[allow(clippy::result_large_err)] // the error is the finished response
 fn camera(hub: &AppState, name: &str) -> Result<Arc<Camera>, Response> {
     hub.cameras
         .by_name(name)

@@ -26,6 +26,7 @@ fn param<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
 }
 
 /// Resolve `cameraId` to a camera, with the seed's error messages.
+#[allow(clippy::result_large_err)] // the error is the finished response
 fn camera_param(
     hub: &AppState,
     q: &HashMap<String, String>,

@@ -222,6 +222,14 @@ async fn receive(
             offset,
             claim,
         } => (data, offset, claim),
+        Begin::AllStaged { claim } => {
+            tracing::info!(
+                camera,
+                segment = name,
+                "committing an upload that was fully staged"
+            );
+            return commit(hub, camera, name, sha256, claim).await;
+        }
     };
     // Stream the body to the staging file; never more than the range announced.
     let mut file = tokio::fs::OpenOptions::new()
@@ -284,6 +292,17 @@ async fn receive(
         )
             .into_response());
     }
+    commit(hub, camera, name, sha256, claim).await
+}
+
+/// Check and commit a fully received upload, then apply retention.
+async fn commit(
+    hub: &AppState,
+    camera: String,
+    name: String,
+    sha256: String,
+    claim: crate::recordings::UploadClaim,
+) -> Result<Response, RecError> {
     let rec = hub.recordings.clone();
     let seg = tokio::task::spawn_blocking(move || {
         let seg = rec.finish_upload(&camera, &name, &sha256);

@@ -76,7 +76,7 @@ impl RtspServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn rtsp-test-server.py");
-        let stdout = child.stdout.take()?;
+        let stdout = child.stdout.take().expect("piped stdout");
         let mut server = RtspServer { child, port };
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {

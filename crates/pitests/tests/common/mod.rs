@@ -19,7 +19,11 @@ pub fn root() -> PathBuf {
 
 /// Runs `cmd` to completion with its output captured, failing after `timeout`
 /// (the child is then killed by the guard).
-pub fn run_bounded(cmd: &mut Command, name: &str, timeout: Duration) -> Result<(ExitStatus, String)> {
+pub fn run_bounded(
+    cmd: &mut Command,
+    name: &str,
+    timeout: Duration,
+) -> Result<(ExitStatus, String)> {
     let mut guard = spawn_logged(cmd, name)?;
     let status = guard.wait_timeout(timeout)?;
     Ok((status, guard.log()))
@@ -59,25 +63,46 @@ pub fn build_pi(target: &str, bin: &str) -> Option<PathBuf> {
         );
         return None;
     }
-    assert!(status.success(), "scripts/build-pi.sh {target} {bin} failed ({status}):\n{log}");
+    assert!(
+        status.success(),
+        "scripts/build-pi.sh {target} {bin} failed ({status}):\n{log}"
+    );
     let path = root.join("target-pi").join(target).join("pi").join(bin);
     assert!(path.is_file(), "{} missing after the build", path.display());
-    eprintln!("build-pi {target} {bin}: {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "build-pi {target} {bin}: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Some(path)
 }
 
 /// `readelf -A` Tag_CPU_arch of an ARM binary (`v6`, `v7`), or the `readelf -h`
 /// machine for others (`AArch64`, `Advanced Micro Devices X86-64`).
 pub fn cpu_arch(bin: &Path) -> String {
-    let out = Command::new("readelf").arg("-A").arg(bin).output().expect("readelf");
+    let out = Command::new("readelf")
+        .arg("-A")
+        .arg(bin)
+        .output()
+        .expect("readelf");
     let text = String::from_utf8_lossy(&out.stdout);
-    if let Some(l) = text.lines().find_map(|l| l.trim().strip_prefix("Tag_CPU_arch:")) {
+    if let Some(l) = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Tag_CPU_arch:"))
+    {
         return l.trim().to_owned();
     }
-    let out = Command::new("readelf").arg("-h").arg(bin).output().expect("readelf");
+    let out = Command::new("readelf")
+        .arg("-h")
+        .arg(bin)
+        .output()
+        .expect("readelf");
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Machine:").map(|m| m.trim().to_owned()))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Machine:")
+                .map(|m| m.trim().to_owned())
+        })
         .unwrap_or_default()
 }
 
@@ -123,8 +148,17 @@ impl Hub {
             bail!("hub user add: {}", String::from_utf8_lossy(&out.stderr));
         }
         let guard = spawn_logged(Command::new(&hub).arg("--config").arg(&config), "hub")?;
-        wait_for_http_blocking(&format!("http://127.0.0.1:{port}/login"), Duration::from_secs(30))?;
-        Ok(Hub { guard, port, config, user, password })
+        wait_for_http_blocking(
+            &format!("http://127.0.0.1:{port}/login"),
+            Duration::from_secs(30),
+        )?;
+        Ok(Hub {
+            guard,
+            port,
+            config,
+            user,
+            password,
+        })
     }
 
     /// The token camera `id`'s agent presents (`hub --config F token ID`).
@@ -145,10 +179,22 @@ impl Hub {
     }
 
     /// Reads `n` frames of camera `name` from the MJPEG API, each within `per_frame`.
-    pub async fn frames(&self, name: &str, n: usize, per_frame: Duration) -> Result<Vec<testkit::mjpeg::Part>> {
-        let url = format!("http://127.0.0.1:{}/api/v1/cameras/{name}/stream", self.port);
-        let request = testkit::http_client().get(url).basic_auth(&self.user, Some(&self.password));
-        let mut stream = testkit::mjpeg::MjpegStream::connect(request).await?.with_part_timeout(per_frame);
+    pub async fn frames(
+        &self,
+        name: &str,
+        n: usize,
+        per_frame: Duration,
+    ) -> Result<Vec<testkit::mjpeg::Part>> {
+        let url = format!(
+            "http://127.0.0.1:{}/api/v1/cameras/{name}/stream",
+            self.port
+        );
+        let request = testkit::http_client()
+            .get(url)
+            .basic_auth(&self.user, Some(&self.password));
+        let mut stream = testkit::mjpeg::MjpegStream::connect(request)
+            .await?
+            .with_part_timeout(per_frame);
         stream.take_parts(n).await
     }
 }
@@ -158,7 +204,12 @@ impl Hub {
 pub fn ffprobe(path: &Path) -> Result<(String, u64)> {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .context("running ffprobe")?;
@@ -186,5 +237,6 @@ pub fn segments(dir: &Path) -> Vec<PathBuf> {
 
 /// Whether the agent in this tree records (its example config has `[record]`).
 pub fn agent_records() -> bool {
-    std::fs::read_to_string(root().join("agent/agent.example.toml")).is_ok_and(|t| t.contains("\n[record]"))
+    std::fs::read_to_string(root().join("agent/agent.example.toml"))
+        .is_ok_and(|t| t.contains("\n[record]"))
 }
