@@ -32,6 +32,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 say() { printf 'build-pi: %s\n' "$*" >&2; }
 die() { printf 'build-pi: ERROR: %s\n' "$*" >&2; exit 1; }
+bad_usage() { printf 'build-pi: ERROR: %s (see --help)\n' "$*" >&2; exit 2; }
 # Exit status 3: the toolchain could not be installed (tests skip on it).
 die_tool() { printf 'build-pi: ERROR: cannot set up the toolchain: %s\n' "$*" >&2; exit 3; }
 loud() {
@@ -40,7 +41,7 @@ loud() {
     for l in "$@"; do printf 'build-pi: !!! %s\n' "$l" >&2; done
     printf 'build-pi: !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n' >&2
 }
-usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 case "$1" in -h|--help) usage ;; esac
@@ -54,7 +55,7 @@ while [ $# -gt 0 ]; do
         --no-install) INSTALL=0 ;;
         --no-smoke) SMOKE=0 ;;
         -h|--help) usage ;;
-        *) die "unknown argument '$1' (see --help)" ;;
+        *) bad_usage "unknown argument '$1'" ;;
     esac
     shift
 done
@@ -84,7 +85,7 @@ case "$TARGET_IN" in
     x86_64|amd64|x86_64-unknown-linux-gnu)
         TARGET=x86_64-unknown-linux-gnu; MODE=native
         APT=(); WANT_ARCH=x86_64; QEMU=() ;;
-    *) die "unknown target '$TARGET_IN' (see --help)" ;;
+    *) bad_usage "unknown target '$TARGET_IN'" ;;
 esac
 APT+=(clang libclang-dev)
 [ $SMOKE -eq 1 ] && APT+=(qemu-user)

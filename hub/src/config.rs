@@ -41,6 +41,9 @@ pub struct Config {
     /// A camera that sent nothing for this long is shown offline.
     #[serde(default = "default_offline_after")]
     pub offline_after: Secs,
+    /// Serve HTTPS instead of HTTP (cookies then get `Secure`).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     /// The cameras.
     #[serde(default, rename = "camera")]
     pub cameras: Vec<CameraConfig>,
@@ -50,6 +53,14 @@ pub struct Config {
     /// Global retention limits over all cameras (`[retention]`).
     #[serde(default)]
     pub retention: crate::recordings::settings::RetentionConfig,
+}
+
+/// HTTPS: a PEM certificate chain and its PEM private key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// One camera, whatever feeds it. (Unknown keys are refused by the
@@ -179,6 +190,10 @@ impl Config {
             }
         };
         fix(&mut self.data_dir);
+        if let Some(t) = self.tls.as_mut() {
+            fix(&mut t.cert);
+            fix(&mut t.key);
+        }
         if let Some(p) = self.secret_file.as_mut() {
             fix(p);
         }

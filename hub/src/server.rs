@@ -95,6 +95,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
     let db =
         Db::open(&db_path(&cfg)).with_context(|| format!("opening {}", db_path(&cfg).display()))?;
     let cameras = Registry::new(&cfg.cameras);
+    let cfg_tls = cfg.tls.is_some();
     let recordings = crate::recordings::Recordings::open(&cfg, db.clone())
         .context("opening the recordings directories")?;
     let report = crate::recordings::check::run(&recordings).context("checking the recordings")?;
@@ -111,7 +112,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         auth,
         secret,
         shutdown,
-        tls: false,
+        tls: cfg_tls,
         recordings: Arc::new(recordings),
     }))
 }
@@ -140,15 +141,50 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     crate::recordings::spawn_all(&hub, &tracker);
     let app = web::router(hub.clone());
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, cameras = hub.cfg.cameras.len(), "hub listening");
+    tracing::info!(
+        %addr,
+        cameras = hub.cfg.cameras.len(),
+        tls = hub.cfg.tls.is_some(),
+        "hub listening"
+    );
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    let stop = hub.shutdown.clone();
-    let serve = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { stop.cancelled().await });
-    let server = tokio::spawn(async move { serve.await });
+    if let Some(period) = sd_notify::watchdog_enabled() {
+        tracker.spawn(watchdog(hub.clone(), addr, period));
+    }
+    let make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let server = match &hub.cfg.tls {
+        None => {
+            let stop = hub.shutdown.clone();
+            let serve = axum::serve(listener, make_service)
+                .with_graceful_shutdown(async move { stop.cancelled().await });
+            tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) })
+        }
+        Some(tls) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let rustls_config =
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "tls: cannot load cert {} / key {}",
+                            tls.cert.display(),
+                            tls.key.display()
+                        )
+                    })?;
+            let handle = axum_server::Handle::new();
+            let stop = hub.shutdown.clone();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                h.graceful_shutdown(Some(SHUTDOWN_GRACE));
+            });
+            let std_listener = listener.into_std()?;
+            let serve = axum_server::from_tcp_rustls(std_listener, rustls_config)?
+                .handle(handle)
+                .serve(make_service);
+            tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) })
+        }
+    };
     hub.shutdown.cancelled().await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     tracing::info!("shutting down");
@@ -163,6 +199,48 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
         tracing::warn!("some connections did not finish in time; closing them");
     }
     Ok(())
+}
+
+/// Feed systemd's watchdog from real work, not a timer: each half period,
+/// the hub answers a request through its own listener and router (plain
+/// HTTP; under TLS a TCP accept), and the database answers a query. If
+/// either is stuck, the watchdog goes unfed and systemd restarts the hub.
+async fn watchdog(hub: Arc<Hub>, addr: SocketAddr, period: Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tick = tokio::time::interval(period / 2);
+    let limit = period / 4;
+    let probe_addr = SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    loop {
+        tokio::select! {
+            _ = hub.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let http = async {
+            let mut s = tokio::net::TcpStream::connect(probe_addr).await.ok()?;
+            if hub.cfg.tls.is_some() {
+                return Some(());
+            }
+            s.write_all(b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await
+                .ok()?;
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).await.ok()?;
+            head.starts_with(b"HTTP/1.1 200").then_some(())
+        };
+        let db = hub.auth.db.call(|c| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map_err(crate::db::DbError::from)
+        });
+        let healthy =
+            tokio::time::timeout(limit, async { http.await.is_some() && db.await.is_ok() })
+                .await
+                .unwrap_or(false);
+        if healthy {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        } else {
+            tracing::warn!("self-check failed; not feeding the systemd watchdog");
+        }
+    }
 }
 
 /// Cancel `token` on the first SIGTERM or SIGINT; exit at once on a second.

@@ -26,6 +26,9 @@ pub fn run_bounded(
 ) -> Result<(ExitStatus, String)> {
     let mut guard = spawn_logged(cmd, name)?;
     let status = guard.wait_timeout(timeout)?;
+    // The log readers may still be draining the pipes: wait (briefly) until
+    // both are closed, which is when a search for a line never written ends.
+    let _ = guard.wait_for_log("\u{0}(end of output)", Duration::from_secs(5));
     Ok((status, guard.log()))
 }
 
