@@ -64,7 +64,10 @@ async fn reolink_tcp_and_udp_cameras_bridge_video_jpeg_and_battery() {
         udp_camera(4, "battery", udp_full.port(), &pw),
     ]
     .concat();
-    let h = TestHub::start(&config).await;
+    let h = TestHub::start(&format!(
+        "[recordings]\nsegment_duration = \"1s\"\n{config}"
+    ))
+    .await;
 
     for name in ["tcp-none", "tcp-bc", "tcp-aes", "battery"] {
         let c = wait_camera(&h, name, Duration::from_secs(30), streaming).await;
@@ -130,6 +133,59 @@ async fn reolink_tcp_and_udp_cameras_bridge_video_jpeg_and_battery() {
     let parts = mj.take_parts(2).await.unwrap();
     assert_eq!(&parts[1].body[..2], &[0xFF, 0xD8]);
     drop(mj);
+
+    // Every camera is recorded into the same store as any other: indexed
+    // segments that ffprobe reads as H.264.
+    for name in ["tcp-none", "tcp-bc", "tcp-aes", "battery"] {
+        let mut segs = Vec::new();
+        for _ in 0..40 {
+            let v: serde_json::Value = h
+                .get_auth(&format!("/api/recordings?camera={name}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            segs = v["segments"].as_array().cloned().unwrap_or_default();
+            if !segs.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let seg = segs
+            .first()
+            .unwrap_or_else(|| panic!("{name}: nothing recorded"));
+        assert!(seg["codec"].as_str().unwrap().starts_with("avc1."), "{seg}");
+        if std::path::Path::new("/usr/bin/ffprobe").exists() {
+            let bytes = h
+                .get_auth(seg["url"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let f = dir.path().join(format!("{name}.mp4"));
+            std::fs::write(&f, &bytes).unwrap();
+            let out = std::process::Command::new("/usr/bin/ffprobe")
+                .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+                .args([
+                    "-show_entries",
+                    "stream=codec_name,nb_read_frames",
+                    "-of",
+                    "csv=p=0",
+                ])
+                .arg(&f)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && text.starts_with("h264,"),
+                "{name}: {text}"
+            );
+        }
+    }
 
     h.stop().await;
     for s in [tcp_none, tcp_bc, tcp_aes, udp_full] {

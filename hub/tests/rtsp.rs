@@ -185,8 +185,14 @@ async fn rtsp_camera_reconnects_after_the_server_restarts() {
     let port = server.port;
     let dir = tempfile::tempdir().unwrap();
     let pw = password_file(dir.path(), "tapo.password", RTSP_PASSWORD);
-    let h = TestHub::start(&camera(1, "cam", port, "stream2", &pw)).await;
+    let h = TestHub::start(&format!(
+        "[recordings]\nsegment_duration = \"2s\"\n{}",
+        camera(1, "cam", port, "stream2", &pw)
+    ))
+    .await;
     wait_camera(&h, "cam", Duration::from_secs(30), is_playing).await;
+    // Record a little before the camera goes away.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     server.kill().await;
     wait_camera(&h, "cam", Duration::from_secs(20), |c| {
         c["video"]["source"]["state"] != "playing"
@@ -213,6 +219,62 @@ async fn rtsp_camera_reconnects_after_the_server_restarts() {
     // And video flows again to new viewers.
     let m = mse_read(&h, "cam", 5).await;
     assert!(fragment_is_key(&m.fragments[0]));
+
+    // Recording resumed, and the outage is a visible gap in the timeline,
+    // not stretched video.
+    let mut segs = Vec::new();
+    for _ in 0..40 {
+        let v: serde_json::Value = h
+            .get_auth("/api/recordings?camera=cam")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        segs = v["segments"].as_array().cloned().unwrap_or_default();
+        let after_restart = segs
+            .windows(2)
+            .any(|w| w[1]["start_ms"].as_i64().unwrap() - w[0]["end_ms"].as_i64().unwrap() >= 1000);
+        if after_restart {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let gap = segs
+        .windows(2)
+        .map(|w| w[1]["start_ms"].as_i64().unwrap() - w[0]["end_ms"].as_i64().unwrap())
+        .max()
+        .unwrap_or(0);
+    assert!(gap >= 1000, "no gap of a second or more in {segs:#?}");
+    // Every recorded segment is a valid H.264 MP4.
+    if std::path::Path::new("/usr/bin/ffprobe").exists() {
+        for seg in &segs {
+            let url = seg["url"].as_str().unwrap();
+            let bytes = h.get_auth(url).send().await.unwrap().bytes().await.unwrap();
+            let f = dir.path().join("seg.mp4");
+            std::fs::write(&f, &bytes).unwrap();
+            let out = std::process::Command::new("/usr/bin/ffprobe")
+                .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+                .args([
+                    "-show_entries",
+                    "stream=codec_name,nb_read_frames",
+                    "-of",
+                    "csv=p=0",
+                ])
+                .arg(&f)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && text.starts_with("h264,"),
+                "{seg}: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let frames: u64 = text.trim().split(',').nth(1).unwrap().parse().unwrap();
+            assert!(frames > 0, "{seg}: no frames");
+        }
+    }
     h.stop().await;
     again.kill().await;
 }
