@@ -581,6 +581,9 @@ mod tests {
         .unwrap();
         let line = g.wait_for_log("ready on", Duration::from_secs(5)).unwrap();
         assert_eq!(line, "ready on 1234");
+        // stdout and stderr are read by separate threads: stderr's line may
+        // land after stdout's.
+        g.wait_for_log("two", Duration::from_secs(5)).unwrap();
         let log = g.log();
         assert!(log.contains("one\n") && log.contains("two\n"), "{log}");
     }
