@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use bench::{cpu_ticks, rss_kib};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -42,31 +43,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let rest = &stat[stat.rfind(')').context("stat format")? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Ok(f[11].parse::<u64>()? + f[12].parse::<u64>()?)
-}
-
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .context("VmRSS")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("VmRSS value")?
-        .parse()?)
-}
-
-fn ticks_per_sec() -> f64 {
-    // USER_HZ is 100 on every Linux we run on.
-    100.0
 }
 
 /// Start the RTSP test server; returns it and its port.
@@ -203,7 +179,7 @@ fn measure(pids: &[u32], seconds: u64) -> anyhow::Result<Measured> {
         .map(|p| rss_kib(*p))
         .sum::<anyhow::Result<u64>>()?;
     Ok(Measured {
-        cpu_pct: (c1 - c0) as f64 / ticks_per_sec() / secs * 100.0,
+        cpu_pct: (c1 - c0) as f64 / bench::TICKS_PER_SEC / secs * 100.0,
         rss_mb: rss as f64 / 1024.0,
     })
 }
