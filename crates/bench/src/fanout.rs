@@ -280,9 +280,13 @@ async fn measure(
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     recording.store(false, Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
+    // Viewers hand over their last latencies when the next frame arrives
+    // after recording stops: let a few more frames through first.
+    let settle = tokio::time::sleep(Duration::from_millis(300));
     let cpu1 = cpu_ticks(pid)?;
     let rss = rss_kib(pid)? as f64 / 1024.0;
     let sent_n = sent.load(Ordering::Relaxed) - sent0;
+    settle.await;
     stop.store(true, Ordering::Relaxed);
     let _ = pusher.await;
     for v in viewers {
