@@ -7,6 +7,7 @@
 #   gstreamer rtsp server      the RTSP camera stand-in (python3-gi)
 #   nasm                       openh264's x86 assembly (software H.264)
 #   libclang-dev               the v4l crate generates its bindings at build time
+#   openssl, curl              the HTTPS test makes a certificate and speaks TLS
 set -euo pipefail
 
 PACKAGES=(
@@ -24,6 +25,8 @@ PACKAGES=(
   gstreamer1.0-x
   nasm
   libclang-dev
+  openssl
+  curl
 )
 
 missing=()

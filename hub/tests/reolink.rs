@@ -157,33 +157,11 @@ async fn reolink_tcp_and_udp_cameras_bridge_video_jpeg_and_battery() {
             .first()
             .unwrap_or_else(|| panic!("{name}: nothing recorded"));
         assert!(seg["codec"].as_str().unwrap().starts_with("avc1."), "{seg}");
-        if std::path::Path::new("/usr/bin/ffprobe").exists() {
-            let bytes = h
-                .get_auth(seg["url"].as_str().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            let f = dir.path().join(format!("{name}.mp4"));
-            std::fs::write(&f, &bytes).unwrap();
-            let out = std::process::Command::new("/usr/bin/ffprobe")
-                .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-                .args([
-                    "-show_entries",
-                    "stream=codec_name,nb_read_frames",
-                    "-of",
-                    "csv=p=0",
-                ])
-                .arg(&f)
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success() && text.starts_with("h264,"),
-                "{name}: {text}"
-            );
+        if let Some((codec, frames)) =
+            common::ffprobe_recording(&h, seg["url"].as_str().unwrap()).await
+        {
+            assert_eq!(codec, "h264", "{name}: {seg}");
+            assert!(frames > 0, "{name}: no frames");
         }
     }
 

@@ -198,6 +198,8 @@ async fn rtsp_camera_reconnects_after_the_server_restarts() {
         c["video"]["source"]["state"] != "playing"
     })
     .await;
+    // Stay down for a while, so the outage is unmistakable in the timeline.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     // The port may take a moment to be free again.
     let mut again = None;
     for _ in 0..20 {
@@ -235,7 +237,7 @@ async fn rtsp_camera_reconnects_after_the_server_restarts() {
         segs = v["segments"].as_array().cloned().unwrap_or_default();
         let after_restart = segs
             .windows(2)
-            .any(|w| w[1]["start_ms"].as_i64().unwrap() - w[0]["end_ms"].as_i64().unwrap() >= 1000);
+            .any(|w| w[1]["start_ms"].as_i64().unwrap() - w[0]["end_ms"].as_i64().unwrap() >= 2000);
         if after_restart {
             break;
         }
@@ -246,32 +248,15 @@ async fn rtsp_camera_reconnects_after_the_server_restarts() {
         .map(|w| w[1]["start_ms"].as_i64().unwrap() - w[0]["end_ms"].as_i64().unwrap())
         .max()
         .unwrap_or(0);
-    assert!(gap >= 1000, "no gap of a second or more in {segs:#?}");
+    // The camera was gone for over 3 s: at least 2 s of it is a hole in the
+    // recordings (the rest is reconnect time before the kill was noticed).
+    assert!(gap >= 2000, "no gap of 2 s or more in {segs:#?}");
     // Every recorded segment is a valid H.264 MP4.
-    if std::path::Path::new("/usr/bin/ffprobe").exists() {
-        for seg in &segs {
-            let url = seg["url"].as_str().unwrap();
-            let bytes = h.get_auth(url).send().await.unwrap().bytes().await.unwrap();
-            let f = dir.path().join("seg.mp4");
-            std::fs::write(&f, &bytes).unwrap();
-            let out = std::process::Command::new("/usr/bin/ffprobe")
-                .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-                .args([
-                    "-show_entries",
-                    "stream=codec_name,nb_read_frames",
-                    "-of",
-                    "csv=p=0",
-                ])
-                .arg(&f)
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success() && text.starts_with("h264,"),
-                "{seg}: {text} {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let frames: u64 = text.trim().split(',').nth(1).unwrap().parse().unwrap();
+    for seg in &segs {
+        if let Some((codec, frames)) =
+            common::ffprobe_recording(&h, seg["url"].as_str().unwrap()).await
+        {
+            assert_eq!(codec, "h264", "{seg}");
             assert!(frames > 0, "{seg}: no frames");
         }
     }

@@ -47,56 +47,42 @@ const READ_CHUNK: usize = 64 * 1024;
 /// encoder, SPS/PPS with every key frame (`--inline`), baseline profile
 /// (plays everywhere), a key frame every `gop` frames.
 pub fn command_args_h264(cfg: &SourceConfig, tap: &RecordTap) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "-t",
-        "0",
-        "-n",
-        "--codec",
-        "h264",
-        "--inline",
-        "--profile",
-        "baseline",
-        "--intra",
-        &tap.gop.to_string(),
-        "--bitrate",
-        &tap.bitrate_bps.to_string(),
-        "--width",
-        &cfg.width.to_string(),
-        "--height",
-        &cfg.height.to_string(),
-        "--framerate",
-        &cfg.fps.to_string(),
-        "--flush",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(cfg.rpicam.extra_args.iter().cloned());
-    args.extend(["-o".to_owned(), "-".to_owned()]);
-    args
+    let codec = [
+        "--codec".to_owned(),
+        "h264".to_owned(),
+        "--inline".to_owned(),
+        "--profile".to_owned(),
+        "baseline".to_owned(),
+        "--intra".to_owned(),
+        tap.gop.to_string(),
+        "--bitrate".to_owned(),
+        tap.bitrate_bps.to_string(),
+    ];
+    args_with(cfg, &codec, &[])
 }
 
 /// The arguments for `rpicam-vid` (without the binary).
 pub fn command_args(cfg: &SourceConfig) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "-t",
-        "0",
-        "-n",
-        "--codec",
-        "mjpeg",
-        "--width",
-        &cfg.width.to_string(),
-        "--height",
-        &cfg.height.to_string(),
-        "--framerate",
-        &cfg.fps.to_string(),
-        "-q",
-        &cfg.jpeg_quality.to_string(),
-        "--flush",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let codec = ["--codec".to_owned(), "mjpeg".to_owned()];
+    let quality = ["-q".to_owned(), cfg.jpeg_quality.to_string()];
+    args_with(cfg, &codec, &quality)
+}
+
+/// Run forever, no preview, the codec's arguments, the picture size and
+/// rate, `after_size`, the user's extra arguments, and the stream on stdout.
+fn args_with(cfg: &SourceConfig, codec: &[String], after_size: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = ["-t", "0", "-n"].map(str::to_owned).to_vec();
+    args.extend_from_slice(codec);
+    for (flag, value) in [
+        ("--width", cfg.width),
+        ("--height", cfg.height),
+        ("--framerate", cfg.fps),
+    ] {
+        args.push(flag.to_owned());
+        args.push(value.to_string());
+    }
+    args.extend_from_slice(after_size);
+    args.push("--flush".to_owned());
     args.extend(cfg.rpicam.extra_args.iter().cloned());
     args.extend(["-o".to_owned(), "-".to_owned()]);
     args
