@@ -8,6 +8,9 @@
 #   nasm                       openh264's x86 assembly (software H.264)
 #   libclang-dev               the v4l crate generates its bindings at build time
 #   openssl, curl              the HTTPS test makes a certificate and speaks TLS
+#   qemu-system-x86 ... libcamera-ipa   the VM capture tests (crates/vmtests, scripts/vm-capture.sh):
+#                              qemu, a busybox initramfs, v4l2-ctl, depmod/modinfo, cpio, gcc/make and
+#                              the kernel headers for v4l2loopback and vimc, libcamera's `cam`
 set -euo pipefail
 
 PACKAGES=(
@@ -27,6 +30,17 @@ PACKAGES=(
   libclang-dev
   openssl
   curl
+  qemu-system-x86
+  busybox-static
+  v4l-utils
+  kmod
+  cpio
+  gcc
+  make
+  libc6-dev
+  linux-headers-amd64
+  libcamera-tools
+  libcamera-ipa
 )
 
 missing=()

@@ -294,6 +294,8 @@ pub struct SourceConfig {
     pub v4l2: V4l2Config,
     #[serde(default)]
     pub rpicam: RpicamConfig,
+    #[serde(default)]
+    pub libcamera: LibcameraConfig,
 }
 
 /// `source.kind`.
@@ -306,6 +308,8 @@ pub enum SourceKind {
     V4l2,
     /// The Raspberry Pi camera through `rpicam-vid --codec mjpeg`.
     Rpicam,
+    /// Any libcamera camera, through libcamera's `cam` tool (raw frames).
+    Libcamera,
 }
 
 impl SourceKind {
@@ -314,6 +318,7 @@ impl SourceKind {
             SourceKind::Testsrc => "testsrc",
             SourceKind::V4l2 => "v4l2",
             SourceKind::Rpicam => "rpicam",
+            SourceKind::Libcamera => "libcamera",
         }
     }
 }
@@ -345,7 +350,7 @@ impl Default for V4l2Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum V4l2Format {
-    /// MJPEG if the device offers it, else YUYV.
+    /// The best the device offers: its H.264 while recording, then MJPEG, then YUYV.
     #[default]
     Auto,
     /// MJPEG only (passed through without re-encoding).
@@ -354,6 +359,58 @@ pub enum V4l2Format {
     Yuyv,
     /// H.264 only (recorded as is; live JPEGs from its key frames).
     H264,
+}
+
+/// `[source.libcamera]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibcameraConfig {
+    /// libcamera's `cam` tool: a name looked up on PATH, or a path.
+    #[serde(default = "defaults::cam_binary")]
+    pub binary: PathBuf,
+    /// The camera, as `cam --camera` takes it: its index in `cam --list`
+    /// (from 1) or its id.
+    #[serde(default = "defaults::libcamera_camera")]
+    pub camera: String,
+    /// The pixel format to ask libcamera for.
+    #[serde(default)]
+    pub pixel_format: LibcameraFormat,
+}
+
+impl Default for LibcameraConfig {
+    fn default() -> Self {
+        LibcameraConfig {
+            binary: defaults::cam_binary(),
+            camera: defaults::libcamera_camera(),
+            pixel_format: LibcameraFormat::default(),
+        }
+    }
+}
+
+/// `source.libcamera.pixel_format`: the raw formats the agent converts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum LibcameraFormat {
+    /// libcamera's BGR888: bytes R, G, B in memory (V4L2's RGB24).
+    #[default]
+    #[serde(rename = "BGR888")]
+    Bgr888,
+    /// libcamera's RGB888: bytes B, G, R in memory (V4L2's BGR24).
+    #[serde(rename = "RGB888")]
+    Rgb888,
+    /// YUYV 4:2:2.
+    #[serde(rename = "YUYV")]
+    Yuyv,
+}
+
+impl LibcameraFormat {
+    /// The name libcamera uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LibcameraFormat::Bgr888 => "BGR888",
+            LibcameraFormat::Rgb888 => "RGB888",
+            LibcameraFormat::Yuyv => "YUYV",
+        }
+    }
 }
 
 /// `[source.rpicam]`.
@@ -440,6 +497,12 @@ mod defaults {
     }
     pub fn rpicam_binary() -> PathBuf {
         PathBuf::from("rpicam-vid")
+    }
+    pub fn cam_binary() -> PathBuf {
+        PathBuf::from("cam")
+    }
+    pub fn libcamera_camera() -> String {
+        "1".to_owned()
     }
     pub fn max_frame_size() -> ByteSize {
         ByteSize(4 << 20)
@@ -553,6 +616,9 @@ impl Config {
         }
         if !(1..=100).contains(&s.jpeg_quality) {
             return Err(invalid("source.jpeg_quality", "must be in 1..=100"));
+        }
+        if s.libcamera.camera.trim().is_empty() {
+            return Err(invalid("source.libcamera.camera", "is empty"));
         }
         if !(2..=32).contains(&s.v4l2.buffers) {
             return Err(invalid("source.v4l2.buffers", "must be in 2..=32"));

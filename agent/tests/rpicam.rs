@@ -1,4 +1,6 @@
-//! The `rpicam` source against a stand-in `rpicam-vid` script that `cat`s JPEGs made with testpattern.
+//! The `rpicam` source against a stand-in `rpicam-vid` script that `cat`s a real stream: JPEGs made
+//! with testpattern, or H.264 Annex B made with the agent's openh264 encoder (as `--codec h264
+//! --inline` writes it): splitting and parsing, restarts after the process exits, and stopping it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -216,4 +218,204 @@ async fn a_missing_binary_is_retried_not_fatal() {
         .unwrap()
         .unwrap();
     assert_eq!(queue.pushed(), 0);
+}
+
+/// A real H.264 Annex B stream of `frames` stamped test pictures (320x240,
+/// a key frame with SPS/PPS every 5 frames), encoded with the agent's own
+/// openh264 encoder, as `rpicam-vid --codec h264 --inline` writes it.
+fn h264_stream(frames: u32) -> Vec<u8> {
+    use agent::record::codec::{EncoderSettings, H264Encoder, access_unit_to_annexb};
+    let mut enc = H264Encoder::new(EncoderSettings {
+        width: 320,
+        height: 240,
+        fps: 10,
+        bitrate_bps: 300_000,
+        gop: 5,
+    })
+    .unwrap();
+    let pattern = Pattern::new(320, 240);
+    let mut stream = Vec::new();
+    for frame in 0..frames {
+        let picture = pattern.render(Stamp {
+            frame,
+            millis: u64::from(frame) * 100,
+        });
+        if let Some(au) = enc.encode(&picture.to_i420()).unwrap() {
+            stream.extend(access_unit_to_annexb(&au));
+        }
+    }
+    stream
+}
+
+fn record_config(binary: &Path) -> Config {
+    let text = format!(
+        "{}\n[record]\nenabled = true\ngop = 5\nbitrate = \"300kbps\"\n",
+        config_text(binary)
+    );
+    Config::parse(&text).unwrap()
+}
+
+fn config_text(binary: &Path) -> String {
+    format!(
+        "hub_url = \"ws://127.0.0.1:1/video-input-stream\"\ncamera_id = 1\ntoken = \"t\"\n\
+         [source]\nkind = \"rpicam\"\nwidth = 320\nheight = 240\nfps = 10\n\
+         [source.rpicam]\nbinary = {:?}\n",
+        binary.to_str().unwrap()
+    )
+}
+
+/// Drains the record queue until `until` says stop or `within` passes.
+fn drain(
+    queue: &agent::record::RecordQueue,
+    within: Duration,
+    mut until: impl FnMut(&[agent::record::RecordItem]) -> bool,
+) -> Vec<agent::record::RecordItem> {
+    let end = std::time::Instant::now() + within;
+    let mut items = Vec::new();
+    while std::time::Instant::now() < end && !until(&items) {
+        if let Some(Some(item)) = queue.pop_timeout(Duration::from_millis(100)) {
+            items.push(item);
+        }
+    }
+    items
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_is_parsed_into_pictures_and_the_stream_restarts_after_an_exit() {
+    use agent::record::RecordItem;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("stream.h264"), h264_stream(20)).unwrap();
+    // Some bytes before the first start code, as a process may print.
+    let script = stand_in(
+        dir.path(),
+        &format!("printf 'noise'\ncat {d}/stream.h264\nexit 3"),
+    );
+    let cfg = record_config(&script);
+    let record = Arc::new(agent::record::RecordQueue::new(256, 64 << 20));
+    let tap = source::RecordTap {
+        queue: record.clone(),
+        bitrate_bps: cfg.record.bitrate.0,
+        gop: cfg.record.gop_frames(cfg.source.fps),
+    };
+    let live = Arc::new(FrameQueue::new(64));
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(
+        source::from_config_with(&cfg.source, Some(tap))
+            .unwrap()
+            .run(live.clone(), cancel.clone()),
+    );
+    let q = record.clone();
+    let items = tokio::task::spawn_blocking(move || {
+        drain(&q, Duration::from_secs(15), |items| {
+            items
+                .iter()
+                .filter(|i| matches!(i, RecordItem::SourceLost { .. }))
+                .count()
+                >= 2
+        })
+    })
+    .await
+    .unwrap();
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+
+    // Two runs of 20 pictures each, each run ended by a SourceLost marker
+    // (the recorder closes its segment there), each starting at a key frame
+    // that carries SPS and PPS.
+    let runs: Vec<&[RecordItem]> = items
+        .split(|i| matches!(i, RecordItem::SourceLost { .. }))
+        .take(2)
+        .collect();
+    assert_eq!(runs.len(), 2, "{items:?}");
+    for run in &runs {
+        assert_eq!(run.len(), 20, "{run:?}");
+        let keys: Vec<usize> = run
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.is_key())
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(keys, vec![0, 5, 10, 15], "{run:?}");
+        let RecordItem::H264 { au, .. } = &run[0] else {
+            panic!("{:?}", run[0])
+        };
+        assert!(au.sps().is_some() && au.pps().is_some());
+    }
+    let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
+    assert!(
+        args.starts_with(
+            "-t 0 -n --codec h264 --inline --profile baseline --intra 5 --bitrate 300000"
+        ),
+        "{args}"
+    );
+    // Live view: JPEGs decoded from the key frames.
+    let jpegs = collect(&live, 2, Duration::from_secs(5)).await;
+    let stamp = decode_stamp(&jpegs[0].jpeg).expect("a readable stamp in a live frame");
+    assert_eq!(stamp.frame % 5, 0, "live frames come from key frames");
+}
+
+#[tokio::test]
+async fn stopping_sends_sigterm_and_a_willing_child_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("stream.h264"), h264_stream(10)).unwrap();
+    // Emits the stream, then waits; on SIGTERM it notes it and exits 0.
+    let script = stand_in(
+        dir.path(),
+        &format!(
+            "trap 'echo term > {d}/got-term; exit 0' TERM\ncat {d}/stream.h264\nwhile true; do sleep 0.1; done"
+        ),
+    );
+    let cfg = record_config(&script);
+    let record = Arc::new(agent::record::RecordQueue::new(256, 64 << 20));
+    let tap = source::RecordTap {
+        queue: record.clone(),
+        bitrate_bps: 300_000,
+        gop: 5,
+    };
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(
+        source::from_config_with(&cfg.source, Some(tap))
+            .unwrap()
+            .run(Arc::new(FrameQueue::new(8)), cancel.clone()),
+    );
+    let q = record.clone();
+    let items = tokio::task::spawn_blocking(move || {
+        drain(&q, Duration::from_secs(10), |items| items.len() >= 9)
+    })
+    .await
+    .unwrap();
+    // The last access unit is only complete when the next one starts, so 9 of 10.
+    assert!(items.len() >= 9, "{items:?}");
+    let pid: u32 = std::fs::read_to_string(dir.path().join("pids"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(pid));
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("got-term"))
+            .unwrap()
+            .trim(),
+        "term"
+    );
+    assert!(!alive(pid), "stand-in {pid} still running");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("pids"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
 }

@@ -56,6 +56,11 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
                 args.join(" ")
             )
         }
+        SourceKind::Libcamera => println!(
+            "  libcamera    {} {}",
+            s.libcamera.binary.display(),
+            crate::source::libcamera::capture_args(s, std::path::Path::new("FIFO")).join(" ")
+        ),
         SourceKind::Testsrc => {}
     }
     let u = &config.uplink;

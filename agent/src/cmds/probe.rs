@@ -1,10 +1,12 @@
-//! `agent probe`: list V4L2 capture devices with their formats, sizes and frame intervals, and look for `rpicam-vid`.
+//! `agent probe`: list V4L2 capture devices with their formats, sizes and frame intervals, libcamera's
+//! cameras (through its `cam` tool, if installed) and look for `rpicam-vid`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub async fn run() -> anyhow::Result<()> {
     devices();
+    libcamera().await;
     rpicam().await;
     Ok(())
 }
@@ -84,6 +86,75 @@ pub fn which(name: &str) -> Option<PathBuf> {
             .map(|dir| dir.join(name))
             .find(|p| p.is_file())
     })
+}
+
+/// Runs `program args` with a deadline; its stdout and stderr.
+async fn output(program: &std::path::Path, args: &[&str]) -> Result<(String, String), String> {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(20), out).await {
+        Ok(Ok(o)) => Ok((
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_owned()),
+    }
+}
+
+/// libcamera's cameras as `cam --list` names them, with the stream
+/// configurations `cam --info` offers for each (source kind "libcamera").
+async fn libcamera() {
+    let Some(cam) = which("cam") else {
+        println!("libcamera: `cam` (libcamera-tools) not on PATH");
+        return;
+    };
+    let list = match output(&cam, &["--list"]).await {
+        Ok((stdout, _)) => stdout,
+        Err(e) => {
+            println!("libcamera: cam --list failed: {e}");
+            return;
+        }
+    };
+    let cameras: Vec<(String, String)> = list
+        .lines()
+        .filter_map(|l| {
+            let (index, name) = l.trim().split_once(": ")?;
+            index.parse::<u32>().ok()?;
+            Some((index.to_owned(), name.to_owned()))
+        })
+        .collect();
+    if cameras.is_empty() {
+        println!("libcamera: no cameras");
+    }
+    for (index, name) in cameras {
+        println!("libcamera camera {index}: {name}");
+        match output(&cam, &["--camera", &index, "--info"]).await {
+            Ok((stdout, _)) => {
+                let mut sizes = Vec::new();
+                for line in stdout.lines().map(str::trim) {
+                    if let Some(size) = line.strip_prefix("- ") {
+                        sizes.push(size.to_owned());
+                    } else if line.starts_with("* Pixelformat:") || line.contains(": ") {
+                        if !sizes.is_empty() {
+                            println!("    {}", sizes.join(" "));
+                            sizes.clear();
+                        }
+                        if !line.starts_with("Using camera") {
+                            println!("  {line}");
+                        }
+                    }
+                }
+                if !sizes.is_empty() {
+                    println!("    {}", sizes.join(" "));
+                }
+            }
+            Err(e) => println!("  cam --info failed: {e}"),
+        }
+    }
 }
 
 async fn rpicam() {

@@ -43,13 +43,19 @@ pub enum RecordItem {
         au: AccessUnit,
         captured_at: Instant,
     },
+    /// The source lost its camera (unplugged, driver error): the recorder
+    /// closes the segment it is writing, so it stays valid however long the
+    /// outage lasts, and starts the next one at the first key frame after.
+    SourceLost { at: Instant },
 }
 
 impl RecordItem {
     /// Whether decoding (or encoding) can start at this item.
     pub fn is_key(&self) -> bool {
         match self {
-            RecordItem::Raw { .. } | RecordItem::Jpeg { .. } => true,
+            RecordItem::Raw { .. } | RecordItem::Jpeg { .. } | RecordItem::SourceLost { .. } => {
+                true
+            }
             RecordItem::H264 { au, .. } => au.is_key,
         }
     }
@@ -59,6 +65,7 @@ impl RecordItem {
             RecordItem::Raw { captured_at, .. }
             | RecordItem::Jpeg { captured_at, .. }
             | RecordItem::H264 { captured_at, .. } => *captured_at,
+            RecordItem::SourceLost { at } => *at,
         }
     }
 
@@ -68,6 +75,7 @@ impl RecordItem {
             RecordItem::Raw { i420, .. } => i420.len(),
             RecordItem::Jpeg { jpeg, .. } => jpeg.len(),
             RecordItem::H264 { au, .. } => au.len_bytes(),
+            RecordItem::SourceLost { .. } => 0,
         }
     }
 }
@@ -82,6 +90,7 @@ impl std::fmt::Debug for RecordItem {
             RecordItem::H264 { au, .. } => {
                 write!(f, "H264(key={}, {} bytes)", au.is_key, au.len_bytes())
             }
+            RecordItem::SourceLost { .. } => write!(f, "SourceLost"),
         }
     }
 }
@@ -145,6 +154,14 @@ impl RecordQueue {
         let mut q = self.lock();
         if q.closed {
             return Pushed::Closed;
+        }
+        let marker = matches!(item, RecordItem::SourceLost { .. });
+        if marker {
+            // Not a frame: never counted or dropped, whatever the queue holds.
+            q.items.push_back(item);
+            drop(q);
+            self.ready.notify_one();
+            return Pushed::Queued;
         }
         self.pushed.fetch_add(1, Ordering::Relaxed);
         let len = item.len_bytes();

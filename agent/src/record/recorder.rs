@@ -241,6 +241,14 @@ impl Recorder {
             match self.queue.pop_timeout(Duration::from_millis(500)) {
                 None => {}
                 Some(None) => break,
+                Some(Some(RecordItem::SourceLost { .. })) => {
+                    if self.seg.is_some() {
+                        info!("the camera was lost: closing the current segment");
+                    }
+                    self.finish_segment();
+                    // The next picture starts a new segment: make it a key frame.
+                    self.encoder = None;
+                }
                 Some(Some(item)) => {
                     if self.dir.is_some() {
                         self.handle(item);
@@ -311,6 +319,7 @@ impl Recorder {
 
     fn handle(&mut self, item: RecordItem) {
         let (au, at) = match item {
+            RecordItem::SourceLost { .. } => return,
             RecordItem::H264 { au, captured_at } => (au, captured_at),
             RecordItem::Jpeg { jpeg, captured_at } => {
                 let decoded = decode_jpeg_i420(&jpeg);

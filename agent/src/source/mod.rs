@@ -1,4 +1,4 @@
-//! Frame sources behind one trait: the test pattern, V4L2 devices and `rpicam-vid`.
+//! Frame sources behind one trait: the test pattern, V4L2 devices, `rpicam-vid` and libcamera's `cam`.
 //!
 //! A source runs until its cancellation token fires, pushing complete JPEGs
 //! into the shared [`FrameQueue`]. Camera failures (a device unplugged,
@@ -7,6 +7,7 @@
 //! source cannot work at all with this configuration or build. Blocking
 //! capture (V4L2) runs on its own thread, never on the async runtime.
 
+pub mod libcamera;
 pub mod live;
 pub mod mjpeg;
 pub mod rpicam;
@@ -81,6 +82,7 @@ pub fn from_config_with(
     match cfg.kind {
         SourceKind::Testsrc => Ok(Box::new(testsrc::TestSource::new(cfg, record))),
         SourceKind::Rpicam => Ok(Box::new(rpicam::RpicamSource::new(cfg, record))),
+        SourceKind::Libcamera => Ok(Box::new(libcamera::LibcameraSource::new(cfg, record))),
         #[cfg(feature = "v4l2")]
         SourceKind::V4l2 => Ok(Box::new(v4l2::V4l2Source::new(cfg, record))),
         #[cfg(not(feature = "v4l2"))]

@@ -122,7 +122,17 @@ impl RpicamSource {
         info!(binary = %self.binary.display(), args = ?self.args, "rpicam source started");
         while !cancel.is_cancelled() {
             let started = Instant::now();
+            let before = seq;
             let outcome = self.run_once(&out, &cancel, &mut seq, &mut problem).await;
+            if seq > before
+                && !matches!(outcome, Ok(Ended::Cancelled))
+                && let Some(tap) = &self.record
+            {
+                // The stream ended mid-segment: close that segment now; the
+                // restarted process begins a new one at its first key frame.
+                tap.queue
+                    .push(RecordItem::SourceLost { at: Instant::now() });
+            }
             let err = match outcome {
                 Ok(Ended::Cancelled) => break,
                 Ok(Ended::Exited { status, stderr }) => RpicamError::Exited {
@@ -383,7 +393,7 @@ enum RpicamError {
     Wait(std::io::Error),
 }
 
-async fn collect_stderr(stderr: tokio::process::ChildStderr) -> VecDeque<String> {
+pub(super) async fn collect_stderr(stderr: tokio::process::ChildStderr) -> VecDeque<String> {
     let mut tail = VecDeque::with_capacity(STDERR_TAIL);
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -398,12 +408,12 @@ async fn collect_stderr(stderr: tokio::process::ChildStderr) -> VecDeque<String>
 
 /// Kills the child's process group: politely on request, with SIGKILL when
 /// dropped (so a panic or an aborted task leaves no camera process behind).
-struct GroupGuard {
+pub(super) struct GroupGuard {
     pgid: Option<rustix::process::Pid>,
 }
 
 impl GroupGuard {
-    fn new(child: &Child) -> GroupGuard {
+    pub(super) fn new(child: &Child) -> GroupGuard {
         let pgid = child
             .id()
             .and_then(|id| i32::try_from(id).ok())
@@ -419,19 +429,19 @@ impl GroupGuard {
     }
 
     /// SIGTERM the group, wait up to [`TERM_GRACE`], then SIGKILL it.
-    async fn terminate(&self, child: &mut Child) {
+    pub(super) async fn terminate(&self, child: &mut Child) {
         self.signal(rustix::process::Signal::TERM);
         if tokio::time::timeout(TERM_GRACE, child.wait())
             .await
             .is_err()
         {
-            warn!("rpicam-vid did not exit after SIGTERM; killing its process group");
+            warn!("the camera process did not exit after SIGTERM; killing its process group");
         }
         self.kill();
         let _ = child.wait().await;
     }
 
-    fn kill(&self) {
+    pub(super) fn kill(&self) {
         self.signal(rustix::process::Signal::KILL);
     }
 }

@@ -1,16 +1,24 @@
 //! The `v4l2` source: a V4L2 capture device (USB webcam) read through mmap buffers on its own thread.
 //!
-//! Format negotiation prefers MJPEG (passed through untouched after an
-//! SOI/EOI check) when `format = "auto"` or `"mjpeg"`, else YUYV (converted
-//! and encoded with jpeg-encoder). If the device fails or disappears the
-//! thread logs once, waits with backoff and opens it again; the agent keeps
-//! running.
+//! Negotiation: the pixel format is the best the device offers that the
+//! agent can use (`format = "auto"`: H.264 while recording, then MJPEG,
+//! then YUYV), or exactly the one asked for; a missing format is an error
+//! that names what the device does offer. The size is the offered one
+//! nearest to `width`x`height`, the frame interval the offered one nearest
+//! to `fps`; both are logged with what was asked for.
 //!
-//! While recording, `format = "auto"` prefers H.264 (passed through to the
-//! recorder untouched; live JPEGs are decoded from its key frames), then
-//! MJPEG (passed through to live; the recorder decodes and re-encodes it
-//! with openh264 on its own thread), then YUYV (one picture feeds the JPEG
-//! encoder and, as I420, openh264).
+//! MJPEG is passed through untouched after an SOI/EOI check; YUYV is
+//! converted and encoded with jpeg-encoder. While recording, H.264 is
+//! passed through to the recorder (live JPEGs are decoded from its key
+//! frames), MJPEG is re-encoded by the recorder with openh264 on its own
+//! thread, and YUYV feeds both the JPEG encoder and, as I420, openh264.
+//!
+//! Faults: sequence gaps (frames the driver dropped) are counted and logged
+//! at most every few seconds. When the device fails or disappears while
+//! streaming, the thread closes it, tells the recorder (which closes the
+//! segment it is writing, so the file stays valid), logs once, and polls
+//! for the device every second until it is back, then resumes in the same
+//! process. Other failures are retried with backoff.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +50,10 @@ const H264: FourCC = FourCC { repr: *b"H264" };
 /// Without a frame for this long (plus two frame periods) the device is
 /// considered stalled and reopened. Also bounds how long a stop waits.
 const STALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// While the device is gone, look for it this often.
+const DEVICE_POLL: Duration = Duration::from_secs(1);
+/// Dropped-frame warnings are logged at most this often.
+const DROP_LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// What the device will deliver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +87,10 @@ pub enum V4l2Error {
         what: &'static str,
         source: std::io::Error,
     },
-    #[error("{device} does not offer the requested format {wanted} (it offers: {offered})")]
+    #[error(
+        "{device} does not offer the requested pixel format {wanted}; it offers: {offered} \
+         (set source.v4l2.format to one of those the agent reads: auto, mjpeg, yuyv, h264)"
+    )]
     FormatMissing {
         device: String,
         wanted: &'static str,
@@ -116,6 +131,101 @@ pub fn choose_format(
     }
 }
 
+/// A frame size a device offers for one pixel format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeOffer {
+    Discrete {
+        width: u32,
+        height: u32,
+    },
+    Stepwise {
+        min: (u32, u32),
+        max: (u32, u32),
+        step: (u32, u32),
+    },
+}
+
+/// The offered size nearest to `want` (least |dw| + |dh|; on a tie the
+/// larger). `None` if nothing is offered (the driver then picks in S_FMT).
+pub fn nearest_size(offers: &[SizeOffer], want: (u32, u32)) -> Option<(u32, u32)> {
+    let fit = |v: u32, min: u32, max: u32, step: u32| {
+        let v = v.clamp(min, max.max(min));
+        let step = step.max(1);
+        (min + (v - min) / step * step).min(max.max(min))
+    };
+    offers
+        .iter()
+        .map(|o| match *o {
+            SizeOffer::Discrete { width, height } => (width, height),
+            SizeOffer::Stepwise { min, max, step } => (
+                fit(want.0, min.0, max.0, step.0),
+                fit(want.1, min.1, max.1, step.1),
+            ),
+        })
+        .min_by_key(|&(w, h)| {
+            let d = want.0.abs_diff(w) as u64 + want.1.abs_diff(h) as u64;
+            (d, u64::MAX - u64::from(w) * u64::from(h))
+        })
+}
+
+/// The offered frame interval (seconds as `numerator/denominator`) whose
+/// rate is nearest to `fps`; on a tie the faster.
+pub fn nearest_interval(offers: &[(u32, u32)], fps: u32) -> Option<(u32, u32)> {
+    offers
+        .iter()
+        .copied()
+        .filter(|&(n, d)| n > 0 && d > 0)
+        .min_by(|&a, &b| {
+            let rate = |(n, d): (u32, u32)| f64::from(d) / f64::from(n);
+            let (ra, rb) = (rate(a), rate(b));
+            let (da, db) = ((ra - f64::from(fps)).abs(), (rb - f64::from(fps)).abs());
+            da.total_cmp(&db).then(rb.total_cmp(&ra))
+        })
+}
+
+fn size_offers(dev: &Device, fourcc: FourCC) -> Vec<SizeOffer> {
+    use v4l::framesize::FrameSizeEnum;
+    dev.enum_framesizes(fourcc)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| match s.size {
+            FrameSizeEnum::Discrete(d) => SizeOffer::Discrete {
+                width: d.width,
+                height: d.height,
+            },
+            FrameSizeEnum::Stepwise(s) => SizeOffer::Stepwise {
+                min: (s.min_width, s.min_height),
+                max: (s.max_width, s.max_height),
+                step: (s.step_width, s.step_height),
+            },
+        })
+        .collect()
+}
+
+fn interval_offers(dev: &Device, fourcc: FourCC, width: u32, height: u32) -> Vec<(u32, u32)> {
+    use v4l::frameinterval::FrameIntervalEnum;
+    dev.enum_frameintervals(fourcc, width, height)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| match i.interval {
+            FrameIntervalEnum::Discrete(f) => Some((f.numerator, f.denominator)),
+            // A continuous range: S_PARM with the wanted rate is clamped by the driver.
+            FrameIntervalEnum::Stepwise(_) => None,
+        })
+        .collect()
+}
+
+fn offered_list(offered: &[[u8; 4]]) -> String {
+    if offered.is_empty() {
+        return "nothing".to_owned();
+    }
+    offered
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).trim_end().to_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn fourcc_str(f: FourCC) -> String {
     String::from_utf8_lossy(&f.repr).into_owned()
 }
@@ -150,16 +260,37 @@ impl V4l2Source {
         let mut backoff = Backoff::new(RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX);
         let mut problem = Problem::new("v4l2 capture");
         let mut seq = 0u64;
+        let mut losses = 0u64;
         info!(device = %self.device.display(), "v4l2 source started");
         while !cancel.is_cancelled() {
             let started = Instant::now();
+            let before = seq;
             match self.session(&out, &cancel, &mut seq, &mut problem) {
                 Ok(()) => break,
                 Err(e) => {
-                    if started.elapsed() >= STABLE_AFTER {
+                    if seq > before {
+                        // It was streaming: the camera was lost mid-recording.
+                        losses += 1;
+                        warn!(
+                            device = %self.device.display(),
+                            error = %e,
+                            frames = seq,
+                            losses,
+                            "v4l2 device lost; the current segment is closed, waiting for the device to return"
+                        );
+                        if let Some(tap) = &self.record {
+                            tap.queue
+                                .push(RecordItem::SourceLost { at: Instant::now() });
+                        }
+                    }
+                    if started.elapsed() >= STABLE_AFTER || seq > before {
                         backoff.reset();
                     }
-                    let delay = backoff.next_delay();
+                    let delay = match e {
+                        // The node is missing or unplugged: poll for it.
+                        V4l2Error::Open { .. } => DEVICE_POLL,
+                        _ => backoff.next_delay(),
+                    };
                     problem.report(&e, delay);
                     if sleep_blocking_or_cancel(delay, &cancel) {
                         break;
@@ -167,7 +298,7 @@ impl V4l2Source {
                 }
             }
         }
-        info!(frames = seq, "v4l2 source stopped");
+        info!(frames = seq, losses, "v4l2 source stopped");
     }
 
     /// Open, negotiate and stream until cancelled (Ok) or failed (Err).
@@ -203,15 +334,16 @@ impl V4l2Source {
                 V4l2Error::FormatMissing {
                     device: device.clone(),
                     wanted,
-                    offered: offered
-                        .iter()
-                        .map(|f| String::from_utf8_lossy(f).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    offered: offered_list(&offered),
                 }
             })?;
+        let size = nearest_size(
+            &size_offers(&dev, pixels.fourcc()),
+            (self.width, self.height),
+        )
+        .unwrap_or((self.width, self.height));
         let fmt = dev
-            .set_format(&Format::new(self.width, self.height, pixels.fourcc()))
+            .set_format(&Format::new(size.0, size.1, pixels.fourcc()))
             .map_err(ioctl("VIDIOC_S_FMT"))?;
         if fmt.fourcc != pixels.fourcc() {
             return Err(V4l2Error::FormatRefused {
@@ -220,16 +352,18 @@ impl V4l2Source {
                 got: fourcc_str(fmt.fourcc),
             });
         }
-        if (fmt.width, fmt.height) != (self.width, self.height) {
-            warn!(
-                requested = format_args!("{}x{}", self.width, self.height),
-                got = format_args!("{}x{}", fmt.width, fmt.height),
-                "device chose a different size"
-            );
-        }
+        let interval = nearest_interval(
+            &interval_offers(&dev, fmt.fourcc, fmt.width, fmt.height),
+            self.fps,
+        );
         let params = dev
-            .set_params(&v4l::video::capture::Parameters::with_fps(self.fps))
+            .set_params(&match interval {
+                Some((n, d)) => v4l::video::capture::Parameters::new(v4l::Fraction::new(n, d)),
+                None => v4l::video::capture::Parameters::with_fps(self.fps),
+            })
             .map_err(ioctl("VIDIOC_S_PARM"))?;
+        let negotiated = (fmt.width, fmt.height) != (self.width, self.height)
+            || params.interval.numerator.saturating_mul(self.fps) != params.interval.denominator;
         info!(
             driver = %caps.driver,
             card = %caps.card,
@@ -237,7 +371,10 @@ impl V4l2Source {
             width = fmt.width,
             height = fmt.height,
             interval = %params.interval,
-            "v4l2 device opened"
+            requested = %format_args!("{:?} {}x{} at {} fps", self.pref, self.width, self.height, self.fps),
+            offered = %offered_list(&offered),
+            "v4l2 device opened{}",
+            if negotiated { " (nearest the device offers to what was requested)" } else { "" }
         );
         let mut stream = MmapStream::with_buffers(&dev, Type::VideoCapture, self.buffers)
             .map_err(ioctl("VIDIOC_REQBUFS"))?;
@@ -254,12 +391,14 @@ impl V4l2Source {
                 .ok(),
             _ => None,
         };
+        let mut drops = DropCounter::default();
         while !cancel.is_cancelled() {
             let (buf, meta) = stream.next().map_err(|source| V4l2Error::Capture {
                 device: device.clone(),
                 source,
             })?;
             let captured_at = Instant::now();
+            drops.saw(meta.sequence, captured_at);
             let data = &buf[..(meta.bytesused as usize).min(buf.len())];
             let jpeg = match pixels {
                 Pixels::Mjpeg => {
@@ -336,6 +475,43 @@ impl V4l2Source {
     }
 }
 
+/// Counts frames the driver dropped (gaps in the buffer sequence numbers)
+/// and logs them at most every [`DROP_LOG_EVERY`].
+#[derive(Debug, Default)]
+struct DropCounter {
+    last_sequence: Option<u32>,
+    total: u64,
+    unlogged: u64,
+    logged_at: Option<Instant>,
+}
+
+impl DropCounter {
+    fn saw(&mut self, sequence: u32, now: Instant) {
+        if let Some(prev) = self.last_sequence {
+            let gap = sequence.wrapping_sub(prev).wrapping_sub(1);
+            // A huge "gap" is a sequence reset (e.g. after STREAMON), not drops.
+            if gap > 0 && gap < 1 << 16 {
+                self.total += u64::from(gap);
+                self.unlogged += u64::from(gap);
+            }
+        }
+        self.last_sequence = Some(sequence);
+        let due = self
+            .logged_at
+            .is_none_or(|t| now.duration_since(t) >= DROP_LOG_EVERY);
+        if self.unlogged > 0 && due {
+            warn!(
+                dropped = self.unlogged,
+                dropped_total = self.total,
+                sequence,
+                "v4l2: the driver dropped frames (gaps in the buffer sequence)"
+            );
+            self.unlogged = 0;
+            self.logged_at = Some(now);
+        }
+    }
+}
+
 fn sleep_blocking_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
     let end = Instant::now() + d;
     while Instant::now() < end {
@@ -394,6 +570,65 @@ mod tests {
         assert_eq!(r(V4l2Format::Auto, &with_h264), Ok(Pixels::H264));
         assert_eq!(r(V4l2Format::Auto, &both), Ok(Pixels::Mjpeg));
         assert_eq!(r(V4l2Format::Mjpeg, &with_h264), Ok(Pixels::Mjpeg));
+    }
+
+    #[test]
+    fn nearest_size_and_rate() {
+        // vivid's webcam sizes.
+        let vivid: Vec<SizeOffer> = [(320, 180), (640, 360), (640, 480), (1280, 720)]
+            .map(|(width, height)| SizeOffer::Discrete { width, height })
+            .to_vec();
+        assert_eq!(nearest_size(&vivid, (640, 480)), Some((640, 480)));
+        assert_eq!(nearest_size(&vivid, (352, 200)), Some((320, 180)));
+        assert_eq!(nearest_size(&vivid, (1920, 1080)), Some((1280, 720)));
+        assert_eq!(nearest_size(&[], (640, 480)), None);
+        let step = [SizeOffer::Stepwise {
+            min: (16, 16),
+            max: (1920, 1080),
+            step: (8, 2),
+        }];
+        assert_eq!(nearest_size(&step, (643, 481)), Some((640, 480)));
+        assert_eq!(nearest_size(&step, (4000, 8)), Some((1920, 16)));
+        // Intervals are seconds per frame.
+        let rates = [(1, 25), (1, 15), (1, 5), (2, 25)];
+        assert_eq!(nearest_interval(&rates, 25), Some((1, 25)));
+        assert_eq!(nearest_interval(&rates, 12), Some((2, 25)));
+        assert_eq!(nearest_interval(&rates, 60), Some((1, 25)));
+        assert_eq!(nearest_interval(&rates, 10), Some((2, 25)));
+        assert_eq!(nearest_interval(&[(0, 1)], 10), None);
+    }
+
+    #[test]
+    fn sequence_gaps_are_counted_as_drops() {
+        let t = Instant::now();
+        let mut d = DropCounter::default();
+        for s in [7, 8, 10, 11, 15] {
+            d.saw(s, t);
+        }
+        assert_eq!(d.total, 1 + 3);
+        // A restart of the sequence is not a drop.
+        d.saw(0, t);
+        d.saw(1, t);
+        assert_eq!(d.total, 4);
+        d.saw(u32::MAX, t);
+        d.saw(0, t);
+        assert_eq!(d.total, 4, "wrap-around");
+    }
+
+    #[test]
+    fn a_missing_format_names_what_the_device_offers() {
+        let e = V4l2Error::FormatMissing {
+            device: "/dev/video0".into(),
+            wanted: "MJPEG",
+            offered: offered_list(&[*b"YUYV", *b"NV12", *b"Y16 "]),
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains(
+                "does not offer the requested pixel format MJPEG; it offers: YUYV, NV12, Y16"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

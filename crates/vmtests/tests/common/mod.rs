@@ -1,0 +1,350 @@
+//! Shared by the VM tests: preparing and booting the guest through
+//! scripts/vm-capture.sh, a hub on the host with agent cameras, ffprobe.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use testkit::process::{ChildGuard, bin_path, free_port, spawn_logged, wait_for_http_blocking};
+
+/// Cold: the kernel (~70 MB), linux-source (~139 MB, for vimc) and two
+/// module builds; warm: a second.
+pub const PREPARE_TIMEOUT: Duration = Duration::from_secs(600);
+/// One guest run, boot to power-off (TCG on a busy machine).
+pub const GUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub fn root() -> PathBuf {
+    testkit::process::workspace_root()
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd} >/dev/null"))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether the VM can run here. In CI a missing tool is a failure; outside
+/// CI the test is skipped with a message.
+pub fn vm_available(extra: &[&str]) -> bool {
+    let needed = [
+        "qemu-system-x86_64",
+        "busybox",
+        "v4l2-ctl",
+        "depmod",
+        "cpio",
+        "gcc",
+        "ffprobe",
+    ];
+    let missing: Vec<&str> = needed
+        .iter()
+        .chain(extra)
+        .copied()
+        .filter(|c| !have(c))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "VM test prerequisites missing: {} (scripts/install-test-deps.sh installs them)",
+        missing.join(" ")
+    );
+    if std::env::var_os("CI").is_some_and(|v| v == "true") {
+        panic!("{msg}");
+    }
+    eprintln!("SKIPPED: {msg}");
+    false
+}
+
+/// Runs `cmd` to completion with a deadline; the output is returned.
+fn run_bounded(cmd: &mut Command, name: &str, timeout: Duration) -> Result<String> {
+    let mut guard = spawn_logged(cmd, name)?;
+    let status = guard.wait_timeout(timeout)?;
+    let _ = guard.wait_for_log("\u{0}(end of output)", Duration::from_secs(5));
+    let log = guard.log();
+    if !status.success() {
+        bail!("{name} failed ({status}):\n{log}");
+    }
+    Ok(log)
+}
+
+/// `scripts/vm-capture.sh prepare` (cached in target/vm).
+pub fn prepare(vimc: bool) {
+    let started = Instant::now();
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("scripts/vm-capture.sh")).arg("prepare");
+    if vimc {
+        cmd.arg("--vimc");
+    }
+    let log = run_bounded(&mut cmd, "vm-capture prepare", PREPARE_TIMEOUT)
+        .unwrap_or_else(|e| panic!("preparing the VM kernel and modules failed: {e:#}"));
+    eprintln!(
+        "vm prepare: {:.1} s\n{}",
+        started.elapsed().as_secs_f64(),
+        log.trim()
+    );
+}
+
+/// Boots the guest with `share` (holding `guest.sh`) and waits for it to
+/// power off. Returns the guest's log; panics (with the console) if the
+/// guest did not finish.
+pub fn boot(share: &Path, modules: &str, bins: &[String], libcamera: bool) -> String {
+    let started = Instant::now();
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("scripts/vm-capture.sh"))
+        .arg("run")
+        .arg("--share")
+        .arg(share)
+        .args(["--modules", modules])
+        .args(["--timeout", &GUEST_TIMEOUT.as_secs().to_string()]);
+    for b in bins {
+        cmd.args(["--bin", b]);
+    }
+    if libcamera {
+        cmd.arg("--libcamera");
+    }
+    let result = run_bounded(
+        &mut cmd,
+        "vm-capture run",
+        GUEST_TIMEOUT + Duration::from_secs(60),
+    );
+    let console = std::fs::read_to_string(share.join("console.log")).unwrap_or_default();
+    let guest = std::fs::read_to_string(share.join("guest.log")).unwrap_or_default();
+    match result {
+        Ok(log) => eprintln!(
+            "vm run: {:.1} s\n{}",
+            started.elapsed().as_secs_f64(),
+            log.trim()
+        ),
+        Err(e) => panic!("{e:#}\n--- console ---\n{console}\n--- guest.log ---\n{guest}"),
+    }
+    let rc = std::fs::read_to_string(share.join("guest.rc")).unwrap_or_default();
+    assert_eq!(
+        rc.trim(),
+        "0",
+        "guest.sh failed\n--- guest.log ---\n{guest}\n--- console ---\n{console}"
+    );
+    guest
+}
+
+/// A hub on the host's 127.0.0.1 with one agent camera per `(id, name)`
+/// and one viewer account. The guest reaches it at 10.0.2.2:port.
+pub struct Hub {
+    pub guard: ChildGuard,
+    pub port: u16,
+    pub config: PathBuf,
+    pub data: PathBuf,
+    pub user: String,
+    pub password: String,
+}
+
+impl Hub {
+    pub fn start(dir: &Path, cameras: &[(u32, &str)]) -> Result<Hub> {
+        let hub = bin_path("hub");
+        let port = free_port();
+        let config = dir.join("hub.toml");
+        let data = dir.join("hub-data");
+        let mut text = format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = {data:?}\noffline_after = \"60s\"\n",
+            data = data.to_str().context("utf-8 path")?,
+        );
+        for (id, name) in cameras {
+            text += &format!("[[camera]]\nid = {id}\nname = \"{name}\"\nkind = \"agent\"\n");
+        }
+        std::fs::write(&config, text)?;
+        let (user, password) = ("viewer".to_owned(), "vm-test-password-1".to_owned());
+        let mut child = Command::new(&hub)
+            .arg("--config")
+            .arg(&config)
+            .args(["user", "add", &user, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().context("stdin")?;
+            writeln!(stdin, "{password}")?;
+        }
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!("hub user add: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let guard = spawn_logged(Command::new(&hub).arg("--config").arg(&config), "hub")?;
+        wait_for_http_blocking(
+            &format!("http://127.0.0.1:{port}/login"),
+            Duration::from_secs(30),
+        )?;
+        Ok(Hub {
+            guard,
+            port,
+            config,
+            data,
+            user,
+            password,
+        })
+    }
+
+    /// The token camera `id`'s agent presents.
+    pub fn token(&self, id: u32) -> Result<String> {
+        let out = Command::new(bin_path("hub"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(["token", &id.to_string()])
+            .output()?;
+        if !out.status.success() {
+            bail!("hub token: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+    }
+
+    /// The ingest URL as the guest sees it.
+    pub fn guest_ingest_url(&self) -> String {
+        format!("ws://10.0.2.2:{}/video-input-stream", self.port)
+    }
+
+    /// GET `path` as the viewer; the body.
+    pub async fn get(&self, path: &str) -> Result<Vec<u8>> {
+        let resp = testkit::http_client()
+            .get(format!("http://127.0.0.1:{}{path}", self.port))
+            .basic_auth(&self.user, Some(&self.password))
+            .send()
+            .await?;
+        let status = resp.status();
+        let body = resp.bytes().await?.to_vec();
+        if !status.is_success() {
+            bail!("GET {path}: {status}: {}", String::from_utf8_lossy(&body));
+        }
+        Ok(body)
+    }
+
+    /// `/api/cameras` entry of camera `name`.
+    pub async fn camera(&self, name: &str) -> Result<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_slice(&self.get("/api/cameras").await?)?;
+        v["cameras"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == name).cloned())
+            .with_context(|| format!("camera {name} not in {v}"))
+    }
+
+    /// Finished recordings the hub holds for camera `name`.
+    pub fn recordings(&self, name: &str) -> Vec<PathBuf> {
+        segments(&self.data.join("recordings").join(name))
+    }
+}
+
+/// What ffprobe says about the first video stream; any error output fails.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub frames: u64,
+}
+
+pub fn ffprobe(path: &Path) -> Result<Probe> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .context("running ffprobe")?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() || !stderr.trim().is_empty() {
+        bail!("ffprobe {}: {stderr}", path.display());
+    }
+    let text = String::from_utf8(out.stdout)?;
+    let f: Vec<&str> = text.trim().split(',').collect();
+    if f.len() != 4 {
+        bail!("ffprobe {}: unexpected output {text:?}", path.display());
+    }
+    Ok(Probe {
+        codec: f[0].to_owned(),
+        width: f[1].parse()?,
+        height: f[2].parse()?,
+        frames: f[3].parse()?,
+    })
+}
+
+/// Finished segments (`*.mp4`) in `dir`, oldest first.
+pub fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Every segment in `dir` plays (ffprobe, H.264, `size`); their frames.
+pub fn check_segments(dir: &Path, size: (u32, u32)) -> Vec<Probe> {
+    let files = segments(dir);
+    files
+        .iter()
+        .map(|f| {
+            let p = ffprobe(f).unwrap_or_else(|e| panic!("{e:#}"));
+            eprintln!("{}: {p:?}", f.display());
+            assert_eq!(p.codec, "h264", "{}", f.display());
+            assert_eq!((p.width, p.height), size, "{}", f.display());
+            assert!(p.frames > 0, "{}", f.display());
+            p
+        })
+        .collect()
+}
+
+/// The agent's config for a V4L2 device, recording 2 s segments into
+/// `/tmp/rec-NAME` in the guest and uploading them to the hub.
+pub fn agent_v4l2_config(
+    hub: &Hub,
+    id: u32,
+    name: &str,
+    device: &str,
+    format: &str,
+    (width, height, fps): (u32, u32, u32),
+) -> String {
+    format!(
+        "hub_url = {url:?}\ncamera_id = {id}\ntoken = {token:?}\nstats_interval = \"5s\"\n\
+         state_dir = \"/tmp/state-{name}\"\n\
+         [source]\nkind = \"v4l2\"\nwidth = {width}\nheight = {height}\nfps = {fps}\njpeg_quality = 70\n\
+         [source.v4l2]\ndevice = {device:?}\nformat = {format:?}\n\
+         [record]\nenabled = true\ndir = \"/tmp/rec-{name}\"\nsegment_duration = \"2s\"\n\
+         bitrate = \"400kbps\"\n[record.retention]\nmin_free = \"unlimited\"\n\
+         [upload]\nenabled = true\nbackoff_initial = \"1s\"\nbackoff_max = \"2s\"\n",
+        url = hub.guest_ingest_url(),
+        token = hub.token(id).expect("hub token"),
+    )
+}
+
+/// Lines of `log` containing `needle`.
+pub fn lines_with<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
+    log.lines().filter(|l| l.contains(needle)).collect()
+}
+
+/// `text` without ANSI colour sequences (`ESC [ ... m`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
