@@ -209,6 +209,7 @@ impl LibcameraSource {
                 .await;
             let _ = std::fs::remove_file(&fifo);
             if seq > before
+                && outcome.is_err()
                 && let Some(tap) = &self.record
             {
                 tap.queue
@@ -451,8 +452,8 @@ impl Converter {
                 rgb,
             };
             if let Some(tap) = &self.record
-                && image.width % 2 == 0
-                && image.height % 2 == 0
+                && image.width.is_multiple_of(2)
+                && image.height.is_multiple_of(2)
             {
                 tap.queue.push(RecordItem::Raw {
                     i420: Bytes::from(image.to_i420()),

@@ -46,7 +46,7 @@ fn agent_captures_from_vimc_through_libcamera_in_a_vm() {
     let config = format!(
         "hub_url = {url:?}\ncamera_id = 1\ntoken = {token:?}\nstats_interval = \"5s\"\n\
          state_dir = \"/tmp/state-vimc\"\n\
-         [source]\nkind = \"libcamera\"\nwidth = 640\nheight = 480\nfps = 10\njpeg_quality = 70\n\
+         [source]\nkind = \"libcamera\"\nwidth = 320\nheight = 240\nfps = 10\njpeg_quality = 70\n\
          [source.libcamera]\ncamera = \"1\"\npixel_format = \"BGR888\"\n\
          [record]\nenabled = true\ndir = \"/tmp/rec-vimc\"\nsegment_duration = \"2s\"\n\
          bitrate = \"400kbps\"\n[record.retention]\nmin_free = \"unlimited\"\n\
@@ -87,7 +87,7 @@ fn agent_captures_from_vimc_through_libcamera_in_a_vm() {
     assert!(guest.contains("vimc agent exit 0"), "{guest}");
     // The size libcamera configured (it may adjust 640x480).
     let (w, h) = started[0]
-        .split("width=")
+        .split(" width=")
         .nth(1)
         .and_then(|r| {
             let w: u32 = r.split_whitespace().next()?.parse().ok()?;
@@ -102,7 +102,7 @@ fn agent_captures_from_vimc_through_libcamera_in_a_vm() {
         })
         .unwrap_or_else(|| panic!("no size in {}", started[0]));
     eprintln!("libcamera configured {w}x{h}");
-    assert!(w.abs_diff(640) <= 16 && h.abs_diff(480) <= 16, "{w}x{h}");
+    assert!(w.abs_diff(320) <= 16 && h.abs_diff(240) <= 16, "{w}x{h}");
 
     let local = check_segments(&share.join("rec-vimc"), (w & !1, h & !1));
     assert!(local.len() >= 3, "{} segments", local.len());
@@ -114,10 +114,11 @@ fn agent_captures_from_vimc_through_libcamera_in_a_vm() {
     rt.block_on(async {
         let cam = hub.camera("vimc").await.unwrap();
         eprintln!("hub camera vimc: {cam}");
-        assert!(cam["frames_total"].as_u64().unwrap_or(0) >= 20, "{cam}");
+        assert!(cam["frames_total"].as_u64().unwrap_or(0) >= 10, "{cam}");
         let jpeg = hub.get("/api/v1/cameras/vimc").await.unwrap();
         assert!(jpeg.starts_with(&[0xFF, 0xD8]) && jpeg.ends_with(&[0xFF, 0xD9]));
-        std::fs::write(share.join("snapshot.jpg"), &jpeg).unwrap();
+        // Kept for a look at the picture (vimc's test bars).
+        let _ = std::fs::write(common::root().join("target/vm/vimc-snapshot.jpg"), &jpeg);
     });
     let on_hub = hub.recordings("vimc");
     assert!(!on_hub.is_empty(), "no segment uploaded");
