@@ -60,7 +60,7 @@ sleep 1
 $A probe > $S/probe-feeding.txt 2>&1 || echo "probe failed"
 $A setup-recording --config $S/loop.toml
 $A --config $S/loop.toml > $S/loop.log 2>&1 & P=$!
-sleep 12
+sleep 15
 kill -TERM $P; wait $P; echo "loop agent exit $?"
 kill $F
 cp -r /tmp/rec-loop $S/rec-loop
