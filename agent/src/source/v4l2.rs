@@ -20,6 +20,7 @@
 //! for the device every second until it is back, then resumes in the same
 //! process. Other failures are retried with backoff.
 
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -376,8 +377,10 @@ impl V4l2Source {
             "v4l2 device opened{}",
             if negotiated { " (nearest the device offers to what was requested)" } else { "" }
         );
-        let mut stream = MmapStream::with_buffers(&dev, Type::VideoCapture, self.buffers)
-            .map_err(ioctl("VIDIOC_REQBUFS"))?;
+        let mut stream = StoppedOnDrop(Some(
+            MmapStream::with_buffers(&dev, Type::VideoCapture, self.buffers)
+                .map_err(ioctl("VIDIOC_REQBUFS"))?,
+        ));
         // v4l re-queues the previous buffer on every next(), so a timeout
         // cannot be retried in place: it ends the session and reopens.
         stream.set_timeout(STALL_TIMEOUT + Duration::from_secs(2) / self.fps.max(1));
@@ -474,6 +477,47 @@ impl V4l2Source {
         Ok(())
     }
 }
+
+/// An mmap stream whose STREAMOFF failure cannot abort the process.
+///
+/// `v4l`'s own `Drop` panics when STREAMOFF fails with anything but ENODEV,
+/// and the Pi profile aborts on panic. This stops the stream first: on
+/// success or ENODEV the inner stream is dropped normally (a second
+/// STREAMOFF is a no-op); on any other error its buffers are leaked, once,
+/// with a warning, and the device is reopened as after any capture error.
+struct StoppedOnDrop<'a>(Option<MmapStream<'a>>);
+
+impl<'a> Deref for StoppedOnDrop<'a> {
+    type Target = MmapStream<'a>;
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl DerefMut for StoppedOnDrop<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0.as_mut().expect("present until dropped")
+    }
+}
+
+impl Drop for StoppedOnDrop<'_> {
+    fn drop(&mut self) {
+        use v4l::io::traits::Stream as _;
+        let Some(mut stream) = self.0.take() else {
+            return;
+        };
+        match stream.stop() {
+            Err(e) if e.raw_os_error() != Some(ENODEV) => {
+                warn!(error = %e, "v4l2: STREAMOFF failed; leaking this session's buffers");
+                std::mem::forget(stream);
+            }
+            _ => drop(stream),
+        }
+    }
+}
+
+/// ENODEV (Linux): the device is gone, which `v4l`'s own drop tolerates.
+const ENODEV: i32 = 19;
 
 /// Counts frames the driver dropped (gaps in the buffer sequence numbers)
 /// and logs them at most every [`DROP_LOG_EVERY`].
