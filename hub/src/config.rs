@@ -487,14 +487,22 @@ mod example_tests {
         let p = dir.path().join("hub.toml");
         let text = "data_dir = \"d\"\n[[camera]]\nid = 1\nname = \"c\"\nkind = \"rtsp\"\nhost = \"h\"\nusername = \"u\"\npassword = \"pw\"\n";
         std::fs::write(&p, text).unwrap();
-        for (mode, ok) in [(0o644, false), (0o640, false), (0o604, false), (0o600, true)] {
+        for (mode, ok) in [
+            (0o644, false),
+            (0o640, false),
+            (0o604, false),
+            (0o600, true),
+        ] {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
             match Config::load(&p) {
                 Ok(_) => assert!(ok, "mode {mode:o} accepted"),
                 Err(e) => {
                     assert!(!ok, "mode {mode:o} refused: {e}");
                     let e = e.to_string();
-                    assert!(e.contains("camera[0].password") && e.contains("chmod 600"), "{e}");
+                    assert!(
+                        e.contains("camera[0].password") && e.contains("chmod 600"),
+                        "{e}"
+                    );
                     assert!(!e.contains("\"pw\""), "{e}");
                 }
             }
@@ -507,9 +515,15 @@ mod example_tests {
 
     #[test]
     fn connection_bounds_must_be_positive() {
-        for bad in ["max_connections = 0", "header_timeout = \"0s\"", "tls_handshake_timeout = 0"] {
+        for bad in [
+            "max_connections = 0",
+            "header_timeout = \"0s\"",
+            "tls_handshake_timeout = 0",
+        ] {
             let text = format!("data_dir = \"d\"\n[connections]\n{bad}\n");
-            let e = Config::parse(&text, Path::new("t.toml")).unwrap_err().to_string();
+            let e = Config::parse(&text, Path::new("t.toml"))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("connections"), "{bad}: {e}");
         }
     }

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use common::{PASSWORD, TestHub, USER};
 use futures_util::future::join_all;
+use testkit::process::{bin_path, free_port, spawn_logged};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use testkit::process::{bin_path, free_port, spawn_logged};
 
 const IDLE: usize = 3000;
 const SLOWLORIS: usize = 1000;

@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::handler::Handler;
 use axum::http::{HeaderMap, Method, StatusCode, header, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::handler::Handler;
 use axum::routing::MethodRouter;
 use tokio_util::sync::CancellationToken;
 

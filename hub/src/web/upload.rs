@@ -12,8 +12,8 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
-use super::{Access, AppState, Route};
 use super::recordings::segment_json;
+use super::{Access, AppState, Route};
 use crate::camera::CameraKind;
 use crate::recordings::RecError;
 use crate::recordings::upload::{Begin, ContentRange, UploadState};
@@ -25,9 +25,12 @@ pub const OFFSET_HEADER: &str = "upload-offset";
 
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::new("/api/v1/agents/{camera_id}/segments/{name}", Access::AgentToken)
-            .get(status)
-            .put(put_segment),
+        Route::new(
+            "/api/v1/agents/{camera_id}/segments/{name}",
+            Access::AgentToken,
+        )
+        .get(status)
+        .put(put_segment),
     ]
 }
 
