@@ -1,21 +1,63 @@
 #!/usr/bin/env bash
-# Run every fuzz target for a set time each (default 60 s):
+# Run every fuzz target (or the ones named) for a set time each, default 60 s:
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
-# Needs nightly Rust and cargo-fuzz (`cargo install cargo-fuzz`); installs
-# cargo-fuzz if it is missing. Crashes are left in fuzz/artifacts/TARGET/.
+# One cargo-fuzz workspace, fuzz/, holds a target per decoder of untrusted
+# input (wire, media, baichuan, hub and agent config). Needs the nightly
+# toolchain and cargo-fuzz: installs cargo-fuzz (`cargo install cargo-fuzz
+# --locked`) and the nightly toolchain (`rustup toolchain install nightly
+# --profile minimal`) if either is missing. Builds all targets once, then runs
+# each; the corpus grows in fuzz/corpus/TARGET/, seeded from the example
+# configs (and ../shared/fixtures/baichuan when present). A crash fails the
+# script, prints libFuzzer's report, and leaves the input in
+# fuzz/artifacts/TARGET/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"; shift || true
-command -v cargo-fuzz >/dev/null || { echo "fuzz: installing cargo-fuzz"; cargo install cargo-fuzz --locked; }
+if ! rustup toolchain list | grep -q '^nightly'; then
+  echo "fuzz: installing the nightly toolchain (rustup toolchain install nightly --profile minimal)"
+  rustup toolchain install nightly --profile minimal
+fi
+if ! command -v cargo-fuzz >/dev/null; then
+  echo "fuzz: installing cargo-fuzz (cargo install cargo-fuzz --locked)"
+  cargo install cargo-fuzz --locked
+fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cd fuzz && cargo +nightly fuzz list)
 fi
+
+# Seeds: real inputs give the fuzzer the structure to mutate.
+seed() { # TARGET FILE...
+  mkdir -p "fuzz/corpus/$1"
+  local t="$1"; shift
+  for f in "$@"; do [ -f "$f" ] && cp -n "$f" "fuzz/corpus/$t/seed-$(basename "$f")"; done
+  return 0
+}
+seed hub_config deploy/hub.example.toml
+seed agent_config agent/agent.example.toml
+if [ -d ../shared/fixtures/baichuan ]; then
+  for t in baichuan_message baichuan_xml baichuan_media baichuan_udp; do
+    mkdir -p "fuzz/corpus/$t"
+    find ../shared/fixtures/baichuan -type f -size -64k -exec cp -n {} "fuzz/corpus/$t/" \; 2>/dev/null || true
+  done
+fi
+
+echo "==> building ${#targets[@]} fuzz targets"
+(cd fuzz && cargo +nightly fuzz build)
+
 status=0
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
 for t in "${targets[@]}"; do
-  echo "==> fuzz $t for ${secs}s"
-  if ! (cd fuzz && cargo +nightly fuzz run "$t" -- -max_total_time="$secs" 2>&1 | grep -E "^Done|ERROR|SUMMARY|panicked"); then
+  mkdir -p "fuzz/corpus/$t"
+  if (cd fuzz && cargo +nightly fuzz run "$t" -- -max_total_time="$secs" -print_final_stats=1) >"$log" 2>&1; then
+    runs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+    cov=$(grep -E '^#[0-9]+.*DONE' "$log" | grep -oE 'cov: [0-9]+' | tail -1)
+    echo "fuzz $t: ok, ${runs:-?} executions in ${secs}s, ${cov:-cov: ?}, corpus $(ls "fuzz/corpus/$t" | wc -l)"
+  else
     status=1
+    echo "fuzz $t: FAILED"
+    grep -vE '^#[0-9]+' "$log" | tail -60
   fi
 done
 exit $status

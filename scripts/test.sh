@@ -30,3 +30,6 @@ cargo build --workspace --bins --locked
 
 step "tests"
 cargo test --workspace --locked --no-fail-fast
+
+step "fuzz: every target for 10 s (scripts/fuzz.sh; a crash fails)"
+scripts/fuzz.sh 10

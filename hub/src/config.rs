@@ -53,6 +53,57 @@ pub struct Config {
     /// Global retention limits over all cameras (`[retention]`).
     #[serde(default)]
     pub retention: crate::recordings::settings::RetentionConfig,
+    /// Bounds on connections (`[connections]`).
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
+}
+
+/// Bounds on connections, so idle or half-open ones cannot starve others
+/// (`[connections]`; see [`crate::listener`]).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsConfig {
+    /// Connections open at once (websockets included); past it new ones are
+    /// closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Time a connection has to send a complete request head, from opening
+    /// or from the end of its previous response (closes idle keep-alives).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: Secs,
+    /// Time a TLS handshake may take.
+    #[serde(default = "default_handshake_timeout")]
+    pub tls_handshake_timeout: Secs,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        ConnectionsConfig {
+            max_connections: default_max_connections(),
+            header_timeout: default_header_timeout(),
+            tls_handshake_timeout: default_handshake_timeout(),
+        }
+    }
+}
+
+impl ConnectionsConfig {
+    pub fn limits(&self) -> crate::listener::Limits {
+        crate::listener::Limits {
+            max_connections: self.max_connections,
+            header_timeout: self.header_timeout.as_duration(),
+            handshake_timeout: self.tls_handshake_timeout.as_duration(),
+        }
+    }
+}
+
+fn default_max_connections() -> usize {
+    8192
+}
+fn default_header_timeout() -> Secs {
+    Secs(15)
+}
+fn default_handshake_timeout() -> Secs {
+    Secs(10)
 }
 
 /// HTTPS: a PEM certificate chain and its PEM private key.
@@ -166,6 +217,7 @@ impl Config {
             source,
         })?;
         let mut cfg = Config::parse(&text, path)?;
+        cfg.check_inline_passwords(path)?;
         // Relative paths are relative to the config file, not the cwd.
         if let Some(dir) = path.parent() {
             cfg.resolve_relative(dir);
@@ -207,6 +259,39 @@ impl Config {
         }
     }
 
+    /// A configuration file with a camera password in it must be as private
+    /// as a password file: refused if group or others can read it.
+    fn check_inline_passwords(&self, path: &Path) -> Result<(), ConfigError> {
+        use std::os::unix::fs::PermissionsExt;
+        let Some(i) = self
+            .cameras
+            .iter()
+            .position(|c| c.source.inline_password().is_some())
+        else {
+            return Ok(());
+        };
+        let mode = std::fs::metadata(path)
+            .map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                key: format!("camera[{i}].password"),
+                reason: format!(
+                    "this file holds a camera password but is readable by group or others \
+                     (mode {:o}); run `chmod 600 {}`, or move the password to a password_file",
+                    mode & 0o777,
+                    path.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn validate(&self, origin: &Path) -> Result<(), ConfigError> {
         let invalid = |key: String, reason: String| ConfigError::Invalid {
             path: origin.to_owned(),
@@ -217,6 +302,13 @@ impl Config {
             return Err(invalid(
                 "max_frame_size".into(),
                 "must be between 1 byte and 4 GiB".into(),
+            ));
+        }
+        let c = &self.connections;
+        if c.max_connections == 0 || c.header_timeout.0 == 0 || c.tls_handshake_timeout.0 == 0 {
+            return Err(invalid(
+                "connections".into(),
+                "max_connections, header_timeout and tls_handshake_timeout must be above 0".into(),
             ));
         }
         let mut ids = HashSet::new();
@@ -384,5 +476,55 @@ mod example_tests {
         assert!(matches!(cfg.cameras[3].source, SourceConfig::Reolink(_)));
         assert_eq!(cfg.cameras[0].name, "front-door");
         assert_eq!(cfg.session_lifetime, Secs(30 * 86400));
+        assert_eq!(cfg.connections.max_connections, 8192);
+        assert_eq!(cfg.connections.header_timeout, Secs(15));
+    }
+
+    #[test]
+    fn an_inline_camera_password_needs_a_private_config_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("hub.toml");
+        let text = "data_dir = \"d\"\n[[camera]]\nid = 1\nname = \"c\"\nkind = \"rtsp\"\nhost = \"h\"\nusername = \"u\"\npassword = \"pw\"\n";
+        std::fs::write(&p, text).unwrap();
+        for (mode, ok) in [
+            (0o644, false),
+            (0o640, false),
+            (0o604, false),
+            (0o600, true),
+        ] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            match Config::load(&p) {
+                Ok(_) => assert!(ok, "mode {mode:o} accepted"),
+                Err(e) => {
+                    assert!(!ok, "mode {mode:o} refused: {e}");
+                    let e = e.to_string();
+                    assert!(
+                        e.contains("camera[0].password") && e.contains("chmod 600"),
+                        "{e}"
+                    );
+                    assert!(!e.contains("\"pw\""), "{e}");
+                }
+            }
+        }
+        // Without a password inline, the mode of the config file is the owner's business.
+        std::fs::write(&p, "data_dir = \"d\"\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Config::load(&p).unwrap();
+    }
+
+    #[test]
+    fn connection_bounds_must_be_positive() {
+        for bad in [
+            "max_connections = 0",
+            "header_timeout = \"0s\"",
+            "tls_handshake_timeout = 0",
+        ] {
+            let text = format!("data_dir = \"d\"\n[connections]\n{bad}\n");
+            let e = Config::parse(&text, Path::new("t.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("connections"), "{bad}: {e}");
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod cmds;
 pub mod config;
 pub mod db;
 pub mod import;
+pub mod listener;
 pub mod recordings;
 pub mod server;
 pub mod sources;

@@ -134,6 +134,11 @@ pub fn raise_fd_limit() {
     }
 }
 
+/// The open-files soft limit (`None` for unlimited).
+pub fn fd_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
 /// Run the hub on `listener` until `shutdown` is cancelled.
 pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
@@ -151,40 +156,19 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     if let Some(period) = sd_notify::watchdog_enabled() {
         tracker.spawn(watchdog(hub.clone(), addr, period));
     }
-    let make_service = app.into_make_service_with_connect_info::<SocketAddr>();
-    let server = match &hub.cfg.tls {
-        None => {
-            let stop = hub.shutdown.clone();
-            let serve = axum::serve(listener, make_service)
-                .with_graceful_shutdown(async move { stop.cancelled().await });
-            tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) })
-        }
-        Some(tls) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let rustls_config =
-                axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "tls: cannot load cert {} / key {}",
-                            tls.cert.display(),
-                            tls.key.display()
-                        )
-                    })?;
-            let handle = axum_server::Handle::new();
-            let stop = hub.shutdown.clone();
-            let h = handle.clone();
-            tokio::spawn(async move {
-                stop.cancelled().await;
-                h.graceful_shutdown(Some(SHUTDOWN_GRACE));
-            });
-            let std_listener = listener.into_std()?;
-            let serve = axum_server::from_tcp_rustls(std_listener, rustls_config)?
-                .handle(handle)
-                .serve(make_service);
-            tokio::spawn(async move { serve.await.map_err(anyhow::Error::from) })
-        }
+    let tls = match &hub.cfg.tls {
+        None => None,
+        Some(t) => Some(crate::listener::tls_acceptor(&t.cert, &t.key)?),
     };
+    let limits = hub.cfg.connections.limits();
+    let server = tokio::spawn(crate::listener::serve(
+        listener,
+        app,
+        tls,
+        limits,
+        hub.shutdown.clone(),
+        SHUTDOWN_GRACE,
+    ));
     hub.shutdown.cancelled().await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     tracing::info!("shutting down");

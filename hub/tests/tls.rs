@@ -1,5 +1,5 @@
-//! TLS on the hub: with `[tls]` set it serves HTTPS only, and the session
-//! cookie is `Secure`.
+//! TLS on the hub: with `[tls]` set it serves HTTPS only, the session
+//! cookie is `Secure`, and a peer that never finishes its handshake is dropped.
 
 mod common;
 
@@ -48,7 +48,7 @@ async fn https_with_secure_cookies() {
         return;
     }
     let h = TestHub::start(&format!(
-        "[tls]\ncert = {cert:?}\nkey = {key:?}\n[[camera]]\nid = 1\nname = \"cam\"\nkind = \"agent\"\n"
+        "[connections]\ntls_handshake_timeout = \"2s\"\n[tls]\ncert = {cert:?}\nkey = {key:?}\n[[camera]]\nid = 1\nname = \"cam\"\nkind = \"agent\"\n"
     ))
     .await;
     let base = format!("https://{}", h.addr);
@@ -90,5 +90,24 @@ async fn https_with_secure_cookies() {
         !body.contains("login-form"),
         "served a page over plain HTTP"
     );
+
+    // Peers that stall in the handshake (silent, or half a ClientHello) are
+    // closed after `tls_handshake_timeout`.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for first in [&b""[..], &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01][..]] {
+        let mut s = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+        s.write_all(first).await.unwrap();
+        let t = std::time::Instant::now();
+        let mut b = [0u8; 64];
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut b))
+            .await
+            .expect("a stalled handshake is dropped");
+        assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+        let waited = t.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(1500),
+            "dropped only at the timeout: {waited:?}"
+        );
+    }
     h.stop().await;
 }

@@ -165,6 +165,15 @@ fn default_snapshot_interval() -> Secs {
 }
 
 impl SourceConfig {
+    /// The password of a bridged camera written in the configuration itself.
+    pub fn inline_password(&self) -> Option<&str> {
+        match self {
+            SourceConfig::Rtsp(s) => s.password.as_deref(),
+            SourceConfig::Reolink(s) => s.password.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The password file of a bridged camera, for resolving relative paths.
     pub fn password_file_mut(&mut self) -> Option<&mut PathBuf> {
         match self {

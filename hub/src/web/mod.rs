@@ -19,10 +19,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::handler::Handler;
 use axum::http::{HeaderMap, Method, StatusCode, header, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::MethodRouter;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Auth, session_from_cookie_header};
@@ -53,44 +54,144 @@ impl std::fmt::Debug for Hub {
 
 pub type AppState = Arc<Hub>;
 
+/// Who may use a route. Tests read this from [`routes`] (every route without
+/// credentials, every state-changing route from another site, every file route
+/// with a traversal corpus), so a new route cannot escape them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: the login page, static assets, redirects to other routes.
+    Public,
+    /// A logged-in person (session or Basic); others are redirected to `/login`.
+    Page,
+    /// A session or Basic credentials; others get 401 with a Basic challenge.
+    Viewer,
+    /// A camera's agent token: in the first websocket message, the form, or
+    /// `Authorization: Bearer`. Without a valid one nothing is stored.
+    AgentToken,
+    /// The seed viewer websocket: a session, or an API token in its hello.
+    ViewerToken,
+}
+
+/// One entry of the route table: a path, its methods and who may use them.
+pub struct Route {
+    pub path: &'static str,
+    pub methods: Vec<Method>,
+    pub access: Access,
+    /// The route upgrades to a websocket (its `Origin` is checked).
+    pub websocket: bool,
+    /// Query parameters that name a file, camera or segment.
+    pub query: &'static [&'static str],
+    handler: MethodRouter<AppState>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("path", &self.path)
+            .field("methods", &self.methods)
+            .field("access", &self.access)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Route {
+    pub(crate) fn new(path: &'static str, access: Access) -> Route {
+        Route {
+            path,
+            methods: Vec::new(),
+            access,
+            websocket: false,
+            query: &[],
+            handler: MethodRouter::new(),
+        }
+    }
+
+    pub(crate) fn get<H: Handler<T, AppState>, T: 'static>(mut self, h: H) -> Route {
+        self.methods.push(Method::GET);
+        self.handler = self.handler.get(h);
+        self
+    }
+
+    pub(crate) fn post<H: Handler<T, AppState>, T: 'static>(mut self, h: H) -> Route {
+        self.methods.push(Method::POST);
+        self.handler = self.handler.post(h);
+        self
+    }
+
+    pub(crate) fn put<H: Handler<T, AppState>, T: 'static>(mut self, h: H) -> Route {
+        self.methods.push(Method::PUT);
+        self.handler = self.handler.put(h);
+        self
+    }
+
+    /// A websocket upgrade (`GET`).
+    pub(crate) fn websocket<H: Handler<T, AppState>, T: 'static>(self, h: H) -> Route {
+        let mut r = self.get(h);
+        r.websocket = true;
+        r
+    }
+
+    pub(crate) fn query(mut self, names: &'static [&'static str]) -> Route {
+        self.query = names;
+        self
+    }
+}
+
 /// The route table: every URL the hub answers, in one place.
-pub fn router(hub: AppState) -> Router {
-    Router::new()
+pub fn routes() -> Vec<Route> {
+    use Access::*;
+    let mut v = vec![
         // Pages and login (people).
-        .route("/", get(pages::root))
-        .route("/login", get(pages::login_form).post(pages::login_submit))
-        .route("/logout", post(pages::logout))
-        .route("/live", get(pages::live_grid))
-        .route("/live/{name}", get(pages::live_camera))
-        .route("/assets/{file}", get(pages::asset))
+        Route::new("/", Public).get(pages::root),
+        Route::new("/login", Public)
+            .get(pages::login_form)
+            .post(pages::login_submit),
+        Route::new("/logout", Public).post(pages::logout),
+        Route::new("/live", Page).get(pages::live_grid),
+        Route::new("/live/{name}", Page).get(pages::live_camera),
+        Route::new("/assets/{file}", Public).get(pages::asset),
         // JSON API behind the pages.
-        .route("/api/cameras", get(live::cameras_json))
-        .route("/api/me", get(live::me_json))
+        Route::new("/api/cameras", Viewer).get(live::cameras_json),
+        Route::new("/api/me", Viewer).get(live::me_json),
         // Seed camera-server API and websockets.
-        .route("/video-input-stream", get(ingest::upgrade))
-        .route("/video-output-stream", get(viewer_ws::upgrade))
-        .route("/camera/hello", get(seed_api::hello))
-        .route("/camera/list", get(seed_api::list))
-        .route("/camera/get-image", get(seed_api::get_image))
-        .route("/camera/stream-image", get(seed_api::stream_image))
-        .route("/camera/update-image", post(seed_api::update_image))
+        Route::new("/video-input-stream", AgentToken).websocket(ingest::upgrade),
+        Route::new("/video-output-stream", ViewerToken).websocket(viewer_ws::upgrade),
+        Route::new("/camera/hello", Viewer).get(seed_api::hello),
+        Route::new("/camera/list", Viewer).get(seed_api::list),
+        Route::new("/camera/get-image", Viewer)
+            .get(seed_api::get_image)
+            .query(&["cameraId"]),
+        Route::new("/camera/stream-image", Viewer)
+            .get(seed_api::stream_image)
+            .query(&["cameraId"]),
+        Route::new("/camera/update-image", AgentToken).post(seed_api::update_image),
         // camera_proxy API.
-        .route("/api/v1/cameras/{name}", get(proxy_api::snapshot))
-        .route("/api/v1/cameras/{name}/stream", get(proxy_api::stream))
+        Route::new("/api/v1/cameras/{name}", Viewer).get(proxy_api::snapshot),
+        Route::new("/api/v1/cameras/{name}/stream", Viewer).get(proxy_api::stream),
         // Pi-Cam live stream (the first camera).
-        .route("/stream.mjpg", get(proxy_api::picam_stream))
-        // Encoded live video: MSE websocket, HLS, camera status.
-        .merge(video::routes())
-        // Recordings: Pi-Cam pages, timeline, JSON API, export, agent uploads.
-        .merge(recordings::routes())
-        .layer(middleware::from_fn_with_state(
-            hub.clone(),
-            cross_site_guard,
-        ))
-        .layer(axum::extract::DefaultBodyLimit::max(
-            hub.cfg.max_frame_size.0 as usize + 64 * 1024,
-        ))
-        .with_state(hub)
+        Route::new("/stream.mjpg", Viewer).get(proxy_api::picam_stream),
+    ];
+    // Encoded live video: MSE websocket, HLS, camera status.
+    v.extend(video::routes());
+    // Recordings: Pi-Cam pages, timeline, JSON API, export, agent uploads.
+    v.extend(recordings::routes());
+    v
+}
+
+/// The router built from [`routes`], with the cross-site guard and body limit.
+pub fn router(hub: AppState) -> Router {
+    let mut r = Router::new();
+    for route in routes() {
+        r = r.route(route.path, route.handler);
+    }
+    r.layer(middleware::from_fn_with_state(
+        hub.clone(),
+        cross_site_guard,
+    ))
+    .layer(axum::extract::DefaultBodyLimit::max(
+        hub.cfg.max_frame_size.0 as usize + 64 * 1024,
+    ))
+    .with_state(hub)
 }
 
 /// The `Origin` of a request is ours when its host:port is the `Host`

@@ -7,18 +7,16 @@
 //! file is then the row's camera directory joined with its validated store name.
 //! Every route here is behind `Viewer`/`PageViewer`.
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::pages::html_escape;
-use super::{AppState, PageViewer, Viewer};
+use super::{Access, AppState, PageViewer, Route, Viewer};
 use crate::recordings::{RecError, Segment, export, index};
 
 const INDEX_HTML: &str = include_str!("../../assets/recordings-index.html");
@@ -26,21 +24,30 @@ const PLAYBACK_HTML: &str = include_str!("../../assets/recordings-playback.html"
 const TIMELINE_HTML: &str = include_str!("../../assets/timeline.html");
 const RECORDINGS_JS: &str = include_str!("../../assets/recordings.js");
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/recordings",
-            get(|| async { Redirect::permanent("/recordings/index.html") }),
-        )
-        .route("/recordings/index.html", get(index_page))
-        .route("/recordings/assets/recordings.js", get(script))
-        .route("/recordings/{file}", get(file))
-        .route("/playback.html", get(playback))
-        .route("/timeline/{camera}", get(timeline))
-        .route("/api/recordings", get(list_json))
-        .route("/api/recordings/days", get(days_json))
-        .route("/api/recordings/export", get(export_mp4))
-        .merge(super::upload::routes())
+pub fn routes() -> Vec<Route> {
+    use Access::{Page, Public, Viewer as V};
+    let mut v = vec![
+        Route::new("/recordings", Public)
+            .get(|| async { Redirect::permanent("/recordings/index.html") }),
+        Route::new("/recordings/index.html", Page).get(index_page),
+        Route::new("/recordings/assets/recordings.js", V).get(script),
+        Route::new("/recordings/{file}", V).get(file),
+        Route::new("/playback.html", Page)
+            .get(playback)
+            .query(&["file"]),
+        Route::new("/timeline/{camera}", Page).get(timeline),
+        Route::new("/api/recordings", V)
+            .get(list_json)
+            .query(&["camera"]),
+        Route::new("/api/recordings/days", V)
+            .get(days_json)
+            .query(&["camera"]),
+        Route::new("/api/recordings/export", V)
+            .get(export_mp4)
+            .query(&["camera"]),
+    ];
+    v.extend(super::upload::routes());
+    v
 }
 
 /// The one place recordings errors become HTTP statuses.

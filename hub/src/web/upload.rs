@@ -4,18 +4,16 @@
 //! `Authorization: Bearer TOKEN` (never in the URL); no cookies, so the
 //! cross-site guard does not concern it. The protocol is documented in README.md.
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
-use super::AppState;
 use super::recordings::segment_json;
+use super::{Access, AppState, Route};
 use crate::camera::CameraKind;
 use crate::recordings::RecError;
 use crate::recordings::upload::{Begin, ContentRange, UploadState};
@@ -25,11 +23,15 @@ pub const SHA256_HEADER: &str = "x-content-sha256";
 /// Response header: bytes of the segment the hub holds.
 pub const OFFSET_HEADER: &str = "upload-offset";
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/api/v1/agents/{camera_id}/segments/{name}",
-        get(status).put(put_segment),
-    )
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            "/api/v1/agents/{camera_id}/segments/{name}",
+            Access::AgentToken,
+        )
+        .get(status)
+        .put(put_segment),
+    ]
 }
 
 /// Refusal of a request without the camera's agent token.

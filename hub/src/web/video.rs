@@ -12,15 +12,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{AppState, Viewer, message, origin_allowed};
+use super::{Access, AppState, Route, Viewer, message, origin_allowed};
 use crate::camera::Camera;
 use crate::video::VideoFeed;
 use crate::video::mse::{LiveMuxer, Out};
@@ -33,12 +31,13 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const HLS_FIRST_SEGMENT_WAIT: Duration = Duration::from_secs(10);
 
 /// The routes of this module, merged into the route table.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/cameras/{name}/live.mp4.ws", get(live_ws))
-        .route("/api/v1/cameras/{name}/status", get(status))
-        .route("/{camera}/stream.m3u8", get(hls_playlist))
-        .route("/{camera}/hls/{file}", get(hls_file))
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new("/api/v1/cameras/{name}/live.mp4.ws", Access::Viewer).websocket(live_ws),
+        Route::new("/api/v1/cameras/{name}/status", Access::Viewer).get(status),
+        Route::new("/{camera}/stream.m3u8", Access::Viewer).get(hls_playlist),
+        Route::new("/{camera}/hls/{file}", Access::Viewer).get(hls_file),
+    ]
 }
 
 fn camera(hub: &AppState, name: &str) -> Result<Arc<Camera>, Box<Response>> {
