@@ -30,3 +30,6 @@ cargo build --workspace --bins --locked
 
 step "tests"
 cargo test --workspace --locked --no-fail-fast
+
+step "soak, short: 2 min of 30 agents, 100 viewers, RTSP and Reolink cameras (the full run: scripts/soak.sh)"
+"${CARGO_TARGET_DIR:-target}/debug/soak" --minutes 2
