@@ -33,3 +33,6 @@ cargo test --workspace --locked --no-fail-fast
 
 step "fuzz: every target for 10 s (scripts/fuzz.sh; a crash fails)"
 scripts/fuzz.sh 10
+
+step "soak, short: 2 min of 30 agents, 100 viewers, RTSP and Reolink cameras (the full run: scripts/soak.sh)"
+"${CARGO_TARGET_DIR:-target}/debug/soak" --minutes 2

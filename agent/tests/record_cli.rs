@@ -160,3 +160,65 @@ fn an_unmarked_or_missing_directory_is_refused_and_live_capture_goes_on() {
         }
     }
 }
+
+/// SIGTERM a few seconds into a 60 s segment: the agent exits 0, the segment is closed
+/// (no `.partial`) and plays to its end: ffprobe decodes as many frames as were captured.
+#[test]
+fn sigterm_in_the_middle_of_a_segment_closes_it_playable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (state, rec) = (tmp.path().join("state"), tmp.path().join("rec"));
+    std::fs::create_dir(&state).unwrap();
+    let cfg = tmp.path().join("agent.toml");
+    std::fs::write(
+        &cfg,
+        config_text(
+            &state,
+            &rec,
+            "segment_duration = \"60s\"",
+            "kind = \"testsrc\"\nwidth = 320\nheight = 240\nfps = 10",
+        ),
+    )
+    .unwrap();
+    assert!(agent(&["setup-recording"], &cfg).status.success());
+    let mut child = spawn_logged(
+        Command::new(bin_path("agent")).arg("--config").arg(&cfg),
+        "agent",
+    )
+    .unwrap();
+    child
+        .wait_for_log("first segment started", Duration::from_secs(15))
+        .unwrap();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(4));
+    signal(&child, Signal::Term).unwrap();
+    let status = child.wait_timeout(Duration::from_secs(15)).unwrap();
+    let ran = started.elapsed().as_secs_f64();
+    assert!(status.success(), "{status}: {}", child.log());
+    let partial: Vec<_> = std::fs::read_dir(&rec)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(partial.is_empty(), "left open: {partial:?}");
+    let segs = common::segments(&rec);
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    let info = media::probe(&std::fs::read(&segs[0]).unwrap()).unwrap();
+    assert!(info.is_complete(), "torn tail");
+    if common::have_ffprobe() {
+        let p = common::ffprobe(&segs[0]).unwrap();
+        // 10 fps from the segment's first frame to the signal (at most one GOP of 1 s
+        // may be cut when the encoder's last fragment is not flushed).
+        assert!(
+            p.frames as f64 >= (ran - 1.5) * 10.0 && p.frames as f64 <= (ran + 1.0) * 10.0,
+            "{} frames in {:.2} s after {ran:.2} s of capture",
+            p.frames,
+            p.seconds
+        );
+        eprintln!(
+            "SIGTERM {ran:.2} s into a segment: closed, {} frames, {:.2} s",
+            p.frames, p.seconds
+        );
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "CI must have ffprobe");
+    }
+}

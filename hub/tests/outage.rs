@@ -3,7 +3,8 @@
 //! `hub`. The hub goes away twice for more than three segment lengths — stopped with
 //! SIGTERM, then killed with `kill -9` while uploads run — and comes back; the agent
 //! records on locally meanwhile. Every segment recorded during the outages reaches the
-//! hub, byte for byte (SHA-256), none twice and none refused.
+//! hub, byte for byte (SHA-256), none twice and none refused; and after each return the
+//! agent's live push reconnects (the restarted hub serves its frames on MJPEG).
 //!
 //! The agent's side is configured with `[upload] enabled = true`. If the agent does not
 //! know that key yet (the uploader is not wired into `agent run`), the test fails saying so.
@@ -113,6 +114,9 @@ segment_duration = "1s"
 [upload]
 enabled = true
 backoff_max = "2s"
+
+[uplink]
+backoff_max = "2s"
 "#,
             token_file = token_file.display().to_string(),
             state = dir.path().join("state").display().to_string(),
@@ -208,6 +212,29 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// The agent's live push is back: the restarted hub serves fresh frames of the camera.
+async fn live_frames_arrive(s: &Setup, after: Signal) {
+    let started = Instant::now();
+    let req = testkit::http_client()
+        .get(format!(
+            "http://127.0.0.1:{}/api/v1/cameras/{CAMERA}/stream",
+            s.port
+        ))
+        .basic_auth(USER, Some(PASSWORD));
+    let mut stream = testkit::mjpeg::MjpegStream::connect(req)
+        .await
+        .unwrap()
+        .with_part_timeout(Duration::from_secs(20));
+    let parts = stream.take_parts(5).await.unwrap_or_else(|e| {
+        panic!("no live frames from the agent after the hub's return ({after:?}): {e:#}")
+    });
+    assert!(parts.iter().all(|p| p.body.starts_with(&[0xFF, 0xD8])));
+    eprintln!(
+        "live push back {:?} after the hub's return ({after:?})",
+        started.elapsed()
+    );
+}
+
 /// Waits until every local segment in `names` is on the hub.
 async fn wait_all_on_hub(s: &Setup, names: &[String], timeout: Duration, agent: &ChildGuard) {
     let deadline = Instant::now() + timeout;
@@ -284,6 +311,7 @@ async fn segments_recorded_during_hub_outages_all_arrive_once() {
         tokio::time::sleep(OUTAGE).await;
         let end = now_ms();
         hub = start_hub(&s).await;
+        live_frames_arrive(&s, sig).await;
         outages.push((sig, start, end));
     }
 

@@ -8,15 +8,18 @@
 //! - [`mjpeg`]: read a `multipart/x-mixed-replace` stream of JPEG parts.
 //! - [`browser`]: drive headless Chromium through chromedriver, and compare
 //!   screenshots with [`png_diff`].
+//! - [`faultproxy`]: a TCP proxy that stalls, injects garbage or cuts on request.
 //!
 //! This crate may print: a [`process::ChildGuard`] dropped while its test
 //! panics writes the child's log to stderr, where the test harness shows it.
 
 pub mod browser;
+pub mod faultproxy;
 pub mod mjpeg;
 pub mod process;
 
 pub use browser::{Browser, png_diff};
+pub use faultproxy::FaultProxy;
 pub use process::{ChildGuard, Signal};
 
 /// Re-exported so tests build requests (basic auth, cookies) with the same

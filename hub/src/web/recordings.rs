@@ -61,6 +61,9 @@ impl IntoResponse for RecError {
             RecError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RecError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             RecError::Store(e) if e.is_no_space() => StatusCode::INSUFFICIENT_STORAGE,
+            RecError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+                StatusCode::INSUFFICIENT_STORAGE
+            }
             RecError::Store(_) | RecError::Db(_) | RecError::Io { .. } | RecError::Join(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -261,9 +261,32 @@ async fn receive(
                 "the body is longer than Content-Length/Content-Range".into(),
             ));
         }
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| RecError::io("write", &data, e))?;
+        // Flushed per chunk so that a write error belongs to this chunk: tokio reports a
+        // failed background write only at the next operation.
+        if let Err(e) = write_flushed(&mut file, &chunk).await {
+            if e.kind() != std::io::ErrorKind::StorageFull {
+                return Err(RecError::io("write", &data, e));
+            }
+            // A full disk: cut the file back to the chunks that were written whole, make
+            // room (as the recorder does: retention, else the camera's oldest segment) and
+            // write the chunk once more. Still full: 507; agents retry later from what
+            // the hub holds.
+            let at = offset + got;
+            truncate_to(&mut file, at, &data).await?;
+            let (rec, c) = (hub.recordings.clone(), camera.clone());
+            let freed = tokio::task::spawn_blocking(move || rec.make_room(&c))
+                .await
+                .map_err(|e| RecError::Join(e.to_string()))??;
+            tracing::warn!(
+                camera,
+                freed,
+                "disk full while receiving an upload; made room"
+            );
+            if let Err(e) = write_flushed(&mut file, &chunk).await {
+                truncate_to(&mut file, at, &data).await?;
+                return Err(RecError::io("write", &data, e));
+            }
+        }
         got += chunk.len() as u64;
     }
     file.flush()
@@ -295,6 +318,32 @@ async fn receive(
             .into_response());
     }
     commit(hub, camera, name, sha256, claim).await
+}
+
+async fn write_flushed(file: &mut tokio::fs::File, chunk: &[u8]) -> std::io::Result<()> {
+    file.write_all(chunk).await?;
+    file.flush().await
+}
+
+/// Cuts the staging file back to `len` (never longer than it is) and puts the
+/// position there.
+async fn truncate_to(
+    file: &mut tokio::fs::File,
+    len: u64,
+    data: &std::path::Path,
+) -> Result<(), RecError> {
+    let now = file
+        .metadata()
+        .await
+        .map_err(|e| RecError::io("stat", data, e))?
+        .len();
+    file.set_len(len.min(now))
+        .await
+        .map_err(|e| RecError::io("truncate", data, e))?;
+    file.seek(std::io::SeekFrom::Start(len.min(now)))
+        .await
+        .map_err(|e| RecError::io("seek", data, e))?;
+    Ok(())
 }
 
 /// Check and commit a fully received upload, then apply retention.
