@@ -239,7 +239,7 @@ pub fn start_agent(dir: &Path, plan: &Plan, hub: &HubSetup, i: usize) -> anyhow:
     std::fs::create_dir_all(home.join("state"))?;
     let token_file = home.join("token");
     write_private(&token_file, &hub.tokens[i - 1])?;
-    let records = i % plan.record_every == 0;
+    let records = i.is_multiple_of(plan.record_every);
     let rec_dir = home.join("rec");
     let mut text = format!(
         "hub_url = \"ws://127.0.0.1:{}/video-input-stream\"\ncamera_id = {i}\ntoken_file = {:?}\nstate_dir = {:?}\nstats_interval = \"60s\"\n\n[source]\nkind = \"testsrc\"\nwidth = 160\nheight = 120\nfps = 5\n",

@@ -77,7 +77,7 @@ async fn read_all(mut s: MjpegStream, stats: &ViewerStats, i: usize) -> String {
         match s.next_part().await {
             Ok(Some(_)) => {
                 local += 1;
-                if local % 16 == 0 {
+                if local.is_multiple_of(16) {
                     flush(stats, i, &mut local);
                 }
             }
