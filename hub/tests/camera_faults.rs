@@ -296,6 +296,14 @@ async fn reolink_camera_that_stalls_sends_garbage_or_restarts_is_reconnected_and
         },
         after["video"]["source"]["last_error"]
     );
+    if !reconnected {
+        assert!(
+            after["video"]["source"]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("garbage")),
+            "a resynchronisation past garbage is reported: {after}"
+        );
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Restart: the camera goes away for 3 s and comes back on the same port.

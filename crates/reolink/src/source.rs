@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use baichuan::media::MediaPacket;
+use baichuan::msg;
 use baichuan::session::{Action, LoginFailure, LoginMethod, Session};
 use bytes::BytesMut;
 use media::VideoEvent;
@@ -58,6 +59,7 @@ pub async fn run(
         cancel,
         last_frame_at: None,
         bad_params_logged: false,
+        garbage: GarbageLog::default(),
     }
     .run()
     .instrument(span)
@@ -88,6 +90,31 @@ struct Runner {
     last_frame_at: Option<Instant>,
     /// "Cannot build a track" is logged once per source, not per frame or connection.
     bad_params_logged: bool,
+    garbage: GarbageLog,
+}
+
+/// Garbage in the camera's stream, logged at most once per [`GarbageLog::EVERY`].
+#[derive(Default)]
+struct GarbageLog {
+    since_log: u64,
+    logged_at: Option<Instant>,
+}
+
+impl GarbageLog {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn saw(&mut self, what: std::fmt::Arguments<'_>) {
+        self.since_log += 1;
+        if self.logged_at.is_none_or(|t| t.elapsed() >= Self::EVERY) {
+            tracing::warn!(
+                times = self.since_log,
+                last = %what,
+                "garbage in the camera's stream; resynchronised, waiting for a key frame"
+            );
+            self.logged_at = Some(Instant::now());
+            self.since_log = 0;
+        }
+    }
 }
 
 fn login_error(f: LoginFailure) -> SourceError {
@@ -102,6 +129,18 @@ fn login_error(f: LoginFailure) -> SourceError {
 }
 
 impl Runner {
+    /// The stream resynchronised past bytes it could not read: frames may
+    /// be lost, and pictures that refer to them would decode wrongly, so the
+    /// converter skips to the next key frame. Logged (rate-limited) and shown
+    /// as the source's last error.
+    fn garbage(&mut self, what: std::fmt::Arguments<'_>) {
+        self.conv.lost_data();
+        self.garbage.saw(what);
+        self.status.send_modify(|s| {
+            s.last_error = Some("garbage in the camera's stream (resynchronised)".into())
+        });
+    }
+
     fn set_state(&self, state: ConnState) {
         self.status.send_modify(|s| s.state = state);
     }
@@ -374,7 +413,7 @@ impl Runner {
                         }
                     }
                     Action::MediaResync { skipped, .. } => {
-                        tracing::debug!(skipped, "media resynchronised");
+                        self.garbage(format_args!("{skipped} bytes of unrecognised media data"));
                     }
                     Action::StreamRefused { code, .. } => {
                         return Err(SourceError::StreamRefused(code));
@@ -400,8 +439,16 @@ impl Runner {
                             "message"
                         );
                     }
+                    // Framing errors mean bytes were skipped; a message that
+                    // framed but did not parse (e.g. odd XML) lost nothing else.
+                    Action::ProtocolError(
+                        e @ (msg::Error::BadMagic(_)
+                        | msg::Error::UnknownClass(_)
+                        | msg::Error::BodyTooLong { .. }
+                        | msg::Error::BadPayloadOffset { .. }),
+                    ) => self.garbage(format_args!("{e}")),
                     Action::ProtocolError(e) => {
-                        tracing::debug!(error = %e, "protocol error (recovered)")
+                        tracing::debug!(error = %e, "message skipped (recovered)")
                     }
                 }
             }

@@ -98,6 +98,8 @@ pub enum Skip {
 pub struct Converter {
     track: Option<TrackConfig>,
     announced: bool,
+    /// Data was lost mid-stream: skip until the next key frame.
+    lost: bool,
     clock: DtsClock,
 }
 
@@ -112,6 +114,12 @@ impl Converter {
         self.announced = false;
         self.track = None;
         self.clock.restart(wall_gap);
+    }
+
+    /// Media data was lost (the stream resynchronised past garbage): frames
+    /// are skipped until the next key frame, so nothing refers to a lost picture.
+    pub fn lost_data(&mut self) {
+        self.lost = true;
     }
 
     /// The current track.
@@ -137,6 +145,12 @@ impl Converter {
         }
         if !self.announced {
             return Err(Skip::WaitingForKeyFrame);
+        }
+        if self.lost {
+            if v.kind != FrameKind::I {
+                return Err(Skip::WaitingForKeyFrame);
+            }
+            self.lost = false;
         }
         let (data, is_key) = match v.codec {
             VideoCodec::H264 => {
