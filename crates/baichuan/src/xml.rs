@@ -155,6 +155,13 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
     let mut root: Option<Element> = None;
     let mut count = 0usize;
     let start_of = |e: &quick_xml::events::BytesStart<'_>| -> Result<Element, XmlError> {
+        let name = e.name();
+        let name: &str = name.as_ref();
+        if !is_plain_name(name.as_bytes()) {
+            return Err(XmlError::Syntax(format!(
+                "element name {name:?} is not a plain name"
+            )));
+        }
         let mut el = Element::new(e.name().as_ref());
         for a in e.attributes().with_checks(false).flatten() {
             // Lenient reading accepts junk such as `"n="1"`; a key that is not a
