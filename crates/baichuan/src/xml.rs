@@ -155,8 +155,20 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
     let mut root: Option<Element> = None;
     let mut count = 0usize;
     let start_of = |e: &quick_xml::events::BytesStart<'_>| -> Result<Element, XmlError> {
+        let name = e.name();
+        let name: &str = name.as_ref();
+        if !is_plain_name(name.as_bytes()) {
+            return Err(XmlError::Syntax(format!(
+                "element name {name:?} is not a plain name"
+            )));
+        }
         let mut el = Element::new(e.name().as_ref());
         for a in e.attributes().with_checks(false).flatten() {
+            // Lenient reading accepts junk such as `"n="1"`; a key that is not a
+            // plain name is dropped, so what we write back is well formed.
+            if !is_plain_name(AsRef::<str>::as_ref(&a.key).as_bytes()) {
+                continue;
+            }
             let v = a
                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                 .map(|v| v.into_owned())
@@ -229,6 +241,14 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
         close(&mut stack, &mut root, el);
     }
     root.ok_or(XmlError::Empty)
+}
+
+/// Letters, digits, `_`, `-`, `.` and `:`, not empty.
+fn is_plain_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
 }
 
 fn close(stack: &mut [Element], root: &mut Option<Element>, mut el: Element) {

@@ -172,11 +172,46 @@ pub struct AvccInfo {
     pub sps_info: SpsInfo,
 }
 
+/// True if the SPS or PPS list of an `avcC` record holds a zero-length entry
+/// (or is cut short, which `try_from` has already refused).
+fn has_empty_parameter_set(record: &[u8]) -> bool {
+    let mut pos = 6;
+    let walk = |count: usize, pos: &mut usize| -> bool {
+        for _ in 0..count {
+            let (Some(&hi), Some(&lo)) = (record.get(*pos), record.get(*pos + 1)) else {
+                return true;
+            };
+            let len = usize::from(u16::from_be_bytes([hi, lo]));
+            if len == 0 {
+                return true;
+            }
+            *pos += 2 + len;
+        }
+        false
+    };
+    let Some(&b) = record.get(5) else { return true };
+    if walk(usize::from(b & 0x1f), &mut pos) {
+        return true;
+    }
+    let Some(&num_pps) = record.get(pos) else {
+        return true;
+    };
+    pos += 1;
+    walk(usize::from(num_pps), &mut pos)
+}
+
 /// Parses an `AVCDecoderConfigurationRecord` (an `avcC` box body).
 pub fn parse_avcc(record: &[u8]) -> Result<AvccInfo, Error> {
     use h264_reader::avcc::AvcDecoderConfigurationRecord;
     let rec = AvcDecoderConfigurationRecord::try_from(record)
         .map_err(|e| Error::InvalidConfig(format!("avcC: {e:?}")))?;
+    // h264-reader's parameter set iterators index the first byte of each set
+    // without a check; a zero-length set would panic there.
+    if has_empty_parameter_set(record) {
+        return Err(Error::InvalidConfig(
+            "avcC with an empty parameter set".into(),
+        ));
+    }
     let mut sps = Vec::new();
     for s in rec.sequence_parameter_sets() {
         sps.push(
@@ -190,12 +225,6 @@ pub fn parse_avcc(record: &[u8]) -> Result<AvccInfo, Error> {
             p.map_err(|e| Error::InvalidConfig(format!("avcC PPS: {e:?}")))?
                 .to_vec(),
         );
-    }
-    // h264-reader panics on an empty parameter set; check before it parses them.
-    if sps.iter().chain(&pps).any(Vec::is_empty) {
-        return Err(Error::InvalidConfig(
-            "avcC with an empty parameter set".into(),
-        ));
     }
     // Checks that every SPS/PPS parses.
     rec.create_context()
@@ -288,5 +317,15 @@ mod tests {
         }
         // An empty SPS (h264-reader would panic on it) is an error.
         assert!(parse_avcc(&[1, 0x42, 0xc0, 0x16, 0xff, 0xe1, 0, 0, 1, 0, 1, 0x68]).is_err());
+        // An empty PPS at the very end made h264-reader index an empty slice
+        // (found by the media_codec fuzz target): no SPS, one zero-length PPS.
+        assert!(parse_avcc(&[1, 44, 74, 27, 1, 0, 1, 0, 0]).is_err());
+        assert!(crate::TrackConfig::from_avcc(&[1, 44, 74, 27, 1, 0, 1, 0, 0]).is_err());
+        // And after a good SPS.
+        let mut good = vec![1, 0x42, 0xc0, 0x16, 0xff, 0xe1];
+        good.extend_from_slice(&(SPS_640X360.len() as u16).to_be_bytes());
+        good.extend_from_slice(SPS_640X360);
+        good.extend_from_slice(&[1, 0, 0]);
+        assert!(parse_avcc(&good).is_err());
     }
 }
