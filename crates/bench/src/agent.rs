@@ -8,6 +8,8 @@
 //! - the test pattern rendered and JPEG-encoded by the agent (640x480 and
 //!   1280x720), the cost of a camera that must encode.
 //!
+//! CPU time is the sum of the agent's threads' `schedstat` run time
+//! (nanoseconds; clock ticks are too coarse for passthrough).
 //! Per-stage costs (YUYV to JPEG, openh264) come from `agent bench-encode`.
 //! Prints one row per run and appends it to `--json`.
 #![allow(clippy::print_stdout)]
@@ -18,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bench::{Proc, cpu_ticks, rss_kib};
+use bench::{Proc, cpu_ns, rss_kib};
 use clap::Parser;
 use futures_util::StreamExt;
 use tokio::net::TcpListener;
@@ -143,20 +145,20 @@ async fn main() -> anyhow::Result<()> {
             );
             tokio::time::sleep(Duration::from_secs(4)).await;
             let (c0, f0, t0) = (
-                cpu_ticks(p.pid())?,
+                cpu_ns(p.pid())?,
                 frames.load(Ordering::Relaxed),
                 Instant::now(),
             );
             tokio::time::sleep(Duration::from_secs(args.seconds)).await;
             let (c1, f1, secs) = (
-                cpu_ticks(p.pid())?,
+                cpu_ns(p.pid())?,
                 frames.load(Ordering::Relaxed),
                 t0.elapsed().as_secs_f64(),
             );
             let rss = rss_kib(p.pid())? as f64 / 1024.0;
             drop(p);
             let n = (f1 - f0) as f64;
-            let cpu_s = (c1 - c0) as f64 / bench::TICKS_PER_SEC;
+            let cpu_s = (c1 - c0) as f64 / 1e9;
             let ms_per_frame = if n > 0.0 {
                 cpu_s * 1000.0 / n
             } else {
