@@ -283,7 +283,6 @@ fn main() -> anyhow::Result<()> {
     }
     let dir: PathBuf = std::env::temp_dir().join(format!("bench-rtsp-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (server, rtsp_port) = rtsp_server(&args)?;
     println!(
         "# RTSP bridging + recording: hub vs one ffmpeg -c copy -f hls per camera ({}x{} 15 fps H.264 ~{} kbit/s + AAC, loopback, {} s per point, {} run(s))",
         args.width, args.height, args.kbps, args.seconds, args.repeats
@@ -298,18 +297,30 @@ fn main() -> anyhow::Result<()> {
             // ffmpeg first, then the hub without and with JPEG snapshots
             // (ffmpeg makes none; the hub's default is one per key frame).
             let mut rows: Vec<(&str, Measured, Option<f64>)> = Vec::new();
-            let gen0 = (cpu_ticks(server.pid())?, Instant::now());
+            // A fresh camera server for every bridge: after a few dozen
+            // sessions were torn down, the GStreamer server stopped
+            // answering new ones (32 cameras got no media).
+            let mut gen_ticks = 0;
+            let mut gen_secs = 0.0;
             {
+                let (server, rtsp_port) = rtsp_server(&args)?;
+                let g0 = (cpu_ticks(server.pid())?, Instant::now());
                 let procs = start_ffmpegs(&args.ffmpeg, &dir, n, rtsp_port)?;
                 let pids: Vec<u32> = procs.iter().map(Proc::pid).collect();
                 let m = measure(&pids, args.seconds)?;
+                gen_ticks += cpu_ticks(server.pid())? - g0.0;
+                gen_secs += g0.1.elapsed().as_secs_f64();
                 drop(procs);
                 let _ = std::fs::remove_dir_all(dir.join("ffmpeg"));
                 rows.push(("ffmpeg", m, None));
             }
             for (name, snap) in [("hub", "1h"), ("hub+snapshots", "1s")] {
+                let (server, rtsp_port) = rtsp_server(&args)?;
+                let g0 = (cpu_ticks(server.pid())?, Instant::now());
                 let (p, data) = start_hub(&dir, n, rtsp_port, snap)?;
                 let m = measure(&[p.pid()], args.seconds)?;
+                gen_ticks += cpu_ticks(server.pid())? - g0.0;
+                gen_secs += g0.1.elapsed().as_secs_f64();
                 // Whole life: bytes written to storage over the media
                 // payload of the recordings.
                 let written = write_bytes(p.pid())?;
@@ -318,10 +329,7 @@ fn main() -> anyhow::Result<()> {
                 let _ = std::fs::remove_dir_all(&data);
                 rows.push((name, m, Some(written as f64 / media.max(1) as f64)));
             }
-            let gen_cpu = (cpu_ticks(server.pid())? - gen0.0) as f64
-                / bench::TICKS_PER_SEC
-                / gen0.1.elapsed().as_secs_f64()
-                * 100.0;
+            let gen_cpu = gen_ticks as f64 / bench::TICKS_PER_SEC / gen_secs * 100.0;
             let nf = n as f64;
             // ffmpeg receives with recvfrom, which `rchar` does not count:
             // its input is the hub's, from the same shared stream.
@@ -370,6 +378,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     // The snapshot decoder's share: one camera with snapshots every second vs every hour.
+    let (_server, rtsp_port) = rtsp_server(&args)?;
     let with = {
         let (p, _) = start_hub(&dir, 1, rtsp_port, "1s")?;
         measure(&[p.pid()], args.seconds)?
