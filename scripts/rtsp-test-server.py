@@ -19,6 +19,7 @@ about 2 s later.
 
 Usage: rtsp-test-server.py [--port 8554] [--user tapo] [--password secret]
        [--auth digest|basic|none] [--width 640] [--height 360] [--fps 15] [--gop 30]
+       [--kbps 1500] [--pattern smpte|moving|...]
 """
 
 import argparse
@@ -45,6 +46,10 @@ def parse_args():
     p.add_argument("--height", type=int, default=360)
     p.add_argument("--fps", type=int, default=15)
     p.add_argument("--gop", type=int, default=30, help="frames between key frames")
+    p.add_argument("--kbps", type=int, default=1500, help="H.264 bit rate of /stream1")
+    p.add_argument("--pattern", default="smpte",
+                   help="picture of /stream1: a videotestsrc pattern, or 'moving' (scrolling "
+                        "colour bars: every frame changes, so the encoder reaches --kbps)")
     return p.parse_args()
 
 
@@ -54,6 +59,8 @@ def has_element(name):
 
 def video(width, height, fps, pattern):
     """Raw live video with the wall clock burnt in (when clockoverlay is installed)."""
+    if pattern == "moving":
+        pattern = "smpte horizontal-speed=7"
     src = (
         f"videotestsrc is-live=true pattern={pattern} "
         f"! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 "
@@ -89,8 +96,8 @@ def audio(rate):
 def pipelines(a):
     sub_w, sub_h = max(2, a.width // 4 * 2), max(2, a.height // 4 * 2)
     return {
-        "/stream1": video(a.width, a.height, a.fps, "smpte")
-        + h264(a.gop, 1500)
+        "/stream1": video(a.width, a.height, a.fps, a.pattern)
+        + h264(a.gop, a.kbps)
         + audio(16000)
         + "! avenc_aac ! rtpmp4gpay name=pay1 pt=97",
         "/stream2": video(sub_w, sub_h, a.fps, "ball")

@@ -38,6 +38,8 @@ pub struct SizeFigures {
     pub jpeg_ms: f64,
     pub rgb_to_i420_ms: f64,
     pub yuyv_to_i420_ms: f64,
+    /// Live view from a YUYV webcam: YUYV to RGB, then JPEG.
+    pub yuyv_to_jpeg_ms: f64,
     pub h264_encode_ms: f64,
     /// openh264 on a busy picture (random 4x4 blocks every frame): the
     /// worst case, unlike the mostly static test pattern.
@@ -101,6 +103,12 @@ pub fn measure(width: u32, height: u32, frames: usize, dir: &Path) -> anyhow::Re
             h,
             w * 2,
         ));
+    });
+    let yuyv_to_jpeg_ms = per_call(frames, |i| {
+        if let Some(rgb) = crate::source::yuyv::yuyv_to_rgb(&yuyvs[i % yuyvs.len()], w, h, w * 2) {
+            let image = testpattern::Image { width, height, rgb };
+            std::hint::black_box(testpattern::encode_jpeg(&image, 80));
+        }
     });
     let mut enc = H264Encoder::new(EncoderSettings {
         width,
@@ -251,6 +259,7 @@ pub fn measure(width: u32, height: u32, frames: usize, dir: &Path) -> anyhow::Re
         jpeg_ms,
         rgb_to_i420_ms,
         yuyv_to_i420_ms,
+        yuyv_to_jpeg_ms,
         h264_encode_ms,
         h264_encode_busy_ms,
         h264_bytes_per_frame,
@@ -317,6 +326,9 @@ pub fn report(figs: &[SizeFigures], frames: usize) -> String {
     row(&mut out, "JPEG encode (live; baseline)", &|f| f.jpeg_ms);
     row(&mut out, "RGB to I420 (testsrc)", &|f| f.rgb_to_i420_ms);
     row(&mut out, "YUYV to I420 (webcam)", &|f| f.yuyv_to_i420_ms);
+    row(&mut out, "YUYV to JPEG (webcam live view)", &|f| {
+        f.yuyv_to_jpeg_ms
+    });
     row(
         &mut out,
         "openh264 encode (software recording), test pattern",

@@ -1,11 +1,15 @@
 //! `bench-fanout`: one 640x480 15 fps camera fanned out to N MJPEG viewers,
-//! through the hub and through a raw baseline (the same bytes written to N
-//! sockets by a minimal server with nothing else), in the same run.
+//! through each server under test in the same run: the hub; the raw baseline
+//! (the same bytes written to N sockets by a minimal server with nothing
+//! else); a threaded Python server in the pattern of the seed Pi recorder
+//! (`peers/mjpeg_threaded.py`); and `motion`, reading the camera as an MJPEG
+//! netcam and re-serving its own stream.
 //!
 //! Each frame carries a JPEG comment with its sequence number and send time,
-//! so viewers measure delivery and added latency without decoding pictures.
-//! Server CPU and RSS are read from `/proc/PID`. Results print as a Markdown
-//! table with the hub/raw ratios.
+//! so viewers measure delivery and added latency without decoding pictures
+//! (motion re-encodes, so it gives no latency). Server CPU and RSS are read
+//! from `/proc/PID`. Prints one row per run and appends it to `--json`;
+//! `scripts/bench-report.py` takes medians and ratios.
 #![allow(clippy::print_stdout)]
 
 use std::io::Write as _;
@@ -15,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bench::{cpu_model, cpu_ticks, rss_kib};
+use bench::{Proc, cpu_model, cpu_ticks, rss_kib};
 use bytes::{Bytes, BytesMut};
 use clap::Parser;
 use futures_util::SinkExt;
@@ -28,11 +32,24 @@ struct Args {
     /// Viewer counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,10,100,500,1000")]
     viewers: Vec<usize>,
+    /// Servers to compare: raw, hub, python, motion.
+    #[arg(long, value_delimiter = ',', default_value = "raw,hub")]
+    servers: Vec<String>,
     /// Seconds measured per point (after a warm-up of 2 s).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     #[arg(long, default_value_t = 15)]
     fps: u32,
+    /// Runs per point (servers interleaved); the report takes medians.
+    #[arg(long, default_value_t = 1)]
+    repeats: usize,
+    /// Viewers that read only ~40 KB/s, added to every point and not counted:
+    /// what a slow viewer costs the others.
+    #[arg(long, default_value_t = 0)]
+    slow_viewers: usize,
+    /// Append one JSON line per measured run to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
     /// Run as the raw baseline server on this port (internal).
     #[arg(long, hide = true)]
     raw_server: Option<u16>,
@@ -51,22 +68,6 @@ fn main() -> anyhow::Result<()> {
         return rt.block_on(raw_server(port));
     }
     rt.block_on(run(args))
-}
-
-/// Frames of the test pattern at 640x480, with a comment segment to fill in.
-fn frames() -> Vec<Vec<u8>> {
-    let p = testpattern::Pattern::new(640, 480);
-    (0..30)
-        .map(|i| {
-            p.render_jpeg(
-                testpattern::Stamp {
-                    frame: i,
-                    millis: u64::from(i) * 66,
-                },
-                90,
-            )
-        })
-        .collect()
 }
 
 /// Insert `FFFE len "BENCHSEQ" seq(8) sent_ns(8)` after SOI.
@@ -97,33 +98,42 @@ fn mono_ns() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
+/// Where the pusher sends frames and where viewers read them.
 #[derive(Clone, Copy)]
-enum Target {
-    Hub { port: u16 },
-    Raw { port: u16 },
+struct Target {
+    /// The hub's ingest websocket, or a `POST /push` stream (raw, python,
+    /// and the raw server that feeds motion).
+    push: Push,
+    /// The port viewers connect to.
+    view_port: u16,
+    /// Viewers send Basic credentials and read the hub's camera URL.
+    hub: bool,
 }
 
-struct Proc {
-    child: std::process::Child,
+#[derive(Clone, Copy)]
+enum Push {
+    Hub(u16),
+    Stream(u16),
 }
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+
+/// A server under test with whatever feeds it; `pid` is the process measured.
+struct Running {
+    procs: Vec<Proc>,
+    pid: u32,
+    target: Target,
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let hub_bin = testkit::process::bin_path("hub");
-    let me = std::env::current_exe()?;
     let dir = tempfile_dir()?;
-    let frames: Arc<Vec<Vec<u8>>> = Arc::new(frames());
+    let frames: Arc<Vec<Vec<u8>>> = Arc::new(bench::camera_frames());
     let avg = frames.iter().map(Vec::len).sum::<usize>() / frames.len();
     println!(
-        "# fan-out: one 640x480 camera at {} fps, {} KB average JPEG, {} s per point",
+        "# fan-out: one 640x480 camera at {} fps, {} KB average JPEG, {} s per point, {} run(s), {} slow viewer(s)",
         args.fps,
         avg / 1000,
-        args.seconds
+        args.seconds,
+        args.repeats,
+        args.slow_viewers
     );
     println!(
         "machine: {} cores, {}",
@@ -134,50 +144,170 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "| viewers | server | CPU % of a core | RSS MB | frames/s per viewer | delivered % | p50 ms | p99 ms | CPU vs raw |"
+        "| viewers | server | run | CPU % of a core | RSS MB | frames/s per viewer | delivered % | p50 ms | p99 ms |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-
+    let workload = if args.slow_viewers > 0 {
+        "fanout-slow"
+    } else {
+        "fanout"
+    };
     for &n in &args.viewers {
-        let mut raw_cpu = None;
-        for which in ["raw", "hub"] {
-            let port = testkit::process::free_port();
-            let (proc_, target) = if which == "hub" {
-                (start_hub(&hub_bin, &dir, port)?, Target::Hub { port })
-            } else {
-                let child = Command::new(&me)
-                    .args(["--raw-server", &port.to_string()])
-                    .stdout(Stdio::null())
-                    .spawn()?;
-                (Proc { child }, Target::Raw { port })
-            };
-            testkit::process::wait_for_tcp(([127, 0, 0, 1], port).into(), Duration::from_secs(20))?;
-            let r = measure(
-                target,
-                &dir,
-                n,
-                args.fps,
-                args.seconds,
-                frames.clone(),
-                proc_.child.id(),
-            )
-            .await?;
-            let ratio = match (which, raw_cpu) {
-                ("raw", _) => {
-                    raw_cpu = Some(r.cpu_pct);
-                    "1.00".to_owned()
-                }
-                (_, Some(base)) if base > 0.0 => format!("{:.2}", r.cpu_pct / base),
-                _ => "-".to_owned(),
-            };
-            println!(
-                "| {n} | {which} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {ratio} |",
-                r.cpu_pct, r.rss_mb, r.fps_per_viewer, r.delivered_pct, r.p50_ms, r.p99_ms
-            );
-            drop(proc_);
+        for run in 0..args.repeats {
+            for which in &args.servers {
+                let running = match start_server(which, &dir) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        println!("| {n} | {which} | {run} | skipped: {e:#} |");
+                        continue;
+                    }
+                };
+                let r = measure(
+                    running.target,
+                    &dir,
+                    n,
+                    args.slow_viewers,
+                    args.fps,
+                    args.seconds,
+                    frames.clone(),
+                    running.pid,
+                )
+                .await?;
+                println!(
+                    "| {n} | {which} | {run} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                    r.cpu_pct, r.rss_mb, r.fps_per_viewer, r.delivered_pct, r.p50_ms, r.p99_ms
+                );
+                bench::record(
+                    args.json.as_deref(),
+                    workload,
+                    &[("server", which), ("n", &n.to_string())],
+                    &[
+                        ("run", run as f64),
+                        ("cpu_pct", r.cpu_pct),
+                        ("rss_mb", r.rss_mb),
+                        ("fps", r.fps_per_viewer),
+                        ("delivered_pct", r.delivered_pct),
+                        ("p50_ms", r.p50_ms),
+                        ("p99_ms", r.p99_ms),
+                        ("jpeg_kb", r.jpeg_kb),
+                    ],
+                )?;
+                drop(running.procs);
+                // Let the kernel reap the closed sockets before the next server.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+fn start_server(which: &str, dir: &std::path::Path) -> anyhow::Result<Running> {
+    let me = std::env::current_exe()?;
+    let wait = |port: u16| {
+        testkit::process::wait_for_tcp(([127, 0, 0, 1], port).into(), Duration::from_secs(20))
+    };
+    let raw = |port: u16| -> anyhow::Result<Proc> {
+        Ok(Proc(
+            Command::new(&me)
+                .args(["--raw-server", &port.to_string()])
+                .stdout(Stdio::null())
+                .spawn()?,
+        ))
+    };
+    let port = testkit::process::free_port();
+    match which {
+        "raw" => {
+            let p = raw(port)?;
+            wait(port)?;
+            Ok(Running {
+                pid: p.pid(),
+                procs: vec![p],
+                target: Target {
+                    push: Push::Stream(port),
+                    view_port: port,
+                    hub: false,
+                },
+            })
+        }
+        "hub" => {
+            let p = start_hub(&testkit::process::bin_path("hub"), dir, port)?;
+            wait(port)?;
+            Ok(Running {
+                pid: p.pid(),
+                procs: vec![p],
+                target: Target {
+                    push: Push::Hub(port),
+                    view_port: port,
+                    hub: true,
+                },
+            })
+        }
+        "python" => {
+            let script =
+                testkit::process::workspace_root().join("crates/bench/peers/mjpeg_threaded.py");
+            let p = Proc(
+                Command::new("/usr/bin/python3")
+                    .arg(script)
+                    .arg(port.to_string())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .context("python3")?,
+            );
+            wait(port)?;
+            Ok(Running {
+                pid: p.pid(),
+                procs: vec![p],
+                target: Target {
+                    push: Push::Stream(port),
+                    view_port: port,
+                    hub: false,
+                },
+            })
+        }
+        "motion" => {
+            // motion reads the camera as an MJPEG netcam from a raw server
+            // (not measured) and re-serves it on its own stream port.
+            let src = raw(port)?;
+            wait(port)?;
+            let stream_port = testkit::process::free_port();
+            let mdir = dir.join(format!("motion-{stream_port}"));
+            std::fs::create_dir_all(&mdir)?;
+            let conf = mdir.join("motion.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "daemon off\nsetup_mode off\nlog_level 6\nlog_file {log}\ntarget_dir {dir}\npid_file {dir}/motion.pid\n\
+                     netcam_url http://127.0.0.1:{port}/\nwidth 640\nheight 480\nframerate 15\n\
+                     picture_output off\nmovie_output off\nemulate_motion off\n\
+                     webcontrol_port 0\nstream_port {stream_port}\nstream_localhost on\nstream_maxrate 15\n\
+                     stream_auth_method 0\nstream_motion off\nstream_limit 0\n",
+                    log = mdir.join("motion.log").display(),
+                    dir = mdir.display()
+                ),
+            )?;
+            let m = Proc(
+                Command::new("motion")
+                    .args(["-n", "-c"])
+                    .arg(&conf)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .context("motion (apt-get install motion)")?,
+            );
+            wait(stream_port)?;
+            Ok(Running {
+                pid: m.pid(),
+                procs: vec![m, src],
+                target: Target {
+                    push: Push::Stream(port),
+                    view_port: stream_port,
+                    hub: false,
+                },
+            })
+        }
+        other => bail!("unknown server {other}"),
+    }
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
@@ -215,7 +345,7 @@ fn start_hub(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> anyhow:
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    Ok(Proc { child })
+    Ok(Proc(child))
 }
 
 fn hub_token(dir: &std::path::Path, port: u16) -> anyhow::Result<String> {
@@ -235,44 +365,72 @@ struct Result_ {
     delivered_pct: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// Average size of the JPEGs the viewers got.
+    jpeg_kb: f64,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn measure(
     target: Target,
     dir: &std::path::Path,
     n: usize,
+    slow: usize,
     fps: u32,
     seconds: u64,
     frames: Arc<Vec<Vec<u8>>>,
     pid: u32,
 ) -> anyhow::Result<Result_> {
-    let port = match target {
-        Target::Hub { port } | Target::Raw { port } => port,
-    };
     let recording = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let latencies = Arc::new(std::sync::Mutex::new(Vec::<u32>::with_capacity(
         n * 16 * seconds as usize,
     )));
-    let received = Arc::new(AtomicU64::new(0));
-    let mut viewers = Vec::new();
-    for _ in 0..n {
-        let (rec, lat, got) = (recording.clone(), latencies.clone(), received.clone());
-        viewers.push(tokio::spawn(async move {
-            let _ = viewer(target, rec, lat, got).await;
-        }));
-    }
+    // u64::MAX until the first viewer gets its first frame.
+    let received = Arc::new(AtomicU64::new(u64::MAX));
+    let bytes = Arc::new(AtomicU64::new(0));
     // Pusher.
     let sent = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let pusher = {
         let (sent, stop, frames) = (sent.clone(), stop.clone(), frames.clone());
-        let token = match target {
-            Target::Hub { port } => hub_token(dir, port)?,
-            Target::Raw { .. } => String::new(),
+        let token = match target.push {
+            Push::Hub(port) => hub_token(dir, port)?,
+            Push::Stream(_) => String::new(),
         };
-        tokio::spawn(async move { pusher(target, token, fps, frames, sent, stop).await })
+        tokio::spawn(async move { pusher(target.push, token, fps, frames, sent, stop).await })
     };
+    let mut viewers = Vec::new();
+    for _ in 0..slow {
+        viewers.push(tokio::spawn(slow_viewer(target)));
+    }
+    for i in 0..n {
+        let (rec, lat, got, b) = (
+            recording.clone(),
+            latencies.clone(),
+            received.clone(),
+            bytes.clone(),
+        );
+        viewers.push(tokio::spawn(async move {
+            // A viewer whose stream ends connects again (motion ends the
+            // streams it opened before its camera was up), as a page would.
+            loop {
+                let _ = viewer(target, rec.clone(), lat.clone(), got.clone(), b.clone()).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }));
+        // Servers with a small accept backlog (motion, python) refuse a
+        // burst of thousands of connections; real viewers arrive spread out.
+        if i % 50 == 49 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    // Warm-up: until frames reach the viewers (motion takes a few seconds
+    // to open its netcam), then two seconds more.
+    let t = Instant::now();
+    while received.load(Ordering::Relaxed) == u64::MAX && t.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    received.store(0, Ordering::Relaxed);
     let cpu0 = cpu_ticks(pid)?;
     let sent0 = sent.load(Ordering::Relaxed);
     let t0 = Instant::now();
@@ -301,7 +459,6 @@ async fn measure(
         }
         lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1000.0
     };
-    let _ = port;
     Ok(Result_ {
         cpu_pct: (cpu1 - cpu0) as f64 / 100.0 / elapsed * 100.0,
         rss_mb: rss,
@@ -313,11 +470,46 @@ async fn measure(
         },
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
+        jpeg_kb: if got > 0.0 {
+            bytes.load(Ordering::Relaxed) as f64 / got / 1000.0
+        } else {
+            f64::NAN
+        },
     })
 }
 
+/// A viewer on a slow link: reads 4 KiB every 100 ms (about one frame in
+/// ten at 15 fps) and is not counted.
+async fn slow_viewer(target: Target) {
+    let Ok(mut s) = connect_viewer(target).await else {
+        return;
+    };
+    let mut buf = vec![0u8; 4096];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn connect_viewer(target: Target) -> anyhow::Result<TcpStream> {
+    let mut s = TcpStream::connect(("127.0.0.1", target.view_port)).await?;
+    let req = if target.hub {
+        use base64::Engine;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+        format!(
+            "GET /api/v1/cameras/cam/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\n\r\n"
+        )
+    } else {
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_owned()
+    };
+    s.write_all(req.as_bytes()).await?;
+    Ok(s)
+}
+
 async fn pusher(
-    target: Target,
+    push: Push,
     token: String,
     fps: u32,
     frames: Arc<Vec<Vec<u8>>>,
@@ -326,8 +518,8 @@ async fn pusher(
 ) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(fps)));
     let mut seq = 0u64;
-    match target {
-        Target::Hub { port } => {
+    match push {
+        Push::Hub(port) => {
             let (mut ws, _) = tokio_tungstenite::connect_async(format!(
                 "ws://127.0.0.1:{port}/video-input-stream"
             ))
@@ -349,14 +541,18 @@ async fn pusher(
                 sent.fetch_add(1, Ordering::Relaxed);
             }
         }
-        Target::Raw { port } => {
+        Push::Stream(port) => {
             let mut s = TcpStream::connect(("127.0.0.1", port)).await?;
-            s.write_all(b"PUSH\r\n").await?;
+            s.set_nodelay(true)?;
+            s.write_all(b"POST /push HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                .await?;
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
                 let jpeg = stamp(&frames[seq as usize % frames.len()], seq, mono_ns());
-                s.write_all(&(jpeg.len() as u32).to_le_bytes()).await?;
-                s.write_all(&jpeg).await?;
+                let mut m = Vec::with_capacity(jpeg.len() + 4);
+                m.extend_from_slice(&(jpeg.len() as u32).to_le_bytes());
+                m.extend_from_slice(&jpeg);
+                s.write_all(&m).await?;
                 seq += 1;
                 sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -372,22 +568,10 @@ async fn viewer(
     recording: Arc<std::sync::atomic::AtomicBool>,
     lat: Arc<std::sync::Mutex<Vec<u32>>>,
     got: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
 ) -> anyhow::Result<()> {
-    let port = match target {
-        Target::Hub { port } | Target::Raw { port } => port,
-    };
-    let s = TcpStream::connect(("127.0.0.1", port)).await?;
+    let s = connect_viewer(target).await?;
     let mut r = BufReader::with_capacity(64 * 1024, s);
-    let auth = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
-    };
-    r.get_mut()
-        .write_all(
-            format!("GET /api/v1/cameras/cam/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\n\r\n")
-                .as_bytes(),
-        )
-        .await?;
     // Response head.
     let mut line = String::new();
     let mut chunked = false;
@@ -406,23 +590,50 @@ async fn viewer(
             break;
         }
     }
-    let mut acc = BytesMut::with_capacity(128 * 1024);
+    let mut parts = Parts::default();
     let mut local = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
+    let mut on_part = |stamp: &[u8], len: usize| {
+        let now = mono_ns();
+        if got.load(Ordering::Relaxed) == u64::MAX {
+            // Warm-up: tell `measure` frames are flowing.
+            got.store(0, Ordering::Relaxed);
+        }
+        // Every part counts as delivered; only stamped ones (not
+        // re-encoded on the way) give a latency.
+        if recording.load(Ordering::Relaxed) {
+            got.fetch_add(1, Ordering::Relaxed);
+            bytes.fetch_add(len as u64, Ordering::Relaxed);
+            if let Some((_, sent)) = read_stamp(stamp) {
+                local.push(((now.saturating_sub(sent)) / 1000).min(u64::from(u32::MAX)) as u32);
+            }
+        }
+        if local.len() >= 64 || (!local.is_empty() && !recording.load(Ordering::Relaxed)) {
+            lat.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .append(&mut local);
+        }
+    };
     loop {
-        // Append the next piece of body bytes to `acc`.
+        // Feed the next piece of body bytes to the part splitter.
         if chunked {
             line.clear();
             if r.read_line(&mut line).await? == 0 {
                 return Ok(());
             }
-            let size = usize::from_str_radix(line.trim_end(), 16).context("chunk size")?;
-            if size == 0 {
+            let mut left = usize::from_str_radix(line.trim_end(), 16).context("chunk size")?;
+            if left == 0 {
                 return Ok(());
             }
-            let start = acc.len();
-            acc.resize(start + size, 0);
-            r.read_exact(&mut acc[start..]).await?;
+            while left > 0 {
+                let want = left.min(buf.len());
+                let n = r.read(&mut buf[..want]).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                parts.feed(&buf[..n], &mut on_part)?;
+                left -= n;
+            }
             let mut crlf = [0u8; 2];
             r.read_exact(&mut crlf).await?;
         } else {
@@ -430,46 +641,68 @@ async fn viewer(
             if n == 0 {
                 return Ok(());
             }
-            acc.extend_from_slice(&buf[..n]);
-        }
-        // Take every complete part.
-        while let Some(body) = take_part(&mut acc) {
-            let now = mono_ns();
-            if recording.load(Ordering::Relaxed)
-                && let Some((_, sent)) = read_stamp(&body)
-            {
-                got.fetch_add(1, Ordering::Relaxed);
-                local.push(((now.saturating_sub(sent)) / 1000).min(u64::from(u32::MAX)) as u32);
-            }
-            if local.len() >= 64 || (!local.is_empty() && !recording.load(Ordering::Relaxed)) {
-                lat.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .append(&mut local);
-            }
+            parts.feed(&buf[..n], &mut on_part)?;
         }
     }
 }
 
-/// Split one `--boundary / headers / body` part off the front of `acc`.
-fn take_part(acc: &mut BytesMut) -> Option<Bytes> {
-    let head_end = acc.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&acc[..head_end]).ok()?;
-    let len: usize = head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("content-length")
-            .then(|| v.trim().parse().ok())?
-    })?;
-    let total = head_end + 4 + len + 2;
-    if acc.len() < total {
-        return None;
-    }
-    let mut part = acc.split_to(total);
-    let _ = part.split_to(head_end + 4);
-    part.truncate(len);
-    Some(part.freeze())
+/// Splits a multipart body into parts as bytes arrive, by each part's
+/// Content-Length, without keeping the JPEGs: only the first bytes of each
+/// body (where the stamp is) are copied. The load client must cost as
+/// little as possible, since it shares the machine with the server.
+#[derive(Default)]
+struct Parts {
+    head: Vec<u8>,
+    body_len: usize,
+    body_left: usize,
+    stamp: [u8; 30],
+    stamp_len: usize,
 }
 
-/// The raw baseline: one pusher connection (`PUSH\r\n` then `u32 len` +
+impl Parts {
+    fn feed(
+        &mut self,
+        mut data: &[u8],
+        on_part: &mut impl FnMut(&[u8], usize),
+    ) -> anyhow::Result<()> {
+        while !data.is_empty() {
+            if self.body_left > 0 {
+                let take = self.body_left.min(data.len());
+                let k = (self.stamp.len() - self.stamp_len).min(take);
+                self.stamp[self.stamp_len..self.stamp_len + k].copy_from_slice(&data[..k]);
+                self.stamp_len += k;
+                self.body_left -= take;
+                data = &data[take..];
+                if self.body_left == 0 {
+                    on_part(&self.stamp[..self.stamp_len], self.body_len);
+                    self.stamp_len = 0;
+                }
+                continue;
+            }
+            // Part head (after the previous body's CRLF): up to the blank line.
+            self.head.push(data[0]);
+            data = &data[1..];
+            if self.head.ends_with(b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.head);
+                let len = head.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                });
+                self.head.clear();
+                if let Some(len) = len.filter(|&l| l > 0) {
+                    self.body_len = len;
+                    self.body_left = len;
+                }
+            } else if self.head.len() > 4096 {
+                bail!("no part head in 4 KiB");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The raw baseline: one pusher connection (`POST /push` then `u32 len` +
 /// JPEG), every other connection an MJPEG viewer that gets each frame's
 /// whole part (boundary, headers, JPEG) in one write, latest-wins, with
 /// nothing else: no HTTP parsing, no authentication, no chunked coding.
@@ -486,7 +719,11 @@ async fn raw_server(port: u16) -> anyhow::Result<()> {
             if r.read_line(&mut first).await.is_err() {
                 return;
             }
-            if first.starts_with("PUSH") {
+            if first.starts_with("POST /push") {
+                let mut line = String::new();
+                while r.read_line(&mut line).await.is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
                 loop {
                     let mut len = [0u8; 4];
                     if r.read_exact(&mut len).await.is_err() {

@@ -1,29 +1,39 @@
-//! `bench-rtsp`: the hub bridging N RTSP cameras versus one
+//! `bench-rtsp`: the hub bridging and recording N RTSP cameras versus one
 //! `ffmpeg -rtsp_transport tcp -i rtsp://… -c copy -f hls …` process per
 //! camera (what the seed HLS server ran), measured the same way: CPU from
 //! `/proc/PID/stat` (summed over the ffmpeg processes) over a window after a
-//! warm-up, RSS from `/proc/PID/status`. The cameras are the project's
-//! GStreamer RTSP test server (`scripts/rtsp-test-server.py`, H.264 + AAC,
-//! 640x360 15 fps) on loopback. Also measures what a JPEG snapshot costs:
-//! one H.264 key frame decoded with openh264 and encoded as JPEG, in process.
+//! warm-up, RSS from `/proc/PID/status`, bytes written from `/proc/PID/io`.
+//! The cameras are the project's GStreamer RTSP test server
+//! (`scripts/rtsp-test-server.py`, H.264 + AAC, size and bit rate from the
+//! arguments) on loopback; its media is shared, so one encoder feeds every
+//! session and the camera's cost does not grow with N.
 //!
-//! Prints Markdown tables with the hub/ffmpeg ratios.
+//! Write amplification, two ways: bytes written to storage (`write_bytes`)
+//! per byte read from the cameras (`rchar`: RTP payload plus RTSP framing
+//! and audio; ffmpeg's `recvfrom` is not counted there, so its input is
+//! taken as the hub's from the same shared stream), over the same window; and for the hub, its
+//! whole-life `write_bytes` over the `mdat` payload of the recordings it
+//! wrote (database included), i.e. per media byte.
+//!
+//! Also measures what a JPEG snapshot costs: one H.264 key frame decoded with
+//! openh264 and encoded as JPEG, in process. Prints one row per run and
+//! appends it to `--json`.
 //! Run: `cargo build --release -p hub -p bench && target/release/bench-rtsp`.
 #![allow(clippy::print_stdout)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bench::{cpu_ticks, rss_kib};
+use bench::{Proc, cpu_ticks, read_chars, rss_kib, write_bytes};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
 struct Args {
     /// Camera counts to measure.
-    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     cameras: Vec<usize>,
     /// Seconds measured per point (after a warm-up of 5 s).
     #[arg(long, default_value_t = 20)]
@@ -31,22 +41,30 @@ struct Args {
     /// The ffmpeg binary for the baseline.
     #[arg(long, default_value = "ffmpeg")]
     ffmpeg: String,
+    #[arg(long, default_value_t = 1920)]
+    width: u32,
+    #[arg(long, default_value_t = 1080)]
+    height: u32,
+    /// The camera's H.264 bit rate in kbit/s.
+    #[arg(long, default_value_t = 4000)]
+    kbps: u32,
+    /// Runs per point (bridges interleaved); the report takes medians.
+    #[arg(long, default_value_t = 1)]
+    repeats: usize,
+    /// Append one JSON line per measured run to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Skip the snapshot-cost comparison.
+    #[arg(long)]
+    no_snapshot: bool,
 }
 
 const USER: &str = "tapo";
 const PASSWORD: &str = "bench-pw-123";
 const PYTHON: &str = "/usr/bin/python3";
 
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Start the RTSP test server; returns it and its port.
-fn rtsp_server() -> anyhow::Result<(Proc, u16)> {
+fn rtsp_server(a: &Args) -> anyhow::Result<(Proc, u16)> {
     use std::io::BufRead;
     let script = testkit::process::workspace_root().join("scripts/rtsp-test-server.py");
     let mut child = Command::new(PYTHON)
@@ -61,9 +79,14 @@ fn rtsp_server() -> anyhow::Result<(Proc, u16)> {
             "--password",
             PASSWORD,
         ])
+        .args(["--fps", "15", "--gop", "30", "--pattern", "moving"])
         .args([
-            "--width", "640", "--height", "360", "--fps", "15", "--gop", "30",
+            "--width",
+            &a.width.to_string(),
+            "--height",
+            &a.height.to_string(),
         ])
+        .args(["--kbps", &a.kbps.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -86,7 +109,7 @@ fn start_hub(
     n: usize,
     rtsp_port: u16,
     snapshot_interval: &str,
-) -> anyhow::Result<Proc> {
+) -> anyhow::Result<(Proc, PathBuf)> {
     use std::os::unix::fs::PermissionsExt;
     let port = testkit::process::free_port();
     let data = dir.join(format!("hub-{port}"));
@@ -114,14 +137,14 @@ fn start_hub(
         .spawn()?;
     let p = Proc(child);
     testkit::process::wait_for_tcp(([127, 0, 0, 1], port).into(), Duration::from_secs(20))?;
-    Ok(p)
+    Ok((p, data))
 }
 
 /// One ffmpeg per camera, writing a sliding HLS playlist like the seed's.
 fn start_ffmpegs(bin: &str, dir: &Path, n: usize, rtsp_port: u16) -> anyhow::Result<Vec<Proc>> {
     let mut v = Vec::new();
     for i in 1..=n {
-        let out = dir.join(format!("ffmpeg-{i}"));
+        let out = dir.join("ffmpeg").join(i.to_string());
         std::fs::create_dir_all(&out)?;
         let child = Command::new(bin)
             .args([
@@ -159,29 +182,71 @@ fn start_ffmpegs(bin: &str, dir: &Path, n: usize, rtsp_port: u16) -> anyhow::Res
 struct Measured {
     cpu_pct: f64,
     rss_mb: f64,
+    /// Bytes written to storage during the window, per second.
+    write_bps: f64,
+    /// Bytes read (`rchar`: the camera sockets, RTSP framing included),
+    /// per second.
+    read_bps: f64,
 }
 
 fn measure(pids: &[u32], seconds: u64) -> anyhow::Result<Measured> {
     std::thread::sleep(Duration::from_secs(5));
-    let c0: u64 = pids
-        .iter()
-        .map(|p| cpu_ticks(*p))
-        .sum::<anyhow::Result<u64>>()?;
+    let sum = |f: fn(u32) -> anyhow::Result<u64>| -> anyhow::Result<u64> {
+        pids.iter().map(|p| f(*p)).sum::<anyhow::Result<u64>>()
+    };
+    let (c0, w0, r0) = (sum(cpu_ticks)?, sum(write_bytes)?, sum(read_chars)?);
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(seconds));
-    let c1: u64 = pids
-        .iter()
-        .map(|p| cpu_ticks(*p))
-        .sum::<anyhow::Result<u64>>()?;
+    let (c1, w1, r1) = (sum(cpu_ticks)?, sum(write_bytes)?, sum(read_chars)?);
     let secs = t0.elapsed().as_secs_f64();
-    let rss: u64 = pids
-        .iter()
-        .map(|p| rss_kib(*p))
-        .sum::<anyhow::Result<u64>>()?;
     Ok(Measured {
         cpu_pct: (c1 - c0) as f64 / bench::TICKS_PER_SEC / secs * 100.0,
-        rss_mb: rss as f64 / 1024.0,
+        rss_mb: sum(rss_kib)? as f64 / 1024.0,
+        write_bps: (w1 - w0) as f64 / secs,
+        read_bps: (r1 - r0) as f64 / secs,
     })
+}
+
+/// Sum of the `mdat` payload bytes of every MP4 file under `dir` (the media
+/// the recorder wrote), counting a box still being written as far as it goes.
+fn mdat_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            total += mdat_bytes(&p);
+            continue;
+        }
+        let Ok(data) = std::fs::read(&p) else {
+            continue;
+        };
+        let mut pos = 0usize;
+        while pos + 8 <= data.len() {
+            let size32 = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap_or_default());
+            let kind = &data[pos + 4..pos + 8];
+            let (head, size) = match size32 {
+                0 => (8, data.len() - pos),
+                1 if pos + 16 <= data.len() => (
+                    16,
+                    u64::from_be_bytes(data[pos + 8..pos + 16].try_into().unwrap_or_default())
+                        as usize,
+                ),
+                n => (8, n as usize),
+            };
+            if size < head {
+                break;
+            }
+            let end = (pos + size).min(data.len());
+            if kind == b"mdat" {
+                total += end.saturating_sub(pos + head) as u64;
+            }
+            pos += size;
+        }
+    }
+    total
 }
 
 /// Milliseconds to decode one 640x360 key frame and encode it as JPEG.
@@ -218,48 +283,109 @@ fn main() -> anyhow::Result<()> {
     }
     let dir: PathBuf = std::env::temp_dir().join(format!("bench-rtsp-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (_server, rtsp_port) = rtsp_server()?;
     println!(
-        "# RTSP bridging: hub vs one ffmpeg -c copy -f hls per camera (640x360 15 fps H.264 + AAC, loopback, {} s per point)",
-        args.seconds
+        "# RTSP bridging + recording: hub vs one ffmpeg -c copy -f hls per camera ({}x{} 15 fps H.264 ~{} kbit/s + AAC, loopback, {} s per point, {} run(s))",
+        args.width, args.height, args.kbps, args.seconds, args.repeats
     );
     println!();
     println!(
-        "| cameras | bridge | CPU % of a core | RSS MB | CPU % per camera | RSS MB per camera | CPU vs ffmpeg | RSS vs ffmpeg |"
+        "| cameras | bridge | run | CPU % of a core | RSS MB | CPU % per camera | RSS MB per camera | in Mbit/s per camera | written MB/s | written per byte in | written per media byte | camera server CPU % |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.cameras {
-        let ff = {
-            let procs = start_ffmpegs(&args.ffmpeg, &dir, n, rtsp_port)?;
-            let pids: Vec<u32> = procs.iter().map(|p| p.0.id()).collect();
-            measure(&pids, args.seconds)?
-        };
-        let hub = {
-            let p = start_hub(&dir, n, rtsp_port, "1s")?;
-            measure(&[p.0.id()], args.seconds)?
-        };
-        let nf = n as f64;
-        for (name, m) in [("ffmpeg", &ff), ("hub", &hub)] {
-            println!(
-                "| {n} | {name} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} | {:.2} |",
-                m.cpu_pct,
-                m.rss_mb,
-                m.cpu_pct / nf,
-                m.rss_mb / nf,
-                m.cpu_pct / ff.cpu_pct.max(0.01),
-                m.rss_mb / ff.rss_mb.max(0.01),
-            );
+        for run in 0..args.repeats {
+            // ffmpeg first, then the hub without and with JPEG snapshots
+            // (ffmpeg makes none; the hub's default is one per key frame).
+            let mut rows: Vec<(&str, Measured, Option<f64>)> = Vec::new();
+            // A fresh camera server for every bridge: after a few dozen
+            // sessions were torn down, the GStreamer server stopped
+            // answering new ones (32 cameras got no media).
+            let mut gen_ticks = 0;
+            let mut gen_secs = 0.0;
+            {
+                let (server, rtsp_port) = rtsp_server(&args)?;
+                let g0 = (cpu_ticks(server.pid())?, Instant::now());
+                let procs = start_ffmpegs(&args.ffmpeg, &dir, n, rtsp_port)?;
+                let pids: Vec<u32> = procs.iter().map(Proc::pid).collect();
+                let m = measure(&pids, args.seconds)?;
+                gen_ticks += cpu_ticks(server.pid())? - g0.0;
+                gen_secs += g0.1.elapsed().as_secs_f64();
+                drop(procs);
+                let _ = std::fs::remove_dir_all(dir.join("ffmpeg"));
+                rows.push(("ffmpeg", m, None));
+            }
+            for (name, snap) in [("hub", "1h"), ("hub+snapshots", "1s")] {
+                let (server, rtsp_port) = rtsp_server(&args)?;
+                let g0 = (cpu_ticks(server.pid())?, Instant::now());
+                let (p, data) = start_hub(&dir, n, rtsp_port, snap)?;
+                let m = measure(&[p.pid()], args.seconds)?;
+                gen_ticks += cpu_ticks(server.pid())? - g0.0;
+                gen_secs += g0.1.elapsed().as_secs_f64();
+                // Whole life: bytes written to storage over the media
+                // payload of the recordings.
+                let written = write_bytes(p.pid())?;
+                drop(p);
+                let media = mdat_bytes(&data.join("recordings"));
+                let _ = std::fs::remove_dir_all(&data);
+                rows.push((name, m, Some(written as f64 / media.max(1) as f64)));
+            }
+            let gen_cpu = gen_ticks as f64 / bench::TICKS_PER_SEC / gen_secs * 100.0;
+            let nf = n as f64;
+            // ffmpeg receives with recvfrom, which `rchar` does not count:
+            // its input is the hub's, from the same shared stream.
+            let hub_in = rows
+                .iter()
+                .find(|r| r.0 == "hub")
+                .map_or(0.0, |r| r.1.read_bps);
+            for (_, m, _) in rows.iter_mut() {
+                if m.read_bps < hub_in / 2.0 {
+                    m.read_bps = hub_in;
+                }
+            }
+            for (name, m, file_wa) in &rows {
+                let per_in = m.write_bps / m.read_bps.max(1.0);
+                println!(
+                    "| {n} | {name} | {run} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} | {:.2} | {per_in:.3} | {} | {gen_cpu:.1} |",
+                    m.cpu_pct,
+                    m.rss_mb,
+                    m.cpu_pct / nf,
+                    m.rss_mb / nf,
+                    m.read_bps * 8.0 / 1e6 / nf,
+                    m.write_bps / 1e6,
+                    file_wa.map_or("-".to_owned(), |w| format!("{w:.3}")),
+                );
+                bench::record(
+                    args.json.as_deref(),
+                    "rtsp",
+                    &[("server", name), ("n", &n.to_string())],
+                    &[
+                        ("run", run as f64),
+                        ("cpu_pct", m.cpu_pct),
+                        ("rss_mb", m.rss_mb),
+                        ("in_mbit_per_cam", m.read_bps * 8.0 / 1e6 / nf),
+                        ("write_mbps", m.write_bps / 1e6),
+                        ("write_per_in", per_in),
+                        ("write_amp", file_wa.unwrap_or(f64::NAN)),
+                        ("camera_server_cpu_pct", gen_cpu),
+                    ],
+                )?;
+            }
+            let _ = std::io::stdout().flush();
         }
-        let _ = std::io::stdout().flush();
+    }
+    if args.no_snapshot {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(());
     }
     // The snapshot decoder's share: one camera with snapshots every second vs every hour.
+    let (_server, rtsp_port) = rtsp_server(&args)?;
     let with = {
-        let p = start_hub(&dir, 1, rtsp_port, "1s")?;
-        measure(&[p.0.id()], args.seconds)?
+        let (p, _) = start_hub(&dir, 1, rtsp_port, "1s")?;
+        measure(&[p.pid()], args.seconds)?
     };
     let without = {
-        let p = start_hub(&dir, 1, rtsp_port, "1h")?;
-        measure(&[p.0.id()], args.seconds)?
+        let (p, _) = start_hub(&dir, 1, rtsp_port, "1h")?;
+        measure(&[p.pid()], args.seconds)?
     };
     let (ms, jpeg_len) = snapshot_cost_ms()?;
     println!();

@@ -1,0 +1,248 @@
+#!/usr/bin/python3
+"""Turns the result lines of scripts/bench.sh (one JSON object per measured
+run) into Markdown tables: medians over the runs of each point, ratios
+against the baseline and the peers measured in the same run, and each
+target of BENCHMARKS.md checked against the medians.
+
+Usage: bench-report.py RESULTS.jsonl [ENCODE_RUN.md ...] > results.md
+"""
+
+import json
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, digits=1):
+    if x is None:
+        return "n/a"
+    return f"{x:.{digits}f}"
+
+
+def ratio(a, b, digits=2):
+    if a is None or b is None or b <= 0:
+        return "n/a"
+    return f"{a / b:.{digits}f}x"
+
+
+def group(rows, workload, key="server"):
+    """{(n, server): {field: median}} and the run count per point."""
+    acc = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r["workload"] != workload:
+            continue
+        k = (int(r.get("n", 0)), r.get(key))
+        for f, v in r.items():
+            if isinstance(v, (int, float)) or v is None:
+                acc[k][f].append(v)
+    return {k: {f: median(v) for f, v in fs.items()} | {"runs": len(fs["run"])}
+            for k, fs in acc.items()}
+
+
+def order(servers, first):
+    return sorted(servers, key=lambda s: (first.index(s) if s in first else 99, s))
+
+
+TARGETS = []
+
+
+def target(text, ok, measured):
+    TARGETS.append((text, ok, measured))
+
+
+def fanout(rows, out, workload, title):
+    g = group(rows, workload)
+    if not g:
+        return g
+    out.append(f"### {title}\n")
+    out.append("| viewers | server | runs | CPU % of a core | RSS MB | frames/s per viewer "
+               "| delivered % | p50 ms | p99 ms | JPEG KB | CPU vs raw | CPU vs hub | RSS vs hub |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in sorted({k[0] for k in g}):
+        servers = order([k[1] for k in g if k[0] == n], ["raw", "hub", "python", "motion"])
+        raw, hub = g.get((n, "raw"), {}), g.get((n, "hub"), {})
+        for s in servers:
+            m = g[(n, s)]
+            out.append(
+                f"| {n} | {s} | {m['runs']} | {fmt(m['cpu_pct'])} | {fmt(m['rss_mb'])} | "
+                f"{fmt(m['fps'])} | {fmt(m['delivered_pct'])} | {fmt(m['p50_ms'])} | "
+                f"{fmt(m['p99_ms'])} | {fmt(m['jpeg_kb'])} | {ratio(m['cpu_pct'], raw.get('cpu_pct'))} | "
+                f"{ratio(m['cpu_pct'], hub.get('cpu_pct'))} | {ratio(m['rss_mb'], hub.get('rss_mb'))} |")
+    out.append("")
+    return g
+
+
+def report(rows, encode_runs):
+    out = []
+    g = fanout(rows, out, "fanout", "MJPEG fan-out (medians)")
+    if g:
+        n = max(k[0] for k in g if k[1] == "hub" and k[0] <= 1000) if any(
+            k[1] == "hub" and k[0] <= 1000 for k in g) else None
+        if n == 1000 and (1000, "raw") in g:
+            h, r = g[(1000, "hub")], g[(1000, "raw")]
+            target("1000 viewers at full frame rate (>= 14.5 fps per viewer)",
+                   h["fps"] >= 14.5, f"{fmt(h['fps'])} fps")
+            target("1000 viewers: CPU at most 2x the raw baseline's",
+                   h["cpu_pct"] <= 2 * r["cpu_pct"], ratio(h["cpu_pct"], r["cpu_pct"]))
+            target("1000 viewers: RSS under 64 MB", h["rss_mb"] < 64, f"{fmt(h['rss_mb'])} MB")
+            target("1000 viewers: p99 added latency under 30 ms", h["p99_ms"] < 30,
+                   f"{fmt(h['p99_ms'])} ms (raw baseline {fmt(r['p99_ms'])} ms)")
+        big = [k[0] for k in g if k[1] == "hub" and k[0] >= 4000]
+        if big:
+            h = g[(max(big), "hub")]
+            target(f"{max(big)} viewers at full frame rate on the two cores", h["fps"] >= 14.5,
+                   f"{fmt(h['fps'])} fps, {fmt(h['cpu_pct'])} % CPU")
+    s = fanout(rows, out, "fanout-slow", "Fan-out with slow viewers added (not counted)")
+    if s and g:
+        for (n, srv), m in sorted(s.items()):
+            if (n, srv) in g:
+                base = g[(n, srv)]
+                if srv == "hub":
+                    target(f"slow viewers cost the others nothing ({n} viewers, hub)",
+                           m["fps"] >= base["fps"] - 0.3,
+                           f"{fmt(m['fps'])} fps, p99 {fmt(m['p99_ms'])} ms with slow viewers vs "
+                           f"{fmt(base['fps'])} fps, p99 {fmt(base['p99_ms'])} ms without")
+
+    g = group(rows, "ingest")
+    if g:
+        out.append("### Agent ingest (medians)\n")
+        out.append("| agents | server | runs | CPU % of a core | CPU % per agent | RSS MB | idle RSS MB "
+                   "| KiB per agent | frames/s per agent | agents cut off | CPU vs sink |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for n in sorted({k[0] for k in g}):
+            sink = g.get((n, "sink"), {})
+            for srv in order([k[1] for k in g if k[0] == n], ["sink", "hub"]):
+                m = g[(n, srv)]
+                out.append(
+                    f"| {n} | {srv} | {m['runs']} | {fmt(m['cpu_pct'])} | {fmt(m['cpu_pct'] / n, 2)} | "
+                    f"{fmt(m['rss_mb'])} | {fmt(m['idle_rss_mb'])} | {fmt(m['kib_per_agent'], 0)} | "
+                    f"{fmt(m['fps'])} | {fmt(m['cut_off'], 0)} | {ratio(m['cpu_pct'], sink.get('cpu_pct'))} |")
+        out.append("")
+        top = max(k[0] for k in g if k[1] == "hub")
+        h = g[(top, "hub")]
+        target(f"{top} agents on at most one core", h["cpu_pct"] <= 100, f"{fmt(h['cpu_pct'])} %")
+        target(f"{top} agents: memory per camera under 1 MiB plus its frame buffers",
+               h["kib_per_agent"] < 1024, f"{fmt(h['kib_per_agent'], 0)} KiB per agent (frame buffers included)")
+
+    g = group(rows, "rtsp")
+    if g:
+        out.append("### RTSP bridge and recording (medians)\n")
+        out.append("| cameras | bridge | runs | CPU % of a core | RSS MB | CPU % per camera | RSS MB per camera "
+                   "| in Mbit/s per camera | written MB/s | written per byte in | written per media byte "
+                   "| camera server CPU % | CPU vs ffmpeg | RSS vs ffmpeg |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for n in sorted({k[0] for k in g}):
+            ff = g.get((n, "ffmpeg"), {})
+            for srv in order([k[1] for k in g if k[0] == n], ["ffmpeg", "hub", "hub+snapshots"]):
+                m = g[(n, srv)]
+                out.append(
+                    f"| {n} | {srv} | {m['runs']} | {fmt(m['cpu_pct'])} | {fmt(m['rss_mb'])} | "
+                    f"{fmt(m['cpu_pct'] / n, 2)} | {fmt(m['rss_mb'] / n)} | {fmt(m['in_mbit_per_cam'], 2)} | "
+                    f"{fmt(m['write_mbps'], 2)} | {fmt(m['write_per_in'], 3)} | {fmt(m.get('write_amp'), 3)} | "
+                    f"{fmt(m['camera_server_cpu_pct'])} | {ratio(m['cpu_pct'], ff.get('cpu_pct'))} | "
+                    f"{ratio(m['rss_mb'], ff.get('rss_mb'))} |")
+            if (n, "hub") in g and ff:
+                h = g[(n, "hub")]
+                target(f"RTSP {n} cameras: at most 1/5 the CPU of ffmpeg per camera",
+                       h["cpu_pct"] <= ff["cpu_pct"] / 5, ratio(h["cpu_pct"], ff["cpu_pct"]))
+                target(f"RTSP {n} cameras: at most 1/3 the memory of ffmpeg per camera",
+                       h["rss_mb"] <= ff["rss_mb"] / 3, ratio(h["rss_mb"], ff["rss_mb"]))
+                target(f"RTSP {n} cameras: write amplification under 1.02",
+                       h.get("write_amp") is not None and h["write_amp"] < 1.02,
+                       f"{fmt(h.get('write_amp'), 3)} per media byte, {fmt(h['write_per_in'], 3)} per byte in")
+        out.append("")
+
+    g = group(rows, "latency")
+    if g:
+        out.append("### Live latency in headless Chromium (medians of the runs' p50)\n")
+        out.append("| path | runs | p50 ms | p90 ms | vs HLS |")
+        out.append("|---|---|---|---|---|")
+        hls = g.get((0, "hls"), {})
+        for (_, srv), m in sorted(g.items()):
+            out.append(f"| {srv} | {m['runs']} | {fmt(m['p50_ms'], 0)} | {fmt(m.get('p90_ms'), 0)} | "
+                       f"{ratio(m['p50_ms'], hls.get('p50_ms'), 3)} |")
+        out.append("")
+        if (0, "mse") in g:
+            target("live view under 1 s behind (MSE p50)", g[(0, "mse")]["p50_ms"] < 1000,
+                   f"{fmt(g[(0, 'mse')]['p50_ms'], 0)} ms")
+
+    g = group(rows, "agent", key="case")
+    if g:
+        out.append("### Agent alone (medians)\n")
+        out.append("| case | runs | frames/s | CPU % of a core | CPU ms per frame | RSS MB |")
+        out.append("|---|---|---|---|---|---|")
+        for (_, case), m in sorted(g.items()):
+            out.append(f"| {case} | {m['runs']} | {fmt(m['fps'])} | {fmt(m['cpu_pct'], 2)} | "
+                       f"{fmt(m['cpu_ms_per_frame'], 3)} | {fmt(m['rss_mb'])} |")
+        out.append("")
+        rss = max(m["rss_mb"] for m in g.values())
+        target("agent RSS under 16 MiB (largest case)", rss < 16.0 * 1.048576, f"{fmt(rss)} MB")
+        pt = g.get((0, "MJPEG passthrough 640x480"))
+        if pt:
+            target("MJPEG passthrough under 1% of a core at 30 fps", pt["cpu_pct"] < 1.0,
+                   f"{fmt(pt['cpu_pct'], 2)} % at {fmt(pt['fps'])} fps")
+
+    if encode_runs:
+        out.append(f"### Agent per-stage CPU (`agent bench-encode`, median of {len(encode_runs)} runs)\n")
+        cells = defaultdict(list)
+        header = None
+        for text in encode_runs:
+            for line in text.splitlines():
+                if line.startswith("| stage"):
+                    header = line
+                m = re.match(r"^\| ([^|]+?) \| (.+) \|$", line)
+                if m and "ms (" in line:
+                    vals = [float(re.match(r"\s*([0-9.]+) ms", c).group(1))
+                            for c in m.group(2).split("|")]
+                    cells[m.group(1)].append(vals)
+        if header:
+            out.append(header)
+            out.append("|---|" + "---|" * (header.count("|") - 2))
+            base = None
+            for stage, runs in cells.items():
+                med = [statistics.median(c) for c in zip(*runs)]
+                if base is None:
+                    base = med
+                out.append(f"| {stage} | " + " | ".join(
+                    f"{v:.3f} ms ({v / b:.3f}x)" for v, b in zip(med, base)) + " |")
+            out.append("")
+
+    g = [r for r in rows if r["workload"] == "size"]
+    if g:
+        out.append("### Binary sizes\n")
+        out.append("| target | binary | profile | bytes | MiB |")
+        out.append("|---|---|---|---|---|")
+        for r in g:
+            out.append(f"| {r['target']} | {r['binary']} | {r['profile']} | {int(r['bytes']):,} | "
+                       f"{r['bytes'] / 1048576:.2f} |")
+        out.append("")
+
+    if TARGETS:
+        out.append("### Targets\n")
+        out.append("| target | measured | met |")
+        out.append("|---|---|---|")
+        for text, ok, measured in TARGETS:
+            out.append(f"| {text} | {measured} | {'yes' if ok else '**no**'} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main():
+    rows = []
+    with open(sys.argv[1]) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    encode = [open(p).read() for p in sys.argv[2:]]
+    print(report(rows, encode))
+
+
+if __name__ == "__main__":
+    main()
