@@ -11,8 +11,8 @@
 #
 # Needs (installed if missing, with a message): the test packages
 # (scripts/install-test-deps.sh: ffmpeg, GStreamer RTSP server, Chromium) and
-# `motion`. ustreamer needs a V4L2 device, i.e. the VM harness scripts/vm.sh;
-# without it that peer is reported as skipped.
+# `motion`; `ustreamer`, which needs a V4L2 device, runs inside the test VM
+# (scripts/vm-bench-ustreamer.sh, on scripts/vm-capture.sh) beside the agent.
 #
 # Env: BENCH_WORKLOADS (default "fanout slow ingest rtsp latency agent encode size")
 # runs a subset.
@@ -90,12 +90,21 @@ if want slow; then
     --repeats "$RUNS" --json "$RES"
 fi
 if want fanout; then
-  step "ustreamer"
-  if [ -x scripts/vm.sh ]; then
-    echo "ustreamer: scripts/vm.sh exists, but this command does not drive it yet: skipped"
-  else
-    echo "ustreamer: skipped: needs a V4L2 device, i.e. the VM harness (scripts/vm.sh), not in this tree"
+  step "ustreamer vs the agent on one MJPEG webcam, inside the VM (scripts/vm-bench-ustreamer.sh)"
+  if ! command -v ustreamer >/dev/null; then
+    echo "bench: installing ustreamer (apt-get install ustreamer)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ustreamer >/dev/null
   fi
+  rm -f "$OUT/ustreamer.md"
+  for r in $(seq 1 "$RUNS"); do
+    if scripts/vm-bench-ustreamer.sh --agent target/release/agent --hub target/release/hub \
+        --seconds "$([ "$QUICK" = 1 ] && echo 8 || echo 20)" > "$OUT/ustreamer-$r.md"; then
+      { [ "$r" = 1 ] && head -2 "$OUT/ustreamer-$r.md"; sed -n '3,$p' "$OUT/ustreamer-$r.md" | sed "s/^| \([a-z]*\) |/| \1 (run $r) |/"; } >> "$OUT/ustreamer.md"
+    else
+      echo "ustreamer run $r failed (see above)" | tee -a "$OUT/ustreamer.md"
+    fi
+  done
+  cat "$OUT/ustreamer.md"
 fi
 if want ingest; then
   step "agent ingest: websocket sink vs hub"
@@ -159,8 +168,8 @@ step "report"
 {
   cat "$OUT/header.md"
   python3 scripts/bench-report.py "$RES" $(ls "$OUT"/encode-*.md 2>/dev/null)
-  if want fanout; then
-    echo "ustreamer: skipped (needs a V4L2 device: the VM harness scripts/vm.sh)."
+  if want fanout && [ -f "$OUT/ustreamer.md" ]; then
+    echo; echo "### ustreamer vs the agent (in the VM)"; echo; cat "$OUT/ustreamer.md"
   fi
 } > "$OUT/results.md"
 cat "$OUT/results.md"
