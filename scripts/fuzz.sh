@@ -35,6 +35,20 @@ seed() { # TARGET FILE...
 }
 seed hub_config deploy/hub.example.toml
 seed agent_config agent/agent.example.toml
+# MP4 targets: a small fragmented and a plain H.264 MP4, so the fuzzer starts
+# from real box structure (made with ffmpeg when it is there).
+if command -v ffmpeg >/dev/null; then
+  for kind in frag plain; do
+    f="fuzz/corpus/seed-$kind.mp4"
+    if [ ! -f "$f" ]; then
+      flags=(-movflags +faststart); [ "$kind" = frag ] && flags=(-movflags frag_keyframe+empty_moov+default_base_moof)
+      ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x48:rate=5 -t 1 -c:v libx264 -g 3 \
+        -pix_fmt yuv420p "${flags[@]}" "$f" || rm -f "$f"
+    fi
+  done
+  seed media_recover fuzz/corpus/seed-frag.mp4 fuzz/corpus/seed-plain.mp4
+  seed media_scanner fuzz/corpus/seed-frag.mp4 fuzz/corpus/seed-plain.mp4
+fi
 if [ -d ../shared/fixtures/baichuan ]; then
   for t in baichuan_message baichuan_xml baichuan_media baichuan_udp; do
     mkdir -p "fuzz/corpus/$t"
