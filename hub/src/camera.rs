@@ -29,7 +29,14 @@ pub struct LiveFrame {
     pub jpeg: Bytes,
     /// When the hub received it.
     pub received_at: SystemTime,
+    /// The frame as one multipart part per MJPEG boundary, built by the first
+    /// viewer that needs it and shared by the rest (`web::mjpeg`).
+    pub parts: Arc<MultipartParts>,
 }
+
+/// One lazily built `--boundary` part per boundary the MJPEG routes use.
+#[derive(Debug, Default)]
+pub struct MultipartParts(pub [std::sync::OnceLock<Bytes>; 2]);
 
 /// How frames reach this camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +179,7 @@ impl Camera {
             seq,
             jpeg,
             received_at: now_wall,
+            parts: Arc::default(),
         }));
     }
 

@@ -1,6 +1,8 @@
 //! `multipart/x-mixed-replace` MJPEG responses, shared by the camera_proxy
-//! and Pi-Cam endpoints. The JPEG bytes are never copied: each part is a
-//! small header, the frame's `Bytes` (a reference count), and a CRLF.
+//! and Pi-Cam endpoints. Each frame's part (header, JPEG, CRLF) is built
+//! once per boundary by the first viewer that sends it and shared by every
+//! other viewer (a reference count), so each viewer writes one body chunk
+//! per frame and nothing is copied or formatted per viewer.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,18 +21,17 @@ use crate::web::Hub;
 /// The first part is the latest frame, sent at once; after that each new
 /// frame, skipping any this client was too slow to take.
 pub fn response(hub: &Hub, cam: &Arc<Camera>, boundary: &'static str) -> Response {
+    let slot = BOUNDARIES.iter().position(|b| *b == boundary);
     let frames = WatchStream::new(cam.subscribe())
         .filter_map(std::future::ready)
-        .flat_map(move |f| {
-            let head = format!(
-                "--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
-                f.jpeg.len()
-            );
-            futures_util::stream::iter([
-                Ok::<Bytes, Infallible>(Bytes::from(head)),
-                Ok(f.jpeg),
-                Ok(Bytes::from_static(b"\r\n")),
-            ])
+        .map(move |f| {
+            let part = match slot {
+                Some(i) => f.parts.0[i]
+                    .get_or_init(|| build_part(boundary, &f.jpeg))
+                    .clone(),
+                None => build_part(boundary, &f.jpeg),
+            };
+            Ok::<Bytes, Infallible>(part)
         })
         .take_until(hub.shutdown.clone().cancelled_owned());
     (
@@ -46,4 +47,34 @@ pub fn response(hub: &Hub, cam: &Arc<Camera>, boundary: &'static str) -> Respons
         Body::from_stream(frames),
     )
         .into_response()
+}
+
+/// The boundaries the routes use; each has a cached part per frame.
+const BOUNDARIES: [&str; 2] = ["frame", "FRAME"];
+
+/// `--boundary`, headers, the JPEG and a CRLF, in one buffer.
+fn build_part(boundary: &str, jpeg: &[u8]) -> Bytes {
+    let head = format!(
+        "--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+        jpeg.len()
+    );
+    let mut part = Vec::with_capacity(head.len() + jpeg.len() + 2);
+    part.extend_from_slice(head.as_bytes());
+    part.extend_from_slice(jpeg);
+    part.extend_from_slice(b"\r\n");
+    Bytes::from(part)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_is_header_jpeg_crlf() {
+        let p = build_part("frame", b"\xff\xd8jpeg\xff\xd9");
+        assert_eq!(
+            &p[..],
+            b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 8\r\n\r\n\xff\xd8jpeg\xff\xd9\r\n"
+        );
+    }
 }
