@@ -377,7 +377,7 @@ async fn segments_recorded_during_hub_outages_all_arrive_once() {
         agent_log.matches("segment upload failed").count(),
     );
     assert!(
-        !agent_log.contains("refused this segment") && !agent_log.contains("409"),
+        !agent_log.contains("refused this segment") && !agent_log.contains("HTTP 409"),
         "no segment was refused:\n{}",
         tail(&agent_log, 60)
     );
