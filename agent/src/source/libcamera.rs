@@ -34,11 +34,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::rpicam::{GroupGuard, collect_stderr};
-use super::{
-    RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX, RecordTap, STABLE_AFTER, Source, SourceError,
-    SourceFuture, yuyv,
-};
-use crate::backoff::{Backoff, Problem, sleep_or_cancel};
+use super::{RecordTap, Restarts, Source, SourceError, SourceFuture, yuyv};
+use crate::backoff::Problem;
 use crate::config::{LibcameraFormat, SourceConfig};
 use crate::queue::{Frame, FrameQueue};
 use crate::record::RecordItem;
@@ -185,8 +182,7 @@ impl LibcameraSource {
         out: Arc<FrameQueue>,
         cancel: CancellationToken,
     ) -> Result<(), SourceError> {
-        let mut backoff = Backoff::new(RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX);
-        let mut problem = Problem::new("libcamera");
+        let mut restarts = Restarts::new("libcamera", self.record.clone());
         let (tx, rx) = std::sync::mpsc::sync_channel::<RawFrame>(2);
         let converter = Converter {
             format: self.cfg.libcamera.pixel_format,
@@ -205,26 +201,11 @@ impl LibcameraSource {
             let started = Instant::now();
             let before = seq;
             let outcome = self
-                .run_once(&fifo, &tx, &cancel, &mut seq, &mut problem)
+                .run_once(&fifo, &tx, &cancel, &mut seq, &mut restarts.problem)
                 .await;
             let _ = std::fs::remove_file(&fifo);
-            if seq > before
-                && outcome.is_err()
-                && let Some(tap) = &self.record
-            {
-                tap.queue
-                    .push(RecordItem::SourceLost { at: Instant::now() });
-            }
-            let err = match outcome {
-                Ok(()) => break,
-                Err(e) => e,
-            };
-            if started.elapsed() >= STABLE_AFTER {
-                backoff.reset();
-            }
-            let delay = backoff.next_delay();
-            problem.report(&err, delay);
-            if sleep_or_cancel(delay, &cancel).await {
+            let Err(err) = outcome else { break };
+            if restarts.failed(&err, started, seq > before, &cancel).await {
                 break;
             }
         }

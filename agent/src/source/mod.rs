@@ -90,6 +90,50 @@ pub fn from_config_with(
     }
 }
 
+/// The restart policy of a camera child process (`rpicam-vid`, `cam`):
+/// after a run that ended with an error, the recorder is told the source was
+/// lost if frames had flowed (it closes the segment; the next process starts
+/// a new one at its first key frame), the error is reported once per change,
+/// and the restart backs off, from the start again after a run of
+/// [`STABLE_AFTER`].
+pub(crate) struct Restarts {
+    backoff: crate::backoff::Backoff,
+    pub problem: crate::backoff::Problem,
+    record: Option<RecordTap>,
+}
+
+impl Restarts {
+    pub fn new(what: &'static str, record: Option<RecordTap>) -> Restarts {
+        Restarts {
+            backoff: crate::backoff::Backoff::new(RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX),
+            problem: crate::backoff::Problem::new(what),
+            record,
+        }
+    }
+
+    /// A run that started at `started` failed with `err` (`produced`: it
+    /// delivered frames). Returns true if cancelled while waiting to restart.
+    pub async fn failed(
+        &mut self,
+        err: &(dyn std::fmt::Display + Sync),
+        started: std::time::Instant,
+        produced: bool,
+        cancel: &CancellationToken,
+    ) -> bool {
+        if produced && let Some(tap) = &self.record {
+            tap.queue.push(crate::record::RecordItem::SourceLost {
+                at: std::time::Instant::now(),
+            });
+        }
+        if started.elapsed() >= STABLE_AFTER {
+            self.backoff.reset();
+        }
+        let delay = self.backoff.next_delay();
+        self.problem.report(err, delay);
+        crate::backoff::sleep_or_cancel(delay, cancel).await
+    }
+}
+
 /// Milliseconds since the Unix epoch now (0 if the clock is before 1970).
 pub fn wall_millis() -> u64 {
     std::time::SystemTime::now()

@@ -26,11 +26,8 @@ use media::h264::{AccessUnitAssembler, AnnexBSplitter};
 
 use super::live::KeyFrameLive;
 use super::mjpeg::MjpegSplitter;
-use super::{
-    RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX, RecordTap, STABLE_AFTER, Source, SourceError,
-    SourceFuture,
-};
-use crate::backoff::{Backoff, Problem, sleep_or_cancel};
+use super::{RecordTap, Restarts, Source, SourceError, SourceFuture};
+use crate::backoff::Problem;
 use crate::config::SourceConfig;
 use crate::queue::{Frame, FrameQueue};
 use crate::record::RecordItem;
@@ -116,24 +113,16 @@ impl RpicamSource {
         out: Arc<FrameQueue>,
         cancel: CancellationToken,
     ) -> Result<(), SourceError> {
-        let mut backoff = Backoff::new(RESTART_BACKOFF_INITIAL, RESTART_BACKOFF_MAX);
-        let mut problem = Problem::new("rpicam-vid");
+        let mut restarts = Restarts::new("rpicam-vid", self.record.clone());
         let mut seq = 0u64;
         info!(binary = %self.binary.display(), args = ?self.args, "rpicam source started");
         while !cancel.is_cancelled() {
             let started = Instant::now();
             let before = seq;
-            let outcome = self.run_once(&out, &cancel, &mut seq, &mut problem).await;
-            if seq > before
-                && !matches!(outcome, Ok(Ended::Cancelled))
-                && let Some(tap) = &self.record
+            let err = match self
+                .run_once(&out, &cancel, &mut seq, &mut restarts.problem)
+                .await
             {
-                // The stream ended mid-segment: close that segment now; the
-                // restarted process begins a new one at its first key frame.
-                tap.queue
-                    .push(RecordItem::SourceLost { at: Instant::now() });
-            }
-            let err = match outcome {
                 Ok(Ended::Cancelled) => break,
                 Ok(Ended::Exited { status, stderr }) => RpicamError::Exited {
                     status,
@@ -141,12 +130,7 @@ impl RpicamSource {
                 },
                 Err(e) => e,
             };
-            if started.elapsed() >= STABLE_AFTER {
-                backoff.reset();
-            }
-            let delay = backoff.next_delay();
-            problem.report(&err, delay);
-            if sleep_or_cancel(delay, &cancel).await {
+            if restarts.failed(&err, started, seq > before, &cancel).await {
                 break;
             }
         }
