@@ -24,9 +24,7 @@ const SILENT_WS: usize = 200;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    testkit::process::fd_count(pid).unwrap_or(0) as usize
 }
 
 /// Opens `n` connections, `batch` at a time, each prepared by `prep`.

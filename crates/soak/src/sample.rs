@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
-
 /// One sample of one process.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
@@ -16,24 +14,7 @@ pub struct Sample {
     pub fds: u64,
 }
 
-/// Resident set size of `pid` in KiB (`VmRSS` in `/proc/PID/status`).
-pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    parse_vmrss(&status).context("no VmRSS line")
-}
-
-fn parse_vmrss(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-}
-
-/// Open file descriptors of `pid` (entries of `/proc/PID/fd`).
-pub fn fd_count(pid: u32) -> anyhow::Result<u64> {
-    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64)
-}
+pub use testkit::process::{fd_count, rss_kib};
 
 /// The 1-minute load average of the machine.
 pub fn loadavg() -> f64 {
@@ -144,14 +125,5 @@ mod tests {
         assert!(trend(&[], Duration::ZERO, |x| x.fds as f64).is_none());
         let t = trend(&[s(5, 1, 2)], Duration::ZERO, |x| x.fds as f64).unwrap();
         assert_eq!((t.per_hour, t.growth, t.n), (0.0, 0.0, 1));
-    }
-
-    #[test]
-    fn reads_our_own_process() {
-        let me = std::process::id();
-        assert!(rss_kib(me).unwrap() > 0);
-        assert!(fd_count(me).unwrap() >= 3);
-        assert_eq!(parse_vmrss("Name:\tx\nVmRSS:\t  1234 kB\n"), Some(1234));
-        assert_eq!(parse_vmrss("Name:\tx\n"), None);
     }
 }

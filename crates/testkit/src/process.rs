@@ -690,3 +690,37 @@ mod tests {
         assert!(msg.contains("cargo build --workspace --bins"), "{msg}");
     }
 }
+
+/// Resident set size of `pid` in KiB (`VmRSS` in `/proc/PID/status`).
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    use anyhow::Context as _;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    parse_vmrss(&status).context("no VmRSS line in /proc/PID/status")
+}
+
+fn parse_vmrss(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Open file descriptors of `pid` (entries of `/proc/PID/fd`).
+pub fn fd_count(pid: u32) -> anyhow::Result<u64> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64)
+}
+
+#[cfg(test)]
+mod proc_tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        assert_eq!(parse_vmrss("Name:\tx\nVmRSS:\t  1234 kB\n"), Some(1234));
+        assert_eq!(parse_vmrss("Name:\tx\n"), None);
+        let me = std::process::id();
+        assert!(rss_kib(me).unwrap() > 0);
+        assert!(fd_count(me).unwrap() >= 3);
+    }
+}
