@@ -1,0 +1,395 @@
+//! Input adapters: every picture kind is reduced to the same small luma grid of block means.
+//!
+//! The grid's cell is a `block` x `block` square of the picture, `block`
+//! being the largest power of two (at most 32) that leaves the grid at least
+//! [`MIN_GRID_WIDTH`] cells wide: 8 px at 640x480 (an 80x60 grid), 16 px at
+//! 1280x720 and 1920x1080, 4 px at 320x240. A cell holds the mean luma of its
+//! block in 1/16 steps (`u16`, 0..=4080), so sensor noise is averaged before
+//! the detector sees it.
+//!
+//! - **Raw RGB / YUYV / luma planes** are summed block by block; of each
+//!   block's rows only every `block / 4`-th is read (all of them up to 4 px
+//!   blocks), which halves or quarters the memory traffic on a Pi Zero and
+//!   still averages 32+ pixels per cell.
+//! - **JPEG** is decoded with DCT scaling (`jpeg-decoder`'s `scale`): at 1/8
+//!   each 8x8 block becomes its DC coefficient, which *is* the block mean,
+//!   so no inverse DCT of the AC coefficients runs and no full-size picture
+//!   is ever allocated; the Huffman decoding of the whole stream remains.
+//!   Blocks larger than 8 px are then summed from the 1/8 picture.
+
+use crate::Error;
+
+/// The grid is at least this many cells wide whenever the picture is.
+pub const MIN_GRID_WIDTH: u32 = 64;
+/// Largest picture side accepted (4K cameras are 3840 wide). Also bounds
+/// what a hostile JPEG can make the decoder allocate: a progressive one
+/// keeps all its coefficients, about 50 MB at 4096x4096.
+pub const MAX_DIM: u32 = 4096;
+/// Largest block side.
+const MAX_BLOCK: u32 = 32;
+
+/// One picture, borrowed from the caller, in one of the formats capture
+/// paths produce. Strides are bytes per row (at least the packed width).
+#[derive(Debug, Clone, Copy)]
+pub enum Picture<'a> {
+    /// Packed 8-bit RGB (the test pattern's format, libcamera's RGB888
+    /// reversed or not: luma weights differ by under 10 %).
+    Rgb24 {
+        data: &'a [u8],
+        width: u32,
+        height: u32,
+        stride: usize,
+    },
+    /// Packed YUV 4:2:2, `Y0 U Y1 V` (V4L2 `YUYV`, webcams).
+    Yuyv {
+        data: &'a [u8],
+        width: u32,
+        height: u32,
+        stride: usize,
+    },
+    /// An 8-bit luma plane: the Y plane of I420/NV12 (a decoded H.264
+    /// sub-stream, `rpicam-vid --codec yuv420`) or grey.
+    Luma {
+        data: &'a [u8],
+        width: u32,
+        height: u32,
+        stride: usize,
+    },
+    /// A baseline or progressive JPEG (an MJPEG webcam, `rpicam-vid
+    /// --codec mjpeg`), decoded at reduced scale.
+    Jpeg(&'a [u8]),
+}
+
+impl<'a> Picture<'a> {
+    /// Packed RGB with no row padding.
+    pub fn rgb24(data: &'a [u8], width: u32, height: u32) -> Picture<'a> {
+        Picture::Rgb24 {
+            data,
+            width,
+            height,
+            stride: width as usize * 3,
+        }
+    }
+
+    /// Packed YUYV with no row padding.
+    pub fn yuyv(data: &'a [u8], width: u32, height: u32) -> Picture<'a> {
+        Picture::Yuyv {
+            data,
+            width,
+            height,
+            stride: width as usize * 2,
+        }
+    }
+
+    /// A luma plane with no row padding (the first `width * height` bytes
+    /// of an I420 or NV12 picture).
+    pub fn luma(data: &'a [u8], width: u32, height: u32) -> Picture<'a> {
+        Picture::Luma {
+            data,
+            width,
+            height,
+            stride: width as usize,
+        }
+    }
+}
+
+/// The block-mean luma grid of one picture.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grid {
+    /// Picture size the grid was made from.
+    pub width: u32,
+    pub height: u32,
+    /// Block side in picture pixels.
+    pub block: u32,
+    /// Grid size in cells.
+    pub cols: usize,
+    pub rows: usize,
+    /// Mean luma x 16 per cell, row-major.
+    pub cells: Vec<u16>,
+}
+
+/// Block side for a picture `width` wide (see the module note).
+pub fn block_for(width: u32) -> u32 {
+    let mut block = 1;
+    while block < MAX_BLOCK && width.div_ceil(block * 2) >= MIN_GRID_WIDTH {
+        block *= 2;
+    }
+    block
+}
+
+fn check_dims(width: u32, height: u32) -> Result<(), Error> {
+    if width == 0 || height == 0 || width > MAX_DIM || height > MAX_DIM {
+        return Err(Error::BadPicture(format!(
+            "size {width}x{height} is outside 1..={MAX_DIM}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_buffer(
+    len: usize,
+    width: u32,
+    height: u32,
+    stride: usize,
+    bytes_per_px: usize,
+) -> Result<(), Error> {
+    check_dims(width, height)?;
+    let row = width as usize * bytes_per_px;
+    if stride < row {
+        return Err(Error::BadPicture(format!(
+            "stride {stride} is shorter than a row of {row} bytes"
+        )));
+    }
+    let needed = stride * (height as usize - 1) + row;
+    if len < needed {
+        return Err(Error::BadPicture(format!(
+            "{len} bytes, a {width}x{height} picture needs {needed}"
+        )));
+    }
+    Ok(())
+}
+
+/// Accumulates per-cell sums row by row.
+struct Summer {
+    cols: usize,
+    block: usize,
+    /// Sum of weighted luma per cell (scaled by `unit`).
+    sums: Vec<u32>,
+    counts: Vec<u32>,
+}
+
+impl Summer {
+    fn new(width: u32, height: u32, block: u32) -> Summer {
+        let cols = width.div_ceil(block) as usize;
+        let rows = height.div_ceil(block) as usize;
+        Summer {
+            cols,
+            block: block as usize,
+            sums: vec![0; cols * rows],
+            counts: vec![0; cols * rows],
+        }
+    }
+
+    /// Rows of the picture that are read: every `step`-th of each block.
+    fn rows_read(&self, height: u32) -> impl Iterator<Item = usize> + use<> {
+        let step = (self.block / 4).max(1);
+        (0..height as usize).filter(move |y| y % step == 0)
+    }
+
+    /// Add one row's per-pixel values (already weighted by `unit`).
+    fn add_row(&mut self, y: usize, values: impl Iterator<Item = u32>) {
+        let base = (y / self.block) * self.cols;
+        let block = self.block;
+        let (sums, counts) = (&mut self.sums[base..], &mut self.counts[base..]);
+        for (x, v) in values.enumerate() {
+            let c = x / block;
+            sums[c] += v;
+            counts[c] += 1;
+        }
+    }
+
+    /// Finish: means x 16, with values weighted by `unit` (the value of
+    /// luma 1.0).
+    fn finish(self, width: u32, height: u32, block: u32, unit: u32) -> Grid {
+        let rows = self.sums.len() / self.cols;
+        let cells = self
+            .sums
+            .iter()
+            .zip(&self.counts)
+            .map(|(&s, &n)| {
+                let d = u64::from(n.max(1)) * u64::from(unit);
+                ((u64::from(s) * 16 + d / 2) / d).min(4080) as u16
+            })
+            .collect();
+        Grid {
+            width,
+            height,
+            block,
+            cols: self.cols,
+            rows,
+            cells,
+        }
+    }
+}
+
+/// Reduce `picture` to its grid.
+pub fn reduce(picture: &Picture<'_>) -> Result<Grid, Error> {
+    match *picture {
+        Picture::Rgb24 {
+            data,
+            width,
+            height,
+            stride,
+        } => {
+            check_buffer(data.len(), width, height, stride, 3)?;
+            let block = block_for(width);
+            let mut s = Summer::new(width, height, block);
+            for y in s.rows_read(height) {
+                let row = &data[y * stride..y * stride + width as usize * 3];
+                // Full-range BT.601 (JFIF) weights x 256, as a JPEG of the
+                // same picture would carry.
+                s.add_row(
+                    y,
+                    row.chunks_exact(3).map(|p| {
+                        77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])
+                    }),
+                );
+            }
+            Ok(s.finish(width, height, block, 256))
+        }
+        Picture::Yuyv {
+            data,
+            width,
+            height,
+            stride,
+        } => {
+            check_buffer(data.len(), width, height, stride, 2)?;
+            let block = block_for(width);
+            let mut s = Summer::new(width, height, block);
+            for y in s.rows_read(height) {
+                let row = &data[y * stride..y * stride + width as usize * 2];
+                s.add_row(y, row.iter().step_by(2).map(|&v| u32::from(v)));
+            }
+            Ok(s.finish(width, height, block, 1))
+        }
+        Picture::Luma {
+            data,
+            width,
+            height,
+            stride,
+        } => {
+            check_buffer(data.len(), width, height, stride, 1)?;
+            let block = block_for(width);
+            let mut s = Summer::new(width, height, block);
+            for y in s.rows_read(height) {
+                let row = &data[y * stride..y * stride + width as usize];
+                s.add_row(y, row.iter().map(|&v| u32::from(v)));
+            }
+            Ok(s.finish(width, height, block, 1))
+        }
+        Picture::Jpeg(bytes) => reduce_jpeg(bytes),
+    }
+}
+
+/// Decode `bytes` at the largest DCT reduction the grid allows, then sum
+/// blocks of the reduced luma.
+fn reduce_jpeg(bytes: &[u8]) -> Result<Grid, Error> {
+    let jpeg_err = |e: jpeg_decoder::Error| Error::Jpeg(e.to_string());
+    let mut dec = jpeg_decoder::Decoder::new(bytes);
+    dec.read_info().map_err(jpeg_err)?;
+    let info = dec
+        .info()
+        .ok_or_else(|| Error::Jpeg("no frame header".into()))?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    check_dims(width, height)?;
+    let block = block_for(width);
+    let dct = block.min(8);
+    let (sw, sh) = dec
+        .scale(width.div_ceil(dct) as u16, height.div_ceil(dct) as u16)
+        .map_err(jpeg_err)?;
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    let channels = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => 1,
+        // YCbCr left as it is: byte 0 of each pixel is Y.
+        jpeg_decoder::PixelFormat::RGB24 => {
+            dec.set_color_transform(jpeg_decoder::ColorTransform::None);
+            3
+        }
+        other => return Err(Error::Jpeg(format!("unsupported pixel format {other:?}"))),
+    };
+    // The reduced output is all the decoder may return (it checks this
+    // before building the interleaved picture).
+    dec.set_max_decoding_buffer_size(sw as usize * sh as usize * 8 + (1 << 16));
+    let pixels = dec.decode().map_err(jpeg_err)?;
+    let needed = sw as usize * sh as usize * channels;
+    if pixels.len() < needed || sw == 0 || sh == 0 {
+        return Err(Error::Jpeg(format!(
+            "decoder gave {} bytes for {sw}x{sh}x{channels}",
+            pixels.len()
+        )));
+    }
+    // The reduced picture's pixel side in original pixels.
+    let scale = width.div_ceil(sw).max(1);
+    let rest = (block / scale).max(1);
+    let mut s = Summer::new(sw, sh, rest);
+    let stride = sw as usize * channels;
+    for y in 0..sh as usize {
+        let row = &pixels[y * stride..(y + 1) * stride];
+        s.add_row(y, row.iter().step_by(channels).map(|&v| u32::from(v)));
+    }
+    let mut grid = s.finish(sw, sh, rest, 1);
+    grid.width = width;
+    grid.height = height;
+    grid.block = block;
+    Ok(grid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_sizes() {
+        assert_eq!(block_for(640), 8);
+        assert_eq!(block_for(320), 4);
+        assert_eq!(block_for(1280), 16);
+        assert_eq!(block_for(1920), 16);
+        assert_eq!(block_for(3840), 32);
+        assert_eq!(block_for(64), 1);
+        assert_eq!(block_for(16), 1);
+        assert_eq!(block_for(130), 2);
+    }
+
+    /// A flat picture gives a flat grid, for every raw kind, with the right
+    /// size (partial edge blocks included).
+    #[test]
+    fn flat_pictures() {
+        let (w, h) = (650u32, 483u32);
+        let rgb = [100u8, 100, 100].repeat((w * h) as usize);
+        let g = reduce(&Picture::rgb24(&rgb, w, h)).unwrap();
+        assert_eq!((g.cols, g.rows, g.block), (82, 61, 8));
+        assert!(g.cells.iter().all(|&c| c == 1600), "{:?}", &g.cells[..4]);
+        let yuyv = [90u8, 128].repeat((w * h) as usize);
+        let g = reduce(&Picture::yuyv(&yuyv, w, h)).unwrap();
+        assert!(g.cells.iter().all(|&c| c == 1440));
+        let luma = vec![7u8; (w * h) as usize];
+        let g = reduce(&Picture::luma(&luma, w, h)).unwrap();
+        assert!(g.cells.iter().all(|&c| c == 112));
+    }
+
+    #[test]
+    fn padded_stride_and_short_buffers() {
+        let (w, h, stride) = (64u32, 8u32, 70usize);
+        let mut data = vec![255u8; stride * h as usize];
+        for y in 0..h as usize {
+            data[y * stride..y * stride + w as usize].fill(32);
+        }
+        let g = reduce(&Picture::Luma {
+            data: &data,
+            width: w,
+            height: h,
+            stride,
+        })
+        .unwrap();
+        assert!(g.cells.iter().all(|&c| c == 32 * 16));
+        let short = reduce(&Picture::luma(&data[..100], w, h)).unwrap_err();
+        assert!(short.to_string().contains("needs 512"), "{short}");
+        let narrow = reduce(&Picture::Luma {
+            data: &data,
+            width: w,
+            height: h,
+            stride: 10,
+        })
+        .unwrap_err();
+        assert!(narrow.to_string().contains("stride 10"), "{narrow}");
+        let huge = reduce(&Picture::luma(&data, 5000, 1)).unwrap_err();
+        assert!(huge.to_string().contains("outside"), "{huge}");
+    }
+
+    #[test]
+    fn garbage_jpeg_is_an_error() {
+        for bad in [&b""[..], b"\xff\xd8\xff", b"not a jpeg at all", &[0xff; 64]] {
+            assert!(matches!(reduce(&Picture::Jpeg(bad)), Err(Error::Jpeg(_))));
+        }
+    }
+}
