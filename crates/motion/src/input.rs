@@ -212,6 +212,12 @@ impl Summer {
     }
 }
 
+/// Luma x 256 of an RGB pixel: full-range BT.601 (JFIF) weights, as a
+/// JPEG of the same picture carries.
+fn rgb_luma(p: &[u8]) -> u32 {
+    77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])
+}
+
 /// Reduce `picture` to its grid.
 pub fn reduce(picture: &Picture<'_>) -> Result<Grid, Error> {
     match *picture {
@@ -226,14 +232,7 @@ pub fn reduce(picture: &Picture<'_>) -> Result<Grid, Error> {
             let mut s = Summer::new(width, height, block);
             for y in s.rows_read(height) {
                 let row = &data[y * stride..y * stride + width as usize * 3];
-                // Full-range BT.601 (JFIF) weights x 256, as a JPEG of the
-                // same picture would carry.
-                s.add_row(
-                    y,
-                    row.chunks_exact(3).map(|p| {
-                        77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])
-                    }),
-                );
+                s.add_row(y, row.chunks_exact(3).map(rgb_luma));
             }
             Ok(s.finish(width, height, block, 256))
         }
@@ -288,13 +287,12 @@ fn reduce_jpeg(bytes: &[u8]) -> Result<Grid, Error> {
         .scale(width.div_ceil(dct) as u16, height.div_ceil(dct) as u16)
         .map_err(jpeg_err)?;
     let (sw, sh) = (u32::from(sw), u32::from(sh));
+    // Colour comes back as RGB and luma is recomputed from it (jpeg-decoder
+    // 0.3's untransformed output does not interleave its planes); at 1/8
+    // scale that is 4,800 pixels, nothing next to the entropy decoding.
     let channels = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => 1,
-        // YCbCr left as it is: byte 0 of each pixel is Y.
-        jpeg_decoder::PixelFormat::RGB24 => {
-            dec.set_color_transform(jpeg_decoder::ColorTransform::None);
-            3
-        }
+        jpeg_decoder::PixelFormat::RGB24 => 3,
         other => return Err(Error::Jpeg(format!("unsupported pixel format {other:?}"))),
     };
     // The reduced output is all the decoder may return (it checks this
@@ -315,9 +313,13 @@ fn reduce_jpeg(bytes: &[u8]) -> Result<Grid, Error> {
     let stride = sw as usize * channels;
     for y in 0..sh as usize {
         let row = &pixels[y * stride..(y + 1) * stride];
-        s.add_row(y, row.iter().step_by(channels).map(|&v| u32::from(v)));
+        if channels == 1 {
+            s.add_row(y, row.iter().map(|&v| 256 * u32::from(v)));
+        } else {
+            s.add_row(y, row.chunks_exact(3).map(rgb_luma));
+        }
     }
-    let mut grid = s.finish(sw, sh, rest, 1);
+    let mut grid = s.finish(sw, sh, rest, 256);
     grid.width = width;
     grid.height = height;
     grid.block = block;
