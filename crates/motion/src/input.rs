@@ -176,15 +176,17 @@ impl Summer {
         (0..height as usize).filter(move |y| y % step == 0)
     }
 
-    /// Add one row's per-pixel values (already weighted by `unit`).
-    fn add_row(&mut self, y: usize, values: impl Iterator<Item = u32>) {
+    /// Add one row: `row` holds the row's pixels, `px` bytes each, and
+    /// `sum` gives the (weighted) luma sum of one block's run of pixels.
+    fn add_row(&mut self, y: usize, row: &[u8], px: usize, sum: impl Fn(&[u8]) -> u32) {
         let base = (y / self.block) * self.cols;
-        let block = self.block;
-        let (sums, counts) = (&mut self.sums[base..], &mut self.counts[base..]);
-        for (x, v) in values.enumerate() {
-            let c = x / block;
-            sums[c] += v;
-            counts[c] += 1;
+        let pixels = row.len() / px;
+        for (c, run) in row.chunks(self.block * px).enumerate() {
+            self.sums[base + c] += sum(run);
+        }
+        let rows_in_cell = &mut self.counts[base..base + self.cols];
+        for (c, n) in rows_in_cell.iter_mut().enumerate() {
+            *n += (pixels - (c * self.block).min(pixels)).min(self.block) as u32;
         }
     }
 
@@ -232,7 +234,7 @@ pub fn reduce(picture: &Picture<'_>) -> Result<Grid, Error> {
             let mut s = Summer::new(width, height, block);
             for y in s.rows_read(height) {
                 let row = &data[y * stride..y * stride + width as usize * 3];
-                s.add_row(y, row.chunks_exact(3).map(rgb_luma));
+                s.add_row(y, row, 3, |run| run.chunks_exact(3).map(rgb_luma).sum());
             }
             Ok(s.finish(width, height, block, 256))
         }
@@ -247,7 +249,9 @@ pub fn reduce(picture: &Picture<'_>) -> Result<Grid, Error> {
             let mut s = Summer::new(width, height, block);
             for y in s.rows_read(height) {
                 let row = &data[y * stride..y * stride + width as usize * 2];
-                s.add_row(y, row.iter().step_by(2).map(|&v| u32::from(v)));
+                s.add_row(y, row, 2, |run| {
+                    run.chunks_exact(2).map(|p| u32::from(p[0])).sum()
+                });
             }
             Ok(s.finish(width, height, block, 1))
         }
@@ -262,7 +266,7 @@ pub fn reduce(picture: &Picture<'_>) -> Result<Grid, Error> {
             let mut s = Summer::new(width, height, block);
             for y in s.rows_read(height) {
                 let row = &data[y * stride..y * stride + width as usize];
-                s.add_row(y, row.iter().map(|&v| u32::from(v)));
+                s.add_row(y, row, 1, |run| run.iter().map(|&v| u32::from(v)).sum());
             }
             Ok(s.finish(width, height, block, 1))
         }
@@ -314,9 +318,9 @@ fn reduce_jpeg(bytes: &[u8]) -> Result<Grid, Error> {
     for y in 0..sh as usize {
         let row = &pixels[y * stride..(y + 1) * stride];
         if channels == 1 {
-            s.add_row(y, row.iter().map(|&v| 256 * u32::from(v)));
+            s.add_row(y, row, 1, |run| run.iter().map(|&v| 256 * u32::from(v)).sum());
         } else {
-            s.add_row(y, row.chunks_exact(3).map(rgb_luma));
+            s.add_row(y, row, 3, |run| run.chunks_exact(3).map(rgb_luma).sum());
         }
     }
     let mut grid = s.finish(sw, sh, rest, 256);

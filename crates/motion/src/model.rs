@@ -25,11 +25,28 @@ const GLOBAL_CHANGE_FRACTION: f32 = 0.5;
 /// Floor of a cell's noise estimate, in luma levels (mean absolute
 /// residual): block means of a clean picture still carry quantisation.
 const NOISE_FLOOR: f32 = 0.5;
+/// A frame whose brightness map differs from identity by more than this
+/// gain or offset (luma levels) is an exposure step (see
+/// `absorb_unexplained`); slow ramps stay below it frame to frame.
+const EXPOSURE_STEP_GAIN: f32 = 0.02;
+const EXPOSURE_STEP_OFFSET: f32 = 2.0;
+/// Block means at or beyond these are taken as clipped by the sensor
+/// (limited-range luma, YUYV and H.264, ends at 235 and 16; a block mean
+/// near the end has clipped pixels in it).
+const CLIP_HIGH: f32 = 234.0;
+const CLIP_LOW: f32 = 17.0;
 /// Starting noise estimate of a cell.
 const NOISE_START: f32 = 1.0;
 /// Ridge weight pulling the brightness gain towards 1 (in luma levels
 /// squared per cell): a flat, textureless picture says little about gain.
 const GAIN_RIDGE: f32 = 16.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clip {
+    None,
+    High,
+    Low,
+}
 
 /// Thresholds derived from the settings.
 #[derive(Debug, Clone, Copy)]
@@ -73,7 +90,11 @@ pub struct Model {
     rows: usize,
     excluded: Vec<bool>,
     usable_cells: usize,
+    /// Background, in the exposure of the last frame seen.
     bg: Vec<f32>,
+    /// The background was learned from a clipped value, so it is only a
+    /// bound: the scene there may be brighter (`High`) or darker (`Low`).
+    clip: Vec<Clip>,
     noise: Vec<f32>,
     /// Dilated motion mask of the previous frame (kept out of the fit and
     /// updated slowly).
@@ -104,6 +125,7 @@ impl Model {
             excluded,
             usable_cells,
             bg: vec![0.0; n],
+            clip: vec![Clip::None; n],
             noise: vec![NOISE_START; n],
             fg: vec![false; n],
             learned_frames: 0,
@@ -145,26 +167,34 @@ impl Model {
         }
 
         if self.learned_frames == 0 {
-            self.bg.copy_from_slice(&self.cur);
+            self.take_background();
             self.learned_frames = 1;
             return Seen::Learning;
         }
+        // Bring the whole background to this frame's exposure first, so
+        // cells updated at different rates never disagree about it.
         let (a, b) = self.fit_brightness();
-        self.residuals(a, b);
+        self.apply_brightness(a, b);
+        self.residuals();
 
         if self.learned_frames < LEARN_FRAMES || now < self.learn_until {
             // Learn fast: background and noise follow the frames closely.
             self.learned_frames += 1;
             for i in 0..self.cur.len() {
-                self.bg[i] += 0.5 * (self.cur[i] - self.bg[i]);
                 let r = self.resid[i].abs();
                 self.noise[i] = (self.noise[i] + 0.5 * (r - self.noise[i])).max(NOISE_FLOOR);
             }
+            self.follow(|_| 0.5);
             return Seen::Learning;
         }
 
         self.mark_changed(p);
         let changed = self.changed.iter().filter(|&&c| c).count();
+        if std::env::var_os("MOTION_DEBUG").is_some() {
+            let mean_noise: f32 = self.noise.iter().sum::<f32>() / self.noise.len() as f32;
+            let fg = self.fg.iter().filter(|&&c| c).count();
+            eprintln!("t={} a={a:.3} b={b:.2} changed={changed} fg={fg} noise={mean_noise:.2}", now.0);
+        }
         let global = self.usable_cells > 0
             && changed as f32 > GLOBAL_CHANGE_FRACTION * self.usable_cells as f32;
         if global {
@@ -172,13 +202,16 @@ impl Model {
         }
         if global || now < self.settle_until {
             // The picture as a whole changed: take it as the background.
-            self.bg.copy_from_slice(&self.cur);
+            self.take_background();
             self.fg.fill(false);
             return Seen::Settling {
                 global_change: global,
             };
         }
 
+        if (a - 1.0).abs() > EXPOSURE_STEP_GAIN || b.abs() > EXPOSURE_STEP_OFFSET {
+            self.absorb_unexplained();
+        }
         self.clean_mask();
         let min_cells = if continuing {
             p.min_cells_continue
@@ -195,7 +228,9 @@ impl Model {
     fn fit_brightness(&mut self) -> (f32, f32) {
         let usable = |m: &Model, i: usize| !m.excluded[i] && !m.fg[i];
         let (a, b) = self.fit_where(|m, i| usable(m, i));
-        self.residuals(a, b);
+        for i in 0..self.cur.len() {
+            self.resid[i] = self.cur[i] - (a * self.bg[i] + b);
+        }
         self.scratch.clear();
         for i in 0..self.cur.len() {
             if usable(self, i) {
@@ -212,6 +247,16 @@ impl Model {
     }
 
     fn fit_where(&self, keep: impl Fn(&Model, usize) -> bool) -> (f32, f32) {
+        // Clipped cells say nothing about gain: leave them out.
+        let keep = |m: &Model, i: usize| {
+            let (g, c) = (m.bg[i], m.cur[i]);
+            m.clip[i] == Clip::None
+                && g > CLIP_LOW
+                && g < CLIP_HIGH
+                && c > CLIP_LOW
+                && c < CLIP_HIGH
+                && keep(m, i)
+        };
         let (mut n, mut sg, mut sc) = (0f32, 0f32, 0f32);
         for i in 0..self.cur.len() {
             if keep(self, i) {
@@ -237,10 +282,66 @@ impl Model {
         (a, mc - a * mg)
     }
 
-    fn residuals(&mut self, a: f32, b: f32) {
+    /// `bg = a·bg + b` for every cell. A cell the map pushes past a clip
+    /// level cannot be predicted (part of its block may now be clipped,
+    /// part not), so it takes the current value instead.
+    fn apply_brightness(&mut self, a: f32, b: f32) {
+        for i in 0..self.bg.len() {
+            let g = self.bg[i];
+            let p = a * g + b;
+            if (g < CLIP_HIGH && p > CLIP_HIGH + 2.0) || (g > CLIP_LOW && p < CLIP_LOW - 2.0) {
+                self.bg[i] = self.cur[i];
+                self.clip[i] = Clip::of(self.cur[i]);
+            } else {
+                self.bg[i] = p.clamp(0.0, 255.0);
+            }
+        }
+    }
+
+    /// `cur - bg`, where a clipped background is only a bound: behind a
+    /// background learned at the white clip the scene may be brighter than
+    /// it showed (a window that a darker exposure reveals), so a current
+    /// value above it is no change, and replaces it; likewise below a
+    /// background learned at the black clip.
+    fn residuals(&mut self) {
         for i in 0..self.cur.len() {
-            let predicted = (a * self.bg[i] + b).clamp(0.0, 255.0);
-            self.resid[i] = self.cur[i] - predicted;
+            let r = self.cur[i] - self.bg[i];
+            let revealed = match self.clip[i] {
+                Clip::High => r > 0.0,
+                Clip::Low => r < 0.0,
+                Clip::None => false,
+            };
+            if revealed {
+                self.bg[i] = self.cur[i];
+                self.clip[i] = Clip::of(self.cur[i]);
+                self.resid[i] = 0.0;
+            } else {
+                self.resid[i] = r;
+            }
+        }
+    }
+
+    /// The current picture becomes the background.
+    fn take_background(&mut self) {
+        self.bg.copy_from_slice(&self.cur);
+        for (c, &v) in self.clip.iter_mut().zip(&self.cur) {
+            *c = Clip::of(v);
+        }
+    }
+
+    /// Move each cell's background towards the picture by `rate(i)`; a
+    /// cell seen clipped keeps that as its bound.
+    fn follow(&mut self, rate: impl Fn(usize) -> f32) {
+        for i in 0..self.cur.len() {
+            self.bg[i] += rate(i) * (self.cur[i] - self.bg[i]);
+            match Clip::of(self.cur[i]) {
+                Clip::None => {
+                    if self.clip[i] != Clip::None && (self.cur[i] - self.bg[i]).abs() < 2.0 {
+                        self.clip[i] = Clip::None;
+                    }
+                }
+                seen => self.clip[i] = seen,
+            }
         }
     }
 
@@ -248,6 +349,22 @@ impl Model {
         for i in 0..self.cur.len() {
             let threshold = p.min_delta.max(p.noise_factor * self.noise[i]);
             self.changed[i] = !self.excluded[i] && self.resid[i].abs() > threshold;
+        }
+    }
+
+    /// At an exposure step, a cell that was quiet and now disagrees with
+    /// the brightness map is the map's failure (clipping inside the block,
+    /// a colour channel saturating, a lamp's own pool of light), not
+    /// motion: it takes the current value. Cells that were moving keep
+    /// their prediction, so a moving thing stays moving through the step.
+    fn absorb_unexplained(&mut self) {
+        for i in 0..self.cur.len() {
+            if self.changed[i] && !self.fg[i] {
+                self.changed[i] = false;
+                self.resid[i] = 0.0;
+                self.bg[i] = self.cur[i];
+                self.clip[i] = Clip::of(self.cur[i]);
+            }
         }
     }
 
@@ -351,13 +468,25 @@ impl Model {
         let a_fg = 1.0 - (-dt_ms / TAU_FG_MS).exp();
         let a_noise = 1.0 - (-dt_ms / TAU_NOISE_MS).exp();
         for i in 0..self.cur.len() {
-            let moving = self.fg[i];
-            let rate = if moving { a_fg } else { a_bg };
-            self.bg[i] += rate * (self.cur[i] - self.bg[i]);
-            if !moving {
+            if !self.fg[i] {
                 let r = self.resid[i].abs();
                 self.noise[i] = (self.noise[i] + a_noise * (r - self.noise[i])).max(NOISE_FLOOR);
             }
+        }
+        let fg = std::mem::take(&mut self.fg);
+        self.follow(|i| if fg[i] { a_fg } else { a_bg });
+        self.fg = fg;
+    }
+}
+
+impl Clip {
+    fn of(v: f32) -> Clip {
+        if v >= CLIP_HIGH {
+            Clip::High
+        } else if v <= CLIP_LOW {
+            Clip::Low
+        } else {
+            Clip::None
         }
     }
 }
