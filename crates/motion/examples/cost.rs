@@ -22,7 +22,9 @@ mod common;
 use motion::{Detector, FrameRef, Grid, Millis, Picture, Settings, input};
 use openh264::OpenH264API;
 use openh264::decoder::{Decoder, DecoderConfig};
-use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, UsageType};
+use openh264::encoder::{
+    BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, UsageType,
+};
 use openh264::formats::{YUVSlices, YUVSource};
 
 fn cpu_ns() -> u64 {
@@ -60,7 +62,8 @@ fn frames(n: usize, width: u32, height: u32) -> Frames {
         .rate_control_mode(RateControlMode::Bitrate)
         .skip_frames(false)
         .intra_frame_period(IntraFramePeriod::from_num_frames(10));
-    let mut enc = Encoder::with_api_config(OpenH264API::from_source(), config).expect("openh264 encoder");
+    let mut enc =
+        Encoder::with_api_config(OpenH264API::from_source(), config).expect("openh264 encoder");
     let (w, h) = (width as usize, height as usize);
     let h264 = i420
         .iter()
@@ -75,7 +78,10 @@ fn frames(n: usize, width: u32, height: u32) -> Frames {
         width,
         height,
         yuyv: images.iter().map(|im| im.to_yuyv()).collect(),
-        jpeg: images.iter().map(|im| testpattern::encode_jpeg(im, 80)).collect(),
+        jpeg: images
+            .iter()
+            .map(|im| testpattern::encode_jpeg(im, 80))
+            .collect(),
         grids: images
             .iter()
             .map(|im| input::reduce(&Picture::rgb24(&im.rgb, width, height)).unwrap())
@@ -99,7 +105,8 @@ fn warmed(f: &Frames) -> Detector {
             index: 60 + i as u64,
             time: Millis(6_000 + i as i64 * 100),
         };
-        d.analyse(&Picture::rgb24(rgb, f.width, f.height), frame).unwrap();
+        d.analyse(&Picture::rgb24(rgb, f.width, f.height), frame)
+            .unwrap();
     }
     d
 }
@@ -129,14 +136,16 @@ fn main() {
     let f = frames(n, width, height);
     let (w, h) = (width as usize, height as usize);
 
-
     let mut stages: Vec<Stage> = vec![
         (
             "motion: RGB (test pattern)",
             Box::new(|f: &Frames| {
                 let mut d = warmed(f);
                 for (i, rgb) in f.rgb.iter().enumerate() {
-                    std::hint::black_box(d.analyse(&Picture::rgb24(rgb, f.width, f.height), frame_ref(i)).unwrap());
+                    std::hint::black_box(
+                        d.analyse(&Picture::rgb24(rgb, f.width, f.height), frame_ref(i))
+                            .unwrap(),
+                    );
                 }
             }),
         ),
@@ -145,7 +154,10 @@ fn main() {
             Box::new(|f: &Frames| {
                 let mut d = warmed(f);
                 for (i, yuyv) in f.yuyv.iter().enumerate() {
-                    std::hint::black_box(d.analyse(&Picture::yuyv(yuyv, f.width, f.height), frame_ref(i)).unwrap());
+                    std::hint::black_box(
+                        d.analyse(&Picture::yuyv(yuyv, f.width, f.height), frame_ref(i))
+                            .unwrap(),
+                    );
                 }
             }),
         ),
@@ -163,7 +175,10 @@ fn main() {
             Box::new(move |f: &Frames| {
                 let mut d = warmed(f);
                 for (i, p) in f.i420.iter().enumerate() {
-                    std::hint::black_box(d.analyse(&Picture::luma(&p[..w * h], f.width, f.height), frame_ref(i)).unwrap());
+                    std::hint::black_box(
+                        d.analyse(&Picture::luma(&p[..w * h], f.width, f.height), frame_ref(i))
+                            .unwrap(),
+                    );
                 }
             }),
         ),
@@ -211,8 +226,13 @@ fn main() {
             Box::new(|f: &Frames| {
                 for jpeg in &f.jpeg {
                     let opts = zune_jpeg::zune_core::options::DecoderOptions::default()
-                        .jpeg_set_out_colorspace(zune_jpeg::zune_core::colorspace::ColorSpace::Luma);
-                    let mut d = zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(&jpeg[..]), opts);
+                        .jpeg_set_out_colorspace(
+                            zune_jpeg::zune_core::colorspace::ColorSpace::Luma,
+                        );
+                    let mut d = zune_jpeg::JpegDecoder::new_with_options(
+                        std::io::Cursor::new(&jpeg[..]),
+                        opts,
+                    );
                     std::hint::black_box(d.decode().unwrap());
                 }
             }),
@@ -220,7 +240,9 @@ fn main() {
         (
             "openh264 decode, GOP 10 (baseline: luma plane)",
             Box::new(|f: &Frames| {
-                let mut dec = Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new()).unwrap();
+                let mut dec =
+                    Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new())
+                        .unwrap();
                 for au in &f.h264 {
                     if let Some(yuv) = dec.decode(au).unwrap() {
                         std::hint::black_box(yuv.y()[0]);
@@ -266,12 +288,19 @@ fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     println!(
         "{width}x{height}, {n} frames x {rounds} rounds (median round), {} cores, {cpu}; load average {}",
         std::thread::available_parallelism().map_or(0, |p| p.get()),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!(
         "JPEG {:.1} KB per frame (quality 80), H.264 {:.1} KB per frame\n",
@@ -283,7 +312,9 @@ fn main() {
     for ((name, _), m) in stages.iter().zip(&ms) {
         println!("| {name} | {m:.3} |");
     }
-    println!("\n| input kind | motion ms per analysed frame | capture path's own cost (baseline) | ratio | at 5 of 30 fps |");
+    println!(
+        "\n| input kind | motion ms per analysed frame | capture path's own cost (baseline) | ratio | at 5 of 30 fps |"
+    );
     println!("|---|---|---|---|---|");
     let row = |kind: &str, m: f64, base: &str, b: f64| {
         println!(
@@ -294,7 +325,17 @@ fn main() {
     };
     row("raw RGB (test pattern)", ms[0], "JPEG encode", encode);
     row("YUYV (webcam)", ms[1], "JPEG encode", encode);
-    row("JPEG at 1/8 (MJPEG)", ms[2], "full-size decode, jpeg-decoder", full_jd);
-    row("JPEG at 1/8 (MJPEG)", ms[2], "full-size decode to luma, zune-jpeg", full_zune);
+    row(
+        "JPEG at 1/8 (MJPEG)",
+        ms[2],
+        "full-size decode, jpeg-decoder",
+        full_jd,
+    );
+    row(
+        "JPEG at 1/8 (MJPEG)",
+        ms[2],
+        "full-size decode to luma, zune-jpeg",
+        full_zune,
+    );
     row("luma plane (H.264 decoded)", ms[3], "openh264 decode", h264);
 }

@@ -81,8 +81,16 @@ fn main() {
                 "| {} | {} | {} | {} | {}/{} |",
                 clip.name,
                 kind.name(),
-                if script.is_empty() { "none".into() } else { script.join(", ") },
-                if got.is_empty() { "none".into() } else { got.join(", ") },
+                if script.is_empty() {
+                    "none".into()
+                } else {
+                    script.join(", ")
+                },
+                if got.is_empty() {
+                    "none".into()
+                } else {
+                    got.join(", ")
+                },
                 t.start_hits,
                 t.end_hits
             );

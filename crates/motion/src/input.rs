@@ -11,11 +11,13 @@
 //!   block's rows only every `block / 4`-th is read (all of them up to 4 px
 //!   blocks), which halves or quarters the memory traffic on a Pi Zero and
 //!   still averages 32+ pixels per cell.
-//! - **JPEG** is decoded with DCT scaling (`jpeg-decoder`'s `scale`): at 1/8
-//!   each 8x8 block becomes its DC coefficient, which *is* the block mean,
-//!   so no inverse DCT of the AC coefficients runs and no full-size picture
-//!   is ever allocated; the Huffman decoding of the whole stream remains.
-//!   Blocks larger than 8 px are then summed from the 1/8 picture.
+//! - **JPEG**: the mean of an 8x8 block is its DC coefficient, so a
+//!   baseline JPEG's grid comes from the Y component's DC coefficients
+//!   alone ([`crate::jpeg_dc`]: entropy decoding only, AC codes skipped, no
+//!   inverse DCT, no chroma, no picture allocated). Other JPEGs
+//!   (progressive, MJPEG without Huffman tables) and pictures under 512 px
+//!   wide (blocks under 8 px) use `jpeg-decoder`'s DCT scaling (1/8, 1/4,
+//!   1/2) instead. Blocks larger than 8 px are summed from the 1/8 means.
 
 use crate::Error;
 
@@ -277,6 +279,44 @@ pub fn reduce(picture: &Picture<'_>) -> Result<Grid, Error> {
 /// Decode `bytes` at the largest DCT reduction the grid allows, then sum
 /// blocks of the reduced luma.
 fn reduce_jpeg(bytes: &[u8]) -> Result<Grid, Error> {
+    if let Some(plane) = crate::jpeg_dc::dc_means(bytes, MAX_DIM)? {
+        let block = block_for(plane.width);
+        if block >= 8 {
+            return Ok(grid_from_dc(&plane, block));
+        }
+    }
+    reduce_jpeg_scaled(bytes)
+}
+
+/// The grid from 8x8 block means: summed `block / 8` at a time.
+fn grid_from_dc(plane: &crate::jpeg_dc::DcPlane, block: u32) -> Grid {
+    let k = (block / 8) as usize;
+    let (cols, rows) = (plane.cols.div_ceil(k), plane.rows.div_ceil(k));
+    let mut sums = vec![0u32; cols * rows];
+    let mut counts = vec![0u32; cols * rows];
+    for y in 0..plane.rows {
+        for x in 0..plane.cols {
+            let c = (y / k) * cols + x / k;
+            sums[c] += u32::from(plane.means[y * plane.cols + x]);
+            counts[c] += 1;
+        }
+    }
+    Grid {
+        width: plane.width,
+        height: plane.height,
+        block,
+        cols,
+        rows,
+        cells: sums
+            .iter()
+            .zip(&counts)
+            .map(|(&s, &n)| ((s + n / 2) / n.max(1)) as u16)
+            .collect(),
+    }
+}
+
+/// Any JPEG `jpeg-decoder` reads, through its DCT scaling.
+fn reduce_jpeg_scaled(bytes: &[u8]) -> Result<Grid, Error> {
     let jpeg_err = |e: jpeg_decoder::Error| Error::Jpeg(e.to_string());
     let mut dec = jpeg_decoder::Decoder::new(bytes);
     dec.read_info().map_err(jpeg_err)?;
@@ -318,7 +358,9 @@ fn reduce_jpeg(bytes: &[u8]) -> Result<Grid, Error> {
     for y in 0..sh as usize {
         let row = &pixels[y * stride..(y + 1) * stride];
         if channels == 1 {
-            s.add_row(y, row, 1, |run| run.iter().map(|&v| 256 * u32::from(v)).sum());
+            s.add_row(y, row, 1, |run| {
+                run.iter().map(|&v| 256 * u32::from(v)).sum()
+            });
         } else {
             s.add_row(y, row, 3, |run| run.chunks_exact(3).map(rgb_luma).sum());
         }
@@ -390,6 +432,84 @@ mod tests {
         assert!(narrow.to_string().contains("stride 10"), "{narrow}");
         let huge = reduce(&Picture::luma(&data, 5000, 1)).unwrap_err();
         assert!(huge.to_string().contains("outside"), "{huge}");
+    }
+
+    /// The DC-only path and jpeg-decoder's 1/8 scaling agree within 3
+    /// levels (the latter goes through RGB, clamped, and back to luma), for
+    /// 4:2:0 (quality < 90), 4:4:4, grey and restart-interval JPEGs.
+    #[test]
+    fn dc_path_matches_dct_scaling() {
+        let (w, h) = (656u32, 488u32); // partial MCUs on both edges
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = (i % w, i / w);
+                let v = ((x * 7 + y * 3) % 256) as u8 ^ ((x / 9 + y / 5) as u8).wrapping_mul(37);
+                [v, v.wrapping_add(40), 255 - v]
+            })
+            .collect();
+        let check = |jpeg: &[u8], what: &str| {
+            let fast = reduce(&Picture::Jpeg(jpeg)).unwrap();
+            let plane = crate::jpeg_dc::dc_means(jpeg, MAX_DIM).unwrap();
+            assert!(plane.is_some(), "{what}: DC path taken");
+            let slow = reduce_jpeg_scaled(jpeg).unwrap();
+            assert_eq!((fast.cols, fast.rows), (slow.cols, slow.rows), "{what}");
+            for (i, (a, b)) in fast.cells.iter().zip(&slow.cells).enumerate() {
+                assert!(a.abs_diff(*b) <= 48, "{what}: cell {i}: {a} vs {b}");
+            }
+        };
+        for q in [50u8, 80, 95] {
+            let mut out = Vec::new();
+            jpeg_encoder::Encoder::new(&mut out, q)
+                .encode(&rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+                .unwrap();
+            check(&out, &format!("rgb q{q}"));
+        }
+        let grey: Vec<u8> = rgb.chunks_exact(3).map(|p| p[0]).collect();
+        let mut out = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut out, 75);
+        enc.set_restart_interval(3);
+        enc.encode(&grey, w as u16, h as u16, jpeg_encoder::ColorType::Luma)
+            .unwrap();
+        check(&out, "grey with restarts");
+        let mut out = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut out, 75);
+        enc.set_restart_interval(5);
+        enc.encode(&rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        check(&out, "rgb with restarts");
+        // Progressive goes the other way, and gives the same grid.
+        let mut out = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut out, 80);
+        enc.set_progressive(true);
+        enc.encode(&rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        assert!(crate::jpeg_dc::dc_means(&out, MAX_DIM).unwrap().is_none());
+        assert_eq!(reduce(&Picture::Jpeg(&out)).unwrap().cols, 82);
+    }
+
+    /// Every truncation and a few corruptions of a JPEG give a grid or an
+    /// error, never a panic.
+    #[test]
+    fn damaged_jpegs_do_not_panic() {
+        let (w, h) = (640u32, 480u32);
+        let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 31 % 251) as u8).collect();
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 80)
+            .encode(&rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        for cut in (0..jpeg.len()).step_by(491) {
+            let _ = reduce(&Picture::Jpeg(&jpeg[..cut]));
+        }
+        let mut x = 12345u32;
+        for _ in 0..100 {
+            let mut bad = jpeg.clone();
+            for _ in 0..4 {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let at = (x >> 8) as usize % bad.len();
+                bad[at] = (x >> 3) as u8;
+            }
+            let _ = reduce(&Picture::Jpeg(&bad));
+        }
     }
 
     #[test]

@@ -102,6 +102,7 @@
 
 pub mod events;
 pub mod input;
+mod jpeg_dc;
 mod model;
 pub mod settings;
 

@@ -190,11 +190,6 @@ impl Model {
 
         self.mark_changed(p);
         let changed = self.changed.iter().filter(|&&c| c).count();
-        if std::env::var_os("MOTION_DEBUG").is_some() {
-            let mean_noise: f32 = self.noise.iter().sum::<f32>() / self.noise.len() as f32;
-            let fg = self.fg.iter().filter(|&&c| c).count();
-            eprintln!("t={} a={a:.3} b={b:.2} changed={changed} fg={fg} noise={mean_noise:.2}", now.0);
-        }
         let global = self.usable_cells > 0
             && changed as f32 > GLOBAL_CHANGE_FRACTION * self.usable_cells as f32;
         if global {
@@ -385,7 +380,8 @@ impl Model {
                         n += usize::from(self.changed[yy * w + xx]);
                     }
                 }
-                self.kept[i] = n - 1 >= 2;
+                // `n` counts the cell itself too.
+                self.kept[i] = n > 2;
             }
         }
     }

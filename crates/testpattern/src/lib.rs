@@ -137,7 +137,11 @@ impl Image {
         for row in self.rgb.chunks_exact(w * 3).take(h) {
             for x in (0..w).step_by(2) {
                 let a = &row[x * 3..x * 3 + 3];
-                let b = if x + 1 < w { &row[x * 3 + 3..x * 3 + 6] } else { a };
+                let b = if x + 1 < w {
+                    &row[x * 3 + 3..x * 3 + 6]
+                } else {
+                    a
+                };
                 let r = (i32::from(a[0]) + i32::from(b[0])) / 2;
                 let g = (i32::from(a[1]) + i32::from(b[1])) / 2;
                 let bl = (i32::from(a[2]) + i32::from(b[2])) / 2;

@@ -105,7 +105,11 @@ impl Object {
         for w in self.path.windows(2) {
             let (a, b) = (w[0], w[1]);
             if t <= b[0] {
-                let f = if b[0] > a[0] { (t - a[0]) / (b[0] - a[0]) } else { 1.0 };
+                let f = if b[0] > a[0] {
+                    (t - a[0]) / (b[0] - a[0])
+                } else {
+                    1.0
+                };
                 return Some((a[1] + f * (b[1] - a[1]), a[2] + f * (b[2] - a[2])));
             }
         }
@@ -193,7 +197,7 @@ impl Renderer {
         scene.width = scene.width.clamp(crate::MIN_DIM, crate::MAX_DIM);
         scene.height = scene.height.clamp(crate::MIN_DIM, crate::MAX_DIM);
         let background = room(&scene);
-        let mut rng = Rng::new(scene.seed ^ 0x6e6f_6973_65);
+        let mut rng = Rng::new(scene.seed ^ 0x006e_6f69_7365);
         let noise = (0..NOISE_TABLE)
             .map(|_| (rng.gaussian() * scene.noise * 16.0).round() as i16)
             .collect();
@@ -231,7 +235,8 @@ impl Renderer {
         let (gain, offset, night) = self.scene.light_at(t);
         if night {
             for px in rgb.chunks_exact_mut(3) {
-                let y = (77 * u32::from(px[0]) + 150 * u32::from(px[1]) + 29 * u32::from(px[2])) >> 8;
+                let y =
+                    (77 * u32::from(px[0]) + 150 * u32::from(px[1]) + 29 * u32::from(px[2])) >> 8;
                 let v = (255.0 * (y as f32 / 255.0).powf(0.6)) as u8;
                 px.fill(v);
             }
@@ -270,7 +275,10 @@ fn draw_object(rgb: &mut [u8], w: usize, h: usize, obj: &Object, t: f64) {
     let Some((cx, cy)) = obj.centre_at(t) else {
         return;
     };
-    let (ow, oh) = (f64::from(obj.size[0]) * w as f64, f64::from(obj.size[1]) * h as f64);
+    let (ow, oh) = (
+        f64::from(obj.size[0]) * w as f64,
+        f64::from(obj.size[1]) * h as f64,
+    );
     let (px, py) = (cx * w as f64, cy * h as f64);
     let x0 = (px - ow / 2.0).floor().max(0.0) as usize;
     let y0 = (py - oh / 2.0).floor().max(0.0) as usize;
@@ -465,7 +473,12 @@ mod tests {
         let m2 = mean(&r.render(0, 3000), 0, 0, 160, 10);
         assert!((m2 - (m0 * 0.75 + 10.0)).abs() < 1.5, "{m0} {m2}");
         let night = r.render(0, 3600);
-        assert!(night.rgb.chunks_exact(3).all(|p| p[0] == p[1] && p[1] == p[2]));
+        assert!(
+            night
+                .rgb
+                .chunks_exact(3)
+                .all(|p| p[0] == p[1] && p[1] == p[2])
+        );
     }
 
     #[test]
@@ -490,6 +503,11 @@ mod tests {
         assert_eq!(s.objects[0].shape, Shape::Ellipse);
         assert_eq!(s.lighting.len(), 2);
         assert_eq!(s.frame_count(), 300);
-        assert!(toml::from_str::<Scene>("width = 1\nheight = 1\nfps = 1\nduration_s = 1.0\nseed = 1\nnoize = 1.0").is_err());
+        assert!(
+            toml::from_str::<Scene>(
+                "width = 1\nheight = 1\nfps = 1\nduration_s = 1.0\nseed = 1\nnoize = 1.0"
+            )
+            .is_err()
+        );
     }
 }

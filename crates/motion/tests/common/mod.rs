@@ -171,7 +171,9 @@ pub fn tally(expected: &[Expected], got: &[Event], tol_s: f64) -> Tally {
         let mut used = vec![false; got.len()];
         let mut n = 0;
         for e in expected {
-            if let Some(j) = (0..got.len()).find(|&j| !used[j] && (det(&got[j]) - exp(e)).abs() <= tol_s) {
+            if let Some(j) =
+                (0..got.len()).find(|&j| !used[j] && (det(&got[j]) - exp(e)).abs() <= tol_s)
+            {
                 used[j] = true;
                 n += 1;
             }
