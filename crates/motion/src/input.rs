@@ -13,7 +13,7 @@
 //!   still averages 32+ pixels per cell.
 //! - **JPEG**: the mean of an 8x8 block is its DC coefficient, so a
 //!   baseline JPEG's grid comes from the Y component's DC coefficients
-//!   alone ([`crate::jpeg_dc`]: entropy decoding only, AC codes skipped, no
+//!   alone (`jpeg_dc`: entropy decoding only, AC codes skipped, no
 //!   inverse DCT, no chroma, no picture allocated). Other JPEGs
 //!   (progressive, MJPEG without Huffman tables) and pictures under 512 px
 //!   wide (blocks under 8 px) use `jpeg-decoder`'s DCT scaling (1/8, 1/4,

@@ -38,8 +38,8 @@
 //! - **Agent.** From the capture thread, per frame: `due`, then `analyse`
 //!   with the picture the source already has: `Picture::Rgb24` for the test
 //!   pattern, `Picture::Yuyv` for a YUYV webcam, `Picture::Jpeg` for an
-//!   MJPEG webcam or `rpicam-vid --codec mjpeg` (decoded at 1/8 scale
-//!   here, never at full size), `Picture::Luma` for a Y plane (an I420
+//!   MJPEG webcam or `rpicam-vid --codec mjpeg` (only its DC coefficients
+//!   are read, never a full-size picture), `Picture::Luma` for a Y plane (an I420
 //!   `rpicam-vid` low-resolution stream beside the H.264 one). Frames must
 //!   come in capture order; timestamps are the source's (wall-clock ms for
 //!   the agent's live frames).
@@ -61,25 +61,37 @@
 //! 1. **Reduced-scale luma.** Every input becomes the same grid of block
 //!    means (8x8 px at 640x480: 80x60 cells; see [`input`]). Averaging 32–64
 //!    pixels divides sensor noise by 6–8 before anything else; for JPEG the
-//!    block mean is the DC coefficient, read with DCT scaling. All later
-//!    work is on ~5,000 cells, whatever the picture size.
-//! 2. **Brightness normalisation.** Each frame is compared with the
-//!    background through a global affine map `cur ≈ a·bg + b`, fitted by
-//!    least squares over the cells that were not moving (twice, the second
-//!    time without the cells beyond 3 robust deviations of the first fit).
-//!    An auto-exposure step, a light switched on, a cloud or a slow
-//!    sunrise change `a` and `b`, not the residuals. The prediction is
-//!    clamped to 0..=255 so clipping highlights do not show as motion. A
-//!    ridge term pulls `a` to 1 on flat, textureless pictures.
+//!    block mean is the DC coefficient, read without decoding the rest
+//!    (`jpeg_dc`). All later work is on ~5,000 cells, whatever the picture
+//!    size.
+//! 2. **Brightness normalisation.** Each frame is related to the
+//!    background by a global affine map `cur ≈ a·bg + b`, fitted by least
+//!    squares over the cells that were not moving and not clipped (twice,
+//!    the second time without the cells beyond 3 robust deviations of the
+//!    first fit); a ridge term pulls `a` to 1 on flat, textureless
+//!    pictures. The whole background is then mapped into the frame's
+//!    exposure, so an auto-exposure step, a light switched on, a cloud or
+//!    a slow sunrise change `a` and `b`, not the residuals, and cells that
+//!    update at different rates never disagree about the exposure.
+//!    Clipping is handled as a bound: a background learned at the white
+//!    (black) clip only says "at least (most) this", so a brighter
+//!    (darker) value there later is no change (a window that a darker
+//!    exposure reveals); a cell the map pushes past a clip level takes the
+//!    current value.
 //! 3. **Noise threshold.** Each cell keeps a running mean absolute residual
 //!    (its own noise: a dark corner, a flickering screen, leaves). A cell
 //!    changed if `|residual| > max(min_delta, k·noise)`; sensitivity 1..=100
 //!    maps to `min_delta` 22.8..3 luma levels and `k` 6..3.
-//! 4. **Global change.** If more than half the usable cells changed even
-//!    after normalisation (an IR cut filter switching to night mode, a
-//!    lamp lighting one side of the room), the frame is a global change,
+//! 4. **Global change and exposure steps.** If more than half the usable
+//!    cells changed even after normalisation, the frame is a global change,
 //!    not motion: the background is replaced by the current picture and
-//!    the detector settles for 1 s before it reports motion again.
+//!    the detector settles for 1 s before it reports motion again. At a
+//!    smaller exposure step (the map's gain off 1 by 2 % or its offset by
+//!    2 levels in one frame: a lamp, an IR switch to night mode), a cell
+//!    that was quiet and now disagrees with the map is the map's failure
+//!    (a saturating colour channel, a lamp's own pool of light, a gamma
+//!    change), not motion, and takes the current value; cells that were
+//!    moving keep their prediction, so an event runs on through the step.
 //! 5. **Regions.** Isolated changed cells (fewer than 2 changed
 //!    neighbours) are dropped; the rest, dilated by one cell, form
 //!    8-connected regions. Regions with at least `min_area_percent` of the
@@ -355,5 +367,113 @@ impl Detector {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(index: u64, ms: i64) -> FrameRef {
+        FrameRef {
+            index,
+            time: Millis(ms),
+        }
+    }
+
+    /// A 160x120 luma picture: a textured background, with a bright
+    /// square at `x` when given.
+    fn picture(square_x: Option<usize>) -> Vec<u8> {
+        let (w, h) = (160, 120);
+        let mut p: Vec<u8> = (0..w * h)
+            .map(|i| (60 + (i * 7 + i / w * 13) % 90) as u8)
+            .collect();
+        if let Some(x0) = square_x {
+            for y in 40..80 {
+                for x in x0..(x0 + 30).min(w) {
+                    p[y * w + x] = 250;
+                }
+            }
+        }
+        p
+    }
+
+    /// `due` keeps to `analysis_fps` whatever the capture rate.
+    #[test]
+    fn due_keeps_the_analysis_rate() {
+        let mut d = Detector::new(Settings::default()).unwrap();
+        let still = picture(None);
+        let mut analysed = 0;
+        // 30 fps for 10 s.
+        for i in 0..300u64 {
+            let t = (i as f64 * 1000.0 / 30.0) as i64;
+            if d.due(Millis(t)) {
+                d.analyse(&Picture::luma(&still, 160, 120), frame(i, t))
+                    .unwrap();
+                analysed += 1;
+            }
+        }
+        assert_eq!(analysed, 50);
+    }
+
+    /// An open event is closed when time goes backwards (a new stream) and
+    /// by `finish`; a bad picture is an error that changes nothing.
+    #[test]
+    fn event_closed_by_time_going_back_and_by_finish() {
+        let still = picture(None);
+        let run = |d: &mut Detector, from: i64| -> Vec<Update> {
+            let mut updates = Vec::new();
+            for i in 0..40i64 {
+                let t = from + i * 200;
+                // The square moves from 3 s to 6 s.
+                let pic = if (3_000..6_000).contains(&(i * 200)) {
+                    picture(Some(((i * 200 - 3_000) / 40) as usize))
+                } else {
+                    still.clone()
+                };
+                if let Some(u) = d
+                    .analyse(&Picture::luma(&pic, 160, 120), frame(i as u64, t))
+                    .unwrap()
+                    .update
+                {
+                    updates.push(u);
+                }
+                if i * 200 == 5_000 {
+                    break;
+                }
+            }
+            updates
+        };
+        let mut d = Detector::new(Settings::default()).unwrap();
+        let ups = run(&mut d, 100_000);
+        assert!(
+            matches!(
+                ups[..],
+                [Update::Started {
+                    start: Millis(103_000),
+                    ..
+                }]
+            ),
+            "{ups:?}"
+        );
+        assert!(
+            d.analyse(&Picture::luma(&still[..10], 160, 120), frame(99, 105_100))
+                .is_err()
+        );
+        // Time jumps back: the open event ends at its last moving frame.
+        let a = d
+            .analyse(&Picture::luma(&still, 160, 120), frame(0, 50_000))
+            .unwrap();
+        let Some(Update::Ended(e)) = a.update else {
+            panic!("{a:?}");
+        };
+        assert_eq!((e.start, e.end), (Millis(103_000), Millis(105_000)));
+        assert_eq!(a.phase, Phase::Learning);
+        // And finish() ends one too.
+        let mut d = Detector::new(Settings::default()).unwrap();
+        run(&mut d, 0);
+        let e = d.finish().expect("open event");
+        assert_eq!((e.start, e.end), (Millis(3_000), Millis(5_000)));
+        assert_eq!(d.finish(), None);
     }
 }
