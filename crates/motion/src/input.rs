@@ -315,8 +315,10 @@ fn grid_from_dc(plane: &crate::jpeg_dc::DcPlane, block: u32) -> Grid {
     }
 }
 
-/// Any JPEG `jpeg-decoder` reads, through its DCT scaling.
-fn reduce_jpeg_scaled(bytes: &[u8]) -> Result<Grid, Error> {
+/// The grid of any JPEG `jpeg-decoder` reads, through its DCT scaling:
+/// what [`reduce`] falls back to when the DC-only path does not apply
+/// (public for measuring the two against each other).
+pub fn reduce_jpeg_scaled(bytes: &[u8]) -> Result<Grid, Error> {
     let jpeg_err = |e: jpeg_decoder::Error| Error::Jpeg(e.to_string());
     let mut dec = jpeg_decoder::Decoder::new(bytes);
     dec.read_info().map_err(jpeg_err)?;
