@@ -12,7 +12,8 @@
 //!   pays per frame to send raw RGB (test pattern) or YUYV (webcam) live;
 //!   YUYV additionally pays a conversion (1.3x the encode in all).
 //! - Full-size JPEG decode (jpeg-decoder at scale 1, and zune-jpeg to
-//!   luma): what motion on an MJPEG source would cost without DCT scaling.
+//!   luma, with and without its x86 SIMD): what motion on an MJPEG source
+//!   would cost decoding whole pictures. A Pi Zero (ARMv6) has no SIMD.
 //! - openh264 decode of the frame (640x480, GOP 10): what the hub (or an
 //!   agent on an H.264 source) pays to get the luma plane it analyses.
 
@@ -248,6 +249,23 @@ fn main() {
             }),
         ),
         (
+            "JPEG full-size decode to luma, zune-jpeg, SIMD off (as on ARMv6)",
+            Box::new(|f: &Frames| {
+                for jpeg in &f.jpeg {
+                    let opts = zune_jpeg::zune_core::options::DecoderOptions::default()
+                        .set_use_unsafe(false)
+                        .jpeg_set_out_colorspace(
+                            zune_jpeg::zune_core::colorspace::ColorSpace::Luma,
+                        );
+                    let mut d = zune_jpeg::JpegDecoder::new_with_options(
+                        std::io::Cursor::new(&jpeg[..]),
+                        opts,
+                    );
+                    std::hint::black_box(d.decode().unwrap());
+                }
+            }),
+        ),
+        (
             "openh264 decode, GOP 10 (baseline: luma plane)",
             Box::new(|f: &Frames| {
                 let mut dec =
@@ -293,7 +311,7 @@ fn main() {
         .collect();
     let copy = ms[7];
     let encode = ms[6] - copy;
-    let (full_jd, full_zune, h264) = (ms[8], ms[9], ms[10]);
+    let (full_jd, full_zune, zune_scalar, h264) = (ms[8], ms[9], ms[10], ms[11]);
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -346,6 +364,12 @@ fn main() {
         ms[2],
         "full-size decode to luma, zune-jpeg",
         full_zune,
+    );
+    row(
+        "JPEG, DC only (MJPEG)",
+        ms[2],
+        "full-size decode to luma, zune-jpeg, SIMD off",
+        zune_scalar,
     );
     row(
         "JPEG, jpeg-decoder at 1/8 (fallback)",
