@@ -119,6 +119,27 @@ fn frame_ref(i: usize) -> FrameRef {
     }
 }
 
+/// A warmed detector analyses every frame, as `picture(i)` gives it.
+fn each_analysed<'a>(f: &'a Frames, picture: impl Fn(usize) -> Picture<'a>) {
+    let mut d = warmed(f);
+    for i in 0..f.rgb.len() {
+        std::hint::black_box(d.analyse(&picture(i), frame_ref(i)).unwrap());
+    }
+}
+
+/// Every frame decoded at full size to luma by zune-jpeg, its SIMD paths
+/// allowed or not.
+fn zune_luma(f: &Frames, simd: bool) {
+    use zune_jpeg::zune_core::{colorspace::ColorSpace, options::DecoderOptions};
+    for jpeg in &f.jpeg {
+        let opts = DecoderOptions::default()
+            .set_use_unsafe(simd)
+            .jpeg_set_out_colorspace(ColorSpace::Luma);
+        let mut d = zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(&jpeg[..]), opts);
+        std::hint::black_box(d.decode().unwrap());
+    }
+}
+
 type Stage<'a> = (&'a str, Box<dyn FnMut(&Frames) + 'a>);
 
 fn main() {
@@ -141,35 +162,18 @@ fn main() {
         (
             "motion: RGB (test pattern)",
             Box::new(|f: &Frames| {
-                let mut d = warmed(f);
-                for (i, rgb) in f.rgb.iter().enumerate() {
-                    std::hint::black_box(
-                        d.analyse(&Picture::rgb24(rgb, f.width, f.height), frame_ref(i))
-                            .unwrap(),
-                    );
-                }
+                each_analysed(f, |i| Picture::rgb24(&f.rgb[i], f.width, f.height))
             }),
         ),
         (
             "motion: YUYV (webcam)",
             Box::new(|f: &Frames| {
-                let mut d = warmed(f);
-                for (i, yuyv) in f.yuyv.iter().enumerate() {
-                    std::hint::black_box(
-                        d.analyse(&Picture::yuyv(yuyv, f.width, f.height), frame_ref(i))
-                            .unwrap(),
-                    );
-                }
+                each_analysed(f, |i| Picture::yuyv(&f.yuyv[i], f.width, f.height))
             }),
         ),
         (
             "motion: JPEG, DC coefficients only (MJPEG webcam)",
-            Box::new(|f: &Frames| {
-                let mut d = warmed(f);
-                for (i, jpeg) in f.jpeg.iter().enumerate() {
-                    std::hint::black_box(d.analyse(&Picture::Jpeg(jpeg), frame_ref(i)).unwrap());
-                }
-            }),
+            Box::new(|f: &Frames| each_analysed(f, |i| Picture::Jpeg(&f.jpeg[i]))),
         ),
         (
             "motion: JPEG through jpeg-decoder at 1/8 (the fallback path)",
@@ -184,13 +188,7 @@ fn main() {
         (
             "motion: luma plane (decoded H.264)",
             Box::new(move |f: &Frames| {
-                let mut d = warmed(f);
-                for (i, p) in f.i420.iter().enumerate() {
-                    std::hint::black_box(
-                        d.analyse(&Picture::luma(&p[..w * h], f.width, f.height), frame_ref(i))
-                            .unwrap(),
-                    );
-                }
+                each_analysed(f, |i| Picture::luma(&f.i420[i][..w * h], f.width, f.height))
             }),
         ),
         (
@@ -234,36 +232,11 @@ fn main() {
         ),
         (
             "JPEG full-size decode to luma, zune-jpeg (baseline: MJPEG)",
-            Box::new(|f: &Frames| {
-                for jpeg in &f.jpeg {
-                    let opts = zune_jpeg::zune_core::options::DecoderOptions::default()
-                        .jpeg_set_out_colorspace(
-                            zune_jpeg::zune_core::colorspace::ColorSpace::Luma,
-                        );
-                    let mut d = zune_jpeg::JpegDecoder::new_with_options(
-                        std::io::Cursor::new(&jpeg[..]),
-                        opts,
-                    );
-                    std::hint::black_box(d.decode().unwrap());
-                }
-            }),
+            Box::new(|f: &Frames| zune_luma(f, true)),
         ),
         (
             "JPEG full-size decode to luma, zune-jpeg, SIMD off (as on ARMv6)",
-            Box::new(|f: &Frames| {
-                for jpeg in &f.jpeg {
-                    let opts = zune_jpeg::zune_core::options::DecoderOptions::default()
-                        .set_use_unsafe(false)
-                        .jpeg_set_out_colorspace(
-                            zune_jpeg::zune_core::colorspace::ColorSpace::Luma,
-                        );
-                    let mut d = zune_jpeg::JpegDecoder::new_with_options(
-                        std::io::Cursor::new(&jpeg[..]),
-                        opts,
-                    );
-                    std::hint::black_box(d.decode().unwrap());
-                }
-            }),
+            Box::new(|f: &Frames| zune_luma(f, false)),
         ),
         (
             "openh264 decode, GOP 10 (baseline: luma plane)",

@@ -230,50 +230,48 @@ pub fn reduce(picture: &Picture<'_>) -> Result<Grid, Error> {
             width,
             height,
             stride,
-        } => {
-            check_buffer(data.len(), width, height, stride, 3)?;
-            let block = block_for(width);
-            let mut s = Summer::new(width, height, block);
-            for y in s.rows_read(height) {
-                let row = &data[y * stride..y * stride + width as usize * 3];
-                s.add_row(y, row, 3, |run| run.chunks_exact(3).map(rgb_luma).sum());
-            }
-            Ok(s.finish(width, height, block, 256))
-        }
+        } => reduce_raw(data, width, height, stride, 3, 256, |run| {
+            run.chunks_exact(3).map(rgb_luma).sum()
+        }),
         Picture::Yuyv {
             data,
             width,
             height,
             stride,
-        } => {
-            check_buffer(data.len(), width, height, stride, 2)?;
-            let block = block_for(width);
-            let mut s = Summer::new(width, height, block);
-            for y in s.rows_read(height) {
-                let row = &data[y * stride..y * stride + width as usize * 2];
-                s.add_row(y, row, 2, |run| {
-                    run.chunks_exact(2).map(|p| u32::from(p[0])).sum()
-                });
-            }
-            Ok(s.finish(width, height, block, 1))
-        }
+        } => reduce_raw(data, width, height, stride, 2, 1, |run| {
+            run.chunks_exact(2).map(|p| u32::from(p[0])).sum()
+        }),
         Picture::Luma {
             data,
             width,
             height,
             stride,
-        } => {
-            check_buffer(data.len(), width, height, stride, 1)?;
-            let block = block_for(width);
-            let mut s = Summer::new(width, height, block);
-            for y in s.rows_read(height) {
-                let row = &data[y * stride..y * stride + width as usize];
-                s.add_row(y, row, 1, |run| run.iter().map(|&v| u32::from(v)).sum());
-            }
-            Ok(s.finish(width, height, block, 1))
-        }
+        } => reduce_raw(data, width, height, stride, 1, 1, |run| {
+            run.iter().map(|&v| u32::from(v)).sum()
+        }),
         Picture::Jpeg(bytes) => reduce_jpeg(bytes),
     }
+}
+
+/// A packed picture of `px` bytes per pixel: `sum` gives the luma sum
+/// (x `unit`) of one block's run of pixels in a row.
+fn reduce_raw(
+    data: &[u8],
+    width: u32,
+    height: u32,
+    stride: usize,
+    px: usize,
+    unit: u32,
+    sum: impl Fn(&[u8]) -> u32,
+) -> Result<Grid, Error> {
+    check_buffer(data.len(), width, height, stride, px)?;
+    let block = block_for(width);
+    let mut s = Summer::new(width, height, block);
+    let row_len = width as usize * px;
+    for y in s.rows_read(height) {
+        s.add_row(y, &data[y * stride..y * stride + row_len], px, &sum);
+    }
+    Ok(s.finish(width, height, block, unit))
 }
 
 /// Decode `bytes` at the largest DCT reduction the grid allows, then sum
