@@ -66,6 +66,9 @@ impl Huffman {
             let n = usize::from(counts[len as usize - 1]);
             offset[len as usize] = k as i32 - code as i32;
             for _ in 0..n {
+                if code >= (1 << len) {
+                    return Err(err("bad Huffman table"));
+                }
                 let sym = *symbols
                     .get(k)
                     .ok_or_else(|| err("Huffman table too short"))?;
@@ -78,9 +81,6 @@ impl Huffman {
                 }
                 code += 1;
                 k += 1;
-            }
-            if code > (1 << len) {
-                return Err(err("bad Huffman table"));
             }
             max_code[len as usize] = code as i32;
             code <<= 1;
@@ -363,6 +363,27 @@ pub fn dc_means(data: &[u8], max_dim: u32) -> Result<Option<DcPlane>, Error> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tables that claim more codes than their lengths allow are refused,
+    /// not indexed out of bounds.
+    #[test]
+    fn oversubscribed_huffman_table() {
+        let mut counts = [0u8; 16];
+        counts[0] = 3; // three 1-bit codes
+        assert!(Huffman::new(&counts, &[1, 2, 3]).is_err());
+        counts[0] = 2;
+        assert!(Huffman::new(&counts, &[1, 2]).is_ok());
+        let mut counts = [0u8; 16];
+        counts[8] = 255; // 9-bit codes: 512 of them fit
+        assert!(Huffman::new(&counts, &[0; 255]).is_ok());
+        counts[7] = 200; // 200 8-bit codes leave room for 112 9-bit ones
+        assert!(Huffman::new(&counts, &[0; 455]).is_err());
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn decode_scan(
     header: &[u8],
@@ -427,7 +448,7 @@ fn decode_scan(
                         if s > 11 {
                             return Err(err("bad DC size"));
                         }
-                        pred[c] += extend(bits.get(s), s);
+                        pred[c] = pred[c].saturating_add(extend(bits.get(s), s));
                         let mut k = 1;
                         while k < 64 {
                             let rs = bits.decode(ac)?;
@@ -445,8 +466,9 @@ fn decode_scan(
                         if c == 0 {
                             let (bx, by) = (mx * bh + h, my * bv + v);
                             if bx < cols && by < rows {
-                                // mean = DC * Q0 / 8 + 128, x 16.
-                                let m = pred[0] * q0 * 2 + 128 * 16;
+                                // mean = DC * Q0 / 8 + 128, x 16 (wide: a
+                                // hostile stream's DC sum is unbounded).
+                                let m = i64::from(pred[0]) * i64::from(q0) * 2 + 128 * 16;
                                 means[by * cols + bx] = m.clamp(0, 4080) as u16;
                             }
                         }
