@@ -363,27 +363,6 @@ pub fn dc_means(data: &[u8], max_dim: u32) -> Result<Option<DcPlane>, Error> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Tables that claim more codes than their lengths allow are refused,
-    /// not indexed out of bounds.
-    #[test]
-    fn oversubscribed_huffman_table() {
-        let mut counts = [0u8; 16];
-        counts[0] = 3; // three 1-bit codes
-        assert!(Huffman::new(&counts, &[1, 2, 3]).is_err());
-        counts[0] = 2;
-        assert!(Huffman::new(&counts, &[1, 2]).is_ok());
-        let mut counts = [0u8; 16];
-        counts[8] = 255; // 9-bit codes: 512 of them fit
-        assert!(Huffman::new(&counts, &[0; 255]).is_ok());
-        counts[7] = 200; // 200 8-bit codes leave room for 112 9-bit ones
-        assert!(Huffman::new(&counts, &[0; 455]).is_err());
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn decode_scan(
     header: &[u8],
@@ -484,4 +463,25 @@ fn decode_scan(
         rows,
         means,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tables that claim more codes than their lengths allow are refused,
+    /// not indexed out of bounds.
+    #[test]
+    fn oversubscribed_huffman_table() {
+        let mut counts = [0u8; 16];
+        counts[0] = 3; // three 1-bit codes
+        assert!(Huffman::new(&counts, &[1, 2, 3]).is_err());
+        counts[0] = 2;
+        assert!(Huffman::new(&counts, &[1, 2]).is_ok());
+        let mut counts = [0u8; 16];
+        counts[8] = 255; // 9-bit codes: 512 of them fit
+        assert!(Huffman::new(&counts, &[0; 255]).is_ok());
+        counts[7] = 200; // 200 8-bit codes leave room for 112 9-bit ones
+        assert!(Huffman::new(&counts, &[0; 455]).is_err());
+    }
 }
