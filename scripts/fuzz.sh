@@ -2,14 +2,14 @@
 # Run every fuzz target (or the ones named) for a set time each, default 60 s:
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 # One cargo-fuzz workspace, fuzz/, holds a target per decoder of untrusted
-# input (wire, media, baichuan, hub and agent config). Needs the nightly
-# toolchain and cargo-fuzz: installs cargo-fuzz (`cargo install cargo-fuzz
-# --locked`) and the nightly toolchain (`rustup toolchain install nightly
-# --profile minimal`) if either is missing. Builds all targets once, then runs
-# each; the corpus grows in fuzz/corpus/TARGET/, seeded from the example
-# configs (and ../shared/fixtures/baichuan when present). A crash fails the
-# script, prints libFuzzer's report, and leaves the input in
-# fuzz/artifacts/TARGET/.
+# input (wire, media, baichuan, motion's JPEG input, hub and agent config).
+# Needs the nightly toolchain and cargo-fuzz: installs cargo-fuzz (`cargo
+# install cargo-fuzz --locked`) and the nightly toolchain (`rustup toolchain
+# install nightly --profile minimal`) if either is missing. Builds all
+# targets once, then runs each; the corpus grows in fuzz/corpus/TARGET/,
+# seeded from the example configs (and ../shared/fixtures/baichuan when
+# present). A crash fails the script, prints libFuzzer's report, and leaves
+# the input in fuzz/artifacts/TARGET/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"; shift || true
@@ -35,6 +35,15 @@ seed() { # TARGET FILE...
 }
 seed hub_config deploy/hub.example.toml
 seed agent_config agent/agent.example.toml
+# Motion's JPEG input: two small baseline JPEGs (ffmpeg's MJPEG encoder,
+# coarse and fine quantisation).
+if command -v ffmpeg >/dev/null; then
+  mkdir -p fuzz/corpus/motion_jpeg
+  for q in 2 20; do
+    [ -f "fuzz/corpus/motion_jpeg/seed-q$q.jpg" ] || ffmpeg -loglevel error -f lavfi \
+      -i testsrc=size=96x64 -frames:v 1 -q:v "$q" "fuzz/corpus/motion_jpeg/seed-q$q.jpg" || true
+  done
+fi
 # MP4 targets: a small fragmented and a plain H.264 MP4, so the fuzzer starts
 # from real box structure (made with ffmpeg when it is there).
 if command -v ffmpeg >/dev/null; then

@@ -16,14 +16,14 @@ cargo fmt --all --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "protocol and media crates do no I/O (no tokio among their dependencies)"
-for crate in wire media baichuan; do
+step "protocol, media and detection crates do no I/O (no tokio among their dependencies)"
+for crate in wire media baichuan motion; do
   if cargo tree -p "$crate" -e normal --locked --prefix none | grep -q '^tokio '; then
     echo "error: crate $crate depends on tokio" >&2
     exit 1
   fi
 done
-echo "ok: wire, media and baichuan are runtime-free"
+echo "ok: wire, media, baichuan and motion are runtime-free"
 
 step "build binaries (integration tests run them)"
 cargo build --workspace --bins --locked

@@ -5,11 +5,14 @@
 //! as `HH:MM:SS.mmm` (UTC) and the frame number in a large bitmap font, and a
 //! machine-readable [`Stamp`] as a band of black/white cells at the bottom.
 //! [`read_stamp`] decodes that band from decoded RGB, so a test can measure
-//! which frame arrived and how late. Everything here is pure: pixels in,
-//! pixels or bytes out.
+//! which frame arrived and how late. [`scene`] renders scripted scenes
+//! (a still room, moving objects, lighting changes, sensor noise) for
+//! testing motion detection against known times. Everything here is pure:
+//! pixels in, pixels or bytes out.
 
 mod code;
 mod font;
+pub mod scene;
 
 /// Smallest width or height a [`Pattern`] renders; smaller requests are
 /// raised to it.
@@ -109,6 +112,42 @@ impl Image {
                 let (r, g, b) = (r / n, g / n, b / n);
                 u_plane[cy * cw + cx] = (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128) as u8;
                 v_plane[cy * cw + cx] = (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128) as u8;
+            }
+        }
+        out
+    }
+}
+
+impl Image {
+    /// Packed YUV 4:2:2 (`Y0 U Y1 V`, what V4L2 webcams call YUYV), BT.601
+    /// limited range like [`Image::to_i420`]; chroma is the mean of each
+    /// horizontal pixel pair. An odd last column is paired with itself.
+    ///
+    /// # Panics
+    /// If `rgb` is shorter than `width * height * 3`.
+    pub fn to_yuyv(&self) -> Vec<u8> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        assert!(self.rgb.len() >= w * h * 3, "Image rgb buffer too short");
+        let pw = w.div_ceil(2) * 2;
+        let mut out = Vec::with_capacity(pw * h * 2);
+        let luma = |p: &[u8]| {
+            let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
+            (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8
+        };
+        for row in self.rgb.chunks_exact(w * 3).take(h) {
+            for x in (0..w).step_by(2) {
+                let a = &row[x * 3..x * 3 + 3];
+                let b = if x + 1 < w {
+                    &row[x * 3 + 3..x * 3 + 6]
+                } else {
+                    a
+                };
+                let r = (i32::from(a[0]) + i32::from(b[0])) / 2;
+                let g = (i32::from(a[1]) + i32::from(b[1])) / 2;
+                let bl = (i32::from(a[2]) + i32::from(b[2])) / 2;
+                let u = (((-38 * r - 74 * g + 112 * bl + 128) >> 8) + 128) as u8;
+                let v = (((112 * r - 94 * g - 18 * bl + 128) >> 8) + 128) as u8;
+                out.extend_from_slice(&[luma(a), u, luma(b), v]);
             }
         }
         out
@@ -224,7 +263,7 @@ impl Pattern {
     /// Draw the picture for `stamp`. Everything that moves is a function of
     /// `stamp.millis`, so equal stamps give equal pictures.
     pub fn render(&self, stamp: Stamp) -> Image {
-        let (w, h, s) = (self.width, self.height, self.scale);
+        let (w, h) = (self.width, self.height);
         let mut rgb = vec![0u8; w * h * 3];
 
         // Bars, scrolling left.
@@ -234,17 +273,7 @@ impl Pattern {
             row.copy_from_slice(bars);
         }
 
-        // Text panel: clock, then frame number.
-        let pad = 2 * s;
-        let line_h = font::GLYPH_H * s;
-        let clock = format_clock(stamp.millis);
-        let frame = format!("#{}", stamp.frame);
-        let chars = clock.len().max(frame.len());
-        let panel_w = (chars * font::ADVANCE * s + 2 * pad - s).min(w);
-        let panel_h = (2 * line_h + 3 * pad).min(h);
-        self.fill(&mut rgb, 0, 0, panel_w, panel_h, [0, 0, 0]);
-        self.text(&mut rgb, pad, pad, &clock, [255, 255, 255]);
-        self.text(&mut rgb, pad, 2 * pad + line_h, &frame, [255, 255, 0]);
+        let panel_h = self.clock_panel(&mut rgb, stamp);
 
         // Band for the stamp cells.
         let band_top = self.layout.map_or(h, |l| l.band_top());
@@ -277,6 +306,23 @@ impl Pattern {
             height: h as u32,
             rgb,
         }
+    }
+
+    /// Draw the text panel (clock, then frame number) in the top-left
+    /// corner of `rgb` (this pattern's size); returns the panel's height.
+    pub(crate) fn clock_panel(&self, rgb: &mut [u8], stamp: Stamp) -> usize {
+        let (w, h, s) = (self.width, self.height, self.scale);
+        let pad = 2 * s;
+        let line_h = font::GLYPH_H * s;
+        let clock = format_clock(stamp.millis);
+        let frame = format!("#{}", stamp.frame);
+        let chars = clock.len().max(frame.len());
+        let panel_w = (chars * font::ADVANCE * s + 2 * pad - s).min(w);
+        let panel_h = (2 * line_h + 3 * pad).min(h);
+        self.fill(rgb, 0, 0, panel_w, panel_h, [0, 0, 0]);
+        self.text(rgb, pad, pad, &clock, [255, 255, 255]);
+        self.text(rgb, pad, 2 * pad + line_h, &frame, [255, 255, 0]);
+        panel_h
     }
 
     /// [`Pattern::render`] then [`encode_jpeg`] in one call.
@@ -389,5 +435,16 @@ mod tests {
         check([255, 255, 255], [235, 128, 128]);
         check([255, 0, 0], [82, 90, 240]);
         check([0, 0, 255], [41, 240, 110]);
+    }
+
+    #[test]
+    fn yuyv_of_flat_colours_and_odd_width() {
+        let img = Image {
+            width: 3,
+            height: 2,
+            rgb: [255, 0, 0].repeat(6),
+        };
+        let out = img.to_yuyv();
+        assert_eq!(out, [82, 90, 82, 240].repeat(4));
     }
 }
