@@ -95,7 +95,11 @@ impl Error {
             // Connection refused or reset, timeouts, 5xx, 429, throttling: transient.
             _ => ErrorKind::RetryLater,
         };
-        Error::new(kind, format!("{what}: {}", squeeze(&text)))
+        let detail = match (between(&text, "<Code>", "</Code>"), between(&text, "<Message>", "</Message>")) {
+            (Some(code), Some(msg)) => format!("{code}: {msg}"),
+            _ => text.clone(),
+        };
+        Error::new(kind, format!("{what}: {}", squeeze(&detail)))
     }
 }
 
@@ -119,6 +123,13 @@ fn is_auth(text: &str) -> bool {
     ]
     .iter()
     .any(|c| text.contains(c))
+}
+
+/// The text between the first `open` and the next `close`.
+fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = text.find(open)? + open.len();
+    let len = text[start..].find(close)?;
+    Some(&text[start..start + len])
 }
 
 /// One line, bounded: store errors can carry whole XML bodies.
@@ -154,6 +165,15 @@ mod tests {
         let s = squeeze(&format!("a\n  b {}", "x".repeat(2000)));
         assert!(s.starts_with("a b xxx"));
         assert!(s.len() <= 600 + '…'.len_utf8());
+    }
+
+    #[test]
+    fn s3_code_and_message_are_kept() {
+        let t = "Error performing PUT http://h/b/k - 403 Forbidden: <?xml version=\"1.0\"?>\
+                 <Error><Code>AccessDenied</Code><Message>Forbidden: Invalid signature</Message>";
+        assert_eq!(between(t, "<Code>", "</Code>"), Some("AccessDenied"));
+        assert_eq!(between(t, "<Message>", "</Message>"), Some("Forbidden: Invalid signature"));
+        assert_eq!(between("no xml", "<Code>", "</Code>"), None);
     }
 
     #[test]

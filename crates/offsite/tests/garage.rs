@@ -301,7 +301,10 @@ async fn encrypted_objects() {
             (65_535, 65_537),
             (n / 2, n / 2 + 100_000.min(n / 2)),
             (n - 3, n),
-        ] {
+        ]
+        .into_iter()
+        .filter(|&(_, z)| z <= n)
+        {
             let got = b.read_range(&o, a as u64..z as u64).await.unwrap();
             assert_eq!(&got[..], &data[a..z], "{k} {a}..{z}");
         }
@@ -453,7 +456,16 @@ async fn quota_reached() {
     let k = b.layout().segment("porch", &seg_name(1)).unwrap();
     let e = b.replicate_file(&k, &big, None, None).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::QuotaReached, "{e}");
+    assert!(e.to_string().contains("quota is reached"), "{e}");
     assert!(small.exists() && big.exists());
+    // Garage drops a multipart upload whose completion it refused; the journal still
+    // names it, so with room again the upload finds it gone and starts over cleanly.
+    assert_eq!(info(&s.garage, "unfinishedMultipartUploads"), 0);
+    s.garage.set_quota(None, None).unwrap();
+    let r = b.replicate_file(&k, &big, None, None).await.unwrap();
+    assert_eq!((r.parts, r.resumed_parts), (3, 0));
+    assert_eq!(info(&s.garage, "unfinishedMultipartUploads"), 0);
+    b.delete(&[k]).await.unwrap();
 
     s.garage.set_quota(None, Some(1)).unwrap();
     let (a, _) = s.file(&seg_name(2), 1000);

@@ -307,7 +307,7 @@ impl Garage {
     fn wait_healthy(&self) -> Result<()> {
         let deadline = Instant::now() + CALL_TIMEOUT;
         loop {
-            let health = self.json_api("GetClusterHealth", &serde_json::json!({}));
+            let health = self.json_api("GetClusterHealth", &Value::Null);
             if let Ok(h) = &health
                 && h["status"] == "healthy"
             {
