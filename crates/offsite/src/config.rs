@@ -479,6 +479,22 @@ mod tests {
         assert!(e.to_string().contains("without credentials"), "{e}");
     }
 
+    /// The documented example parses, with every key set.
+    #[test]
+    fn example_file_parses() {
+        let text = include_str!("../offsite.example.toml");
+        let c = OffsiteConfig::from_toml(text).unwrap();
+        assert_eq!(c.prefix, "home");
+        assert_eq!(
+            c.max_upload_rate,
+            Some(Rate {
+                bytes_per_sec: 500_000
+            })
+        );
+        assert!(c.encryption_key_file.is_some());
+        assert_eq!(c.retention.event_max_age, Some(Secs(730 * 86400)));
+    }
+
     #[test]
     fn rates() {
         let r = |s: &str| s.parse::<Rate>().map(|r| r.bytes_per_sec);

@@ -95,7 +95,10 @@ impl Error {
             // Connection refused or reset, timeouts, 5xx, 429, throttling: transient.
             _ => ErrorKind::RetryLater,
         };
-        let detail = match (between(&text, "<Code>", "</Code>"), between(&text, "<Message>", "</Message>")) {
+        let detail = match (
+            between(&text, "<Code>", "</Code>"),
+            between(&text, "<Message>", "</Message>"),
+        ) {
             (Some(code), Some(msg)) => format!("{code}: {msg}"),
             _ => text.clone(),
         };
@@ -172,7 +175,10 @@ mod tests {
         let t = "Error performing PUT http://h/b/k - 403 Forbidden: <?xml version=\"1.0\"?>\
                  <Error><Code>AccessDenied</Code><Message>Forbidden: Invalid signature</Message>";
         assert_eq!(between(t, "<Code>", "</Code>"), Some("AccessDenied"));
-        assert_eq!(between(t, "<Message>", "</Message>"), Some("Forbidden: Invalid signature"));
+        assert_eq!(
+            between(t, "<Message>", "</Message>"),
+            Some("Forbidden: Invalid signature")
+        );
         assert_eq!(between("no xml", "<Code>", "</Code>"), None);
     }
 

@@ -183,6 +183,11 @@ impl Garage {
             .is_some_and(|c| c.try_wait().is_ok_and(|s| s.is_none()))
     }
 
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(ChildGuard::pid)
+    }
+
     /// The server's log so far (empty when stopped and restarted: each run has its own).
     pub fn log(&self) -> String {
         self.child.as_ref().map(ChildGuard::log).unwrap_or_default()
