@@ -26,7 +26,7 @@ use object_store::{
 use crate::config::{Addressing, Credentials, OffsiteConfig};
 use crate::http::{Connector, Traffic};
 use crate::journal::{MultipartState, PartDone, UploadJournal};
-use crate::layout::{Layout, ObjectName};
+use crate::layout::Layout;
 use crate::manifest::SegmentRecord;
 use crate::retention::Listed;
 use crate::source::{Body, Plain};
@@ -246,7 +246,8 @@ impl Bucket {
                     resumed_parts: 0,
                 });
             }
-            Ok(_) | Err(Error { .. }) => {}
+            // Absent, different, or the HEAD failed (the upload will say why): send it.
+            _ => {}
         }
 
         let mut meta: Vec<(&'static str, String)> = vec![
@@ -783,11 +784,6 @@ impl Bucket {
             }
         }
         Ok(())
-    }
-
-    /// Whether an object's name is one of this layout's segments.
-    pub fn is_segment(name: &ObjectName) -> bool {
-        matches!(name, ObjectName::Segment { .. })
     }
 }
 

@@ -57,8 +57,9 @@ pub trait UploadJournal: Send + Sync + std::fmt::Debug {
     fn all(&self) -> Result<Vec<MultipartState>, Error>;
 }
 
-/// A journal in a directory: `HEX(key).json` per upload, written to a temporary file,
-/// fsynced, renamed, directory fsynced.
+/// A journal in a directory: `SHA256(key).json` per upload (the key itself is inside;
+/// keys can be longer than a file name may be), written to a temporary file, fsynced,
+/// renamed, directory fsynced.
 #[derive(Debug, Clone)]
 pub struct DirJournal {
     dir: PathBuf,
@@ -73,7 +74,9 @@ impl DirJournal {
     }
 
     fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(format!("{}.json", hex::encode(key)))
+        use sha2::Digest;
+        self.dir
+            .join(format!("{}.json", hex::encode(sha2::Sha256::digest(key))))
     }
 
     fn sync_dir(&self) -> Result<(), Error> {
@@ -124,18 +127,15 @@ impl UploadJournal for DirJournal {
         for entry in entries {
             let entry = entry.map_err(|e| Error::local(self.dir.display(), e))?;
             let name = entry.file_name();
-            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+            if !name.to_str().is_some_and(|n| n.ends_with(".json")) {
                 continue;
-            };
-            let Some(key) = hex::decode(stem)
-                .ok()
-                .and_then(|k| String::from_utf8(k).ok())
-            else {
-                continue;
-            };
-            if let Some(s) = self.load(&key)? {
-                out.push(s);
             }
+            let path = entry.path();
+            let bytes = std::fs::read(&path).map_err(|e| Error::local(path.display(), e))?;
+            let state: MultipartState = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::new(crate::ErrorKind::Local, format!("{}: {e}", path.display()))
+            })?;
+            out.push(state);
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
@@ -151,7 +151,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = DirJournal::open(dir.path()).unwrap();
         let mut s = MultipartState {
-            key: "home/rec/porch/2026-11-21T07-31-50.123Z.mp4".into(),
+            // Longer than a file name may be.
+            key: format!(
+                "{}/rec/porch/2026-11-21T07-31-50.123Z.mp4",
+                "p/".repeat(63) + "p"
+            ),
             upload_id: "u1".into(),
             sha256: "ab".repeat(32),
             plain_len: 20 << 20,
