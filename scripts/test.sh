@@ -10,20 +10,23 @@ step() { printf '\n==> %s\n' "$*"; }
 step "system packages"
 scripts/install-test-deps.sh
 
+step "Garage (the S3 store of the off-site tests; built once per machine, cached outside the clone)"
+scripts/garage.sh build
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "protocol, media and detection crates do no I/O (no tokio among their dependencies)"
-for crate in wire media baichuan motion; do
+step "protocol, media, detection and encryption crates do no I/O (no tokio among their dependencies)"
+for crate in wire media baichuan motion chunkseal; do
   if cargo tree -p "$crate" -e normal --locked --prefix none | grep -q '^tokio '; then
     echo "error: crate $crate depends on tokio" >&2
     exit 1
   fi
 done
-echo "ok: wire, media, baichuan and motion are runtime-free"
+echo "ok: wire, media, baichuan, motion and chunkseal are runtime-free"
 
 step "build binaries (integration tests run them)"
 cargo build --workspace --bins --locked

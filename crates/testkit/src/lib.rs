@@ -9,17 +9,20 @@
 //! - [`browser`]: drive headless Chromium through chromedriver, and compare
 //!   screenshots with [`png_diff`].
 //! - [`faultproxy`]: a TCP proxy that stalls, injects garbage or cuts on request.
+//! - [`garage`]: a real single-node Garage (S3) with a bucket and key, stoppable.
 //!
 //! This crate may print: a [`process::ChildGuard`] dropped while its test
 //! panics writes the child's log to stderr, where the test harness shows it.
 
 pub mod browser;
 pub mod faultproxy;
+pub mod garage;
 pub mod mjpeg;
 pub mod process;
 
 pub use browser::{Browser, png_diff};
 pub use faultproxy::FaultProxy;
+pub use garage::Garage;
 pub use process::{ChildGuard, Signal};
 
 /// Re-exported so tests build requests (basic auth, cookies) with the same
@@ -53,6 +56,7 @@ mod tests {
         fn send<T: Send>() {}
         send::<crate::Browser>();
         send::<crate::ChildGuard>();
+        send::<crate::Garage>();
         send::<crate::mjpeg::MjpegStream>();
         send::<crate::mjpeg::PartParser>();
     }
