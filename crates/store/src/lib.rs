@@ -123,7 +123,9 @@ pub use name::{
 };
 pub use recover::{RecoveryAction, RecoveryReport};
 pub use retention::{Deletion, Forecast, Reason, RetentionPolicy, forecast, plan};
-pub use retime::{PreparedRetime, RetimePass, RetimeReport, RetimeScope};
+pub use retime::{
+    PreparedRetime, RetimePass, RetimeReport, RetimeScope, RetimedCopy, write_retimed_copy,
+};
 pub use writer::{FinishedSegment, SegmentWriter, SyncPolicy};
 
 #[cfg(test)]

@@ -134,62 +134,10 @@ impl SegmentDir {
     /// refused ([`StoreError::BadSegment`]).
     pub fn prepare_retime(&self, name: &str) -> Result<Option<PreparedRetime>> {
         let path = self.checked_file_path(name)?;
-        let file = File::open(&path).map_err(|e| open_error(e, &path, name))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| StoreError::io("stat", &path, e))?;
-        let len = meta.len();
-        let mut s = Scanner::new(len).record_decode_times();
-        feed(&mut s, &file, &path)?;
-        let bad = |why: String| StoreError::BadSegment(format!("{name}: {why}"));
-        let (r, times) = s.into_decode_times().map_err(|e| bad(e.to_string()))?;
-        if r.discarded_len > 0 {
-            return Err(bad(format!(
-                "{} bytes after its last complete fragment",
-                r.discarded_len
-            )));
-        }
-        let patches = media::retime::rebase(&times).map_err(|e| bad(e.to_string()))?;
-        if patches.is_empty() {
-            return Ok(None);
-        }
         let tmp = self.path().join(format!("{name}{RETIME_EXT}"));
-        let out = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| StoreError::io("create", &tmp, e))?;
-        let copy = || -> io::Result<()> {
-            out.set_permissions(meta.permissions())?;
-            let mut buf = vec![0u8; COPY_CHUNK];
-            let mut offset = 0u64;
-            while offset < len {
-                let want = usize::try_from(len - offset)
-                    .unwrap_or(COPY_CHUNK)
-                    .min(COPY_CHUNK);
-                let got = read_at_most(&file, &mut buf[..want], offset)?;
-                if got < want {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the segment got shorter while it was copied",
-                    ));
-                }
-                media::retime::apply(&patches, offset, &mut buf[..got]);
-                out.write_all_at(&buf[..got], offset)?;
-                offset += got as u64;
-            }
-            if let Ok(mtime) = meta.modified() {
-                out.set_modified(mtime)?;
-            }
-            out.sync_all()
+        let Some(copy) = write_retimed_copy(&path, &tmp)? else {
+            return Ok(None);
         };
-        if let Err(e) = copy() {
-            drop(out);
-            let _ = fs::remove_file(&tmp);
-            return Err(StoreError::io("write", &tmp, e));
-        }
-        drop(out);
         let done = self.path().join(format!("{name}{RETIMED_EXT}"));
         fs::rename(&tmp, &done).map_err(|e| StoreError::io("rename", &tmp, e))?;
         self.sync_dir()?;
@@ -197,9 +145,9 @@ impl SegmentDir {
             dir: self.clone(),
             report: RetimeReport {
                 name: name.to_owned(),
-                was_at: r.first_dts.unwrap_or(Time90k::ZERO),
-                fragments: patches.len(),
-                size_bytes: len,
+                was_at: copy.was_at,
+                fragments: copy.fragments,
+                size_bytes: copy.size_bytes,
             },
             path: done,
         }))
@@ -329,6 +277,84 @@ impl SegmentDir {
             _ => Ok(None),
         }
     }
+}
+
+/// What [`write_retimed_copy`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetimedCopy {
+    /// Where the media time started in the source (0 in the copy).
+    pub was_at: Time90k,
+    /// Fragments whose decode time was moved.
+    pub fragments: usize,
+    pub size_bytes: u64,
+}
+
+/// If the fMP4 file `src`'s media time does not start at 0, writes `dst` (created or
+/// truncated; same permissions and mtime) as a copy that does, and fsyncs it; otherwise
+/// writes nothing and returns `None`. On error `dst` is removed. A file with a torn tail
+/// or more than one track is refused ([`StoreError::BadSegment`]). For a segment, use
+/// [`SegmentDir::prepare_retime`], which names the copy so that recovery knows it.
+pub fn write_retimed_copy(src: &Path, dst: &Path) -> Result<Option<RetimedCopy>> {
+    let shown = src.file_name().unwrap_or_default().to_string_lossy();
+    let file = File::open(src).map_err(|e| open_error(e, src, &shown))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| StoreError::io("stat", src, e))?;
+    let len = meta.len();
+    let mut s = Scanner::new(len).record_decode_times();
+    feed(&mut s, &file, src)?;
+    let bad = |why: String| StoreError::BadSegment(format!("{shown}: {why}"));
+    let (r, times) = s.into_decode_times().map_err(|e| bad(e.to_string()))?;
+    if r.discarded_len > 0 {
+        return Err(bad(format!(
+            "{} bytes after its last complete fragment",
+            r.discarded_len
+        )));
+    }
+    let patches = media::retime::rebase(&times).map_err(|e| bad(e.to_string()))?;
+    if patches.is_empty() {
+        return Ok(None);
+    }
+    let out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dst)
+        .map_err(|e| StoreError::io("create", dst, e))?;
+    let copy = || -> io::Result<()> {
+        out.set_permissions(meta.permissions())?;
+        let mut buf = vec![0u8; COPY_CHUNK];
+        let mut offset = 0u64;
+        while offset < len {
+            let want = usize::try_from(len - offset)
+                .unwrap_or(COPY_CHUNK)
+                .min(COPY_CHUNK);
+            let got = read_at_most(&file, &mut buf[..want], offset)?;
+            if got < want {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file got shorter while it was copied",
+                ));
+            }
+            media::retime::apply(&patches, offset, &mut buf[..got]);
+            out.write_all_at(&buf[..got], offset)?;
+            offset += got as u64;
+        }
+        if let Ok(mtime) = meta.modified() {
+            out.set_modified(mtime)?;
+        }
+        out.sync_all()
+    };
+    if let Err(e) = copy() {
+        drop(out);
+        let _ = fs::remove_file(dst);
+        return Err(StoreError::io("write", dst, e));
+    }
+    Ok(Some(RetimedCopy {
+        was_at: r.first_dts.unwrap_or(Time90k::ZERO),
+        fragments: patches.len(),
+        size_bytes: len,
+    }))
 }
 
 fn feed(s: &mut Scanner, file: &File, path: &Path) -> Result<()> {

@@ -166,8 +166,8 @@ pub const T0: i64 = 1_795_246_310_000;
 pub async fn upload_two(h: &super::common::TestHub) -> (Vec<String>, Vec<Vec<u8>>) {
     let mut names = Vec::new();
     let mut files = Vec::new();
-    // One continuous run cut at 3 s: the second file's media time starts at 3 s,
-    // as an agent's files do.
+    // One continuous run cut at 3 s, as an agent cuts its files (each one's media
+    // time starts at 0).
     let (track, frames) = encode(105, FPS as u32);
     let mut run = segment_files(&track, &frames[..45], 60);
     run.extend(segment_files(&track, &frames[45..], 60));
