@@ -189,3 +189,92 @@ pub async fn upload_two(h: &super::common::TestHub) -> (Vec<String>, Vec<Vec<u8>
     }
     (names, files)
 }
+
+/// The same cuts as [`segment_files`], written the way segments were before every
+/// file's media time started at 0: each file's decode times continue the run's, so a
+/// later file's first `tfdt` is where it starts in the run (e.g. 3 s for the second of
+/// 3 s segments).
+pub fn old_style_segment_files(
+    track: &TrackConfig,
+    frames: &[Frame],
+    target_secs: i64,
+) -> Vec<Vec<u8>> {
+    use media::fmp4::{FragmentPolicy, Fragmenter, Sample, init_segment};
+    // Where the segmenter cuts: the frame counts of its segments.
+    let cfg = SegmenterConfig {
+        target_duration: Duration90k::from_secs(target_secs),
+        ..Default::default()
+    };
+    let mut s = Segmenter::new(track.clone(), cfg);
+    let mut events = Vec::new();
+    for f in frames {
+        s.push(f.clone(), &mut events).expect("push");
+    }
+    s.finish(&mut events).expect("finish");
+    let counts: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            SegmentEvent::End(s) => Some(s.frames),
+            _ => None,
+        })
+        .collect();
+    let mut files = Vec::new();
+    let mut i = 0;
+    for n in counts {
+        let mut file = init_segment(track).expect("init");
+        let mut fr = Fragmenter::new(FragmentPolicy::default());
+        for _ in 0..n {
+            let f = &frames[i];
+            let duration = frames
+                .get(i + 1)
+                .map_or(Duration90k(FRAME_90K), |next| next.dts - f.dts);
+            let sample = Sample {
+                data: f.data.clone(),
+                dts: f.dts,
+                pts: f.pts,
+                duration,
+                is_key: f.is_key,
+            };
+            if let Some(frag) = fr.push(sample).expect("sample") {
+                file.extend_from_slice(&frag.bytes);
+            }
+            i += 1;
+        }
+        if let Some(frag) = fr.flush().expect("flush") {
+            file.extend_from_slice(&frag.bytes);
+        }
+        files.push(file);
+    }
+    files
+}
+
+/// (`format.start_time`, `format.duration`) as ffprobe reads `path`: where the
+/// file's media time starts and ends, in seconds (what a player's seek bar shows).
+pub fn ffprobe_times(path: &Path) -> (f64, f64) {
+    let out = Command::new(FFPROBE)
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=start_time,duration",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
+    let num = |x: &serde_json::Value| -> f64 {
+        x.as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
+    };
+    (
+        num(&v["format"]["start_time"]),
+        num(&v["format"]["duration"]),
+    )
+}
