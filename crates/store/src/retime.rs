@@ -181,7 +181,8 @@ impl SegmentDir {
     /// Retimes every finished segment in `scope` whose media time does not start at 0
     /// ([`retime_one`](Self::retime_one) each); one that fails is reported and the pass
     /// goes on. Then records how far the pass got, so that the next
-    /// [`RetimeScope::SincePreviousPass`] starts there (at the first failure, if any).
+    /// [`RetimeScope::SincePreviousPass`] starts there (at the first failure, if any);
+    /// if that cannot be written (a full disk), the next pass starts where this one did.
     pub fn retime_segments(
         &self,
         scope: RetimeScope,
@@ -217,8 +218,10 @@ impl SegmentDir {
         };
         if let Some(t) = through
             && through != from
+            && let Err(e) = self.set_media_time_checked_through(t)
         {
-            self.set_media_time_checked_through(t)?;
+            // E.g. a full disk: the next pass only looks at more files.
+            tracing::warn!(camera = self.camera(), error = %e, "could not record how far the media time check got");
         }
         Ok(pass)
     }
