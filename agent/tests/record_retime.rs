@@ -112,16 +112,7 @@ fn start_up_recovery_moves_old_segments_to_start_at_0_and_logs_it() {
         assert_eq!((p.start_time, p.duration), (4.0, 7.0), "made the old way");
     }
 
-    let mut child = spawn_logged(
-        Command::new(bin_path("agent")).arg("--config").arg(&cfg),
-        "agent",
-    )
-    .unwrap();
-    child
-        .wait_for_log("first segment started", Duration::from_secs(20))
-        .unwrap();
-    signal_and_wait(&mut child);
-    let log = plain(&child.log());
+    let log = run_agent(&cfg);
 
     for (name, was) in [(&names[0], "4"), (&names[1], "7")] {
         let line = log
@@ -160,16 +151,30 @@ fn start_up_recovery_moves_old_segments_to_start_at_0_and_logs_it() {
     assert!(!copy.exists());
 
     // The next start has nothing to repair and says nothing about it.
+    let log = run_agent(&cfg);
+    assert!(!log.contains("media time"), "{log}");
+}
+
+/// Runs the agent until it starts recording, stops it (SIGTERM, exit 0); its log.
+fn run_agent(cfg: &Path) -> String {
     let mut child = spawn_logged(
-        Command::new(bin_path("agent")).arg("--config").arg(&cfg),
+        Command::new(bin_path("agent")).arg("--config").arg(cfg),
         "agent",
     )
     .unwrap();
     child
         .wait_for_log("first segment started", Duration::from_secs(20))
         .unwrap();
-    signal_and_wait(&mut child);
-    assert!(!child.log().contains("media time"), "{}", child.log());
+    child.signal(Signal::Term).unwrap();
+    assert!(
+        child
+            .wait_timeout(Duration::from_secs(15))
+            .unwrap()
+            .success(),
+        "{}",
+        child.log()
+    );
+    plain(&child.log())
 }
 
 /// `text` without terminal colour sequences (`ESC [ ... m`).
@@ -188,16 +193,4 @@ fn plain(text: &str) -> String {
         }
     }
     out
-}
-
-fn signal_and_wait(child: &mut testkit::process::ChildGuard) {
-    child.signal(Signal::Term).unwrap();
-    assert!(
-        child
-            .wait_timeout(Duration::from_secs(15))
-            .unwrap()
-            .success(),
-        "{}",
-        child.log()
-    );
 }

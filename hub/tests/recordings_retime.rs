@@ -15,7 +15,8 @@ use hub::config::Config;
 use hub::db::Db;
 use hub::recordings::{Recordings, Source, check, index};
 use recordings_support::{
-    FPS, agent_token, encode, ffprobe_times, have_ffprobe, old_style_segment_files, sha256_hex,
+    FPS, agent_token, encode, ffprobe_times, have_ffprobe, old_style_segment_files, put_segment,
+    sha256_hex,
 };
 
 const T0: i64 = 1_795_000_000_000;
@@ -215,15 +216,7 @@ async fn an_old_agents_upload_is_stored_playing_from_0_with_the_stored_bytes_has
     let old = old_run();
     let name = store::segment_name(T0 + 3000).unwrap();
     let sent = &old[1];
-    let r = h
-        .client()
-        .put(h.url(&format!("/api/v1/agents/1/segments/{name}")))
-        .bearer_auth(agent_token(1))
-        .header("X-Content-SHA256", sha256_hex(sent))
-        .body(sent.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = put_segment(&h, 1, &name, sent, &sha256_hex(sent)).await;
     assert_eq!(r.status(), 201);
     let body: serde_json::Value = r.json().await.unwrap();
     let stored_path = h.dir.path().join("data/recordings/porch").join(&name);
@@ -254,15 +247,7 @@ async fn an_old_agents_upload_is_stored_playing_from_0_with_the_stored_bytes_has
     assert!(left.is_empty(), "{left:?}");
     // A current agent retimes its own copy the same way: its upload of those bytes is
     // the one already stored.
-    let r = h
-        .client()
-        .put(h.url(&format!("/api/v1/agents/1/segments/{name}")))
-        .bearer_auth(agent_token(1))
-        .header("X-Content-SHA256", sha256_hex(&stored))
-        .body(stored.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = put_segment(&h, 1, &name, &stored, &sha256_hex(&stored)).await;
     assert_eq!(r.status(), 200);
     h.stop().await;
 }

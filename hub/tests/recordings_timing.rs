@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::TestHub;
 use recordings_support::{
-    FPS, agent_token, encode, ffprobe_times, have_ffprobe, old_style_segment_files, sha256_hex,
+    FPS, agent_token, encode, ffprobe_times, have_ffprobe, old_style_segment_files, put_segment,
+    segments, sha256_hex,
 };
 use reolink::sim::{SimCamera, SimConfig, SimEncryption, SimTransport};
 use rtsp_support::{
@@ -39,18 +40,6 @@ struct Recorded {
     source: &'static str,
     segment: serde_json::Value,
     path: PathBuf,
-}
-
-async fn segments(h: &TestHub, camera: &str) -> Vec<serde_json::Value> {
-    let v: serde_json::Value = h
-        .get_auth(&format!("/api/recordings?camera={camera}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["segments"].as_array().cloned().unwrap_or_default()
 }
 
 /// The second segment of `camera` (oldest first), once it is finished and indexed.
@@ -234,15 +223,7 @@ async fn every_source_records_files_that_play_from_0_with_their_own_length() {
         );
     }
     let old_name = store::segment_name(recordings_support::T0).unwrap();
-    let r = h
-        .client()
-        .put(h.url(&format!("/api/v1/agents/5/segments/{old_name}")))
-        .bearer_auth(agent_token(5))
-        .header("X-Content-SHA256", sha256_hex(&old))
-        .body(old.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = put_segment(&h, 5, &old_name, &old, &sha256_hex(&old)).await;
     assert_eq!(r.status(), 201);
     let shed = segments(&h, "shed").await;
     let old_upload = Recorded {

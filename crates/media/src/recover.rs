@@ -90,7 +90,11 @@ pub fn probe(data: &[u8]) -> Result<ProbeInfo, Error> {
 }
 
 fn scan_slice(data: &[u8]) -> Scanner {
-    let mut s = Scanner::new(data.len() as u64);
+    feed_slice(Scanner::new(data.len() as u64), data)
+}
+
+/// Runs `s` (made for `data.len()` bytes) over a file held in memory.
+pub(crate) fn feed_slice(mut s: Scanner, data: &[u8]) -> Scanner {
     while let Some((offset, len)) = s.next_read() {
         // offset <= file_len = data.len() by construction.
         let start = usize::try_from(offset)

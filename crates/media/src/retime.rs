@@ -121,15 +121,8 @@ pub fn apply(patches: &[Patch], buf_offset: u64, buf: &mut [u8]) {
 /// media time already starts at 0). Fails like
 /// [`Scanner::into_decode_times`](crate::recover::Scanner::into_decode_times).
 pub fn plan(data: &[u8]) -> Result<Vec<Patch>, Error> {
-    let mut s = crate::recover::Scanner::new(data.len() as u64).record_decode_times();
-    while let Some((offset, len)) = s.next_read() {
-        let start = usize::try_from(offset)
-            .unwrap_or(data.len())
-            .min(data.len());
-        let end = start.saturating_add(len).min(data.len());
-        s.feed(&data[start..end]);
-    }
-    let (_, times) = s.into_decode_times()?;
+    let s = crate::recover::Scanner::new(data.len() as u64).record_decode_times();
+    let (_, times) = crate::recover::feed_slice(s, data).into_decode_times()?;
     rebase(&times)
 }
 
@@ -206,12 +199,8 @@ mod tests {
             )
         );
         // Each fragment starts where the previous ended, from 0.
-        let mut s = Scanner::new(new.len() as u64).record_decode_times();
-        while let Some((o, l)) = s.next_read() {
-            let end = (o as usize + l).min(new.len());
-            s.feed(&new[o as usize..end]);
-        }
-        let values: Vec<u64> = s
+        let s = Scanner::new(new.len() as u64).record_decode_times();
+        let values: Vec<u64> = crate::recover::feed_slice(s, &new)
             .into_decode_times()
             .unwrap()
             .1

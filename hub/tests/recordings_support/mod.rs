@@ -117,22 +117,12 @@ pub fn have_ffprobe() -> bool {
     ok
 }
 
-/// (duration in seconds from the first frame, width, height, decoded frames) as
-/// ffprobe reads `path`;
-/// panics if ffprobe reports an error.
-pub fn ffprobe(path: &Path) -> (f64, u64, u64, u64) {
+/// ffprobe's JSON for `path` with `args` (`-v error -of json` added); panics if
+/// ffprobe reports an error.
+fn ffprobe_json(path: &Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new(FFPROBE)
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=width,height,nb_read_frames:format=duration,start_time",
-            "-of",
-            "json",
-        ])
+        .args(["-v", "error", "-of", "json"])
+        .args(args)
         .arg(path)
         .output()
         .expect("run ffprobe");
@@ -142,14 +132,32 @@ pub fn ffprobe(path: &Path) -> (f64, u64, u64, u64) {
         path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
+    serde_json::from_slice(&out.stdout).expect("ffprobe json")
+}
+
+/// A number ffprobe printed (as a string or a number); NaN if absent.
+fn num(x: &serde_json::Value) -> f64 {
+    x.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| x.as_f64())
+        .unwrap_or(f64::NAN)
+}
+
+/// (duration in seconds from the first frame, width, height, decoded frames) as
+/// ffprobe reads `path`;
+/// panics if ffprobe reports an error.
+pub fn ffprobe(path: &Path) -> (f64, u64, u64, u64) {
+    let v = ffprobe_json(
+        path,
+        &[
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height,nb_read_frames:format=duration,start_time",
+        ],
+    );
     let st = &v["streams"][0];
-    let num = |x: &serde_json::Value| -> f64 {
-        x.as_str()
-            .and_then(|s| s.parse().ok())
-            .or_else(|| x.as_f64())
-            .unwrap_or(f64::NAN)
-    };
     let start = num(&v["format"]["start_time"]);
     (
         num(&v["format"]["duration"]) - if start.is_finite() { start } else { 0.0 },
@@ -174,15 +182,7 @@ pub async fn upload_two(h: &super::common::TestHub) -> (Vec<String>, Vec<Vec<u8>
     assert_eq!(run.len(), 2);
     for (file, start) in run.into_iter().zip([T0, T0 + 3000]) {
         let name = store::segment_name(start).unwrap();
-        let r = h
-            .client()
-            .put(h.url(&format!("/api/v1/agents/1/segments/{name}")))
-            .bearer_auth(agent_token(1))
-            .header("X-Content-SHA256", sha256_hex(&file))
-            .body(file.clone())
-            .send()
-            .await
-            .unwrap();
+        let r = put_segment(h, 1, &name, &file, &sha256_hex(&file)).await;
         assert_eq!(r.status(), 201);
         names.push(format!("porch_{name}"));
         files.push(file);
@@ -251,30 +251,40 @@ pub fn old_style_segment_files(
 /// (`format.start_time`, `format.duration`) as ffprobe reads `path`: where the
 /// file's media time starts and ends, in seconds (what a player's seek bar shows).
 pub fn ffprobe_times(path: &Path) -> (f64, f64) {
-    let out = Command::new(FFPROBE)
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=start_time,duration",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "ffprobe {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
-    let num = |x: &serde_json::Value| -> f64 {
-        x.as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
-    };
+    let v = ffprobe_json(path, &["-show_entries", "format=start_time,duration"]);
     (
         num(&v["format"]["start_time"]),
         num(&v["format"]["duration"]),
     )
+}
+
+/// `PUT`s a whole segment file as camera `id`'s agent, announcing `sha256`.
+pub async fn put_segment(
+    h: &super::common::TestHub,
+    id: u32,
+    name: &str,
+    file: &[u8],
+    sha256: &str,
+) -> reqwest::Response {
+    h.client()
+        .put(h.url(&format!("/api/v1/agents/{id}/segments/{name}")))
+        .bearer_auth(agent_token(id))
+        .header("X-Content-SHA256", sha256)
+        .body(file.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `/api/recordings?camera=CAMERA`: the camera's segments, oldest first.
+pub async fn segments(h: &super::common::TestHub, camera: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = h
+        .get_auth(&format!("/api/recordings?camera={camera}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["segments"].as_array().cloned().unwrap_or_default()
 }
