@@ -414,6 +414,7 @@ impl Scanner {
                 mdat_body,
                 &track,
                 recording.then_some(&mut times),
+                self.r.fragments,
             );
             let Some(frag) = frag.filter(|f| self.last_seq.is_none_or(|s| f.sequence_number > s))
             else {
@@ -524,13 +525,14 @@ struct FragInfo {
 
 /// Parses a `moof` at file offset `moof_pos` and checks that every sample of our track lies
 /// inside the `mdat` body `[mdat_body.0, mdat_body.1)`. `None` if anything is off. With
-/// `times`, appends where each `tfdt` of our track is.
+/// `times`, appends where each `tfdt` of our track is (for fragment number `index`).
 fn parse_moof(
     moof: BoxRef<'_>,
     moof_pos: u64,
     mdat_body: (u64, u64),
     track: &TrackInfo,
     mut times: Option<&mut Vec<DecodeTime>>,
+    index: u32,
 ) -> Option<FragInfo> {
     let mfhd = bmff::child(moof.body, b"mfhd")?;
     let moof_body_pos = moof_pos + moof.body_start() as u64;
@@ -587,6 +589,7 @@ fn parse_moof(
             if let Some(times) = times.as_deref_mut() {
                 let offset = moof_body_pos + (traf.body_start() + tfdt.body_start() + o) as u64;
                 times.push(DecodeTime {
+                    fragment: index,
                     offset,
                     wide,
                     value: t,

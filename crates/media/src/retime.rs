@@ -27,6 +27,8 @@ pub const MAX_RETIME_FRAGMENTS: usize = 1 << 20;
 /// Where one fragment's decode time (`tfdt`'s `baseMediaDecodeTime`) is in a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeTime {
+    /// Which fragment (0 for the file's first) it belongs to.
+    pub fragment: u32,
     /// File offset of the value field.
     pub offset: u64,
     /// A 64-bit field (`tfdt` version 1); otherwise 32 bits.
@@ -55,11 +57,12 @@ impl Patch {
 }
 
 /// The patches that make the first of `times` (in file order) 0 and move every other by
-/// the same amount. Empty if the first already is 0 (or there is none). Fails if a later
+/// the same amount. Empty if the first already is 0, or the file's first fragment has no
+/// decode time (then it starts at 0 by definition), or there is none. Fails if a later
 /// decode time lies before the first (the file's times are not in order, so no single
 /// shift is right), or fields overlap (not a file the scanner produced).
 pub fn rebase(times: &[DecodeTime]) -> Result<Vec<Patch>, Error> {
-    let Some(first) = times.first().map(|t| t.value) else {
+    let Some(first) = times.first().filter(|t| t.fragment == 0).map(|t| t.value) else {
         return Ok(Vec::new());
     };
     if first == 0 {
@@ -236,6 +239,7 @@ mod tests {
     #[test]
     fn wide_fields_and_bad_orders() {
         let t = |offset, wide, value| DecodeTime {
+            fragment: (offset / 100) as u32,
             offset,
             wide,
             value,
@@ -246,5 +250,11 @@ mod tests {
         assert!(rebase(&[t(10, false, 50), t(100, false, 49)]).is_err());
         assert!(rebase(&[t(10, true, 50), t(12, false, 60)]).is_err());
         assert!(rebase(&[]).unwrap().is_empty());
+        // The first fragment has no tfdt: the file starts at 0 already.
+        assert!(
+            rebase(&[t(100, true, 50), t(200, true, 60)])
+                .unwrap()
+                .is_empty()
+        );
     }
 }
