@@ -65,8 +65,8 @@ pub fn encode(n: usize, gop: u32) -> (TrackConfig, Vec<Frame>) {
     (track, frames)
 }
 
-/// The frames cut into segment files of `target_secs`.
-pub fn segment_files(track: &TrackConfig, frames: &[Frame], target_secs: i64) -> Vec<Vec<u8>> {
+/// The segmenter's events for `frames` cut at `target_secs`.
+fn segment_events(track: &TrackConfig, frames: &[Frame], target_secs: i64) -> Vec<SegmentEvent> {
     let cfg = SegmenterConfig {
         target_duration: Duration90k::from_secs(target_secs),
         ..Default::default()
@@ -77,8 +77,13 @@ pub fn segment_files(track: &TrackConfig, frames: &[Frame], target_secs: i64) ->
         s.push(f.clone(), &mut events).expect("push");
     }
     s.finish(&mut events).expect("finish");
+    events
+}
+
+/// The frames cut into segment files of `target_secs`.
+pub fn segment_files(track: &TrackConfig, frames: &[Frame], target_secs: i64) -> Vec<Vec<u8>> {
     let mut files: Vec<Vec<u8>> = Vec::new();
-    for e in events {
+    for e in segment_events(track, frames, target_secs) {
         match e {
             SegmentEvent::Start { init, .. } => files.push(init),
             SegmentEvent::Fragment(f) => files.last_mut().unwrap().extend_from_slice(&f.bytes),
@@ -201,17 +206,7 @@ pub fn old_style_segment_files(
 ) -> Vec<Vec<u8>> {
     use media::fmp4::{FragmentPolicy, Fragmenter, Sample, init_segment};
     // Where the segmenter cuts: the frame counts of its segments.
-    let cfg = SegmenterConfig {
-        target_duration: Duration90k::from_secs(target_secs),
-        ..Default::default()
-    };
-    let mut s = Segmenter::new(track.clone(), cfg);
-    let mut events = Vec::new();
-    for f in frames {
-        s.push(f.clone(), &mut events).expect("push");
-    }
-    s.finish(&mut events).expect("finish");
-    let counts: Vec<u64> = events
+    let counts: Vec<u64> = segment_events(track, frames, target_secs)
         .iter()
         .filter_map(|e| match e {
             SegmentEvent::End(s) => Some(s.frames),
@@ -256,6 +251,29 @@ pub fn ffprobe_times(path: &Path) -> (f64, f64) {
         num(&v["format"]["start_time"]),
         num(&v["format"]["duration"]),
     )
+}
+
+/// The longest key frame interval (GOP) in `path` as ffprobe reads its packets, in
+/// seconds: from each key frame to the next, the last one to the end of the file.
+pub fn ffprobe_longest_gop(path: &Path) -> f64 {
+    let v = ffprobe_json(
+        path,
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,flags:format=duration",
+        ],
+    );
+    let mut keys: Vec<f64> = v["packets"]
+        .as_array()
+        .expect("packets")
+        .iter()
+        .filter(|p| p["flags"].as_str().is_some_and(|f| f.starts_with('K')))
+        .map(|p| num(&p["pts_time"]))
+        .collect();
+    keys.push(num(&v["format"]["duration"]));
+    keys.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
 }
 
 /// `PUT`s a whole segment file as camera `id`'s agent, announcing `sha256`.
