@@ -57,6 +57,11 @@ if command -v ffmpeg >/dev/null; then
   done
   seed media_recover fuzz/corpus/seed-frag.mp4 fuzz/corpus/seed-plain.mp4
   seed media_scanner fuzz/corpus/seed-frag.mp4 fuzz/corpus/seed-plain.mp4
+  # A fragmented file whose media time starts at 3 s, as segments were once written.
+  f=fuzz/corpus/seed-frag-late.mp4
+  [ -f "$f" ] || ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x48:rate=5 -t 1 -c:v libx264 -g 3 \
+    -pix_fmt yuv420p -output_ts_offset 3 -movflags frag_keyframe+empty_moov+default_base_moof "$f" || rm -f "$f"
+  seed media_retime fuzz/corpus/seed-frag.mp4 fuzz/corpus/seed-frag-late.mp4
 fi
 if [ -d ../shared/fixtures/baichuan ]; then
   for t in baichuan_message baichuan_xml baichuan_media baichuan_udp; do

@@ -13,7 +13,9 @@
   const video = document.getElementById('player');
   const now = document.getElementById('now');
   const segName = document.getElementById('segment-name');
-  const state = { segments: [], current: -1, ready: false, offset: 0, segmentTime: 0 };
+  // Every segment file's media time starts at 0: a position in a file is the time
+  // since its segment's start_ms.
+  const state = { segments: [], current: -1, ready: false, segmentTime: 0 };
   window.timeline = state;
 
   // The part of the day the axis shows: all 24 h, or a zoomed window.
@@ -83,23 +85,13 @@
     return true;
   }
 
-  // A segment's media time may not start at 0 (an agent's second segment of a
-  // run starts where the first ended): the player's duration then exceeds the
-  // segment's by that offset, which positions are corrected by.
-  function mediaOffset(s) {
-    const extra = video.duration - s.duration_ms / 1000;
-    return Number.isFinite(extra) && extra > 0.25 ? extra : 0;
-  }
-
   function load(i, offsetSecs) {
     const s = state.segments[i];
     state.current = i;
     segName.textContent = s.name;
     mark();
     const start = () => {
-      state.offset = mediaOffset(s);
-      const want = state.offset + offsetSecs;
-      if (Math.abs(video.currentTime - want) > 0.05) video.currentTime = want;
+      if (Math.abs(video.currentTime - offsetSecs) > 0.05) video.currentTime = offsetSecs;
       video.play().catch(() => {});
     };
     if (video.dataset.name === s.name) {
@@ -120,8 +112,8 @@
   video.addEventListener('timeupdate', () => {
     const s = state.segments[state.current];
     if (!s) return;
-    const t = s.start_ms + (video.currentTime - (state.offset || 0)) * 1000;
-    state.segmentTime = video.currentTime - (state.offset || 0);
+    const t = s.start_ms + video.currentTime * 1000;
+    state.segmentTime = video.currentTime;
     state.wallTime = t;
     now.textContent = fmt(t);
     playhead.style.display = 'block';

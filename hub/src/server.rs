@@ -98,7 +98,8 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
     let cfg_tls = cfg.tls.is_some();
     let recordings = crate::recordings::Recordings::open(&cfg, db.clone())
         .context("opening the recordings directories")?;
-    let report = crate::recordings::check::run(&recordings).context("checking the recordings")?;
+    let report =
+        crate::recordings::check::run_at_start(&recordings).context("checking the recordings")?;
     if !report.is_clean() {
         tracing::warn!(
             actions = report.lines().len(),

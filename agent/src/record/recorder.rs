@@ -10,6 +10,10 @@
 //! [`store::SegmentWriter`] (partial file, fdatasync per fragment, fsync,
 //! rename, directory fsync).
 //!
+//! Opening the directory recovers segments torn by a crash and moves the media
+//! time of segments recorded before every file started at 0 to start at 0
+//! ([`store::retime`]; only those new since the previous start are looked at).
+//!
 //! Disk trouble never stops the agent: a full disk applies retention, then
 //! deletes the oldest segment, and retries; an unusable directory (missing,
 //! unmarked, another camera's, I/O errors) is retried every
@@ -24,8 +28,8 @@ use media::{
     TrackConfig,
 };
 use store::{
-    Clock, Deletion, FsStats, Reason, RecoveryAction, RetentionPolicy, SegmentDir, SegmentWriter,
-    SetUp, StoreError,
+    Clock, Deletion, FsStats, Reason, RecoveryAction, RetentionPolicy, RetimeScope, SegmentDir,
+    SegmentWriter, SetUp, StoreError,
 };
 use tracing::{debug, error, info, warn};
 
@@ -292,9 +296,14 @@ impl Recorder {
                 RecoveryAction::RemovedStray => {
                     info!(file = r.file, "removed a stray file")
                 }
+                RecoveryAction::Retimed { name } => warn!(
+                    segment = name,
+                    "finished moving a segment's media time to start at 0 (a crash interrupted it)"
+                ),
                 other => warn!(file = r.file, action = ?other, "start-up recovery"),
             }
         }
+        retime(&dir);
         if self.dir_problem.take().is_some() {
             info!("recordings directory usable again");
         }
@@ -727,6 +736,37 @@ impl Recorder {
         let at = t0 + Duration::from_nanos((dts.0.max(0) as u64).saturating_mul(100_000) / 9);
         let ago = Instant::now().saturating_duration_since(at);
         self.clock.now_ms() - i64::try_from(ago.as_millis()).unwrap_or(0)
+    }
+}
+
+/// Moves the media time of segments recorded before every file started at 0 to start
+/// at 0, and logs each. A failure is logged and recording goes on.
+fn retime(dir: &SegmentDir) {
+    match dir.retime_segments(RetimeScope::SincePreviousPass, &mut |_| Ok(())) {
+        Ok(pass) => {
+            for r in &pass.retimed {
+                warn!(
+                    segment = r.name,
+                    started_at_seconds = r.was_at.as_secs_f64(),
+                    fragments = r.fragments,
+                    "moved a segment's media time to start at 0 (recorded before every segment file started at 0)"
+                );
+            }
+            for (name, why) in &pass.failed {
+                warn!(
+                    segment = name,
+                    why, "could not move a segment's media time to start at 0; left as it is"
+                );
+            }
+            if pass.checked > 0 {
+                debug!(
+                    checked = pass.checked,
+                    retimed = pass.retimed.len(),
+                    "media time check"
+                );
+            }
+        }
+        Err(e) => warn!(error = %e, "checking the segments' media time failed; recording anyway"),
     }
 }
 

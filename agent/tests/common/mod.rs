@@ -9,9 +9,12 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Probed {
     pub frames: u64,
-    /// Stream duration minus start time (ffprobe reports the end time for a
-    /// segment whose timeline starts later than 0).
+    /// Stream duration minus start time.
     pub seconds: f64,
+    /// `format.start_time`: where the file's media time starts (0 for every segment).
+    pub start_time: f64,
+    /// `format.duration` as ffprobe reports it (the end of the media time).
+    pub duration: f64,
     pub width: u64,
     pub height: u64,
 }
@@ -64,6 +67,8 @@ pub fn ffprobe(path: &Path) -> Result<Probed, String> {
     Ok(Probed {
         frames: num(&s["nb_read_frames"]) as u64,
         seconds: duration - num(&s["start_time"]),
+        start_time: num(&v["format"]["start_time"]),
+        duration: num(&v["format"]["duration"]),
         width: s["width"].as_u64().unwrap_or(0),
         height: s["height"].as_u64().unwrap_or(0),
     })

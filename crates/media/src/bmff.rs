@@ -5,6 +5,9 @@
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BoxRef<'a> {
     pub kind: [u8; 4],
+    /// Where the box starts in the buffer it was read from (0 for [`read_box`]; the
+    /// position among its siblings for [`children`]).
+    pub start: usize,
     /// The box contents after the header.
     pub body: &'a [u8],
     /// Header plus body.
@@ -95,6 +98,7 @@ pub(crate) fn read_box(data: &[u8]) -> Head<'_> {
     match usize::try_from(size) {
         Ok(total_len) if total_len <= data.len() => Head::Box(BoxRef {
             kind,
+            start: 0,
             body: &data[header_len..total_len],
             total_len,
         }),
@@ -105,13 +109,23 @@ pub(crate) fn read_box(data: &[u8]) -> Head<'_> {
 /// Iterates over the complete child boxes in `body`, stopping at the first torn or invalid one.
 pub(crate) fn children(body: &[u8]) -> impl Iterator<Item = BoxRef<'_>> {
     let mut rest = body;
+    let mut pos = 0;
     std::iter::from_fn(move || match read_box(rest) {
-        Head::Box(b) => {
+        Head::Box(mut b) => {
             rest = &rest[b.total_len..];
+            b.start = pos;
+            pos += b.total_len;
             Some(b)
         }
         Head::Incomplete | Head::Invalid => None,
     })
+}
+
+impl BoxRef<'_> {
+    /// Where the body starts in the buffer the box was read from.
+    pub fn body_start(&self) -> usize {
+        self.start + (self.total_len - self.body.len())
+    }
 }
 
 /// The first child of `body` of the given kind.
@@ -156,6 +170,9 @@ mod tests {
         let two = b"\0\0\0\x09abcdx\0\0\0\x08efgh\0\0\0\x09ijkl";
         let kinds: Vec<[u8; 4]> = children(two).map(|b| b.kind).collect();
         assert_eq!(kinds, vec![*b"abcd", *b"efgh"]);
+        let starts: Vec<(usize, usize)> =
+            children(two).map(|b| (b.start, b.body_start())).collect();
+        assert_eq!(starts, vec![(0, 8), (9, 17)]);
         assert_eq!(child(two, b"efgh").unwrap().total_len, 8);
         assert!(descend(two, &[b"abcd", b"zzzz"]).is_none());
         assert_eq!(u16_at(b"\x01\x02", 0), Some(0x102));

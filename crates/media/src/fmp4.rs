@@ -210,7 +210,8 @@ pub struct Fragment {
     pub bytes: Vec<u8>,
     /// `mfhd` sequence number (1 for a file's first fragment).
     pub sequence_number: u32,
-    /// `tfdt`: the first sample's dts.
+    /// `tfdt`: the first sample's dts (relative to its file's start when the fragment comes
+    /// from a [`crate::Segmenter`]).
     pub start: Time90k,
     /// Sum of the sample durations.
     pub duration: Duration90k,

@@ -1,7 +1,7 @@
 //! Media handling for the camera system, with no I/O: H.264 bitstream helpers
 //! ([`h264`]), track configuration ([`codec`]), a fragmented-MP4 writer ([`fmp4`]),
-//! segment cutting ([`segment`]) and crash recovery / probing of written files
-//! ([`mod@recover`]). Frames in, bytes out; the caller owns files, sockets and clocks.
+//! segment cutting ([`segment`]), crash recovery / probing of written files
+//! ([`mod@recover`]) and moving an old file's media time to start at 0 ([`retime`]). Frames in, bytes out; the caller owns files, sockets and clocks.
 //!
 //! Time is [`Time90k`] / [`Duration90k`] throughout (90 kHz, the MP4 timescale we write).
 //!
@@ -96,6 +96,7 @@ mod error;
 pub mod fmp4;
 pub mod h264;
 pub mod recover;
+pub mod retime;
 pub mod segment;
 pub mod source;
 pub mod time;

@@ -6,6 +6,7 @@
 use crate::Error;
 use crate::bmff::{self, BoxRef, Head, u32_at, u64_at};
 use crate::codec::{self, VideoCodec};
+use crate::retime::{DecodeTime, MAX_RETIME_FRAGMENTS};
 use crate::time::{Duration90k, TIMESCALE, Time90k};
 
 /// The largest `moov` accepted (ours are under 1 KiB).
@@ -89,7 +90,11 @@ pub fn probe(data: &[u8]) -> Result<ProbeInfo, Error> {
 }
 
 fn scan_slice(data: &[u8]) -> Scanner {
-    let mut s = Scanner::new(data.len() as u64);
+    feed_slice(Scanner::new(data.len() as u64), data)
+}
+
+/// Runs `s` (made for `data.len()` bytes) over a file held in memory.
+pub(crate) fn feed_slice(mut s: Scanner, data: &[u8]) -> Scanner {
     while let Some((offset, len)) = s.next_read() {
         // offset <= file_len = data.len() by construction.
         let start = usize::try_from(offset)
@@ -139,6 +144,12 @@ pub struct Scanner {
     r: Recovery,
     duration_ticks: u64,
     last_seq: Option<u32>,
+    /// Stop after the first complete fragment.
+    first_only: bool,
+    /// Where each fragment's `tfdt` is, when asked for ([`Scanner::record_decode_times`]).
+    decode_times: Option<Vec<DecodeTime>>,
+    /// A fragment also carries other tracks (whose times a retiming would not move).
+    other_tracks: bool,
 }
 
 impl Scanner {
@@ -161,7 +172,25 @@ impl Scanner {
             },
             duration_ticks: 0,
             last_seq: None,
+            first_only: false,
+            decode_times: None,
+            other_tracks: false,
         }
+    }
+
+    /// Stops after the file's first complete fragment: enough for
+    /// [`Recovery::first_dts`] (whether the file's media time starts at 0) at the cost of
+    /// two small reads. The other totals then cover that fragment only.
+    pub fn first_fragment_only(mut self) -> Scanner {
+        self.first_only = true;
+        self
+    }
+
+    /// Also records where each fragment's decode time (`tfdt`) is in the file, for
+    /// [`into_decode_times`](Self::into_decode_times) and [`crate::retime`].
+    pub fn record_decode_times(mut self) -> Scanner {
+        self.decode_times = Some(Vec::new());
+        self
     }
 
     /// The next read needed: `len` bytes at `offset`. `None` once the scan is complete.
@@ -186,6 +215,25 @@ impl Scanner {
     /// The scan's result as a [`Recovery`] (call after `next_read` returned `None`).
     pub fn into_recovery(self) -> Result<Recovery, Error> {
         self.finish().map(|(r, _)| r)
+    }
+
+    /// The scan's result and where every fragment's decode time is, in file order (call
+    /// after `next_read` returned `None`; needs [`record_decode_times`](Self::record_decode_times)).
+    /// Fails for a file with more than one track (retiming one would break their sync) or
+    /// more than [`MAX_RETIME_FRAGMENTS`] fragments.
+    pub fn into_decode_times(mut self) -> Result<(Recovery, Vec<DecodeTime>), Error> {
+        let times = self
+            .decode_times
+            .take()
+            .ok_or_else(|| invalid("decode times were not recorded"))?;
+        if self.other_tracks {
+            return Err(invalid("fragments of more than one track"));
+        }
+        if times.len() > MAX_RETIME_FRAGMENTS {
+            return Err(invalid("too many fragments"));
+        }
+        let (r, _) = self.finish()?;
+        Ok((r, times))
     }
 
     /// The scan's result as [`ProbeInfo`] (call after `next_read` returned `None`).
@@ -358,13 +406,29 @@ impl Scanner {
                 return;
             }
             let mdat_body = (mdat_pos + mdat_header_len, mdat_end);
-            let frag = parse_moof(moof, self.pos, mdat_body, &track);
+            let recording = self.decode_times.is_some();
+            let mut times = Vec::new();
+            let frag = parse_moof(
+                moof,
+                self.pos,
+                mdat_body,
+                &track,
+                recording.then_some(&mut times),
+                self.r.fragments,
+            );
             let Some(frag) = frag.filter(|f| self.last_seq.is_none_or(|s| f.sequence_number > s))
             else {
                 self.want = None;
                 return;
             };
             self.last_seq = Some(frag.sequence_number);
+            self.other_tracks |= frag.other_tracks;
+            if let Some(all) = self.decode_times.as_mut() {
+                // Bounded: one more than the limit is enough to refuse the file.
+                if all.len() <= MAX_RETIME_FRAGMENTS {
+                    all.extend(times);
+                }
+            }
             if self.r.fragments == 0 {
                 self.r.first_dts = frag.base_dts.map(|t| Time90k(to_90k(t, track.timescale)));
             }
@@ -374,6 +438,10 @@ impl Scanner {
             self.duration_ticks = self.duration_ticks.saturating_add(frag.duration_ticks);
             self.pos = mdat_end;
             self.r.valid_len = mdat_end;
+            if self.first_only {
+                self.want = None;
+                return;
+            }
         }
     }
 
@@ -448,23 +516,30 @@ fn parse_moov(moov: &[u8]) -> Result<TrackInfo, Error> {
 struct FragInfo {
     sequence_number: u32,
     base_dts: Option<u64>,
+    /// A `traf` of another track is present.
+    other_tracks: bool,
     samples: u32,
     key_frames: u32,
     duration_ticks: u64,
 }
 
 /// Parses a `moof` at file offset `moof_pos` and checks that every sample of our track lies
-/// inside the `mdat` body `[mdat_body.0, mdat_body.1)`. `None` if anything is off.
+/// inside the `mdat` body `[mdat_body.0, mdat_body.1)`. `None` if anything is off. With
+/// `times`, appends where each `tfdt` of our track is (for fragment number `index`).
 fn parse_moof(
     moof: BoxRef<'_>,
     moof_pos: u64,
     mdat_body: (u64, u64),
     track: &TrackInfo,
+    mut times: Option<&mut Vec<DecodeTime>>,
+    index: u32,
 ) -> Option<FragInfo> {
     let mfhd = bmff::child(moof.body, b"mfhd")?;
+    let moof_body_pos = moof_pos + moof.body_start() as u64;
     let mut info = FragInfo {
         sequence_number: u32_at(mfhd.body, 4)?,
         base_dts: None,
+        other_tracks: false,
         samples: 0,
         key_frames: 0,
         duration_ticks: 0,
@@ -474,6 +549,7 @@ fn parse_moof(
         let tfhd = bmff::child(traf.body, b"tfhd")?;
         let (_, flags, mut off) = full_box(&tfhd)?;
         if u32_at(tfhd.body, off)? != track.track_id {
+            info.other_tracks = true;
             continue;
         }
         found_track = true;
@@ -500,11 +576,25 @@ fn parse_moof(
         let default_flags = read_default(flags & 0x20 != 0, track.default_flags)?;
 
         if let Some(tfdt) = bmff::child(traf.body, b"tfdt") {
-            let t = match full_box(&tfdt)? {
-                (1, _, o) => u64_at(tfdt.body, o)?,
-                (_, _, o) => u64::from(u32_at(tfdt.body, o)?),
+            let (wide, o) = match full_box(&tfdt)? {
+                (1, _, o) => (true, o),
+                (_, _, o) => (false, o),
+            };
+            let t = if wide {
+                u64_at(tfdt.body, o)?
+            } else {
+                u64::from(u32_at(tfdt.body, o)?)
             };
             info.base_dts.get_or_insert(t);
+            if let Some(times) = times.as_deref_mut() {
+                let offset = moof_body_pos + (traf.body_start() + tfdt.body_start() + o) as u64;
+                times.push(DecodeTime {
+                    fragment: index,
+                    offset,
+                    wide,
+                    value: t,
+                });
+            }
         }
 
         let mut data_pos = base;

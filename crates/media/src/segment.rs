@@ -1,5 +1,11 @@
 //! Cutting a frame stream into self-contained fMP4 segment files (e.g. one per minute).
 //!
+//! Every file's media time starts at 0: a segment's samples are written with their decode
+//! times minus the segment's first dts, so a player shows each file from 0 to its own
+//! length however long the stream has been running. Where a file lies on the stream's
+//! timeline ([`SegmentEvent::Start`]'s `start`) is for the caller to map to wall-clock time
+//! (file name, index).
+//!
 //! [`Segmenter`] holds back one frame so that every sample's duration is the gap to the next
 //! frame's dts; a segment ends just before the first key frame at which it has reached its
 //! target length, and that key frame starts the next one. So no frame is dropped or repeated
@@ -67,6 +73,7 @@ pub enum SegmentEvent {
     /// Open a new segment file and write `init` to it.
     Start {
         index: u64,
+        /// The first frame's dts on the stream's timeline (the file's media time 0).
         start: Time90k,
         init: Vec<u8>,
     },
@@ -81,7 +88,7 @@ pub enum SegmentEvent {
 pub struct SegmentSummary {
     /// 0 for the first segment of this segmenter.
     pub index: u64,
-    /// dts of the first frame.
+    /// dts of the first frame on the stream's timeline (in the file it is 0).
     pub start: Time90k,
     /// Sum of sample durations: the next segment (if any) starts at `start + duration`.
     pub duration: Duration90k,
@@ -260,10 +267,12 @@ impl Segmenter {
             return Ok(());
         };
         let is_key = f.is_key;
+        // Rebased to the segment's first frame: the file's media time starts at 0.
+        let origin = cur.summary.start;
         let sample = Sample {
             data: f.data,
-            dts: f.dts,
-            pts: f.pts,
+            dts: Time90k(f.dts.0 - origin.0),
+            pts: Time90k(f.pts.0 - origin.0),
             duration,
             is_key,
         };
@@ -347,6 +356,44 @@ mod tests {
         assert_eq!(sums[2].duration, Duration90k(4 * 6000));
         assert_eq!(sums.iter().map(|s| s.key_frames).sum::<u64>(), 7);
         assert_eq!(sums[0].fragments, 3);
+    }
+
+    #[test]
+    fn every_file_starts_at_media_time_zero() {
+        // Frames from t=100 s on (a stream that has been running): three segments, each a
+        // file whose media time runs from 0 to its own length.
+        let (sums, events) = run(1000, 1040, 6);
+        assert_eq!(sums.len(), 3);
+        assert_eq!(sums[1].start, Time90k(1020 * 6000), "stream time kept");
+        let mut files: Vec<Vec<u8>> = Vec::new();
+        let mut frag_starts: Vec<Vec<Time90k>> = Vec::new();
+        for e in &events {
+            match e {
+                SegmentEvent::Start { init, .. } => {
+                    files.push(init.clone());
+                    frag_starts.push(Vec::new());
+                }
+                SegmentEvent::Fragment(f) => {
+                    files.last_mut().unwrap().extend_from_slice(&f.bytes);
+                    frag_starts.last_mut().unwrap().push(f.start);
+                }
+                SegmentEvent::End(_) => {}
+            }
+        }
+        // 1002 is the first key frame (every 6th): segments of 18, 18 and 2 frames.
+        assert_eq!(
+            frag_starts,
+            vec![
+                vec![Time90k(0), Time90k(36_000), Time90k(72_000)],
+                vec![Time90k(0), Time90k(36_000), Time90k(72_000)],
+                vec![Time90k(0)],
+            ]
+        );
+        for (file, sum) in files.iter().zip(&sums) {
+            let r = crate::recover(file).unwrap();
+            assert_eq!(r.first_dts, Some(Time90k::ZERO));
+            assert_eq!(r.duration, sum.duration);
+        }
     }
 
     #[test]

@@ -23,17 +23,17 @@ fn segments_cover_every_frame_once_and_start_with_key_frames() {
     assert_eq!(total, Duration90k(FRAMES as i64 * FRAME_90K));
 
     let dir = tempfile::tempdir().unwrap();
-    let mut start = 0i64;
     for (i, f) in files.iter().enumerate() {
         let p = probe(&f.bytes).expect("probe");
         assert!(p.is_complete());
         assert_eq!(p.recovery.samples, f.frames);
+        // Every file's media time starts at 0, the later ones too.
         assert_eq!(
             p.recovery.first_dts,
-            Some(media::Time90k(start)),
+            Some(media::Time90k::ZERO),
             "segment {i}"
         );
-        start += f.duration.0;
+        assert_eq!(p.recovery.duration, f.duration);
 
         let path = dir.path().join(format!("seg{i}.mp4"));
         std::fs::write(&path, &f.bytes).unwrap();
@@ -42,6 +42,13 @@ fn segments_cover_every_frame_once_and_start_with_key_frames() {
         assert_eq!(pr.codec, "h264");
         assert_eq!((pr.width, pr.height), (320, 240));
         assert_eq!(pr.frames, f.frames as i64, "segment {i}");
+        assert_eq!(pr.start_time, 0.0, "segment {i}");
+        // ffprobe prints microseconds.
+        assert!(
+            (pr.duration - f.duration.as_secs_f64()).abs() < 1e-6,
+            "segment {i}: {} s",
+            pr.duration
+        );
         let keys = ffprobe_key_flags(&path);
         assert_eq!(keys.len() as u64, f.frames);
         assert!(keys[0], "segment {i} starts with a key frame");

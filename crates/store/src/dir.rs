@@ -9,7 +9,9 @@
 //! | `NAME.mp4.partial` | segment being written, or torn by a crash ([`SegmentDir::recover_partials`]) |
 //! | `NAME.mp4` | finished segment; its mtime is set to the end of its media |
 //! | `NAME.mp4.uploaded` | empty sidecar: the segment has been delivered to the hub |
-//! | `*.tmp` | a marker being written; removed at start-up |
+//! | `NAME.mp4.retime`, `NAME.mp4.retimed` | a copy whose media time starts at 0, being written / complete ([`crate::retime`]) |
+//! | `.media-time-checked` | how far the last pass of [`SegmentDir::retime_segments`] got |
+//! | `*.tmp` | a marker (or `.media-time-checked`) being written; removed at start-up |
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, File, OpenOptions};

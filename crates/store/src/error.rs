@@ -54,6 +54,10 @@ pub enum StoreError {
     /// No finished segment of that name.
     #[error("segment {0} not found")]
     NotFound(String),
+    /// A finished segment whose contents cannot be worked on (e.g. retimed): not a
+    /// complete fMP4 file of one track. It is left as it is.
+    #[error("segment {0}")]
+    BadSegment(String),
     /// Any other I/O failure.
     #[error("{op} {path}: {source}")]
     Io {

@@ -108,6 +108,7 @@ mod error;
 mod name;
 mod recover;
 pub mod retention;
+pub mod retime;
 mod writer;
 
 pub use clock::{Clock, FakeFsStats, FsStats, SimClock, Statvfs, SystemClock};
@@ -117,11 +118,14 @@ pub use dir::{
 };
 pub use error::{Result, StoreError};
 pub use name::{
-    MAX_START_MS, MIN_START_MS, PARTIAL_EXT, SEGMENT_EXT, UPLOADED_EXT, parse_segment_name,
-    segment_name,
+    MAX_START_MS, MIN_START_MS, PARTIAL_EXT, RETIME_EXT, RETIMED_EXT, SEGMENT_EXT, UPLOADED_EXT,
+    parse_segment_name, segment_name,
 };
 pub use recover::{RecoveryAction, RecoveryReport};
 pub use retention::{Deletion, Forecast, Reason, RetentionPolicy, forecast, plan};
+pub use retime::{
+    PreparedRetime, RetimePass, RetimeReport, RetimeScope, RetimedCopy, write_retimed_copy,
+};
 pub use writer::{FinishedSegment, SegmentWriter, SyncPolicy};
 
 #[cfg(test)]

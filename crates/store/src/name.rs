@@ -8,6 +8,10 @@ pub const SEGMENT_EXT: &str = ".mp4";
 pub const PARTIAL_EXT: &str = ".partial";
 /// Suffix of the empty sidecar file that marks a segment as uploaded.
 pub const UPLOADED_EXT: &str = ".uploaded";
+/// Suffix of a segment's retimed copy being written (see [`crate::retime`]).
+pub const RETIME_EXT: &str = ".retime";
+/// Suffix of a segment's complete retimed copy, about to replace it.
+pub const RETIMED_EXT: &str = ".retimed";
 
 /// Length of a segment name: `YYYY-MM-DDTHH-MM-SS.mmmZ.mp4`.
 const NAME_LEN: usize = 28;

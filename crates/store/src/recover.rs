@@ -9,7 +9,11 @@ use media::Duration90k;
 
 use crate::dir::{MARKER, SegmentDir, TMP_EXT};
 use crate::error::{Result, StoreError};
-use crate::name::{PARTIAL_EXT, SEGMENT_EXT, UPLOADED_EXT, parse_segment_name, segment_name};
+use crate::name::{
+    PARTIAL_EXT, RETIME_EXT, RETIMED_EXT, SEGMENT_EXT, UPLOADED_EXT, parse_segment_name,
+    segment_name,
+};
+use crate::retime::MEDIA_TIME_CHECKED;
 use crate::writer::{ScanError, scan, set_end_mtime};
 
 /// What [`SegmentDir::recover_partials`] did with one file.
@@ -40,6 +44,10 @@ pub enum RecoveryAction {
     Deleted { why: String },
     /// A temporary file or a sidecar without its segment: deleted.
     RemovedStray,
+    /// A complete retimed copy (see [`crate::retime`]) was put in place of segment `name`
+    /// (a crash came between writing it and renaming it): the segment's bytes changed,
+    /// so an index of them must be updated.
+    Retimed { name: String },
     /// An I/O error; the file is left as it was (and retried at the next call).
     Failed { error: String },
 }
@@ -58,6 +66,7 @@ impl SegmentDir {
         let mut partials = Vec::new();
         let mut strays = Vec::new();
         let mut sidecars = Vec::new();
+        let mut retimes = Vec::new();
         for entry in self.read_dir()? {
             let entry = entry.map_err(|e| StoreError::io("list", self.path(), e))?;
             let Ok(file_name) = entry.file_name().into_string() else {
@@ -71,7 +80,16 @@ impl SegmentDir {
                 if parse_segment_name(name).is_some() {
                     sidecars.push(file_name);
                 }
-            } else if file_name == format!("{MARKER}{TMP_EXT}") {
+            } else if let Some(name) = file_name
+                .strip_suffix(RETIME_EXT)
+                .or_else(|| file_name.strip_suffix(RETIMED_EXT))
+            {
+                if parse_segment_name(name).is_some() {
+                    retimes.push(file_name);
+                }
+            } else if file_name == format!("{MARKER}{TMP_EXT}")
+                || file_name == format!("{MEDIA_TIME_CHECKED}{TMP_EXT}")
+            {
                 strays.push(file_name);
             }
         }
@@ -103,6 +121,31 @@ impl SegmentDir {
                 _ => tracing::info!(camera = self.camera(), ?report, "recovered partial segment"),
             }
             reports.push(report);
+        }
+        retimes.sort();
+        for file in retimes {
+            let action = match self.finish_retime(&file) {
+                Ok(Some(name)) => RecoveryAction::Retimed { name },
+                Ok(None) => RecoveryAction::RemovedStray,
+                Err(e) => RecoveryAction::Failed {
+                    error: e.to_string(),
+                },
+            };
+            tracing::info!(
+                camera = self.camera(),
+                file,
+                ?action,
+                "interrupted retiming"
+            );
+            reports.push(RecoveryReport {
+                file,
+                action,
+                bytes_kept: 0,
+                bytes_dropped: 0,
+                fragments: 0,
+                samples: 0,
+                duration: Duration90k::ZERO,
+            });
         }
         for sidecar in sidecars {
             let seg = &sidecar[..sidecar.len() - UPLOADED_EXT.len()];

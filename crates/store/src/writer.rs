@@ -268,7 +268,7 @@ pub(crate) enum ScanError {
 }
 
 /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
-fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+pub(crate) fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match file.read_at(&mut buf[got..], offset + got as u64) {

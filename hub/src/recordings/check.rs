@@ -7,14 +7,20 @@
 //!    deleting a row and its file) are probed ([`media::probe`]) and indexed;
 //! 3. rows whose file is gone (a crash between deleting a file and its row, or a
 //!    file removed by hand) are dropped;
-//! 4. upload staging files untouched for [`STALE_UPLOAD`] are removed.
+//! 4. upload staging files untouched for [`STALE_UPLOAD`] are removed;
+//! 5. segments whose media time does not start at 0 (recorded before every file
+//!    started at 0) are rewritten to start at 0 ([`store::retime`]: crash-safe, the
+//!    index row updated from the new bytes before they replace the old). `hub check`
+//!    looks at every segment ([`run`]); the start-up check ([`run_at_start`]) only at
+//!    those new since its previous pass, and at files without a row.
 //!
 //! Every action is reported; nothing is silently changed.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use store::RecoveryAction;
+use media::Time90k;
+use store::{RecoveryAction, RetimeScope};
 
 use super::{Recordings, Result, Source, UPLOADS_DIR, index};
 
@@ -34,6 +40,11 @@ pub struct CheckReport {
     pub removed_rows: Vec<(String, String)>,
     /// Stale upload staging files removed.
     pub removed_uploads: Vec<String>,
+    /// Segments whose media time was moved to start at 0 (camera, file, where it
+    /// started before).
+    pub retimed: Vec<(String, String, Time90k)>,
+    /// Segments whose interrupted retiming was finished and re-indexed.
+    pub retimes_finished: Vec<(String, String)>,
     /// Problems left as they are (camera, file, error).
     pub failed: Vec<(String, String, String)>,
 }
@@ -45,6 +56,8 @@ impl CheckReport {
             && self.indexed_orphans.is_empty()
             && self.removed_rows.is_empty()
             && self.removed_uploads.is_empty()
+            && self.retimed.is_empty()
+            && self.retimes_finished.is_empty()
             && self.failed.is_empty()
     }
 
@@ -66,6 +79,17 @@ impl CheckReport {
         for f in &self.removed_uploads {
             out.push(format!("removed stale unfinished upload {f}"));
         }
+        for (c, f, was) in &self.retimed {
+            out.push(format!(
+                "moved the media time of {c}/{f} to start at 0 (it started at {})",
+                *was - Time90k::ZERO
+            ));
+        }
+        for (c, f) in &self.retimes_finished {
+            out.push(format!(
+                "finished moving the media time of {c}/{f} to start at 0 and re-indexed it"
+            ));
+        }
         for (c, f, e) in &self.failed {
             out.push(format!("could not fix {c}/{f}: {e}"));
         }
@@ -73,13 +97,24 @@ impl CheckReport {
     }
 }
 
-/// Runs the check over every configured camera.
+/// Runs the whole check over every configured camera (`hub check`).
 pub fn run(rec: &Recordings) -> Result<CheckReport> {
+    run_scoped(rec, RetimeScope::All)
+}
+
+/// The check at start-up: as [`run`], but the media time is checked only for segments
+/// new since the previous pass (and files without a row), so a start reads two small
+/// pieces of the new files rather than of every file.
+pub fn run_at_start(rec: &Recordings) -> Result<CheckReport> {
+    run_scoped(rec, RetimeScope::SincePreviousPass)
+}
+
+fn run_scoped(rec: &Recordings, scope: RetimeScope) -> Result<CheckReport> {
     let mut report = CheckReport::default();
     let mut cameras: Vec<String> = rec.camera_names().map(str::to_owned).collect();
     cameras.sort();
     for camera in &cameras {
-        check_camera(rec, camera, &mut report)?;
+        check_camera(rec, camera, scope, &mut report)?;
     }
     remove_stale_uploads(rec, &mut report);
     for line in report.lines() {
@@ -88,7 +123,12 @@ pub fn run(rec: &Recordings) -> Result<CheckReport> {
     Ok(report)
 }
 
-fn check_camera(rec: &Recordings, camera: &str, report: &mut CheckReport) -> Result<()> {
+fn check_camera(
+    rec: &Recordings,
+    camera: &str,
+    scope: RetimeScope,
+    report: &mut CheckReport,
+) -> Result<()> {
     let Some(dir) = rec.dir(camera) else {
         return Ok(());
     };
@@ -105,11 +145,22 @@ fn check_camera(rec: &Recordings, camera: &str, report: &mut CheckReport) -> Res
                     .deleted_partials
                     .push((camera.to_owned(), r.file, why));
             }
+            RecoveryAction::Retimed { name } => match rec.reindex(camera, &name) {
+                Ok(_) => report.retimes_finished.push((camera.to_owned(), name)),
+                Err(e) => report.failed.push((camera.to_owned(), name, e.to_string())),
+            },
             RecoveryAction::Failed { error } => {
                 report.failed.push((camera.to_owned(), r.file, error));
             }
             _ => {}
         }
+    }
+    let pass = dir.retime_segments(scope, &mut |p| rec.reindex_from(camera, p))?;
+    for r in pass.retimed {
+        report.retimed.push((camera.to_owned(), r.name, r.was_at));
+    }
+    for (name, why) in pass.failed {
+        report.failed.push((camera.to_owned(), name, why));
     }
     let files: HashSet<String> = dir
         .segments()?
@@ -127,6 +178,16 @@ fn check_camera(rec: &Recordings, camera: &str, report: &mut CheckReport) -> Res
     let mut orphans: Vec<&String> = files.difference(&rows).collect();
     orphans.sort();
     for name in orphans {
+        // Checked whatever the scope: a file copied in may be older than the last pass.
+        match rec.retime(camera, name) {
+            Ok(Some(r)) => report.retimed.push((camera.to_owned(), r.name, r.was_at)),
+            Ok(None) => {}
+            Err(e) => {
+                report
+                    .failed
+                    .push((camera.to_owned(), name.clone(), e.to_string()));
+            }
+        }
         match rec.index_file(camera, name, Source::Found) {
             Ok(_) => report
                 .indexed_orphans

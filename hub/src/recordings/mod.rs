@@ -224,10 +224,22 @@ impl Recordings {
         let path = self
             .file_path(camera, file_name)
             .ok_or_else(|| RecError::BadRequest(format!("{file_name:?} is not a segment")))?;
-        let (sha256, probe) = hash_and_probe(&path)?;
+        self.index_file_from(camera, file_name, source, &path)
+    }
+
+    /// Indexes segment `file_name` of `camera` with the contents of `path` (the file
+    /// itself, or the copy about to replace it).
+    fn index_file_from(
+        &self,
+        camera: &str,
+        file_name: &str,
+        source: Source,
+        path: &Path,
+    ) -> Result<Segment> {
+        let (sha256, probe) = hash_and_probe(path)?;
         let start_ms = store::parse_segment_name(file_name).unwrap_or_default();
-        let size_bytes = std::fs::metadata(&path)
-            .map_err(|e| RecError::io("stat", &path, e))?
+        let size_bytes = std::fs::metadata(path)
+            .map_err(|e| RecError::io("stat", path, e))?
             .len();
         let seg = Segment {
             camera: camera.to_owned(),
@@ -243,6 +255,45 @@ impl Recordings {
         };
         self.insert(&seg)?;
         Ok(seg)
+    }
+
+    /// Moves the media time of finished segment `file_name` to start at 0 if it does not
+    /// ([`store::SegmentDir::retime_one`]); an index row it has is updated from the new
+    /// bytes before they replace the old ones. `None` if the file needed nothing.
+    pub fn retime(&self, camera: &str, file_name: &str) -> Result<Option<store::RetimeReport>> {
+        let dir = self
+            .dir(camera)
+            .ok_or_else(|| RecError::NotFound(format!("no camera {camera:?}")))?;
+        Ok(dir.retime_one(file_name, &mut |p| self.reindex_from(camera, p))?)
+    }
+
+    /// The hook of a retiming: the segment's row (if it has one) gets the copy's hash.
+    fn reindex_from(
+        &self,
+        camera: &str,
+        p: &store::PreparedRetime,
+    ) -> std::result::Result<(), String> {
+        let (c, n) = (camera.to_owned(), p.report().name.clone());
+        let row = self
+            .db
+            .call_blocking(|db| index::get(db, &c, &n))
+            .map_err(|e| e.to_string())?;
+        if let Some(row) = row {
+            self.index_file_from(camera, &n, row.source, p.path())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Re-indexes a segment whose bytes changed (keeping its source; `Found` if it had
+    /// no row).
+    pub fn reindex(&self, camera: &str, file_name: &str) -> Result<Segment> {
+        let (c, n) = (camera.to_owned(), file_name.to_owned());
+        let source = self
+            .db
+            .call_blocking(|db| index::get(db, &c, &n))?
+            .map_or(Source::Found, |s| s.source);
+        self.index_file(camera, file_name, source)
     }
 
     pub fn insert(&self, seg: &Segment) -> Result<()> {

@@ -9,6 +9,13 @@
 //! fragment), copied into the camera's [`store::SegmentDir`] with the crash-safe
 //! order (`.partial`, fsync, rename, fsync dir), indexed, and the staging files
 //! are removed. A file that fails either test is deleted and nothing is indexed.
+//!
+//! An agent from before every segment file's media time started at 0 sends its
+//! later segments with media time continuing its run: such a file is retimed first
+//! (`NAME.retimed` in staging, [`store::write_retimed_copy`]), so the hub stores
+//! one that plays from 0 and indexes the hash of what it stores (so the index's
+//! hash is not the one that agent announced; a current agent retimes its own files
+//! at start-up and so announces the same bytes the hub stores).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -85,12 +92,14 @@ pub enum Begin {
 }
 
 impl Recordings {
-    fn staging(&self, camera: &str, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    /// (data, meta, directory, retimed copy of data) of an upload's staging.
+    fn staging(&self, camera: &str, name: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
         let dir = self.root().join(UPLOADS_DIR).join(camera);
         (
             dir.join(format!("{name}.data")),
             dir.join(format!("{name}.meta")),
-            dir,
+            dir.clone(),
+            dir.join(format!("{name}.retimed")),
         )
     }
 
@@ -100,7 +109,7 @@ impl Recordings {
         if let Some(seg) = self.db.call_blocking(|db| index::get(db, &c, &n))? {
             return Ok(UploadState::Complete(seg));
         }
-        let (data, meta, _) = self.staging(camera, name);
+        let (data, meta, _, _) = self.staging(camera, name);
         match read_meta(&meta) {
             Some((sha256, total)) => {
                 let received = fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
@@ -151,7 +160,7 @@ impl Recordings {
                 "segment {name} is already stored with another SHA-256"
             )));
         }
-        let (data, meta, dir) = self.staging(camera, name);
+        let (data, meta, dir, _) = self.staging(camera, name);
         let staged = read_meta(&meta);
         let same = staged
             .as_ref()
@@ -209,10 +218,11 @@ impl Recordings {
     /// The staged file is complete: verify, probe, commit and index it. On a hash
     /// or format mismatch the staging files are deleted and nothing is indexed.
     pub fn finish_upload(&self, camera: &str, name: &str, sha256: &str) -> Result<Segment> {
-        let (data, meta, _) = self.staging(camera, name);
+        let (data, meta, _, retimed) = self.staging(camera, name);
         let discard = || {
             let _ = fs::remove_file(&data);
             let _ = fs::remove_file(&meta);
+            let _ = fs::remove_file(&retimed);
         };
         let got = super::sha256_file(&data)?;
         if got != sha256 {
@@ -240,24 +250,47 @@ impl Recordings {
             .ok_or_else(|| RecError::NotFound(format!("no camera {camera:?}")))?;
         let start_ms = store::parse_segment_name(name)
             .ok_or_else(|| RecError::BadRequest(format!("{name:?} is not a segment name")))?;
+        // What is stored: the upload, or a copy whose media time starts at 0.
+        let (src, stored_sha) = match store::write_retimed_copy(&data, &retimed) {
+            Ok(Some(c)) => {
+                tracing::info!(
+                    camera,
+                    segment = name,
+                    was_at = %c.was_at,
+                    "moved the uploaded segment's media time to start at 0"
+                );
+                (retimed.as_path(), super::sha256_file(&retimed)?)
+            }
+            Ok(None) => (data.as_path(), got.clone()),
+            Err(store::StoreError::BadSegment(why)) => {
+                tracing::warn!(
+                    camera,
+                    segment = name,
+                    why,
+                    "cannot move the uploaded segment's media time to 0; storing it as sent"
+                );
+                (data.as_path(), got.clone())
+            }
+            Err(e) => return Err(e.into()),
+        };
         // A file of this name on disk but not in the index (a crash before the insert).
         if dir.path().join(name).exists() {
             let seg = self.index_file(camera, name, Source::Upload)?;
             discard();
-            if seg.sha256 == sha256 {
+            if seg.sha256 == stored_sha {
                 return Ok(seg);
             }
             return Err(RecError::Conflict(format!(
                 "segment {name} is already stored with another SHA-256"
             )));
         }
-        let done = match commit_by_rename(&data, dir.path(), name, start_ms, &probe) {
+        let done = match commit_by_rename(src, dir.path(), name, start_ms, &probe) {
             Ok(done) => done,
             Err(e) => {
                 // Another filesystem (a camera directory on its own disk): copy through
                 // the store's writer instead, which has the same crash-safe order.
                 tracing::debug!(error = %e, "rename into place failed; copying");
-                self.commit_by_copy(camera, dir, &data, name, start_ms, &probe)?
+                self.commit_by_copy(camera, dir, src, name, start_ms, &probe)?
             }
         };
         let seg = Segment {
@@ -266,7 +299,7 @@ impl Recordings {
             start_ms: done.start_ms,
             duration_ms: done.duration.0.max(0) / 90,
             size_bytes: done.size_bytes,
-            sha256: got,
+            sha256: stored_sha,
             codec: probe.codec_string,
             width: u32::from(probe.width),
             height: u32::from(probe.height),

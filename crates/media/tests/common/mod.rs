@@ -202,6 +202,8 @@ pub struct Probed {
     pub height: i64,
     pub frames: i64,
     pub duration: f64,
+    /// `format.start_time` (NaN if absent).
+    pub start_time: f64,
 }
 
 pub fn probed(v: &serde_json::Value) -> Probed {
@@ -218,5 +220,9 @@ pub fn probed(v: &serde_json::Value) -> Probed {
             .as_str()
             .and_then(|d| d.parse().ok())
             .unwrap_or(-1.0),
+        start_time: v["format"]["start_time"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(f64::NAN),
     }
 }
