@@ -162,6 +162,23 @@ pub fn ffprobe(path: &Path) -> (f64, u64, u64, u64) {
 /// 2026-11-21T07:31:50.000Z
 pub const T0: i64 = 1_795_246_310_000;
 
+/// Uploads segment `file` of camera 1 ("porch") as recorded from `start_ms`;
+/// returns its public name.
+pub async fn upload(h: &super::common::TestHub, start_ms: i64, file: &[u8]) -> String {
+    let name = store::segment_name(start_ms).unwrap();
+    let r = h
+        .client()
+        .put(h.url(&format!("/api/v1/agents/1/segments/{name}")))
+        .bearer_auth(agent_token(1))
+        .header("X-Content-SHA256", sha256_hex(file))
+        .body(file.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    format!("porch_{name}")
+}
+
 /// Uploads two contiguous 3 s segments starting at T0; returns their public names.
 pub async fn upload_two(h: &super::common::TestHub) -> (Vec<String>, Vec<Vec<u8>>) {
     let mut names = Vec::new();
@@ -173,18 +190,7 @@ pub async fn upload_two(h: &super::common::TestHub) -> (Vec<String>, Vec<Vec<u8>
     run.extend(segment_files(&track, &frames[45..], 60));
     assert_eq!(run.len(), 2);
     for (file, start) in run.into_iter().zip([T0, T0 + 3000]) {
-        let name = store::segment_name(start).unwrap();
-        let r = h
-            .client()
-            .put(h.url(&format!("/api/v1/agents/1/segments/{name}")))
-            .bearer_auth(agent_token(1))
-            .header("X-Content-SHA256", sha256_hex(&file))
-            .body(file.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-        names.push(format!("porch_{name}"));
+        names.push(upload(h, start, &file).await);
         files.push(file);
     }
     (names, files)
