@@ -263,6 +263,8 @@ async function cameraPage() {
   const video = document.getElementById("video");
   const state = document.getElementById("state");
   const motion = document.getElementById("motion");
+  const nopic = document.getElementById("nopic");
+  const pictured = () => (nopic.hidden = true);
   const notice = document.getElementById("notice");
   const problem = document.getElementById("problem");
   // What the page is showing, for people (and tests): "mse" or "jpeg".
@@ -272,7 +274,7 @@ async function cameraPage() {
     video.hidden = true;
     img.hidden = false;
     window.hubLive.mode = "jpeg";
-    if (!jpeg) jpeg = liveFeed(id, img);
+    if (!jpeg) jpeg = liveFeed(id, img, pictured);
   }
   function unsupported(mime) {
     const h265 = /hvc1|hev1/.test(mime);
@@ -289,18 +291,20 @@ async function cameraPage() {
     const c = cams && cams.find((x) => x.id === id);
     if (!c) return;
     showState(state, c);
+    if (!nopic.hidden) nopic.textContent = c.online ? "Waiting for the first picture" : "Offline · no picture yet";
     const p = problemText(c);
     problem.textContent = p;
     problem.hidden = !p;
     if (!started) {
       started = true;
       // The JPEG picture shows at once; live video replaces it when it plays.
-      jpeg = liveFeed(id, img);
+      jpeg = liveFeed(id, img, pictured);
       if (c.video && window.MediaSource) {
         window.hubLive.mode = "mse";
         window.hubLive.mse = mseFeed(name, video, unsupported);
         video.addEventListener("playing", () => {
           if (window.hubLive.mode !== "mse") return;
+          pictured();
           video.hidden = false;
           img.hidden = true;
           // Keep the last picture; stop the JPEG feed once it has one (or after 5 s).

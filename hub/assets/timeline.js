@@ -207,26 +207,30 @@
     if (!c) return;
     const rs = runs(Math.max(a, c[0]), Math.min(b, c[1]));
     const zone = T.zoneName(a + view.span / 2);
-    const gap = (from, to) => {
+    // A stretch without footage drawn over [from, to); the whole stretch is
+    // [gs, ge] (beyond the view if it goes on), `known` when both ends are footage.
+    const gap = (from, to, gs, ge, known) => {
       if (to <= from) return;
-      // The whole stretch, beyond the view if it goes on.
-      const prev = state.segments.filter((s) => s.end_ms <= from + JOIN_MS).pop();
-      const next = state.segments.find((s) => s.start_ms >= to - JOIN_MS);
-      const gs = prev ? prev.end_ms : from, ge = next ? next.start_ms : Math.min(now, c[1]);
       const { what, outage } = gapText(gs, ge);
       const el = H.el("div", "gap" + (outage ? " outage" : ""));
       place(el, from, to);
       el.dataset.start = gs;
       el.dataset.end = ge;
-      const known = prev && next;
       const text = known ? what + " · " + T.duration(ge - gs) : what;
       el.title = text + (known ? " (" + T.time(gs) + " – " + T.time(ge) + " " + zone + ")" : "");
       if (((to - from) / view.span) * w >= LABEL_PX) el.appendChild(H.el("span", "label", text));
       footLane.appendChild(el);
     };
     let cursor = Math.max(a, c[0]);
+    // Footage ending before the view, for the first gap's start.
+    let before = null;
+    for (const s of state.segments) {
+      if (s.start_ms >= cursor) break;
+      if (s.end_ms <= cursor + JOIN_MS && (!before || s.end_ms > before)) before = s.end_ms;
+    }
+    let prevEnd = before;
     for (const r of rs) {
-      if (r.start > cursor) gap(cursor, Math.min(r.start, now));
+      if (r.start > cursor) gap(cursor, Math.min(r.start, now), prevEnd == null ? cursor : prevEnd, r.start, prevEnd != null);
       const el = H.el("div", "run");
       place(el, r.start, r.end);
       el.dataset.start = r.start;
@@ -238,9 +242,14 @@
       }
       footLane.appendChild(el);
       cursor = Math.max(cursor, r.end);
+      prevEnd = r.end;
     }
     const pastEnd = Math.min(b, now, c[1]);
-    if (cursor < pastEnd) gap(cursor, pastEnd);
+    if (cursor < pastEnd) {
+      const next = state.segments.find((s) => s.start_ms >= pastEnd);
+      const ge = next ? next.start_ms : Math.min(now, c[1]);
+      gap(cursor, pastEnd, prevEnd == null ? cursor : prevEnd, ge, prevEnd != null && !!next);
+    }
     if (now < b) {
       const f = H.el("div", "future");
       place(f, Math.max(a, now), b);

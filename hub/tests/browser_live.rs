@@ -104,14 +104,19 @@ async fn browser_logs_in_and_sees_live_video() {
         b.text(".tile[data-camera-id=\"2\"] .state").await.unwrap(),
         "offline · 0.0 fps · last frame never"
     );
-    let state = b
-        .text(".tile[data-camera-id=\"1\"] .state")
-        .await
-        .unwrap();
+    let state = b.text(".tile[data-camera-id=\"1\"] .state").await.unwrap();
     assert!(
-        state.starts_with("online · ") && state.contains(" fps · avc1.") && state.ends_with(" · last frame just now"),
+        state.starts_with("online · ")
+            && state.contains(" fps · avc1.")
+            && state.ends_with(" · last frame just now"),
         "{state}"
     );
+    // A camera without a picture says so instead of showing a black box.
+    let nopic = b
+        .eval("return [...document.querySelectorAll('.tile .nopic')].map(n => n.hidden ? null : n.textContent)")
+        .await
+        .unwrap();
+    assert_eq!(nopic, serde_json::json!([null, "Offline · no picture yet"]));
     // This hub has no events: no motion badges, no links to them.
     let quiet = b
         .eval("return [[...document.querySelectorAll('.tile .motion')].map(m => m.hidden), document.querySelectorAll('.tile a[href^=\"/events\"]').length]")
@@ -194,7 +199,10 @@ async fn browser_logs_in_and_sees_live_video() {
         )
         .await
         .unwrap();
-    assert_eq!(rows[1], serde_json::json!(["garage", "offline", "never", "agent not connected"]));
+    assert_eq!(
+        rows[1],
+        serde_json::json!(["garage", "offline", "never", "agent not connected"])
+    );
     assert_eq!(rows[0][0], "pattern");
     assert_eq!(rows[0][1], "online");
     let current = b

@@ -8,7 +8,7 @@ mod rtsp_support;
 
 use std::time::Duration;
 
-use common::TestHub;
+use common::{TestHub, browser_login};
 use rtsp_support::*;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 

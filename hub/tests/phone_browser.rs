@@ -6,11 +6,13 @@
 //! with ticks on local half-hour-zone boundaries, plays where it is tapped and
 //! scrubs under a finger.
 
+mod browser_support;
 mod common;
 mod recordings_support;
 
 use std::time::Duration;
 
+use browser_support::{PLAIN, mid};
 use common::{TestHub, browser_login};
 use recordings_support::{T0, upload_two};
 use serde_json::{Value, json};
@@ -85,7 +87,12 @@ async fn nav(b: &Browser, page: &str, current: &str) {
     assert_eq!(
         v,
         json!([
-            [["Live", "/live"], ["Recordings", "/timeline"], ["Events", "/events"], ["Status", "/status"]],
+            [
+                ["Live", "/live"],
+                ["Recordings", "/timeline"],
+                ["Events", "/events"],
+                ["Status", "/status"]
+            ],
             current
         ]),
         "{page}"
@@ -106,10 +113,7 @@ async fn nav(b: &Browser, page: &str, current: &str) {
 
 async fn shot(b: &Browser, name: &str) {
     b.eval("scrollTo(0, 0); return true").await.unwrap();
-    if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
-        let png = b.screenshot_png().await.unwrap();
-        std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
-    }
+    browser_support::shot(b, name).await;
 }
 
 async fn clean_console(b: &Browser, page: &str) {
@@ -143,14 +147,26 @@ async fn every_page_fits_a_phone_in_kolkata() {
     .await
     .unwrap();
     assert_eq!(
-        eval(&b, "return [innerWidth, innerHeight, matchMedia('(pointer: coarse)').matches]").await,
+        eval(
+            &b,
+            "return [innerWidth, innerHeight, matchMedia('(pointer: coarse)').matches]"
+        )
+        .await,
         json!([390, 844, true])
     );
 
     // Live grid: tiles one above the other, each as wide as the screen allows.
     nav(&b, "/live", "Live").await;
     no_overflow(&b, "/live").await;
-    reachable(&b, "/live", &[".tile[data-camera-name='pattern'] .picture", ".tile[data-camera-name='porch'] .links a"]).await;
+    reachable(
+        &b,
+        "/live",
+        &[
+            ".tile[data-camera-name='pattern'] .picture",
+            ".tile[data-camera-name='porch'] .links a",
+        ],
+    )
+    .await;
     let widths = eval(&b, "return [...document.querySelectorAll('.tile')].map(t => Math.round(t.getBoundingClientRect().width))").await;
     assert_eq!(widths, json!([358, 358]));
     shot(&b, "phone-live.png").await;
@@ -161,7 +177,12 @@ async fn every_page_fits_a_phone_in_kolkata() {
     b.wait_for_text("#state", "online", WAIT).await.unwrap();
     nav(&b, "/live/pattern", "Live").await;
     no_overflow(&b, "/live/pattern").await;
-    reachable(&b, "/live/pattern", &[".links a[href='/timeline/pattern']", ".links a[download]"]).await;
+    reachable(
+        &b,
+        "/live/pattern",
+        &[".links a[href='/timeline/pattern']", ".links a[download]"],
+    )
+    .await;
     let fig = eval(&b, "const r = document.querySelector('.view').getBoundingClientRect(); return [Math.round(r.width), r.bottom <= innerHeight]").await;
     assert_eq!(fig, json!([358, true]));
     shot(&b, "phone-camera.png").await;
@@ -190,16 +211,21 @@ async fn every_page_fits_a_phone_in_kolkata() {
     );
     let ticks = eval(
         &b,
-        "return [...document.querySelectorAll('#ruler .tick')].slice(0, 2).map(e => [Number(e.dataset.ms), e.textContent.replace(/[\\u202f]/g, ' ')])",
+        &format!("return [...document.querySelectorAll('#ruler .tick')].slice(0, 2).map(e => [Number(e.dataset.ms), e.textContent{PLAIN}])"),
     )
     .await;
     assert_eq!(
         ticks,
-        json!([[T0 - 110_000, "1:00 PM"], [T0 - 110_000 + 300_000, "1:05 PM"]])
+        json!([
+            [T0 - 110_000, "1:00 PM"],
+            [T0 - 110_000 + 300_000, "1:05 PM"]
+        ])
     );
     let run = eval(
         &b,
-        "return [...document.querySelectorAll('#footage-lane .run')].map(e => e.title.replace(/[\\u202f]/g, ' '))",
+        &format!(
+            "return [...document.querySelectorAll('#footage-lane .run')].map(e => e.title{PLAIN})"
+        ),
     )
     .await;
     assert_eq!(run, json!(["1:01:50 PM – 1:01:57 PM GMT+5:30 · 7 s"]));
@@ -207,18 +233,26 @@ async fn every_page_fits_a_phone_in_kolkata() {
     reachable(
         &b,
         "/timeline",
-        &["#player", "#play", "#earlier", "#later", "#to-now", "#zoom-out", "#zoom", "#zoom-in", "#date", "#axis", "#camera"],
+        &[
+            "#player",
+            "#play",
+            "#earlier",
+            "#later",
+            "#to-now",
+            "#zoom-out",
+            "#zoom",
+            "#zoom-in",
+            "#date",
+            "#axis",
+            "#camera",
+        ],
     )
     .await;
     shot(&b, "phone-timeline.png").await;
 
     // Zoom to a minute (the playhead stays), pause, then a finger scrubs
     // from 1 s into the footage to 5 s: the second segment, paused there.
-    b.tap(
-        mid(&b, "#play").await,
-    )
-    .await
-    .unwrap();
+    b.tap(mid(&b, "#play").await).await.unwrap();
     b.wait_until("return document.getElementById('player').paused", WAIT)
         .await
         .unwrap();
@@ -299,11 +333,25 @@ async fn every_page_fits_a_phone_in_kolkata() {
     b.eval("const d = document.getElementById('date'); d.value = '2026-11-21'; d.dispatchEvent(new Event('change', {bubbles: true})); return true")
         .await
         .unwrap();
-    b.wait_until("return document.querySelectorAll('#events .event-item').length === 2", WAIT)
-        .await
-        .unwrap();
+    b.wait_until(
+        "return document.querySelectorAll('#events .event-item').length === 2",
+        WAIT,
+    )
+    .await
+    .unwrap();
     no_overflow(&b, "/events with events").await;
-    reachable(&b, "/events", &["#camera", "#date", "#label", "#zone", "#events .event-item a.play"]).await;
+    reachable(
+        &b,
+        "/events",
+        &[
+            "#camera",
+            "#date",
+            "#label",
+            "#zone",
+            "#events .event-item a.play",
+        ],
+    )
+    .await;
     shot(&b, "phone-events.png").await;
     clean_console(&b, "/events").await;
 
@@ -333,16 +381,4 @@ async fn every_page_fits_a_phone_in_kolkata() {
     clean_console(&b, "recordings").await;
     b.close().await.unwrap();
     h.stop().await;
-}
-
-/// The middle of the element matching `css`, in viewport pixels.
-async fn mid(b: &Browser, css: &str) -> (f64, f64) {
-    let v = b
-        .eval_with(
-            "const r = document.querySelector(arguments[0]).getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]",
-            vec![json!(css)],
-        )
-        .await
-        .unwrap();
-    (v[0].as_f64().unwrap(), v[1].as_f64().unwrap())
 }

@@ -1,7 +1,8 @@
 //! Headless Chromium (in UTC) on the timeline: log in, open a camera's day,
-//! play a recording (time advances, a picture is decoded), seek, continue
-//! across a segment boundary, and download the exported range the page
-//! links to.
+//! play a recording (time advances, a picture is decoded), seek into the
+//! second segment of an agent's run, and download the exported range the
+//! page links to. (Playback across segment boundaries and gaps, zoom, drag,
+//! keys and events: `timeline_browser.rs`.)
 
 mod common;
 mod recordings_support;
@@ -116,23 +117,6 @@ async fn timeline_plays_seeks_and_exports() {
     b.wait_for_text("#now", "Sat, Nov 21, 2026, 7:31:5", WAIT)
         .await
         .unwrap();
-
-    // Near the end of the first segment, playback continues into the second.
-    b.eval(&format!(
-        "window.timeline.playAt({}); return true",
-        T0 + 2500
-    ))
-    .await
-    .unwrap();
-    b.wait_until("return window.timeline.current === 0", WAIT)
-        .await
-        .unwrap();
-    b.wait_until(
-        "const t = window.timeline; return t.current === 1 && t.segmentTime > 0.2",
-        WAIT,
-    )
-    .await
-    .unwrap();
 
     // Zoomed to one minute around the playhead, seconds are wide enough to
     // see (and a gap would be): the run of 7 s is over a hundred pixels.

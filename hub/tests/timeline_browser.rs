@@ -10,11 +10,13 @@
 //! additions). Without an events API nothing asks for one and the console
 //! stays clean.
 
+mod browser_support;
 mod common;
 mod recordings_support;
 
 use std::time::Duration;
 
+use browser_support::{PLAIN, mid, num, shot, text};
 use common::{TestHub, browser_login};
 use recordings_support::{FPS, T0, encode, segment_files, upload};
 use serde_json::{Value, json};
@@ -56,11 +58,6 @@ async fn upload_footage(h: &TestHub) -> Vec<String> {
     names
 }
 
-async fn num(b: &Browser, js: &str) -> f64 {
-    let v = b.eval(js).await.unwrap();
-    v.as_f64().unwrap_or_else(|| panic!("{js}: {v}"))
-}
-
 /// The viewport x (CSS px) of moment `ms` on the axis as drawn now.
 async fn x_of(b: &Browser, ms: i64) -> f64 {
     num(
@@ -81,15 +78,6 @@ async fn time_at(b: &Browser, x: f64) -> f64 {
             "const r = document.getElementById('footage-lane').getBoundingClientRect(), v = window.timeline.view;
              return v.start + ({x} - r.left) / r.width * v.span"
         ),
-    )
-    .await
-}
-
-/// The vertical middle of the element matching `css`.
-async fn mid_y(b: &Browser, css: &str) -> f64 {
-    num(
-        b,
-        &format!("const r = document.querySelector('{css}').getBoundingClientRect(); return r.top + r.height / 2"),
     )
     .await
 }
@@ -119,27 +107,6 @@ async fn wait_paused_at(b: &Browser, index: i64, secs: f64) {
     );
     if let Err(e) = b.wait_until(&js, WAIT).await {
         panic!("{e}; now {:?}", playing(b).await);
-    }
-}
-
-/// Text with Intl's narrow no-break spaces made plain.
-const PLAIN: &str = ".replace(/[\\u202f\\u00a0]/g, ' ')";
-
-async fn text(b: &Browser, css: &str) -> String {
-    b.eval(&format!(
-        "return document.querySelector('{css}').textContent{PLAIN}"
-    ))
-    .await
-    .unwrap()
-    .as_str()
-    .unwrap()
-    .to_owned()
-}
-
-async fn shot(b: &Browser, name: &str) {
-    if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
-        let png = b.screenshot_png().await.unwrap();
-        std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
     }
 }
 
@@ -227,7 +194,11 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
         .unwrap();
     assert_eq!(
         ticks,
-        json!([[MIDNIGHT, "Sat, Nov 21"], [MIDNIGHT + 2 * HOUR, "2:00 AM"], [MIDNIGHT + 4 * HOUR, "4:00 AM"]])
+        json!([
+            [MIDNIGHT, "Sat, Nov 21"],
+            [MIDNIGHT + 2 * HOUR, "2:00 AM"],
+            [MIDNIGHT + 4 * HOUR, "4:00 AM"]
+        ])
     );
     // Footage: A and B are one run, C another, labelled in local time.
     let runs = b
@@ -257,7 +228,10 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
     // ---- Zoom with nothing played: around the middle of the view.
     b.click("#zoom-in").await.unwrap();
     let view = b.eval("return window.timeline.view").await.unwrap();
-    assert_eq!(view, json!({"start": MIDNIGHT + 6 * HOUR, "span": 12 * HOUR}));
+    assert_eq!(
+        view,
+        json!({"start": MIDNIGHT + 6 * HOUR, "span": 12 * HOUR})
+    );
     assert_eq!(
         text(&b, "#range").await,
         "Sat, Nov 21 6:00 AM – 6:00 PM EST"
@@ -267,7 +241,7 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
     assert_eq!(view, json!({"start": MIDNIGHT, "span": DAY}));
 
     // ---- Click the footage: it plays from there. Then space pauses.
-    let y = mid_y(&b, "#footage-lane").await;
+    let y = mid(&b, "#footage-lane").await.1;
     let x = x_of(&b, A + 5_000).await.round();
     let at = time_at(&b, x).await;
     b.click_at((x, y)).await.unwrap();
@@ -292,9 +266,7 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
         .unwrap();
 
     // ---- Zoom in step by step (buttons and keys): the playhead stays put on the axis.
-    let frac = |v: &Value, t: f64| {
-        (t - v["start"].as_f64().unwrap()) / v["span"].as_f64().unwrap()
-    };
+    let frac = |v: &Value, t: f64| (t - v["start"].as_f64().unwrap()) / v["span"].as_f64().unwrap();
     let wall = num(&b, "return window.timeline.wallTime").await;
     let mut f0 = frac(&b.eval("return window.timeline.view").await.unwrap(), wall);
     for (i, span) in [12 * HOUR, 3 * HOUR, HOUR, 15 * MIN, 5 * MIN, MIN]
@@ -310,7 +282,10 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
         assert_eq!(v["span"], json!(span), "zoom step {i}");
         let f = frac(&v, wall);
         // Within a hundredth of a pixel.
-        assert!((f - f0).abs() < 1e-5, "playhead moved on the axis: {f0} -> {f}");
+        assert!(
+            (f - f0).abs() < 1e-5,
+            "playhead moved on the axis: {f0} -> {f}"
+        );
         f0 = f;
         let select = b
             .eval("return document.getElementById('zoom').value")
@@ -324,7 +299,17 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
         b.eval("return window.timeline.view.span").await.unwrap(),
         json!(MIN)
     );
-    for span in [5 * MIN, 15 * MIN, HOUR, 3 * HOUR, 12 * HOUR, DAY, 3 * DAY, 7 * DAY, 7 * DAY] {
+    for span in [
+        5 * MIN,
+        15 * MIN,
+        HOUR,
+        3 * HOUR,
+        12 * HOUR,
+        DAY,
+        3 * DAY,
+        7 * DAY,
+        7 * DAY,
+    ] {
         b.press(&['-']).await.unwrap();
         assert_eq!(
             b.eval("return window.timeline.view.span").await.unwrap(),
@@ -355,9 +340,12 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
     ))
     .await
     .unwrap();
-    b.wait_until("return document.querySelectorAll('#footage-lane .gap').length === 3", WAIT)
-        .await
-        .unwrap();
+    b.wait_until(
+        "return document.querySelectorAll('#footage-lane .gap').length === 3",
+        WAIT,
+    )
+    .await
+    .unwrap();
     let gaps = b
         .eval(&format!(
             "return [...document.querySelectorAll('#footage-lane .gap')].map(e => [Number(e.dataset.start), Number(e.dataset.end), (e.querySelector('.label') || {{textContent: ''}}).textContent{PLAIN}])"
@@ -386,10 +374,7 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
     assert!(edges[1].as_f64().unwrap().abs() < 0.05, "{edges}");
     assert_eq!(edges[2], json!(true));
     assert_eq!(edges[3], json!("rgb(47, 143, 91)"));
-    assert_eq!(
-        text(&b, "#footage-lane .run .label").await,
-        "2:31:50 AM"
-    );
+    assert_eq!(text(&b, "#footage-lane .run .label").await, "2:31:50 AM");
     assert_eq!(
         text(&b, "#range").await,
         "Sat, Nov 21 2:31:20 AM – 2:36:20 AM EST"
@@ -414,7 +399,9 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
     wait_paused_at(&b, 1, offset_b + (target + 10_000.0 - B as f64) / 1000.0).await;
     b.press(&[Key::Left.into()]).await.unwrap();
     wait_paused_at(&b, 0, (target - A as f64) / 1000.0).await;
-    b.press(&[Key::Shift.into(), Key::Right.into()]).await.unwrap();
+    b.press(&[Key::Shift.into(), Key::Right.into()])
+        .await
+        .unwrap();
     wait_paused_at(&b, 2, 0.0).await;
     // Back from C's start lands in the gap: the last 10 s before it, i.e. B from its start.
     b.press(&[Key::Left.into()]).await.unwrap();
@@ -446,9 +433,12 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
     );
 
     // ---- Playback runs on: A into B at their boundary, B across the gap into C.
-    b.eval(&format!("window.timeline.playAt({}); return true", A + 8_500))
-        .await
-        .unwrap();
+    b.eval(&format!(
+        "window.timeline.playAt({}); return true",
+        A + 8_500
+    ))
+    .await
+    .unwrap();
     b.wait_until("return window.timeline.current === 0", WAIT)
         .await
         .unwrap();
@@ -458,9 +448,12 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
     )
     .await
     .unwrap();
-    b.eval(&format!("window.timeline.playAt({}); return true", B + 8_500))
-        .await
-        .unwrap();
+    b.eval(&format!(
+        "window.timeline.playAt({}); return true",
+        B + 8_500
+    ))
+    .await
+    .unwrap();
     b.wait_until(
         "const t = window.timeline; return t.current === 2 && t.segmentTime > 0.3",
         WAIT,
@@ -486,9 +479,12 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
         .await
         .unwrap();
     install_events(&b, &fixture_events()).await;
-    b.wait_until("return document.querySelectorAll('#events-lane .event').length === 4", WAIT)
-        .await
-        .unwrap();
+    b.wait_until(
+        "return document.querySelectorAll('#events-lane .event').length === 4",
+        WAIT,
+    )
+    .await
+    .unwrap();
     // Asked for this camera over the loaded range, and followed the pages.
     let q = b
         .eval("const q = window.__queries; return [q.length, q[0].camera, q[0].start <= window.timeline.view.start, q[0].end >= window.timeline.view.start + window.timeline.view.span, q[1].before]")
@@ -523,10 +519,20 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
         )
         .await
         .unwrap();
-    let lane_w = num(&b, "return document.getElementById('events-lane').getBoundingClientRect().width").await;
+    let lane_w = num(
+        &b,
+        "return document.getElementById('events-lane').getBoundingClientRect().width",
+    )
+    .await;
     let px = |ms: i64| (ms - (T0 - 30_000)) as f64 / (5 * MIN) as f64 * lane_w;
-    assert!((widths[0].as_f64().unwrap() - px(T0 + 17_000)).abs() < 0.05, "{widths}");
-    assert!((widths[2].as_f64().unwrap() - px(T0 + 206_000)).abs() < 0.05, "{widths}");
+    assert!(
+        (widths[0].as_f64().unwrap() - px(T0 + 17_000)).abs() < 0.05,
+        "{widths}"
+    );
+    assert!(
+        (widths[2].as_f64().unwrap() - px(T0 + 206_000)).abs() < 0.05,
+        "{widths}"
+    );
     assert!(widths[3].as_f64().unwrap() >= lane_w - 0.05, "{widths}");
     // The outage the hub reported names the gap.
     let gap = b
@@ -536,7 +542,7 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
     assert_eq!(gap, json!(["gap outage", "Camera offline · 3 min"]));
 
     // Hover: the thumbnail and what happened.
-    let ey = mid_y(&b, "#events-lane").await;
+    let ey = mid(&b, "#events-lane").await.1;
     let alarm_x = num(&b, "const r = document.querySelector('#events-lane .kind-alarm').getBoundingClientRect(); return r.left + r.width / 2").await;
     b.hover((alarm_x, ey)).await.unwrap();
     b.wait_until("return !document.getElementById('event-tip').hidden", WAIT)
@@ -560,12 +566,16 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
         .unwrap();
     assert_eq!(
         tip,
-        json!([false, true, [
-            "Person",
-            "Alarm · zone porch · 91%",
-            "2:35:13 AM – 2:35:16 AM EST (3 s)",
-            "Click to play from 2:35:08 AM"
-        ]])
+        json!([
+            false,
+            true,
+            [
+                "Person",
+                "Alarm · zone porch · 91%",
+                "2:35:13 AM – 2:35:16 AM EST (3 s)",
+                "Click to play from 2:35:08 AM"
+            ]
+        ])
     );
     shot(&b, "timeline-events.png").await;
 
@@ -639,9 +649,12 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
         .unwrap();
     assert_eq!(off, json!([false, true, true]));
     install_events(&b, &fixture_events()).await;
-    b.wait_until("return document.querySelectorAll('#events .event-item').length === 4", WAIT)
-        .await
-        .unwrap();
+    b.wait_until(
+        "return document.querySelectorAll('#events .event-item').length === 4",
+        WAIT,
+    )
+    .await
+    .unwrap();
     let items = b
         .eval(&format!(
             "return [...document.querySelectorAll('#events .event-item')].map(e => [Number(e.dataset.id), e.querySelector('.badge').textContent, (e.querySelector('.title') || {{textContent: null}}).textContent,
@@ -652,21 +665,45 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
         .unwrap();
     let export = |s: i64, e: i64| format!("/api/recordings/export?camera=porch&start={s}&end={e}");
     assert_eq!(items[0][0], json!(4));
-    assert_eq!(items[0][3], json!("2:35:17 AM – ongoing · zone driveway · 30%"));
+    assert_eq!(
+        items[0][3],
+        json!("2:35:17 AM – ongoing · zone driveway · 30%")
+    );
     assert_eq!(
         items[1],
-        json!([2, "Alarm", "Person", "2:35:13 AM – 2:35:16 AM (3 s) · zone porch · 91%", true,
-               format!("/timeline/porch?t={}", T0 + 198_000), export(T0 + 198_000, T0 + 211_000)])
+        json!([
+            2,
+            "Alarm",
+            "Person",
+            "2:35:13 AM – 2:35:16 AM (3 s) · zone porch · 91%",
+            true,
+            format!("/timeline/porch?t={}", T0 + 198_000),
+            export(T0 + 198_000, T0 + 211_000)
+        ])
     );
     assert_eq!(
         items[2],
-        json!([3, "Camera health", "Camera offline", "2:32:10 AM – 2:35:10 AM (3 min)", false,
-               format!("/timeline/porch?t={}", T0 + 15_000), export(T0 + 15_000, T0 + 205_000)])
+        json!([
+            3,
+            "Camera health",
+            "Camera offline",
+            "2:32:10 AM – 2:35:10 AM (3 min)",
+            false,
+            format!("/timeline/porch?t={}", T0 + 15_000),
+            export(T0 + 15_000, T0 + 205_000)
+        ])
     );
     assert_eq!(
         items[3],
-        json!([1, "Motion", null, "2:32:04 AM – 2:32:07 AM (3 s) · zone driveway · 42%", true,
-               format!("/timeline/porch?t={}", T0 + 9_000), export(T0 + 9_000, T0 + 22_000)])
+        json!([
+            1,
+            "Motion",
+            null,
+            "2:32:04 AM – 2:32:07 AM (3 s) · zone driveway · 42%",
+            true,
+            format!("/timeline/porch?t={}", T0 + 9_000),
+            export(T0 + 9_000, T0 + 22_000)
+        ])
     );
     assert_eq!(
         text(&b, "#summary").await,
@@ -678,16 +715,22 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
     )
     .await
     .unwrap();
-    b.wait_until("return document.querySelectorAll('#events .event-item').length === 2", WAIT)
-        .await
-        .unwrap();
+    b.wait_until(
+        "return document.querySelectorAll('#events .event-item').length === 2",
+        WAIT,
+    )
+    .await
+    .unwrap();
     let last = b
         .eval("const q = window.__queries; return [q[q.length - 1].kind, location.search]")
         .await
         .unwrap();
     assert_eq!(
         last,
-        json!([["alarm", "health"], "?camera=porch&date=2026-11-21&kind=alarm%2Chealth"])
+        json!([
+            ["alarm", "health"],
+            "?camera=porch&date=2026-11-21&kind=alarm%2Chealth"
+        ])
     );
     let labels = b
         .eval("return [...document.querySelectorAll('#label option')].map(o => o.value)")
@@ -706,9 +749,12 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
             const c = document.querySelector('input[name=kind][value=motion]'); c.click(); return true")
         .await
         .unwrap();
-    b.wait_until("return document.querySelectorAll('#events .event-item').length === 4", WAIT)
-        .await
-        .unwrap();
+    b.wait_until(
+        "return document.querySelectorAll('#events .event-item').length === 4",
+        WAIT,
+    )
+    .await
+    .unwrap();
     b.eval("const s = document.getElementById('zone'); s.value = 'driveway'; s.dispatchEvent(new Event('change', {bubbles: true})); return true")
         .await
         .unwrap();

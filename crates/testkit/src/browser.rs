@@ -83,7 +83,10 @@ impl WebDriverCompatibleCommand for BrowserLog {
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> std::result::Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
@@ -367,7 +370,10 @@ impl Browser {
     /// uncaught exceptions, failed requests), one line each.
     pub async fn console_errors(&self) -> Result<Vec<String>> {
         let log = self
-            .bounded("reading the browser log", self.client().issue_cmd(BrowserLog))
+            .bounded(
+                "reading the browser log",
+                self.client().issue_cmd(BrowserLog),
+            )
             .await?;
         Ok(log
             .as_array()
@@ -378,7 +384,11 @@ impl Browser {
             .collect())
     }
 
-    async fn perform(&self, what: &str, actions: impl Into<fantoccini::actions::Actions>) -> Result<()> {
+    async fn perform(
+        &self,
+        what: &str,
+        actions: impl Into<fantoccini::actions::Actions>,
+    ) -> Result<()> {
         self.bounded(what, self.client().perform_actions(actions))
             .await?;
         self.bounded(

@@ -117,20 +117,30 @@ fn asset_version() -> &'static str {
     })
 }
 
-/// A page from its template: `{{nav}}` becomes the navigation bar with
-/// `section` marked, `{{v}}` the asset version, `{{events}}` and
-/// `{{event_stream}}` `1` or `0` (whether the hub serves the events API and
-/// its live push), `{{pre_roll_ms}}`/`{{post_roll_ms}}` the event roll, then
+/// A page from its template: `{{head}}` becomes what every page's `<head>`
+/// holds (charset, viewport, style sheet, the shared scripts), `{{page_data}}`
+/// the `<body>` attributes every page's scripts read (whether the hub serves
+/// the events API and its live push, the event pre- and post-roll), `{{nav}}`
+/// the navigation bar with `section` marked, `{{v}}` the asset version, then
 /// each of `vars` (values already escaped).
 pub fn render(template: &str, section: Section, v: &PageViewer, vars: &[(&str, &str)]) -> Response {
+    let version = asset_version();
     let flag = |p: &str| if has_route(p) { "1" } else { "0" };
+    let head = format!(
+        "<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <link rel=\"icon\" href=\"data:,\">\n<link rel=\"stylesheet\" href=\"/assets/style.css?v={version}\">\n\
+         <script src=\"/assets/common.js?v={version}\" defer></script>\n<script src=\"/assets/events.js?v={version}\" defer></script>"
+    );
+    let page_data = format!(
+        "data-events=\"{}\" data-event-stream=\"{}\" data-pre-roll-ms=\"{EVENT_PRE_ROLL_MS}\" data-post-roll-ms=\"{EVENT_POST_ROLL_MS}\"",
+        flag("/api/events"),
+        flag("/api/events/stream"),
+    );
     let mut html = template
+        .replace("{{head}}", &head)
+        .replace("{{page_data}}", &page_data)
         .replace("{{nav}}", &nav_html(section, v))
-        .replace("{{v}}", asset_version())
-        .replace("{{events}}", flag("/api/events"))
-        .replace("{{event_stream}}", flag("/api/events/stream"))
-        .replace("{{pre_roll_ms}}", &EVENT_PRE_ROLL_MS.to_string())
-        .replace("{{post_roll_ms}}", &EVENT_POST_ROLL_MS.to_string());
+        .replace("{{v}}", version);
     for (k, val) in vars {
         html = html.replace(&format!("{{{{{k}}}}}"), val);
     }

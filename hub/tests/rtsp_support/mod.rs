@@ -279,8 +279,6 @@ pub fn fragment_is_key(frag: &[u8]) -> bool {
     sample_flags & 0x0001_0000 == 0
 }
 
-pub use crate::common::browser_login;
-
 /// Waits until the camera page plays MSE video: `videoWidth > 0` and
 /// `currentTime` advancing. Returns (videoWidth, videoHeight).
 pub async fn wait_mse_playing(b: &testkit::Browser, limit: Duration) -> (u64, u64) {
