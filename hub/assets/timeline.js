@@ -257,6 +257,9 @@
       footLane.insertBefore(f, footLane.firstChild);
     }
     const inside = rs.reduce((n, r) => n + Math.min(b, r.end) - Math.max(a, r.start), 0);
+    const hint = $("hint");
+    hint.hidden = !!state.seg;
+    hint.textContent = rs.length ? "Click the timeline below (or press Space) to play." : "No footage in view: zoom out, or pick another day.";
     const nseg = state.segments.filter((s) => s.end_ms > a && s.start_ms < b).length;
     $("summary").textContent = nseg + " segment" + (nseg === 1 ? "" : "s") + ", " +
       T.duration(inside) + " of footage in view" +
@@ -399,6 +402,7 @@
     const seq = ++loadSeq;
     const wantPlay = play === undefined ? state.seg !== null && !video.paused : play;
     state.seg = s;
+    $("hint").hidden = true;
     state.current = state.segments.indexOf(s);
     state.wallTime = s.start_ms + ms;
     state.segmentTime = ms / 1000;

@@ -225,6 +225,12 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
         .unwrap();
     assert_eq!(quiet, json!(["0", true, true, 0]));
 
+    // Nothing plays yet: the player says how to start.
+    assert_eq!(
+        text(&b, "#hint").await,
+        "Click the timeline below (or press Space) to play."
+    );
+
     // ---- Zoom with nothing played: around the middle of the view.
     b.click("#zoom-in").await.unwrap();
     let view = b.eval("return window.timeline.view").await.unwrap();
@@ -260,6 +266,12 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
         2
     };
     assert_eq!(seg, expect_seg, "clicked at {at}");
+    assert_eq!(
+        b.eval("return document.getElementById('hint').hidden")
+            .await
+            .unwrap(),
+        json!(true)
+    );
     b.press(&[' ']).await.unwrap();
     b.wait_until("return document.getElementById('player').paused", WAIT)
         .await
@@ -781,6 +793,90 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
         b.eval("return window.timeline.view").await.unwrap(),
         json!({"start": T0 + 15_000 - 225_000, "span": 15 * MIN})
     );
+    let errors = b.console_errors().await.unwrap();
+    assert!(errors.is_empty(), "console: {errors:?}");
+    b.close().await.unwrap();
+    h.stop().await;
+}
+
+/// The hub's own recorder (the demo camera, 2 s segments): the picture the
+/// timeline shows at a moment is the one taken then. The test pattern
+/// stamps each picture with the time it was drawn; the recorder times a
+/// segment from its first frame's arrival, so the picture shown at `t` was
+/// drawn at most one frame interval (100 ms) plus that arrival's latency
+/// before `t`, and never after it. A segment that does not start at media
+/// time 0 or a time zone slip would be off by seconds or hours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_picture_at_a_timeline_moment_was_taken_then() {
+    if let Some(why) = Browser::available() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let h = TestHub::start(
+        "[recordings]\nsegment_duration = \"2s\"\n\n[[camera]]\nid = 1\nname = \"pattern\"\nkind = \"demo\"\nwidth = 320\nheight = 240\nfps = 10\n",
+    )
+    .await;
+    // Four finished segments.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let segments = loop {
+        let v: Value = h
+            .get_auth("/api/recordings?camera=pattern")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let segs = v["segments"].as_array().unwrap().clone();
+        if segs.len() >= 4 {
+            break segs;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let b = Browser::launch_with(LaunchOptions {
+        time_zone: Some("America/New_York".into()),
+        phone: None,
+    })
+    .await
+    .expect("chromium starts");
+    browser_login(&b, &h, "/timeline/pattern").await;
+    b.wait_until("return window.timeline && window.timeline.ready", WAIT)
+        .await
+        .unwrap();
+    let mut offsets = Vec::new();
+    for seg in &segments[1..4] {
+        for into in [250, 1_050] {
+            let t = seg["start_ms"].as_i64().unwrap() + into;
+            b.eval(&format!(
+                "window.timeline.seekTo({t}, {{play: false}}); return true"
+            ))
+            .await
+            .unwrap();
+            b.wait_until(
+                &format!(
+                    "const v = document.getElementById('player'), t = window.timeline;
+                     return t.seg && t.seg.name === '{}' && v.paused && v.readyState >= 2 && !v.seeking && Math.abs(t.wallTime - {t}) < 1",
+                    seg["name"].as_str().unwrap()
+                ),
+                WAIT,
+            )
+            .await
+            .unwrap();
+            let (_, stamp) = browser_support::video_stamp(&b, "player")
+                .await
+                .expect("a stamped picture");
+            let drawn = stamp.unwrap_millis(t as u64) as i64;
+            let before = t - drawn;
+            offsets.push(before);
+            assert!(
+                (0..250).contains(&before),
+                "{}: at {t} the picture drawn at {drawn} ({before} ms before)",
+                seg["name"]
+            );
+        }
+    }
+    println!("timeline moment minus the shown picture's drawing time, ms: {offsets:?}");
     let errors = b.console_errors().await.unwrap();
     assert!(errors.is_empty(), "console: {errors:?}");
     b.close().await.unwrap();

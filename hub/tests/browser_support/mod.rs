@@ -47,3 +47,30 @@ pub async fn shot(b: &Browser, name: &str) {
         std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
     }
 }
+
+/// The test-pattern stamp of the picture `<video id=ID>` shows now (read
+/// from a canvas copy of it), with the page's clock (unix ms) when it was
+/// copied; `None` if the picture has no readable stamp.
+pub async fn video_stamp(b: &Browser, id: &str) -> Option<(u64, testpattern::Stamp)> {
+    use base64::Engine;
+    let r = b
+        .eval_with(
+            "const v = document.getElementById(arguments[0]);
+             const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
+             c.getContext('2d').drawImage(v, 0, 0);
+             return [Date.now(), c.toDataURL('image/png')];",
+            vec![json!(id)],
+        )
+        .await
+        .ok()?;
+    let now = r[0].as_f64()? as u64;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(r[1].as_str()?.strip_prefix("data:image/png;base64,")?)
+        .ok()?;
+    let (w, h, rgba) = testkit::browser::decode_png_rgba(&png).ok()?;
+    let rgb: Vec<u8> = rgba
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    Some((now, testpattern::read_stamp(&rgb, w, h)?))
+}
