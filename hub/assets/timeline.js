@@ -163,8 +163,11 @@
       const d = new Date(t);
       const midnight = d.getHours() === 0 && d.getMinutes() === 0 && d.getSeconds() === 0;
       const label = midnight ? T.dayShort(t) : step < MIN ? T.time(t) : T.hm(t);
-      const s = H.el("span", "tick" + (midnight ? " day" : ""), label);
-      s.style.left = pct(t) + "%";
+      const at = pct(t);
+      // Labels at the ends are kept inside the ruler.
+      const edge = at < 4 ? " first" : at > 96 ? " last" : "";
+      const s = H.el("span", "tick" + (midnight ? " day" : "") + edge, label);
+      s.style.left = at + "%";
       s.dataset.ms = t;
       ruler.appendChild(s);
       const line = H.el("div", "tickline" + (midnight ? " day" : ""));
@@ -259,7 +262,9 @@
     const inside = rs.reduce((n, r) => n + Math.min(b, r.end) - Math.max(a, r.start), 0);
     const hint = $("hint");
     hint.hidden = !!state.seg;
-    hint.textContent = rs.length ? "Click the timeline below (or press Space) to play." : "No footage in view: zoom out, or pick another day.";
+    const touch = window.matchMedia && matchMedia("(pointer: coarse)").matches;
+    hint.textContent = !rs.length ? "No footage in view: zoom out, or pick another day."
+      : touch ? "Tap the timeline below to play." : "Click the timeline below (or press Space) to play.";
     const nseg = state.segments.filter((s) => s.end_ms > a && s.start_ms < b).length;
     $("summary").textContent = nseg + " segment" + (nseg === 1 ? "" : "s") + ", " +
       T.duration(inside) + " of footage in view" +

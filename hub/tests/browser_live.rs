@@ -210,6 +210,32 @@ async fn browser_logs_in_and_sees_live_video() {
         .await
         .unwrap();
     assert_eq!(current, "Status");
+    // Outages of the last day, where the hub reports events.
+    let outages = b
+        .eval("return document.getElementById('health-events').hidden")
+        .await
+        .unwrap();
+    assert_eq!(outages, true);
+    b.eval(
+        "const now = Date.now();
+         hubEvents.setSource(async (q) => ({events: q.kind && q.kind.includes('health') ? [
+           {id: 9, camera: 'garage', kind: 'health', label: 'offline', start_ms: now - 3 * 3600e3, end_ms: now - 3600e3, message: 'Camera offline'}] : [],
+           next_before: null}));
+         return true",
+    )
+    .await
+    .unwrap();
+    b.wait_until(
+        "return !document.getElementById('health-events').hidden && document.querySelectorAll('#health-events li').length === 1",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    let line = b.text("#health-events li").await.unwrap();
+    assert!(
+        line.starts_with("garage Camera offline · ") && line.ends_with(" (2 h)"),
+        "{line}"
+    );
     let status = b.screenshot_png().await.unwrap();
     let errors = b.console_errors().await.unwrap();
     assert!(errors.is_empty(), "console: {errors:?}");

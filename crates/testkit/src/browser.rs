@@ -67,6 +67,7 @@ pub struct LaunchOptions {
     pub time_zone: Option<String>,
     /// Emulate a phone with this CSS viewport (width, height), e.g. (390,
     /// 844): touch, a mobile user agent, and pages laid out at device width.
+    /// Mouse input then reaches pages as touch too.
     pub phone: Option<(u32, u32)>,
 }
 
