@@ -106,7 +106,8 @@
     await loadEvents();
   }
 
-  /** New footage and events of the last minutes, while the present is loaded. */
+  /** New footage of the last minutes, while the present is loaded (new
+   *  events come through the live feed). */
   async function refreshTail() {
     const c = state.covered, now = Date.now();
     if (!c || c[1] < now - 2 * MIN) return;
@@ -127,7 +128,10 @@
     state.eventsTruncated = !!(r && r.more);
     draw();
   }
-  state.reloadEvents = () => loading = loading.then(loadEvents).catch(fail);
+  state.reloadEvents = () => {
+    loading = loading.then(loadEvents).catch(fail);
+    return loading;
+  };
 
   function fail(e) {
     $("summary").textContent = "Could not load: " + e.message;

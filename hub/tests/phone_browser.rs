@@ -322,10 +322,10 @@ async fn every_page_fits_a_phone_in_kolkata() {
          hubEvents.setSource(async (q) => ({events: all, next_before: null})); return true",
         vec![json!([
             {"id": 1, "camera": "porch", "kind": "alarm", "label": "person", "start_ms": T0, "end_ms": T0 + 4000,
-             "score": 0.9, "zone": "a rather long zone name at the gate", "thumbnail": null, "message": null},
+             "score": 0.9, "zone": "a rather long zone name at the gate", "thumbnail": "//evil.example/x.jpg", "message": null},
             {"id": 2, "camera": "porch", "kind": "health", "label": null, "start_ms": T0 + 60_000, "end_ms": null,
              "score": null, "zone": null, "thumbnail": null,
-             "message": "Camera offline: no answer from 192.168.100.200:554 since the last three attempts"}
+             "message": "Camera offline: no answer from 192.168.100.200:554 <img src=/x onerror=\"window.pwned=1\">"}
         ])],
     )
     .await
@@ -340,6 +340,21 @@ async fn every_page_fits_a_phone_in_kolkata() {
     .await
     .unwrap();
     no_overflow(&b, "/events with events").await;
+    // What events say is shown as text, and a thumbnail elsewhere is not fetched.
+    let safe = eval(
+        &b,
+        "return [window.pwned === undefined, document.querySelectorAll('#events img').length,
+                 document.querySelector('#events .event-item[data-id=\"2\"] .title').textContent]",
+    )
+    .await;
+    assert_eq!(
+        safe,
+        json!([
+            true,
+            0,
+            "Camera offline: no answer from 192.168.100.200:554 <img src=/x onerror=\"window.pwned=1\">"
+        ])
+    );
     reachable(
         &b,
         "/events",
