@@ -45,27 +45,28 @@ function liveFeed(id, img, onFrame) {
   return { close() { closed = true; ws && ws.close(); } };
 }
 
-function ago(ms) {
-  if (ms == null) return "never";
-  const s = Math.max(0, (Date.now() - ms) / 1000);
-  if (s < 2) return "just now";
-  if (s < 120) return Math.round(s) + " s ago";
-  if (s < 7200) return Math.round(s / 60) + " min ago";
-  return new Date(ms).toLocaleString();
-}
+const H = window.hub, T = window.hubTime, E = window.hubEvents;
 
+// One line about a camera's state: health, frame rate, video, source, last frame.
 function stateText(c) {
-  let t = (c.online ? "online" : "offline") + " · " + c.fps.toFixed(1) + " fps";
+  let t = H.health(c) + " · " + c.fps.toFixed(1) + " fps";
   const v = c.video;
   if (v && v.codec) t += " · " + v.codec + (v.width ? " " + v.width + "×" + v.height : "");
   if (v && v.source) {
     const s = v.source;
-    if (s.state !== "playing") t += " · " + s.state;
+    if (s.state !== "playing" && s.state !== "sleeping") t += " · " + s.state;
     if (s.reconnects) t += " · " + s.reconnects + " reconnects";
     if (s.battery) t += " · battery " + s.battery.percent + "%" + (s.battery.charging ? " (charging)" : "");
   }
-  if (!v || !v.source) t += " · last frame " + ago(c.last_frame_ms);
+  t += " · last frame " + T.ago(c.last_frame_ms);
   return t;
+}
+
+// Shows camera `c`'s health in element `el` (class `state`, `data-health`).
+function showState(el, c) {
+  el.textContent = stateText(c);
+  el.dataset.health = H.health(c);
+  el.classList.toggle("online", c.online);
 }
 
 // The sentence to show under a camera when something needs attention.
@@ -73,6 +74,43 @@ function problemText(c) {
   const s = c.video && c.video.source;
   if (s && s.message && s.state !== "playing") return s.message;
   return "";
+}
+
+// Motion and alarms going on now, per camera, from the events feed: calls
+// `onChange(camera, text or "")` when a camera's indicator changes. Does
+// nothing where the hub has no events.
+function motionWatch(onChange) {
+  const active = new Map(); // camera -> Map(id -> event)
+  function text(cam) {
+    const evs = [...(active.get(cam) || new Map()).values()];
+    if (!evs.length) return "";
+    const alarm = evs.filter((e) => e.kind === "alarm").pop();
+    return alarm ? E.title(alarm) : "Motion";
+  }
+  function apply(e) {
+    if (e.kind !== "motion" && e.kind !== "alarm") return;
+    const m = active.get(e.camera) || new Map();
+    active.set(e.camera, m);
+    const before = text(e.camera);
+    if (e.end_ms == null) m.set(e.id, e);
+    else m.delete(e.id);
+    const after = text(e.camera);
+    if (after !== before) onChange(e.camera, after);
+  }
+  async function start() {
+    const now = Date.now();
+    const r = await E.list({ start: now - 3600e3, end: now + 60e3, kind: ["motion", "alarm"], max: 500 });
+    if (r) r.events.filter((e) => e.end_ms == null).reverse().forEach(apply);
+  }
+  E.subscribe(apply);
+  E.onChange(() => start().catch(() => {}));
+  start().catch(() => {});
+}
+
+function showMotion(el, text) {
+  el.hidden = !text;
+  el.textContent = text;
+  el.title = text ? text + " now" : "";
 }
 
 // Live H.264 (or H.265 where the browser can) through Media Source
@@ -150,14 +188,14 @@ function mseFeed(name, video, onUnsupported) {
 }
 
 async function fetchCameras() {
-  const r = await fetch("/api/cameras", { credentials: "same-origin" });
-  if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return null; }
-  return (await r.json()).cameras;
+  const r = await H.getJson("/api/cameras");
+  return r && r.cameras;
 }
 
 async function gridPage() {
   const grid = document.getElementById("grid");
   const tiles = new Map();
+  const byName = new Map();
   async function refresh() {
     const cams = await fetchCameras();
     if (!cams) return;
@@ -165,32 +203,56 @@ async function gridPage() {
     for (const c of cams) {
       let t = tiles.get(c.id);
       if (!t) {
-        const el = document.createElement("div");
-        el.className = "tile";
+        const el = H.el("div", "tile");
         el.dataset.cameraId = c.id;
-        el.innerHTML = '<a><img alt=""><div class="meta"><strong class="name"></strong><span class="state"></span></div></a>';
-        el.querySelector("a").href = "/live/" + encodeURIComponent(c.name);
-        el.querySelector("img").alt = "live view of " + c.name;
-        el.querySelector(".name").textContent = c.name;
-        grid.appendChild(el);
-        t = { el, feed: liveFeed(c.id, el.querySelector("img")) };
-        tiles.set(c.id, t);
-      }
-      const st = t.el.querySelector(".state");
-      st.textContent = stateText(c);
-      st.classList.toggle("online", c.online);
-      const p = problemText(c);
-      let pe = t.el.querySelector(".problem");
-      if (p && !pe) {
-        pe = document.createElement("p");
-        pe.className = "problem error";
+        el.dataset.cameraName = c.name;
+        const href = "/live/" + encodeURIComponent(c.name);
+        const pic = H.el("a", "picture");
+        pic.href = href;
+        const img = H.el("img");
+        img.alt = "live view of " + c.name;
+        const motion = H.el("span", "motion");
+        motion.hidden = true;
+        const none = H.el("span", "nopic", "No picture yet");
+        pic.append(img, motion, none);
+        const meta = H.el("div", "meta");
+        const name = H.el("a", "name", c.name);
+        name.href = href;
+        const links = H.el("span", "links");
+        const tl = H.el("a", null, "Timeline");
+        tl.href = "/timeline/" + encodeURIComponent(c.name);
+        links.append(tl);
+        if (E.enabled) {
+          const ev = H.el("a", null, "Events");
+          ev.href = "/events?camera=" + encodeURIComponent(c.name);
+          links.append(" · ", ev);
+        }
+        meta.append(name, links);
+        const st = H.el("div", "state");
+        const pe = H.el("p", "problem error");
         pe.setAttribute("role", "alert");
-        t.el.appendChild(pe);
+        pe.hidden = true;
+        el.append(pic, meta, st, pe);
+        grid.appendChild(el);
+        t = { el, feed: liveFeed(c.id, img, () => (none.hidden = true)) };
+        tiles.set(c.id, t);
+        byName.set(c.name, t);
       }
-      if (pe) { pe.textContent = p; pe.hidden = !p; }
+      showState(t.el.querySelector(".state"), c);
+      t.el.dataset.health = H.health(c);
+      const none = t.el.querySelector(".nopic");
+      if (!none.hidden) none.textContent = c.online ? "Waiting for the first picture" : "Offline · no picture yet";
+      const p = problemText(c);
+      const pe = t.el.querySelector(".problem");
+      pe.textContent = p;
+      pe.hidden = !p;
     }
   }
   await refresh();
+  motionWatch((cam, text) => {
+    const t = byName.get(cam);
+    if (t) showMotion(t.el.querySelector(".motion"), text);
+  });
   setInterval(refresh, 2000);
 }
 
@@ -200,6 +262,9 @@ async function cameraPage() {
   const img = document.getElementById("live");
   const video = document.getElementById("video");
   const state = document.getElementById("state");
+  const motion = document.getElementById("motion");
+  const nopic = document.getElementById("nopic");
+  const pictured = () => (nopic.hidden = true);
   const notice = document.getElementById("notice");
   const problem = document.getElementById("problem");
   // What the page is showing, for people (and tests): "mse" or "jpeg".
@@ -209,7 +274,7 @@ async function cameraPage() {
     video.hidden = true;
     img.hidden = false;
     window.hubLive.mode = "jpeg";
-    if (!jpeg) jpeg = liveFeed(id, img);
+    if (!jpeg) jpeg = liveFeed(id, img, pictured);
   }
   function unsupported(mime) {
     const h265 = /hvc1|hev1/.test(mime);
@@ -225,20 +290,21 @@ async function cameraPage() {
     const cams = await fetchCameras();
     const c = cams && cams.find((x) => x.id === id);
     if (!c) return;
-    state.textContent = stateText(c);
-    state.classList.toggle("online", c.online);
+    showState(state, c);
+    if (!nopic.hidden) nopic.textContent = c.online ? "Waiting for the first picture" : "Offline · no picture yet";
     const p = problemText(c);
     problem.textContent = p;
     problem.hidden = !p;
     if (!started) {
       started = true;
       // The JPEG picture shows at once; live video replaces it when it plays.
-      jpeg = liveFeed(id, img);
+      jpeg = liveFeed(id, img, pictured);
       if (c.video && window.MediaSource) {
         window.hubLive.mode = "mse";
         window.hubLive.mse = mseFeed(name, video, unsupported);
         video.addEventListener("playing", () => {
           if (window.hubLive.mode !== "mse") return;
+          pictured();
           video.hidden = false;
           img.hidden = true;
           // Keep the last picture; stop the JPEG feed once it has one (or after 5 s).
@@ -254,12 +320,86 @@ async function cameraPage() {
       }
     }
   }
+  if (!E.enabled) document.querySelectorAll(".events-link").forEach((a) => {
+    a.previousSibling.textContent = "";
+    a.remove();
+  });
   await refresh();
+  motionWatch((cam, text) => {
+    if (cam === name) showMotion(motion, text);
+  });
   setInterval(refresh, 1000);
+}
+
+// Status: every camera's health in a table, and the outages and warnings
+// the hub reported in the last 24 hours (where it reports events).
+async function statusPage() {
+  const tbody = document.querySelector("#cameras tbody");
+  const rows = new Map();
+  async function refresh() {
+    const cams = await fetchCameras();
+    if (!cams) return;
+    document.getElementById("empty").hidden = cams.length > 0;
+    document.getElementById("cameras").hidden = cams.length === 0;
+    for (const c of cams) {
+      let tr = rows.get(c.id);
+      if (!tr) {
+        tr = document.createElement("tr");
+        tr.dataset.cameraId = c.id;
+        for (const k of ["camera", "health", "frames", "last", "video", "source", "viewers"]) {
+          const td = H.el("td", k);
+          td.dataset.label = k;
+          tr.appendChild(td);
+        }
+        const a = H.el("a", null, c.name);
+        a.href = "/live/" + encodeURIComponent(c.name);
+        tr.querySelector(".camera").append(a, H.el("div", "muted", c.kind + (c.description ? " · " + c.description : "")));
+        tbody.appendChild(tr);
+        rows.set(c.id, tr);
+      }
+      const cell = (k, text) => (tr.querySelector("." + k).textContent = text);
+      const health = H.health(c);
+      const h = tr.querySelector(".health");
+      h.textContent = "";
+      h.appendChild(H.el("span", "badge " + health, health));
+      tr.dataset.health = health;
+      cell("frames", c.fps.toFixed(1) + " fps · " + c.frames_total + " frames");
+      cell("last", T.ago(c.last_frame_ms));
+      const v = c.video;
+      cell("video", v && v.codec ? v.codec + (v.width ? " " + v.width + "×" + v.height : "") : v ? "waiting for video" : "JPEG");
+      const s = v && v.source;
+      cell("source", s ? [s.state, s.reconnects ? s.reconnects + " reconnects" : "", s.battery ? "battery " + s.battery.percent + "%" + (s.battery.charging ? " (charging)" : "") : "", s.last_error || ""].filter(Boolean).join(" · ") : c.kind === "agent" ? (c.connected ? "agent connected" : "agent not connected") : "—");
+      cell("viewers", String(c.viewers));
+    }
+  }
+  async function outages() {
+    const sec = document.getElementById("health-events");
+    const now = Date.now();
+    const r = await E.list({ start: now - 86400e3, end: now, kind: ["health"], max: 200 });
+    sec.hidden = !r;
+    if (!r) return;
+    const ol = sec.querySelector("ol");
+    ol.textContent = "";
+    if (!r.events.length) ol.appendChild(H.el("li", "muted", "None."));
+    for (const e of r.events) {
+      const li = H.el("li", "kind-health");
+      li.append(H.el("strong", null, e.camera), " " + (e.message || E.title(e)) + " · " + T.dayShort(e.start_ms) + " " + T.time(e.start_ms) + " " +
+        (e.end_ms == null ? "(ongoing)" : "(" + T.duration(e.end_ms - e.start_ms) + ")"));
+      ol.appendChild(li);
+    }
+  }
+  await refresh();
+  E.onChange(() => outages().catch(() => {}));
+  E.subscribe((e) => {
+    if (e.kind === "health") outages().catch(() => {});
+  });
+  outages().catch(() => {});
+  setInterval(refresh, 2000);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   const page = document.body.dataset.page;
   if (page === "grid") gridPage();
   if (page === "camera") cameraPage();
+  if (page === "status") statusPage();
 });

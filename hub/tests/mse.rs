@@ -3,12 +3,13 @@
 //! checks), and in headless Chromium the picture's own stamp read back from
 //! the playing `<video>` to measure glass-to-glass latency through the hub.
 
+mod browser_support;
 mod common;
 mod rtsp_support;
 
 use std::time::Duration;
 
-use common::TestHub;
+use common::{TestHub, browser_login};
 use rtsp_support::*;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -100,26 +101,7 @@ async fn mse_websocket_sends_mime_init_and_a_fragment_per_frame() {
 /// Reads the stamp of the picture the `<video>` shows now; returns the
 /// latency in ms (page clock at capture minus the stamp's capture time).
 async fn video_latency_ms(b: &testkit::Browser, id: &str) -> Option<f64> {
-    let js = format!(
-        "const v = document.getElementById('{id}');
-         const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
-         c.getContext('2d').drawImage(v, 0, 0);
-         const now = Date.now();
-         return [now, c.toDataURL('image/png')];"
-    );
-    let r = b.eval(&js).await.ok()?;
-    let now = r[0].as_f64()? as u64;
-    let url = r[1].as_str()?;
-    use base64::Engine;
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(url.strip_prefix("data:image/png;base64,")?)
-        .ok()?;
-    let (w, h, rgba) = testkit::browser::decode_png_rgba(&png).ok()?;
-    let rgb: Vec<u8> = rgba
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
-    let stamp = testpattern::read_stamp(&rgb, w, h)?;
+    let (now, stamp) = browser_support::video_stamp(b, id).await?;
     Some(now as f64 - stamp.unwrap_millis(now) as f64)
 }
 

@@ -240,6 +240,37 @@ async fn pages_api_downloads_and_export() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("data-camera=\"porch\""));
+    // `/timeline` opens the first camera's.
+    let r = h.get_auth("/timeline").send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/timeline/porch");
+
+    // Every page is filled in completely, with the navigation bar marking
+    // its section, and says this hub serves no events API.
+    for (path, section) in [
+        ("/live", "Live"),
+        ("/live/porch", "Live"),
+        ("/timeline/porch?date=2026-11-21", "Recordings"),
+        ("/recordings/index.html", "Recordings"),
+        (&*format!("/playback.html?file={}", names[0]), "Recordings"),
+        ("/events", "Events"),
+        ("/status", "Status"),
+    ] {
+        let r = h.get_auth(path).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+        let html = r.text().await.unwrap();
+        assert!(!html.contains("{{"), "{path} has an unfilled placeholder");
+        let current = format!("aria-current=\"page\">{section}</a>");
+        assert_eq!(html.matches("aria-current").count(), 1, "{path}");
+        assert!(html.contains(&current), "{path}");
+        assert!(
+            html.contains("data-events=\"0\" data-event-stream=\"0\" data-pre-roll-ms=\"5000\""),
+            "{path}"
+        );
+    }
+    let login = h.client().get(h.url("/login")).send().await.unwrap();
+    assert!(!login.text().await.unwrap().contains("{{"));
 
     // Without credentials: pages go to the login, APIs and files say 401.
     let c = h.client();

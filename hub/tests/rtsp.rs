@@ -9,7 +9,7 @@ mod rtsp_support;
 
 use std::time::Duration;
 
-use common::TestHub;
+use common::{TestHub, browser_login};
 use rtsp_support::*;
 
 fn camera(id: u32, name: &str, port: u16, path: &str, password_file: &std::path::Path) -> String {

@@ -4,6 +4,10 @@
 //!
 //! A [`Browser`] owns its chromedriver process group and a fresh profile
 //! directory; dropping it kills chromedriver, chromium and chromium's helpers.
+//! [`LaunchOptions`] set Chromium's time zone (`TZ`) and can emulate a phone;
+//! [`Browser::console_errors`] reads what the page logged as errors, and the
+//! input helpers ([`Browser::press`], [`Browser::drag`], ...) go through
+//! WebDriver actions, so pages get real pointer and key events.
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -14,7 +18,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use fantoccini::actions::{
+    InputSource, KeyAction, KeyActions, MOUSE_BUTTON_LEFT, MouseActions, PointerAction,
+    TouchActions,
+};
 use fantoccini::elements::Element;
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
@@ -46,7 +55,45 @@ pub const CHROMIUM_FLAGS: &[&str] = &[
     "--autoplay-policy=no-user-gesture-required",
     "--mute-audio",
     "--window-size=1280,800",
+    // Dates and numbers formatted the same on every machine.
+    "--lang=en-US",
 ];
+
+/// How to launch the browser: [`Browser::launch_with`].
+#[derive(Debug, Clone, Default)]
+pub struct LaunchOptions {
+    /// Chromium's time zone (`TZ`, an IANA name such as
+    /// `"America/New_York"`); `None` keeps the test's own.
+    pub time_zone: Option<String>,
+    /// Emulate a phone with this CSS viewport (width, height), e.g. (390,
+    /// 844): touch, a mobile user agent, and pages laid out at device width.
+    /// Mouse input then reaches pages as touch too.
+    pub phone: Option<(u32, u32)>,
+}
+
+/// The phone user agent [`LaunchOptions::phone`] sends (an Android Chrome).
+const PHONE_USER_AGENT: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Mobile Safari/537.36";
+
+/// chromedriver's `POST /session/{id}/se/log`: the browser console since the last call.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> std::result::Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
+    }
+}
 
 /// A headless Chromium session. Methods take `&self`; wrap in an `Arc` or
 /// use [`Browser::client`] for anything not covered.
@@ -86,12 +133,17 @@ impl Browser {
     /// Starts chromedriver on a free port and opens a session with a fresh
     /// profile. Retries twice, in case another process took the port.
     pub async fn launch() -> Result<Browser> {
+        Self::launch_with(LaunchOptions::default()).await
+    }
+
+    /// [`Browser::launch`] with a time zone and/or a phone's screen.
+    pub async fn launch_with(opts: LaunchOptions) -> Result<Browser> {
         if let Some(reason) = Self::available() {
             bail!("cannot launch the browser: {reason}");
         }
         let mut last = None;
         for _ in 0..3 {
-            match Self::launch_once().await {
+            match Self::launch_once(&opts).await {
                 Ok(browser) => return Ok(browser),
                 Err(e) => last = Some(e),
             }
@@ -99,7 +151,7 @@ impl Browser {
         Err(last.expect("three attempts were made"))
     }
 
-    async fn launch_once() -> Result<Browser> {
+    async fn launch_once(opts: &LaunchOptions) -> Result<Browser> {
         let profile = tempfile::Builder::new()
             .prefix("testkit-chromium-")
             .tempdir()
@@ -111,6 +163,9 @@ impl Browser {
             // Keep chromium's crash database and caches out of $HOME.
             .env("XDG_CONFIG_HOME", profile.path().join("xdg-config"))
             .env("XDG_CACHE_HOME", profile.path().join("xdg-cache"));
+        if let Some(tz) = &opts.time_zone {
+            cmd.env("TZ", tz); // chromium inherits chromedriver's environment
+        }
         let driver = process::spawn_logged_group(&mut cmd, "chromedriver")?;
         // Its own announcement, not just an answer on the port: that could
         // come from whoever took the port first.
@@ -123,9 +178,17 @@ impl Browser {
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
         let ms = DEFAULT_TIMEOUT.as_millis() as u64;
+        let mut chrome = json!({ "binary": CHROMIUM, "args": args });
+        if let Some((width, height)) = opts.phone {
+            chrome["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true, "mobile": true },
+                "userAgent": PHONE_USER_AGENT,
+            });
+        }
         let caps = json!({
             "browserName": "chrome",
-            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            "goog:chromeOptions": chrome,
+            "goog:loggingPrefs": { "browser": "ALL" },
             "timeouts": { "pageLoad": ms, "script": ms, "implicit": 0 },
         });
         let Value::Object(caps) = caps else {
@@ -304,6 +367,90 @@ impl Browser {
         }
     }
 
+    /// What pages logged as errors since the last call (console errors,
+    /// uncaught exceptions, failed requests), one line each.
+    pub async fn console_errors(&self) -> Result<Vec<String>> {
+        let log = self
+            .bounded(
+                "reading the browser log",
+                self.client().issue_cmd(BrowserLog),
+            )
+            .await?;
+        Ok(log
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect())
+    }
+
+    async fn perform(
+        &self,
+        what: &str,
+        actions: impl Into<fantoccini::actions::Actions>,
+    ) -> Result<()> {
+        self.bounded(what, self.client().perform_actions(actions))
+            .await?;
+        self.bounded(
+            format_args!("{what}: releasing"),
+            self.client().release_actions(),
+        )
+        .await
+    }
+
+    /// Presses `keys` together (a chord, e.g. `[Key::Shift, Key::Right]`)
+    /// and releases them, through WebDriver key actions: the page gets real
+    /// `keydown`/`keyup` events wherever the focus is.
+    pub async fn press(&self, keys: &[char]) -> Result<()> {
+        let mut seq = KeyActions::new("keyboard".into());
+        for k in keys {
+            seq = seq.then(KeyAction::Down { value: *k });
+        }
+        for k in keys.iter().rev() {
+            seq = seq.then(KeyAction::Up { value: *k });
+        }
+        self.perform(&format!("pressing {keys:?}"), seq).await
+    }
+
+    /// Moves the mouse to viewport point `at` (CSS pixels) without pressing.
+    pub async fn hover(&self, at: (f64, f64)) -> Result<()> {
+        let seq = MouseActions::new("mouse".into()).then(PointerAction::MoveTo {
+            duration: None,
+            x: at.0.round(),
+            y: at.1.round(),
+        });
+        self.perform(&format!("hovering at {at:?}"), seq).await
+    }
+
+    /// A left click at viewport point `at` (CSS pixels, rounded to whole ones).
+    pub async fn click_at(&self, at: (f64, f64)) -> Result<()> {
+        let seq = pointer_path(MouseActions::new("mouse".into()), &[at]);
+        self.perform(&format!("clicking at {at:?}"), seq).await
+    }
+
+    /// Presses the left button at viewport point `from`, moves to `to` in
+    /// `steps` even moves, and releases there (CSS pixels, rounded).
+    pub async fn drag(&self, from: (f64, f64), to: (f64, f64), steps: u32) -> Result<()> {
+        let seq = pointer_path(MouseActions::new("mouse".into()), &path(from, to, steps));
+        self.perform(&format!("dragging {from:?} -> {to:?}"), seq)
+            .await
+    }
+
+    /// A finger tap at viewport point `at` (touch pointer events).
+    pub async fn tap(&self, at: (f64, f64)) -> Result<()> {
+        let seq = pointer_path(TouchActions::new("finger".into()), &[at]);
+        self.perform(&format!("tapping at {at:?}"), seq).await
+    }
+
+    /// A finger put down at `from`, moved to `to` in `steps` even moves and
+    /// lifted there (touch pointer events).
+    pub async fn swipe(&self, from: (f64, f64), to: (f64, f64), steps: u32) -> Result<()> {
+        let seq = pointer_path(TouchActions::new("finger".into()), &path(from, to, steps));
+        self.perform(&format!("swiping {from:?} -> {to:?}"), seq)
+            .await
+    }
+
     /// A PNG screenshot of the viewport.
     pub async fn screenshot_png(&self) -> Result<Vec<u8>> {
         self.bounded("screenshot", self.client().screenshot()).await
@@ -339,6 +486,37 @@ impl Drop for Browser {
         }
         // `profile` is removed after this, once nothing writes to it.
     }
+}
+
+/// `from`, then `steps` even steps to `to`.
+fn path(from: (f64, f64), to: (f64, f64), steps: u32) -> Vec<(f64, f64)> {
+    let steps = steps.max(1);
+    let mut out = vec![from];
+    for i in 1..=steps {
+        let f = f64::from(i) / f64::from(steps);
+        out.push((from.0 + (to.0 - from.0) * f, from.1 + (to.1 - from.1) * f));
+    }
+    out
+}
+
+/// A pointer (mouse or finger) put down at the first point, moved through
+/// the others (30 ms each) and lifted at the last; points rounded to whole
+/// CSS pixels.
+fn pointer_path<S: InputSource<Action = PointerAction>>(src: S, points: &[(f64, f64)]) -> S {
+    let at = |(x, y): (f64, f64), duration| PointerAction::MoveTo {
+        duration,
+        x: x.round(),
+        y: y.round(),
+    };
+    let mut seq = src.then(at(points[0], None)).then(PointerAction::Down {
+        button: MOUSE_BUTTON_LEFT,
+    });
+    for p in &points[1..] {
+        seq = seq.then(at(*p, Some(Duration::from_millis(30))));
+    }
+    seq.then(PointerAction::Up {
+        button: MOUSE_BUTTON_LEFT,
+    })
 }
 
 /// JavaScript truthiness of a JSON value.

@@ -20,7 +20,9 @@ pub mod garage;
 pub mod mjpeg;
 pub mod process;
 
-pub use browser::{Browser, png_diff};
+pub use browser::{Browser, LaunchOptions, png_diff};
+/// Key codes for [`Browser::press`] (`Key::Right.into()` is a `char`).
+pub use fantoccini::key::Key;
 pub use faultproxy::FaultProxy;
 pub use garage::Garage;
 pub use process::{ChildGuard, Signal};

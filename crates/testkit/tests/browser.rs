@@ -279,3 +279,83 @@ async fn mjpeg_reader_reads_five_parts_with_auth_and_cookie() {
         .expect("wrong password is refused");
     assert!(format!("{err:#}").contains("401"), "{err:#}");
 }
+
+const INPUT_PAGE: &str = r#"<!doctype html>
+<html><head><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,"><title>input</title></head>
+<body style="margin:0">
+<div id="pad" style="width:300px;height:200px;background:#ccc;touch-action:none"></div>
+<script>
+  window.seen = [];
+  const pad = document.getElementById('pad');
+  for (const t of ['pointerdown', 'pointerup']) {
+    pad.addEventListener(t, (e) => seen.push([t, e.pointerType, e.clientX, e.clientY]));
+  }
+  document.addEventListener('keydown', (e) => seen.push(['keydown', e.key, e.shiftKey]));
+  console.error('logged on purpose');
+</script>
+</body></html>"#;
+
+fn input_page(mut stream: TcpStream, head: String) {
+    let reply = if head.starts_with("GET / ") {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{INPUT_PAGE}",
+            INPUT_PAGE.len()
+        )
+    } else {
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
+    };
+    let _ = stream.write_all(reply.as_bytes());
+}
+
+/// A phone in another time zone: the page sees the zone, the screen, touch
+/// and key input where it was sent, and what it logged as errors.
+#[tokio::test]
+async fn phone_in_a_time_zone_with_touch_keys_and_console() {
+    if skip_without_browser() {
+        return;
+    }
+    let addr = serve(input_page);
+    let browser = Browser::launch_with(testkit::LaunchOptions {
+        time_zone: Some("America/New_York".into()),
+        phone: Some((390, 844)),
+    })
+    .await
+    .unwrap();
+    browser.goto(&format!("http://{addr}/")).await.unwrap();
+    let env = browser
+        .eval(
+            "return [Intl.DateTimeFormat().resolvedOptions().timeZone, new Date(Date.UTC(2026, 10, 21, 7, 31, 50)).getHours(),
+                     innerWidth, innerHeight, matchMedia('(pointer: coarse)').matches, navigator.language]",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        env,
+        serde_json::json!(["America/New_York", 2, 390, 844, true, "en-US"])
+    );
+    browser.tap((10.4, 20.6)).await.unwrap();
+    browser.drag((30.0, 40.0), (130.0, 40.0), 4).await.unwrap();
+    browser
+        .press(&[testkit::Key::Shift.into(), testkit::Key::Right.into()])
+        .await
+        .unwrap();
+    let seen = browser.eval("return window.seen").await.unwrap();
+    assert_eq!(
+        seen,
+        serde_json::json!([
+            ["pointerdown", "touch", 10, 21],
+            ["pointerup", "touch", 10, 21],
+            // Phone emulation turns the mouse into a finger too.
+            ["pointerdown", "touch", 30, 40],
+            ["pointerup", "touch", 130, 40],
+            ["keydown", "Shift", true],
+            ["keydown", "ArrowRight", true]
+        ])
+    );
+    let errors = browser.console_errors().await.unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("logged on purpose"), "{errors:?}");
+    // Read once: the log starts empty again.
+    assert!(browser.console_errors().await.unwrap().is_empty());
+    browser.close().await.unwrap();
+}

@@ -149,6 +149,8 @@ pub fn routes() -> Vec<Route> {
         Route::new("/logout", Public).post(pages::logout),
         Route::new("/live", Page).get(pages::live_grid),
         Route::new("/live/{name}", Page).get(pages::live_camera),
+        Route::new("/events", Page).get(pages::events_page),
+        Route::new("/status", Page).get(pages::status_page),
         Route::new("/assets/{file}", Public).get(pages::asset),
         // JSON API behind the pages.
         Route::new("/api/cameras", Viewer).get(live::cameras_json),

@@ -2,21 +2,43 @@
 //! (compiled into the binary).
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::{AppState, PageViewer};
 use crate::auth::{LoginError, SESSION_COOKIE, session_from_cookie_header};
 
-/// Static files served under `/assets/`.
+/// Static files served under `/assets/`: (name, MIME type, body).
 const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "common.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/common.js"),
+    ),
+    (
+        "events.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/events.js"),
+    ),
     (
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/app.js"),
+    ),
+    (
+        "timeline.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/timeline.js"),
+    ),
+    (
+        "eventlist.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/eventlist.js"),
     ),
     (
         "style.css",
@@ -28,6 +50,102 @@ const ASSETS: &[(&str, &str, &str)] = &[
 const LOGIN_HTML: &str = include_str!("../../assets/login.html");
 const LIVE_HTML: &str = include_str!("../../assets/live.html");
 const CAMERA_HTML: &str = include_str!("../../assets/camera.html");
+const EVENTS_HTML: &str = include_str!("../../assets/events.html");
+const STATUS_HTML: &str = include_str!("../../assets/status.html");
+
+/// How much footage before an event's start the pages play and export, and
+/// how much after its end an event clip holds. The one place these are set.
+pub const EVENT_PRE_ROLL_MS: i64 = 5_000;
+pub const EVENT_POST_ROLL_MS: i64 = 5_000;
+
+/// The parts of the site the navigation bar links to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Live,
+    Recordings,
+    Events,
+    Status,
+}
+
+const NAV: &[(Section, &str, &str)] = &[
+    (Section::Live, "/live", "Live"),
+    (Section::Recordings, "/timeline", "Recordings"),
+    (Section::Events, "/events", "Events"),
+    (Section::Status, "/status", "Status"),
+];
+
+/// The header every signed-in page shows: the brand, one link per section
+/// (the current one marked), the user and a sign-out button.
+fn nav_html(current: Section, v: &PageViewer) -> String {
+    let mut links = String::new();
+    for (section, href, label) in NAV {
+        let here = if *section == current {
+            " aria-current=\"page\""
+        } else {
+            ""
+        };
+        links.push_str(&format!("<a href=\"{href}\"{here}>{label}</a>"));
+    }
+    format!(
+        "<header class=\"top\">\n  <a class=\"brand\" href=\"/live\">Camera hub</a>\n  \
+         <nav aria-label=\"Main\">{links}</nav>\n  <div class=\"account\"><span class=\"user\">{}</span>\
+         <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form></div>\n</header>",
+        user_label(v)
+    )
+}
+
+/// Whether the route table serves `path`: the pages offer events only when
+/// the hub has them, so they never request a URL it would answer with 404.
+fn has_route(path: &str) -> bool {
+    static PATHS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    PATHS
+        .get_or_init(|| super::routes().iter().map(|r| r.path).collect())
+        .contains(&path)
+}
+
+/// A short digest of every asset, appended to their URLs (`?v=`) so a new
+/// build's pages never run an old build's cached scripts.
+fn asset_version() -> &'static str {
+    static V: OnceLock<String> = OnceLock::new();
+    V.get_or_init(|| {
+        let mut h = Sha256::new();
+        for (name, _, body) in ASSETS {
+            h.update(name.as_bytes());
+            h.update(body.as_bytes());
+        }
+        hex::encode(&h.finalize()[..6])
+    })
+}
+
+/// A page from its template: `{{head}}` becomes what every page's `<head>`
+/// holds (charset, viewport, style sheet, the shared scripts), `{{page_data}}`
+/// the `<body>` attributes every page's scripts read (whether the hub serves
+/// the events API and its live push, the event pre- and post-roll), `{{nav}}`
+/// the navigation bar with `section` marked, `{{v}}` the asset version, then
+/// each of `vars` (values already escaped).
+pub fn render(template: &str, section: Section, v: &PageViewer, vars: &[(&str, &str)]) -> Response {
+    let version = asset_version();
+    let flag = |p: &str| if has_route(p) { "1" } else { "0" };
+    let head = format!(
+        "<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <link rel=\"icon\" href=\"data:,\">\n<link rel=\"stylesheet\" href=\"/assets/style.css?v={version}\">\n\
+         <script src=\"/assets/common.js?v={version}\" defer></script>\n<script src=\"/assets/events.js?v={version}\" defer></script>"
+    );
+    let page_data = format!(
+        "data-events=\"{}\" data-event-stream=\"{}\" data-pre-roll-ms=\"{EVENT_PRE_ROLL_MS}\" data-post-roll-ms=\"{EVENT_POST_ROLL_MS}\"",
+        flag("/api/events"),
+        flag("/api/events/stream"),
+    );
+    let mut html = template
+        .replace("{{head}}", &head)
+        .replace("{{page_data}}", &page_data)
+        .replace("{{nav}}", &nav_html(section, v))
+        .replace("{{v}}", version);
+    for (k, val) in vars {
+        html = html.replace(&format!("{{{{{k}}}}}"), val);
+    }
+    page(html)
+}
 
 /// Escape text for HTML element content and attribute values.
 pub fn html_escape(s: &str) -> String {
@@ -66,7 +184,7 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn page(html: String) -> Response {
+pub fn page(html: String) -> Response {
     (
         [
             (header::CACHE_CONTROL, "no-store"),
@@ -88,6 +206,7 @@ fn login_page(next: &str, error: Option<&str>) -> Response {
         .unwrap_or_default();
     page(
         LOGIN_HTML
+            .replace("{{v}}", asset_version())
             .replace("{{next}}", &html_escape(next))
             .replace("{{error}}", &err),
     )
@@ -177,12 +296,13 @@ pub async fn logout(State(hub): State<AppState>, headers: HeaderMap) -> Response
     r
 }
 
-fn user_label(v: &PageViewer) -> String {
+/// The signed-in user's name for the header ("guest" with anonymous viewing).
+pub fn user_label(v: &PageViewer) -> String {
     html_escape(v.0.as_ref().map(|u| u.name.as_str()).unwrap_or("guest"))
 }
 
 pub async fn live_grid(v: PageViewer) -> Response {
-    page(LIVE_HTML.replace("{{user}}", &user_label(&v)))
+    render(LIVE_HTML, Section::Live, &v, &[])
 }
 
 pub async fn live_camera(
@@ -197,13 +317,27 @@ pub async fn live_camera(
         )
             .into_response();
     };
-    page(
-        CAMERA_HTML
-            .replace("{{user}}", &user_label(&v))
-            .replace("{{id}}", &cam.id.to_string())
-            .replace("{{name}}", &html_escape(&cam.name))
-            .replace("{{description}}", &html_escape(&cam.description)),
+    render(
+        CAMERA_HTML,
+        Section::Live,
+        &v,
+        &[
+            ("id", &cam.id.to_string()),
+            ("name", &html_escape(&cam.name)),
+            ("description", &html_escape(&cam.description)),
+        ],
     )
+}
+
+/// `GET /events`: events per camera and day, with filters (the page reads
+/// `camera`, `date`, `kind`, `label` and `zone` from its URL itself).
+pub async fn events_page(v: PageViewer) -> Response {
+    render(EVENTS_HTML, Section::Events, &v, &[])
+}
+
+/// `GET /status`: every camera's health in one table.
+pub async fn status_page(v: PageViewer) -> Response {
+    render(STATUS_HTML, Section::Status, &v, &[])
 }
 
 pub async fn asset(Path(file): Path<String>) -> Response {

@@ -10,19 +10,18 @@
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::pages::html_escape;
+use super::pages::{Section, html_escape, render};
 use super::{Access, AppState, PageViewer, Route, Viewer};
 use crate::recordings::{RecError, Segment, export, index};
 
 const INDEX_HTML: &str = include_str!("../../assets/recordings-index.html");
 const PLAYBACK_HTML: &str = include_str!("../../assets/recordings-playback.html");
 const TIMELINE_HTML: &str = include_str!("../../assets/timeline.html");
-const RECORDINGS_JS: &str = include_str!("../../assets/recordings.js");
 
 pub fn routes() -> Vec<Route> {
     use Access::{Page, Public, Viewer as V};
@@ -30,11 +29,11 @@ pub fn routes() -> Vec<Route> {
         Route::new("/recordings", Public)
             .get(|| async { Redirect::permanent("/recordings/index.html") }),
         Route::new("/recordings/index.html", Page).get(index_page),
-        Route::new("/recordings/assets/recordings.js", V).get(script),
         Route::new("/recordings/{file}", V).get(file),
         Route::new("/playback.html", Page)
             .get(playback)
             .query(&["file"]),
+        Route::new("/timeline", Page).get(timeline_first),
         Route::new("/timeline/{camera}", Page).get(timeline),
         Route::new("/api/recordings", V)
             .get(list_json)
@@ -111,21 +110,6 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| RecError::Join(e.to_string()))?
 }
 
-fn page(body: String) -> Response {
-    (
-        [
-            (header::CACHE_CONTROL, "no-cache, private"),
-            (header::PRAGMA, "no-cache"),
-        ],
-        Html(body),
-    )
-        .into_response()
-}
-
-fn user_label(v: &PageViewer) -> String {
-    html_escape(v.0.as_ref().map(|u| u.name.as_str()).unwrap_or("guest"))
-}
-
 /// UTC day of a unix-ms time, `YYYY-MM-DD`.
 fn day_of(ms: i64) -> String {
     store::segment_name(ms)
@@ -179,11 +163,7 @@ async fn index_page(State(hub): State<AppState>, v: PageViewer) -> Response {
         }
         body.push_str("</section>\n");
     }
-    page(
-        INDEX_HTML
-            .replace("{{user}}", &user_label(&v))
-            .replace("{{list}}", &body),
-    )
+    render(INDEX_HTML, Section::Recordings, &v, &[("list", &body)])
 }
 
 #[derive(Debug, Deserialize)]
@@ -208,13 +188,16 @@ async fn playback(
         Err(e) => return e.into_response(),
     };
     let name = html_escape(&seg.public_name());
-    page(
-        PLAYBACK_HTML
-            .replace("{{user}}", &user_label(&v))
-            .replace("{{name}}", &name)
-            .replace("{{camera}}", &html_escape(&seg.camera))
-            .replace("{{width}}", &seg.width.to_string())
-            .replace("{{height}}", &seg.height.to_string()),
+    render(
+        PLAYBACK_HTML,
+        Section::Recordings,
+        &v,
+        &[
+            ("name", &name),
+            ("camera", &html_escape(&seg.camera)),
+            ("width", &seg.width.to_string()),
+            ("height", &seg.height.to_string()),
+        ],
     )
 }
 
@@ -361,7 +344,19 @@ fn valid_date(d: &str) -> bool {
     d.len() == 10 && store::parse_segment_name(&format!("{d}T00-00-00.000Z.mp4")).is_some()
 }
 
-/// `GET /timeline/{camera}?date=YYYY-MM-DD`: the day's footage on a 24 h axis.
+/// `GET /timeline`: the first camera's timeline (the live grid when there is
+/// no camera).
+async fn timeline_first(State(hub): State<AppState>, _v: PageViewer) -> Redirect {
+    match hub.cameras.iter().next() {
+        Some(c) => Redirect::to(&format!("/timeline/{}", super::pages::url_encode(&c.name))),
+        None => Redirect::to("/live"),
+    }
+}
+
+/// `GET /timeline/{camera}?date=YYYY-MM-DD`: the camera's footage on a
+/// zoomable axis in the viewer's time zone. `date` is a day in that zone
+/// (the page works it out; without one, today); `t=UNIX_MS` opens the page
+/// playing from that moment.
 async fn timeline(
     State(hub): State<AppState>,
     v: PageViewer,
@@ -376,25 +371,17 @@ async fn timeline(
         Some(_) => {
             return RecError::BadRequest("date must be YYYY-MM-DD".into()).into_response();
         }
-        None => day_of(hub.recordings.clock.now_ms()),
+        None => String::new(),
     };
-    page(
-        TIMELINE_HTML
-            .replace("{{user}}", &user_label(&v))
-            .replace("{{camera}}", &html_escape(&camera))
-            .replace("{{date}}", &html_escape(&date)),
-    )
-}
-
-async fn script(_v: Viewer) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "private, max-age=300"),
+    render(
+        TIMELINE_HTML,
+        Section::Recordings,
+        &v,
+        &[
+            ("camera", &html_escape(&camera)),
+            ("date", &html_escape(&date)),
         ],
-        RECORDINGS_JS,
     )
-        .into_response()
 }
 
 #[derive(Debug, Deserialize)]

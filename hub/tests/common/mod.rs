@@ -84,6 +84,16 @@ impl TestHub {
     }
 }
 
+/// Signs `b` in through the login form, which then goes on to `next`.
+pub async fn browser_login(b: &testkit::Browser, h: &TestHub, next: &str) {
+    b.goto(&h.url(&format!("/login?next={next}")))
+        .await
+        .unwrap();
+    b.fill("#username", USER).await.unwrap();
+    b.fill("#password", PASSWORD).await.unwrap();
+    b.click("#login-button").await.unwrap();
+}
+
 pub fn write_secret(path: &Path, secret: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, secret).unwrap();

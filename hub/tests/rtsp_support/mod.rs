@@ -279,16 +279,6 @@ pub fn fragment_is_key(frag: &[u8]) -> bool {
     sample_flags & 0x0001_0000 == 0
 }
 
-/// Logs in through the login form.
-pub async fn browser_login(b: &testkit::Browser, h: &TestHub, next: &str) {
-    b.goto(&h.url(&format!("/login?next={next}")))
-        .await
-        .unwrap();
-    b.fill("#username", USER).await.unwrap();
-    b.fill("#password", PASSWORD).await.unwrap();
-    b.click("#login-button").await.unwrap();
-}
-
 /// Waits until the camera page plays MSE video: `videoWidth > 0` and
 /// `currentTime` advancing. Returns (videoWidth, videoHeight).
 pub async fn wait_mse_playing(b: &testkit::Browser, limit: Duration) -> (u64, u64) {
