@@ -7,9 +7,11 @@ use std::io;
 
 use media::Duration90k;
 
-use crate::dir::{MARKER, SegmentDir, TMP_EXT};
+use crate::dir::SegmentDir;
 use crate::error::{Result, StoreError};
-use crate::name::{PARTIAL_EXT, SEGMENT_EXT, UPLOADED_EXT, parse_segment_name, segment_name};
+use crate::name::{
+    MARKER, PARTIAL_EXT, SEGMENT_EXT, TMP_EXT, UPLOADED_EXT, parse_segment_name, segment_name,
+};
 use crate::writer::{ScanError, scan, set_end_mtime};
 
 /// What [`SegmentDir::recover_partials`] did with one file.

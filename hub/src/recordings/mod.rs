@@ -219,6 +219,25 @@ impl Recordings {
         Ok((seg, path))
     }
 
+    /// A sink into `camera`'s directory whose make-room callback is [`Recordings::make_room`]
+    /// (retention, index rows before files); `None` for an unknown camera.
+    pub fn sink(self: &Arc<Self>, camera: &str) -> Option<store::SegmentSink> {
+        let dir = self.dir(camera)?.clone();
+        let (rec, camera) = (Arc::clone(self), camera.to_owned());
+        Some(store::SegmentSink::new(dir, move |_, _| {
+            match rec.make_room(&camera) {
+                Ok(freed) => {
+                    tracing::warn!(camera, freed, "disk full; made room");
+                    freed
+                }
+                Err(e) => {
+                    tracing::error!(camera, error = %e, "disk full and making room failed");
+                    0
+                }
+            }
+        }))
+    }
+
     /// Indexes a finished file of `camera` (hashing and probing it).
     pub fn index_file(&self, camera: &str, file_name: &str, source: Source) -> Result<Segment> {
         let path = self

@@ -13,6 +13,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use media::{SegmentSummary, Time90k};
 
@@ -208,7 +209,12 @@ impl Recordings {
 
     /// The staged file is complete: verify, probe, commit and index it. On a hash
     /// or format mismatch the staging files are deleted and nothing is indexed.
-    pub fn finish_upload(&self, camera: &str, name: &str, sha256: &str) -> Result<Segment> {
+    pub fn finish_upload(
+        self: &Arc<Self>,
+        camera: &str,
+        name: &str,
+        sha256: &str,
+    ) -> Result<Segment> {
         let (data, meta, _) = self.staging(camera, name);
         let discard = || {
             let _ = fs::remove_file(&data);
@@ -257,7 +263,7 @@ impl Recordings {
                 // Another filesystem (a camera directory on its own disk): copy through
                 // the store's writer instead, which has the same crash-safe order.
                 tracing::debug!(error = %e, "rename into place failed; copying");
-                self.commit_by_copy(camera, dir, &data, name, start_ms, &probe)?
+                self.commit_by_copy(camera, &data, name, start_ms, &probe)?
             }
         };
         let seg = Segment {
@@ -279,26 +285,28 @@ impl Recordings {
 }
 
 impl Recordings {
-    /// Copies the staged file into the camera's directory with a [`store::SegmentWriter`]
-    /// (`.partial`, fsync, rename, fsync directory); on failure the partial file is
-    /// removed, so no half copy is ever recovered as a segment.
+    /// Copies the staged file into the camera's directory through a [`store::SegmentSink`]
+    /// (`.partial`, fsync, rename, fsync directory; on a full disk retention makes room);
+    /// on failure the partial file is removed, so no half copy is ever recovered as a
+    /// segment.
     fn commit_by_copy(
-        &self,
+        self: &Arc<Self>,
         camera: &str,
-        dir: &store::SegmentDir,
         data: &std::path::Path,
         name: &str,
         start_ms: i64,
         probe: &media::ProbeInfo,
     ) -> Result<store::FinishedSegment> {
-        let mut w = dir.begin(start_ms)?;
-        if w.name() != name {
-            let _ = w.abort();
+        let mut sink = self
+            .sink(camera)
+            .ok_or_else(|| RecError::NotFound(format!("no camera {camera:?}")))?;
+        if sink.start(start_ms, &[])?.name() != name {
+            sink.abort();
             return Err(RecError::Conflict(format!(
                 "segment {name} is being written"
             )));
         }
-        let copy = |w: &mut store::SegmentWriter| -> Result<()> {
+        let copy = |sink: &mut store::SegmentSink| -> Result<()> {
             let mut src = File::open(data).map_err(|e| RecError::io("open", data, e))?;
             let mut buf = vec![0u8; 1 << 20];
             loop {
@@ -308,21 +316,17 @@ impl Recordings {
                 if n == 0 {
                     return Ok(());
                 }
-                if let Err(e) = w.append(&buf[..n]) {
-                    if !e.is_no_space() {
-                        return Err(e.into());
-                    }
-                    self.make_room(camera)?;
-                    w.append(&buf[..n])?;
-                }
+                sink.append(&buf[..n])?;
             }
         };
-        if let Err(e) = copy(&mut w) {
-            let _ = w.abort();
+        if let Err(e) = copy(&mut sink) {
+            sink.abort();
             return Err(e);
         }
-        let summary = summary_of(probe, w.len());
-        Ok(w.finish(&summary)?)
+        let written = sink.current().map_or(0, store::SegmentWriter::len);
+        let summary = summary_of(probe, written);
+        sink.finish(&summary)?
+            .ok_or_else(|| RecError::Conflict(format!("segment {name} was not written")))
     }
 }
 
