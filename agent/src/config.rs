@@ -1,15 +1,16 @@
 //! The agent's configuration file: typed, strict TOML; every key is documented in `agent.example.toml`.
 //!
 //! Unknown keys are errors, choices are enums, durations and sizes carry
-//! units (`"500ms"`, `"30s"`, `"4MiB"`), defaults live here in code, and
-//! every validation error names the key it is about. The token is never part
-//! of a `Debug` or log line.
+//! units (`"500ms"`, `"30s"`, `"4MiB"`: the dialect the hub's file speaks too, from the
+//! `units` crate), defaults live here in code, and every validation error names the key
+//! it is about. The token is never part of a `Debug` or log line.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+pub use units::{ByteSize, Dur, Limit, Retention, parse_duration, parse_size};
 
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -148,8 +149,13 @@ pub struct RecordConfig {
     /// Key frame interval in frames; `None`: one key frame per second (`source.fps`).
     #[serde(default)]
     pub gop: Option<u32>,
-    #[serde(default)]
-    pub retention: RetentionConfig,
+    /// `[record.retention]`: a key left out takes its default (14 days, 20 GiB, 1 GiB
+    /// free); `"unlimited"` is no limit.
+    #[serde(
+        default = "defaults::retention",
+        deserialize_with = "defaults::retention_table"
+    )]
+    pub retention: Retention,
 }
 
 impl Default for RecordConfig {
@@ -161,7 +167,7 @@ impl Default for RecordConfig {
             fragment: FragmentMode::default(),
             bitrate: defaults::bitrate(),
             gop: None,
-            retention: RetentionConfig::default(),
+            retention: defaults::retention(),
         }
     }
 }
@@ -183,55 +189,6 @@ pub enum FragmentMode {
     /// One fragment per second, cut at a key frame if one comes, else at any frame.
     #[serde(rename = "1s")]
     OneSecond,
-}
-
-/// `[record.retention]`: limits enforced oldest-first; `None` is "unlimited".
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionConfig {
-    #[serde(default = "defaults::max_age")]
-    pub max_age: Limit<Dur>,
-    #[serde(default = "defaults::max_size")]
-    pub max_size: Limit<ByteSize>,
-    #[serde(default = "defaults::min_free")]
-    pub min_free: Limit<ByteSize>,
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        RetentionConfig {
-            max_age: defaults::max_age(),
-            max_size: defaults::max_size(),
-            min_free: defaults::min_free(),
-        }
-    }
-}
-
-/// A limit that may be `"unlimited"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit<T>(pub Option<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Limit<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw<T> {
-            Unlimited(Unlimited),
-            Value(T),
-        }
-        #[derive(Deserialize)]
-        enum Unlimited {
-            #[serde(rename = "unlimited")]
-            Unlimited,
-        }
-        match Raw::<T>::deserialize(d) {
-            Ok(Raw::Unlimited(_)) => Ok(Limit(None)),
-            Ok(Raw::Value(v)) => Ok(Limit(Some(v))),
-            Err(_) => Err(serde::de::Error::custom(
-                "expected \"unlimited\" or a value with a unit, e.g. \"14d\" or \"20GiB\"",
-            )),
-        }
-    }
 }
 
 /// A bitrate in bits per second: `"1500kbps"`, `"2Mbps"`, `"800000bps"` or an integer.
@@ -470,7 +427,7 @@ impl Default for UplinkConfig {
 }
 
 mod defaults {
-    use super::{Bitrate, ByteSize, Dur, Limit};
+    use super::{Bitrate, ByteSize, Dur, Limit, Retention};
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -549,14 +506,18 @@ mod defaults {
     pub fn bitrate() -> Bitrate {
         Bitrate(1_000_000)
     }
-    pub fn max_age() -> Limit<Dur> {
-        Limit(Some(Dur(Duration::from_secs(14 * 86_400))))
+    /// An SD card's worth: two weeks, 20 GiB, and 1 GiB left free.
+    pub fn retention() -> Retention {
+        Retention {
+            max_age: Limit(Some(Dur::from_secs(14 * 86_400))),
+            max_size: Limit(Some(ByteSize(20 << 30))),
+            min_free: Limit(Some(ByteSize(1 << 30))),
+        }
     }
-    pub fn max_size() -> Limit<ByteSize> {
-        Limit(Some(ByteSize(20 << 30)))
-    }
-    pub fn min_free() -> Limit<ByteSize> {
-        Limit(Some(ByteSize(1 << 30)))
+    /// `[record.retention]` as written, with [`retention`] for the keys left out.
+    pub fn retention_table<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Retention, D::Error> {
+        use serde::Deserialize;
+        units::RetentionTable::deserialize(d).map(|t| t.or(retention()))
     }
 }
 
@@ -681,16 +642,14 @@ impl Config {
         if r.enabled && r.dir.as_os_str().is_empty() {
             return Err(invalid("record.dir", "is empty"));
         }
-        if r.retention.max_age.0.is_some_and(|d| d.0.is_zero()) {
+        if let Err((key, reason)) = r.retention.check() {
             return Err(invalid(
-                "record.retention.max_age",
-                "must be more than 0s (or \"unlimited\")",
-            ));
-        }
-        if r.retention.max_size.0.is_some_and(|b| b.0 == 0) {
-            return Err(invalid(
-                "record.retention.max_size",
-                "must be more than 0 (or \"unlimited\")",
+                match key {
+                    "max_age" => "record.retention.max_age",
+                    "max_size" => "record.retention.max_size",
+                    _ => "record.retention.min_free",
+                },
+                reason,
             ));
         }
         Ok(())
@@ -784,155 +743,18 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A duration written with units: `"500ms"`, `"30s"`, `"2m"`, `"1h"`,
-/// `"14d"`, `"1m30s"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dur(pub Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(Dur)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// Parse `"1h2m3s400ms"`-style durations; a unit is required.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad =
-        || format!("invalid duration {s:?}: expected e.g. \"500ms\", \"30s\", \"2m\", \"1h\"");
-    let mut total = Duration::ZERO;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
-            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
-            "d" => Duration::from_secs(n.checked_mul(86_400).ok_or_else(bad)?),
-            _ => return Err(bad()),
-        };
-        total = total.checked_add(part).ok_or_else(bad)?;
-    }
-    Ok(total)
-}
-
-/// A size in bytes written with units: `"4MiB"`, `"512KiB"`, `"2MB"`,
-/// `"1000B"`, or a bare integer of bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteSize(pub u64);
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(u64),
-            Str(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Int(n) => Ok(ByteSize(n)),
-            Raw::Str(s) => parse_size(&s)
-                .map(ByteSize)
-                .map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-/// Parse `"4MiB"`-style sizes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let bad =
-        || format!("invalid size {s:?}: expected e.g. \"4MiB\", \"512KiB\", \"2MB\", \"1000B\"");
-    let t = s.trim();
-    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
-        return Err(bad());
-    }
-    let n: u64 = t[..digits].parse().map_err(|_| bad())?;
-    let mult: u64 = match t[digits..].trim() {
-        "" | "B" => 1,
-        "KB" | "kB" => 1000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(mult).ok_or_else(bad)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        let ok =
-            |s: &str, ms: u64| assert_eq!(parse_duration(s), Ok(Duration::from_millis(ms)), "{s}");
-        ok("500ms", 500);
-        ok("30s", 30_000);
-        ok("2m", 120_000);
-        ok("1h", 3_600_000);
-        ok("1m30s", 90_000);
-        ok("0s", 0);
-        ok("14d", 14 * 86_400_000);
-        for bad in [
-            "",
-            "30",
-            "s",
-            "3 s",
-            "1w",
-            "-1s",
-            "1.5s",
-            "99999999999999999999h",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
-        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
-        assert_eq!(parse_size("2MB"), Ok(2_000_000));
-        assert_eq!(parse_size("1000B"), Ok(1000));
-        assert_eq!(parse_size("7"), Ok(7));
-        for bad in ["", "MiB", "4 TB", "4mib", "-1"] {
-            assert!(parse_size(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn bitrates_and_limits() {
+    fn bitrates() {
         assert_eq!(parse_bitrate("800kbps"), Ok(800_000));
         assert_eq!(parse_bitrate("2Mbps"), Ok(2_000_000));
         assert_eq!(parse_bitrate("1234"), Ok(1234));
         for bad in ["", "kbps", "1Gbps", "5000Mbps", "1.5Mbps"] {
             assert!(parse_bitrate(bad).is_err(), "{bad:?}");
         }
-        #[derive(Deserialize)]
-        struct T {
-            a: Limit<ByteSize>,
-            b: Limit<Dur>,
-        }
-        let t: T = toml::from_str("a = \"unlimited\"\nb = \"14d\"").unwrap();
-        assert_eq!(t.a, Limit(None));
-        assert_eq!(t.b, Limit(Some(Dur(Duration::from_secs(14 * 86_400)))));
-        assert!(toml::from_str::<T>("a = \"lots\"\nb = \"1s\"").is_err());
     }
 
     #[test]

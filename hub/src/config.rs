@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use wire::TokenScheme;
 
-use crate::units::{ByteSize, Secs};
+use units::{ByteSize, Dur};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -37,10 +37,10 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// How long a login session lasts.
     #[serde(default = "default_session_lifetime")]
-    pub session_lifetime: Secs,
+    pub session_lifetime: Dur,
     /// A camera that sent nothing for this long is shown offline.
     #[serde(default = "default_offline_after")]
-    pub offline_after: Secs,
+    pub offline_after: Dur,
     /// Serve HTTPS instead of HTTP (cookies then get `Secure`).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -52,7 +52,7 @@ pub struct Config {
     pub recordings: crate::recordings::settings::RecordingsConfig,
     /// Global retention limits over all cameras (`[retention]`).
     #[serde(default)]
-    pub retention: crate::recordings::settings::RetentionConfig,
+    pub retention: units::Retention,
     /// Bounds on connections (`[connections]`).
     #[serde(default)]
     pub connections: ConnectionsConfig,
@@ -70,10 +70,10 @@ pub struct ConnectionsConfig {
     /// Time a connection has to send a complete request head, from opening
     /// or from the end of its previous response (closes idle keep-alives).
     #[serde(default = "default_header_timeout")]
-    pub header_timeout: Secs,
+    pub header_timeout: Dur,
     /// Time a TLS handshake may take.
     #[serde(default = "default_handshake_timeout")]
-    pub tls_handshake_timeout: Secs,
+    pub tls_handshake_timeout: Dur,
 }
 
 impl Default for ConnectionsConfig {
@@ -99,11 +99,11 @@ impl ConnectionsConfig {
 fn default_max_connections() -> usize {
     8192
 }
-fn default_header_timeout() -> Secs {
-    Secs(15)
+fn default_header_timeout() -> Dur {
+    Dur::from_secs(15)
 }
-fn default_handshake_timeout() -> Secs {
-    Secs(10)
+fn default_handshake_timeout() -> Dur {
+    Dur::from_secs(10)
 }
 
 /// HTTPS: a PEM certificate chain and its PEM private key.
@@ -133,10 +133,10 @@ pub struct CameraConfig {
     pub fallback_image: Option<PathBuf>,
     /// Length of recorded segments for this camera (default: `[recordings]`).
     #[serde(default)]
-    pub segment_duration: Option<Secs>,
+    pub segment_duration: Option<Dur>,
     /// Retention limits for this camera alone (`[camera.retention]`).
     #[serde(default)]
-    pub retention: Option<crate::recordings::settings::RetentionConfig>,
+    pub retention: Option<units::Retention>,
 }
 
 /// The feed of a camera.
@@ -172,11 +172,11 @@ fn default_listen() -> SocketAddr {
 fn default_max_frame() -> ByteSize {
     ByteSize(u64::from(wire::DEFAULT_MAX_FRAME_LEN))
 }
-fn default_session_lifetime() -> Secs {
-    Secs(30 * 24 * 3600)
+fn default_session_lifetime() -> Dur {
+    Dur::from_secs(30 * 24 * 3600)
 }
-fn default_offline_after() -> Secs {
-    Secs(5)
+fn default_offline_after() -> Dur {
+    Dur::from_secs(5)
 }
 fn default_demo_width() -> u32 {
     640
@@ -305,7 +305,8 @@ impl Config {
             ));
         }
         let c = &self.connections;
-        if c.max_connections == 0 || c.header_timeout.0 == 0 || c.tls_handshake_timeout.0 == 0 {
+        if c.max_connections == 0 || c.header_timeout.is_zero() || c.tls_handshake_timeout.is_zero()
+        {
             return Err(invalid(
                 "connections".into(),
                 "max_connections, header_timeout and tls_handshake_timeout must be above 0".into(),
@@ -475,9 +476,9 @@ mod example_tests {
         assert!(matches!(cfg.cameras[2].source, SourceConfig::Rtsp(_)));
         assert!(matches!(cfg.cameras[3].source, SourceConfig::Reolink(_)));
         assert_eq!(cfg.cameras[0].name, "front-door");
-        assert_eq!(cfg.session_lifetime, Secs(30 * 86400));
+        assert_eq!(cfg.session_lifetime, Dur::from_secs(30 * 86400));
         assert_eq!(cfg.connections.max_connections, 8192);
-        assert_eq!(cfg.connections.header_timeout, Secs(15));
+        assert_eq!(cfg.connections.header_timeout, Dur::from_secs(15));
     }
 
     #[test]

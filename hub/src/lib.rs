@@ -11,6 +11,5 @@ pub mod listener;
 pub mod recordings;
 pub mod server;
 pub mod sources;
-pub mod units;
 pub mod video;
 pub mod web;

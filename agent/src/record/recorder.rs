@@ -85,13 +85,7 @@ pub fn segmenter_config(cfg: &Config) -> SegmenterConfig {
 
 /// The store's policy for a `[record.retention]` section.
 pub fn retention_policy(cfg: &Config) -> RetentionPolicy {
-    let r = &cfg.record.retention;
-    RetentionPolicy {
-        max_age: r.max_age.0.map(|d| d.0),
-        max_bytes: r.max_size.0.map(|b| b.0),
-        min_free_bytes: r.min_free.0.map(|b| b.0).filter(|&b| b > 0),
-        prefer_uploaded: cfg.upload.enabled,
-    }
+    RetentionPolicy::from_config(&cfg.record.retention, cfg.upload.enabled)
 }
 
 impl RecorderSettings {

@@ -48,6 +48,16 @@ impl RetentionPolicy {
         prefer_uploaded: false,
     };
 
+    /// The policy for a retention table of a configuration file.
+    pub fn from_config(limits: &units::Retention, prefer_uploaded: bool) -> RetentionPolicy {
+        RetentionPolicy {
+            max_age: limits.max_age(),
+            max_bytes: limits.max_bytes(),
+            min_free_bytes: limits.min_free_bytes(),
+            prefer_uploaded,
+        }
+    }
+
     /// Rejects zero limits: a zero `max_age` or `max_bytes` would delete every recording
     /// the moment it is finished, and a zero floor does nothing. "No limit" is `None`.
     /// ([`plan`] itself ignores zero limits rather than delete everything.)

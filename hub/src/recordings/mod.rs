@@ -32,7 +32,7 @@ use store::{Clock, FsStats, SegmentDir, SetUp, StoreError};
 
 use crate::config::Config;
 use crate::db::{Db, DbError};
-use settings::RetentionConfig;
+use units::Retention;
 
 pub use index::{Segment, Source};
 
@@ -87,7 +87,7 @@ pub type Result<T, E = RecError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 struct CameraSettings {
     segment_duration_secs: u64,
-    retention: Option<RetentionConfig>,
+    retention: Option<Retention>,
 }
 
 /// The recordings of every configured camera. Shared (`Arc`) by the web handlers,
@@ -99,7 +99,7 @@ pub struct Recordings {
     cameras: HashMap<String, CameraSettings>,
     pub max_segment_size: u64,
     pub retention_interval: std::time::Duration,
-    global: RetentionConfig,
+    global: Retention,
     pub clock: Arc<dyn Clock>,
     pub fs: Arc<dyn FsStats>,
     /// Uploads being received (camera, file name): one request at a time each.
@@ -153,7 +153,7 @@ impl Recordings {
                     segment_duration_secs: c
                         .segment_duration
                         .unwrap_or(cfg.recordings.segment_duration)
-                        .0,
+                        .as_secs(),
                     retention: c.retention,
                 },
             );
@@ -284,12 +284,12 @@ impl Recordings {
     }
 
     /// The global retention limits.
-    pub fn global_retention(&self) -> RetentionConfig {
+    pub fn global_retention(&self) -> Retention {
         self.global
     }
 
     /// A camera's own retention limits.
-    pub fn camera_retention(&self, camera: &str) -> Option<RetentionConfig> {
+    pub fn camera_retention(&self, camera: &str) -> Option<Retention> {
         self.cameras.get(camera).and_then(|c| c.retention)
     }
 }

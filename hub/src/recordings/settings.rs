@@ -3,10 +3,9 @@
 //! Parsed as part of [`crate::config::Config`]; defaults live here.
 
 use serde::Deserialize;
-use store::RetentionPolicy;
 
 use crate::config::{CameraConfig, Config};
-use crate::units::{ByteSize, Secs};
+use units::{ByteSize, Dur};
 
 /// `[recordings]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -15,13 +14,13 @@ pub struct RecordingsConfig {
     /// Target length of the segments the hub records itself (a segment ends
     /// at the first key frame after this).
     #[serde(default = "default_segment_duration")]
-    pub segment_duration: Secs,
+    pub segment_duration: Dur,
     /// Largest segment an agent may upload.
     #[serde(default = "default_max_segment_size")]
     pub max_segment_size: ByteSize,
     /// How often retention runs (also after each segment and on a full disk).
     #[serde(default = "default_retention_interval")]
-    pub retention_interval: Secs,
+    pub retention_interval: Dur,
 }
 
 impl Default for RecordingsConfig {
@@ -34,71 +33,20 @@ impl Default for RecordingsConfig {
     }
 }
 
-fn default_segment_duration() -> Secs {
-    Secs(60)
+fn default_segment_duration() -> Dur {
+    Dur::from_secs(60)
 }
 fn default_max_segment_size() -> ByteSize {
     ByteSize(512 << 20)
 }
-fn default_retention_interval() -> Secs {
-    Secs(60)
-}
-
-/// Retention limits (`[retention]` for all cameras together, or a camera's
-/// `retention` table for that camera alone). A missing key is no limit.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionConfig {
-    /// Delete footage older than this.
-    #[serde(default)]
-    pub max_age: Option<Secs>,
-    /// Keep recordings under this many bytes.
-    #[serde(default)]
-    pub max_size: Option<ByteSize>,
-    /// Keep at least this much free on the recordings filesystem.
-    #[serde(default)]
-    pub min_free: Option<ByteSize>,
-}
-
-impl RetentionConfig {
-    /// As the store's policy.
-    pub fn policy(&self) -> RetentionPolicy {
-        RetentionPolicy {
-            max_age: self.max_age.map(Secs::as_duration),
-            max_bytes: self.max_size.map(|b| b.0),
-            min_free_bytes: self.min_free.map(|b| b.0),
-            prefer_uploaded: false,
-        }
-    }
-
-    pub fn is_unlimited(&self) -> bool {
-        self.max_age.is_none() && self.max_size.is_none() && self.min_free.is_none()
-    }
-
-    fn check(&self) -> Result<(), (&'static str, String)> {
-        if self.max_age == Some(Secs(0)) {
-            return Err((
-                "max_age",
-                "0 would delete everything; leave it out for no limit".into(),
-            ));
-        }
-        if self.max_size == Some(ByteSize(0)) {
-            return Err((
-                "max_size",
-                "0 would delete everything; leave it out for no limit".into(),
-            ));
-        }
-        if self.min_free == Some(ByteSize(0)) {
-            return Err(("min_free", "0 is no floor; leave it out for none".into()));
-        }
-        Ok(())
-    }
+fn default_retention_interval() -> Dur {
+    Dur::from_secs(60)
 }
 
 /// Checks `[recordings]` and `[retention]`; the key named is relative to the file.
 pub fn validate(cfg: &Config) -> Result<(), (String, String)> {
     let r = &cfg.recordings;
-    if !(1..=3600).contains(&r.segment_duration.0) {
+    if !(1..=3600).contains(&r.segment_duration.as_secs()) {
         return Err((
             "recordings.segment_duration".into(),
             "must be 1s..=1h".into(),
@@ -110,7 +58,7 @@ pub fn validate(cfg: &Config) -> Result<(), (String, String)> {
             "must be 1KiB..=16GiB".into(),
         ));
     }
-    if !(1..=86_400).contains(&r.retention_interval.0) {
+    if !(1..=86_400).contains(&r.retention_interval.as_secs()) {
         return Err((
             "recordings.retention_interval".into(),
             "must be 1s..=1d".into(),
@@ -124,7 +72,7 @@ pub fn validate(cfg: &Config) -> Result<(), (String, String)> {
 /// Checks a camera's `segment_duration` and `retention`; the key is relative to the camera.
 pub fn validate_camera(c: &CameraConfig) -> Result<(), (&'static str, String)> {
     if let Some(d) = c.segment_duration
-        && !(1..=3600).contains(&d.0)
+        && !(1..=3600).contains(&d.as_secs())
     {
         return Err(("segment_duration", "must be 1s..=1h".into()));
     }
@@ -157,7 +105,7 @@ mod tests {
     #[test]
     fn defaults_and_per_camera_settings() {
         let c = parse("data_dir = \"d\"\n").unwrap();
-        assert_eq!(c.recordings.segment_duration, Secs(60));
+        assert_eq!(c.recordings.segment_duration, Dur::from_secs(60));
         assert_eq!(c.recordings.max_segment_size, ByteSize(512 << 20));
         assert!(c.retention.is_unlimited());
         let c = parse(
@@ -178,15 +126,23 @@ max_age = "7d"
 "#,
         )
         .unwrap();
-        assert_eq!(c.recordings.segment_duration, Secs(120));
-        let p = c.retention.policy();
+        assert_eq!(c.recordings.segment_duration, Dur::from_secs(120));
+        let p = store::RetentionPolicy::from_config(&c.retention, false);
         assert_eq!(
             (p.max_bytes, p.min_free_bytes, p.max_age),
             (Some(1 << 30), Some(100 << 20), None)
         );
-        assert_eq!(c.cameras[0].segment_duration, Some(Secs(10)));
-        let r = c.cameras[0].retention.unwrap().policy();
+        assert_eq!(c.cameras[0].segment_duration, Some(Dur::from_secs(10)));
+        let r = store::RetentionPolicy::from_config(&c.cameras[0].retention.unwrap(), false);
         assert_eq!(r.max_age, Some(Duration::from_secs(7 * 86400)));
+        // The agent's "unlimited" means the same here as a key left out.
+        let c =
+            parse("data_dir = \"d\"\n[retention]\nmax_age = \"unlimited\"\nmax_size = \"1GiB\"\n")
+                .unwrap();
+        assert_eq!(
+            (c.retention.max_age(), c.retention.max_bytes()),
+            (None, Some(1 << 30))
+        );
     }
 
     #[test]
@@ -217,11 +173,11 @@ max_age = "7d"
     fn the_deploy_example_documents_retention() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/hub.example.toml");
         let cfg = Config::load(&path).expect("deploy/hub.example.toml parses");
-        assert_eq!(cfg.recordings.segment_duration, Secs(60));
-        assert_eq!(cfg.retention.min_free, Some(ByteSize(2 << 30)));
+        assert_eq!(cfg.recordings.segment_duration, Dur::from_secs(60));
+        assert_eq!(cfg.retention.min_free_bytes(), Some(2 << 30));
         assert_eq!(
-            cfg.cameras[0].retention.unwrap().max_age,
-            Some(Secs(14 * 86400))
+            cfg.cameras[0].retention.unwrap().max_age(),
+            Some(Duration::from_secs(14 * 86400))
         );
     }
 }

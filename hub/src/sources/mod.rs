@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::camera::Registry;
 use crate::config::{Config, SourceConfig};
-use crate::units::Secs;
+use units::Dur;
 
 /// `kind = "rtsp"`: an RTSP camera (TP-Link Tapo and similar). `Debug`
 /// redacts the password.
@@ -49,7 +49,7 @@ pub struct RtspSettings {
     pub transport: ::rtsp::Transport,
     /// Least time between two JPEG pictures decoded for the JPEG views.
     #[serde(default = "default_snapshot_interval")]
-    pub snapshot_interval: Secs,
+    pub snapshot_interval: Dur,
 }
 
 /// How a Reolink camera is reached.
@@ -110,7 +110,7 @@ pub struct ReolinkSettings {
     pub channel: u8,
     /// Least time between two JPEG pictures decoded for the JPEG views.
     #[serde(default = "default_snapshot_interval")]
-    pub snapshot_interval: Secs,
+    pub snapshot_interval: Dur,
 }
 
 fn redacted(p: &Option<String>) -> Option<&'static str> {
@@ -160,8 +160,8 @@ fn default_rtsp_path() -> String {
 fn default_reolink_user() -> String {
     "admin".into()
 }
-fn default_snapshot_interval() -> Secs {
-    Secs(1)
+fn default_snapshot_interval() -> Dur {
+    Dur::from_secs(1)
 }
 
 impl SourceConfig {
@@ -222,7 +222,7 @@ impl SourceConfig {
                 "give password_file or password, not both".into(),
             ));
         }
-        if interval.0 == 0 || interval.0 > 3600 {
+        if interval.is_zero() || interval.0 > std::time::Duration::from_secs(3600) {
             return Err(("snapshot_interval", "must be 1s..=1h".into()));
         }
         Ok(())
@@ -296,7 +296,7 @@ pub fn spawn_all(
 /// decoder when the camera has no JPEG source of its own.
 fn spawn_video_consumers(
     cam: &Arc<crate::camera::Camera>,
-    snapshot_interval: Option<Secs>,
+    snapshot_interval: Option<Dur>,
     tracker: &TaskTracker,
     stop: &CancellationToken,
 ) {
@@ -339,7 +339,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (r.port, r.path.as_str(), r.snapshot_interval.0),
+            (r.port, r.path.as_str(), r.snapshot_interval.as_secs()),
             (554, "stream2", 1)
         );
         assert!(!format!("{c:?}").contains("hunter2"));
