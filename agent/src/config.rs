@@ -104,20 +104,118 @@ impl Default for UploadSection {
     }
 }
 
+/// Default part size of one `PUT`.
+pub const DEFAULT_CHUNK_SIZE: u64 = 4 << 20;
+/// Smallest and largest part size accepted.
+pub const MIN_CHUNK_SIZE: u64 = 64 << 10;
+pub const MAX_CHUNK_SIZE: u64 = 512 << 20;
+
+/// What the segment uploader needs to know: [`Config::upload_config`] builds it from
+/// `[upload]`; tests build it with [`UploadConfig::new`] and adjust.
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    /// `http://host:port` of the hub (see [`http_base_url`]); no trailing slash needed.
+    pub hub_base_url: String,
+    pub camera_id: u32,
+    /// The camera's agent token (`hub token ID`), sent as `Authorization: Bearer`.
+    pub token: Secret,
+    /// Bytes per `PUT` ([`MIN_CHUNK_SIZE`]..=[`MAX_CHUNK_SIZE`]); a broken connection
+    /// loses at most the part in flight beyond what the hub wrote.
+    pub chunk_size: u64,
+    /// Backoff after a failure: full jitter, doubling from `backoff_initial` to
+    /// `backoff_max`.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Wait after the hub refused the token (401): retrying soon will not fix it.
+    pub unauthorized_backoff: Duration,
+    pub connect_timeout: Duration,
+    /// Bound on one request, including sending a whole part.
+    pub request_timeout: Duration,
+    /// How often the directory is listed when nothing wakes the uploader (a safety net:
+    /// the recorder wakes the uploader when a segment is finished).
+    pub rescan_interval: Duration,
+}
+
+impl UploadConfig {
+    /// The defaults: 4 MiB parts, backoff 1 s → 5 min, 10 min after a 401, connect
+    /// timeout 10 s, 2 min per request, a rescan every 30 s.
+    pub fn new(hub_base_url: impl Into<String>, camera_id: u32, token: Secret) -> UploadConfig {
+        UploadConfig {
+            hub_base_url: hub_base_url.into(),
+            camera_id,
+            token,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            unauthorized_backoff: Duration::from_secs(600),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+            rescan_interval: Duration::from_secs(30),
+        }
+    }
+
+    /// Checks the values; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let base = self.hub_base_url.trim_end_matches('/');
+        let rest = base
+            .strip_prefix("http://")
+            .ok_or("hub_base_url must start with http://")?;
+        if rest.is_empty() || rest.contains(['@', '?', '#']) {
+            return Err("hub_base_url must be http://host[:port] without credentials".into());
+        }
+        if self.camera_id == 0 {
+            return Err("camera_id must be 1 or more".into());
+        }
+        if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&self.chunk_size) {
+            return Err(format!(
+                "chunk_size must be {MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE} bytes"
+            ));
+        }
+        if self.backoff_initial.is_zero() || self.backoff_max < self.backoff_initial {
+            return Err("backoff_initial must be > 0 and backoff_max at least that".into());
+        }
+        for (name, d) in [
+            ("unauthorized_backoff", self.unauthorized_backoff),
+            ("connect_timeout", self.connect_timeout),
+            ("request_timeout", self.request_timeout),
+            ("rescan_interval", self.rescan_interval),
+        ] {
+            if d.is_zero() {
+                return Err(format!("{name} must be more than 0s"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The hub's HTTP base URL from the agent's `hub_url`: `ws://host:port/video-input-stream`
+/// → `http://host:port` (`wss://` → `https://`). `None` if it is not a ws URL.
+pub fn http_base_url(hub_url: &str) -> Option<String> {
+    let (scheme, rest) = if let Some(r) = hub_url.strip_prefix("ws://") {
+        ("http", r)
+    } else if let Some(r) = hub_url.strip_prefix("wss://") {
+        ("https", r)
+    } else {
+        return None;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    (!authority.is_empty() && !authority.contains('@')).then(|| format!("{scheme}://{authority}"))
+}
+
 impl Config {
     /// The uploader's settings (`token` from [`Config::load_token`]).
-    pub fn upload_config(&self, token: Secret) -> Result<crate::upload::UploadConfig, ConfigError> {
+    pub fn upload_config(&self, token: Secret) -> Result<UploadConfig, ConfigError> {
         let u = &self.upload;
         let base = match &u.hub_base_url {
             Some(b) => b.clone(),
-            None => crate::upload::http_base_url(&self.hub_url).ok_or_else(|| {
+            None => http_base_url(&self.hub_url).ok_or_else(|| {
                 invalid(
                     "upload.hub_base_url",
                     "cannot derive it from hub_url; set it",
                 )
             })?,
         };
-        let mut c = crate::upload::UploadConfig::new(base, self.camera_id, token);
+        let mut c = UploadConfig::new(base, self.camera_id, token);
         c.chunk_size = u.chunk_size.0;
         c.backoff_initial = u.backoff_initial.0;
         c.backoff_max = u.backoff_max.0;
@@ -483,7 +581,7 @@ mod defaults {
         PathBuf::from("/var/lib/camera-agent")
     }
     pub fn upload_chunk_size() -> ByteSize {
-        ByteSize(crate::upload::DEFAULT_CHUNK_SIZE)
+        ByteSize(super::DEFAULT_CHUNK_SIZE)
     }
     pub fn upload_backoff_initial() -> Dur {
         Dur(Duration::from_secs(1))
@@ -755,6 +853,50 @@ mod tests {
         for bad in ["", "kbps", "1Gbps", "5000Mbps", "1.5Mbps"] {
             assert!(parse_bitrate(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn base_url_from_the_ws_hub_url() {
+        let check = |ws: &str, http: Option<&str>| {
+            assert_eq!(http_base_url(ws).as_deref(), http, "{ws}");
+        };
+        check(
+            "ws://hub.local:8080/video-input-stream",
+            Some("http://hub.local:8080"),
+        );
+        check("ws://10.0.0.2/video-input-stream", Some("http://10.0.0.2"));
+        check("ws://[::1]:8080", Some("http://[::1]:8080"));
+        check("wss://hub/x", Some("https://hub"));
+        check("http://hub/x", None);
+        check("ws:///x", None);
+        check("ws://u:p@hub/x", None);
+    }
+
+    #[test]
+    fn config_is_checked() {
+        let ok = UploadConfig::new("http://127.0.0.1:8080", 1, Secret::new("t"));
+        assert_eq!(ok.validate(), Ok(()));
+        let mut c = ok.clone();
+        c.hub_base_url = "ws://hub".into();
+        assert!(c.validate().is_err());
+        let mut c = ok.clone();
+        c.hub_base_url = "http://user:pw@hub".into();
+        assert!(c.validate().is_err());
+        let mut c = ok.clone();
+        c.chunk_size = 1;
+        assert!(c.validate().unwrap_err().contains("chunk_size"));
+        let mut c = ok.clone();
+        c.backoff_max = Duration::ZERO;
+        assert!(c.validate().is_err());
+        let mut c = ok;
+        c.camera_id = 0;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn token_is_not_in_debug() {
+        let c = UploadConfig::new("http://hub", 1, Secret::new("hunter2"));
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]

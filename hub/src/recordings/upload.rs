@@ -16,41 +16,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use media::{SegmentSummary, Time90k};
+use wire::upload::ContentRange;
 
 use super::{RecError, Recordings, Result, Segment, Source, UPLOADS_DIR, UploadClaim, index};
-
-/// `Content-Range: bytes START-END/TOTAL` (END inclusive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ContentRange {
-    pub start: u64,
-    pub end: u64,
-    pub total: u64,
-}
-
-impl ContentRange {
-    /// Parses `bytes START-END/TOTAL`; `None` for anything else (including an
-    /// empty or backwards range, or one past the total).
-    pub fn parse(s: &str) -> Option<ContentRange> {
-        let rest = s.trim().strip_prefix("bytes ")?;
-        let (range, total) = rest.split_once('/')?;
-        let (a, b) = range.split_once('-')?;
-        let num = |t: &str| -> Option<u64> {
-            (!t.is_empty() && t.len() <= 19 && t.bytes().all(|c| c.is_ascii_digit()))
-                .then(|| t.parse().ok())
-                .flatten()
-        };
-        let (start, end, total) = (num(a)?, num(b)?, num(total)?);
-        (start <= end && end < total).then_some(ContentRange { start, end, total })
-    }
-
-    pub fn len(&self) -> u64 {
-        self.end - self.start + 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-}
 
 /// How much of a segment the hub holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -403,27 +371,4 @@ fn write_meta(path: &std::path::Path, sha256: &str, total: u64) -> Result<()> {
         .map_err(|e| RecError::io("create", path, e))?;
     writeln!(f, "{sha256} {total}").map_err(|e| RecError::io("write", path, e))?;
     f.sync_all().map_err(|e| RecError::io("fsync", path, e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ContentRange;
-
-    #[test]
-    fn content_ranges() {
-        let r = ContentRange::parse("bytes 0-99/1000").unwrap();
-        assert_eq!((r.start, r.end, r.total, r.len()), (0, 99, 1000, 100));
-        for bad in [
-            "",
-            "bytes */1000",
-            "bytes 5-4/1000",
-            "bytes 0-1000/1000",
-            "bytes 0-9/*",
-            "bits 0-9/10",
-            "bytes -1-9/10",
-            "bytes 0-99999999999999999999/99999999999999999999",
-        ] {
-            assert_eq!(ContentRange::parse(bad), None, "{bad:?}");
-        }
-    }
 }

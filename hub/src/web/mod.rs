@@ -173,8 +173,10 @@ pub fn routes() -> Vec<Route> {
     ];
     // Encoded live video: MSE websocket, HLS, camera status.
     v.extend(video::routes());
-    // Recordings: Pi-Cam pages, timeline, JSON API, export, agent uploads.
+    // Recordings: Pi-Cam pages, timeline, JSON API, export.
     v.extend(recordings::routes());
+    // Agents' segment uploads.
+    v.extend(upload::routes());
     v
 }
 

@@ -12,8 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::pages::html_escape;
 use super::{Access, AppState, PageViewer, Route, Viewer};
@@ -26,7 +25,7 @@ const RECORDINGS_JS: &str = include_str!("../../assets/recordings.js");
 
 pub fn routes() -> Vec<Route> {
     use Access::{Page, Public, Viewer as V};
-    let mut v = vec![
+    vec![
         Route::new("/recordings", Public)
             .get(|| async { Redirect::permanent("/recordings/index.html") }),
         Route::new("/recordings/index.html", Page).get(index_page),
@@ -45,9 +44,7 @@ pub fn routes() -> Vec<Route> {
         Route::new("/api/recordings/export", V)
             .get(export_mp4)
             .query(&["camera"]),
-    ];
-    v.extend(super::upload::routes());
-    v
+    ]
 }
 
 /// The one place recordings errors become HTTP statuses.
@@ -77,30 +74,72 @@ impl IntoResponse for RecError {
         let mut r = super::message(status, msg);
         if let RecError::WrongOffset { expected, .. } = self {
             r.headers_mut()
-                .insert(super::upload::OFFSET_HEADER, HeaderValue::from(expected));
+                .insert(wire::upload::OFFSET_HEADER, HeaderValue::from(expected));
         }
         r
     }
 }
 
-/// JSON of one segment, for the API and the upload responses.
-pub fn segment_json(s: &Segment) -> serde_json::Value {
-    let name = s.public_name();
-    json!({
-        "name": name,
-        "camera": s.camera,
-        "file": s.file_name,
-        "start_ms": s.start_ms,
-        "end_ms": s.end_ms(),
-        "duration_ms": s.duration_ms,
-        "size_bytes": s.size_bytes,
-        "sha256": s.sha256,
-        "codec": s.codec,
-        "width": s.width,
-        "height": s.height,
-        "source": s.source,
-        "url": format!("/recordings/{name}"),
-    })
+/// One segment in the JSON API and the upload answers. Fields in alphabetical order: the
+/// order the API has always sent them in.
+#[derive(Debug, Serialize)]
+pub struct SegmentJson {
+    camera: String,
+    codec: String,
+    duration_ms: i64,
+    end_ms: i64,
+    file: String,
+    height: u32,
+    name: String,
+    sha256: String,
+    size_bytes: u64,
+    /// `upload`, `recorder` or `found`.
+    source: &'static str,
+    start_ms: i64,
+    url: String,
+    width: u32,
+}
+
+impl From<&Segment> for SegmentJson {
+    fn from(s: &Segment) -> SegmentJson {
+        let name = s.public_name();
+        SegmentJson {
+            camera: s.camera.clone(),
+            codec: s.codec.clone(),
+            duration_ms: s.duration_ms,
+            end_ms: s.end_ms(),
+            file: s.file_name.clone(),
+            height: s.height,
+            url: format!("/recordings/{name}"),
+            name,
+            sha256: s.sha256.clone(),
+            size_bytes: s.size_bytes,
+            source: s.source.as_str(),
+            start_ms: s.start_ms,
+            width: s.width,
+        }
+    }
+}
+
+/// `GET /api/recordings`.
+#[derive(Debug, Serialize)]
+struct SegmentList {
+    camera: String,
+    segments: Vec<SegmentJson>,
+}
+
+/// `GET /api/recordings/days`.
+#[derive(Debug, Serialize)]
+struct DayList {
+    camera: String,
+    days: Vec<DayJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct DayJson {
+    date: String,
+    /// Segments starting that day.
+    segments: i64,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -432,10 +471,10 @@ async fn list_json(
         .call(move |c| index::range(c, &cam, start, end))
         .await
     {
-        Ok(segs) => axum::Json(json!({
-            "camera": q.camera,
-            "segments": segs.iter().map(segment_json).collect::<Vec<_>>(),
-        }))
+        Ok(segs) => axum::Json(SegmentList {
+            camera: q.camera,
+            segments: segs.iter().map(SegmentJson::from).collect(),
+        })
         .into_response(),
         Err(e) => RecError::from(e).into_response(),
     }
@@ -457,10 +496,13 @@ async fn days_json(
     }
     let cam = q.camera.clone();
     match hub.recordings.db.call(move |c| index::days(c, &cam)).await {
-        Ok(days) => axum::Json(json!({
-            "camera": q.camera,
-            "days": days.iter().map(|(d, n)| json!({"date": d, "segments": n})).collect::<Vec<_>>(),
-        }))
+        Ok(days) => axum::Json(DayList {
+            camera: q.camera,
+            days: days
+                .into_iter()
+                .map(|(date, segments)| DayJson { date, segments })
+                .collect(),
+        })
         .into_response(),
         Err(e) => RecError::from(e).into_response(),
     }
@@ -514,6 +556,50 @@ async fn export_mp4(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The API's bytes: the field names, values and order the pages and agents read.
+    #[test]
+    fn segment_json_bytes() {
+        let seg = Segment {
+            camera: "porch".into(),
+            file_name: "2026-11-21T07-31-50.123Z.mp4".into(),
+            start_ms: 1_795_246_310_123,
+            duration_ms: 60_000,
+            size_bytes: 1234,
+            sha256: "ab".repeat(32),
+            codec: "avc1.42C01E".into(),
+            width: 640,
+            height: 480,
+            source: crate::recordings::Source::Upload,
+        };
+        let text = serde_json::to_string(&SegmentJson::from(&seg)).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"camera":"porch","codec":"avc1.42C01E","duration_ms":60000,"end_ms":1795246370123,"file":"2026-11-21T07-31-50.123Z.mp4","height":480,"name":"porch_2026-11-21T07-31-50.123Z.mp4","sha256":"{}","size_bytes":1234,"source":"upload","start_ms":1795246310123,"url":"/recordings/porch_2026-11-21T07-31-50.123Z.mp4","width":640}}"#,
+                "ab".repeat(32)
+            )
+        );
+        let list = SegmentList {
+            camera: "porch".into(),
+            segments: vec![],
+        };
+        assert_eq!(
+            serde_json::to_string(&list).unwrap(),
+            r#"{"camera":"porch","segments":[]}"#
+        );
+        let days = DayList {
+            camera: "porch".into(),
+            days: vec![DayJson {
+                date: "2026-11-21".into(),
+                segments: 3,
+            }],
+        };
+        assert_eq!(
+            serde_json::to_string(&days).unwrap(),
+            r#"{"camera":"porch","days":[{"date":"2026-11-21","segments":3}]}"#
+        );
+    }
 
     #[test]
     fn ranges() {

@@ -1,4 +1,4 @@
-//! Segment upload from agents (store and forward):
+//! Segment upload from agents (store and forward), the hub's side of [`wire::upload`]:
 //! `PUT /api/v1/agents/{camera_id}/segments/{name}` and `GET`/`HEAD` of the same
 //! URL for how much the hub holds. Authenticated with the camera's agent token in
 //! `Authorization: Bearer TOKEN` (never in the URL); no cookies, so the
@@ -9,29 +9,36 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde_json::json;
+use serde::Serialize;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use wire::upload::{
+    Answer, ContentRange, Delivered, Held, OFFSET_HEADER, PartReceived, SEGMENT_ROUTE,
+    SHA256_HEADER, UploadStatus,
+};
 
-use super::recordings::segment_json;
+use super::recordings::SegmentJson;
 use super::{Access, AppState, Route};
 use crate::camera::CameraKind;
 use crate::recordings::RecError;
-use crate::recordings::upload::{Begin, ContentRange, UploadState};
-
-/// Header carrying the whole file's SHA-256 (64 hex digits).
-pub const SHA256_HEADER: &str = "x-content-sha256";
-/// Response header: bytes of the segment the hub holds.
-pub const OFFSET_HEADER: &str = "upload-offset";
+use crate::recordings::upload::{Begin, UploadState};
 
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::new(
-            "/api/v1/agents/{camera_id}/segments/{name}",
-            Access::AgentToken,
-        )
-        .get(status)
-        .put(put_segment),
+        Route::new(SEGMENT_ROUTE, Access::AgentToken)
+            .get(status)
+            .put(put_segment),
     ]
+}
+
+/// An answer of the protocol: its status, `Upload-Offset` and JSON body.
+fn answer(a: Answer, offset: u64, body: impl Serialize) -> Response {
+    let status = StatusCode::from_u16(a.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(OFFSET_HEADER, offset.to_string())],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// Refusal of a request without the camera's agent token.
@@ -44,7 +51,7 @@ impl IntoResponse for NoToken {
             StatusCode::UNAUTHORIZED,
             [(
                 header::WWW_AUTHENTICATE,
-                "Bearer realm=\"camera hub agents\"",
+                format!("Bearer realm=\"{}\"", wire::upload::AUTH_REALM),
             )],
             "a valid agent token is required\n",
         )
@@ -107,9 +114,14 @@ async fn status(
     let (offset, body) = match state {
         UploadState::Complete(seg) => (
             seg.size_bytes,
-            json!({"name": name, "state": "complete", "received_bytes": seg.size_bytes,
-                   "total_bytes": seg.size_bytes, "sha256": seg.sha256,
-                   "segment": segment_json(&seg)}),
+            UploadStatus {
+                name,
+                received_bytes: seg.size_bytes,
+                sha256: Some(seg.sha256.clone()),
+                state: Held::Complete,
+                total_bytes: Some(seg.size_bytes),
+                segment: Some(SegmentJson::from(&seg)),
+            },
         ),
         UploadState::Partial {
             received,
@@ -117,13 +129,25 @@ async fn status(
             sha256,
         } => (
             received,
-            json!({"name": name, "state": "partial", "received_bytes": received,
-                   "total_bytes": total, "sha256": sha256}),
+            UploadStatus {
+                name,
+                received_bytes: received,
+                sha256: Some(sha256),
+                state: Held::Partial,
+                total_bytes: Some(total),
+                segment: None,
+            },
         ),
         UploadState::None => (
             0,
-            json!({"name": name, "state": "none", "received_bytes": 0,
-                   "total_bytes": null, "sha256": null}),
+            UploadStatus {
+                name,
+                received_bytes: 0,
+                sha256: None,
+                state: Held::None,
+                total_bytes: None,
+                segment: None,
+            },
         ),
     };
     let mut r = axum::Json(body).into_response();
@@ -162,8 +186,7 @@ async fn receive(
     let sha256 = headers
         .get(SHA256_HEADER)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_ascii_lowercase)
-        .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .and_then(wire::upload::parse_sha256)
         .ok_or_else(|| {
             RecError::BadRequest("X-Content-SHA256 (64 hex digits) is required".into())
         })?;
@@ -198,11 +221,8 @@ async fn receive(
                     "a non-empty body with Content-Length (or Content-Range) is required".into(),
                 ));
             }
-            Some(len) => ContentRange {
-                start: 0,
-                end: len - 1,
-                total: len,
-            },
+            Some(len) => ContentRange::whole(len)
+                .ok_or_else(|| RecError::BadRequest("a non-empty body is required".into()))?,
         },
     };
     let rec = hub.recordings.clone();
@@ -212,12 +232,14 @@ async fn receive(
         .map_err(|e| RecError::Join(e.to_string()))??;
     let (data, offset, claim) = match begin {
         Begin::AlreadyHave(seg) => {
-            return Ok((
-                StatusCode::OK,
-                [(OFFSET_HEADER, seg.size_bytes.to_string())],
-                axum::Json(json!({"status": "already have it", "segment": segment_json(&seg)})),
-            )
-                .into_response());
+            return Ok(answer(
+                Answer::AlreadyHad,
+                seg.size_bytes,
+                Delivered {
+                    segment: SegmentJson::from(&seg),
+                    status: "already have it".into(),
+                },
+            ));
         }
         Begin::Write {
             data,
@@ -304,18 +326,20 @@ async fn receive(
         )));
     }
     if held < range.total {
-        let status = if got < want {
-            StatusCode::BAD_REQUEST
+        let a = if got < want {
+            Answer::BadRequest
         } else {
-            StatusCode::ACCEPTED
+            Answer::PartStored
         };
-        return Ok((
-            status,
-            [(OFFSET_HEADER, held.to_string())],
-            axum::Json(json!({"status": "partial", "received_bytes": held,
-                              "total_bytes": range.total})),
-        )
-            .into_response());
+        return Ok(answer(
+            a,
+            held,
+            PartReceived {
+                received_bytes: held,
+                status: "partial".into(),
+                total_bytes: range.total,
+            },
+        ));
     }
     commit(hub, camera, name, sha256, claim).await
 }
@@ -373,10 +397,12 @@ async fn commit(
         size_bytes = seg.size_bytes,
         "segment uploaded"
     );
-    Ok((
-        StatusCode::CREATED,
-        [(OFFSET_HEADER, seg.size_bytes.to_string())],
-        axum::Json(json!({"status": "stored", "segment": segment_json(&seg)})),
-    )
-        .into_response())
+    Ok(answer(
+        Answer::Stored,
+        seg.size_bytes,
+        Delivered {
+            segment: SegmentJson::from(&seg),
+            status: "stored".into(),
+        },
+    ))
 }
