@@ -12,9 +12,9 @@ use std::time::Instant;
 use media::{SegmentEvent, Segmenter, Time90k, TrackConfig};
 use store::{SegmentDir, SetUp};
 
-use super::codec::{EncoderSettings, H264Encoder, KeyFrameJpeg, access_unit_to_annexb};
 use super::recorder;
 use crate::config::Config;
+use codec::{EncoderSettings, H264Encoder, KeyFrameJpeg};
 
 fn cpu_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
@@ -158,7 +158,7 @@ pub fn measure(width: u32, height: u32, frames: usize, dir: &Path) -> anyhow::Re
     let keys: Vec<Vec<u8>> = aus
         .iter()
         .filter(|a| a.is_key)
-        .map(access_unit_to_annexb)
+        .map(media::h264::AccessUnit::to_annexb)
         .collect();
     let mut live = KeyFrameJpeg::new(80)?;
     let keyframe_to_jpeg_ms = per_call(keys.len(), |i| {

@@ -28,10 +28,10 @@ use store::{
 };
 use tracing::{debug, error, info, warn};
 
-use super::codec::{EncoderSettings, H264Encoder};
 use super::queue::{RecordItem, RecordQueue};
 use super::status::RecordStatus;
 use crate::config::{Config, FragmentMode};
+use codec::{EncoderSettings, H264Encoder};
 
 /// The recorder queue's bounds.
 pub const QUEUE_ITEMS: usize = 64;

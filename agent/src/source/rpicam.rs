@@ -31,7 +31,6 @@ use crate::backoff::Problem;
 use crate::config::SourceConfig;
 use crate::queue::{Frame, FrameQueue};
 use crate::record::RecordItem;
-use crate::record::codec::access_unit_to_annexb;
 
 /// How long `rpicam-vid` gets to exit after SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
@@ -350,7 +349,7 @@ fn on_access_unit(
     if au.is_key
         && let Some(live) = live
     {
-        live.offer(access_unit_to_annexb(&au), captured_at);
+        live.offer(au.to_annexb(), captured_at);
     }
     tap.queue.push(RecordItem::H264 { au, captured_at });
     *seq += 1;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::camera::{Camera, unix_ms};
-use crate::video::encoder::H264Encoder;
+use codec::{EncoderSettings, H264Encoder};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -40,7 +40,14 @@ pub async fn run(cam: Arc<Camera>, s: Settings, stop: CancellationToken) {
         let mut frame: u32 = 0;
         // A key frame every second, so live viewers start quickly.
         let mut encoder = match cam.video {
-            Some(_) => match H264Encoder::new(s.width, s.height, s.fps, s.fps.max(1)) {
+            Some(_) => match H264Encoder::new(EncoderSettings {
+                width: s.width,
+                height: s.height,
+                fps: s.fps,
+                // About a quarter of a bit per pixel and frame.
+                bitrate_bps: (s.width * s.height * s.fps.max(1) / 4).clamp(100_000, 8_000_000),
+                gop: s.fps.max(1),
+            }) {
                 Ok(e) => Some(e),
                 Err(e) => {
                     tracing::warn!(error = %e, "demo camera without H.264 video");
@@ -65,7 +72,7 @@ pub async fn run(cam: Arc<Camera>, s: Settings, stop: CancellationToken) {
             let mut enc = encoder.take();
             let work = move || {
                 let image = p.render(stamp);
-                let video = enc.as_mut().map(|e| e.encode_i420(image.to_i420(), dts));
+                let video = enc.as_mut().map(|e| e.encode_frame(&image.to_i420(), dts));
                 (encode_jpeg(&image, q), video, enc)
             };
             match tokio::task::spawn_blocking(work).await {

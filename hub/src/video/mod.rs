@@ -9,10 +9,8 @@
 //!
 //! Consumers in this module: [`mse`] (fMP4 per frame for the live page's
 //! Media Source Extensions), [`hls`] (a bounded sliding HLS playlist held in
-//! memory), [`snapshot`] (key frames decoded to JPEG for the JPEG views);
-//! [`encoder`] turns the demo pattern into H.264.
+//! memory), [`snapshot`] (key frames decoded to JPEG for the JPEG views).
 
-pub mod encoder;
 pub mod hls;
 pub mod mse;
 pub mod snapshot;
