@@ -1,5 +1,5 @@
-//! Media handling for the camera system, with no I/O: H.264 bitstream helpers
-//! ([`h264`]), track configuration ([`codec`]), a fragmented-MP4 writer ([`fmp4`]),
+//! Media handling for the camera system, with no I/O: H.264 and H.265 bitstream helpers
+//! ([`h264`], [`h265`]), track configuration ([`codec`]), a fragmented-MP4 writer ([`fmp4`]),
 //! segment cutting ([`segment`]) and crash recovery / probing of written files
 //! ([`mod@recover`]). Frames in, bytes out; the caller owns files, sockets and clocks.
 //!
@@ -95,6 +95,7 @@ pub mod codec;
 mod error;
 pub mod fmp4;
 pub mod h264;
+pub mod h265;
 pub mod recover;
 pub mod segment;
 pub mod source;
