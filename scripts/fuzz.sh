@@ -2,7 +2,8 @@
 # Run every fuzz target (or the ones named) for a set time each, default 60 s:
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 # One cargo-fuzz workspace, fuzz/, holds a target per decoder of untrusted
-# input (wire, media, baichuan, hub and agent config). Needs the nightly
+# input (wire, media (MP4 recovery, scanning and export, H.264 and H.265 parameter
+# sets), baichuan, hub and agent config). Needs the nightly
 # toolchain and cargo-fuzz: installs cargo-fuzz (`cargo install cargo-fuzz
 # --locked`) and the nightly toolchain (`rustup toolchain install nightly
 # --profile minimal`) if either is missing. Builds all targets once, then runs
@@ -48,6 +49,14 @@ if command -v ffmpeg >/dev/null; then
   done
   seed media_recover fuzz/corpus/seed-frag.mp4 fuzz/corpus/seed-plain.mp4
   seed media_scanner fuzz/corpus/seed-frag.mp4 fuzz/corpus/seed-plain.mp4
+  seed media_export fuzz/corpus/seed-frag.mp4
+  # H.265 as a camera sends it (Annex B), when ffmpeg has libx265.
+  f=fuzz/corpus/seed-h265.hevc
+  if [ ! -f "$f" ]; then
+    ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x48:rate=5 -frames:v 2 -c:v libx265 \
+      -x265-params log-level=error -f hevc "$f" 2>/dev/null || rm -f "$f"
+  fi
+  seed media_h265 "$f"
 fi
 if [ -d ../shared/fixtures/baichuan ]; then
   for t in baichuan_message baichuan_xml baichuan_media baichuan_udp; do

@@ -221,13 +221,10 @@ impl Drop for SegmentWriter {
 /// Scans an open file of `len` bytes with [`Scanner`], reading only the init segment, the
 /// `moof`s and the `mdat` headers.
 pub(crate) fn scan(file: &File, len: u64) -> std::result::Result<media::Recovery, ScanError> {
-    let mut scanner = Scanner::new(len);
-    while let Some((offset, want)) = scanner.next_read() {
-        let mut buf = vec![0u8; want];
-        let got = read_at_most(file, &mut buf, offset).map_err(ScanError::Io)?;
-        scanner.feed(&buf[..got]);
-    }
-    scanner.into_recovery().map_err(ScanError::Media)
+    Scanner::new(len)
+        .drive(|offset, buf| read_at_most(file, buf, offset).map_err(ScanError::Io))?
+        .into_recovery()
+        .map_err(ScanError::Media)
 }
 
 #[derive(Debug)]

@@ -2,7 +2,9 @@
 //! [`store::SegmentDir`] per camera, with its ownership marker and crash-safe write
 //! order) and their index in SQLite ([`index`]). Segments arrive two ways: agents
 //! upload the files they recorded ([`upload`], `PUT /api/v1/agents/{id}/segments/{name}`),
-//! and the hub records cameras that give it encoded video ([`recorder`]).
+//! and the hub records cameras that give it encoded video ([`recorder`]). They are read
+//! back only through [`read`] (open a segment, read a byte range): downloads, playback
+//! and [`export`].
 //!
 //! Order of operations (house style rule 12): write `.partial`, fsync, rename, fsync
 //! the directory, *then* insert the index row. Deleting goes the other way: index row,
@@ -15,6 +17,7 @@
 pub mod check;
 pub mod export;
 pub mod index;
+pub mod read;
 pub mod recorder;
 pub mod retention;
 pub mod settings;
@@ -23,7 +26,6 @@ pub mod upload;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +37,7 @@ use crate::db::{Db, DbError};
 use units::Retention;
 
 pub use index::{Segment, Source};
+pub use read::SegmentFile;
 
 /// Directory (under the recordings root) where unfinished uploads are staged.
 pub const UPLOADS_DIR: &str = ".uploads";
@@ -194,29 +197,14 @@ impl Recordings {
             .unwrap_or(60)
     }
 
-    /// The file of an indexed segment. Both parts were validated when the row was
+    /// The local file of an indexed segment. Both parts were validated when the row was
     /// written (configured camera name, canonical store name); checked again here so
-    /// that no row can name a path outside the store.
-    pub fn file_path(&self, camera: &str, file_name: &str) -> Option<PathBuf> {
+    /// that no row can name a path outside the store. Readers use
+    /// [`Recordings::open_segment`] instead.
+    pub(crate) fn file_path(&self, camera: &str, file_name: &str) -> Option<PathBuf> {
         let dir = self.dirs.get(camera)?;
         store::parse_segment_name(file_name)?;
         Some(dir.path().join(file_name))
-    }
-
-    /// Looks up a segment by its public name (`CAMERA_FILENAME`): exact match in
-    /// the index, and the file must be there.
-    pub fn lookup_public(&self, public: &str) -> Result<(Segment, PathBuf)> {
-        let (camera, file) = index::parse_public_name(public)
-            .ok_or_else(|| RecError::NotFound("no such recording".into()))?;
-        let (camera, file) = (camera.to_owned(), file.to_owned());
-        let seg = self
-            .db
-            .call_blocking(|c| index::get(c, &camera, &file))?
-            .ok_or_else(|| RecError::NotFound("no such recording".into()))?;
-        let path = self
-            .file_path(&seg.camera, &seg.file_name)
-            .ok_or_else(|| RecError::NotFound("no such recording".into()))?;
-        Ok((seg, path))
     }
 
     /// A sink into `camera`'s directory whose make-room callback is [`Recordings::make_room`]
@@ -340,26 +328,9 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 
 /// Describes an fMP4 file by reading only its headers ([`media::recover::Scanner`]).
 pub fn probe_file(path: &Path) -> Result<media::ProbeInfo> {
-    let f = File::open(path).map_err(|e| RecError::io("open", path, e))?;
-    let len = f
-        .metadata()
-        .map_err(|e| RecError::io("stat", path, e))?
-        .len();
-    let mut scanner = media::recover::Scanner::new(len);
-    while let Some((offset, want)) = scanner.next_read() {
-        let mut buf = vec![0u8; want];
-        let mut got = 0;
-        while got < want {
-            match f.read_at(&mut buf[got..], offset + got as u64) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(RecError::io("read", path, e)),
-            }
-        }
-        scanner.feed(&buf[..got]);
-    }
-    scanner
+    let f = read::LocalFile::open(path)?;
+    media::recover::Scanner::new(f.len())
+        .drive(|offset, buf| f.read_at(offset, buf))?
         .into_probe()
         .map_err(|e| RecError::Rejected(format!("not a playable fMP4 file: {e}")))
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pages::html_escape;
 use super::{Access, AppState, PageViewer, Route, Viewer};
-use crate::recordings::{RecError, Segment, export, index};
+use crate::recordings::{RecError, Segment, SegmentFile, export, index};
 
 const INDEX_HTML: &str = include_str!("../../assets/recordings-index.html");
 const PLAYBACK_HTML: &str = include_str!("../../assets/recordings-playback.html");
@@ -241,9 +241,8 @@ async fn playback(
     };
     let rec = hub.recordings.clone();
     let f = file.clone();
-    let seg = match blocking(move || rec.lookup_public(&f)).await {
-        Ok((seg, path)) if path.is_file() => seg,
-        Ok(_) => return RecError::NotFound("no such recording".into()).into_response(),
+    let seg = match blocking(move || rec.open_public(&f)).await {
+        Ok((seg, _)) => seg,
         Err(e) => return e.into_response(),
     };
     let name = html_escape(&seg.public_name());
@@ -265,25 +264,34 @@ async fn file(
     headers: HeaderMap,
 ) -> Response {
     let rec = hub.recordings.clone();
-    let (seg, path) = match blocking(move || rec.lookup_public(&file)).await {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    serve_file(&path, &headers, &seg.public_name()).await
+    match blocking(move || rec.open_public(&file)).await {
+        Ok((seg, reader)) => serve_segment(reader, &headers, &seg.public_name()),
+        Err(e) => e.into_response(),
+    }
 }
 
-/// A file as `video/mp4`: 200 for the whole file, 206 for one byte range, 416
-/// for a range outside it. Streamed in 64 KiB pieces.
-async fn serve_file(path: &std::path::Path, headers: &HeaderMap, name: &str) -> Response {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut f = match tokio::fs::File::open(path).await {
-        Ok(f) => f,
-        Err(_) => return RecError::NotFound("no such recording".into()).into_response(),
-    };
-    let len = match f.metadata().await {
-        Ok(m) => m.len(),
-        Err(e) => return RecError::io("stat", path, e).into_response(),
-    };
+/// A body produced on a blocking thread: `produce` hands it pieces until it is done, or
+/// until `send` says the client has gone. An error ends the body early (logged).
+fn blocking_body(
+    produce: impl FnOnce(&mut dyn FnMut(Bytes) -> bool) -> Result<(), RecError> + Send + 'static,
+) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut send = |b: Bytes| tx.blocking_send(Ok(b)).is_ok();
+        if let Err(e) = produce(&mut send) {
+            tracing::warn!(error = %e, "recording read failed midway");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+/// A recording as `video/mp4`: 200 for the whole file, 206 for one byte range, 416 for a
+/// range outside it. Read in 64 KiB pieces.
+fn serve_segment(reader: Box<dyn SegmentFile>, headers: &HeaderMap, name: &str) -> Response {
+    let len = reader.len();
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -300,29 +308,24 @@ async fn serve_file(path: &std::path::Path, headers: &HeaderMap, name: &str) -> 
                 .into_response();
         }
     };
-    if start > 0 && f.seek(std::io::SeekFrom::Start(start)).await.is_err() {
-        return RecError::NotFound("no such recording".into()).into_response();
-    }
     let remaining = end - start;
-    let stream = futures_util::stream::unfold((f, remaining), |(mut f, left)| async move {
-        if left == 0 {
-            return None;
-        }
-        let n = left.min(64 * 1024) as usize;
-        let mut buf = vec![0u8; n];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(got) => {
-                buf.truncate(got);
-                Some((
-                    Ok::<_, std::io::Error>(Bytes::from(buf)),
-                    (f, left - got as u64),
-                ))
+    let body = blocking_body(move |send| {
+        let mut at = start;
+        while at < end {
+            let mut buf = vec![0u8; (end - at).min(64 * 1024) as usize];
+            let got = reader.read_at(at, &mut buf)?;
+            if got == 0 {
+                return Ok(());
             }
-            Err(e) => Some((Err(e), (f, 0))),
+            buf.truncate(got);
+            at += got as u64;
+            if !send(Bytes::from(buf)) {
+                return Ok(());
+            }
         }
+        Ok(())
     });
-    let mut r = Response::new(Body::from_stream(stream));
+    let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
@@ -531,19 +534,10 @@ async fn export_mp4(
         Err(e) => return e.into_response(),
     };
     let len = plan.len();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::task::spawn_blocking(move || {
-        let tx2 = tx.clone();
-        if let Err(e) = export::write(plan, |b| tx.blocking_send(Ok(b)).is_ok()) {
-            tracing::warn!(error = %e, "export failed midway");
-            let _ = tx2.blocking_send(Err(std::io::Error::other(e.to_string())));
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
+    let rec = hub.recordings.clone();
+    let body = blocking_body(move |send| export::write(&rec, plan, send));
     let filename = format!("{}_{}_{}.mp4", q.camera, q.start, q.end);
-    let mut r = Response::new(Body::from_stream(stream));
+    let mut r = Response::new(body);
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
