@@ -11,9 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::watch;
-use wire::TokenScheme;
 
-use crate::config::{CameraConfig, SourceConfig};
+use crate::config::{CameraConfig, SourceKind};
 
 /// Lock ignoring poisoning: nothing guarded here can be left half-updated
 /// by a panic (every update is a single assignment or push).
@@ -29,37 +28,6 @@ pub struct LiveFrame {
     pub jpeg: Bytes,
     /// When the hub received it.
     pub received_at: SystemTime,
-    /// The frame as one multipart part per MJPEG boundary, built by the first
-    /// viewer that needs it and shared by the rest (`web::mjpeg`).
-    pub parts: Arc<MultipartParts>,
-}
-
-/// One lazily built `--boundary` part per boundary the MJPEG routes use.
-#[derive(Debug, Default)]
-pub struct MultipartParts(pub [std::sync::OnceLock<Bytes>; 2]);
-
-/// How frames reach this camera.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CameraKind {
-    Agent {
-        token_scheme: TokenScheme,
-    },
-    Demo,
-    /// Bridged by the hub from an RTSP camera.
-    Rtsp,
-    /// Bridged by the hub from a Reolink camera.
-    Reolink,
-}
-
-impl CameraKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CameraKind::Agent { .. } => "agent",
-            CameraKind::Demo => "demo",
-            CameraKind::Rtsp => "rtsp",
-            CameraKind::Reolink => "reolink",
-        }
-    }
 }
 
 /// Frame arrival times kept for the frame-rate estimate.
@@ -77,7 +45,8 @@ pub struct Camera {
     pub id: u32,
     pub name: String,
     pub description: String,
-    pub kind: CameraKind,
+    /// Facts of its source (see [`crate::config::SourceConfig::kind`]).
+    pub kind: SourceKind,
     pub fallback_image: Option<std::path::PathBuf>,
     /// Encoded video (H.264/H.265) for cameras whose source produces it;
     /// `None` for JPEG-only cameras (agents push JPEG and record on the Pi).
@@ -126,26 +95,14 @@ static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 impl Camera {
     pub fn from_config(c: &CameraConfig) -> Camera {
-        let kind = match &c.source {
-            SourceConfig::Agent { token_scheme } => CameraKind::Agent {
-                token_scheme: *token_scheme,
-            },
-            SourceConfig::Demo { .. } => CameraKind::Demo,
-            SourceConfig::Rtsp(_) => CameraKind::Rtsp,
-            SourceConfig::Reolink(_) => CameraKind::Reolink,
-        };
+        let kind = c.source.kind();
         Camera {
             id: c.id,
             name: c.name.clone(),
             description: c.description.clone(),
             kind,
             fallback_image: c.fallback_image.clone(),
-            video: match kind {
-                CameraKind::Agent { .. } => None,
-                CameraKind::Demo | CameraKind::Rtsp | CameraKind::Reolink => {
-                    Some(Arc::new(crate::video::VideoFeed::new()))
-                }
-            },
+            video: kind.video.then(|| Arc::new(crate::video::VideoFeed::new())),
             live: watch::Sender::new(None),
             seq: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
@@ -179,7 +136,6 @@ impl Camera {
             seq,
             jpeg,
             received_at: now_wall,
-            parts: Arc::default(),
         }));
     }
 
@@ -225,9 +181,8 @@ impl Camera {
         // Bridged cameras are online while video arrives (their JPEG
         // pictures come only at the snapshot rate, or never for H.265).
         let video = self.video.as_ref().map(|v| v.status());
-        let bridged = matches!(self.kind, CameraKind::Rtsp | CameraKind::Reolink);
         let (online, fps) = match &video {
-            Some(v) if bridged => (
+            Some(v) if self.kind.bridged => (
                 v.last_frame
                     .is_some_and(|t| now.duration_since(t) < offline_after),
                 v.fps,
@@ -235,16 +190,16 @@ impl Camera {
             _ => (online, fps),
         };
         let connected = match &video {
-            Some(v) if bridged => v.source.as_ref().is_some_and(|s| s.state == "playing"),
-            _ => {
-                self.connections.load(Ordering::SeqCst) > 0 || matches!(self.kind, CameraKind::Demo)
-            }
+            Some(v) if self.kind.bridged => v.source.as_ref().is_some_and(|s| s.state == "playing"),
+            // An agent's camera while a connection pushes; one the hub runs itself always.
+            _ if self.kind.agent_token.is_some() => self.connections.load(Ordering::SeqCst) > 0,
+            _ => true,
         };
         CameraStatus {
             id: self.id,
             name: self.name.clone(),
             description: self.description.clone(),
-            kind: self.kind.as_str(),
+            kind: self.kind.name,
             online,
             connected,
             fps: (fps * 10.0).round() / 10.0,
@@ -323,8 +278,8 @@ mod tests {
             id: 1,
             name: "a".into(),
             description: String::new(),
-            source: SourceConfig::Agent {
-                token_scheme: TokenScheme::HmacSha256,
+            source: crate::config::SourceConfig::Agent {
+                token_scheme: wire::TokenScheme::HmacSha256,
             },
             fallback_image: None,
             segment_duration: None,

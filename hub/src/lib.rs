@@ -1,6 +1,7 @@
 //! The camera hub as a library, so integration tests can start it
 //! in-process on `127.0.0.1:0`. The binary (`main.rs`) only dispatches.
 
+pub mod app;
 pub mod auth;
 pub mod camera;
 pub mod cmds;

@@ -270,7 +270,7 @@ fn snapshot_cost_ms() -> anyhow::Result<(f64, usize)> {
     let runs = 50;
     let t0 = Instant::now();
     for _ in 0..runs {
-        jpeg_len = hub::video::snapshot::key_frame_to_jpeg(&track, &e.frame.data)
+        jpeg_len = hub::sources::snapshot::key_frame_to_jpeg(&track, &e.frame.data)
             .map_err(anyhow::Error::msg)?
             .len();
     }

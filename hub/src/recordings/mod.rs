@@ -20,7 +20,6 @@ pub mod index;
 pub mod read;
 pub mod recorder;
 pub mod retention;
-pub mod settings;
 pub mod upload;
 
 use std::collections::{HashMap, HashSet};
@@ -353,22 +352,27 @@ pub fn hash_and_probe(path: &Path) -> Result<(String, media::ProbeInfo)> {
     Ok((sha256_file(path)?, probe))
 }
 
-/// Starts a recorder for every camera whose source gives encoded video, and the
-/// periodic retention task. Both stop with the hub's shutdown token.
-pub fn spawn_all(hub: &Arc<crate::web::Hub>, tracker: &tokio_util::task::TaskTracker) {
-    for cam in hub.cameras.iter() {
+/// Starts a recorder for every camera of `cameras` whose source gives encoded video, and
+/// the periodic retention task. Both stop with `shutdown`.
+pub fn spawn_all(
+    rec: &Arc<Recordings>,
+    cameras: &crate::camera::Registry,
+    tracker: &tokio_util::task::TaskTracker,
+    shutdown: &tokio_util::sync::CancellationToken,
+) {
+    for cam in cameras.iter() {
         if let Some(feed) = &cam.video {
             recorder::spawn(
-                hub.recordings.clone(),
+                rec.clone(),
                 cam.name.clone(),
                 feed.clone(),
                 tracker,
-                hub.shutdown.clone(),
+                shutdown.clone(),
             );
         }
     }
-    let rec = hub.recordings.clone();
-    let stop = hub.shutdown.clone();
+    let rec = rec.clone();
+    let stop = shutdown.clone();
     tracker.spawn(async move {
         let mut every = tokio::time::interval(rec.retention_interval);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -13,18 +13,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::camera::{Camera, unix_ms};
+use crate::config::DemoSettings;
 use codec::{EncoderSettings, H264Encoder};
 
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    pub width: u32,
-    pub height: u32,
-    pub fps: u32,
-    pub jpeg_quality: u8,
-}
-
 /// Produce frames until `stop` is cancelled.
-pub async fn run(cam: Arc<Camera>, s: Settings, stop: CancellationToken) {
+pub async fn run(cam: Arc<Camera>, s: DemoSettings, stop: CancellationToken) {
     let span = tracing::info_span!("demo", camera = cam.id, name = %cam.name);
     async move {
         tracing::info!(

@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::rtsp::{forward, refuse};
-use super::{ReolinkSettings, ReolinkStream, ReolinkTransport};
+use super::bridge::{forward, refuse};
 use crate::camera::Camera;
+use crate::config::{ReolinkSettings, ReolinkStream, ReolinkTransport};
 use crate::video::{BatteryStatus, SourceStatus};
 
 /// What people read when the camera refuses the password.

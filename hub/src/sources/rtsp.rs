@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use media::VideoEvent;
 use rtsp::{RtspConfig, RtspState, RtspStatus, SourceOptions};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::RtspSettings;
+use super::bridge::{forward, refuse};
 use crate::camera::Camera;
-use crate::video::{SourceStatus, VideoFeed};
+use crate::config::RtspSettings;
+use crate::video::SourceStatus;
 
 /// What people read when the camera refuses the password.
 pub const AUTH_MESSAGE: &str = "The camera refused the user name or password (use the camera's local account). Retrying every 5 minutes.";
@@ -44,17 +44,6 @@ pub fn spawn(cam: Arc<Camera>, s: &RtspSettings, tracker: &TaskTracker, stop: &C
     tracker.spawn(forward(feed, rx, status_rx, map_status, stop.clone()).instrument(span));
 }
 
-/// A camera whose configuration cannot be used: say why, once.
-pub(super) fn refuse(cam: &Camera, feed: &VideoFeed, why: String) {
-    tracing::error!(camera = %cam.name, error = %why, "camera not started");
-    feed.set_source_status(SourceStatus {
-        state: "error",
-        message: Some(why.clone()),
-        last_error: Some(why),
-        ..SourceStatus::default()
-    });
-}
-
 fn map_status(s: &RtspStatus) -> SourceStatus {
     let (state, message) = match &s.state {
         RtspState::Connecting => ("connecting", None),
@@ -73,34 +62,4 @@ fn map_status(s: &RtspStatus) -> SourceStatus {
         battery: None,
         model: None,
     }
-}
-
-/// Forward a source's events into the feed and its status into the feed's
-/// status, until the source ends or `stop`.
-pub(super) async fn forward<S: Send + Sync + 'static>(
-    feed: Arc<VideoFeed>,
-    mut events: mpsc::Receiver<VideoEvent>,
-    mut status: watch::Receiver<S>,
-    map: fn(&S) -> SourceStatus,
-    stop: CancellationToken,
-) {
-    feed.set_source_status(map(&status.borrow_and_update()));
-    let mut status_open = true;
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            ev = events.recv() => match ev {
-                Some(ev) => feed.publish(ev),
-                None => break,
-            },
-            changed = status.changed(), if status_open => {
-                if changed.is_err() {
-                    status_open = false;
-                } else {
-                    feed.set_source_status(map(&status.borrow_and_update()));
-                }
-            }
-        }
-    }
-    feed.set_source_status(map(&status.borrow()));
 }

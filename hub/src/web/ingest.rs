@@ -11,7 +11,7 @@ use tracing::Instrument;
 use wire::{IngestDecoder, IngestEvent};
 
 use super::{AppState, WS_HELLO_TIMEOUT, WS_IDLE_TIMEOUT, origin_allowed};
-use crate::camera::{Camera, CameraKind};
+use crate::camera::Camera;
 
 /// Close codes (RFC 6455).
 const POLICY_VIOLATION: u16 = 1008;
@@ -109,7 +109,7 @@ async fn run(hub: AppState, mut socket: WebSocket) {
         )
         .await;
     };
-    let CameraKind::Agent { token_scheme } = cam.kind else {
+    let Some(token_scheme) = cam.kind.agent_token else {
         tracing::warn!(
             camera,
             "ingest for a camera that is not fed by an agent refused"

@@ -18,7 +18,6 @@ use wire::upload::{
 
 use super::recordings::SegmentJson;
 use super::{Access, AppState, Route};
-use crate::camera::CameraKind;
 use crate::recordings::RecError;
 use crate::recordings::upload::{Begin, UploadState};
 
@@ -72,7 +71,7 @@ fn authorize(hub: &AppState, id: &str, headers: &HeaderMap) -> Result<String, No
         return Err(NoToken);
     }
     let cam = hub.cameras.by_id(id).ok_or(NoToken)?;
-    let CameraKind::Agent { token_scheme } = cam.kind else {
+    let Some(token_scheme) = cam.kind.agent_token else {
         return Err(NoToken);
     };
     if !wire::verify_token(token_scheme, &hub.secret, id, token) {

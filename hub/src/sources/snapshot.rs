@@ -14,8 +14,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::VideoFeed;
 use crate::camera::Camera;
+use crate::video::VideoFeed;
 
 /// JPEG quality of decoded snapshots.
 pub const JPEG_QUALITY: u8 = 80;

@@ -1,6 +1,7 @@
 //! Encoded live video over HTTP: the MSE websocket (fMP4, one fragment per
-//! frame), HLS from memory (`/{camera}/stream.m3u8`, the seed HLS server's
-//! URL), and one camera's status as JSON (source state, battery).
+//! frame, muxed per viewer by [`mse`]), HLS from memory (`/{camera}/stream.m3u8`,
+//! the seed HLS server's URL; the sliding window is [`hls`]), and one camera's
+//! status as JSON (source state, battery).
 //!
 //! Routes (all behind [`Viewer`]):
 //! - `GET /api/v1/cameras/{name}/live.mp4.ws`: websocket; a text message with
@@ -8,6 +9,9 @@
 //!   frame on. A viewer that falls behind skips to the next key frame.
 //! - `GET /api/v1/cameras/{name}/status`: the camera's status JSON.
 //! - `GET /{camera}/stream.m3u8`, `GET /{camera}/hls/{file}`: HLS.
+
+pub mod hls;
+pub mod mse;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +25,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::{Access, AppState, Route, Viewer, message, origin_allowed};
 use crate::camera::Camera;
 use crate::video::VideoFeed;
-use crate::video::mse::{LiveMuxer, Out};
+use mse::{LiveMuxer, Out};
 
 const GOING_AWAY: u16 = 1001;
 const INTERNAL_ERROR: u16 = 1011;
@@ -51,6 +55,17 @@ fn camera(hub: &AppState, name: &str) -> Result<Arc<Camera>, Box<Response>> {
 
 fn feed(hub: &AppState, name: &str) -> Result<Arc<VideoFeed>, Box<Response>> {
     camera(hub, name)?.video.clone().ok_or_else(|| {
+        Box::new(message(
+            StatusCode::NOT_FOUND,
+            format!("Camera {name} sends JPEG pictures, not video"),
+        ))
+    })
+}
+
+/// A video camera's HLS window (the same refusals as [`feed`]).
+fn hls_store(hub: &AppState, name: &str) -> Result<Arc<hls::HlsStore>, Box<Response>> {
+    feed(hub, name)?;
+    hub.hls.get(name).cloned().ok_or_else(|| {
         Box::new(message(
             StatusCode::NOT_FOUND,
             format!("Camera {name} sends JPEG pictures, not video"),
@@ -160,17 +175,17 @@ async fn hls_playlist(
     _v: Viewer,
     Path(name): Path<String>,
 ) -> Response {
-    let feed = match feed(&hub, &name) {
-        Ok(f) => f,
+    let store = match hls_store(&hub, &name) {
+        Ok(s) => s,
         Err(r) => return *r,
     };
-    if !feed.hls.wait_ready(HLS_FIRST_SEGMENT_WAIT).await {
+    if !store.wait_ready(HLS_FIRST_SEGMENT_WAIT).await {
         return message(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("No video from camera {name} yet"),
         );
     }
-    match feed.hls.playlist() {
+    match store.playlist() {
         Some(p) => (
             [
                 (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
@@ -192,11 +207,11 @@ async fn hls_file(
     _v: Viewer,
     Path((name, file)): Path<(String, String)>,
 ) -> Response {
-    let feed = match feed(&hub, &name) {
-        Ok(f) => f,
+    let store = match hls_store(&hub, &name) {
+        Ok(s) => s,
         Err(r) => return *r,
     };
-    match feed.hls.file(&file) {
+    match store.file(&file) {
         Some(bytes) => (
             [
                 (header::CONTENT_TYPE, "video/mp4"),

@@ -7,13 +7,9 @@
 //! the current GOP so a new live viewer can start at once). The upstream
 //! never waits for a consumer.
 //!
-//! Consumers in this module: [`mse`] (fMP4 per frame for the live page's
-//! Media Source Extensions), [`hls`] (a bounded sliding HLS playlist held in
-//! memory), [`snapshot`] (key frames decoded to JPEG for the JPEG views).
-
-pub mod hls;
-pub mod mse;
-pub mod snapshot;
+//! Consumers elsewhere: the recorder (`crate::recordings::recorder`), the
+//! snapshot decoder (`crate::sources::snapshot`), and for viewers the MSE muxer
+//! and the HLS packager (`crate::web::video`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -107,8 +103,6 @@ pub struct VideoStatus {
 pub struct VideoFeed {
     tx: broadcast::Sender<Arc<VideoEvent>>,
     state: Mutex<State>,
-    /// The camera's HLS playlist and segments (filled by [`hls::run`]).
-    pub hls: hls::HlsStore,
 }
 
 impl std::fmt::Debug for VideoFeed {
@@ -130,7 +124,6 @@ impl VideoFeed {
         VideoFeed {
             tx: broadcast::Sender::new(FEED_CAPACITY),
             state: Mutex::new(State::default()),
-            hls: hls::HlsStore::default(),
         }
     }
 
