@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::sync::watch;
 
 use crate::config::{CameraConfig, SourceKind};
+use crate::video::SourceState;
 
 /// Lock ignoring poisoning: nothing guarded here can be left half-updated
 /// by a panic (every update is a single assignment or push).
@@ -72,22 +73,22 @@ impl std::fmt::Debug for Camera {
     }
 }
 
-/// A point-in-time view of a camera's state for pages and APIs.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A point-in-time view of a camera's state.
+#[derive(Debug, Clone)]
 pub struct CameraStatus {
     pub id: u32,
     pub name: String,
     pub description: String,
-    pub kind: &'static str,
+    pub kind: SourceKind,
     pub online: bool,
     pub connected: bool,
     pub fps: f64,
-    /// Unix milliseconds of the last frame, if any.
-    pub last_frame_ms: Option<i64>,
+    /// When the last frame arrived.
+    pub last_frame: Option<SystemTime>,
     pub frames_total: u64,
+    /// Live JPEG views subscribed now.
     pub viewers: usize,
     /// Encoded video and its source's state (cameras with a video feed).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub video: Option<crate::video::VideoStatus>,
 }
 
@@ -190,7 +191,10 @@ impl Camera {
             _ => (online, fps),
         };
         let connected = match &video {
-            Some(v) if self.kind.bridged => v.source.as_ref().is_some_and(|s| s.state == "playing"),
+            Some(v) if self.kind.bridged => v
+                .source
+                .as_ref()
+                .is_some_and(|s| s.state == SourceState::Playing),
             // An agent's camera while a connection pushes; one the hub runs itself always.
             _ if self.kind.agent_token.is_some() => self.connections.load(Ordering::SeqCst) > 0,
             _ => true,
@@ -199,11 +203,11 @@ impl Camera {
             id: self.id,
             name: self.name.clone(),
             description: self.description.clone(),
-            kind: self.kind.name,
+            kind: self.kind,
             online,
             connected,
             fps: (fps * 10.0).round() / 10.0,
-            last_frame_ms: st.last_frame_wall.map(unix_ms),
+            last_frame: st.last_frame_wall,
             frames_total: self.frames_total.load(Ordering::Relaxed),
             viewers: self.live.receiver_count(),
             video,

@@ -46,56 +46,76 @@ struct State {
 /// Frame arrivals kept for the frame-rate estimate.
 const FPS_WINDOW: usize = 32;
 
-/// What the upstream of a feed (an RTSP or Reolink session) reports, as the
-/// pages and `/api/cameras` show it. Never holds a credential.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+/// Where the upstream of a feed (an RTSP or Reolink session) stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SourceState {
+    #[default]
+    Connecting,
+    LoggingIn,
+    /// Video flows.
+    Playing,
+    /// The camera refused the user name or password.
+    AuthFailed,
+    /// The session was lost; reconnecting.
+    Disconnected,
+    /// The source ended.
+    Stopped,
+    /// The camera cannot start (its configuration cannot be used).
+    Error,
+}
+
+impl SourceState {
+    /// The name pages and `/api/cameras` show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceState::Connecting => "connecting",
+            SourceState::LoggingIn => "logging-in",
+            SourceState::Playing => "playing",
+            SourceState::AuthFailed => "auth-failed",
+            SourceState::Disconnected => "disconnected",
+            SourceState::Stopped => "stopped",
+            SourceState::Error => "error",
+        }
+    }
+}
+
+/// What the upstream of a feed reports. Never holds a credential.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SourceStatus {
-    /// `connecting`, `logging-in`, `playing`, `auth-failed`, `disconnected`,
-    /// `stopped` or `error`.
-    pub state: &'static str,
+    pub state: SourceState,
     /// A sentence for people when something is wrong (e.g. a refused password).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Sessions re-established after an earlier one was lost.
     pub reconnects: u64,
     /// The latest failure (first line, no credentials).
     pub last_error: Option<String>,
     /// Battery cameras (Reolink).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub battery: Option<BatteryStatus>,
     /// Device model / firmware when the camera says (Reolink).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
 }
 
 /// A battery camera's charge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatteryStatus {
     pub percent: u8,
     pub charging: bool,
 }
 
-/// A point-in-time view of a feed for pages and APIs.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A point-in-time view of a feed.
+#[derive(Debug, Clone)]
 pub struct VideoStatus {
-    /// RFC 6381 codec, e.g. `avc1.4D401F`, once the upstream sent a track.
-    pub codec: Option<String>,
-    /// `video/mp4; codecs="..."` for `MediaSource.isTypeSupported`.
-    pub mime: Option<String>,
-    pub width: Option<u16>,
-    pub height: Option<u16>,
+    /// The track, once the upstream sent one.
+    pub track: Option<TrackConfig>,
     /// Encoded frames per second over the latest frames.
     pub fps: f64,
     /// Frames received since start.
     pub frames: u64,
     /// The upstream's state (bridged cameras only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceStatus>,
     /// Why there are no JPEG pictures, when there are none (e.g. H.265).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshots: Option<String>,
     /// When the last frame arrived.
-    #[serde(skip)]
     pub last_frame: Option<Instant>,
 }
 
@@ -141,7 +161,7 @@ impl VideoFeed {
         self.lock().snapshots = note;
     }
 
-    /// The feed's state for pages and APIs.
+    /// The feed's state.
     pub fn status(&self) -> VideoStatus {
         let st = self.lock();
         let fps = match (st.arrivals.front(), st.arrivals.back()) {
@@ -156,10 +176,7 @@ impl VideoFeed {
             _ => 0.0,
         };
         VideoStatus {
-            codec: st.track.as_ref().map(|t| t.codec_string().to_owned()),
-            mime: st.track.as_ref().map(TrackConfig::mime_type),
-            width: st.track.as_ref().map(TrackConfig::width),
-            height: st.track.as_ref().map(TrackConfig::height),
+            track: st.track.clone(),
             fps: (fps * 10.0).round() / 10.0,
             frames: st.frames,
             source: st.source.clone(),

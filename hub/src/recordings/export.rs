@@ -47,10 +47,10 @@ fn scan(file: &dyn SegmentFile) -> Result<media::recover::ScannedFile> {
 /// Plans an export of `camera` over `[start_ms, end_ms)`.
 pub fn plan(rec: &Recordings, camera: &str, start_ms: i64, end_ms: i64) -> Result<ExportPlan> {
     if end_ms <= start_ms {
-        return Err(RecError::BadRequest("end must be after start".into()));
+        return Err(RecError::Invalid("end must be after start".into()));
     }
     if end_ms - start_ms > MAX_EXPORT_MS {
-        return Err(RecError::BadRequest(
+        return Err(RecError::Invalid(
             "an export may span at most 24 hours".into(),
         ));
     }

@@ -41,14 +41,16 @@ pub use read::SegmentFile;
 /// Directory (under the recordings root) where unfinished uploads are staged.
 pub const UPLOADS_DIR: &str = ".uploads";
 
-/// What can go wrong with recordings; the kind decides the HTTP status (mapped once,
-/// in `web::recordings`).
+/// What can go wrong with recordings. [`RecError::kind`] says what it means for whoever
+/// asked; the web layer maps the kinds to HTTP statuses in one place.
 #[derive(Debug, thiserror::Error)]
 pub enum RecError {
+    /// A name, range or request the recordings cannot take.
     #[error("{0}")]
-    BadRequest(String),
+    Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    /// It collides with what is there (another hash, an upload in progress).
     #[error("{0}")]
     Conflict(String),
     /// The client's byte offset is not where the hub is (`expected` is).
@@ -56,7 +58,7 @@ pub enum RecError {
     WrongOffset { got: u64, expected: u64 },
     #[error("{0}")]
     TooLarge(String),
-    /// The upload completed but is not what the client said it would be.
+    /// The content failed verification (hash, format) and was discarded.
     #[error("{0}")]
     Rejected(String),
     #[error(transparent)]
@@ -71,6 +73,46 @@ pub enum RecError {
     },
     #[error("task failed: {0}")]
     Join(String),
+}
+
+/// What a [`RecError`] means to the one who asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Invalid,
+    NotFound,
+    Conflict,
+    /// Resume at `expected` bytes.
+    WrongOffset {
+        expected: u64,
+    },
+    TooLarge,
+    Rejected,
+    /// The disk is full: try again later.
+    NoSpace,
+    /// A fault of the hub (I/O, database, a task).
+    Internal,
+}
+
+impl RecError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RecError::Invalid(_) => ErrorKind::Invalid,
+            RecError::NotFound(_) => ErrorKind::NotFound,
+            RecError::Conflict(_) => ErrorKind::Conflict,
+            RecError::WrongOffset { expected, .. } => ErrorKind::WrongOffset {
+                expected: *expected,
+            },
+            RecError::TooLarge(_) => ErrorKind::TooLarge,
+            RecError::Rejected(_) => ErrorKind::Rejected,
+            RecError::Store(e) if e.is_no_space() => ErrorKind::NoSpace,
+            RecError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+                ErrorKind::NoSpace
+            }
+            RecError::Store(_) | RecError::Db(_) | RecError::Io { .. } | RecError::Join(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
 }
 
 impl RecError {
@@ -229,7 +271,7 @@ impl Recordings {
     pub fn index_file(&self, camera: &str, file_name: &str, source: Source) -> Result<Segment> {
         let path = self
             .file_path(camera, file_name)
-            .ok_or_else(|| RecError::BadRequest(format!("{file_name:?} is not a segment")))?;
+            .ok_or_else(|| RecError::Invalid(format!("{file_name:?} is not a segment")))?;
         let (sha256, probe) = hash_and_probe(&path)?;
         let start_ms = store::parse_segment_name(file_name).unwrap_or_default();
         let size_bytes = std::fs::metadata(&path)

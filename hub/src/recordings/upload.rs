@@ -98,9 +98,7 @@ impl Recordings {
             return Err(RecError::NotFound(format!("no camera {camera:?}")));
         }
         if store::parse_segment_name(name).is_none() {
-            return Err(RecError::BadRequest(format!(
-                "{name:?} is not a segment name"
-            )));
+            return Err(RecError::Invalid(format!("{name:?} is not a segment name")));
         }
         if range.total > self.max_segment_size {
             return Err(RecError::TooLarge(format!(
@@ -213,7 +211,7 @@ impl Recordings {
             .dir(camera)
             .ok_or_else(|| RecError::NotFound(format!("no camera {camera:?}")))?;
         let start_ms = store::parse_segment_name(name)
-            .ok_or_else(|| RecError::BadRequest(format!("{name:?} is not a segment name")))?;
+            .ok_or_else(|| RecError::Invalid(format!("{name:?} is not a segment name")))?;
         // A file of this name on disk but not in the index (a crash before the insert).
         if dir.path().join(name).exists() {
             let seg = self.index_file(camera, name, Source::Upload)?;

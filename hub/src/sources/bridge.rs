@@ -9,13 +9,13 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::camera::Camera;
-use crate::video::{SourceStatus, VideoFeed};
+use crate::video::{SourceState, SourceStatus, VideoFeed};
 
 /// A camera whose configuration cannot be used: say why, once.
 pub fn refuse(cam: &Camera, feed: &VideoFeed, why: String) {
     tracing::error!(camera = %cam.name, error = %why, "camera not started");
     feed.set_source_status(SourceStatus {
-        state: "error",
+        state: SourceState::Error,
         message: Some(why.clone()),
         last_error: Some(why),
         ..SourceStatus::default()

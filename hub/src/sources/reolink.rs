@@ -13,7 +13,7 @@ use tracing::Instrument;
 use super::bridge::{forward, refuse};
 use crate::camera::Camera;
 use crate::config::{ReolinkSettings, ReolinkStream, ReolinkTransport};
-use crate::video::{BatteryStatus, SourceStatus};
+use crate::video::{BatteryStatus, SourceState, SourceStatus};
 
 /// What people read when the camera refuses the password.
 pub const AUTH_MESSAGE: &str =
@@ -67,13 +67,14 @@ pub fn spawn(
 
 fn map_status(s: &ReolinkStatus) -> SourceStatus {
     let (state, message) = match &s.state {
-        ConnState::Connecting => ("connecting", None),
-        ConnState::LoggingIn => ("logging-in", None),
-        ConnState::Streaming => ("playing", None),
-        ConnState::AuthFailed => ("auth-failed", Some(AUTH_MESSAGE.to_owned())),
-        ConnState::Disconnected { reason } => {
-            ("disconnected", Some(format!("Reconnecting: {reason}")))
-        }
+        ConnState::Connecting => (SourceState::Connecting, None),
+        ConnState::LoggingIn => (SourceState::LoggingIn, None),
+        ConnState::Streaming => (SourceState::Playing, None),
+        ConnState::AuthFailed => (SourceState::AuthFailed, Some(AUTH_MESSAGE.to_owned())),
+        ConnState::Disconnected { reason } => (
+            SourceState::Disconnected,
+            Some(format!("Reconnecting: {reason}")),
+        ),
     };
     SourceStatus {
         state,

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use super::bridge::{forward, refuse};
 use crate::camera::Camera;
 use crate::config::RtspSettings;
-use crate::video::SourceStatus;
+use crate::video::{SourceState, SourceStatus};
 
 /// What people read when the camera refuses the password.
 pub const AUTH_MESSAGE: &str = "The camera refused the user name or password (use the camera's local account). Retrying every 5 minutes.";
@@ -46,13 +46,14 @@ pub fn spawn(cam: Arc<Camera>, s: &RtspSettings, tracker: &TaskTracker, stop: &C
 
 fn map_status(s: &RtspStatus) -> SourceStatus {
     let (state, message) = match &s.state {
-        RtspState::Connecting => ("connecting", None),
-        RtspState::Playing => ("playing", None),
-        RtspState::AuthFailed => ("auth-failed", Some(AUTH_MESSAGE.to_owned())),
-        RtspState::Disconnected { reason } => {
-            ("disconnected", Some(format!("Reconnecting: {reason}")))
-        }
-        RtspState::Stopped => ("stopped", s.last_error.clone()),
+        RtspState::Connecting => (SourceState::Connecting, None),
+        RtspState::Playing => (SourceState::Playing, None),
+        RtspState::AuthFailed => (SourceState::AuthFailed, Some(AUTH_MESSAGE.to_owned())),
+        RtspState::Disconnected { reason } => (
+            SourceState::Disconnected,
+            Some(format!("Reconnecting: {reason}")),
+        ),
+        RtspState::Stopped => (SourceState::Stopped, s.last_error.clone()),
     };
     SourceStatus {
         state,

@@ -10,6 +10,7 @@ mod pages;
 mod proxy_api;
 pub mod recordings;
 mod seed_api;
+pub mod status;
 pub mod upload;
 pub mod video;
 mod viewer_ws;
@@ -365,9 +366,15 @@ impl FromRequestParts<AppState> for PageViewer {
 
 /// A JSON `{"message": ...}` body, as the seed API's errors are.
 pub fn message(status: StatusCode, msg: impl Into<String>) -> Response {
+    #[derive(serde::Serialize)]
+    struct Message {
+        message: String,
+    }
     (
         status,
-        axum::Json(serde_json::json!({ "message": msg.into() })),
+        axum::Json(Message {
+            message: msg.into(),
+        }),
     )
         .into_response()
 }

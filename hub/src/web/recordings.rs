@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::pages::html_escape;
 use super::{Access, AppState, PageViewer, Route, Viewer};
-use crate::recordings::{RecError, Segment, SegmentFile, export, index};
+use wire::upload::Answer;
+
+use crate::recordings::{ErrorKind, RecError, Segment, SegmentFile, export, index};
 
 const INDEX_HTML: &str = include_str!("../../assets/recordings-index.html");
 const PLAYBACK_HTML: &str = include_str!("../../assets/recordings-playback.html");
@@ -47,24 +49,25 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// The one place recordings errors become HTTP statuses.
+/// The one place recordings errors become HTTP statuses: the upload protocol's statuses
+/// ([`wire::upload::Answer`]), 404 and 500. A fault of the hub is logged and its details
+/// are not sent.
 impl IntoResponse for RecError {
     fn into_response(self) -> Response {
-        let status = match &self {
-            RecError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            RecError::NotFound(_) => StatusCode::NOT_FOUND,
-            RecError::Conflict(_) => StatusCode::CONFLICT,
-            RecError::WrongOffset { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-            RecError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            RecError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            RecError::Store(e) if e.is_no_space() => StatusCode::INSUFFICIENT_STORAGE,
-            RecError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
-                StatusCode::INSUFFICIENT_STORAGE
-            }
-            RecError::Store(_) | RecError::Db(_) | RecError::Io { .. } | RecError::Join(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+        let kind = self.kind();
+        let answer = match kind {
+            ErrorKind::Invalid => Some(Answer::BadRequest),
+            ErrorKind::NotFound => Some(Answer::NotFound),
+            ErrorKind::Conflict => Some(Answer::Conflict),
+            ErrorKind::WrongOffset { .. } => Some(Answer::WrongOffset),
+            ErrorKind::TooLarge => Some(Answer::TooLarge),
+            ErrorKind::Rejected => Some(Answer::Rejected),
+            ErrorKind::NoSpace => Some(Answer::NoSpace),
+            ErrorKind::Internal => None,
         };
+        let status = answer
+            .and_then(|a| StatusCode::from_u16(a.status()).ok())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let msg = if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "recordings request failed");
             "internal error".to_owned()
@@ -72,7 +75,7 @@ impl IntoResponse for RecError {
             self.to_string()
         };
         let mut r = super::message(status, msg);
-        if let RecError::WrongOffset { expected, .. } = self {
+        if let ErrorKind::WrongOffset { expected } = kind {
             r.headers_mut()
                 .insert(wire::upload::OFFSET_HEADER, HeaderValue::from(expected));
         }
@@ -416,7 +419,7 @@ async fn timeline(
     let date = match q.date {
         Some(d) if valid_date(&d) => d,
         Some(_) => {
-            return RecError::BadRequest("date must be YYYY-MM-DD".into()).into_response();
+            return RecError::Invalid("date must be YYYY-MM-DD".into()).into_response();
         }
         None => day_of(hub.recordings.clock.now_ms()),
     };

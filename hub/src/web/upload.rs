@@ -83,7 +83,7 @@ fn authorize(hub: &AppState, id: &str, headers: &HeaderMap) -> Result<String, No
 
 fn check_name(name: &str) -> Result<(), RecError> {
     if store::parse_segment_name(name).is_none() {
-        return Err(RecError::BadRequest(format!(
+        return Err(RecError::Invalid(format!(
             "{name:?} is not a segment name (YYYY-MM-DDTHH-MM-SS.mmmZ.mp4)"
         )));
     }
@@ -186,15 +186,13 @@ async fn receive(
         .get(SHA256_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(wire::upload::parse_sha256)
-        .ok_or_else(|| {
-            RecError::BadRequest("X-Content-SHA256 (64 hex digits) is required".into())
-        })?;
+        .ok_or_else(|| RecError::Invalid("X-Content-SHA256 (64 hex digits) is required".into()))?;
     let content_length = match headers.get(header::CONTENT_LENGTH) {
         Some(v) => Some(
             v.to_str()
                 .ok()
                 .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| RecError::BadRequest("bad Content-Length".into()))?,
+                .ok_or_else(|| RecError::Invalid("bad Content-Length".into()))?,
         ),
         None => None,
     };
@@ -205,10 +203,10 @@ async fn receive(
                 .ok()
                 .and_then(ContentRange::parse)
                 .ok_or_else(|| {
-                    RecError::BadRequest("Content-Range must be `bytes START-END/TOTAL`".into())
+                    RecError::Invalid("Content-Range must be `bytes START-END/TOTAL`".into())
                 })?;
             if content_length.is_some_and(|l| l != r.len()) {
-                return Err(RecError::BadRequest(
+                return Err(RecError::Invalid(
                     "Content-Length does not match Content-Range".into(),
                 ));
             }
@@ -216,12 +214,12 @@ async fn receive(
         }
         None => match content_length {
             Some(0) | None => {
-                return Err(RecError::BadRequest(
+                return Err(RecError::Invalid(
                     "a non-empty body with Content-Length (or Content-Range) is required".into(),
                 ));
             }
             Some(len) => ContentRange::whole(len)
-                .ok_or_else(|| RecError::BadRequest("a non-empty body is required".into()))?,
+                .ok_or_else(|| RecError::Invalid("a non-empty body is required".into()))?,
         },
     };
     let rec = hub.recordings.clone();
@@ -278,7 +276,7 @@ async fn receive(
         if got + chunk.len() as u64 > want {
             // Drop this request's bytes: the staged file is as it was before it.
             let _ = file.set_len(offset).await;
-            return Err(RecError::BadRequest(
+            return Err(RecError::Invalid(
                 "the body is longer than Content-Length/Content-Range".into(),
             ));
         }
@@ -320,7 +318,7 @@ async fn receive(
     let held = offset + got;
     if let Some(why) = broken {
         tracing::info!(camera, segment = name, held, "upload interrupted: {why}");
-        return Err(RecError::BadRequest(format!(
+        return Err(RecError::Invalid(format!(
             "body interrupted after {held} bytes: {why}"
         )));
     }

@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::status::CameraJson;
 use super::{Access, AppState, Route, Viewer, message, origin_allowed};
 use crate::camera::Camera;
 use crate::video::VideoFeed;
@@ -76,7 +77,10 @@ fn hls_store(hub: &AppState, name: &str) -> Result<Arc<hls::HlsStore>, Box<Respo
 /// `GET /api/v1/cameras/{name}/status`.
 async fn status(State(hub): State<AppState>, _v: Viewer, Path(name): Path<String>) -> Response {
     match camera(&hub, &name) {
-        Ok(cam) => axum::Json(cam.status(hub.cfg.offline_after.as_duration())).into_response(),
+        Ok(cam) => axum::Json(CameraJson::from(
+            cam.status(hub.cfg.offline_after.as_duration()),
+        ))
+        .into_response(),
         Err(r) => *r,
     }
 }
