@@ -52,6 +52,8 @@ pub struct Camera {
     /// Encoded video (H.264/H.265) for cameras whose source produces it;
     /// `None` for JPEG-only cameras (agents push JPEG and record on the Pi).
     pub video: Option<Arc<crate::video::VideoFeed>>,
+    /// What its source says besides video (online/offline, battery, alarms).
+    pub events: crate::event_feed::EventFeed,
     live: watch::Sender<Option<LiveFrame>>,
     seq: AtomicU64,
     stats: Mutex<Stats>,
@@ -104,6 +106,7 @@ impl Camera {
             kind,
             fallback_image: c.fallback_image.clone(),
             video: kind.video.then(|| Arc::new(crate::video::VideoFeed::new())),
+            events: crate::event_feed::EventFeed::default(),
             live: watch::Sender::new(None),
             seq: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
@@ -232,6 +235,11 @@ impl Drop for ConnectionGuard<'_> {
     fn drop(&mut self) {
         self.camera.connections.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Now, in unix milliseconds.
+pub fn now_ms() -> i64 {
+    unix_ms(SystemTime::now())
 }
 
 pub fn unix_ms(t: SystemTime) -> i64 {

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use events::{Event, Origin, What};
 use testpattern::{Pattern, Stamp, encode_jpeg};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::camera::{Camera, unix_ms};
+use crate::camera::{Camera, now_ms, unix_ms};
 use crate::config::DemoSettings;
 use codec::{EncoderSettings, H264Encoder};
 
@@ -26,6 +27,8 @@ pub async fn run(cam: Arc<Camera>, s: DemoSettings, stop: CancellationToken) {
             fps = s.fps,
             "demo camera started"
         );
+        cam.events
+            .publish(Event::new(now_ms(), Origin::Hub, What::Online));
         let pattern = Arc::new(Pattern::new(s.width, s.height));
         let mut tick =
             tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(s.fps.max(1))));
@@ -93,6 +96,8 @@ pub async fn run(cam: Arc<Camera>, s: DemoSettings, stop: CancellationToken) {
             }
             frame = frame.wrapping_add(1);
         }
+        cam.events
+            .publish(Event::new(now_ms(), Origin::Hub, What::offline("stopped")));
         tracing::info!("demo camera stopped");
     }
     .instrument(span)

@@ -62,7 +62,7 @@ pub fn spawn(
     let (status_tx, status_rx) = watch::channel(ReolinkStatus::default());
     tracker.spawn(reolink::source::run(cfg, stop.clone(), tx, status_tx));
     let span = tracing::info_span!("bridge", camera = %cam.name, kind = "reolink");
-    tracker.spawn(forward(feed, rx, status_rx, map_status, stop.clone()).instrument(span));
+    tracker.spawn(forward(cam, feed, rx, status_rx, map_status, stop.clone()).instrument(span));
 }
 
 fn map_status(s: &ReolinkStatus) -> SourceStatus {

@@ -41,7 +41,7 @@ pub fn spawn(cam: Arc<Camera>, s: &RtspSettings, tracker: &TaskTracker, stop: &C
     let (status_tx, status_rx) = watch::channel(RtspStatus::default());
     tracker.spawn(rtsp::run(cfg, opts, tx, status_tx, stop.clone()));
     let span = tracing::info_span!("bridge", camera = %cam.name, kind = "rtsp");
-    tracker.spawn(forward(feed, rx, status_rx, map_status, stop.clone()).instrument(span));
+    tracker.spawn(forward(cam, feed, rx, status_rx, map_status, stop.clone()).instrument(span));
 }
 
 fn map_status(s: &RtspStatus) -> SourceStatus {

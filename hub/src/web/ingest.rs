@@ -7,11 +7,12 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
+use events::{Event, Origin, What};
 use tracing::Instrument;
 use wire::{IngestDecoder, IngestEvent};
 
 use super::{AppState, WS_HELLO_TIMEOUT, WS_IDLE_TIMEOUT, origin_allowed};
-use crate::camera::Camera;
+use crate::camera::{Camera, now_ms};
 
 /// Close codes (RFC 6455).
 const POLICY_VIOLATION: u16 = 1008;
@@ -140,8 +141,22 @@ async fn connected(
 ) {
     tracing::info!("agent connected");
     let guard = cam.attach();
+    cam.events
+        .publish(Event::new(now_ms(), Origin::Hub, What::Online));
     let reason = stream_frames(&hub, &cam, &mut socket, &mut dec, &mut buf, &guard).await;
     drop(guard);
+    let offline = match &reason {
+        End::PeerClosed => Some("the agent disconnected".to_owned()),
+        End::Idle => Some("the agent was silent for too long".to_owned()),
+        End::Protocol(e) => Some(format!("the agent's stream was refused: {e}")),
+        End::Shutdown => Some("the hub shut down".to_owned()),
+        // The newer connection has the camera: it is still online.
+        End::Superseded => None,
+    };
+    if let Some(why) = offline {
+        cam.events
+            .publish(Event::new(now_ms(), Origin::Hub, What::offline(&why)));
+    }
     match reason {
         End::PeerClosed => tracing::info!("agent disconnected"),
         End::Idle => {
