@@ -3,7 +3,7 @@
 //! camera or other viewers), frame-rate and activity statistics, and which
 //! ingest connection currently owns the camera.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -31,14 +31,10 @@ pub struct LiveFrame {
     pub received_at: SystemTime,
 }
 
-/// Frame arrival times kept for the frame-rate estimate.
-const FPS_WINDOW: usize = 32;
-
 #[derive(Default)]
 struct Stats {
-    arrivals: VecDeque<Instant>,
+    arrivals: crate::rate::Arrivals,
     last_frame_wall: Option<SystemTime>,
-    last_frame_mono: Option<Instant>,
 }
 
 /// A camera and its live state.
@@ -129,12 +125,8 @@ impl Camera {
             .fetch_add(jpeg.len() as u64, Ordering::Relaxed);
         {
             let mut st = lock(&self.stats);
-            if st.arrivals.len() == FPS_WINDOW {
-                st.arrivals.pop_front();
-            }
-            st.arrivals.push_back(now);
+            st.arrivals.push(now);
             st.last_frame_wall = Some(now_wall);
-            st.last_frame_mono = Some(now);
         }
         self.live.send_replace(Some(LiveFrame {
             seq,
@@ -169,19 +161,10 @@ impl Camera {
         let st = lock(&self.stats);
         let now = Instant::now();
         let online = st
-            .last_frame_mono
+            .arrivals
+            .last()
             .is_some_and(|t| now.duration_since(t) < offline_after);
-        let fps = match (st.arrivals.front(), st.arrivals.back()) {
-            (Some(first), Some(last)) if st.arrivals.len() >= 2 && online => {
-                let span = last.duration_since(*first).as_secs_f64();
-                if span > 0.0 {
-                    (st.arrivals.len() - 1) as f64 / span
-                } else {
-                    0.0
-                }
-            }
-            _ => 0.0,
-        };
+        let fps = st.arrivals.fps(now, offline_after);
         // Bridged cameras are online while video arrives (their JPEG
         // pictures come only at the snapshot rate, or never for H.265).
         let video = self.video.as_ref().map(|v| v.status());
@@ -209,7 +192,7 @@ impl Camera {
             kind: self.kind,
             online,
             connected,
-            fps: (fps * 10.0).round() / 10.0,
+            fps,
             last_frame: st.last_frame_wall,
             frames_total: self.frames_total.load(Ordering::Relaxed),
             viewers: self.live.receiver_count(),

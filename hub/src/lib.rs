@@ -10,6 +10,7 @@ pub mod db;
 pub mod event_feed;
 pub mod import;
 pub mod listener;
+pub mod rate;
 pub mod recordings;
 pub mod server;
 pub mod sources;

@@ -11,7 +11,6 @@
 //! snapshot decoder (`crate::sources::snapshot`), and for viewers the MSE muxer
 //! and the HLS packager (`crate::web::video`).
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -37,14 +36,14 @@ struct State {
     track: Option<TrackConfig>,
     gop: Vec<Frame>,
     /// Arrival times of the latest frames, for the frame rate.
-    arrivals: VecDeque<Instant>,
+    arrivals: crate::rate::Arrivals,
     frames: u64,
     source: Option<SourceStatus>,
     snapshots: Option<String>,
 }
 
-/// Frame arrivals kept for the frame-rate estimate.
-const FPS_WINDOW: usize = 32;
+/// A feed whose last frame is this old shows 0 fps.
+const FPS_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where the upstream of a feed (an RTSP or Reolink session) stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -164,24 +163,13 @@ impl VideoFeed {
     /// The feed's state.
     pub fn status(&self) -> VideoStatus {
         let st = self.lock();
-        let fps = match (st.arrivals.front(), st.arrivals.back()) {
-            (Some(first), Some(last)) if st.arrivals.len() >= 2 && last.elapsed().as_secs() < 5 => {
-                let span = last.duration_since(*first).as_secs_f64();
-                if span > 0.0 {
-                    (st.arrivals.len() - 1) as f64 / span
-                } else {
-                    0.0
-                }
-            }
-            _ => 0.0,
-        };
         VideoStatus {
             track: st.track.clone(),
-            fps: (fps * 10.0).round() / 10.0,
+            fps: st.arrivals.fps(Instant::now(), FPS_FRESH),
             frames: st.frames,
             source: st.source.clone(),
             snapshots: st.snapshots.clone(),
-            last_frame: st.arrivals.back().copied(),
+            last_frame: st.arrivals.last(),
         }
     }
 
@@ -196,10 +184,7 @@ impl VideoFeed {
                 }
                 VideoEvent::Frame(f) => {
                     st.frames += 1;
-                    if st.arrivals.len() == FPS_WINDOW {
-                        st.arrivals.pop_front();
-                    }
-                    st.arrivals.push_back(Instant::now());
+                    st.arrivals.push(Instant::now());
                     if f.is_key {
                         st.gop.clear();
                     }

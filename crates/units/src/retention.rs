@@ -77,29 +77,28 @@ impl Retention {
     /// is written, a zero floor is none): `Err((key, reason))`, the key relative to the
     /// table.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
-        if self.max_age.0.is_some_and(Dur::is_zero) {
-            return Err((
+        let deletes_all = "0 would delete every recording as soon as it is written;";
+        let zero = [
+            (
                 "max_age",
-                "0 would delete every recording as soon as it is written; write \"unlimited\" \
-                 for no age limit"
-                    .into(),
-            ));
-        }
-        if self.max_size.0 == Some(ByteSize(0)) {
-            return Err((
+                self.max_age.0.is_some_and(Dur::is_zero),
+                format!("{deletes_all} write \"unlimited\" for no age limit"),
+            ),
+            (
                 "max_size",
-                "0 would delete every recording as soon as it is written; write \"unlimited\" \
-                 for no size limit"
-                    .into(),
-            ));
-        }
-        if self.min_free.0 == Some(ByteSize(0)) {
-            return Err((
+                self.max_size.0 == Some(ByteSize(0)),
+                format!("{deletes_all} write \"unlimited\" for no size limit"),
+            ),
+            (
                 "min_free",
-                "0 is no free-space floor; write \"unlimited\" for none".into(),
-            ));
+                self.min_free.0 == Some(ByteSize(0)),
+                "0 is no free-space floor; write \"unlimited\" for none".to_owned(),
+            ),
+        ];
+        match zero.into_iter().find(|(_, is_zero, _)| *is_zero) {
+            Some((key, _, why)) => Err((key, why)),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

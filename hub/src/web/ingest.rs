@@ -3,29 +3,27 @@
 //! connection is closed and nothing it sent is stored.
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use bytes::BytesMut;
 use events::{Event, Origin, What};
 use tracing::Instrument;
 use wire::{IngestDecoder, IngestEvent};
 
-use super::{AppState, WS_HELLO_TIMEOUT, WS_IDLE_TIMEOUT, origin_allowed};
+use super::AppState;
+use super::ws::{
+    GOING_AWAY, HELLO_TIMEOUT, IDLE_TIMEOUT, NORMAL, POLICY_VIOLATION, foreign_origin, send_close,
+};
 use crate::camera::{Camera, now_ms};
-
-/// Close codes (RFC 6455).
-const POLICY_VIOLATION: u16 = 1008;
-const NORMAL: u16 = 1000;
-const GOING_AWAY: u16 = 1001;
 
 pub async fn upgrade(
     State(hub): State<AppState>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&hub, &headers) {
-        return (StatusCode::FORBIDDEN, "websocket origin refused\n").into_response();
+    if let Some(refused) = foreign_origin(&hub, &headers) {
+        return refused;
     }
     let max = hub.cfg.max_frame_size.0 as usize;
     // One websocket message may carry a whole length-prefixed frame (the
@@ -36,13 +34,7 @@ pub async fn upgrade(
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: impl Into<String>) {
-    let reason: String = reason.into();
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    send_close(&mut socket, code, &reason.into()).await;
     // Give the peer a moment to answer the close, then drop the connection
     // whatever it does; nothing more is read from it.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
@@ -93,7 +85,7 @@ async fn run(hub: AppState, mut socket: WebSocket) {
                 return close(socket, e.close_code(), e.to_string()).await;
             }
         }
-        match next_data(&hub, &mut socket, WS_HELLO_TIMEOUT).await {
+        match next_data(&hub, &mut socket, HELLO_TIMEOUT).await {
             Next::Data(b) => buf.extend_from_slice(&b),
             Next::TimedOut => return close(socket, POLICY_VIOLATION, "No hello received").await,
             Next::Closed => return,
@@ -214,7 +206,7 @@ async fn stream_frames(
                 Err(e) => return End::Protocol(e),
             }
         }
-        match next_data(hub, socket, WS_IDLE_TIMEOUT).await {
+        match next_data(hub, socket, IDLE_TIMEOUT).await {
             Next::Data(b) => buf.extend_from_slice(&b),
             Next::Closed => return End::PeerClosed,
             Next::TimedOut => return End::Idle,

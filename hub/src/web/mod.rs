@@ -14,11 +14,11 @@ pub mod status;
 pub mod upload;
 pub mod video;
 mod viewer_ws;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -378,8 +378,3 @@ pub fn message(status: StatusCode, msg: impl Into<String>) -> Response {
     )
         .into_response()
 }
-
-/// How long a websocket peer may stay silent before it is dropped.
-pub const WS_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a new websocket peer has to send its hello.
-pub const WS_HELLO_TIMEOUT: Duration = Duration::from_secs(10);

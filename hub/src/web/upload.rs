@@ -5,8 +5,8 @@
 //! cross-site guard does not concern it. The protocol is documented in README.md.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -81,28 +81,38 @@ fn authorize(hub: &AppState, id: &str, headers: &HeaderMap) -> Result<String, No
     Ok(cam.name.clone())
 }
 
-fn check_name(name: &str) -> Result<(), RecError> {
-    if store::parse_segment_name(name).is_none() {
-        return Err(RecError::Invalid(format!(
-            "{name:?} is not a segment name (YYYY-MM-DDTHH-MM-SS.mmmZ.mp4)"
-        )));
+/// A request for segment `name` of the camera whose agent token it carries: the path's
+/// camera id, the `Authorization: Bearer` token and the segment name, checked.
+struct AgentSegment {
+    camera: String,
+    name: String,
+}
+
+impl FromRequestParts<AppState> for AgentSegment {
+    type Rejection = Response;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        hub: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Path((id, name)) = Path::<(String, String)>::from_request_parts(parts, hub)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let camera = authorize(hub, &id, &parts.headers).map_err(IntoResponse::into_response)?;
+        if store::parse_segment_name(&name).is_none() {
+            return Err(RecError::Invalid(format!(
+                "{name:?} is not a segment name (YYYY-MM-DDTHH-MM-SS.mmmZ.mp4)"
+            ))
+            .into_response());
+        }
+        Ok(AgentSegment { camera, name })
     }
-    Ok(())
 }
 
 /// `GET`/`HEAD`: how much of the segment the hub holds.
 async fn status(
     State(hub): State<AppState>,
-    Path((id, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    AgentSegment { camera, name }: AgentSegment,
 ) -> Response {
-    let camera = match authorize(&hub, &id, &headers) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    if let Err(e) = check_name(&name) {
-        return e.into_response();
-    }
     let rec = hub.recordings.clone();
     let n = name.clone();
     let state = match tokio::task::spawn_blocking(move || rec.upload_state(&camera, &n)).await {
@@ -158,17 +168,10 @@ async fn status(
 /// `PUT`: the whole file, or the part `Content-Range` names.
 async fn put_segment(
     State(hub): State<AppState>,
-    Path((id, name)): Path<(String, String)>,
+    AgentSegment { camera, name }: AgentSegment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let camera = match authorize(&hub, &id, &headers) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    if let Err(e) = check_name(&name) {
-        return e.into_response();
-    }
     match receive(&hub, camera, name, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

@@ -16,20 +16,19 @@ pub mod mse;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::status::CameraJson;
-use super::{Access, AppState, Route, Viewer, message, origin_allowed};
+use super::ws::{GOING_AWAY, INTERNAL_ERROR, foreign_origin, send_close};
+use super::{Access, AppState, Route, Viewer, message};
 use crate::camera::Camera;
 use crate::video::VideoFeed;
 use mse::{LiveMuxer, Out};
 
-const GOING_AWAY: u16 = 1001;
-const INTERNAL_ERROR: u16 = 1011;
 /// A viewer that cannot take a message for this long is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a playlist request waits for the first segment.
@@ -93,8 +92,8 @@ async fn live_ws(
     Path(name): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&hub, &headers) {
-        return (StatusCode::FORBIDDEN, "websocket origin refused\n").into_response();
+    if let Some(refused) = foreign_origin(&hub, &headers) {
+        return refused;
     }
     let feed = match feed(&hub, &name) {
         Ok(f) => f,
@@ -116,12 +115,7 @@ async fn send(socket: &mut WebSocket, out: Out) -> bool {
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: &str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    send_close(&mut socket, code, reason).await;
 }
 
 async fn run_live(hub: AppState, feed: Arc<VideoFeed>, name: String, mut socket: WebSocket) {
