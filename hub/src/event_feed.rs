@@ -1,7 +1,8 @@
 //! Each camera's source events ([`events::Event`]: motion, alarms, battery, online and
 //! offline, refused passwords) beside its video feed: sources publish into the camera's
 //! [`EventFeed`], the hub's consumers subscribe. Today's consumer logs them
-//! ([`spawn_log`]); an event store, the timeline, MQTT and webhooks subscribe the same way.
+//! (`crate::event_log`); an event store, the timeline, MQTT and webhooks subscribe the same
+//! way.
 //!
 //! Overflow policy: a bounded `broadcast` channel of [`EVENT_CAPACITY`] per camera; a
 //! consumer that falls behind is told how many events it missed and reads on from the
@@ -13,11 +14,6 @@ use std::sync::{Arc, Mutex};
 
 use events::Event;
 use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::RecvError;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-use crate::camera::Registry;
 
 /// Events held per consumer before it lags.
 pub const EVENT_CAPACITY: usize = 256;
@@ -63,32 +59,5 @@ impl EventFeed {
     pub fn recent(&self) -> Vec<Arc<Event>> {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent.iter().cloned().collect()
-    }
-}
-
-/// Logs every camera's events until `stop`.
-pub fn spawn_log(cameras: &Registry, tracker: &TaskTracker, stop: &CancellationToken) {
-    for cam in cameras.iter() {
-        let (mut rx, stop, name) = (cam.events.subscribe(), stop.clone(), cam.name.clone());
-        tracker.spawn(async move {
-            loop {
-                let event = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    e = rx.recv() => e,
-                };
-                match event {
-                    Ok(e) => tracing::info!(
-                        camera = %name,
-                        kind = e.what.key(),
-                        event = %serde_json::to_string(&*e).unwrap_or_default(),
-                        "camera event"
-                    ),
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(camera = %name, missed, "event log fell behind");
-                    }
-                    Err(RecvError::Closed) => return,
-                }
-            }
-        });
     }
 }

@@ -8,6 +8,7 @@ pub mod cmds;
 pub mod config;
 pub mod db;
 pub mod event_feed;
+pub mod event_log;
 pub mod import;
 pub mod listener;
 pub mod rate;
