@@ -273,8 +273,9 @@ async fn file(
     }
 }
 
-/// A body produced on a blocking thread: `produce` hands it pieces until it is done, or
-/// until `send` says the client has gone. An error ends the body early (logged).
+/// A body produced on a blocking thread (an export: planned and read in one go):
+/// `produce` hands it pieces until it is done, or until `send` says the client has gone.
+/// An error ends the body early (logged).
 fn blocking_body(
     produce: impl FnOnce(&mut dyn FnMut(Bytes) -> bool) -> Result<(), RecError> + Send + 'static,
 ) -> Body {
@@ -292,7 +293,7 @@ fn blocking_body(
 }
 
 /// A recording as `video/mp4`: 200 for the whole file, 206 for one byte range, 416 for a
-/// range outside it. Read in 64 KiB pieces.
+/// range outside it. Read in 64 KiB pieces, each on the blocking pool.
 fn serve_segment(reader: Box<dyn SegmentFile>, headers: &HeaderMap, name: &str) -> Response {
     let len = reader.len();
     let range = headers
@@ -312,22 +313,31 @@ fn serve_segment(reader: Box<dyn SegmentFile>, headers: &HeaderMap, name: &str) 
         }
     };
     let remaining = end - start;
-    let body = blocking_body(move |send| {
-        let mut at = start;
-        while at < end {
-            let mut buf = vec![0u8; (end - at).min(64 * 1024) as usize];
-            let got = reader.read_at(at, &mut buf)?;
-            if got == 0 {
-                return Ok(());
-            }
-            buf.truncate(got);
-            at += got as u64;
-            if !send(Bytes::from(buf)) {
-                return Ok(());
-            }
+    // One blocking read per piece: a slow client holds no thread while it reads.
+    let reader: std::sync::Arc<dyn SegmentFile> = reader.into();
+    let pieces = futures_util::stream::unfold((reader, start), move |(reader, at)| async move {
+        if at >= end {
+            return None;
         }
-        Ok(())
+        let r = std::sync::Arc::clone(&reader);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; (end - at).min(64 * 1024) as usize];
+            let got = r.read_at(at, &mut buf)?;
+            buf.truncate(got);
+            Ok::<_, RecError>(buf)
+        })
+        .await;
+        match read {
+            Ok(Ok(buf)) if buf.is_empty() => None,
+            Ok(Ok(buf)) => {
+                let next = at + buf.len() as u64;
+                Some((Ok(Bytes::from(buf)), (reader, next)))
+            }
+            Ok(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), (reader, end))),
+            Err(e) => Some((Err(std::io::Error::other(e.to_string())), (reader, end))),
+        }
     });
+    let body = Body::from_stream(pieces);
     let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
