@@ -2,14 +2,16 @@
 # Run every fuzz target (or the ones named) for a set time each, default 60 s:
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 # One cargo-fuzz workspace, fuzz/, holds a target per decoder of untrusted
-# input (wire, media, baichuan, motion's JPEG input, hub and agent config).
-# Needs the nightly toolchain and cargo-fuzz: installs cargo-fuzz (`cargo
-# install cargo-fuzz --locked`) and the nightly toolchain (`rustup toolchain
-# install nightly --profile minimal`) if either is missing. Builds all
-# targets once, then runs each; the corpus grows in fuzz/corpus/TARGET/,
-# seeded from the example configs (and ../shared/fixtures/baichuan when
-# present). A crash fails the script, prints libFuzzer's report, and leaves
-# the input in fuzz/artifacts/TARGET/.
+# input (wire, media (MP4 recovery, scanning, retiming and export, H.264 and H.265
+# parameter sets), baichuan, motion's JPEG input, the off-site decryptor, hub and
+# agent config). Needs the nightly
+# toolchain and cargo-fuzz: installs cargo-fuzz (`cargo install cargo-fuzz
+# --locked`) and the nightly toolchain (`rustup toolchain install nightly
+# --profile minimal`) if either is missing. Builds all targets once, then runs
+# each; the corpus grows in fuzz/corpus/TARGET/, seeded from the example
+# configs (and ../shared/fixtures/baichuan when present). A crash fails the
+# script, prints libFuzzer's report, and leaves the input in
+# fuzz/artifacts/TARGET/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"; shift || true
@@ -62,6 +64,14 @@ if command -v ffmpeg >/dev/null; then
   [ -f "$f" ] || ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x48:rate=5 -t 1 -c:v libx264 -g 3 \
     -pix_fmt yuv420p -output_ts_offset 3 -movflags frag_keyframe+empty_moov+default_base_moof "$f" || rm -f "$f"
   seed media_retime fuzz/corpus/seed-frag.mp4 fuzz/corpus/seed-frag-late.mp4
+  seed media_export fuzz/corpus/seed-frag.mp4
+  # H.265 as a camera sends it (Annex B), when ffmpeg has libx265.
+  f=fuzz/corpus/seed-h265.hevc
+  if [ ! -f "$f" ]; then
+    ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x48:rate=5 -frames:v 2 -c:v libx265 \
+      -x265-params log-level=error -f hevc "$f" 2>/dev/null || rm -f "$f"
+  fi
+  seed media_h265 "$f"
 fi
 if [ -d ../shared/fixtures/baichuan ]; then
   for t in baichuan_message baichuan_xml baichuan_media baichuan_udp; do

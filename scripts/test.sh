@@ -19,14 +19,14 @@ cargo fmt --all --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "protocol, media, detection and encryption crates do no I/O (no tokio among their dependencies)"
-for crate in wire media baichuan motion chunkseal; do
+step "protocol, media, detection, encryption, event and config-dialect crates do no I/O (no tokio among their dependencies)"
+for crate in wire media baichuan motion chunkseal events units; do
   if cargo tree -p "$crate" -e normal --locked --prefix none | grep -q '^tokio '; then
     echo "error: crate $crate depends on tokio" >&2
     exit 1
   fi
 done
-echo "ok: wire, media, baichuan, motion and chunkseal are runtime-free"
+echo "ok: wire, media, baichuan, motion, chunkseal, events and units are runtime-free"
 
 step "build binaries (integration tests run them)"
 cargo build --workspace --bins --locked

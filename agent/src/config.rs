@@ -1,15 +1,16 @@
 //! The agent's configuration file: typed, strict TOML; every key is documented in `agent.example.toml`.
 //!
 //! Unknown keys are errors, choices are enums, durations and sizes carry
-//! units (`"500ms"`, `"30s"`, `"4MiB"`), defaults live here in code, and
-//! every validation error names the key it is about. The token is never part
-//! of a `Debug` or log line.
+//! units (`"500ms"`, `"30s"`, `"4MiB"`: the dialect the hub's file speaks too, from the
+//! `units` crate), defaults live here in code, and every validation error names the key
+//! it is about. The token is never part of a `Debug` or log line.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+pub use units::{ByteSize, Dur, Limit, Retention, parse_duration, parse_size};
 
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -103,20 +104,118 @@ impl Default for UploadSection {
     }
 }
 
+/// Default part size of one `PUT`.
+pub const DEFAULT_CHUNK_SIZE: u64 = 4 << 20;
+/// Smallest and largest part size accepted.
+pub const MIN_CHUNK_SIZE: u64 = 64 << 10;
+pub const MAX_CHUNK_SIZE: u64 = 512 << 20;
+
+/// What the segment uploader needs to know: [`Config::upload_config`] builds it from
+/// `[upload]`; tests build it with [`UploadConfig::new`] and adjust.
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    /// `http://host:port` of the hub (see [`http_base_url`]); no trailing slash needed.
+    pub hub_base_url: String,
+    pub camera_id: u32,
+    /// The camera's agent token (`hub token ID`), sent as `Authorization: Bearer`.
+    pub token: Secret,
+    /// Bytes per `PUT` ([`MIN_CHUNK_SIZE`]..=[`MAX_CHUNK_SIZE`]); a broken connection
+    /// loses at most the part in flight beyond what the hub wrote.
+    pub chunk_size: u64,
+    /// Backoff after a failure: full jitter, doubling from `backoff_initial` to
+    /// `backoff_max`.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Wait after the hub refused the token (401): retrying soon will not fix it.
+    pub unauthorized_backoff: Duration,
+    pub connect_timeout: Duration,
+    /// Bound on one request, including sending a whole part.
+    pub request_timeout: Duration,
+    /// How often the directory is listed when nothing wakes the uploader (a safety net:
+    /// the recorder wakes the uploader when a segment is finished).
+    pub rescan_interval: Duration,
+}
+
+impl UploadConfig {
+    /// The defaults: 4 MiB parts, backoff 1 s → 5 min, 10 min after a 401, connect
+    /// timeout 10 s, 2 min per request, a rescan every 30 s.
+    pub fn new(hub_base_url: impl Into<String>, camera_id: u32, token: Secret) -> UploadConfig {
+        UploadConfig {
+            hub_base_url: hub_base_url.into(),
+            camera_id,
+            token,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            unauthorized_backoff: Duration::from_secs(600),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+            rescan_interval: Duration::from_secs(30),
+        }
+    }
+
+    /// Checks the values; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let base = self.hub_base_url.trim_end_matches('/');
+        let rest = base
+            .strip_prefix("http://")
+            .ok_or("hub_base_url must start with http://")?;
+        if rest.is_empty() || rest.contains(['@', '?', '#']) {
+            return Err("hub_base_url must be http://host[:port] without credentials".into());
+        }
+        if self.camera_id == 0 {
+            return Err("camera_id must be 1 or more".into());
+        }
+        if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&self.chunk_size) {
+            return Err(format!(
+                "chunk_size must be {MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE} bytes"
+            ));
+        }
+        if self.backoff_initial.is_zero() || self.backoff_max < self.backoff_initial {
+            return Err("backoff_initial must be > 0 and backoff_max at least that".into());
+        }
+        for (name, d) in [
+            ("unauthorized_backoff", self.unauthorized_backoff),
+            ("connect_timeout", self.connect_timeout),
+            ("request_timeout", self.request_timeout),
+            ("rescan_interval", self.rescan_interval),
+        ] {
+            if d.is_zero() {
+                return Err(format!("{name} must be more than 0s"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The hub's HTTP base URL from the agent's `hub_url`: `ws://host:port/video-input-stream`
+/// → `http://host:port` (`wss://` → `https://`). `None` if it is not a ws URL.
+pub fn http_base_url(hub_url: &str) -> Option<String> {
+    let (scheme, rest) = if let Some(r) = hub_url.strip_prefix("ws://") {
+        ("http", r)
+    } else if let Some(r) = hub_url.strip_prefix("wss://") {
+        ("https", r)
+    } else {
+        return None;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    (!authority.is_empty() && !authority.contains('@')).then(|| format!("{scheme}://{authority}"))
+}
+
 impl Config {
     /// The uploader's settings (`token` from [`Config::load_token`]).
-    pub fn upload_config(&self, token: Secret) -> Result<crate::upload::UploadConfig, ConfigError> {
+    pub fn upload_config(&self, token: Secret) -> Result<UploadConfig, ConfigError> {
         let u = &self.upload;
         let base = match &u.hub_base_url {
             Some(b) => b.clone(),
-            None => crate::upload::http_base_url(&self.hub_url).ok_or_else(|| {
+            None => http_base_url(&self.hub_url).ok_or_else(|| {
                 invalid(
                     "upload.hub_base_url",
                     "cannot derive it from hub_url; set it",
                 )
             })?,
         };
-        let mut c = crate::upload::UploadConfig::new(base, self.camera_id, token);
+        let mut c = UploadConfig::new(base, self.camera_id, token);
         c.chunk_size = u.chunk_size.0;
         c.backoff_initial = u.backoff_initial.0;
         c.backoff_max = u.backoff_max.0;
@@ -148,8 +247,13 @@ pub struct RecordConfig {
     /// Key frame interval in frames; `None`: one key frame per second (`source.fps`).
     #[serde(default)]
     pub gop: Option<u32>,
-    #[serde(default)]
-    pub retention: RetentionConfig,
+    /// `[record.retention]`: a key left out takes its default (14 days, 20 GiB, 1 GiB
+    /// free); `"unlimited"` is no limit.
+    #[serde(
+        default = "defaults::retention",
+        deserialize_with = "defaults::retention_table"
+    )]
+    pub retention: Retention,
 }
 
 impl Default for RecordConfig {
@@ -161,7 +265,7 @@ impl Default for RecordConfig {
             fragment: FragmentMode::default(),
             bitrate: defaults::bitrate(),
             gop: None,
-            retention: RetentionConfig::default(),
+            retention: defaults::retention(),
         }
     }
 }
@@ -183,55 +287,6 @@ pub enum FragmentMode {
     /// One fragment per second, cut at a key frame if one comes, else at any frame.
     #[serde(rename = "1s")]
     OneSecond,
-}
-
-/// `[record.retention]`: limits enforced oldest-first; `None` is "unlimited".
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionConfig {
-    #[serde(default = "defaults::max_age")]
-    pub max_age: Limit<Dur>,
-    #[serde(default = "defaults::max_size")]
-    pub max_size: Limit<ByteSize>,
-    #[serde(default = "defaults::min_free")]
-    pub min_free: Limit<ByteSize>,
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        RetentionConfig {
-            max_age: defaults::max_age(),
-            max_size: defaults::max_size(),
-            min_free: defaults::min_free(),
-        }
-    }
-}
-
-/// A limit that may be `"unlimited"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit<T>(pub Option<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Limit<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw<T> {
-            Unlimited(Unlimited),
-            Value(T),
-        }
-        #[derive(Deserialize)]
-        enum Unlimited {
-            #[serde(rename = "unlimited")]
-            Unlimited,
-        }
-        match Raw::<T>::deserialize(d) {
-            Ok(Raw::Unlimited(_)) => Ok(Limit(None)),
-            Ok(Raw::Value(v)) => Ok(Limit(Some(v))),
-            Err(_) => Err(serde::de::Error::custom(
-                "expected \"unlimited\" or a value with a unit, e.g. \"14d\" or \"20GiB\"",
-            )),
-        }
-    }
 }
 
 /// A bitrate in bits per second: `"1500kbps"`, `"2Mbps"`, `"800000bps"` or an integer.
@@ -470,7 +525,7 @@ impl Default for UplinkConfig {
 }
 
 mod defaults {
-    use super::{Bitrate, ByteSize, Dur, Limit};
+    use super::{Bitrate, ByteSize, Dur, Limit, Retention};
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -526,7 +581,7 @@ mod defaults {
         PathBuf::from("/var/lib/camera-agent")
     }
     pub fn upload_chunk_size() -> ByteSize {
-        ByteSize(crate::upload::DEFAULT_CHUNK_SIZE)
+        ByteSize(super::DEFAULT_CHUNK_SIZE)
     }
     pub fn upload_backoff_initial() -> Dur {
         Dur(Duration::from_secs(1))
@@ -549,14 +604,18 @@ mod defaults {
     pub fn bitrate() -> Bitrate {
         Bitrate(1_000_000)
     }
-    pub fn max_age() -> Limit<Dur> {
-        Limit(Some(Dur(Duration::from_secs(14 * 86_400))))
+    /// An SD card's worth: two weeks, 20 GiB, and 1 GiB left free.
+    pub fn retention() -> Retention {
+        Retention {
+            max_age: Limit(Some(Dur::from_secs(14 * 86_400))),
+            max_size: Limit(Some(ByteSize(20 << 30))),
+            min_free: Limit(Some(ByteSize(1 << 30))),
+        }
     }
-    pub fn max_size() -> Limit<ByteSize> {
-        Limit(Some(ByteSize(20 << 30)))
-    }
-    pub fn min_free() -> Limit<ByteSize> {
-        Limit(Some(ByteSize(1 << 30)))
+    /// `[record.retention]` as written, with [`retention`] for the keys left out.
+    pub fn retention_table<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Retention, D::Error> {
+        use serde::Deserialize;
+        units::RetentionTable::deserialize(d).map(|t| t.or(retention()))
     }
 }
 
@@ -681,16 +740,14 @@ impl Config {
         if r.enabled && r.dir.as_os_str().is_empty() {
             return Err(invalid("record.dir", "is empty"));
         }
-        if r.retention.max_age.0.is_some_and(|d| d.0.is_zero()) {
+        if let Err((key, reason)) = r.retention.check() {
             return Err(invalid(
-                "record.retention.max_age",
-                "must be more than 0s (or \"unlimited\")",
-            ));
-        }
-        if r.retention.max_size.0.is_some_and(|b| b.0 == 0) {
-            return Err(invalid(
-                "record.retention.max_size",
-                "must be more than 0 (or \"unlimited\")",
+                match key {
+                    "max_age" => "record.retention.max_age",
+                    "max_size" => "record.retention.max_size",
+                    _ => "record.retention.min_free",
+                },
+                reason,
             ));
         }
         Ok(())
@@ -784,155 +841,62 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A duration written with units: `"500ms"`, `"30s"`, `"2m"`, `"1h"`,
-/// `"14d"`, `"1m30s"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dur(pub Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(Dur)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// Parse `"1h2m3s400ms"`-style durations; a unit is required.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad =
-        || format!("invalid duration {s:?}: expected e.g. \"500ms\", \"30s\", \"2m\", \"1h\"");
-    let mut total = Duration::ZERO;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
-            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
-            "d" => Duration::from_secs(n.checked_mul(86_400).ok_or_else(bad)?),
-            _ => return Err(bad()),
-        };
-        total = total.checked_add(part).ok_or_else(bad)?;
-    }
-    Ok(total)
-}
-
-/// A size in bytes written with units: `"4MiB"`, `"512KiB"`, `"2MB"`,
-/// `"1000B"`, or a bare integer of bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteSize(pub u64);
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(u64),
-            Str(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Int(n) => Ok(ByteSize(n)),
-            Raw::Str(s) => parse_size(&s)
-                .map(ByteSize)
-                .map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-/// Parse `"4MiB"`-style sizes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let bad =
-        || format!("invalid size {s:?}: expected e.g. \"4MiB\", \"512KiB\", \"2MB\", \"1000B\"");
-    let t = s.trim();
-    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
-        return Err(bad());
-    }
-    let n: u64 = t[..digits].parse().map_err(|_| bad())?;
-    let mult: u64 = match t[digits..].trim() {
-        "" | "B" => 1,
-        "KB" | "kB" => 1000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(mult).ok_or_else(bad)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        let ok =
-            |s: &str, ms: u64| assert_eq!(parse_duration(s), Ok(Duration::from_millis(ms)), "{s}");
-        ok("500ms", 500);
-        ok("30s", 30_000);
-        ok("2m", 120_000);
-        ok("1h", 3_600_000);
-        ok("1m30s", 90_000);
-        ok("0s", 0);
-        ok("14d", 14 * 86_400_000);
-        for bad in [
-            "",
-            "30",
-            "s",
-            "3 s",
-            "1w",
-            "-1s",
-            "1.5s",
-            "99999999999999999999h",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
-        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
-        assert_eq!(parse_size("2MB"), Ok(2_000_000));
-        assert_eq!(parse_size("1000B"), Ok(1000));
-        assert_eq!(parse_size("7"), Ok(7));
-        for bad in ["", "MiB", "4 TB", "4mib", "-1"] {
-            assert!(parse_size(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn bitrates_and_limits() {
+    fn bitrates() {
         assert_eq!(parse_bitrate("800kbps"), Ok(800_000));
         assert_eq!(parse_bitrate("2Mbps"), Ok(2_000_000));
         assert_eq!(parse_bitrate("1234"), Ok(1234));
         for bad in ["", "kbps", "1Gbps", "5000Mbps", "1.5Mbps"] {
             assert!(parse_bitrate(bad).is_err(), "{bad:?}");
         }
-        #[derive(Deserialize)]
-        struct T {
-            a: Limit<ByteSize>,
-            b: Limit<Dur>,
-        }
-        let t: T = toml::from_str("a = \"unlimited\"\nb = \"14d\"").unwrap();
-        assert_eq!(t.a, Limit(None));
-        assert_eq!(t.b, Limit(Some(Dur(Duration::from_secs(14 * 86_400)))));
-        assert!(toml::from_str::<T>("a = \"lots\"\nb = \"1s\"").is_err());
+    }
+
+    #[test]
+    fn base_url_from_the_ws_hub_url() {
+        let check = |ws: &str, http: Option<&str>| {
+            assert_eq!(http_base_url(ws).as_deref(), http, "{ws}");
+        };
+        check(
+            "ws://hub.local:8080/video-input-stream",
+            Some("http://hub.local:8080"),
+        );
+        check("ws://10.0.0.2/video-input-stream", Some("http://10.0.0.2"));
+        check("ws://[::1]:8080", Some("http://[::1]:8080"));
+        check("wss://hub/x", Some("https://hub"));
+        check("http://hub/x", None);
+        check("ws:///x", None);
+        check("ws://u:p@hub/x", None);
+    }
+
+    #[test]
+    fn config_is_checked() {
+        let ok = UploadConfig::new("http://127.0.0.1:8080", 1, Secret::new("t"));
+        assert_eq!(ok.validate(), Ok(()));
+        let mut c = ok.clone();
+        c.hub_base_url = "ws://hub".into();
+        assert!(c.validate().is_err());
+        let mut c = ok.clone();
+        c.hub_base_url = "http://user:pw@hub".into();
+        assert!(c.validate().is_err());
+        let mut c = ok.clone();
+        c.chunk_size = 1;
+        assert!(c.validate().unwrap_err().contains("chunk_size"));
+        let mut c = ok.clone();
+        c.backoff_max = Duration::ZERO;
+        assert!(c.validate().is_err());
+        let mut c = ok;
+        c.camera_id = 0;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn token_is_not_in_debug() {
+        let c = UploadConfig::new("http://hub", 1, Secret::new("hunter2"));
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]

@@ -42,125 +42,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use store::SegmentDir;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
+use wire::upload::{Answer, ContentRange, Held, OFFSET_HEADER, SHA256_HEADER, UploadStatus};
 
 use crate::backoff::{Backoff, Problem, sleep_or_cancel};
-use crate::config::Secret;
+pub use crate::config::UploadConfig;
 
 /// Suffix of the sidecar that marks a segment the hub refused for good.
 pub const REJECTED_EXT: &str = ".rejected";
-/// Default part size of one `PUT`.
-pub const DEFAULT_CHUNK_SIZE: u64 = 4 << 20;
-/// Smallest and largest part size accepted.
-pub const MIN_CHUNK_SIZE: u64 = 64 << 10;
-pub const MAX_CHUNK_SIZE: u64 = 512 << 20;
-/// The request header carrying the whole file's SHA-256.
-pub const SHA256_HEADER: &str = "x-content-sha256";
-/// The response header saying how many bytes the hub holds.
-pub const OFFSET_HEADER: &str = "upload-offset";
 /// Most of a hub's answer kept for a log line or a rejected sidecar.
 const MAX_MESSAGE_BYTES: usize = 512;
 /// `416`s in a row for one segment before giving up on it for this pass.
 const MAX_OFFSET_CORRECTIONS: u32 = 3;
 /// Read size when hashing and streaming a file.
 const READ_BUF: usize = 256 << 10;
-
-/// What the uploader needs to know; build with [`UploadConfig::new`] and adjust.
-#[derive(Debug, Clone)]
-pub struct UploadConfig {
-    /// `http://host:port` of the hub (see [`http_base_url`]); no trailing slash needed.
-    pub hub_base_url: String,
-    pub camera_id: u32,
-    /// The camera's agent token (`hub token ID`), sent as `Authorization: Bearer`.
-    pub token: Secret,
-    /// Bytes per `PUT` ([`MIN_CHUNK_SIZE`]..=[`MAX_CHUNK_SIZE`]); a broken connection
-    /// loses at most the part in flight beyond what the hub wrote.
-    pub chunk_size: u64,
-    /// Backoff after a failure: full jitter, doubling from `backoff_initial` to
-    /// `backoff_max`.
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
-    /// Wait after the hub refused the token (401): retrying soon will not fix it.
-    pub unauthorized_backoff: Duration,
-    pub connect_timeout: Duration,
-    /// Bound on one request, including sending a whole part.
-    pub request_timeout: Duration,
-    /// How often the directory is listed when nothing wakes the uploader (a safety net:
-    /// the recorder wakes it through [`Uploader::waker`] when a segment is finished).
-    pub rescan_interval: Duration,
-}
-
-impl UploadConfig {
-    /// The defaults: 4 MiB parts, backoff 1 s → 5 min, 10 min after a 401, connect
-    /// timeout 10 s, 2 min per request, a rescan every 30 s.
-    pub fn new(hub_base_url: impl Into<String>, camera_id: u32, token: Secret) -> UploadConfig {
-        UploadConfig {
-            hub_base_url: hub_base_url.into(),
-            camera_id,
-            token,
-            chunk_size: DEFAULT_CHUNK_SIZE,
-            backoff_initial: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(300),
-            unauthorized_backoff: Duration::from_secs(600),
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(120),
-            rescan_interval: Duration::from_secs(30),
-        }
-    }
-
-    /// Checks the values; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
-        let base = self.hub_base_url.trim_end_matches('/');
-        let rest = base
-            .strip_prefix("http://")
-            .ok_or("hub_base_url must start with http://")?;
-        if rest.is_empty() || rest.contains(['@', '?', '#']) {
-            return Err("hub_base_url must be http://host[:port] without credentials".into());
-        }
-        if self.camera_id == 0 {
-            return Err("camera_id must be 1 or more".into());
-        }
-        if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&self.chunk_size) {
-            return Err(format!(
-                "chunk_size must be {MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE} bytes"
-            ));
-        }
-        if self.backoff_initial.is_zero() || self.backoff_max < self.backoff_initial {
-            return Err("backoff_initial must be > 0 and backoff_max at least that".into());
-        }
-        for (name, d) in [
-            ("unauthorized_backoff", self.unauthorized_backoff),
-            ("connect_timeout", self.connect_timeout),
-            ("request_timeout", self.request_timeout),
-            ("rescan_interval", self.rescan_interval),
-        ] {
-            if d.is_zero() {
-                return Err(format!("{name} must be more than 0s"));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The hub's HTTP base URL from the agent's `hub_url`: `ws://host:port/video-input-stream`
-/// → `http://host:port` (`wss://` → `https://`). `None` if it is not a ws URL.
-pub fn http_base_url(hub_url: &str) -> Option<String> {
-    let (scheme, rest) = if let Some(r) = hub_url.strip_prefix("ws://") {
-        ("http", r)
-    } else if let Some(r) = hub_url.strip_prefix("wss://") {
-        ("https", r)
-    } else {
-        return None;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    (!authority.is_empty() && !authority.contains('@')).then(|| format!("{scheme}://{authority}"))
-}
 
 /// Counters, for the stats line, `status.json` and tests.
 #[derive(Debug, Default)]
@@ -258,39 +158,33 @@ pub enum PutAnswer {
 }
 
 impl PutAnswer {
+    /// The protocol's meaning of `status` ([`Answer`]) as what the uploader does next.
     pub fn classify(status: u16, upload_offset: Option<u64>) -> PutAnswer {
-        match (status, upload_offset) {
-            (201, _) => PutAnswer::Stored,
-            (200, _) => PutAnswer::AlreadyHad,
-            (202, Some(offset)) => PutAnswer::HubHolds {
+        match (Answer::of_status(status), upload_offset) {
+            (Some(Answer::Stored), _) => PutAnswer::Stored,
+            (Some(Answer::AlreadyHad), _) => PutAnswer::AlreadyHad,
+            (Some(Answer::PartStored), Some(offset)) => PutAnswer::HubHolds {
                 offset,
                 wrong_start: false,
             },
-            (416, Some(offset)) => PutAnswer::HubHolds {
+            (Some(Answer::WrongOffset), Some(offset)) => PutAnswer::HubHolds {
                 offset,
                 wrong_start: true,
             },
-            (409, _) => PutAnswer::Conflict,
-            (422, _) => PutAnswer::Invalid,
-            (413, _) => PutAnswer::TooLarge,
-            (401, _) => PutAnswer::Unauthorized,
-            (400 | 202 | 416, _) => PutAnswer::SegmentFailed,
-            _ => PutAnswer::HubFailed,
+            (Some(Answer::Conflict), _) => PutAnswer::Conflict,
+            (Some(Answer::Rejected), _) => PutAnswer::Invalid,
+            (Some(Answer::TooLarge), _) => PutAnswer::TooLarge,
+            (Some(Answer::Unauthorized), _) => PutAnswer::Unauthorized,
+            (Some(Answer::BadRequest | Answer::PartStored | Answer::WrongOffset), _) => {
+                PutAnswer::SegmentFailed
+            }
+            (Some(Answer::NotFound | Answer::NoSpace) | None, _) => PutAnswer::HubFailed,
         }
     }
 }
 
-/// The hub's `GET` answer.
-#[derive(Debug, Clone, Deserialize)]
-struct HubState {
-    state: String,
-    #[serde(default)]
-    received_bytes: u64,
-    #[serde(default)]
-    total_bytes: Option<u64>,
-    #[serde(default)]
-    sha256: Option<String>,
-}
+/// The hub's `GET` answer (the segment's description is not needed here).
+type HubState = UploadStatus<serde::de::IgnoredAny>;
 
 /// Where an upload starts, from the hub's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,14 +201,16 @@ fn start_from(state: &HubState, sha256: &str, size: u64) -> Start {
         .sha256
         .as_deref()
         .is_some_and(|s| s.eq_ignore_ascii_case(sha256));
-    match state.state.as_str() {
-        "complete" if same_hash => Start::Done,
-        "complete" => Start::Conflict(format!(
+    match state.state {
+        Held::Complete if same_hash => Start::Done,
+        Held::Complete => Start::Conflict(format!(
             "the hub stores another file of this name (SHA-256 {})",
             state.sha256.as_deref().unwrap_or("unknown")
         )),
         // A part staged with our hash and size: resume after it.
-        "partial" if same_hash && state.total_bytes == Some(size) && state.received_bytes > 0 => {
+        Held::Partial
+            if same_hash && state.total_bytes == Some(size) && state.received_bytes > 0 =>
+        {
             Start::At(state.received_bytes)
         }
         // Nothing, or a stale part of another file (a PUT from 0 replaces it).
@@ -681,9 +577,9 @@ impl Uploader {
 
     fn url(&self, name: &str) -> String {
         format!(
-            "{}/api/v1/agents/{}/segments/{name}",
+            "{}{}",
             self.cfg.hub_base_url.trim_end_matches('/'),
-            self.cfg.camera_id
+            wire::upload::segment_path(self.cfg.camera_id, name)
         )
     }
 
@@ -941,7 +837,9 @@ impl Uploader {
             .header(reqwest::header::CONTENT_LENGTH, len)
             .header(
                 reqwest::header::CONTENT_RANGE,
-                format!("bytes {start}-{}/{total}", end - 1),
+                ContentRange::of(start, end, total)
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
             )
             .timeout(self.cfg.request_timeout)
             .body(reqwest::Body::wrap_stream(body))
@@ -1114,23 +1012,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base_url_from_the_ws_hub_url() {
-        let check = |ws: &str, http: Option<&str>| {
-            assert_eq!(http_base_url(ws).as_deref(), http, "{ws}");
-        };
-        check(
-            "ws://hub.local:8080/video-input-stream",
-            Some("http://hub.local:8080"),
-        );
-        check("ws://10.0.0.2/video-input-stream", Some("http://10.0.0.2"));
-        check("ws://[::1]:8080", Some("http://[::1]:8080"));
-        check("wss://hub/x", Some("https://hub"));
-        check("http://hub/x", None);
-        check("ws:///x", None);
-        check("ws://u:p@hub/x", None);
-    }
-
-    #[test]
     fn put_answers() {
         use PutAnswer::*;
         let check = |status: u16, offset: Option<u64>, want: PutAnswer| {
@@ -1173,10 +1054,16 @@ mod tests {
     #[test]
     fn where_an_upload_starts() {
         let st = |state: &str, received: u64, total: Option<u64>, sha: Option<&str>| HubState {
-            state: state.into(),
+            name: "n".into(),
+            state: match state {
+                "complete" => Held::Complete,
+                "partial" => Held::Partial,
+                _ => Held::None,
+            },
             received_bytes: received,
             total_bytes: total,
             sha256: sha.map(str::to_owned),
+            segment: None,
         };
         let ours = "ab".repeat(32);
         let other = "cd".repeat(32);
@@ -1214,33 +1101,6 @@ mod tests {
             start_from(&st("complete", 100, Some(100), Some(&other)), &ours, 100),
             Start::Conflict(_)
         ));
-    }
-
-    #[test]
-    fn config_is_checked() {
-        let ok = UploadConfig::new("http://127.0.0.1:8080", 1, Secret::new("t"));
-        assert_eq!(ok.validate(), Ok(()));
-        let mut c = ok.clone();
-        c.hub_base_url = "ws://hub".into();
-        assert!(c.validate().is_err());
-        let mut c = ok.clone();
-        c.hub_base_url = "http://user:pw@hub".into();
-        assert!(c.validate().is_err());
-        let mut c = ok.clone();
-        c.chunk_size = 1;
-        assert!(c.validate().unwrap_err().contains("chunk_size"));
-        let mut c = ok.clone();
-        c.backoff_max = Duration::ZERO;
-        assert!(c.validate().is_err());
-        let mut c = ok;
-        c.camera_id = 0;
-        assert!(c.validate().is_err());
-    }
-
-    #[test]
-    fn token_is_not_in_debug() {
-        let c = UploadConfig::new("http://hub", 1, Secret::new("hunter2"));
-        assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]

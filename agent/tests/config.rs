@@ -198,13 +198,19 @@ fn bad_configs_name_the_key() {
         "record.retention.max_age",
         "unlimited",
     );
+    // An old file's zero floor is refused with the form to write instead.
+    check(
+        append("[record.retention]\nmin_free = \"0B\""),
+        "record.retention.min_free",
+        "\"unlimited\"",
+    );
     check(
         append("[record.retention]\nmax_size = \"lots\""),
         "max_size",
         "unlimited",
     );
     check(
-        append("[source.rpicam]\nmax_frame_size = \"4 TB\""),
+        append("[source.rpicam]\nmax_frame_size = \"4 parsecs\""),
         "max_frame_size",
         "invalid size",
     );
@@ -214,7 +220,7 @@ fn bad_configs_name_the_key() {
         "must not exceed",
     );
     check(
-        append("[uplink]\nbackoff_max = \"30\""),
+        append("[uplink]\nbackoff_max = \"30 fortnights\""),
         "backoff_max",
         "invalid duration",
     );

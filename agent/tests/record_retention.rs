@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agent::record::codec::{EncoderSettings, H264Encoder};
 use agent::record::recorder::{self, RecorderHandle, RecorderSettings};
 use agent::record::{Pushed, RecordItem};
+use codec::{EncoderSettings, H264Encoder};
 use media::h264::AccessUnit;
 use media::{Duration90k, SegmenterConfig};
 use store::{FakeFsStats, RetentionPolicy, SegmentDir, SetUp, SimClock};

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use agent::record::codec::{EncoderSettings, H264Encoder};
+use codec::{EncoderSettings, H264Encoder};
 use common::{config_text, ffprobe, have_ffprobe};
 use media::fmp4::{FragmentPolicy, Fragmenter, Sample, init_segment};
 use media::{Duration90k, Frame, Time90k, TrackConfig};

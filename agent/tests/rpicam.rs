@@ -224,7 +224,7 @@ async fn a_missing_binary_is_retried_not_fatal() {
 /// a key frame with SPS/PPS every 5 frames), encoded with the agent's own
 /// openh264 encoder, as `rpicam-vid --codec h264 --inline` writes it.
 fn h264_stream(frames: u32) -> Vec<u8> {
-    use agent::record::codec::{EncoderSettings, H264Encoder, access_unit_to_annexb};
+    use codec::{EncoderSettings, H264Encoder};
     let mut enc = H264Encoder::new(EncoderSettings {
         width: 320,
         height: 240,
@@ -241,7 +241,7 @@ fn h264_stream(frames: u32) -> Vec<u8> {
             millis: u64::from(frame) * 100,
         });
         if let Some(au) = enc.encode(&picture.to_i420()).unwrap() {
-            stream.extend(access_unit_to_annexb(&au));
+            stream.extend(au.to_annexb());
         }
     }
     stream

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use agent::config::Secret;
-use agent::record::codec::{EncoderSettings, H264Encoder};
 use agent::upload::{UploadConfig, UploadStats, Uploader, hash_file};
+use codec::{EncoderSettings, H264Encoder};
 use media::{Frame, SegmentEvent, Segmenter, SegmenterConfig, Time90k, TrackConfig};
 use store::{SegmentDir, SetUp};
 use testkit::process::{ChildGuard, bin_path, free_port, spawn_logged};

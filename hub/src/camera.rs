@@ -3,7 +3,7 @@
 //! camera or other viewers), frame-rate and activity statistics, and which
 //! ingest connection currently owns the camera.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -11,9 +11,9 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::watch;
-use wire::TokenScheme;
 
-use crate::config::{CameraConfig, SourceConfig};
+use crate::config::{CameraConfig, SourceKind};
+use crate::video::SourceState;
 
 /// Lock ignoring poisoning: nothing guarded here can be left half-updated
 /// by a panic (every update is a single assignment or push).
@@ -29,47 +29,12 @@ pub struct LiveFrame {
     pub jpeg: Bytes,
     /// When the hub received it.
     pub received_at: SystemTime,
-    /// The frame as one multipart part per MJPEG boundary, built by the first
-    /// viewer that needs it and shared by the rest (`web::mjpeg`).
-    pub parts: Arc<MultipartParts>,
 }
-
-/// One lazily built `--boundary` part per boundary the MJPEG routes use.
-#[derive(Debug, Default)]
-pub struct MultipartParts(pub [std::sync::OnceLock<Bytes>; 2]);
-
-/// How frames reach this camera.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CameraKind {
-    Agent {
-        token_scheme: TokenScheme,
-    },
-    Demo,
-    /// Bridged by the hub from an RTSP camera.
-    Rtsp,
-    /// Bridged by the hub from a Reolink camera.
-    Reolink,
-}
-
-impl CameraKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CameraKind::Agent { .. } => "agent",
-            CameraKind::Demo => "demo",
-            CameraKind::Rtsp => "rtsp",
-            CameraKind::Reolink => "reolink",
-        }
-    }
-}
-
-/// Frame arrival times kept for the frame-rate estimate.
-const FPS_WINDOW: usize = 32;
 
 #[derive(Default)]
 struct Stats {
-    arrivals: VecDeque<Instant>,
+    arrivals: crate::rate::Arrivals,
     last_frame_wall: Option<SystemTime>,
-    last_frame_mono: Option<Instant>,
 }
 
 /// A camera and its live state.
@@ -77,11 +42,14 @@ pub struct Camera {
     pub id: u32,
     pub name: String,
     pub description: String,
-    pub kind: CameraKind,
+    /// Facts of its source (see [`crate::config::SourceConfig::kind`]).
+    pub kind: SourceKind,
     pub fallback_image: Option<std::path::PathBuf>,
     /// Encoded video (H.264/H.265) for cameras whose source produces it;
     /// `None` for JPEG-only cameras (agents push JPEG and record on the Pi).
     pub video: Option<Arc<crate::video::VideoFeed>>,
+    /// What its source says besides video (online/offline, battery, alarms).
+    pub events: crate::event_feed::EventFeed,
     live: watch::Sender<Option<LiveFrame>>,
     seq: AtomicU64,
     stats: Mutex<Stats>,
@@ -103,22 +71,22 @@ impl std::fmt::Debug for Camera {
     }
 }
 
-/// A point-in-time view of a camera's state for pages and APIs.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A point-in-time view of a camera's state.
+#[derive(Debug, Clone)]
 pub struct CameraStatus {
     pub id: u32,
     pub name: String,
     pub description: String,
-    pub kind: &'static str,
+    pub kind: SourceKind,
     pub online: bool,
     pub connected: bool,
     pub fps: f64,
-    /// Unix milliseconds of the last frame, if any.
-    pub last_frame_ms: Option<i64>,
+    /// When the last frame arrived.
+    pub last_frame: Option<SystemTime>,
     pub frames_total: u64,
+    /// Live JPEG views subscribed now.
     pub viewers: usize,
     /// Encoded video and its source's state (cameras with a video feed).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub video: Option<crate::video::VideoStatus>,
 }
 
@@ -126,26 +94,15 @@ static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 impl Camera {
     pub fn from_config(c: &CameraConfig) -> Camera {
-        let kind = match &c.source {
-            SourceConfig::Agent { token_scheme } => CameraKind::Agent {
-                token_scheme: *token_scheme,
-            },
-            SourceConfig::Demo { .. } => CameraKind::Demo,
-            SourceConfig::Rtsp(_) => CameraKind::Rtsp,
-            SourceConfig::Reolink(_) => CameraKind::Reolink,
-        };
+        let kind = c.source.kind();
         Camera {
             id: c.id,
             name: c.name.clone(),
             description: c.description.clone(),
             kind,
             fallback_image: c.fallback_image.clone(),
-            video: match kind {
-                CameraKind::Agent { .. } => None,
-                CameraKind::Demo | CameraKind::Rtsp | CameraKind::Reolink => {
-                    Some(Arc::new(crate::video::VideoFeed::new()))
-                }
-            },
+            video: kind.video.then(|| Arc::new(crate::video::VideoFeed::new())),
+            events: crate::event_feed::EventFeed::default(),
             live: watch::Sender::new(None),
             seq: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
@@ -168,18 +125,13 @@ impl Camera {
             .fetch_add(jpeg.len() as u64, Ordering::Relaxed);
         {
             let mut st = lock(&self.stats);
-            if st.arrivals.len() == FPS_WINDOW {
-                st.arrivals.pop_front();
-            }
-            st.arrivals.push_back(now);
+            st.arrivals.push(now);
             st.last_frame_wall = Some(now_wall);
-            st.last_frame_mono = Some(now);
         }
         self.live.send_replace(Some(LiveFrame {
             seq,
             jpeg,
             received_at: now_wall,
-            parts: Arc::default(),
         }));
     }
 
@@ -209,25 +161,15 @@ impl Camera {
         let st = lock(&self.stats);
         let now = Instant::now();
         let online = st
-            .last_frame_mono
+            .arrivals
+            .last()
             .is_some_and(|t| now.duration_since(t) < offline_after);
-        let fps = match (st.arrivals.front(), st.arrivals.back()) {
-            (Some(first), Some(last)) if st.arrivals.len() >= 2 && online => {
-                let span = last.duration_since(*first).as_secs_f64();
-                if span > 0.0 {
-                    (st.arrivals.len() - 1) as f64 / span
-                } else {
-                    0.0
-                }
-            }
-            _ => 0.0,
-        };
+        let fps = st.arrivals.fps(now, offline_after);
         // Bridged cameras are online while video arrives (their JPEG
         // pictures come only at the snapshot rate, or never for H.265).
         let video = self.video.as_ref().map(|v| v.status());
-        let bridged = matches!(self.kind, CameraKind::Rtsp | CameraKind::Reolink);
         let (online, fps) = match &video {
-            Some(v) if bridged => (
+            Some(v) if self.kind.bridged => (
                 v.last_frame
                     .is_some_and(|t| now.duration_since(t) < offline_after),
                 v.fps,
@@ -235,20 +177,23 @@ impl Camera {
             _ => (online, fps),
         };
         let connected = match &video {
-            Some(v) if bridged => v.source.as_ref().is_some_and(|s| s.state == "playing"),
-            _ => {
-                self.connections.load(Ordering::SeqCst) > 0 || matches!(self.kind, CameraKind::Demo)
-            }
+            Some(v) if self.kind.bridged => v
+                .source
+                .as_ref()
+                .is_some_and(|s| s.state == SourceState::Playing),
+            // An agent's camera while a connection pushes; one the hub runs itself always.
+            _ if self.kind.agent_token.is_some() => self.connections.load(Ordering::SeqCst) > 0,
+            _ => true,
         };
         CameraStatus {
             id: self.id,
             name: self.name.clone(),
             description: self.description.clone(),
-            kind: self.kind.as_str(),
+            kind: self.kind,
             online,
             connected,
-            fps: (fps * 10.0).round() / 10.0,
-            last_frame_ms: st.last_frame_wall.map(unix_ms),
+            fps,
+            last_frame: st.last_frame_wall,
             frames_total: self.frames_total.load(Ordering::Relaxed),
             viewers: self.live.receiver_count(),
             video,
@@ -273,6 +218,11 @@ impl Drop for ConnectionGuard<'_> {
     fn drop(&mut self) {
         self.camera.connections.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Now, in unix milliseconds.
+pub fn now_ms() -> i64 {
+    unix_ms(SystemTime::now())
 }
 
 pub fn unix_ms(t: SystemTime) -> i64 {
@@ -323,8 +273,8 @@ mod tests {
             id: 1,
             name: "a".into(),
             description: String::new(),
-            source: SourceConfig::Agent {
-                token_scheme: TokenScheme::HmacSha256,
+            source: crate::config::SourceConfig::Agent {
+                token_scheme: wire::TokenScheme::HmacSha256,
             },
             fallback_image: None,
             segment_duration: None,

@@ -144,34 +144,38 @@ pub fn user_count(c: &Connection) -> Result<i64, DbError> {
     Ok(c.query_row("SELECT count(*) FROM user", [], |r| r.get(0))?)
 }
 
+/// A user from a row of `id, name, password_phc`.
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        password_phc: r.get(2)?,
+    })
+}
+
+/// The user a query of `id, name, password_phc` finds, if any.
+fn one_user(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<User>, DbError> {
+    Ok(c.query_row(sql, params, user_row).optional()?)
+}
+
 pub fn user_by_name(c: &Connection, name: &str) -> Result<Option<User>, DbError> {
-    Ok(c.query_row(
+    one_user(
+        c,
         "SELECT id, name, password_phc FROM user WHERE name = ?1",
         [name],
-        |r| {
-            Ok(User {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                password_phc: r.get(2)?,
-            })
-        },
     )
-    .optional()?)
 }
 
 pub fn user_by_api_token(c: &Connection, token_sha256: &str) -> Result<Option<User>, DbError> {
-    Ok(c.query_row(
+    one_user(
+        c,
         "SELECT id, name, password_phc FROM user WHERE api_token_sha256 = ?1",
         [token_sha256],
-        |r| {
-            Ok(User {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                password_phc: r.get(2)?,
-            })
-        },
     )
-    .optional()?)
 }
 
 /// Insert or replace a user's password and API token.
@@ -219,19 +223,12 @@ pub fn insert_session(
 
 /// The user of a live session, if the session exists and has not expired.
 pub fn session_user(c: &Connection, id_sha256: &str, now_ms: i64) -> Result<Option<User>, DbError> {
-    Ok(c.query_row(
+    one_user(
+        c,
         "SELECT u.id, u.name, u.password_phc FROM session s JOIN user u ON u.id = s.user_id
          WHERE s.id_sha256 = ?1 AND s.expires_ms > ?2",
         params![id_sha256, now_ms],
-        |r| {
-            Ok(User {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                password_phc: r.get(2)?,
-            })
-        },
     )
-    .optional()?)
 }
 
 pub fn delete_session(c: &Connection, id_sha256: &str) -> Result<(), DbError> {

@@ -1,16 +1,19 @@
 //! The camera hub as a library, so integration tests can start it
 //! in-process on `127.0.0.1:0`. The binary (`main.rs`) only dispatches.
 
+pub mod app;
 pub mod auth;
 pub mod camera;
 pub mod cmds;
 pub mod config;
 pub mod db;
+pub mod event_feed;
+pub mod event_log;
 pub mod import;
 pub mod listener;
+pub mod rate;
 pub mod recordings;
 pub mod server;
 pub mod sources;
-pub mod units;
 pub mod video;
 pub mod web;

@@ -11,7 +11,7 @@
 //!   timeout, which also ends idle keep-alive connections).
 //! - Under TLS the handshake must finish within `handshake_timeout`.
 //! - Websockets that never send their hello are ended by their handlers
-//!   ([`crate::web::WS_HELLO_TIMEOUT`]).
+//!   ([`crate::web::ws::HELLO_TIMEOUT`]).
 
 use std::io;
 use std::net::SocketAddr;

@@ -12,11 +12,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::app::Hub;
 use crate::auth::Auth;
 use crate::camera::Registry;
 use crate::config::Config;
 use crate::db::Db;
-use crate::web::{self, Hub};
+use crate::web;
 
 /// How long open connections get to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -143,9 +144,10 @@ pub fn fd_limit() -> Option<u64> {
 /// Run the hub on `listener` until `shutdown` is cancelled.
 pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
-    crate::sources::spawn_all(&hub.cfg, &hub.cameras, &tracker, &hub.shutdown);
-    crate::recordings::spawn_all(&hub, &tracker);
-    let app = web::router(hub.clone());
+    crate::sources::spawn_all(&hub.cfg.cameras, &hub.cameras, &tracker, &hub.shutdown);
+    crate::recordings::spawn_all(&hub.recordings, &hub.cameras, &tracker, &hub.shutdown);
+    crate::event_log::spawn(&hub.cameras, &tracker, &hub.shutdown);
+    let app = web::router(web::WebState::start(hub.clone(), &tracker));
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,

@@ -17,15 +17,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::TestHub;
+use common::{TestHub, browser_login};
 use recordings_support::{
     FPS, agent_token, encode, ffprobe_longest_gop, ffprobe_times, have_ffprobe,
     old_style_segment_files, put_segment, segments, sha256_hex,
 };
 use reolink::sim::{SimCamera, SimConfig, SimEncryption, SimTransport};
-use rtsp_support::{
-    RTSP_PASSWORD, RTSP_USER, RtspServer, browser_login, password_file, rtsp_server_available,
-};
+use rtsp_support::{RTSP_PASSWORD, RTSP_USER, RtspServer, password_file, rtsp_server_available};
 use testkit::Browser;
 use testkit::process::{bin_path, spawn_logged};
 

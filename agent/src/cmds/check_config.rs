@@ -81,9 +81,9 @@ pub fn run(path: &Path) -> anyhow::Result<()> {
         );
         println!(
             "  retention    max_age {}, max_size {}, min_free {}",
-            limit(r.retention.max_age.0.map(|d| format!("{:?}", d.0))),
-            limit(r.retention.max_size.0.map(|b| format!("{} bytes", b.0))),
-            limit(r.retention.min_free.0.map(|b| format!("{} bytes", b.0)))
+            limit(r.retention.max_age().map(|d| format!("{d:?}"))),
+            limit(r.retention.max_bytes().map(|b| format!("{b} bytes"))),
+            limit(r.retention.min_free_bytes().map(|b| format!("{b} bytes")))
         );
     } else {
         println!("  record       disabled");

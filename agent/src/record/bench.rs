@@ -12,9 +12,9 @@ use std::time::Instant;
 use media::{SegmentEvent, Segmenter, Time90k, TrackConfig};
 use store::{SegmentDir, SetUp};
 
-use super::codec::{EncoderSettings, H264Encoder, KeyFrameJpeg, access_unit_to_annexb};
 use super::recorder;
 use crate::config::Config;
+use codec::{EncoderSettings, H264Encoder, KeyFrameJpeg};
 
 fn cpu_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
@@ -158,7 +158,7 @@ pub fn measure(width: u32, height: u32, frames: usize, dir: &Path) -> anyhow::Re
     let keys: Vec<Vec<u8>> = aus
         .iter()
         .filter(|a| a.is_key)
-        .map(access_unit_to_annexb)
+        .map(media::h264::AccessUnit::to_annexb)
         .collect();
     let mut live = KeyFrameJpeg::new(80)?;
     let keyframe_to_jpeg_ms = per_call(keys.len(), |i| {
@@ -307,15 +307,16 @@ pub fn report(figs: &[SizeFigures], frames: usize) -> String {
         out,
         "CPU time per frame (thread CPU time; ratio to JPEG-encoding the same picture in parentheses):\n"
     );
-    let _ = writeln!(
-        out,
-        "| stage | {} |",
-        figs.iter()
+    // A table's first two lines: `first` and one column per picture size.
+    let head = |out: &mut String, first: &str| {
+        let sizes: Vec<String> = figs
+            .iter()
             .map(|f| format!("{}x{}", f.width, f.height))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
-    let _ = writeln!(out, "|---|{}", "---|".repeat(figs.len()));
+            .collect();
+        let _ = writeln!(out, "| {first} | {} |", sizes.join(" | "));
+        let _ = writeln!(out, "|---|{}", "---|".repeat(figs.len()));
+    };
+    head(&mut out, "stage");
     let row = |out: &mut String, name: &str, get: &dyn Fn(&SizeFigures) -> f64| {
         let cells: Vec<String> = figs
             .iter()
@@ -323,50 +324,38 @@ pub fn report(figs: &[SizeFigures], frames: usize) -> String {
             .collect();
         let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
     };
-    row(&mut out, "JPEG encode (live; baseline)", &|f| f.jpeg_ms);
-    row(&mut out, "RGB to I420 (testsrc)", &|f| f.rgb_to_i420_ms);
-    row(&mut out, "YUYV to I420 (webcam)", &|f| f.yuyv_to_i420_ms);
-    row(&mut out, "YUYV to JPEG (webcam live view)", &|f| {
-        f.yuyv_to_jpeg_ms
-    });
-    row(
-        &mut out,
-        "openh264 encode (software recording), test pattern",
-        &|f| f.h264_encode_ms,
-    );
-    row(
-        &mut out,
-        "openh264 encode, busy picture (random blocks each frame)",
-        &|f| f.h264_encode_busy_ms,
-    );
-    row(
-        &mut out,
-        "key frame decode + JPEG (live from H.264, per key frame)",
-        &|f| f.keyframe_to_jpeg_ms,
-    );
-    row(
-        &mut out,
-        "record coded frame: segment + write (passthrough)",
-        &|f| f.passthrough_ms,
-    );
-    row(
-        &mut out,
-        "  same, with fdatasync per fragment (CPU)",
-        &|f| f.passthrough_synced_cpu_ms,
-    );
+    type Get = fn(&SizeFigures) -> f64;
+    let rows: [(&str, Get); 9] = [
+        ("JPEG encode (live; baseline)", |f| f.jpeg_ms),
+        ("RGB to I420 (testsrc)", |f| f.rgb_to_i420_ms),
+        ("YUYV to I420 (webcam)", |f| f.yuyv_to_i420_ms),
+        ("YUYV to JPEG (webcam live view)", |f| f.yuyv_to_jpeg_ms),
+        ("openh264 encode (software recording), test pattern", |f| {
+            f.h264_encode_ms
+        }),
+        (
+            "openh264 encode, busy picture (random blocks each frame)",
+            |f| f.h264_encode_busy_ms,
+        ),
+        (
+            "key frame decode + JPEG (live from H.264, per key frame)",
+            |f| f.keyframe_to_jpeg_ms,
+        ),
+        ("record coded frame: segment + write (passthrough)", |f| {
+            f.passthrough_ms
+        }),
+        ("  same, with fdatasync per fragment (CPU)", |f| {
+            f.passthrough_synced_cpu_ms
+        }),
+    ];
+    for (name, get) in rows {
+        row(&mut out, name, &get);
+    }
     let _ = writeln!(
         out,
         "\nWriting (ratio to writing the same media bytes to a plain file in the same run):\n"
     );
-    let _ = writeln!(
-        out,
-        "| measure | {} |",
-        figs.iter()
-            .map(|f| format!("{}x{}", f.width, f.height))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
-    let _ = writeln!(out, "|---|{}", "---|".repeat(figs.len()));
+    head(&mut out, "measure");
     let cells =
         |get: &dyn Fn(&SizeFigures) -> String| figs.iter().map(get).collect::<Vec<_>>().join(" | ");
     let _ = writeln!(

@@ -3,14 +3,12 @@
 //!
 //! - [`queue`]: the bounded queue between capture and the recorder thread, with its
 //!   overflow policy ([`queue::Overflow::DropUntilKeyFrame`]).
-//! - [`codec`]: openh264 encoding of raw pictures, key-frame decoding for live JPEGs.
 //! - [`recorder`]: the recorder thread (segmenting, writing through the `store` crate,
 //!   recovery at start-up, retention, ENOSPC handling).
 //! - [`status`]: counters and `status.json` for `agent status`.
 //! - [`bench`]: `agent bench-encode`, CPU cost per frame of each path.
 
 pub mod bench;
-pub mod codec;
 pub mod queue;
 pub mod recorder;
 pub mod status;

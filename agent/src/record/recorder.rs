@@ -28,18 +28,16 @@ use media::{
     TrackConfig,
 };
 use store::{
-    Clock, Deletion, FsStats, Reason, RecoveryAction, RetentionPolicy, RetimeScope, SegmentDir,
-    SegmentWriter, SetUp, StoreError,
+    Clock, FsStats, RecoveryAction, RetentionPolicy, RetimeScope, SegmentDir, SegmentSink, SetUp,
+    StoreError,
 };
 use tracing::{debug, error, info, warn};
 
-use super::codec::{EncoderSettings, H264Encoder};
 use super::queue::{RecordItem, RecordQueue};
 use super::status::RecordStatus;
 use crate::config::{Config, FragmentMode};
+use codec::{EncoderSettings, H264Encoder};
 
-/// How many times one write is retried after making room on a full disk.
-const MAX_ROOM_ATTEMPTS: usize = 8;
 /// The recorder queue's bounds.
 pub const QUEUE_ITEMS: usize = 64;
 pub const QUEUE_BYTES: usize = 24 << 20;
@@ -92,13 +90,7 @@ pub fn segmenter_config(cfg: &Config) -> SegmenterConfig {
 
 /// The store's policy for a `[record.retention]` section.
 pub fn retention_policy(cfg: &Config) -> RetentionPolicy {
-    let r = &cfg.record.retention;
-    RetentionPolicy {
-        max_age: r.max_age.0.map(|d| d.0),
-        max_bytes: r.max_size.0.map(|b| b.0),
-        min_free_bytes: r.min_free.0.map(|b| b.0).filter(|&b| b > 0),
-        prefer_uploaded: cfg.upload.enabled,
-    }
+    RetentionPolicy::from_config(&cfg.record.retention, cfg.upload.enabled)
 }
 
 impl RecorderSettings {
@@ -176,7 +168,7 @@ pub fn spawn(
         encoder: None,
         track: None,
         seg: None,
-        writer: None,
+        sink: None,
         t0: None,
         last_dts: None,
         events: Vec::new(),
@@ -214,7 +206,8 @@ struct Recorder {
     /// The latest codec configuration seen.
     track: Option<TrackConfig>,
     seg: Option<Segmenter>,
-    writer: Option<SegmentWriter>,
+    /// Writes into `dir` while it is open; makes room on a full disk.
+    sink: Option<SegmentSink>,
     /// Capture instant of media time 0.
     t0: Option<Instant>,
     last_dts: Option<Time90k>,
@@ -319,6 +312,15 @@ impl Recorder {
                 .count() as u64;
         });
         self.status.set_state("recording", None);
+        let (policy, clock, fs, status) = (
+            self.s.policy,
+            self.clock.clone(),
+            self.fs.clone(),
+            self.status.clone(),
+        );
+        self.sink = Some(SegmentSink::new(dir.clone(), move |dir, current| {
+            make_room(dir, current, &policy, clock.as_ref(), fs.as_ref(), &status)
+        }));
         self.dir = Some(dir);
         self.dir_tx.send_replace(self.dir.clone());
         self.enforce(None);
@@ -468,45 +470,47 @@ impl Recorder {
         match ev {
             SegmentEvent::Start { start, init, .. } => {
                 let start_ms = self.wall_ms_of(start);
-                match self.begin(start_ms, &init) {
+                let Some(sink) = self.sink.as_mut() else {
+                    return;
+                };
+                match sink.start(start_ms, &init) {
                     Ok(w) => {
+                        let name = w.name().to_owned();
                         if self.started_any {
-                            debug!(segment = w.name(), "segment started");
+                            debug!(segment = name, "segment started");
                         } else {
-                            info!(segment = w.name(), "first segment started");
+                            info!(segment = name, "first segment started");
                             self.started_any = true;
                         }
-                        let name = w.name().to_owned();
                         self.status.update(|s| s.current_segment = Some(name));
-                        self.writer = Some(w);
                     }
                     Err(e) => self.store_failed("starting a segment", e),
                 }
             }
             SegmentEvent::Fragment(f) => {
-                let Some(mut w) = self.writer.take() else {
-                    self.status
-                        .update(|s| s.frames_not_recorded += u64::from(f.sample_count));
-                    return;
+                let written = match self.sink.as_mut() {
+                    Some(sink) => sink.write_fragment(&f),
+                    None => Ok(false),
                 };
-                match self.with_room(&mut w, |w| w.write_fragment(&f)) {
-                    Ok(()) => {
-                        self.writer = Some(w);
+                match written {
+                    Ok(true) => {
                         self.status.update(|s| {
                             s.frames_written += u64::from(f.sample_count);
                             s.media_bytes_written += f.media_bytes as u64;
                             s.file_bytes_written += f.bytes.len() as u64;
                         });
                     }
+                    Ok(false) => self
+                        .status
+                        .update(|s| s.frames_not_recorded += u64::from(f.sample_count)),
                     Err(e) if e.is_no_space() => {
                         // Nothing left to delete: this fragment is lost, the
                         // segment goes on (the file stays valid, with a gap).
                         warn!(
-                            segment = w.name(),
+                            segment = self.current_name(),
                             frames = f.sample_count,
                             "disk full and nothing left to delete: fragment lost"
                         );
-                        self.writer = Some(w);
                         self.status.update(|s| {
                             s.frames_not_recorded += u64::from(f.sample_count);
                             s.error = Some("disk full".into());
@@ -515,16 +519,18 @@ impl Recorder {
                     Err(e) => {
                         self.status
                             .update(|s| s.frames_not_recorded += u64::from(f.sample_count));
-                        drop(w);
                         self.store_failed("writing a fragment", e);
                     }
                 }
             }
             SegmentEvent::End(summary) => {
-                let Some(w) = self.writer.take() else { return };
-                let name = w.name().to_owned();
-                match w.finish(&summary) {
-                    Ok(done) => {
+                let Some(sink) = self.sink.as_mut() else {
+                    return;
+                };
+                let name = sink.current().map(|w| w.name().to_owned());
+                match sink.finish(&summary) {
+                    Ok(None) => return,
+                    Ok(Some(done)) => {
                         info!(
                             segment = done.name,
                             seconds = done.duration.as_secs_f64(),
@@ -557,108 +563,10 @@ impl Recorder {
         }
     }
 
-    fn begin(&mut self, start_ms: i64, init: &[u8]) -> store::Result<SegmentWriter> {
-        let dir = self
-            .dir
-            .clone()
-            .ok_or_else(|| StoreError::Config("no directory".into()))?;
-        let mut attempts = 0;
-        let mut w = loop {
-            match dir.begin(start_ms) {
-                Ok(w) => break w,
-                Err(e) if e.is_no_space() && attempts < MAX_ROOM_ATTEMPTS => {
-                    attempts += 1;
-                    if !self.make_room(None) {
-                        return Err(e);
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        match self.with_room(&mut w, |w| w.append(init)) {
-            Ok(()) => Ok(w),
-            Err(e) => {
-                let _ = w.abort();
-                Err(e)
-            }
-        }
-    }
-
-    /// Run a write; on a full disk make room (policy first, then the oldest
-    /// segment) and retry.
-    fn with_room(
-        &mut self,
-        w: &mut SegmentWriter,
-        mut op: impl FnMut(&mut SegmentWriter) -> store::Result<()>,
-    ) -> store::Result<()> {
-        let mut attempts = 0;
-        loop {
-            match op(w) {
-                Err(e) if e.is_no_space() && attempts < MAX_ROOM_ATTEMPTS => {
-                    attempts += 1;
-                    let current = w.name().to_owned();
-                    if !self.make_room(Some(&current)) {
-                        return Err(e);
-                    }
-                }
-                r => return r,
-            }
-        }
-    }
-
-    /// ENOSPC: apply the policy; if that deletes nothing, delete the oldest
-    /// finished segment that is not `current`. True if something was deleted.
-    fn make_room(&mut self, current: Option<&str>) -> bool {
-        let Some(dir) = self.dir.clone() else {
-            return false;
-        };
-        let now = self.clock.now_ms();
-        match dir.enforce(&self.s.policy, now, self.fs.as_ref(), current) {
-            Ok(r) if !r.deleted.is_empty() => {
-                warn!(
-                    deleted = r.deleted.len(),
-                    bytes_freed = r.bytes_freed,
-                    "disk full: retention deleted segments; retrying"
-                );
-                self.status.update(|s| s.deleted += r.deleted.len() as u64);
-                return true;
-            }
-            Ok(_) => {}
-            Err(e) => warn!(error = %e, "retention failed while the disk is full"),
-        }
-        let oldest = match dir.segments() {
-            Ok(list) => list
-                .into_iter()
-                .find(|s| !s.partial && Some(s.name.as_str()) != current),
-            Err(e) => {
-                warn!(error = %e, "cannot list segments");
-                None
-            }
-        };
-        let Some(oldest) = oldest else {
-            return false;
-        };
-        let plan = [Deletion {
-            name: oldest.name.clone(),
-            reason: Reason::FreeSpace,
-            size_bytes: oldest.size_bytes,
-        }];
-        match dir.apply(&plan) {
-            Ok(r) if !r.deleted.is_empty() => {
-                warn!(
-                    segment = oldest.name,
-                    bytes_freed = r.bytes_freed,
-                    "disk full: deleted the oldest segment; retrying"
-                );
-                self.status.update(|s| s.deleted += r.deleted.len() as u64);
-                true
-            }
-            Ok(_) => false,
-            Err(e) => {
-                warn!(error = %e, "deleting the oldest segment failed");
-                false
-            }
-        }
+    /// The name of the segment being written, for log lines.
+    fn current_name(&self) -> Option<String> {
+        let w = self.sink.as_ref()?.current()?;
+        Some(w.name().to_owned())
     }
 
     /// Routine retention.
@@ -707,7 +615,8 @@ impl Recorder {
             return;
         }
         error!(error = %e, "{what} failed; reopening the recordings directory");
-        self.writer = None;
+        // Dropping the sink leaves the open segment `.partial`, for recovery.
+        self.sink = None;
         self.seg = None;
         self.dir = None;
         self.dir_tx.send_replace(None);
@@ -767,6 +676,58 @@ fn retime(dir: &SegmentDir) {
             }
         }
         Err(e) => warn!(error = %e, "checking the segments' media time failed; recording anyway"),
+    }
+}
+
+/// The disk is full: apply the policy; if that deletes nothing, delete the oldest finished
+/// segment that is not `current`. Returns the bytes freed (the sink retries the write while
+/// this frees something).
+fn make_room(
+    dir: &SegmentDir,
+    current: Option<&str>,
+    policy: &RetentionPolicy,
+    clock: &dyn Clock,
+    fs: &dyn FsStats,
+    status: &RecordStatus,
+) -> u64 {
+    match dir.enforce(policy, clock.now_ms(), fs, current) {
+        Ok(r) if !r.deleted.is_empty() => {
+            warn!(
+                deleted = r.deleted.len(),
+                bytes_freed = r.bytes_freed,
+                "disk full: retention deleted segments; retrying"
+            );
+            status.update(|s| s.deleted += r.deleted.len() as u64);
+            return r.bytes_freed.max(1);
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "retention failed while the disk is full"),
+    }
+    let oldest = match dir.segments() {
+        Ok(list) => store::oldest(&list, current),
+        Err(e) => {
+            warn!(error = %e, "cannot list segments");
+            None
+        }
+    };
+    let Some(oldest) = oldest else {
+        return 0;
+    };
+    match dir.apply(std::slice::from_ref(&oldest)) {
+        Ok(r) if !r.deleted.is_empty() => {
+            warn!(
+                segment = oldest.name,
+                bytes_freed = r.bytes_freed,
+                "disk full: deleted the oldest segment; retrying"
+            );
+            status.update(|s| s.deleted += r.deleted.len() as u64);
+            r.bytes_freed.max(1)
+        }
+        Ok(_) => 0,
+        Err(e) => {
+            warn!(error = %e, "deleting the oldest segment failed");
+            0
+        }
     }
 }
 

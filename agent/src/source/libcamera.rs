@@ -33,7 +33,7 @@ use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::rpicam::{GroupGuard, collect_stderr};
+use super::child::CameraTool;
 use super::{RecordTap, Restarts, Source, SourceError, SourceFuture, yuyv};
 use crate::backoff::Problem;
 use crate::config::{LibcameraFormat, SourceConfig};
@@ -285,26 +285,15 @@ impl LibcameraSource {
                 source,
             })?;
         let args = capture_args(&self.cfg, fifo);
-        let mut child = Command::new(&self.cfg.libcamera.binary)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID")
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| CamError::Spawn {
-                binary: self.cfg.libcamera.binary.clone(),
-                source,
+        let mut tool =
+            CameraTool::spawn(&self.cfg.libcamera.binary, &args, "cam").map_err(|source| {
+                CamError::Spawn {
+                    binary: self.cfg.libcamera.binary.clone(),
+                    source,
+                }
             })?;
-        let guard = GroupGuard::new(&child);
         info!(args = ?args, width = stream.width, height = stream.height, "cam started");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let stderr_task = tokio::spawn(collect_stderr(stderr));
+        let stdout = tool.take_stdout().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
         let mut lengths: VecDeque<usize> = VecDeque::new();
         let mut pending: Vec<u8> = Vec::new();
@@ -314,15 +303,14 @@ impl LibcameraSource {
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => {
-                    guard.terminate(&mut child).await;
-                    stderr_task.abort();
+                    tool.terminate().await;
                     return Ok(());
                 }
                 line = lines.next_line(), if stdout_open => match line {
                     Ok(Some(line)) => {
                         if let Some(n) = parse_bytesused(&line) {
                             if n > MAX_FRAME_BYTES {
-                                guard.terminate(&mut child).await;
+                                tool.terminate().await;
                                 return Err(CamError::FrameTooLarge(n));
                             }
                             lengths.push_back(n);
@@ -336,16 +324,11 @@ impl LibcameraSource {
                     Ok(n) => pending.extend_from_slice(&buf[..n]),
                     Err(e) => warn!(error = %e, "reading the frame FIFO failed"),
                 },
-                status = child.wait(), if !stdout_open => {
-                    guard.kill();
-                    let stderr = tokio::time::timeout(Duration::from_secs(1), stderr_task)
-                        .await
-                        .ok()
-                        .and_then(|r| r.ok())
-                        .unwrap_or_default();
+                _ = tool.child.wait(), if !stdout_open => {
+                    let (status, stderr) = tool.exited().await;
                     return Err(CamError::Exited {
                         status: status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
-                        stderr: stderr.into_iter().collect::<Vec<_>>().join(" | "),
+                        stderr,
                     });
                 }
             }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tracing::{info, warn};
 
 use crate::queue::{Frame, FrameQueue};
-use crate::record::codec::KeyFrameJpeg;
+use codec::KeyFrameJpeg;
 
 /// The decoding thread; it stops when this is dropped.
 #[derive(Debug)]

@@ -7,6 +7,7 @@
 //! source cannot work at all with this configuration or build. Blocking
 //! capture (V4L2) runs on its own thread, never on the async runtime.
 
+mod child;
 pub mod libcamera;
 pub mod live;
 pub mod mjpeg;

@@ -11,19 +11,18 @@
 //! from a guard if this task is dropped. When it exits on its own it is
 //! restarted with backoff, and its last stderr lines are logged once.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use media::h264::{AccessUnitAssembler, AnnexBSplitter};
 
+use super::child::CameraTool;
 use super::live::KeyFrameLive;
 use super::mjpeg::MjpegSplitter;
 use super::{RecordTap, Restarts, Source, SourceError, SourceFuture};
@@ -31,12 +30,7 @@ use crate::backoff::Problem;
 use crate::config::SourceConfig;
 use crate::queue::{Frame, FrameQueue};
 use crate::record::RecordItem;
-use crate::record::codec::access_unit_to_annexb;
 
-/// How long `rpicam-vid` gets to exit after SIGTERM before SIGKILL.
-const TERM_GRACE: Duration = Duration::from_secs(2);
-/// Stderr lines kept for the exit report.
-const STDERR_TAIL: usize = 8;
 /// Read size for stdout.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -124,10 +118,7 @@ impl RpicamSource {
                 .await
             {
                 Ok(Ended::Cancelled) => break,
-                Ok(Ended::Exited { status, stderr }) => RpicamError::Exited {
-                    status,
-                    stderr: stderr.into_iter().collect::<Vec<_>>().join(" | "),
-                },
+                Ok(Ended::Exited { status, stderr }) => RpicamError::Exited { status, stderr },
                 Err(e) => e,
             };
             if restarts.failed(&err, started, seq > before, &cancel).await {
@@ -146,46 +137,32 @@ impl RpicamSource {
         seq: &mut u64,
         problem: &mut Problem,
     ) -> Result<Ended, RpicamError> {
-        let mut child = Command::new(&self.binary)
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // systemd's variables are for the agent, not its children.
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID")
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| RpicamError::Spawn {
+        let mut tool = CameraTool::spawn(&self.binary, &self.args, "rpicam-vid").map_err(|e| {
+            RpicamError::Spawn {
                 binary: self.binary.clone(),
                 source: e,
-            })?;
-        let guard = GroupGuard::new(&child);
-        debug!(pid = ?child.id(), "rpicam-vid started");
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let stderr_task = tokio::spawn(collect_stderr(stderr));
+            }
+        })?;
+        debug!(pid = ?tool.child.id(), "rpicam-vid started");
+        let mut stdout = tool.take_stdout().expect("stdout is piped");
 
         let mut output = match &self.record {
             None => Output::Mjpeg(MjpegSplitter::new(self.max_frame)),
-            Some(tap) => Output::H264 {
+            Some(tap) => Output::H264(H264Output {
                 splitter: AnnexBSplitter::new(),
                 assembler: AccessUnitAssembler::new(),
                 live: KeyFrameLive::spawn(out.clone(), self.quality)
                     .map_err(|e| warn!(error = %e, "cannot start the live key frame decoder"))
                     .ok(),
                 tap: tap.clone(),
-            },
+            }),
         };
         let mut buf = vec![0u8; READ_CHUNK];
         let mut first = true;
         let read_error = loop {
             let n = tokio::select! {
                 _ = cancel.cancelled() => {
-                    guard.terminate(&mut child).await;
-                    stderr_task.abort();
+                    tool.terminate().await;
                     return Ok(Ended::Cancelled);
                 }
                 r = stdout.read(&mut buf) => r,
@@ -196,22 +173,11 @@ impl RpicamSource {
                 Err(e) => break Some(e),
             }
         };
-        output.finish(out, seq, &mut first, problem);
-        // stdout closed: the process is exiting (or closed it on purpose).
-        let status = match tokio::time::timeout(TERM_GRACE, child.wait()).await {
-            Ok(Ok(status)) => status,
-            _ => {
-                guard.terminate(&mut child).await;
-                child.wait().await.map_err(RpicamError::Wait)?
-            }
-        };
-        // Children it left behind in its group go too.
-        guard.kill();
-        let stderr = tokio::time::timeout(Duration::from_secs(1), stderr_task)
-            .await
-            .ok()
-            .and_then(|r| r.ok())
-            .unwrap_or_default();
+        output.finish(seq, &mut first, problem);
+        // stdout closed: the process is exiting (or closed it on purpose); children it
+        // left behind in its group go too.
+        let (status, stderr) = tool.exited().await;
+        let status = status.map_err(RpicamError::Wait)?;
         if let Some(e) = read_error {
             warn!(error = %e, "reading rpicam-vid's output failed");
         }
@@ -234,12 +200,69 @@ enum Output {
     /// Live only: JPEGs.
     Mjpeg(MjpegSplitter),
     /// Recording: H.264 access units to the recorder, key frames to live.
-    H264 {
-        splitter: AnnexBSplitter,
-        assembler: AccessUnitAssembler,
-        live: Option<KeyFrameLive>,
-        tap: RecordTap,
-    },
+    H264(H264Output),
+}
+
+/// `rpicam-vid`'s H.264: Annex B split into NAL units, grouped into access units.
+struct H264Output {
+    splitter: AnnexBSplitter,
+    assembler: AccessUnitAssembler,
+    live: Option<KeyFrameLive>,
+    tap: RecordTap,
+}
+
+impl H264Output {
+    fn push(&mut self, data: &[u8], seq: &mut u64, first: &mut bool, problem: &mut Problem) {
+        self.splitter.push(data);
+        let captured_at = Instant::now();
+        loop {
+            let nal = match self.splitter.pop() {
+                Ok(Some(nal)) => nal,
+                Ok(None) => break,
+                Err(e) => {
+                    debug!(error = %e, "H.264 splitter");
+                    continue;
+                }
+            };
+            match self.assembler.push(nal) {
+                Ok(Some(au)) => self.access_unit(au, captured_at, seq, first, problem),
+                Ok(None) => {}
+                Err(e) => debug!(error = %e, "H.264 access unit assembler"),
+            }
+        }
+    }
+
+    /// The stream ended: hand over the last access unit.
+    fn finish(&mut self, seq: &mut u64, first: &mut bool, problem: &mut Problem) {
+        let captured_at = Instant::now();
+        if let Some(nal) = self.splitter.finish()
+            && let Ok(Some(au)) = self.assembler.push(nal)
+        {
+            self.access_unit(au, captured_at, seq, first, problem);
+        }
+        if let Some(au) = self.assembler.finish() {
+            self.access_unit(au, captured_at, seq, first, problem);
+        }
+    }
+
+    fn access_unit(
+        &self,
+        au: media::h264::AccessUnit,
+        captured_at: Instant,
+        seq: &mut u64,
+        first: &mut bool,
+        problem: &mut Problem,
+    ) {
+        on_access_unit(
+            au,
+            captured_at,
+            &self.tap,
+            self.live.as_ref(),
+            seq,
+            first,
+            problem,
+        );
+    }
 }
 
 impl Output {
@@ -265,37 +288,12 @@ impl Output {
                 });
                 *seq += 1;
             }),
-            Output::H264 {
-                splitter,
-                assembler,
-                live,
-                tap,
-            } => {
-                splitter.push(data);
-                let captured_at = Instant::now();
-                loop {
-                    let nal = match splitter.pop() {
-                        Ok(Some(nal)) => nal,
-                        Ok(None) => break,
-                        Err(e) => {
-                            debug!(error = %e, "H.264 splitter");
-                            continue;
-                        }
-                    };
-                    match assembler.push(nal) {
-                        Ok(Some(au)) => {
-                            on_access_unit(au, captured_at, tap, live.as_ref(), seq, first, problem)
-                        }
-                        Ok(None) => {}
-                        Err(e) => debug!(error = %e, "H.264 access unit assembler"),
-                    }
-                }
-            }
+            Output::H264(h) => h.push(data, seq, first, problem),
         }
     }
 
     /// The stream ended: hand over the last access unit.
-    fn finish(&mut self, out: &FrameQueue, seq: &mut u64, first: &mut bool, problem: &mut Problem) {
+    fn finish(&mut self, seq: &mut u64, first: &mut bool, problem: &mut Problem) {
         match self {
             Output::Mjpeg(splitter) => {
                 let stats = splitter.stats();
@@ -303,23 +301,7 @@ impl Output {
                     debug!(?stats, "MJPEG splitter counters for this run");
                 }
             }
-            Output::H264 {
-                splitter,
-                assembler,
-                live,
-                tap,
-            } => {
-                let _ = out;
-                let captured_at = Instant::now();
-                if let Some(nal) = splitter.finish()
-                    && let Ok(Some(au)) = assembler.push(nal)
-                {
-                    on_access_unit(au, captured_at, tap, live.as_ref(), seq, first, problem);
-                }
-                if let Some(au) = assembler.finish() {
-                    on_access_unit(au, captured_at, tap, live.as_ref(), seq, first, problem);
-                }
-            }
+            Output::H264(h) => h.finish(seq, first, problem),
         }
     }
 }
@@ -350,7 +332,7 @@ fn on_access_unit(
     if au.is_key
         && let Some(live) = live
     {
-        live.offer(access_unit_to_annexb(&au), captured_at);
+        live.offer(au.to_annexb(), captured_at);
     }
     tap.queue.push(RecordItem::H264 { au, captured_at });
     *seq += 1;
@@ -358,10 +340,7 @@ fn on_access_unit(
 
 enum Ended {
     Cancelled,
-    Exited {
-        status: ExitStatus,
-        stderr: VecDeque<String>,
-    },
+    Exited { status: ExitStatus, stderr: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -375,65 +354,6 @@ enum RpicamError {
     Exited { status: ExitStatus, stderr: String },
     #[error("waiting for rpicam-vid failed: {0}")]
     Wait(std::io::Error),
-}
-
-pub(super) async fn collect_stderr(stderr: tokio::process::ChildStderr) -> VecDeque<String> {
-    let mut tail = VecDeque::with_capacity(STDERR_TAIL);
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        debug!(target: "rpicam_vid", "{line}");
-        if tail.len() == STDERR_TAIL {
-            tail.pop_front();
-        }
-        tail.push_back(line);
-    }
-    tail
-}
-
-/// Kills the child's process group: politely on request, with SIGKILL when
-/// dropped (so a panic or an aborted task leaves no camera process behind).
-pub(super) struct GroupGuard {
-    pgid: Option<rustix::process::Pid>,
-}
-
-impl GroupGuard {
-    pub(super) fn new(child: &Child) -> GroupGuard {
-        let pgid = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .and_then(rustix::process::Pid::from_raw);
-        GroupGuard { pgid }
-    }
-
-    fn signal(&self, sig: rustix::process::Signal) {
-        if let Some(pgid) = self.pgid {
-            // ESRCH (already gone) is fine.
-            let _ = rustix::process::kill_process_group(pgid, sig);
-        }
-    }
-
-    /// SIGTERM the group, wait up to [`TERM_GRACE`], then SIGKILL it.
-    pub(super) async fn terminate(&self, child: &mut Child) {
-        self.signal(rustix::process::Signal::TERM);
-        if tokio::time::timeout(TERM_GRACE, child.wait())
-            .await
-            .is_err()
-        {
-            warn!("the camera process did not exit after SIGTERM; killing its process group");
-        }
-        self.kill();
-        let _ = child.wait().await;
-    }
-
-    pub(super) fn kill(&self) {
-        self.signal(rustix::process::Signal::KILL);
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 #[cfg(test)]

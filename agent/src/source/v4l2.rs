@@ -42,7 +42,7 @@ use crate::backoff::{Backoff, Problem};
 use crate::config::{SourceConfig, V4l2Format};
 use crate::queue::{Frame, FrameQueue};
 use crate::record::RecordItem;
-use crate::record::codec::{access_unit_from_annexb, access_unit_to_annexb};
+use media::h264::AccessUnit;
 
 const MJPG: FourCC = FourCC { repr: *b"MJPG" };
 const YUYV: FourCC = FourCC { repr: *b"YUYV" };
@@ -435,7 +435,7 @@ impl V4l2Source {
                     Bytes::from(testpattern::encode_jpeg(&image, self.quality))
                 }),
                 Pixels::H264 => {
-                    let au = access_unit_from_annexb(data);
+                    let au = AccessUnit::from_annexb(data);
                     if au.has_picture() {
                         if first {
                             first = false;
@@ -445,7 +445,7 @@ impl V4l2Source {
                         if au.is_key
                             && let Some(live) = &live
                         {
-                            live.offer(access_unit_to_annexb(&au), captured_at);
+                            live.offer(au.to_annexb(), captured_at);
                         }
                         if let Some(tap) = &self.record {
                             tap.queue.push(RecordItem::H264 { au, captured_at });

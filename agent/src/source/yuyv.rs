@@ -1,18 +1,22 @@
 //! YUYV (YUV 4:2:2 packed, BT.601 limited range) to packed RGB, for V4L2 cameras without MJPEG.
 
-/// Convert one YUYV picture to RGB. `stride` is the length of a row in
-/// bytes (V4L2's `bytesperline`, at least `width * 2`). Returns `None` if
-/// the buffer is too short or `width` is odd.
-pub fn yuyv_to_rgb(src: &[u8], width: usize, height: usize, stride: usize) -> Option<Vec<u8>> {
+/// `Some` when `width` is even and `src` holds `height` rows of `stride` bytes (the last
+/// one at least `width * 2`).
+fn check(src: &[u8], width: usize, height: usize, stride: usize) -> Option<()> {
     if !width.is_multiple_of(2) || stride < width * 2 {
         return None;
     }
     let needed = stride
         .checked_mul(height.checked_sub(1)?)?
         .checked_add(width * 2)?;
-    if src.len() < needed {
-        return None;
-    }
+    (src.len() >= needed).then_some(())
+}
+
+/// Convert one YUYV picture to RGB. `stride` is the length of a row in
+/// bytes (V4L2's `bytesperline`, at least `width * 2`). Returns `None` if
+/// the buffer is too short or `width` is odd.
+pub fn yuyv_to_rgb(src: &[u8], width: usize, height: usize, stride: usize) -> Option<Vec<u8>> {
+    check(src, width, height, stride)?;
     let mut rgb = vec![0u8; width * height * 3];
     for (y, out_row) in rgb.chunks_exact_mut(width * 3).enumerate() {
         let row = &src[y * stride..y * stride + width * 2];
@@ -29,15 +33,10 @@ pub fn yuyv_to_rgb(src: &[u8], width: usize, height: usize, stride: usize) -> Op
 /// luma copied, chroma of each row pair averaged. `None` as for
 /// [`yuyv_to_rgb`], or if `height` is odd.
 pub fn yuyv_to_i420(src: &[u8], width: usize, height: usize, stride: usize) -> Option<Vec<u8>> {
-    if !width.is_multiple_of(2) || !height.is_multiple_of(2) || stride < width * 2 {
+    if !height.is_multiple_of(2) {
         return None;
     }
-    let needed = stride
-        .checked_mul(height.checked_sub(1)?)?
-        .checked_add(width * 2)?;
-    if src.len() < needed {
-        return None;
-    }
+    check(src, width, height, stride)?;
     let (cw, ch) = (width / 2, height / 2);
     let mut out = vec![0u8; width * height + 2 * cw * ch];
     let (y_plane, chroma) = out.split_at_mut(width * height);

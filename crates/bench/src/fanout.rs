@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bench::{Proc, cpu_model, cpu_ticks, rss_kib};
+use bench::{Proc, cpu_ticks, rss_kib};
 use bytes::{Bytes, BytesMut};
 use clap::Parser;
 use futures_util::SinkExt;
@@ -35,14 +35,8 @@ struct Args {
     /// Servers to compare: raw, hub, python, motion.
     #[arg(long, value_delimiter = ',', default_value = "raw,hub")]
     servers: Vec<String>,
-    /// Seconds measured per point (after a warm-up of 2 s).
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
-    #[arg(long, default_value_t = 15)]
-    fps: u32,
-    /// Runs per point (servers interleaved); the report takes medians.
-    #[arg(long, default_value_t = 1)]
-    repeats: usize,
+    #[command(flatten)]
+    points: bench::Points,
     /// Viewers that read only ~40 KB/s, added to every point and not counted:
     /// what a slow viewer costs the others.
     #[arg(long, default_value_t = 0)]
@@ -129,19 +123,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let avg = frames.iter().map(Vec::len).sum::<usize>() / frames.len();
     println!(
         "# fan-out: one 640x480 camera at {} fps, {} KB average JPEG, {} s per point, {} run(s), {} slow viewer(s)",
-        args.fps,
+        args.points.fps,
         avg / 1000,
-        args.seconds,
-        args.repeats,
+        args.points.seconds,
+        args.points.repeats,
         args.slow_viewers
     );
-    println!(
-        "machine: {} cores, {}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        cpu_model()
-    );
+    println!("machine: {}", bench::machine());
     println!();
     println!(
         "| viewers | server | run | CPU % of a core | RSS MB | frames/s per viewer | delivered % | p50 ms | p99 ms |"
@@ -153,7 +141,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "fanout"
     };
     for &n in &args.viewers {
-        for run in 0..args.repeats {
+        for run in 0..args.points.repeats {
             for which in &args.servers {
                 let running = match start_server(which, &dir) {
                     Ok(r) => r,
@@ -167,8 +155,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     &dir,
                     n,
                     args.slow_viewers,
-                    args.fps,
-                    args.seconds,
+                    args.points.fps,
+                    args.points.seconds,
                     frames.clone(),
                     running.pid,
                 )
@@ -216,33 +204,26 @@ fn start_server(which: &str, dir: &std::path::Path) -> anyhow::Result<Running> {
         ))
     };
     let port = testkit::process::free_port();
+    // One process serving viewers on `port`.
+    let single = |p: Proc, push: Push, hub: bool| -> anyhow::Result<Running> {
+        wait(port)?;
+        Ok(Running {
+            pid: p.pid(),
+            procs: vec![p],
+            target: Target {
+                push,
+                view_port: port,
+                hub,
+            },
+        })
+    };
     match which {
-        "raw" => {
-            let p = raw(port)?;
-            wait(port)?;
-            Ok(Running {
-                pid: p.pid(),
-                procs: vec![p],
-                target: Target {
-                    push: Push::Stream(port),
-                    view_port: port,
-                    hub: false,
-                },
-            })
-        }
-        "hub" => {
-            let p = start_hub(&testkit::process::bin_path("hub"), dir, port)?;
-            wait(port)?;
-            Ok(Running {
-                pid: p.pid(),
-                procs: vec![p],
-                target: Target {
-                    push: Push::Hub(port),
-                    view_port: port,
-                    hub: true,
-                },
-            })
-        }
+        "raw" => single(raw(port)?, Push::Stream(port), false),
+        "hub" => single(
+            start_hub(&testkit::process::bin_path("hub"), dir, port)?,
+            Push::Hub(port),
+            true,
+        ),
         "python" => {
             let script =
                 testkit::process::workspace_root().join("crates/bench/peers/mjpeg_threaded.py");
@@ -254,16 +235,7 @@ fn start_server(which: &str, dir: &std::path::Path) -> anyhow::Result<Running> {
                     .spawn()
                     .context("python3")?,
             );
-            wait(port)?;
-            Ok(Running {
-                pid: p.pid(),
-                procs: vec![p],
-                target: Target {
-                    push: Push::Stream(port),
-                    view_port: port,
-                    hub: false,
-                },
-            })
+            single(p, Push::Stream(port), false)
         }
         "motion" => {
             // motion reads the camera as an MJPEG netcam from a raw server

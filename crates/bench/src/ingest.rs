@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bench::{Proc, cpu_model, cpu_ticks, rss_kib};
+use bench::{Proc, cpu_ticks, rss_kib};
 use bytes::BytesMut;
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
@@ -26,14 +26,8 @@ struct Args {
     /// Agent counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,50,200")]
     agents: Vec<u32>,
-    /// Seconds measured per point (after a warm-up of 3 s).
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
-    #[arg(long, default_value_t = 15)]
-    fps: u32,
-    /// Runs per point (servers interleaved); the report takes medians.
-    #[arg(long, default_value_t = 1)]
-    repeats: usize,
+    #[command(flatten)]
+    points: bench::Points,
     /// Append one JSON line per measured run to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -63,15 +57,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let frames = Arc::new(bench::camera_frames());
     let avg = frames.iter().map(Vec::len).sum::<usize>() / frames.len();
     println!(
-        "# ingest: N agents at {} fps, {} KB average JPEG, {} s per point, {} run(s); machine: {} cores, {}",
-        args.fps,
+        "# ingest: N agents at {} fps, {} KB average JPEG, {} s per point, {} run(s); machine: {}",
+        args.points.fps,
         avg / 1000,
-        args.seconds,
-        args.repeats,
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        cpu_model()
+        args.points.seconds,
+        args.points.repeats,
+        bench::machine()
     );
     println!();
     println!(
@@ -79,7 +70,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for &n in &args.agents {
-        for run in 0..args.repeats {
+        for run in 0..args.points.repeats {
             for which in ["sink", "hub"] {
                 let port = testkit::process::free_port();
                 let p = if which == "hub" {
@@ -98,7 +89,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 )?;
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let idle_kib = rss_kib(p.pid())?;
-                let m = measure(port, n, args.fps, args.seconds, frames.clone(), p.pid()).await?;
+                let m = measure(
+                    port,
+                    n,
+                    args.points.fps,
+                    args.points.seconds,
+                    frames.clone(),
+                    p.pid(),
+                )
+                .await?;
                 let per_agent_kib = (m.rss_kib as f64 - idle_kib as f64) / f64::from(n);
                 println!(
                     "| {n} | {which} | {run} | {:.1} | {:.1} | {:.1} | {per_agent_kib:.0} | {:.1} | {} |",

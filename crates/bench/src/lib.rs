@@ -47,6 +47,27 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
+/// The machine, for a report's header: `N cores, CPU model`.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cores} cores, {}", cpu_model())
+}
+
+/// How long and how often each point of a bench is measured (flattened into each bench's
+/// arguments).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Points {
+    /// Seconds measured per point (after a short warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Frames per second of each camera or agent.
+    #[arg(long, default_value_t = 15)]
+    pub fps: u32,
+    /// Runs per point (servers interleaved); the report takes medians.
+    #[arg(long, default_value_t = 1)]
+    pub repeats: usize,
+}
+
 /// A child process killed (and reaped) when dropped.
 pub struct Proc(pub std::process::Child);
 

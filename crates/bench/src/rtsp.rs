@@ -252,21 +252,25 @@ fn mdat_bytes(dir: &Path) -> u64 {
 /// Milliseconds to decode one 640x360 key frame and encode it as JPEG.
 fn snapshot_cost_ms() -> anyhow::Result<(f64, usize)> {
     let p = testpattern::Pattern::new(640, 360);
-    let mut enc =
-        hub::video::encoder::H264Encoder::new(640, 360, 15, 30).map_err(anyhow::Error::msg)?;
+    let mut enc = codec::H264Encoder::new(codec::EncoderSettings {
+        width: 640,
+        height: 360,
+        fps: 15,
+        bitrate_bps: 640 * 360 * 15 / 4,
+        gop: 30,
+    })?;
     let e = enc
-        .encode_i420(
-            p.render(testpattern::Stamp::default()).to_i420(),
+        .encode_frame(
+            &p.render(testpattern::Stamp::default()).to_i420(),
             media::Time90k(0),
-        )
-        .map_err(anyhow::Error::msg)?
+        )?
         .context("no frame")?;
     let track = e.new_track.context("no track")?;
     let mut jpeg_len = 0;
     let runs = 50;
     let t0 = Instant::now();
     for _ in 0..runs {
-        jpeg_len = hub::video::snapshot::key_frame_to_jpeg(&track, &e.frame.data)
+        jpeg_len = hub::sources::snapshot::key_frame_to_jpeg(&track, &e.frame.data)
             .map_err(anyhow::Error::msg)?
             .len();
     }

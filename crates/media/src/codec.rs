@@ -121,6 +121,36 @@ impl TrackConfig {
     pub fn sample_entry(&self) -> &[u8] {
         &self.sample_entry
     }
+
+    /// An H.264 sample of this track (NAL units with the `avcC`'s length prefixes) in Annex
+    /// B form, preceded by the track's SPS and PPS: what a decoder needs to decode a key
+    /// frame on its own. An error for another codec or a sample that does not parse.
+    pub fn h264_annexb(&self, sample: &[u8]) -> Result<Vec<u8>, Error> {
+        let bad = |why: &str| Error::InvalidConfig(format!("sample entry: {why}"));
+        let entry = match bmff::read_box(&self.sample_entry) {
+            bmff::Head::Box(b) if matches!(&b.kind, b"avc1" | b"avc3") => b,
+            _ => return Err(bad("not an H.264 sample entry")),
+        };
+        let boxes = entry
+            .body
+            .get(VISUAL_ENTRY_FIELDS_LEN..)
+            .unwrap_or_default();
+        let avcc = bmff::child(boxes, b"avcC").ok_or_else(|| bad("no avcC"))?;
+        let info = h264::parse_avcc(avcc.body)?;
+        let nals = h264::avcc_nal_units(sample, info.length_size)?;
+        let mut out = Vec::with_capacity(sample.len() + 128);
+        for nal in info
+            .sps
+            .iter()
+            .chain(info.pps.iter())
+            .map(Vec::as_slice)
+            .chain(nals)
+        {
+            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(nal);
+        }
+        Ok(out)
+    }
 }
 
 fn dims(width: u32, height: u32) -> Result<(u16, u16), Error> {
@@ -230,6 +260,28 @@ pub fn hevc_codec_string(kind: &[u8; 4], record: &[u8]) -> Result<String, Error>
 mod tests {
     use super::*;
     use crate::h264::tests_support::{PPS, SPS_640X360};
+
+    #[test]
+    fn a_key_frame_in_annex_b_carries_the_parameter_sets() {
+        let track = TrackConfig::h264(SPS_640X360, PPS).unwrap();
+        let idr = b"\x65\x88\x84\x21";
+        let mut sample = (idr.len() as u32).to_be_bytes().to_vec();
+        sample.extend_from_slice(idr);
+        let annexb = track.h264_annexb(&sample).unwrap();
+        let au = crate::h264::AccessUnit::from_annexb(&annexb);
+        assert!(au.is_key);
+        assert_eq!(
+            au.nals.iter().map(|n| &n[..]).collect::<Vec<_>>(),
+            vec![SPS_640X360, PPS, &idr[..]]
+        );
+        assert_eq!(au.to_annexb(), annexb);
+        assert!(
+            track.h264_annexb(&[0, 0, 0, 9, 1]).is_err(),
+            "a NAL past the end"
+        );
+        let hevc = TrackConfig::h265(HVCC, 64, 48).unwrap();
+        assert!(hevc.h264_annexb(&sample).is_err());
+    }
 
     /// A Main-profile hvcC header (level 3.1, progressive source flag) with empty arrays.
     const HVCC: &[u8] = &[

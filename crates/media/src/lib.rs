@@ -1,7 +1,9 @@
-//! Media handling for the camera system, with no I/O: H.264 bitstream helpers
-//! ([`h264`]), track configuration ([`codec`]), a fragmented-MP4 writer ([`fmp4`]),
+//! Media handling for the camera system, with no I/O: H.264 and H.265 bitstream helpers
+//! ([`h264`], [`h265`]), track configuration ([`codec`]), a fragmented-MP4 writer ([`fmp4`]),
 //! segment cutting ([`segment`]), crash recovery / probing of written files
-//! ([`mod@recover`]) and moving an old file's media time to start at 0 ([`retime`]). Frames in, bytes out; the caller owns files, sockets and clocks.
+//! ([`mod@recover`]), moving an old file's media time to start at 0 ([`retime`]) and
+//! export of recorded segments as one file ([`export`]). Frames in, bytes out; the caller
+//! owns files, sockets and clocks.
 //!
 //! Time is [`Time90k`] / [`Duration90k`] throughout (90 kHz, the MP4 timescale we write).
 //!
@@ -93,8 +95,10 @@
 mod bmff;
 pub mod codec;
 mod error;
+pub mod export;
 pub mod fmp4;
 pub mod h264;
+pub mod h265;
 pub mod recover;
 pub mod retime;
 pub mod segment;

@@ -64,6 +64,40 @@ impl ProbeInfo {
     }
 }
 
+/// Where one verified fragment lies in a file, from [`Scanner::into_fragments`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FragmentInfo {
+    /// The `moof` box, header included (as in the file; its data offsets count from it).
+    pub moof: Vec<u8>,
+    /// File offset of the `moof`.
+    pub moof_offset: u64,
+    /// File offset and length of the `mdat` box after it, header included.
+    pub mdat_offset: u64,
+    pub mdat_len: u64,
+    /// `tfdt` of the fragment, if it has one.
+    pub base_dts: Option<Time90k>,
+    /// Sum of its sample durations.
+    pub duration: Duration90k,
+}
+
+/// A scanned file's sample entry and fragments ([`Scanner::into_fragments`]): only the
+/// scanner makes one, so every `moof` in it has been checked against its `mdat`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScannedFile {
+    /// The first `stsd` entry of the video track: the whole box, header included.
+    pub sample_entry: Vec<u8>,
+    /// The track's media timescale.
+    pub timescale: u32,
+    /// The video track's id, and its `trex` defaults (duration, size, flags) that samples
+    /// without their own values take.
+    pub track_id: u32,
+    pub trex_defaults: (u32, u32, u32),
+    /// Every complete fragment of the valid prefix, in file order.
+    pub fragments: Vec<FragmentInfo>,
+    pub recovery: Recovery,
+}
+
 /// Track facts from `moov` needed to walk fragments.
 #[derive(Clone, Debug)]
 struct TrackInfo {
@@ -94,16 +128,20 @@ fn scan_slice(data: &[u8]) -> Scanner {
 }
 
 /// Runs `s` (made for `data.len()` bytes) over a file held in memory.
-pub(crate) fn feed_slice(mut s: Scanner, data: &[u8]) -> Scanner {
-    while let Some((offset, len)) = s.next_read() {
+pub(crate) fn feed_slice(s: Scanner, data: &[u8]) -> Scanner {
+    let read = |offset: u64, buf: &mut [u8]| -> Result<usize, std::convert::Infallible> {
         // offset <= file_len = data.len() by construction.
         let start = usize::try_from(offset)
             .unwrap_or(data.len())
             .min(data.len());
-        let end = start.saturating_add(len).min(data.len());
-        s.feed(&data[start..end]);
+        let end = start.saturating_add(buf.len()).min(data.len());
+        buf[..end - start].copy_from_slice(&data[start..end]);
+        Ok(end - start)
+    };
+    match s.drive(read) {
+        Ok(s) => s,
+        Err(never) => match never {},
     }
-    s
 }
 
 fn invalid(why: &str) -> Error {
@@ -150,6 +188,8 @@ pub struct Scanner {
     decode_times: Option<Vec<DecodeTime>>,
     /// A fragment also carries other tracks (whose times a retiming would not move).
     other_tracks: bool,
+    /// Every verified fragment, when asked for ([`Scanner::keep_fragments`]).
+    fragments: Option<Vec<FragmentInfo>>,
 }
 
 impl Scanner {
@@ -175,6 +215,7 @@ impl Scanner {
             first_only: false,
             decode_times: None,
             other_tracks: false,
+            fragments: None,
         }
     }
 
@@ -191,6 +232,30 @@ impl Scanner {
     pub fn record_decode_times(mut self) -> Scanner {
         self.decode_times = Some(Vec::new());
         self
+    }
+
+    /// Also keeps every verified fragment's `moof` and place, for
+    /// [`into_fragments`](Self::into_fragments) (an export re-times them). Memory grows with
+    /// the `moof`s, as big as the file's headers.
+    pub fn keep_fragments(mut self) -> Scanner {
+        self.fragments = Some(Vec::new());
+        self
+    }
+
+    /// Runs the whole scan over positioned reads: `read(offset, buf)` fills `buf` with the
+    /// bytes at `offset` (a file, a ranged request, a slice) and returns how many it read,
+    /// fewer than asked only at the end of the file. The caller owns the I/O and its error.
+    pub fn drive<E>(
+        mut self,
+        mut read: impl FnMut(u64, &mut [u8]) -> Result<usize, E>,
+    ) -> Result<Scanner, E> {
+        let mut buf = Vec::new();
+        while let Some((offset, want)) = self.next_read() {
+            buf.resize(want, 0);
+            let got = read(offset, &mut buf)?.min(want);
+            self.feed(&buf[..got]);
+        }
+        Ok(self)
     }
 
     /// The next read needed: `len` bytes at `offset`. `None` once the scan is complete.
@@ -247,6 +312,34 @@ impl Scanner {
             width,
             height,
             timescale: track.timescale,
+            recovery,
+        })
+    }
+
+    /// The scan's sample entry and fragments (call after `next_read` returned `None`, on a
+    /// scanner made with [`keep_fragments`](Self::keep_fragments)).
+    pub fn into_fragments(mut self) -> Result<ScannedFile, Error> {
+        let fragments = self
+            .fragments
+            .take()
+            .ok_or_else(|| invalid("fragments were not kept"))?;
+        let (recovery, track) = self.finish()?;
+        let (kind, body) = track.entry.ok_or_else(|| invalid("no sample entry"))?;
+        let len = u32::try_from(8 + body.len()).map_err(|_| invalid("sample entry too long"))?;
+        let mut sample_entry = Vec::with_capacity(8 + body.len());
+        sample_entry.extend_from_slice(&len.to_be_bytes());
+        sample_entry.extend_from_slice(&kind);
+        sample_entry.extend_from_slice(&body);
+        Ok(ScannedFile {
+            sample_entry,
+            timescale: track.timescale,
+            track_id: track.track_id,
+            trex_defaults: (
+                track.default_duration,
+                track.default_size,
+                track.default_flags,
+            ),
+            fragments,
             recovery,
         })
     }
@@ -428,6 +521,16 @@ impl Scanner {
                 if all.len() <= MAX_RETIME_FRAGMENTS {
                     all.extend(times);
                 }
+            }
+            if let Some(kept) = self.fragments.as_mut() {
+                kept.push(FragmentInfo {
+                    moof: rest[..size_usize].to_vec(),
+                    moof_offset: self.pos,
+                    mdat_offset: mdat_pos,
+                    mdat_len: mdat_size,
+                    base_dts: frag.base_dts.map(|t| Time90k(to_90k(t, track.timescale))),
+                    duration: Duration90k(to_90k(frag.duration_ticks, track.timescale)),
+                });
             }
             if self.r.fragments == 0 {
                 self.r.first_dts = frag.base_dts.map(|t| Time90k(to_90k(t, track.timescale)));

@@ -80,41 +80,7 @@ fn avcc_frames_with_provided_sample_entry() {
 
 /// H.265 NAL unit type.
 fn hevc_type(nal: &[u8]) -> u8 {
-    (nal[0] >> 1) & 0x3f
-}
-
-/// Removes emulation prevention bytes (00 00 03 -> 00 00).
-fn unescape(nal: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(nal.len());
-    let mut zeros = 0;
-    for &b in nal {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
-}
-
-/// A minimal `HEVCDecoderConfigurationRecord` from VPS/SPS/PPS, reading the general
-/// profile_tier_level from the SPS (which is what the test's "camera" would hand over).
-fn build_hvcc(vps: &[u8], sps: &[u8], pps: &[u8]) -> Vec<u8> {
-    let rbsp = unescape(sps);
-    // 2-byte NAL header, 1 byte of vps id / max_sub_layers / nesting, then 12 bytes of
-    // general profile/tier/level.
-    let ptl = &rbsp[3..15];
-    let mut r = vec![1u8];
-    r.extend_from_slice(&ptl[..12]); // profile space/tier/idc, compat flags, constraints, level
-    r.extend_from_slice(&[0xf0, 0x00, 0xfc, 0xfd, 0xf8, 0xf8, 0x00, 0x00, 0x0f, 3]);
-    for nal in [vps, sps, pps] {
-        r.push(0x80 | hevc_type(nal));
-        r.extend_from_slice(&1u16.to_be_bytes());
-        r.extend_from_slice(&(nal.len() as u16).to_be_bytes());
-        r.extend_from_slice(nal);
-    }
-    r
+    media::h265::nal_type(nal).unwrap_or(0)
 }
 
 #[test]
@@ -159,8 +125,8 @@ fn h265_recorded_opaquely() {
     assert!(status.success());
     let stream = std::fs::read(&raw).unwrap();
 
-    // Annex B splitting is codec-agnostic; group by H.265 rules here (the crate only carries
-    // H.265, it does not parse it).
+    // Annex B splitting is codec-agnostic; group by H.265 rules here (the crate reads H.265
+    // parameter sets, it does not assemble access units).
     let mut splitter = AnnexBSplitter::new();
     splitter.push(&stream);
     let mut nals = Vec::new();
@@ -193,9 +159,9 @@ fn h265_recorded_opaquely() {
         au.0.push(n);
     }
     assert_eq!(aus.len(), FRAMES);
-    let hvcc = build_hvcc(&vps.unwrap(), &sps.unwrap(), &pps.unwrap());
-    let track = TrackConfig::h265(&hvcc, 320, 240).unwrap();
+    let track = media::h265::track(&vps.unwrap(), &sps.unwrap(), &pps.unwrap()).unwrap();
     assert_eq!(track.codec(), VideoCodec::H265);
+    assert_eq!((track.width(), track.height()), (320, 240), "from the SPS");
     assert!(
         track.codec_string().starts_with("hvc1.1.6.L"),
         "{}",

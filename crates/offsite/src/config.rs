@@ -3,8 +3,8 @@
 //!
 //! Self-contained so it can move: the hub embeds [`OffsiteConfig`] as
 //! `offsite: Option<offsite::OffsiteConfig>` and maps [`ConfigError`] (key + reason) to
-//! its own error, adding the file's path. Size and duration units are the hub's
-//! (`hub/src/units.rs`, included here until they live in a crate of their own).
+//! its own error, adding the file's path. Sizes and durations are written in the dialect
+//! both binaries share (`crates/units`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-#[path = "../../../hub/src/units.rs"]
-mod units;
-pub use units::{ByteSize, Secs};
+pub use units::{ByteSize, Dur};
 
 use crate::layout::{valid_camera, valid_prefix};
 use chunkseal::Key;
@@ -83,14 +81,14 @@ pub enum Addressing {
 pub struct BucketRetention {
     /// Segments older than this are deleted from the bucket (by their start time).
     #[serde(default)]
-    pub max_age: Option<Secs>,
+    pub max_age: Option<Dur>,
     /// Above this total, the oldest ordinary segments go first, then event footage.
     #[serde(default)]
     pub max_size: Option<ByteSize>,
     /// Segments that overlap an event, and the events and thumbnails themselves, are
     /// kept this long instead of `max_age` (must not be shorter).
     #[serde(default)]
-    pub event_max_age: Option<Secs>,
+    pub event_max_age: Option<Dur>,
 }
 
 /// A transfer rate in bytes per second, written `"4Mbit/s"`, `"500kbit/s"`,
@@ -293,7 +291,7 @@ impl OffsiteConfig {
                 "must not be shorter than retention.max_age (event footage is kept longer)",
             ));
         }
-        if r.max_age == Some(Secs(0)) || r.event_max_age == Some(Secs(0)) {
+        if r.max_age.is_some_and(Dur::is_zero) || r.event_max_age.is_some_and(Dur::is_zero) {
             return Err(bad(
                 "retention",
                 "a max_age of 0 would delete everything; leave it out for no limit",
@@ -442,7 +440,7 @@ mod tests {
             })
         );
         assert!(c.includes_camera("porch") && !c.includes_camera("attic"));
-        assert_eq!(c.retention.max_age, Some(Secs(365 * 86400)));
+        assert_eq!(c.retention.max_age, Some(Dur::from_secs(365 * 86400)));
         assert_eq!(c.retention.max_size, Some(ByteSize(2 << 40)));
     }
 
@@ -492,7 +490,7 @@ mod tests {
             })
         );
         assert!(c.encryption_key_file.is_some());
-        assert_eq!(c.retention.event_max_age, Some(Secs(730 * 86400)));
+        assert_eq!(c.retention.event_max_age, Some(Dur::from_secs(730 * 86400)));
     }
 
     #[test]

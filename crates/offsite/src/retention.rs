@@ -68,8 +68,7 @@ pub fn plan(
             policy.max_age
         };
         let too_old = limit.is_some_and(|a| {
-            now_ms.saturating_sub(start)
-                > i64::try_from(a.0.saturating_mul(1000)).unwrap_or(i64::MAX)
+            now_ms.saturating_sub(start) > i64::try_from(a.0.as_millis()).unwrap_or(i64::MAX)
         });
         if too_old {
             doomed.push(l);
@@ -122,7 +121,7 @@ fn segment_ends(listing: &[Listed]) -> HashMap<String, i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ByteSize, Secs};
+    use crate::config::{ByteSize, Dur};
     use crate::layout::Layout;
 
     const DAY: i64 = 86_400_000;
@@ -166,9 +165,9 @@ mod tests {
             end_ms: T0 - 35 * DAY + 90_000,
         }];
         let policy = BucketRetention {
-            max_age: Some(Secs(30 * 86400)),
+            max_age: Some(Dur::from_secs(30 * 86400)),
             max_size: None,
-            event_max_age: Some(Secs(60 * 86400)),
+            event_max_age: Some(Dur::from_secs(60 * 86400)),
         };
         let doomed = plan(&listing, &events, &policy, T0);
         // Days 31..=39 go, except day 35 (event footage); the event object stays.

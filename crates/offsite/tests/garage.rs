@@ -573,9 +573,9 @@ async fn bucket_retention() {
     let rec0 = b.restore(None).await.unwrap().segments[0].clone();
     b.write_day_index("porch", &day0, vec![rec0]).await.unwrap();
     let policy = offsite::config::BucketRetention {
-        max_age: Some(offsite::config::Secs(30 * 86_400)),
+        max_age: Some(offsite::config::Dur::from_secs(30 * 86_400)),
         max_size: None,
-        event_max_age: Some(offsite::config::Secs(365 * 86_400)),
+        event_max_age: Some(offsite::config::Dur::from_secs(365 * 86_400)),
     };
     let events = [EventSpan {
         camera: "porch".into(),

@@ -18,14 +18,13 @@
 //!
 //! Modules: [`config`] (typed config, password redacted), [`status`] (what the watch channel
 //! carries), [`source`] (the task: connect → login → stream → reconnect), `conn` (TCP and
-//! BcUdp transports), [`video`] (BcMedia → track + AVCC frames + 90 kHz dts), [`hevc`] (hvcC
-//! from VPS/SPS/PPS), [`sink`] (bounded channel, drop-to-key-frame policy) and, with the
+//! BcUdp transports), [`video`] (BcMedia → track + AVCC frames + 90 kHz dts; H.265 through
+//! `media::h265`), [`sink`] (bounded channel, drop-to-key-frame policy) and, with the
 //! `sim` feature, [`sim`]: a fake camera on loopback for tests.
 
 pub mod config;
 mod conn;
 pub mod error;
-pub mod hevc;
 pub mod rng;
 pub mod sink;
 pub mod source;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use baichuan::media::{FrameKind, VideoCodec, VideoFrame};
 use media::{Frame, Time90k, TrackConfig, VideoEvent};
 
-use crate::hevc;
+use media::h265;
 
 /// A timestamp step above this is a discontinuity (camera clock jump), not real time.
 pub const MAX_FRAME_STEP_US: u32 = 5_000_000;
@@ -163,7 +163,7 @@ impl Converter {
             }
             VideoCodec::H265 => {
                 let (data, irap) =
-                    hevc::annexb_to_sample(&v.data).map_err(|e| Skip::BadFrame(e.to_string()))?;
+                    h265::annexb_to_sample(&v.data).map_err(|e| Skip::BadFrame(e.to_string()))?;
                 (data, irap || v.kind == FrameKind::I)
             }
         };
@@ -200,15 +200,10 @@ fn track_of(v: &VideoFrame) -> Result<Option<TrackConfig>, String> {
             }
         }
         VideoCodec::H265 => {
-            let Some((vps, sps, pps)) = hevc::parameter_sets(&v.data) else {
+            let Some((vps, sps, pps)) = h265::parameter_sets(&v.data) else {
                 return Ok(None);
             };
-            let (record, info) = hevc::build_hvcc(&vps, &sps, &pps).map_err(|e| e.to_string())?;
-            let (w, h) = match (u16::try_from(info.width), u16::try_from(info.height)) {
-                (Ok(w), Ok(h)) => (w, h),
-                _ => return Err(format!("H.265 size {}x{}", info.width, info.height)),
-            };
-            TrackConfig::h265(&record, w, h)
+            h265::track(&vps, &sps, &pps)
                 .map(Some)
                 .map_err(|e| e.to_string())
         }

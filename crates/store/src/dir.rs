@@ -22,14 +22,12 @@ use std::time::UNIX_EPOCH;
 
 use crate::clock::FsStats;
 use crate::error::{Result, StoreError};
-use crate::name::{PARTIAL_EXT, UPLOADED_EXT, parse_segment_name, segment_name};
+use crate::handle::DirHandle;
+use crate::name::{MARKER, PARTIAL_EXT, TMP_EXT, UPLOADED_EXT, parse_segment_name, segment_name};
 use crate::retention::{self, Deletion, RetentionPolicy};
+use crate::segment::SegmentInfo;
 use crate::writer::{SegmentWriter, SyncPolicy};
 
-/// Name of the ownership marker file.
-pub const MARKER: &str = ".camera-recordings";
-/// Suffix of temporary files (the marker while it is being written).
-pub(crate) const TMP_EXT: &str = ".tmp";
 /// First line of the marker file.
 const MARKER_MAGIC: &str = "camera-recordings 1";
 /// Longest camera name accepted.
@@ -49,32 +47,6 @@ pub enum SetUp {
     MustExist,
 }
 
-/// One segment file as listed by [`SegmentDir::segments`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SegmentInfo {
-    /// The finished name, `2026-11-21T07-31-50.123Z.mp4` (also for a partial file).
-    pub name: String,
-    /// UTC start time from the name, ms since the Unix epoch.
-    pub start_ms: i64,
-    /// Media duration of a finished segment (from its mtime, see the module docs); `None`
-    /// for a partial file or an implausible mtime.
-    pub duration_ms: Option<i64>,
-    /// File size.
-    pub size_bytes: u64,
-    /// The uploader has marked it delivered ([`SegmentDir::mark_uploaded`]).
-    pub uploaded: bool,
-    /// Still `.partial`: being written, or torn and not yet recovered. Retention never
-    /// deletes these, but counts their bytes.
-    pub partial: bool,
-}
-
-impl SegmentInfo {
-    /// End of the media (start for a partial or unknown duration).
-    pub fn end_ms(&self) -> i64 {
-        self.start_ms.saturating_add(self.duration_ms.unwrap_or(0))
-    }
-}
-
 /// What [`SegmentDir::apply`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ApplyReport {
@@ -84,23 +56,12 @@ pub struct ApplyReport {
     pub bytes_freed: u64,
 }
 
-#[derive(Debug)]
-struct Inner {
-    path: PathBuf,
-    camera: String,
-    id: String,
-    /// The open directory: holds the `flock` and is what we fsync.
-    dir: File,
-    /// Final names of the segments our writers have open.
-    active: Mutex<BTreeSet<String>>,
-}
-
 /// A camera's recordings directory, locked for this process while any clone (or writer) of
 /// it lives. Cheap to clone: share it between the recorder and the uploader threads. All
 /// methods block on disk I/O: call them from a dedicated thread, never an async task.
 #[derive(Clone, Debug)]
 pub struct SegmentDir {
-    inner: Arc<Inner>,
+    inner: Arc<DirHandle>,
     sync: SyncPolicy,
 }
 
@@ -168,7 +129,7 @@ impl SegmentDir {
             Err(e) => return Err(StoreError::io("read", marker_path, e)),
         };
         Ok(SegmentDir {
-            inner: Arc::new(Inner {
+            inner: Arc::new(DirHandle {
                 path,
                 camera: camera.into(),
                 id,
@@ -244,7 +205,7 @@ impl SegmentDir {
             active.insert(name.clone());
             drop(active);
             return Ok(SegmentWriter::new(
-                self.clone(),
+                self.inner.clone(),
                 name,
                 start_ms,
                 file,
@@ -401,10 +362,7 @@ impl SegmentDir {
 
     /// fsyncs the directory itself (entries created, renamed or removed).
     pub(crate) fn sync_dir(&self) -> Result<()> {
-        self.inner
-            .dir
-            .sync_all()
-            .map_err(|e| StoreError::io("fsync directory", self.path(), e))
+        self.inner.sync_dir()
     }
 
     pub(crate) fn read_dir(&self) -> Result<fs::ReadDir> {
@@ -412,23 +370,19 @@ impl SegmentDir {
     }
 
     pub(crate) fn active(&self) -> MutexGuard<'_, BTreeSet<String>> {
-        // The set stays consistent even if a holder panicked: every update is one call.
-        self.inner
-            .active
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.active()
     }
 
     pub(crate) fn file_path(&self, name: &str) -> PathBuf {
-        self.path().join(name)
+        self.inner.file_path(name)
     }
 
     pub(crate) fn partial_path(&self, name: &str) -> PathBuf {
-        self.path().join(format!("{name}{PARTIAL_EXT}"))
+        self.inner.partial_path(name)
     }
 
     pub(crate) fn sidecar_path(&self, name: &str) -> PathBuf {
-        self.path().join(format!("{name}{UPLOADED_EXT}"))
+        self.inner.sidecar_path(name)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::dir::MARKER;
+use crate::name::MARKER;
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

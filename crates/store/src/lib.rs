@@ -1,7 +1,8 @@
 //! Segment files on disk for one camera: crash-safe writing ([`SegmentWriter`]), start-up
 //! recovery of torn files ([`SegmentDir::recover_partials`]), listing
-//! ([`SegmentDir::segments`]) and retention without cron ([`retention::plan`],
-//! [`SegmentDir::apply`]). Used by the agent's recorder and, later, the hub's.
+//! ([`SegmentDir::segments`]), retention without cron ([`retention::plan`],
+//! [`SegmentDir::apply`]) and a recorder's sink that makes room on a full disk
+//! ([`SegmentSink`]). Used by the agent's recorder and the hub's recordings.
 //!
 //! The API blocks on disk I/O (fsync takes milliseconds to seconds on an SD card): run it on
 //! a dedicated thread fed by a bounded channel, never on the async runtime.
@@ -20,8 +21,9 @@
 //!   [`SegmentDir::recover_partials`] cuts each `.partial` to its last complete fragment
 //!   (with [`media::recover::Scanner`]) and finishes or deletes it.
 //! * **Retry-safe writes.** A failed write is truncated back, so after
-//!   [`StoreError::NoSpace`] the caller frees space ([`SegmentWriter::with_room`]) and
-//!   writes the same bytes again.
+//!   [`StoreError::NoSpace`] the [`SegmentSink`] asks the recorder to free space (the
+//!   recorder's callback: the hub deletes index rows before their files) and writes the
+//!   same bytes again.
 //! * **Names are times.** `2026-11-21T07-31-50.123Z.mp4`: the UTC start to the ms, sortable,
 //!   no colons ([`segment_name`], [`parse_segment_name`]). A finished file's mtime is set to
 //!   the end of its media, so a listing knows each segment's duration without an index.
@@ -32,34 +34,25 @@
 //!
 //! ```
 //! use media::{Duration90k, Frame, SegmentEvent, Segmenter, SegmenterConfig, Time90k, TrackConfig};
-//! use store::{Clock, FsStats, RetentionPolicy, SegmentDir, SegmentWriter, SetUp, SimClock, Statvfs};
+//! use store::{Clock, FsStats, RetentionPolicy, SegmentDir, SegmentSink, SetUp, SimClock, Statvfs};
 //!
-//! /// Applies one segmenter event to the disk; on a full disk, retention makes room.
+//! /// Applies one segmenter event to the disk.
 //! fn on_event(
-//!     dir: &SegmentDir,
-//!     writer: &mut Option<SegmentWriter>,
+//!     sink: &mut SegmentSink,
 //!     event: SegmentEvent,
 //!     policy: &RetentionPolicy,
 //!     clock: &dyn Clock,
 //!     fs: &dyn FsStats,
 //! ) -> store::Result<()> {
 //!     match event {
-//!         SegmentEvent::Start { init, .. } => {
-//!             // A real recorder maps the first frame's capture time to UTC here.
-//!             let mut w = dir.begin(clock.now_ms())?;
-//!             w.with_room(policy, clock.now_ms(), fs, |w| w.append(&init))?;
-//!             *writer = Some(w);
-//!         }
-//!         SegmentEvent::Fragment(f) => {
-//!             if let Some(w) = writer.as_mut() {
-//!                 w.with_room(policy, clock.now_ms(), fs, |w| w.write_fragment(&f))?;
-//!             }
-//!         }
+//!         // A real recorder maps the first frame's capture time to UTC here.
+//!         SegmentEvent::Start { init, .. } => drop(sink.start(clock.now_ms(), &init)?),
+//!         SegmentEvent::Fragment(f) => drop(sink.write_fragment(&f)?),
 //!         SegmentEvent::End(summary) => {
-//!             if let Some(w) = writer.take() {
-//!                 let done = w.finish(&summary)?; // now index `done` (hub), notify uploader
+//!             if let Some(done) = sink.finish(&summary)? {
+//!                 // now index `done` (hub), notify the uploader (agent)
 //!                 assert_eq!(done.size_bytes, summary.file_bytes);
-//!                 dir.enforce(policy, clock.now_ms(), fs, None)?; // routine retention
+//!                 sink.dir().enforce(policy, clock.now_ms(), fs, None)?; // routine retention
 //!             }
 //!         }
 //!     }
@@ -71,16 +64,23 @@
 //! for report in dir.recover_partials()? {
 //!     println!("recovered: {report:?}"); // a real recorder logs these
 //! }
-//! let clock = SimClock::new(1_795_000_000_000);
+//! let clock = std::sync::Arc::new(SimClock::new(1_795_000_000_000));
 //! let policy = RetentionPolicy { max_bytes: Some(10_000_000), ..RetentionPolicy::UNLIMITED };
 //! policy.validate()?;
+//! // On a full disk: apply the policy to this directory (a recorder with an index deletes
+//! // the rows first); the segment being written is never deleted.
+//! let room_clock = clock.clone();
+//! let mut sink = SegmentSink::new(dir.clone(), move |dir: &SegmentDir, current: Option<&str>| {
+//!     dir.enforce(&policy, room_clock.now_ms(), &Statvfs, current)
+//!         .map(|r| r.bytes_freed)
+//!         .unwrap_or(0)
+//! });
 //!
 //! // A stand-in stream (see the media crate): 40 frames at 15 fps, a key frame every 10.
 //! let sps = b"\x67\x42\xc0\x16\xd9\x00\xa0\x2f\xf9\x70\x11\x00\x00\x03\x00\x01\x00\x00\x03\x00\x1e\x0f\x16\x2e\x48";
 //! let track = TrackConfig::h264(sps, b"\x68\xcb\x83\xcb\x20").unwrap();
 //! let cfg = SegmenterConfig { target_duration: Duration90k::from_secs(1), ..Default::default() };
 //! let mut segmenter = Segmenter::new(track, cfg);
-//! let mut writer = None;
 //! let mut events = Vec::new();
 //! for i in 0..40i64 {
 //!     let is_key = i % 10 == 0;
@@ -88,13 +88,13 @@
 //!     let frame = Frame { data: data.to_vec().into(), dts: Time90k(i * 6000), pts: Time90k(i * 6000), is_key };
 //!     segmenter.push(frame, &mut events).unwrap();
 //!     for event in events.drain(..) {
-//!         on_event(&dir, &mut writer, event, &policy, &clock, &Statvfs)?;
+//!         on_event(&mut sink, event, &policy, &*clock, &Statvfs)?;
 //!     }
 //!     clock.advance(std::time::Duration::from_millis(1000 / 15));
 //! }
 //! segmenter.finish(&mut events).unwrap();
 //! for event in events.drain(..) {
-//!     on_event(&dir, &mut writer, event, &policy, &clock, &Statvfs)?;
+//!     on_event(&mut sink, event, &policy, &*clock, &Statvfs)?;
 //! }
 //! let segments = dir.segments()?;
 //! assert_eq!(segments.len(), 2);
@@ -105,27 +105,29 @@
 mod clock;
 mod dir;
 mod error;
+mod handle;
 mod name;
 mod recover;
 pub mod retention;
 pub mod retime;
+mod segment;
+mod sink;
 mod writer;
 
 pub use clock::{Clock, FakeFsStats, FsStats, SimClock, Statvfs, SystemClock};
-pub use dir::{
-    ApplyReport, MARKER, MAX_CAMERA_NAME_LEN, MAX_SEGMENT_DURATION_MS, SegmentDir, SegmentInfo,
-    SetUp,
-};
+pub use dir::{ApplyReport, MAX_CAMERA_NAME_LEN, MAX_SEGMENT_DURATION_MS, SegmentDir, SetUp};
 pub use error::{Result, StoreError};
 pub use name::{
-    MAX_START_MS, MIN_START_MS, PARTIAL_EXT, RETIME_EXT, RETIMED_EXT, SEGMENT_EXT, UPLOADED_EXT,
-    parse_segment_name, segment_name,
+    MARKER, MAX_START_MS, MIN_START_MS, PARTIAL_EXT, RETIME_EXT, RETIMED_EXT, SEGMENT_EXT,
+    UPLOADED_EXT, parse_segment_name, segment_name,
 };
 pub use recover::{RecoveryAction, RecoveryReport};
-pub use retention::{Deletion, Forecast, Reason, RetentionPolicy, forecast, plan};
+pub use retention::{Deletion, Forecast, Reason, RetentionPolicy, forecast, oldest, plan};
 pub use retime::{
     PreparedRetime, RetimePass, RetimeReport, RetimeScope, RetimedCopy, write_retimed_copy,
 };
+pub use segment::SegmentInfo;
+pub use sink::{MAX_ROOM_ATTEMPTS, MakeRoom, SegmentSink};
 pub use writer::{FinishedSegment, SegmentWriter, SyncPolicy};
 
 #[cfg(test)]
@@ -140,5 +142,6 @@ mod tests {
         sent::<super::SegmentWriter>();
         shared::<super::SimClock>();
         shared::<super::FakeFsStats>();
+        sent::<super::SegmentSink>();
     }
 }

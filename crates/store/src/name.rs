@@ -1,6 +1,12 @@
-//! Segment file names: the UTC start time to the millisecond, e.g.
-//! `2026-11-21T07-31-50.123Z.mp4`. Fixed width, so names sort as times do (for years
-//! 0000–9999); no colons, so they are safe on every filesystem and in URLs.
+//! The names of the files in a recordings directory. Segment names are the UTC start time
+//! to the millisecond, e.g. `2026-11-21T07-31-50.123Z.mp4`: fixed width, so names sort as
+//! times do (for years 0000–9999); no colons, so they are safe on every filesystem and in
+//! URLs.
+
+/// Name of the ownership marker file.
+pub const MARKER: &str = ".camera-recordings";
+/// Suffix of temporary files (the marker while it is being written).
+pub(crate) const TMP_EXT: &str = ".tmp";
 
 /// Suffix of a finished segment.
 pub const SEGMENT_EXT: &str = ".mp4";

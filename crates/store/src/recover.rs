@@ -7,11 +7,11 @@ use std::io;
 
 use media::Duration90k;
 
-use crate::dir::{MARKER, SegmentDir, TMP_EXT};
+use crate::dir::SegmentDir;
 use crate::error::{Result, StoreError};
 use crate::name::{
-    PARTIAL_EXT, RETIME_EXT, RETIMED_EXT, SEGMENT_EXT, UPLOADED_EXT, parse_segment_name,
-    segment_name,
+    MARKER, PARTIAL_EXT, RETIME_EXT, RETIMED_EXT, SEGMENT_EXT, TMP_EXT, UPLOADED_EXT,
+    parse_segment_name, segment_name,
 };
 use crate::retime::MEDIA_TIME_CHECKED;
 use crate::writer::{ScanError, scan, set_end_mtime};

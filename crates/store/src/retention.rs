@@ -19,8 +19,8 @@
 
 use std::time::Duration;
 
-use crate::dir::SegmentInfo;
 use crate::error::{Result, StoreError};
+use crate::segment::SegmentInfo;
 
 /// How much footage a camera keeps. `None` means no limit of that kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,6 +47,16 @@ impl RetentionPolicy {
         min_free_bytes: None,
         prefer_uploaded: false,
     };
+
+    /// The policy for a retention table of a configuration file.
+    pub fn from_config(limits: &units::Retention, prefer_uploaded: bool) -> RetentionPolicy {
+        RetentionPolicy {
+            max_age: limits.max_age(),
+            max_bytes: limits.max_bytes(),
+            min_free_bytes: limits.min_free_bytes(),
+            prefer_uploaded,
+        }
+    }
 
     /// Rejects zero limits: a zero `max_age` or `max_bytes` would delete every recording
     /// the moment it is finished, and a zero floor does nothing. "No limit" is `None`.
@@ -168,6 +178,21 @@ impl Planner {
             size_bytes: s.size_bytes,
         });
     }
+}
+
+/// The oldest finished segment other than `current`, as a free-space deletion: what a
+/// recorder deletes when the disk is full and its policy frees nothing (a full disk must
+/// not stop recording for good). Pure.
+pub fn oldest(segments: &[SegmentInfo], current: Option<&str>) -> Option<Deletion> {
+    segments
+        .iter()
+        .filter(|s| !s.partial && Some(s.name.as_str()) != current)
+        .min_by(|a, b| (a.start_ms, &a.name).cmp(&(b.start_ms, &b.name)))
+        .map(|s| Deletion {
+            name: s.name.clone(),
+            reason: Reason::FreeSpace,
+            size_bytes: s.size_bytes,
+        })
 }
 
 /// How many finished segments (the most recent) the bitrate is measured over.

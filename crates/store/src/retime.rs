@@ -28,9 +28,9 @@ use std::path::{Path, PathBuf};
 use media::Time90k;
 use media::recover::Scanner;
 
-use crate::dir::{SegmentDir, TMP_EXT};
+use crate::dir::SegmentDir;
 use crate::error::{Result, StoreError};
-use crate::name::{RETIME_EXT, RETIMED_EXT, parse_segment_name};
+use crate::name::{RETIME_EXT, RETIMED_EXT, TMP_EXT, parse_segment_name};
 use crate::writer::read_at_most;
 
 /// The file that records how far the last pass over a directory got.

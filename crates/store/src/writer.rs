@@ -8,15 +8,14 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use media::recover::Scanner;
 use media::{Duration90k, Fragment, SegmentSummary};
 
-use crate::clock::FsStats;
-use crate::dir::SegmentDir;
 use crate::error::{Result, StoreError};
-use crate::retention::RetentionPolicy;
+use crate::handle::DirHandle;
 
 /// When a writer fdatasyncs fragments. Whatever the policy, [`SegmentWriter::finish`]
 /// fsyncs the whole file before renaming it.
@@ -44,11 +43,12 @@ pub struct FinishedSegment {
     pub size_bytes: u64,
 }
 
-/// Writes one segment; made by [`SegmentDir::begin`]. Dropping it without `finish` leaves
-/// the `.partial` file for [`SegmentDir::recover_partials`], as a crash would.
+/// Writes one segment; made by [`crate::SegmentDir::begin`]. Dropping it without `finish`
+/// leaves the `.partial` file for [`crate::SegmentDir::recover_partials`], as a crash would.
+/// A recorder writes through a [`crate::SegmentSink`], which makes room on a full disk.
 #[derive(Debug)]
 pub struct SegmentWriter {
-    dir: SegmentDir,
+    dir: Arc<DirHandle>,
     name: String,
     start_ms: i64,
     file: File,
@@ -63,7 +63,7 @@ pub struct SegmentWriter {
 
 impl SegmentWriter {
     pub(crate) fn new(
-        dir: SegmentDir,
+        dir: Arc<DirHandle>,
         name: String,
         start_ms: i64,
         file: File,
@@ -88,7 +88,7 @@ impl SegmentWriter {
         &self.name
     }
 
-    /// UTC start (ms), possibly moved on from the one asked for (see [`SegmentDir::begin`]).
+    /// UTC start (ms), possibly moved on from the one asked for (see [`crate::SegmentDir::begin`]).
     pub fn start_ms(&self) -> i64 {
         self.start_ms
     }
@@ -162,7 +162,7 @@ impl SegmentWriter {
     /// segmenter's; if its `file_bytes` disagree with what was written (a fragment given up
     /// on), the duration is read back from the file instead.
     ///
-    /// On error the `.partial` file stays; [`SegmentDir::recover_partials`] finishes it
+    /// On error the `.partial` file stays; [`crate::SegmentDir::recover_partials`] finishes it
     /// (at the next start-up, or when the caller calls it).
     pub fn finish(self, summary: &SegmentSummary) -> Result<FinishedSegment> {
         let duration = if summary.file_bytes == self.len {
@@ -196,37 +196,6 @@ impl SegmentWriter {
         })
     }
 
-    /// Runs `op` (an [`append`](Self::append) or [`write_fragment`](Self::write_fragment));
-    /// if it fails with [`StoreError::NoSpace`], applies `policy` with
-    /// [`SegmentDir::enforce`] (never deleting this segment) and, if that deleted anything,
-    /// runs `op` once more. With no limit that frees space, the `NoSpace` error is returned:
-    /// the caller decides (finish the segment early, drop frames until space returns).
-    pub fn with_room<T>(
-        &mut self,
-        policy: &RetentionPolicy,
-        now_ms: i64,
-        fs: &dyn FsStats,
-        mut op: impl FnMut(&mut SegmentWriter) -> Result<T>,
-    ) -> Result<T> {
-        match op(self) {
-            Err(e) if e.is_no_space() => {
-                let dir = self.dir.clone();
-                let report = dir.enforce(policy, now_ms, fs, Some(&self.name))?;
-                tracing::warn!(
-                    camera = dir.camera(),
-                    deleted = report.deleted.len(),
-                    bytes_freed = report.bytes_freed,
-                    "disk full; applied retention"
-                );
-                if report.deleted.is_empty() {
-                    return Err(e);
-                }
-                op(self)
-            }
-            r => r,
-        }
-    }
-
     /// Gives the segment up: deletes the `.partial` file.
     pub fn abort(self) -> Result<()> {
         fs::remove_file(&self.path).map_err(|e| StoreError::io("delete", &self.path, e))?;
@@ -252,13 +221,10 @@ impl Drop for SegmentWriter {
 /// Scans an open file of `len` bytes with [`Scanner`], reading only the init segment, the
 /// `moof`s and the `mdat` headers.
 pub(crate) fn scan(file: &File, len: u64) -> std::result::Result<media::Recovery, ScanError> {
-    let mut scanner = Scanner::new(len);
-    while let Some((offset, want)) = scanner.next_read() {
-        let mut buf = vec![0u8; want];
-        let got = read_at_most(file, &mut buf, offset).map_err(ScanError::Io)?;
-        scanner.feed(&buf[..got]);
-    }
-    scanner.into_recovery().map_err(ScanError::Media)
+    Scanner::new(len)
+        .drive(|offset, buf| read_at_most(file, buf, offset).map_err(ScanError::Io))?
+        .into_recovery()
+        .map_err(ScanError::Media)
 }
 
 #[derive(Debug)]

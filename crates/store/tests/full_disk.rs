@@ -1,7 +1,8 @@
 //! A real, small filesystem (a 2 MiB tmpfs; needs root, skipped otherwise): recording until
 //! the disk is full gives `StoreError::NoSpace` with the file cut back, retention with a
 //! free-space floor deletes the oldest segments, the same bytes then append fine, and a
-//! recorder relying on `with_room` keeps recording across several disks' worth of footage.
+//! recorder writing through a `SegmentSink` whose make-room callback applies that retention
+//! keeps recording across several disks' worth of footage.
 
 mod common;
 
@@ -11,9 +12,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use store::{
-    Clock, FsStats, Reason, RetentionPolicy, SegmentDir, SegmentWriter, SetUp, SimClock, Statvfs,
-    StoreError,
+    Clock, FsStats, Reason, RetentionPolicy, SegmentDir, SegmentSink, SegmentWriter, SetUp,
+    SimClock, Statvfs, StoreError,
 };
 
 const T0: i64 = 1_795_246_310_000;
@@ -92,7 +96,7 @@ fn full_disk_no_space_then_retention_then_retry() {
     };
     assert_eq!(Statvfs.total_bytes(&mnt).unwrap(), TMPFS_BYTES);
     let dir = SegmentDir::open(mnt.join("cam"), "cam", SetUp::CreateIfMissing).unwrap();
-    let clock = SimClock::new(T0);
+    let clock = Arc::new(SimClock::new(T0));
 
     // 1. Record with no retention until the disk is full.
     let mut finished = Vec::new();
@@ -158,24 +162,29 @@ fn full_disk_no_space_then_retention_then_retry() {
     let mut all = finished.clone();
     all.push(done.name);
 
-    // 4. A recorder that only reacts to NoSpace (`with_room`) records three disks' worth
-    // without an error, keeping the newest footage.
+    // 4. A recorder that only reacts to NoSpace (a sink whose make-room callback applies
+    // the policy) records three disks' worth without an error, keeping the newest footage.
     let rounds = 3 * TMPFS_BYTES / seg_bytes;
-    let mut retries = 0;
+    let room_calls = Arc::new(AtomicUsize::new(0));
+    let (calls, room_clock) = (room_calls.clone(), clock.clone());
+    let mut sink = SegmentSink::new(
+        dir.clone(),
+        move |dir: &SegmentDir, current: Option<&str>| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            dir.enforce(&policy, room_clock.now_ms(), &Statvfs, current)
+                .unwrap()
+                .bytes_freed
+        },
+    );
     for _ in 0..rounds {
-        let mut w = dir.begin(clock.now_ms()).unwrap();
+        sink.start(clock.now_ms(), &seg.init).unwrap();
         clock.advance(Duration::from_secs(2));
-        for k in 0..=seg.fragments.len() {
-            let mut attempts = 0;
-            w.with_room(&policy, clock.now_ms(), &Statvfs, |w| {
-                attempts += 1;
-                step(w, seg, k)
-            })
-            .unwrap();
-            retries += attempts - 1;
+        for f in &seg.fragments {
+            assert!(sink.write_fragment(f).unwrap());
         }
-        all.push(w.finish(&seg.summary).unwrap().name);
+        all.push(sink.finish(&seg.summary).unwrap().unwrap().name);
     }
+    let retries = room_calls.load(Ordering::Relaxed);
     println!(
         "segment {seg_bytes} B; {} fit before ENOSPC; {rounds} more written with {retries} \
          NoSpace retries",

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::config::{CameraConfig, Config, SourceConfig};
+use crate::config::{CameraConfig, Config, DemoSettings, SourceConfig};
 use crate::db::{self, Db};
 use crate::server;
 
@@ -30,12 +30,12 @@ pub fn demo_config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config
             id: 1,
             name: "demo".into(),
             description: "Built-in test pattern".into(),
-            source: SourceConfig::Demo {
+            source: SourceConfig::Demo(DemoSettings {
                 width: 640,
                 height: 480,
                 fps: 10,
                 jpeg_quality: 80,
-            },
+            }),
             fallback_image: None,
             segment_duration: None,
             retention: None,

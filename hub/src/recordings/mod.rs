@@ -2,7 +2,9 @@
 //! [`store::SegmentDir`] per camera, with its ownership marker and crash-safe write
 //! order) and their index in SQLite ([`index`]). Segments arrive two ways: agents
 //! upload the files they recorded ([`upload`], `PUT /api/v1/agents/{id}/segments/{name}`),
-//! and the hub records cameras that give it encoded video ([`recorder`]).
+//! and the hub records cameras that give it encoded video ([`recorder`]). They are read
+//! back only through [`read`] (open a segment, read a byte range): downloads, playback
+//! and [`export`].
 //!
 //! Order of operations (house style rule 12): write `.partial`, fsync, rename, fsync
 //! the directory, *then* insert the index row. Deleting goes the other way: index row,
@@ -15,15 +17,14 @@
 pub mod check;
 pub mod export;
 pub mod index;
+pub mod read;
 pub mod recorder;
 pub mod retention;
-pub mod settings;
 pub mod upload;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -32,21 +33,24 @@ use store::{Clock, FsStats, SegmentDir, SetUp, StoreError};
 
 use crate::config::Config;
 use crate::db::{Db, DbError};
-use settings::RetentionConfig;
+use units::Retention;
 
 pub use index::{Segment, Source};
+pub use read::SegmentFile;
 
 /// Directory (under the recordings root) where unfinished uploads are staged.
 pub const UPLOADS_DIR: &str = ".uploads";
 
-/// What can go wrong with recordings; the kind decides the HTTP status (mapped once,
-/// in `web::recordings`).
+/// What can go wrong with recordings. [`RecError::kind`] says what it means for whoever
+/// asked; the web layer maps the kinds to HTTP statuses in one place.
 #[derive(Debug, thiserror::Error)]
 pub enum RecError {
+    /// A name, range or request the recordings cannot take.
     #[error("{0}")]
-    BadRequest(String),
+    Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    /// It collides with what is there (another hash, an upload in progress).
     #[error("{0}")]
     Conflict(String),
     /// The client's byte offset is not where the hub is (`expected` is).
@@ -54,7 +58,7 @@ pub enum RecError {
     WrongOffset { got: u64, expected: u64 },
     #[error("{0}")]
     TooLarge(String),
-    /// The upload completed but is not what the client said it would be.
+    /// The content failed verification (hash, format) and was discarded.
     #[error("{0}")]
     Rejected(String),
     #[error(transparent)]
@@ -69,6 +73,46 @@ pub enum RecError {
     },
     #[error("task failed: {0}")]
     Join(String),
+}
+
+/// What a [`RecError`] means to the one who asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Invalid,
+    NotFound,
+    Conflict,
+    /// Resume at `expected` bytes.
+    WrongOffset {
+        expected: u64,
+    },
+    TooLarge,
+    Rejected,
+    /// The disk is full: try again later.
+    NoSpace,
+    /// A fault of the hub (I/O, database, a task).
+    Internal,
+}
+
+impl RecError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RecError::Invalid(_) => ErrorKind::Invalid,
+            RecError::NotFound(_) => ErrorKind::NotFound,
+            RecError::Conflict(_) => ErrorKind::Conflict,
+            RecError::WrongOffset { expected, .. } => ErrorKind::WrongOffset {
+                expected: *expected,
+            },
+            RecError::TooLarge(_) => ErrorKind::TooLarge,
+            RecError::Rejected(_) => ErrorKind::Rejected,
+            RecError::Store(e) if e.is_no_space() => ErrorKind::NoSpace,
+            RecError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+                ErrorKind::NoSpace
+            }
+            RecError::Store(_) | RecError::Db(_) | RecError::Io { .. } | RecError::Join(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
 }
 
 impl RecError {
@@ -87,7 +131,7 @@ pub type Result<T, E = RecError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 struct CameraSettings {
     segment_duration_secs: u64,
-    retention: Option<RetentionConfig>,
+    retention: Option<Retention>,
 }
 
 /// The recordings of every configured camera. Shared (`Arc`) by the web handlers,
@@ -99,7 +143,7 @@ pub struct Recordings {
     cameras: HashMap<String, CameraSettings>,
     pub max_segment_size: u64,
     pub retention_interval: std::time::Duration,
-    global: RetentionConfig,
+    global: Retention,
     pub clock: Arc<dyn Clock>,
     pub fs: Arc<dyn FsStats>,
     /// Uploads being received (camera, file name): one request at a time each.
@@ -153,7 +197,7 @@ impl Recordings {
                     segment_duration_secs: c
                         .segment_duration
                         .unwrap_or(cfg.recordings.segment_duration)
-                        .0,
+                        .as_secs(),
                     retention: c.retention,
                 },
             );
@@ -194,36 +238,40 @@ impl Recordings {
             .unwrap_or(60)
     }
 
-    /// The file of an indexed segment. Both parts were validated when the row was
+    /// The local file of an indexed segment. Both parts were validated when the row was
     /// written (configured camera name, canonical store name); checked again here so
-    /// that no row can name a path outside the store.
-    pub fn file_path(&self, camera: &str, file_name: &str) -> Option<PathBuf> {
+    /// that no row can name a path outside the store. Readers use
+    /// [`Recordings::open_segment`] instead.
+    pub(crate) fn file_path(&self, camera: &str, file_name: &str) -> Option<PathBuf> {
         let dir = self.dirs.get(camera)?;
         store::parse_segment_name(file_name)?;
         Some(dir.path().join(file_name))
     }
 
-    /// Looks up a segment by its public name (`CAMERA_FILENAME`): exact match in
-    /// the index, and the file must be there.
-    pub fn lookup_public(&self, public: &str) -> Result<(Segment, PathBuf)> {
-        let (camera, file) = index::parse_public_name(public)
-            .ok_or_else(|| RecError::NotFound("no such recording".into()))?;
-        let (camera, file) = (camera.to_owned(), file.to_owned());
-        let seg = self
-            .db
-            .call_blocking(|c| index::get(c, &camera, &file))?
-            .ok_or_else(|| RecError::NotFound("no such recording".into()))?;
-        let path = self
-            .file_path(&seg.camera, &seg.file_name)
-            .ok_or_else(|| RecError::NotFound("no such recording".into()))?;
-        Ok((seg, path))
+    /// A sink into `camera`'s directory whose make-room callback is [`Recordings::make_room`]
+    /// (retention, index rows before files); `None` for an unknown camera.
+    pub fn sink(self: &Arc<Self>, camera: &str) -> Option<store::SegmentSink> {
+        let dir = self.dir(camera)?.clone();
+        let (rec, camera) = (Arc::clone(self), camera.to_owned());
+        Some(store::SegmentSink::new(dir, move |_, _| {
+            match rec.make_room(&camera) {
+                Ok(freed) => {
+                    tracing::warn!(camera, freed, "disk full; made room");
+                    freed
+                }
+                Err(e) => {
+                    tracing::error!(camera, error = %e, "disk full and making room failed");
+                    0
+                }
+            }
+        }))
     }
 
     /// Indexes a finished file of `camera` (hashing and probing it).
     pub fn index_file(&self, camera: &str, file_name: &str, source: Source) -> Result<Segment> {
         let path = self
             .file_path(camera, file_name)
-            .ok_or_else(|| RecError::BadRequest(format!("{file_name:?} is not a segment")))?;
+            .ok_or_else(|| RecError::Invalid(format!("{file_name:?} is not a segment")))?;
         self.index_file_from(camera, file_name, source, &path)
     }
 
@@ -316,12 +364,12 @@ impl Recordings {
     }
 
     /// The global retention limits.
-    pub fn global_retention(&self) -> RetentionConfig {
+    pub fn global_retention(&self) -> Retention {
         self.global
     }
 
     /// A camera's own retention limits.
-    pub fn camera_retention(&self, camera: &str) -> Option<RetentionConfig> {
+    pub fn camera_retention(&self, camera: &str) -> Option<Retention> {
         self.cameras.get(camera).and_then(|c| c.retention)
     }
 }
@@ -372,26 +420,9 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 
 /// Describes an fMP4 file by reading only its headers ([`media::recover::Scanner`]).
 pub fn probe_file(path: &Path) -> Result<media::ProbeInfo> {
-    let f = File::open(path).map_err(|e| RecError::io("open", path, e))?;
-    let len = f
-        .metadata()
-        .map_err(|e| RecError::io("stat", path, e))?
-        .len();
-    let mut scanner = media::recover::Scanner::new(len);
-    while let Some((offset, want)) = scanner.next_read() {
-        let mut buf = vec![0u8; want];
-        let mut got = 0;
-        while got < want {
-            match f.read_at(&mut buf[got..], offset + got as u64) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(RecError::io("read", path, e)),
-            }
-        }
-        scanner.feed(&buf[..got]);
-    }
-    scanner
+    let f = read::LocalFile::open(path)?;
+    media::recover::Scanner::new(f.len())
+        .drive(|offset, buf| f.read_at(offset, buf))?
         .into_probe()
         .map_err(|e| RecError::Rejected(format!("not a playable fMP4 file: {e}")))
 }
@@ -414,22 +445,27 @@ pub fn hash_and_probe(path: &Path) -> Result<(String, media::ProbeInfo)> {
     Ok((sha256_file(path)?, probe))
 }
 
-/// Starts a recorder for every camera whose source gives encoded video, and the
-/// periodic retention task. Both stop with the hub's shutdown token.
-pub fn spawn_all(hub: &Arc<crate::web::Hub>, tracker: &tokio_util::task::TaskTracker) {
-    for cam in hub.cameras.iter() {
+/// Starts a recorder for every camera of `cameras` whose source gives encoded video, and
+/// the periodic retention task. Both stop with `shutdown`.
+pub fn spawn_all(
+    rec: &Arc<Recordings>,
+    cameras: &crate::camera::Registry,
+    tracker: &tokio_util::task::TaskTracker,
+    shutdown: &tokio_util::sync::CancellationToken,
+) {
+    for cam in cameras.iter() {
         if let Some(feed) = &cam.video {
             recorder::spawn(
-                hub.recordings.clone(),
+                rec.clone(),
                 cam.name.clone(),
                 feed.clone(),
                 tracker,
-                hub.shutdown.clone(),
+                shutdown.clone(),
             );
         }
     }
-    let rec = hub.recordings.clone();
-    let stop = hub.shutdown.clone();
+    let rec = rec.clone();
+    let stop = shutdown.clone();
     tracker.spawn(async move {
         let mut every = tokio::time::interval(rec.retention_interval);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

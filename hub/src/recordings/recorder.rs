@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use media::{SegmentEvent, Segmenter, SegmenterConfig, Time90k, TrackConfig, VideoEvent};
 use sha2::{Digest, Sha256};
-use store::SegmentWriter;
+use store::SegmentSink;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -108,8 +108,8 @@ async fn forward(feed: Arc<VideoFeed>, tx: mpsc::Sender<Msg>, shutdown: Cancella
     }
 }
 
+/// The segment being written: what its index row needs besides the store's summary.
 struct Open {
-    w: SegmentWriter,
     hasher: Sha256,
     track: TrackConfig,
 }
@@ -122,6 +122,8 @@ struct Thread {
     segmenter: Option<Segmenter>,
     /// (dts, wall ms) of the first frame of the current run.
     base: Option<(Time90k, i64)>,
+    /// The camera's directory; on a full disk retention makes room, index rows first.
+    sink: Option<SegmentSink>,
     open: Option<Open>,
     events: Vec<SegmentEvent>,
 }
@@ -129,9 +131,11 @@ struct Thread {
 impl Thread {
     fn new(rec: Arc<Recordings>, camera: String) -> Thread {
         let secs = rec.segment_duration_secs(&camera) as i64;
+        let sink = Recordings::sink(&rec, &camera);
         Thread {
             rec,
             camera,
+            sink,
             cfg: SegmenterConfig {
                 target_duration: media::Duration90k::from_secs(secs),
                 ..Default::default()
@@ -201,105 +205,77 @@ impl Thread {
         for ev in events {
             if let Err(e) = self.apply(ev) {
                 tracing::error!(camera = self.camera, error = %e, "recording failed; segment dropped");
-                if let Some(o) = self.open.take() {
-                    let _ = o.w.abort();
+                self.open = None;
+                if let Some(sink) = self.sink.as_mut() {
+                    sink.abort();
                 }
             }
         }
     }
 
     fn apply(&mut self, ev: SegmentEvent) -> Result<(), RecError> {
+        let Some(sink) = self.sink.as_mut() else {
+            return Err(RecError::NotFound(format!(
+                "no recordings directory for camera {}",
+                self.camera
+            )));
+        };
         match ev {
             SegmentEvent::Start { start, init, .. } => {
-                if let Some(o) = self.open.take() {
-                    let _ = o.w.abort();
-                }
+                self.open = None;
                 let (base_dts, base_ms) = self.base.unwrap_or((start, self.rec.clock.now_ms()));
                 let start_ms = base_ms + (start.0 - base_dts.0) / 90;
-                let dir = self
-                    .rec
-                    .dir(&self.camera)
-                    .ok_or_else(|| RecError::NotFound(self.camera.clone()))?;
-                let mut w = match dir.begin(start_ms) {
-                    Err(e) if e.is_no_space() => {
-                        self.rec.make_room(&self.camera)?;
-                        dir.begin(start_ms)?
-                    }
-                    r => r?,
-                };
-                self.with_room(&mut w, |w| w.append(&init))?;
+                sink.start(start_ms, &init)?;
                 let mut hasher = Sha256::new();
                 hasher.update(&init);
-                let track = self
-                    .segmenter
-                    .as_ref()
-                    .map(|s| s.track().clone())
-                    .ok_or_else(|| RecError::BadRequest("no track".into()))?;
-                self.open = Some(Open { w, hasher, track });
+                if let Some(track) = self.segmenter.as_ref().map(|s| s.track().clone()) {
+                    self.open = Some(Open { hasher, track });
+                }
             }
             SegmentEvent::Fragment(f) => {
-                if let Some(mut o) = self.open.take() {
-                    self.with_room(&mut o.w, |w| w.write_fragment(&f))?;
+                if let Some(o) = self.open.as_mut()
+                    && sink.write_fragment(&f)?
+                {
                     o.hasher.update(&f.bytes);
-                    self.open = Some(o);
                 }
             }
             SegmentEvent::End(summary) => {
-                if let Some(o) = self.open.take() {
-                    let written = o.w.len();
-                    let done = o.w.finish(&summary)?;
-                    let sha256 = if written == summary.file_bytes {
-                        hex::encode(o.hasher.finalize())
-                    } else {
-                        let path = self
-                            .rec
-                            .dir(&self.camera)
-                            .map(|d| d.path().join(&done.name));
-                        super::sha256_file(&path.unwrap_or_default())?
-                    };
-                    let seg = Segment {
-                        camera: self.camera.clone(),
-                        file_name: done.name.clone(),
-                        start_ms: done.start_ms,
-                        duration_ms: done.duration.0.max(0) / 90,
-                        size_bytes: done.size_bytes,
-                        sha256,
-                        codec: o.track.codec_string().to_owned(),
-                        width: u32::from(o.track.width()),
-                        height: u32::from(o.track.height()),
-                        source: Source::Recorder,
-                    };
-                    self.rec.insert(&seg)?;
-                    tracing::info!(
-                        camera = self.camera,
-                        segment = done.name,
-                        duration_ms = seg.duration_ms,
-                        size_bytes = seg.size_bytes,
-                        "segment recorded"
-                    );
-                    if let Err(e) = self.rec.enforce_retention() {
-                        tracing::warn!(error = %e, "retention after a segment failed");
-                    }
+                let Some(o) = self.open.take() else {
+                    return Ok(());
+                };
+                let Some(done) = sink.finish(&summary)? else {
+                    return Ok(());
+                };
+                let sha256 = if done.size_bytes == summary.file_bytes {
+                    hex::encode(o.hasher.finalize())
+                } else {
+                    super::sha256_file(&sink.dir().path().join(&done.name))?
+                };
+                let seg = Segment {
+                    camera: self.camera.clone(),
+                    file_name: done.name.clone(),
+                    start_ms: done.start_ms,
+                    duration_ms: done.duration.0.max(0) / 90,
+                    size_bytes: done.size_bytes,
+                    sha256,
+                    codec: o.track.codec_string().to_owned(),
+                    width: u32::from(o.track.width()),
+                    height: u32::from(o.track.height()),
+                    source: Source::Recorder,
+                };
+                self.rec.insert(&seg)?;
+                tracing::info!(
+                    camera = self.camera,
+                    segment = done.name,
+                    duration_ms = seg.duration_ms,
+                    size_bytes = seg.size_bytes,
+                    "segment recorded"
+                );
+                if let Err(e) = self.rec.enforce_retention() {
+                    tracing::warn!(error = %e, "retention after a segment failed");
                 }
             }
         }
         Ok(())
-    }
-
-    /// Runs a write; on a full disk makes room (retention, index rows first) and
-    /// retries the same bytes once.
-    fn with_room(
-        &self,
-        w: &mut SegmentWriter,
-        mut op: impl FnMut(&mut SegmentWriter) -> store::Result<()>,
-    ) -> Result<(), RecError> {
-        match op(w) {
-            Err(e) if e.is_no_space() => {
-                let freed = self.rec.make_room(&self.camera)?;
-                tracing::warn!(camera = self.camera, freed, "disk full; made room");
-                op(w).map_err(Into::into)
-            }
-            r => r.map_err(Into::into),
-        }
     }
 }

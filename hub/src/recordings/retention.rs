@@ -9,7 +9,7 @@
 //! when a write fails for lack of space.
 
 use store::retention::{Deletion, plan};
-use store::{Reason, SegmentInfo};
+use store::{Reason, RetentionPolicy, SegmentInfo};
 
 use super::{Recordings, Result, index};
 
@@ -42,7 +42,13 @@ impl Recordings {
                 && !r.is_unlimited()
             {
                 let free = self.free_bytes(dir.path());
-                let deletions = plan(&segments, &r.policy(), now_ms, free, None);
+                let deletions = plan(
+                    &segments,
+                    &RetentionPolicy::from_config(&r, false),
+                    now_ms,
+                    free,
+                    None,
+                );
                 self.delete(camera, &deletions, &mut report)?;
                 segments.retain(|s| !deletions.iter().any(|d| d.name == s.name));
             }
@@ -61,7 +67,13 @@ impl Recordings {
                 })
                 .collect();
             let free = self.free_bytes(self.root());
-            for d in plan(&all, &global.policy(), now_ms, free, None) {
+            for d in plan(
+                &all,
+                &RetentionPolicy::from_config(&global, false),
+                now_ms,
+                free,
+                None,
+            ) {
                 if let Some((camera, name)) = d.name.split_once('/') {
                     let one = Deletion {
                         name: name.to_owned(),

@@ -20,43 +20,12 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use media::{SegmentSummary, Time90k};
+use wire::upload::ContentRange;
 
 use super::{RecError, Recordings, Result, Segment, Source, UPLOADS_DIR, UploadClaim, index};
-
-/// `Content-Range: bytes START-END/TOTAL` (END inclusive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ContentRange {
-    pub start: u64,
-    pub end: u64,
-    pub total: u64,
-}
-
-impl ContentRange {
-    /// Parses `bytes START-END/TOTAL`; `None` for anything else (including an
-    /// empty or backwards range, or one past the total).
-    pub fn parse(s: &str) -> Option<ContentRange> {
-        let rest = s.trim().strip_prefix("bytes ")?;
-        let (range, total) = rest.split_once('/')?;
-        let (a, b) = range.split_once('-')?;
-        let num = |t: &str| -> Option<u64> {
-            (!t.is_empty() && t.len() <= 19 && t.bytes().all(|c| c.is_ascii_digit()))
-                .then(|| t.parse().ok())
-                .flatten()
-        };
-        let (start, end, total) = (num(a)?, num(b)?, num(total)?);
-        (start <= end && end < total).then_some(ContentRange { start, end, total })
-    }
-
-    pub fn len(&self) -> u64 {
-        self.end - self.start + 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-}
 
 /// How much of a segment the hub holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,9 +107,7 @@ impl Recordings {
             return Err(RecError::NotFound(format!("no camera {camera:?}")));
         }
         if store::parse_segment_name(name).is_none() {
-            return Err(RecError::BadRequest(format!(
-                "{name:?} is not a segment name"
-            )));
+            return Err(RecError::Invalid(format!("{name:?} is not a segment name")));
         }
         if range.total > self.max_segment_size {
             return Err(RecError::TooLarge(format!(
@@ -217,7 +184,12 @@ impl Recordings {
 
     /// The staged file is complete: verify, probe, commit and index it. On a hash
     /// or format mismatch the staging files are deleted and nothing is indexed.
-    pub fn finish_upload(&self, camera: &str, name: &str, sha256: &str) -> Result<Segment> {
+    pub fn finish_upload(
+        self: &Arc<Self>,
+        camera: &str,
+        name: &str,
+        sha256: &str,
+    ) -> Result<Segment> {
         let (data, meta, _, retimed) = self.staging(camera, name);
         let discard = || {
             let _ = fs::remove_file(&data);
@@ -249,7 +221,7 @@ impl Recordings {
             .dir(camera)
             .ok_or_else(|| RecError::NotFound(format!("no camera {camera:?}")))?;
         let start_ms = store::parse_segment_name(name)
-            .ok_or_else(|| RecError::BadRequest(format!("{name:?} is not a segment name")))?;
+            .ok_or_else(|| RecError::Invalid(format!("{name:?} is not a segment name")))?;
         // What is stored: the upload, or a copy whose media time starts at 0.
         let (src, stored_sha) = match store::write_retimed_copy(&data, &retimed) {
             Ok(Some(c)) => {
@@ -290,7 +262,7 @@ impl Recordings {
                 // Another filesystem (a camera directory on its own disk): copy through
                 // the store's writer instead, which has the same crash-safe order.
                 tracing::debug!(error = %e, "rename into place failed; copying");
-                self.commit_by_copy(camera, dir, src, name, start_ms, &probe)?
+                self.commit_by_copy(camera, src, name, start_ms, &probe)?
             }
         };
         let seg = Segment {
@@ -312,26 +284,28 @@ impl Recordings {
 }
 
 impl Recordings {
-    /// Copies the staged file into the camera's directory with a [`store::SegmentWriter`]
-    /// (`.partial`, fsync, rename, fsync directory); on failure the partial file is
-    /// removed, so no half copy is ever recovered as a segment.
+    /// Copies the staged file into the camera's directory through a [`store::SegmentSink`]
+    /// (`.partial`, fsync, rename, fsync directory; on a full disk retention makes room);
+    /// on failure the partial file is removed, so no half copy is ever recovered as a
+    /// segment.
     fn commit_by_copy(
-        &self,
+        self: &Arc<Self>,
         camera: &str,
-        dir: &store::SegmentDir,
         data: &std::path::Path,
         name: &str,
         start_ms: i64,
         probe: &media::ProbeInfo,
     ) -> Result<store::FinishedSegment> {
-        let mut w = dir.begin(start_ms)?;
-        if w.name() != name {
-            let _ = w.abort();
+        let mut sink = self
+            .sink(camera)
+            .ok_or_else(|| RecError::NotFound(format!("no camera {camera:?}")))?;
+        if sink.start(start_ms, &[])?.name() != name {
+            sink.abort();
             return Err(RecError::Conflict(format!(
                 "segment {name} is being written"
             )));
         }
-        let copy = |w: &mut store::SegmentWriter| -> Result<()> {
+        let copy = |sink: &mut store::SegmentSink| -> Result<()> {
             let mut src = File::open(data).map_err(|e| RecError::io("open", data, e))?;
             let mut buf = vec![0u8; 1 << 20];
             loop {
@@ -341,21 +315,17 @@ impl Recordings {
                 if n == 0 {
                     return Ok(());
                 }
-                if let Err(e) = w.append(&buf[..n]) {
-                    if !e.is_no_space() {
-                        return Err(e.into());
-                    }
-                    self.make_room(camera)?;
-                    w.append(&buf[..n])?;
-                }
+                sink.append(&buf[..n])?;
             }
         };
-        if let Err(e) = copy(&mut w) {
-            let _ = w.abort();
+        if let Err(e) = copy(&mut sink) {
+            sink.abort();
             return Err(e);
         }
-        let summary = summary_of(probe, w.len());
-        Ok(w.finish(&summary)?)
+        let written = sink.current().map_or(0, store::SegmentWriter::len);
+        let summary = summary_of(probe, written);
+        sink.finish(&summary)?
+            .ok_or_else(|| RecError::Conflict(format!("segment {name} was not written")))
     }
 }
 
@@ -432,27 +402,4 @@ fn write_meta(path: &std::path::Path, sha256: &str, total: u64) -> Result<()> {
         .map_err(|e| RecError::io("create", path, e))?;
     writeln!(f, "{sha256} {total}").map_err(|e| RecError::io("write", path, e))?;
     f.sync_all().map_err(|e| RecError::io("fsync", path, e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ContentRange;
-
-    #[test]
-    fn content_ranges() {
-        let r = ContentRange::parse("bytes 0-99/1000").unwrap();
-        assert_eq!((r.start, r.end, r.total, r.len()), (0, 99, 1000, 100));
-        for bad in [
-            "",
-            "bytes */1000",
-            "bytes 5-4/1000",
-            "bytes 0-1000/1000",
-            "bytes 0-9/*",
-            "bits 0-9/10",
-            "bytes -1-9/10",
-            "bytes 0-99999999999999999999/99999999999999999999",
-        ] {
-            assert_eq!(ContentRange::parse(bad), None, "{bad:?}");
-        }
-    }
 }

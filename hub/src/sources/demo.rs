@@ -7,24 +7,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use events::{Event, Origin, What};
 use testpattern::{Pattern, Stamp, encode_jpeg};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::camera::{Camera, unix_ms};
-use crate::video::encoder::H264Encoder;
-
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    pub width: u32,
-    pub height: u32,
-    pub fps: u32,
-    pub jpeg_quality: u8,
-}
+use crate::camera::{Camera, now_ms, unix_ms};
+use crate::config::DemoSettings;
+use codec::{EncoderSettings, H264Encoder};
 
 /// Produce frames until `stop` is cancelled.
-pub async fn run(cam: Arc<Camera>, s: Settings, stop: CancellationToken) {
+pub async fn run(cam: Arc<Camera>, s: DemoSettings, stop: CancellationToken) {
     let span = tracing::info_span!("demo", camera = cam.id, name = %cam.name);
     async move {
         tracing::info!(
@@ -33,6 +27,8 @@ pub async fn run(cam: Arc<Camera>, s: Settings, stop: CancellationToken) {
             fps = s.fps,
             "demo camera started"
         );
+        cam.events
+            .publish(Event::new(now_ms(), Origin::Hub, What::Online));
         let pattern = Arc::new(Pattern::new(s.width, s.height));
         let mut tick =
             tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(s.fps.max(1))));
@@ -40,7 +36,14 @@ pub async fn run(cam: Arc<Camera>, s: Settings, stop: CancellationToken) {
         let mut frame: u32 = 0;
         // A key frame every second, so live viewers start quickly.
         let mut encoder = match cam.video {
-            Some(_) => match H264Encoder::new(s.width, s.height, s.fps, s.fps.max(1)) {
+            Some(_) => match H264Encoder::new(EncoderSettings {
+                width: s.width,
+                height: s.height,
+                fps: s.fps,
+                // About a quarter of a bit per pixel and frame.
+                bitrate_bps: (s.width * s.height * s.fps.max(1) / 4).clamp(100_000, 8_000_000),
+                gop: s.fps.max(1),
+            }) {
                 Ok(e) => Some(e),
                 Err(e) => {
                     tracing::warn!(error = %e, "demo camera without H.264 video");
@@ -65,7 +68,7 @@ pub async fn run(cam: Arc<Camera>, s: Settings, stop: CancellationToken) {
             let mut enc = encoder.take();
             let work = move || {
                 let image = p.render(stamp);
-                let video = enc.as_mut().map(|e| e.encode_i420(image.to_i420(), dts));
+                let video = enc.as_mut().map(|e| e.encode_frame(&image.to_i420(), dts));
                 (encode_jpeg(&image, q), video, enc)
             };
             match tokio::task::spawn_blocking(work).await {
@@ -93,6 +96,8 @@ pub async fn run(cam: Arc<Camera>, s: Settings, stop: CancellationToken) {
             }
             frame = frame.wrapping_add(1);
         }
+        cam.events
+            .publish(Event::new(now_ms(), Origin::Hub, What::offline("stopped")));
         tracing::info!("demo camera stopped");
     }
     .instrument(span)

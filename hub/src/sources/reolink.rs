@@ -10,10 +10,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::rtsp::{forward, refuse};
-use super::{ReolinkSettings, ReolinkStream, ReolinkTransport};
+use super::bridge::{forward, refuse};
 use crate::camera::Camera;
-use crate::video::{BatteryStatus, SourceStatus};
+use crate::config::{ReolinkSettings, ReolinkStream, ReolinkTransport};
+use crate::video::{BatteryStatus, SourceState, SourceStatus};
 
 /// What people read when the camera refuses the password.
 pub const AUTH_MESSAGE: &str =
@@ -62,18 +62,19 @@ pub fn spawn(
     let (status_tx, status_rx) = watch::channel(ReolinkStatus::default());
     tracker.spawn(reolink::source::run(cfg, stop.clone(), tx, status_tx));
     let span = tracing::info_span!("bridge", camera = %cam.name, kind = "reolink");
-    tracker.spawn(forward(feed, rx, status_rx, map_status, stop.clone()).instrument(span));
+    tracker.spawn(forward(cam, feed, rx, status_rx, map_status, stop.clone()).instrument(span));
 }
 
 fn map_status(s: &ReolinkStatus) -> SourceStatus {
     let (state, message) = match &s.state {
-        ConnState::Connecting => ("connecting", None),
-        ConnState::LoggingIn => ("logging-in", None),
-        ConnState::Streaming => ("playing", None),
-        ConnState::AuthFailed => ("auth-failed", Some(AUTH_MESSAGE.to_owned())),
-        ConnState::Disconnected { reason } => {
-            ("disconnected", Some(format!("Reconnecting: {reason}")))
-        }
+        ConnState::Connecting => (SourceState::Connecting, None),
+        ConnState::LoggingIn => (SourceState::LoggingIn, None),
+        ConnState::Streaming => (SourceState::Playing, None),
+        ConnState::AuthFailed => (SourceState::AuthFailed, Some(AUTH_MESSAGE.to_owned())),
+        ConnState::Disconnected { reason } => (
+            SourceState::Disconnected,
+            Some(format!("Reconnecting: {reason}")),
+        ),
     };
     SourceStatus {
         state,

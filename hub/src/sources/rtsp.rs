@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use media::VideoEvent;
 use rtsp::{RtspConfig, RtspState, RtspStatus, SourceOptions};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::RtspSettings;
+use super::bridge::{forward, refuse};
 use crate::camera::Camera;
-use crate::video::{SourceStatus, VideoFeed};
+use crate::config::RtspSettings;
+use crate::video::{SourceState, SourceStatus};
 
 /// What people read when the camera refuses the password.
 pub const AUTH_MESSAGE: &str = "The camera refused the user name or password (use the camera's local account). Retrying every 5 minutes.";
@@ -41,29 +41,19 @@ pub fn spawn(cam: Arc<Camera>, s: &RtspSettings, tracker: &TaskTracker, stop: &C
     let (status_tx, status_rx) = watch::channel(RtspStatus::default());
     tracker.spawn(rtsp::run(cfg, opts, tx, status_tx, stop.clone()));
     let span = tracing::info_span!("bridge", camera = %cam.name, kind = "rtsp");
-    tracker.spawn(forward(feed, rx, status_rx, map_status, stop.clone()).instrument(span));
-}
-
-/// A camera whose configuration cannot be used: say why, once.
-pub(super) fn refuse(cam: &Camera, feed: &VideoFeed, why: String) {
-    tracing::error!(camera = %cam.name, error = %why, "camera not started");
-    feed.set_source_status(SourceStatus {
-        state: "error",
-        message: Some(why.clone()),
-        last_error: Some(why),
-        ..SourceStatus::default()
-    });
+    tracker.spawn(forward(cam, feed, rx, status_rx, map_status, stop.clone()).instrument(span));
 }
 
 fn map_status(s: &RtspStatus) -> SourceStatus {
     let (state, message) = match &s.state {
-        RtspState::Connecting => ("connecting", None),
-        RtspState::Playing => ("playing", None),
-        RtspState::AuthFailed => ("auth-failed", Some(AUTH_MESSAGE.to_owned())),
-        RtspState::Disconnected { reason } => {
-            ("disconnected", Some(format!("Reconnecting: {reason}")))
-        }
-        RtspState::Stopped => ("stopped", s.last_error.clone()),
+        RtspState::Connecting => (SourceState::Connecting, None),
+        RtspState::Playing => (SourceState::Playing, None),
+        RtspState::AuthFailed => (SourceState::AuthFailed, Some(AUTH_MESSAGE.to_owned())),
+        RtspState::Disconnected { reason } => (
+            SourceState::Disconnected,
+            Some(format!("Reconnecting: {reason}")),
+        ),
+        RtspState::Stopped => (SourceState::Stopped, s.last_error.clone()),
     };
     SourceStatus {
         state,
@@ -73,34 +63,4 @@ fn map_status(s: &RtspStatus) -> SourceStatus {
         battery: None,
         model: None,
     }
-}
-
-/// Forward a source's events into the feed and its status into the feed's
-/// status, until the source ends or `stop`.
-pub(super) async fn forward<S: Send + Sync + 'static>(
-    feed: Arc<VideoFeed>,
-    mut events: mpsc::Receiver<VideoEvent>,
-    mut status: watch::Receiver<S>,
-    map: fn(&S) -> SourceStatus,
-    stop: CancellationToken,
-) {
-    feed.set_source_status(map(&status.borrow_and_update()));
-    let mut status_open = true;
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            ev = events.recv() => match ev {
-                Some(ev) => feed.publish(ev),
-                None => break,
-            },
-            changed = status.changed(), if status_open => {
-                if changed.is_err() {
-                    status_open = false;
-                } else {
-                    feed.set_source_status(map(&status.borrow_and_update()));
-                }
-            }
-        }
-    }
-    feed.set_source_status(map(&status.borrow()));
 }

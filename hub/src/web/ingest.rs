@@ -3,28 +3,27 @@
 //! connection is closed and nothing it sent is stored.
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use bytes::BytesMut;
+use events::{Event, Origin, What};
 use tracing::Instrument;
 use wire::{IngestDecoder, IngestEvent};
 
-use super::{AppState, WS_HELLO_TIMEOUT, WS_IDLE_TIMEOUT, origin_allowed};
-use crate::camera::{Camera, CameraKind};
-
-/// Close codes (RFC 6455).
-const POLICY_VIOLATION: u16 = 1008;
-const NORMAL: u16 = 1000;
-const GOING_AWAY: u16 = 1001;
+use super::AppState;
+use super::ws::{
+    GOING_AWAY, HELLO_TIMEOUT, IDLE_TIMEOUT, NORMAL, POLICY_VIOLATION, foreign_origin, send_close,
+};
+use crate::camera::{Camera, now_ms};
 
 pub async fn upgrade(
     State(hub): State<AppState>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&hub, &headers) {
-        return (StatusCode::FORBIDDEN, "websocket origin refused\n").into_response();
+    if let Some(refused) = foreign_origin(&hub, &headers) {
+        return refused;
     }
     let max = hub.cfg.max_frame_size.0 as usize;
     // One websocket message may carry a whole length-prefixed frame (the
@@ -35,13 +34,7 @@ pub async fn upgrade(
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: impl Into<String>) {
-    let reason: String = reason.into();
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    send_close(&mut socket, code, &reason.into()).await;
     // Give the peer a moment to answer the close, then drop the connection
     // whatever it does; nothing more is read from it.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
@@ -92,7 +85,7 @@ async fn run(hub: AppState, mut socket: WebSocket) {
                 return close(socket, e.close_code(), e.to_string()).await;
             }
         }
-        match next_data(&hub, &mut socket, WS_HELLO_TIMEOUT).await {
+        match next_data(&hub, &mut socket, HELLO_TIMEOUT).await {
             Next::Data(b) => buf.extend_from_slice(&b),
             Next::TimedOut => return close(socket, POLICY_VIOLATION, "No hello received").await,
             Next::Closed => return,
@@ -109,7 +102,7 @@ async fn run(hub: AppState, mut socket: WebSocket) {
         )
         .await;
     };
-    let CameraKind::Agent { token_scheme } = cam.kind else {
+    let Some(token_scheme) = cam.kind.agent_token else {
         tracing::warn!(
             camera,
             "ingest for a camera that is not fed by an agent refused"
@@ -140,8 +133,22 @@ async fn connected(
 ) {
     tracing::info!("agent connected");
     let guard = cam.attach();
+    cam.events
+        .publish(Event::new(now_ms(), Origin::Hub, What::Online));
     let reason = stream_frames(&hub, &cam, &mut socket, &mut dec, &mut buf, &guard).await;
     drop(guard);
+    let offline = match &reason {
+        End::PeerClosed => Some("the agent disconnected".to_owned()),
+        End::Idle => Some("the agent was silent for too long".to_owned()),
+        End::Protocol(e) => Some(format!("the agent's stream was refused: {e}")),
+        End::Shutdown => Some("the hub shut down".to_owned()),
+        // The newer connection has the camera: it is still online.
+        End::Superseded => None,
+    };
+    if let Some(why) = offline {
+        cam.events
+            .publish(Event::new(now_ms(), Origin::Hub, What::offline(&why)));
+    }
     match reason {
         End::PeerClosed => tracing::info!("agent disconnected"),
         End::Idle => {
@@ -199,7 +206,7 @@ async fn stream_frames(
                 Err(e) => return End::Protocol(e),
             }
         }
-        match next_data(hub, socket, WS_IDLE_TIMEOUT).await {
+        match next_data(hub, socket, IDLE_TIMEOUT).await {
             Next::Data(b) => buf.extend_from_slice(&b),
             Next::Closed => return End::PeerClosed,
             Next::TimedOut => return End::Idle,

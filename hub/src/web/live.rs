@@ -5,21 +5,29 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
+use super::status::CameraJson;
 use super::{AppState, Viewer};
-use crate::camera::CameraStatus;
 
 /// `GET /api/cameras`: every camera with its live state.
 pub async fn cameras_json(State(hub): State<AppState>, _v: Viewer) -> Response {
     let offline_after = hub.cfg.offline_after.as_duration();
-    let list: Vec<CameraStatus> = hub
+    let list: Vec<CameraJson> = hub
         .cameras
         .iter()
-        .map(|c| c.status(offline_after))
+        .map(|c| CameraJson::from(c.status(offline_after)))
         .collect();
+    // Through a `Value`, as this answer always was: each camera's keys in sorted order.
     Json(serde_json::json!({ "cameras": list })).into_response()
 }
 
 /// `GET /api/me`: the logged-in user (null when viewing anonymously).
 pub async fn me_json(Viewer(user): Viewer) -> Response {
-    Json(serde_json::json!({ "user": user.map(|u| u.name) })).into_response()
+    #[derive(serde::Serialize)]
+    struct Me {
+        user: Option<String>,
+    }
+    Json(Me {
+        user: user.map(|u| u.name),
+    })
+    .into_response()
 }

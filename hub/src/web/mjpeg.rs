@@ -1,11 +1,12 @@
 //! `multipart/x-mixed-replace` MJPEG responses, shared by the camera_proxy
 //! and Pi-Cam endpoints. Each frame's part (header, JPEG, CRLF) is built
 //! once per boundary by the first viewer that sends it and shared by every
-//! other viewer (a reference count), so each viewer writes one body chunk
-//! per frame and nothing is copied or formatted per viewer.
+//! other viewer through the camera's [`PartCache`] (a reference count), so
+//! each viewer writes one body chunk per frame and nothing is copied or
+//! formatted per viewer.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::body::Body;
 use axum::http::header;
@@ -15,25 +16,49 @@ use futures_util::StreamExt;
 use tokio_stream::wrappers::WatchStream;
 
 use crate::camera::Camera;
-use crate::web::Hub;
+use crate::web::WebState;
+
+/// One lazily built `--boundary` part per boundary the MJPEG routes use.
+type Parts = [OnceLock<Bytes>; 2];
+
+/// The parts of one camera's latest frame: the first viewer of a new frame replaces them.
+#[derive(Debug, Default)]
+pub struct PartCache(Mutex<(u64, Arc<Parts>)>);
+
+impl PartCache {
+    /// The parts of frame `seq`; a fresh set for a newer frame, an uncached one for a frame
+    /// older than the cached (a lagging viewer must not evict the others' parts).
+    fn parts(&self, seq: u64) -> Arc<Parts> {
+        let mut cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if cached.0 == seq {
+            return Arc::clone(&cached.1);
+        }
+        let fresh = Arc::<Parts>::default();
+        if seq > cached.0 {
+            *cached = (seq, Arc::clone(&fresh));
+        }
+        fresh
+    }
+}
 
 /// A live MJPEG stream of `cam` whose parts are separated by `boundary`.
 /// The first part is the latest frame, sent at once; after that each new
 /// frame, skipping any this client was too slow to take.
-pub fn response(hub: &Hub, cam: &Arc<Camera>, boundary: &'static str) -> Response {
+pub fn response(web: &WebState, cam: &Arc<Camera>, boundary: &'static str) -> Response {
     let slot = BOUNDARIES.iter().position(|b| *b == boundary);
+    let cache = web.mjpeg.get(&cam.id).cloned();
     let frames = WatchStream::new(cam.subscribe())
         .filter_map(std::future::ready)
         .map(move |f| {
-            let part = match slot {
-                Some(i) => f.parts.0[i]
+            let part = match (slot, &cache) {
+                (Some(i), Some(cache)) => cache.parts(f.seq)[i]
                     .get_or_init(|| build_part(boundary, &f.jpeg))
                     .clone(),
-                None => build_part(boundary, &f.jpeg),
+                _ => build_part(boundary, &f.jpeg),
             };
             Ok::<Bytes, Infallible>(part)
         })
-        .take_until(hub.shutdown.clone().cancelled_owned());
+        .take_until(web.shutdown.clone().cancelled_owned());
     (
         [
             (

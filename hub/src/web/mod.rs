@@ -1,6 +1,7 @@
-//! The hub's HTTP surface on one port: the route table, shared state, the
-//! authentication extractors and the cross-site checks. Handlers live in the
-//! submodules, grouped by the API family they keep compatible.
+//! The hub's HTTP surface on one port: the route table, the web layer's state
+//! ([`WebState`]: the hub plus what only viewers need), the authentication extractors and
+//! the cross-site checks. Handlers live in the submodules, grouped by the API family they
+//! keep compatible; their JSON types are theirs, separate from the domain types.
 
 mod ingest;
 mod live;
@@ -9,13 +10,15 @@ mod pages;
 mod proxy_api;
 pub mod recordings;
 mod seed_api;
+pub mod status;
 pub mod upload;
 pub mod video;
 mod viewer_ws;
+pub mod ws;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -24,35 +27,59 @@ use axum::http::{HeaderMap, Method, StatusCode, header, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::MethodRouter;
-use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::auth::{Auth, session_from_cookie_header};
-use crate::camera::Registry;
-use crate::config::Config;
+use crate::app::Hub;
+use crate::auth::session_from_cookie_header;
 use crate::db::User;
 
-/// Everything a request handler may need.
-pub struct Hub {
-    pub cfg: Config,
-    pub cameras: Registry,
-    pub auth: Auth,
-    /// The secret agent tokens derive from.
-    pub secret: Vec<u8>,
-    /// Cancelled when the hub shuts down; long-lived responses end with it.
-    pub shutdown: CancellationToken,
-    /// True when served over TLS (cookies get `Secure`).
-    pub tls: bool,
-    /// Recorded segments: files, index, retention.
-    pub recordings: Arc<crate::recordings::Recordings>,
+/// What the HTTP layer serves from: the hub, and the state only viewers need (the MJPEG
+/// part cache, the HLS windows), kept here rather than in the cameras and feeds. Derefs to
+/// the [`Hub`].
+pub struct WebState {
+    pub hub: Arc<Hub>,
+    /// Each camera's MJPEG parts of its latest frame, by camera id.
+    mjpeg: HashMap<u32, Arc<mjpeg::PartCache>>,
+    /// Each video camera's HLS window, by camera name.
+    hls: HashMap<String, Arc<video::hls::HlsStore>>,
 }
 
-impl std::fmt::Debug for Hub {
+impl std::fmt::Debug for WebState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub").finish_non_exhaustive()
+        f.debug_struct("WebState").finish_non_exhaustive()
     }
 }
 
-pub type AppState = Arc<Hub>;
+impl std::ops::Deref for WebState {
+    type Target = Hub;
+    fn deref(&self) -> &Hub {
+        &self.hub
+    }
+}
+
+impl WebState {
+    /// The web layer of `hub`, with the HLS packager of every camera with video running
+    /// on `tracker` until the hub shuts down.
+    pub fn start(hub: Arc<Hub>, tracker: &TaskTracker) -> AppState {
+        let mut hls = HashMap::new();
+        for cam in hub.cameras.iter() {
+            if let Some(feed) = &cam.video {
+                let store = Arc::new(video::hls::HlsStore::default());
+                tracker.spawn(video::hls::run(
+                    Arc::clone(feed),
+                    Arc::clone(&store),
+                    cam.name.clone(),
+                    hub.shutdown.clone(),
+                ));
+                hls.insert(cam.name.clone(), store);
+            }
+        }
+        let mjpeg = hub.cameras.iter().map(|c| (c.id, Arc::default())).collect();
+        Arc::new(WebState { hub, mjpeg, hls })
+    }
+}
+
+pub type AppState = Arc<WebState>;
 
 /// Who may use a route. Tests read this from [`routes`] (every route without
 /// credentials, every state-changing route from another site, every file route
@@ -175,8 +202,10 @@ pub fn routes() -> Vec<Route> {
     ];
     // Encoded live video: MSE websocket, HLS, camera status.
     v.extend(video::routes());
-    // Recordings: Pi-Cam pages, timeline, JSON API, export, agent uploads.
+    // Recordings: Pi-Cam pages, timeline, JSON API, export.
     v.extend(recordings::routes());
+    // Agents' segment uploads.
+    v.extend(upload::routes());
     v
 }
 
@@ -339,14 +368,15 @@ impl FromRequestParts<AppState> for PageViewer {
 
 /// A JSON `{"message": ...}` body, as the seed API's errors are.
 pub fn message(status: StatusCode, msg: impl Into<String>) -> Response {
+    #[derive(serde::Serialize)]
+    struct Message {
+        message: String,
+    }
     (
         status,
-        axum::Json(serde_json::json!({ "message": msg.into() })),
+        axum::Json(Message {
+            message: msg.into(),
+        }),
     )
         .into_response()
 }
-
-/// How long a websocket peer may stay silent before it is dropped.
-pub const WS_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a new websocket peer has to send its hello.
-pub const WS_HELLO_TIMEOUT: Duration = Duration::from_secs(10);

@@ -12,12 +12,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::pages::{Section, html_escape, render};
 use super::{Access, AppState, PageViewer, Route, Viewer};
-use crate::recordings::{RecError, Segment, export, index};
+use wire::upload::Answer;
+
+use crate::recordings::{ErrorKind, RecError, Segment, SegmentFile, export, index};
 
 const INDEX_HTML: &str = include_str!("../../assets/recordings-index.html");
 const PLAYBACK_HTML: &str = include_str!("../../assets/recordings-playback.html");
@@ -25,7 +26,7 @@ const TIMELINE_HTML: &str = include_str!("../../assets/timeline.html");
 
 pub fn routes() -> Vec<Route> {
     use Access::{Page, Public, Viewer as V};
-    let mut v = vec![
+    vec![
         Route::new("/recordings", Public)
             .get(|| async { Redirect::permanent("/recordings/index.html") }),
         Route::new("/recordings/index.html", Page).get(index_page),
@@ -44,29 +45,28 @@ pub fn routes() -> Vec<Route> {
         Route::new("/api/recordings/export", V)
             .get(export_mp4)
             .query(&["camera"]),
-    ];
-    v.extend(super::upload::routes());
-    v
+    ]
 }
 
-/// The one place recordings errors become HTTP statuses.
+/// The one place recordings errors become HTTP statuses: the upload protocol's statuses
+/// ([`wire::upload::Answer`]), 404 and 500. A fault of the hub is logged and its details
+/// are not sent.
 impl IntoResponse for RecError {
     fn into_response(self) -> Response {
-        let status = match &self {
-            RecError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            RecError::NotFound(_) => StatusCode::NOT_FOUND,
-            RecError::Conflict(_) => StatusCode::CONFLICT,
-            RecError::WrongOffset { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-            RecError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            RecError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            RecError::Store(e) if e.is_no_space() => StatusCode::INSUFFICIENT_STORAGE,
-            RecError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
-                StatusCode::INSUFFICIENT_STORAGE
-            }
-            RecError::Store(_) | RecError::Db(_) | RecError::Io { .. } | RecError::Join(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+        let kind = self.kind();
+        let answer = match kind {
+            ErrorKind::Invalid => Some(Answer::BadRequest),
+            ErrorKind::NotFound => Some(Answer::NotFound),
+            ErrorKind::Conflict => Some(Answer::Conflict),
+            ErrorKind::WrongOffset { .. } => Some(Answer::WrongOffset),
+            ErrorKind::TooLarge => Some(Answer::TooLarge),
+            ErrorKind::Rejected => Some(Answer::Rejected),
+            ErrorKind::NoSpace => Some(Answer::NoSpace),
+            ErrorKind::Internal => None,
         };
+        let status = answer
+            .and_then(|a| StatusCode::from_u16(a.status()).ok())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let msg = if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "recordings request failed");
             "internal error".to_owned()
@@ -74,32 +74,74 @@ impl IntoResponse for RecError {
             self.to_string()
         };
         let mut r = super::message(status, msg);
-        if let RecError::WrongOffset { expected, .. } = self {
+        if let ErrorKind::WrongOffset { expected } = kind {
             r.headers_mut()
-                .insert(super::upload::OFFSET_HEADER, HeaderValue::from(expected));
+                .insert(wire::upload::OFFSET_HEADER, HeaderValue::from(expected));
         }
         r
     }
 }
 
-/// JSON of one segment, for the API and the upload responses.
-pub fn segment_json(s: &Segment) -> serde_json::Value {
-    let name = s.public_name();
-    json!({
-        "name": name,
-        "camera": s.camera,
-        "file": s.file_name,
-        "start_ms": s.start_ms,
-        "end_ms": s.end_ms(),
-        "duration_ms": s.duration_ms,
-        "size_bytes": s.size_bytes,
-        "sha256": s.sha256,
-        "codec": s.codec,
-        "width": s.width,
-        "height": s.height,
-        "source": s.source,
-        "url": format!("/recordings/{name}"),
-    })
+/// One segment in the JSON API and the upload answers. Fields in alphabetical order: the
+/// order the API has always sent them in.
+#[derive(Debug, Serialize)]
+pub struct SegmentJson {
+    camera: String,
+    codec: String,
+    duration_ms: i64,
+    end_ms: i64,
+    file: String,
+    height: u32,
+    name: String,
+    sha256: String,
+    size_bytes: u64,
+    /// `upload`, `recorder` or `found`.
+    source: &'static str,
+    start_ms: i64,
+    url: String,
+    width: u32,
+}
+
+impl From<&Segment> for SegmentJson {
+    fn from(s: &Segment) -> SegmentJson {
+        let name = s.public_name();
+        SegmentJson {
+            camera: s.camera.clone(),
+            codec: s.codec.clone(),
+            duration_ms: s.duration_ms,
+            end_ms: s.end_ms(),
+            file: s.file_name.clone(),
+            height: s.height,
+            url: format!("/recordings/{name}"),
+            name,
+            sha256: s.sha256.clone(),
+            size_bytes: s.size_bytes,
+            source: s.source.as_str(),
+            start_ms: s.start_ms,
+            width: s.width,
+        }
+    }
+}
+
+/// `GET /api/recordings`.
+#[derive(Debug, Serialize)]
+struct SegmentList {
+    camera: String,
+    segments: Vec<SegmentJson>,
+}
+
+/// `GET /api/recordings/days`.
+#[derive(Debug, Serialize)]
+struct DayList {
+    camera: String,
+    days: Vec<DayJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct DayJson {
+    date: String,
+    /// Segments starting that day.
+    segments: i64,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -182,9 +224,8 @@ async fn playback(
     };
     let rec = hub.recordings.clone();
     let f = file.clone();
-    let seg = match blocking(move || rec.lookup_public(&f)).await {
-        Ok((seg, path)) if path.is_file() => seg,
-        Ok(_) => return RecError::NotFound("no such recording".into()).into_response(),
+    let seg = match blocking(move || rec.open_public(&f)).await {
+        Ok((seg, _)) => seg,
         Err(e) => return e.into_response(),
     };
     let name = html_escape(&seg.public_name());
@@ -209,25 +250,35 @@ async fn file(
     headers: HeaderMap,
 ) -> Response {
     let rec = hub.recordings.clone();
-    let (seg, path) = match blocking(move || rec.lookup_public(&file)).await {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    serve_file(&path, &headers, &seg.public_name()).await
+    match blocking(move || rec.open_public(&file)).await {
+        Ok((seg, reader)) => serve_segment(reader, &headers, &seg.public_name()),
+        Err(e) => e.into_response(),
+    }
 }
 
-/// A file as `video/mp4`: 200 for the whole file, 206 for one byte range, 416
-/// for a range outside it. Streamed in 64 KiB pieces.
-async fn serve_file(path: &std::path::Path, headers: &HeaderMap, name: &str) -> Response {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut f = match tokio::fs::File::open(path).await {
-        Ok(f) => f,
-        Err(_) => return RecError::NotFound("no such recording".into()).into_response(),
-    };
-    let len = match f.metadata().await {
-        Ok(m) => m.len(),
-        Err(e) => return RecError::io("stat", path, e).into_response(),
-    };
+/// A body produced on a blocking thread (an export: planned and read in one go):
+/// `produce` hands it pieces until it is done, or until `send` says the client has gone.
+/// An error ends the body early (logged).
+fn blocking_body(
+    produce: impl FnOnce(&mut dyn FnMut(Bytes) -> bool) -> Result<(), RecError> + Send + 'static,
+) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut send = |b: Bytes| tx.blocking_send(Ok(b)).is_ok();
+        if let Err(e) = produce(&mut send) {
+            tracing::warn!(error = %e, "recording read failed midway");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+/// A recording as `video/mp4`: 200 for the whole file, 206 for one byte range, 416 for a
+/// range outside it. Read in 64 KiB pieces, each on the blocking pool.
+fn serve_segment(reader: Box<dyn SegmentFile>, headers: &HeaderMap, name: &str) -> Response {
+    let len = reader.len();
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
@@ -244,29 +295,33 @@ async fn serve_file(path: &std::path::Path, headers: &HeaderMap, name: &str) -> 
                 .into_response();
         }
     };
-    if start > 0 && f.seek(std::io::SeekFrom::Start(start)).await.is_err() {
-        return RecError::NotFound("no such recording".into()).into_response();
-    }
     let remaining = end - start;
-    let stream = futures_util::stream::unfold((f, remaining), |(mut f, left)| async move {
-        if left == 0 {
+    // One blocking read per piece: a slow client holds no thread while it reads.
+    let reader: std::sync::Arc<dyn SegmentFile> = reader.into();
+    let pieces = futures_util::stream::unfold((reader, start), move |(reader, at)| async move {
+        if at >= end {
             return None;
         }
-        let n = left.min(64 * 1024) as usize;
-        let mut buf = vec![0u8; n];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(got) => {
-                buf.truncate(got);
-                Some((
-                    Ok::<_, std::io::Error>(Bytes::from(buf)),
-                    (f, left - got as u64),
-                ))
+        let r = std::sync::Arc::clone(&reader);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; (end - at).min(64 * 1024) as usize];
+            let got = r.read_at(at, &mut buf)?;
+            buf.truncate(got);
+            Ok::<_, RecError>(buf)
+        })
+        .await;
+        match read {
+            Ok(Ok(buf)) if buf.is_empty() => None,
+            Ok(Ok(buf)) => {
+                let next = at + buf.len() as u64;
+                Some((Ok(Bytes::from(buf)), (reader, next)))
             }
-            Err(e) => Some((Err(e), (f, 0))),
+            Ok(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), (reader, end))),
+            Err(e) => Some((Err(std::io::Error::other(e.to_string())), (reader, end))),
         }
     });
-    let mut r = Response::new(Body::from_stream(stream));
+    let body = Body::from_stream(pieces);
+    let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
@@ -369,7 +424,7 @@ async fn timeline(
     let date = match q.date {
         Some(d) if valid_date(&d) => d,
         Some(_) => {
-            return RecError::BadRequest("date must be YYYY-MM-DD".into()).into_response();
+            return RecError::Invalid("date must be YYYY-MM-DD".into()).into_response();
         }
         None => String::new(),
     };
@@ -419,10 +474,10 @@ async fn list_json(
         .call(move |c| index::range(c, &cam, start, end))
         .await
     {
-        Ok(segs) => axum::Json(json!({
-            "camera": q.camera,
-            "segments": segs.iter().map(segment_json).collect::<Vec<_>>(),
-        }))
+        Ok(segs) => axum::Json(SegmentList {
+            camera: q.camera,
+            segments: segs.iter().map(SegmentJson::from).collect(),
+        })
         .into_response(),
         Err(e) => RecError::from(e).into_response(),
     }
@@ -444,10 +499,13 @@ async fn days_json(
     }
     let cam = q.camera.clone();
     match hub.recordings.db.call(move |c| index::days(c, &cam)).await {
-        Ok(days) => axum::Json(json!({
-            "camera": q.camera,
-            "days": days.iter().map(|(d, n)| json!({"date": d, "segments": n})).collect::<Vec<_>>(),
-        }))
+        Ok(days) => axum::Json(DayList {
+            camera: q.camera,
+            days: days
+                .into_iter()
+                .map(|(date, segments)| DayJson { date, segments })
+                .collect(),
+        })
         .into_response(),
         Err(e) => RecError::from(e).into_response(),
     }
@@ -476,19 +534,10 @@ async fn export_mp4(
         Err(e) => return e.into_response(),
     };
     let len = plan.len();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::task::spawn_blocking(move || {
-        let tx2 = tx.clone();
-        if let Err(e) = export::write(plan, |b| tx.blocking_send(Ok(b)).is_ok()) {
-            tracing::warn!(error = %e, "export failed midway");
-            let _ = tx2.blocking_send(Err(std::io::Error::other(e.to_string())));
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
+    let rec = hub.recordings.clone();
+    let body = blocking_body(move |send| export::write(&rec, plan, send));
     let filename = format!("{}_{}_{}.mp4", q.camera, q.start, q.end);
-    let mut r = Response::new(Body::from_stream(stream));
+    let mut r = Response::new(body);
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
@@ -501,6 +550,50 @@ async fn export_mp4(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The API's bytes: the field names, values and order the pages and agents read.
+    #[test]
+    fn segment_json_bytes() {
+        let seg = Segment {
+            camera: "porch".into(),
+            file_name: "2026-11-21T07-31-50.123Z.mp4".into(),
+            start_ms: 1_795_246_310_123,
+            duration_ms: 60_000,
+            size_bytes: 1234,
+            sha256: "ab".repeat(32),
+            codec: "avc1.42C01E".into(),
+            width: 640,
+            height: 480,
+            source: crate::recordings::Source::Upload,
+        };
+        let text = serde_json::to_string(&SegmentJson::from(&seg)).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"camera":"porch","codec":"avc1.42C01E","duration_ms":60000,"end_ms":1795246370123,"file":"2026-11-21T07-31-50.123Z.mp4","height":480,"name":"porch_2026-11-21T07-31-50.123Z.mp4","sha256":"{}","size_bytes":1234,"source":"upload","start_ms":1795246310123,"url":"/recordings/porch_2026-11-21T07-31-50.123Z.mp4","width":640}}"#,
+                "ab".repeat(32)
+            )
+        );
+        let list = SegmentList {
+            camera: "porch".into(),
+            segments: vec![],
+        };
+        assert_eq!(
+            serde_json::to_string(&list).unwrap(),
+            r#"{"camera":"porch","segments":[]}"#
+        );
+        let days = DayList {
+            camera: "porch".into(),
+            days: vec![DayJson {
+                date: "2026-11-21".into(),
+                segments: 3,
+            }],
+        };
+        assert_eq!(
+            serde_json::to_string(&days).unwrap(),
+            r#"{"camera":"porch","days":[{"date":"2026-11-21","segments":3}]}"#
+        );
+    }
 
     #[test]
     fn ranges() {

@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::{AppState, Viewer, message, proxy_api::jpeg_response};
-use crate::camera::{Camera, CameraKind, unix_ms};
+use crate::camera::{Camera, unix_ms};
 
 fn param<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     q.iter()
@@ -192,7 +192,7 @@ pub async fn update_image(State(hub): State<AppState>, mut form: Multipart) -> R
     let Some(cam) = hub.cameras.by_id(id).cloned() else {
         return message(StatusCode::BAD_REQUEST, format!("No camera with id {id}"));
     };
-    let CameraKind::Agent { token_scheme } = cam.kind else {
+    let Some(token_scheme) = cam.kind.agent_token else {
         return message(
             StatusCode::BAD_REQUEST,
             format!("Camera {id} does not accept pushed frames"),

@@ -1,37 +1,43 @@
-//! Segment upload from agents (store and forward):
+//! Segment upload from agents (store and forward), the hub's side of [`wire::upload`]:
 //! `PUT /api/v1/agents/{camera_id}/segments/{name}` and `GET`/`HEAD` of the same
 //! URL for how much the hub holds. Authenticated with the camera's agent token in
 //! `Authorization: Bearer TOKEN` (never in the URL); no cookies, so the
 //! cross-site guard does not concern it. The protocol is documented in README.md.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde_json::json;
+use serde::Serialize;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use wire::upload::{
+    Answer, ContentRange, Delivered, Held, OFFSET_HEADER, PartReceived, SEGMENT_ROUTE,
+    SHA256_HEADER, UploadStatus,
+};
 
-use super::recordings::segment_json;
+use super::recordings::SegmentJson;
 use super::{Access, AppState, Route};
-use crate::camera::CameraKind;
 use crate::recordings::RecError;
-use crate::recordings::upload::{Begin, ContentRange, UploadState};
-
-/// Header carrying the whole file's SHA-256 (64 hex digits).
-pub const SHA256_HEADER: &str = "x-content-sha256";
-/// Response header: bytes of the segment the hub holds.
-pub const OFFSET_HEADER: &str = "upload-offset";
+use crate::recordings::upload::{Begin, UploadState};
 
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::new(
-            "/api/v1/agents/{camera_id}/segments/{name}",
-            Access::AgentToken,
-        )
-        .get(status)
-        .put(put_segment),
+        Route::new(SEGMENT_ROUTE, Access::AgentToken)
+            .get(status)
+            .put(put_segment),
     ]
+}
+
+/// An answer of the protocol: its status, `Upload-Offset` and JSON body.
+fn answer(a: Answer, offset: u64, body: impl Serialize) -> Response {
+    let status = StatusCode::from_u16(a.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(OFFSET_HEADER, offset.to_string())],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// Refusal of a request without the camera's agent token.
@@ -44,7 +50,7 @@ impl IntoResponse for NoToken {
             StatusCode::UNAUTHORIZED,
             [(
                 header::WWW_AUTHENTICATE,
-                "Bearer realm=\"camera hub agents\"",
+                format!("Bearer realm=\"{}\"", wire::upload::AUTH_REALM),
             )],
             "a valid agent token is required\n",
         )
@@ -65,7 +71,7 @@ fn authorize(hub: &AppState, id: &str, headers: &HeaderMap) -> Result<String, No
         return Err(NoToken);
     }
     let cam = hub.cameras.by_id(id).ok_or(NoToken)?;
-    let CameraKind::Agent { token_scheme } = cam.kind else {
+    let Some(token_scheme) = cam.kind.agent_token else {
         return Err(NoToken);
     };
     if !wire::verify_token(token_scheme, &hub.secret, id, token) {
@@ -75,28 +81,38 @@ fn authorize(hub: &AppState, id: &str, headers: &HeaderMap) -> Result<String, No
     Ok(cam.name.clone())
 }
 
-fn check_name(name: &str) -> Result<(), RecError> {
-    if store::parse_segment_name(name).is_none() {
-        return Err(RecError::BadRequest(format!(
-            "{name:?} is not a segment name (YYYY-MM-DDTHH-MM-SS.mmmZ.mp4)"
-        )));
+/// A request for segment `name` of the camera whose agent token it carries: the path's
+/// camera id, the `Authorization: Bearer` token and the segment name, checked.
+struct AgentSegment {
+    camera: String,
+    name: String,
+}
+
+impl FromRequestParts<AppState> for AgentSegment {
+    type Rejection = Response;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        hub: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Path((id, name)) = Path::<(String, String)>::from_request_parts(parts, hub)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let camera = authorize(hub, &id, &parts.headers).map_err(IntoResponse::into_response)?;
+        if store::parse_segment_name(&name).is_none() {
+            return Err(RecError::Invalid(format!(
+                "{name:?} is not a segment name (YYYY-MM-DDTHH-MM-SS.mmmZ.mp4)"
+            ))
+            .into_response());
+        }
+        Ok(AgentSegment { camera, name })
     }
-    Ok(())
 }
 
 /// `GET`/`HEAD`: how much of the segment the hub holds.
 async fn status(
     State(hub): State<AppState>,
-    Path((id, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    AgentSegment { camera, name }: AgentSegment,
 ) -> Response {
-    let camera = match authorize(&hub, &id, &headers) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    if let Err(e) = check_name(&name) {
-        return e.into_response();
-    }
     let rec = hub.recordings.clone();
     let n = name.clone();
     let state = match tokio::task::spawn_blocking(move || rec.upload_state(&camera, &n)).await {
@@ -107,9 +123,14 @@ async fn status(
     let (offset, body) = match state {
         UploadState::Complete(seg) => (
             seg.size_bytes,
-            json!({"name": name, "state": "complete", "received_bytes": seg.size_bytes,
-                   "total_bytes": seg.size_bytes, "sha256": seg.sha256,
-                   "segment": segment_json(&seg)}),
+            UploadStatus {
+                name,
+                received_bytes: seg.size_bytes,
+                sha256: Some(seg.sha256.clone()),
+                state: Held::Complete,
+                total_bytes: Some(seg.size_bytes),
+                segment: Some(SegmentJson::from(&seg)),
+            },
         ),
         UploadState::Partial {
             received,
@@ -117,13 +138,25 @@ async fn status(
             sha256,
         } => (
             received,
-            json!({"name": name, "state": "partial", "received_bytes": received,
-                   "total_bytes": total, "sha256": sha256}),
+            UploadStatus {
+                name,
+                received_bytes: received,
+                sha256: Some(sha256),
+                state: Held::Partial,
+                total_bytes: Some(total),
+                segment: None,
+            },
         ),
         UploadState::None => (
             0,
-            json!({"name": name, "state": "none", "received_bytes": 0,
-                   "total_bytes": null, "sha256": null}),
+            UploadStatus {
+                name,
+                received_bytes: 0,
+                sha256: None,
+                state: Held::None,
+                total_bytes: None,
+                segment: None,
+            },
         ),
     };
     let mut r = axum::Json(body).into_response();
@@ -135,17 +168,10 @@ async fn status(
 /// `PUT`: the whole file, or the part `Content-Range` names.
 async fn put_segment(
     State(hub): State<AppState>,
-    Path((id, name)): Path<(String, String)>,
+    AgentSegment { camera, name }: AgentSegment,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let camera = match authorize(&hub, &id, &headers) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    if let Err(e) = check_name(&name) {
-        return e.into_response();
-    }
     match receive(&hub, camera, name, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -162,17 +188,14 @@ async fn receive(
     let sha256 = headers
         .get(SHA256_HEADER)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_ascii_lowercase)
-        .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| {
-            RecError::BadRequest("X-Content-SHA256 (64 hex digits) is required".into())
-        })?;
+        .and_then(wire::upload::parse_sha256)
+        .ok_or_else(|| RecError::Invalid("X-Content-SHA256 (64 hex digits) is required".into()))?;
     let content_length = match headers.get(header::CONTENT_LENGTH) {
         Some(v) => Some(
             v.to_str()
                 .ok()
                 .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| RecError::BadRequest("bad Content-Length".into()))?,
+                .ok_or_else(|| RecError::Invalid("bad Content-Length".into()))?,
         ),
         None => None,
     };
@@ -183,10 +206,10 @@ async fn receive(
                 .ok()
                 .and_then(ContentRange::parse)
                 .ok_or_else(|| {
-                    RecError::BadRequest("Content-Range must be `bytes START-END/TOTAL`".into())
+                    RecError::Invalid("Content-Range must be `bytes START-END/TOTAL`".into())
                 })?;
             if content_length.is_some_and(|l| l != r.len()) {
-                return Err(RecError::BadRequest(
+                return Err(RecError::Invalid(
                     "Content-Length does not match Content-Range".into(),
                 ));
             }
@@ -194,15 +217,12 @@ async fn receive(
         }
         None => match content_length {
             Some(0) | None => {
-                return Err(RecError::BadRequest(
+                return Err(RecError::Invalid(
                     "a non-empty body with Content-Length (or Content-Range) is required".into(),
                 ));
             }
-            Some(len) => ContentRange {
-                start: 0,
-                end: len - 1,
-                total: len,
-            },
+            Some(len) => ContentRange::whole(len)
+                .ok_or_else(|| RecError::Invalid("a non-empty body is required".into()))?,
         },
     };
     let rec = hub.recordings.clone();
@@ -212,12 +232,14 @@ async fn receive(
         .map_err(|e| RecError::Join(e.to_string()))??;
     let (data, offset, claim) = match begin {
         Begin::AlreadyHave(seg) => {
-            return Ok((
-                StatusCode::OK,
-                [(OFFSET_HEADER, seg.size_bytes.to_string())],
-                axum::Json(json!({"status": "already have it", "segment": segment_json(&seg)})),
-            )
-                .into_response());
+            return Ok(answer(
+                Answer::AlreadyHad,
+                seg.size_bytes,
+                Delivered {
+                    segment: SegmentJson::from(&seg),
+                    status: "already have it".into(),
+                },
+            ));
         }
         Begin::Write {
             data,
@@ -257,7 +279,7 @@ async fn receive(
         if got + chunk.len() as u64 > want {
             // Drop this request's bytes: the staged file is as it was before it.
             let _ = file.set_len(offset).await;
-            return Err(RecError::BadRequest(
+            return Err(RecError::Invalid(
                 "the body is longer than Content-Length/Content-Range".into(),
             ));
         }
@@ -299,23 +321,25 @@ async fn receive(
     let held = offset + got;
     if let Some(why) = broken {
         tracing::info!(camera, segment = name, held, "upload interrupted: {why}");
-        return Err(RecError::BadRequest(format!(
+        return Err(RecError::Invalid(format!(
             "body interrupted after {held} bytes: {why}"
         )));
     }
     if held < range.total {
-        let status = if got < want {
-            StatusCode::BAD_REQUEST
+        let a = if got < want {
+            Answer::BadRequest
         } else {
-            StatusCode::ACCEPTED
+            Answer::PartStored
         };
-        return Ok((
-            status,
-            [(OFFSET_HEADER, held.to_string())],
-            axum::Json(json!({"status": "partial", "received_bytes": held,
-                              "total_bytes": range.total})),
-        )
-            .into_response());
+        return Ok(answer(
+            a,
+            held,
+            PartReceived {
+                received_bytes: held,
+                status: "partial".into(),
+                total_bytes: range.total,
+            },
+        ));
     }
     commit(hub, camera, name, sha256, claim).await
 }
@@ -373,10 +397,12 @@ async fn commit(
         size_bytes = seg.size_bytes,
         "segment uploaded"
     );
-    Ok((
-        StatusCode::CREATED,
-        [(OFFSET_HEADER, seg.size_bytes.to_string())],
-        axum::Json(json!({"status": "stored", "segment": segment_json(&seg)})),
-    )
-        .into_response())
+    Ok(answer(
+        Answer::Stored,
+        seg.size_bytes,
+        Delivered {
+            segment: SegmentJson::from(&seg),
+            status: "stored".into(),
+        },
+    ))
 }

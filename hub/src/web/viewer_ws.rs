@@ -4,18 +4,17 @@
 //! frames). The token is a user's API token; a logged-in browser may send
 //! any token, its session cookie authenticates it.
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, State};
-use axum::http::{HeaderMap, StatusCode, request::Parts};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, request::Parts};
+use axum::response::Response;
 use bytes::BytesMut;
 
-use super::{AppState, Viewer, WS_HELLO_TIMEOUT, origin_allowed};
+use super::ws::{
+    GOING_AWAY, HELLO_TIMEOUT, INVALID_PAYLOAD, POLICY_VIOLATION, foreign_origin, send_close,
+};
+use super::{AppState, Viewer};
 use crate::db::User;
-
-const INVALID_PAYLOAD: u16 = 1007;
-const POLICY_VIOLATION: u16 = 1008;
-const GOING_AWAY: u16 = 1001;
 
 /// The viewer's session, if its cookie (or Basic header) is valid.
 pub struct MaybeViewer(Option<User>);
@@ -41,21 +40,15 @@ pub async fn upgrade(
     MaybeViewer(user): MaybeViewer,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&hub, &headers) {
-        return (StatusCode::FORBIDDEN, "websocket origin refused\n").into_response();
+    if let Some(refused) = foreign_origin(&hub, &headers) {
+        return refused;
     }
     ws.max_message_size(64 * 1024)
         .on_upgrade(move |socket| run(hub, socket, user))
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: impl Into<String>) {
-    let reason: String = reason.into();
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    send_close(&mut socket, code, &reason.into()).await;
 }
 
 async fn run(hub: AppState, mut socket: WebSocket, user: Option<User>) {
@@ -69,7 +62,7 @@ async fn run(hub: AppState, mut socket: WebSocket, user: Option<User>) {
                 return close(socket, INVALID_PAYLOAD, "Invalid client info").await;
             }
         }
-        match tokio::time::timeout(WS_HELLO_TIMEOUT, socket.recv()).await {
+        match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
             Ok(Some(Ok(Message::Binary(b)))) => buf.extend_from_slice(&b),
             Ok(Some(Ok(Message::Text(t)))) => buf.extend_from_slice(t.as_bytes()),
             Ok(Some(Ok(_))) => {}

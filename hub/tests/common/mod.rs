@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use hub::app::Hub;
 use hub::config::Config;
-use hub::web::Hub;
 use tokio_util::sync::CancellationToken;
 
 pub const USER: &str = "tester";

@@ -65,8 +65,8 @@ pub fn encode(n: usize, gop: u32) -> (TrackConfig, Vec<Frame>) {
     (track, frames)
 }
 
-/// The frames cut into segment files of `target_secs`.
-pub fn segment_files(track: &TrackConfig, frames: &[Frame], target_secs: i64) -> Vec<Vec<u8>> {
+/// The segmenter's events for `frames` cut at `target_secs`.
+fn segment_events(track: &TrackConfig, frames: &[Frame], target_secs: i64) -> Vec<SegmentEvent> {
     let cfg = SegmenterConfig {
         target_duration: Duration90k::from_secs(target_secs),
         ..Default::default()
@@ -77,8 +77,13 @@ pub fn segment_files(track: &TrackConfig, frames: &[Frame], target_secs: i64) ->
         s.push(f.clone(), &mut events).expect("push");
     }
     s.finish(&mut events).expect("finish");
+    events
+}
+
+/// The frames cut into segment files of `target_secs`.
+pub fn segment_files(track: &TrackConfig, frames: &[Frame], target_secs: i64) -> Vec<Vec<u8>> {
     let mut files: Vec<Vec<u8>> = Vec::new();
-    for e in events {
+    for e in segment_events(track, frames, target_secs) {
         match e {
             SegmentEvent::Start { init, .. } => files.push(init),
             SegmentEvent::Fragment(f) => files.last_mut().unwrap().extend_from_slice(&f.bytes),
@@ -117,22 +122,12 @@ pub fn have_ffprobe() -> bool {
     ok
 }
 
-/// (duration in seconds from the first frame, width, height, decoded frames) as
-/// ffprobe reads `path`;
-/// panics if ffprobe reports an error.
-pub fn ffprobe(path: &Path) -> (f64, u64, u64, u64) {
+/// ffprobe's JSON for `path` with `args` (`-v error -of json` added); panics if
+/// ffprobe reports an error.
+fn ffprobe_json(path: &Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new(FFPROBE)
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=width,height,nb_read_frames:format=duration,start_time",
-            "-of",
-            "json",
-        ])
+        .args(["-v", "error", "-of", "json"])
+        .args(args)
         .arg(path)
         .output()
         .expect("run ffprobe");
@@ -142,14 +137,32 @@ pub fn ffprobe(path: &Path) -> (f64, u64, u64, u64) {
         path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
+    serde_json::from_slice(&out.stdout).expect("ffprobe json")
+}
+
+/// A number ffprobe printed (as a string or a number); NaN if absent.
+fn num(x: &serde_json::Value) -> f64 {
+    x.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| x.as_f64())
+        .unwrap_or(f64::NAN)
+}
+
+/// (duration in seconds from the first frame, width, height, decoded frames) as
+/// ffprobe reads `path`;
+/// panics if ffprobe reports an error.
+pub fn ffprobe(path: &Path) -> (f64, u64, u64, u64) {
+    let v = ffprobe_json(
+        path,
+        &[
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height,nb_read_frames:format=duration,start_time",
+        ],
+    );
     let st = &v["streams"][0];
-    let num = |x: &serde_json::Value| -> f64 {
-        x.as_str()
-            .and_then(|s| s.parse().ok())
-            .or_else(|| x.as_f64())
-            .unwrap_or(f64::NAN)
-    };
     let start = num(&v["format"]["start_time"]);
     (
         num(&v["format"]["duration"]) - if start.is_finite() { start } else { 0.0 },
@@ -183,8 +196,8 @@ pub async fn upload(h: &super::common::TestHub, start_ms: i64, file: &[u8]) -> S
 pub async fn upload_two(h: &super::common::TestHub) -> (Vec<String>, Vec<Vec<u8>>) {
     let mut names = Vec::new();
     let mut files = Vec::new();
-    // One continuous run cut at 3 s: the second file's media time starts at 3 s,
-    // as an agent's files do.
+    // One continuous run cut at 3 s, as an agent cuts its files (each one's media
+    // time starts at 0).
     let (track, frames) = encode(105, FPS as u32);
     let mut run = segment_files(&track, &frames[..45], 60);
     run.extend(segment_files(&track, &frames[45..], 60));
@@ -194,4 +207,116 @@ pub async fn upload_two(h: &super::common::TestHub) -> (Vec<String>, Vec<Vec<u8>
         files.push(file);
     }
     (names, files)
+}
+
+/// The same cuts as [`segment_files`], written the way segments were before every
+/// file's media time started at 0: each file's decode times continue the run's, so a
+/// later file's first `tfdt` is where it starts in the run (e.g. 3 s for the second of
+/// 3 s segments).
+pub fn old_style_segment_files(
+    track: &TrackConfig,
+    frames: &[Frame],
+    target_secs: i64,
+) -> Vec<Vec<u8>> {
+    use media::fmp4::{FragmentPolicy, Fragmenter, Sample, init_segment};
+    // Where the segmenter cuts: the frame counts of its segments.
+    let counts: Vec<u64> = segment_events(track, frames, target_secs)
+        .iter()
+        .filter_map(|e| match e {
+            SegmentEvent::End(s) => Some(s.frames),
+            _ => None,
+        })
+        .collect();
+    let mut files = Vec::new();
+    let mut i = 0;
+    for n in counts {
+        let mut file = init_segment(track).expect("init");
+        let mut fr = Fragmenter::new(FragmentPolicy::default());
+        for _ in 0..n {
+            let f = &frames[i];
+            let duration = frames
+                .get(i + 1)
+                .map_or(Duration90k(FRAME_90K), |next| next.dts - f.dts);
+            let sample = Sample {
+                data: f.data.clone(),
+                dts: f.dts,
+                pts: f.pts,
+                duration,
+                is_key: f.is_key,
+            };
+            if let Some(frag) = fr.push(sample).expect("sample") {
+                file.extend_from_slice(&frag.bytes);
+            }
+            i += 1;
+        }
+        if let Some(frag) = fr.flush().expect("flush") {
+            file.extend_from_slice(&frag.bytes);
+        }
+        files.push(file);
+    }
+    files
+}
+
+/// (`format.start_time`, `format.duration`) as ffprobe reads `path`: where the
+/// file's media time starts and ends, in seconds (what a player's seek bar shows).
+pub fn ffprobe_times(path: &Path) -> (f64, f64) {
+    let v = ffprobe_json(path, &["-show_entries", "format=start_time,duration"]);
+    (
+        num(&v["format"]["start_time"]),
+        num(&v["format"]["duration"]),
+    )
+}
+
+/// The longest key frame interval (GOP) in `path` as ffprobe reads its packets, in
+/// seconds: from each key frame to the next, the last one to the end of the file.
+pub fn ffprobe_longest_gop(path: &Path) -> f64 {
+    let v = ffprobe_json(
+        path,
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,flags:format=duration",
+        ],
+    );
+    let mut keys: Vec<f64> = v["packets"]
+        .as_array()
+        .expect("packets")
+        .iter()
+        .filter(|p| p["flags"].as_str().is_some_and(|f| f.starts_with('K')))
+        .map(|p| num(&p["pts_time"]))
+        .collect();
+    keys.push(num(&v["format"]["duration"]));
+    keys.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+}
+
+/// `PUT`s a whole segment file as camera `id`'s agent, announcing `sha256`.
+pub async fn put_segment(
+    h: &super::common::TestHub,
+    id: u32,
+    name: &str,
+    file: &[u8],
+    sha256: &str,
+) -> reqwest::Response {
+    h.client()
+        .put(h.url(&format!("/api/v1/agents/{id}/segments/{name}")))
+        .bearer_auth(agent_token(id))
+        .header("X-Content-SHA256", sha256)
+        .body(file.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `/api/recordings?camera=CAMERA`: the camera's segments, oldest first.
+pub async fn segments(h: &super::common::TestHub, camera: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = h
+        .get_auth(&format!("/api/recordings?camera={camera}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["segments"].as_array().cloned().unwrap_or_default()
 }

@@ -23,6 +23,32 @@ pub struct AccessUnit {
 }
 
 impl AccessUnit {
+    /// One complete picture in Annex B form (an encoder's output for one frame, one V4L2
+    /// buffer) as an access unit; a key frame if it holds an IDR slice.
+    pub fn from_annexb(annexb: &[u8]) -> AccessUnit {
+        let nals: Vec<Bytes> = super::nal_units(annexb)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let is_key = nals
+            .iter()
+            .any(|n| NalType::of(n).is_some_and(NalType::is_idr));
+        AccessUnit {
+            nals,
+            is_key,
+            params_changed: false,
+        }
+    }
+
+    /// The access unit in Annex B form (4-byte start codes), e.g. for a decoder.
+    pub fn to_annexb(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len_bytes() + 4 * self.nals.len());
+        for nal in &self.nals {
+            out.extend_from_slice(b"\x00\x00\x00\x01");
+            out.extend_from_slice(nal);
+        }
+        out
+    }
+
     /// Whether the access unit has at least one slice (an AU of only SEI/AUD is not a picture).
     pub fn has_picture(&self) -> bool {
         self.nals

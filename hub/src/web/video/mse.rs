@@ -12,7 +12,7 @@ use bytes::Bytes;
 use media::fmp4::{Sample, encode_fragment};
 use media::{Duration90k, Frame, Time90k, TrackConfig, VideoEvent};
 
-use super::GopSnapshot;
+use crate::video::GopSnapshot;
 
 /// Frame duration assumed before two frames were seen (15 fps).
 const DEFAULT_FRAME_90K: i64 = 6000;

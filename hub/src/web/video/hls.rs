@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::VideoFeed;
+use crate::video::VideoFeed;
 
 /// Segments kept in the playlist.
 pub const MAX_SEGMENTS: usize = 6;
@@ -268,12 +268,17 @@ impl Packager {
     }
 }
 
-/// Keep `feed.hls` filled until `stop`.
-pub async fn run(feed: Arc<VideoFeed>, name: String, stop: CancellationToken) {
+/// Keep `store` filled from `feed` until `stop`.
+pub async fn run(
+    feed: Arc<VideoFeed>,
+    store: Arc<HlsStore>,
+    name: String,
+    stop: CancellationToken,
+) {
     let span = tracing::info_span!("hls", camera = %name);
     async move {
         let (snap, mut rx) = feed.subscribe();
-        let store = &feed.hls;
+        let store = &*store;
         let mut p = Packager {
             waiting_key: true,
             ..Packager::default()

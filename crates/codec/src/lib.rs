@@ -1,11 +1,16 @@
-//! H.264 in software: [`H264Encoder`] (openh264) for raw sources, [`KeyFrameJpeg`] (openh264's
-//! decoder + JPEG) for live frames from a camera that only gives H.264, and helpers that
-//! turn an encoder's Annex B output into an [`AccessUnit`].
+//! H.264 in software, shared by the agent and the hub: [`H264Encoder`] (openh264) turns raw
+//! I420 pictures into access units (the agent's raw sources, the hub's demo camera), and
+//! [`KeyFrameJpeg`] (openh264's decoder and a JPEG encoder) turns a key frame into a JPEG
+//! (live view of a camera that only gives H.264: the agent's rpicam and V4L2 H.264
+//! sources, the hub's RTSP and Reolink cameras).
+//!
+//! Everything here blocks for milliseconds per picture: call it from a thread of its own
+//! or the blocking pool, never on an async runtime.
 
-use bytes::Bytes;
-use media::h264::{AccessUnit, NalType, nal_units};
+use media::h264::AccessUnit;
+use media::{Frame, Time90k, TrackConfig};
 use openh264::OpenH264API;
-use openh264::decoder::{Decoder, DecoderConfig};
+use openh264::decoder::{DecodedYUV, Decoder, DecoderConfig};
 use openh264::encoder::{
     BitRate, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, SpsPpsStrategy,
     UsageType,
@@ -26,34 +31,12 @@ pub enum CodecError {
     },
     #[error("H.264 needs even dimensions, not {0}x{1}")]
     OddSize(u32, u32),
-}
-
-/// One complete Annex B picture (e.g. an encoder's output for one frame, or
-/// one V4L2 buffer) as an access unit.
-pub fn access_unit_from_annexb(annexb: &[u8]) -> AccessUnit {
-    let nals: Vec<Bytes> = nal_units(annexb).map(Bytes::copy_from_slice).collect();
-    let is_key = nals
-        .iter()
-        .any(|n| NalType::of(n).is_some_and(NalType::is_idr));
-    AccessUnit {
-        nals,
-        is_key,
-        params_changed: false,
-    }
-}
-
-/// The access unit in Annex B form (start codes), e.g. for a decoder.
-pub fn access_unit_to_annexb(au: &AccessUnit) -> Vec<u8> {
-    let mut out = Vec::with_capacity(au.len_bytes() + 4 * au.nals.len());
-    for nal in &au.nals {
-        out.extend_from_slice(b"\x00\x00\x00\x01");
-        out.extend_from_slice(nal);
-    }
-    out
+    #[error(transparent)]
+    Media(#[from] media::Error),
 }
 
 /// The software encoder settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncoderSettings {
     pub width: u32,
     pub height: u32,
@@ -63,22 +46,32 @@ pub struct EncoderSettings {
     pub gop: u32,
 }
 
-/// openh264, constant bitrate, a key frame every `gop` frames (and on
-/// request), SPS/PPS with every key frame, never skipping a frame (every
-/// captured picture becomes exactly one recorded frame).
+/// One encoded picture as the video pipeline takes it ([`H264Encoder::encode_frame`]).
+#[derive(Debug)]
+pub struct Encoded {
+    /// Set when the parameters are new (the first key frame, or a change).
+    pub new_track: Option<TrackConfig>,
+    pub frame: Frame,
+}
+
+/// openh264, constant bitrate, a key frame every `gop` frames (and on request), SPS/PPS
+/// with every key frame, never skipping a frame (every picture becomes exactly one coded
+/// frame).
 pub struct H264Encoder {
     enc: Encoder,
     settings: EncoderSettings,
     since_key: u32,
     force_key: bool,
     out: Vec<u8>,
+    /// The track of the latest parameter sets, for [`encode_frame`](Self::encode_frame).
+    track: Option<TrackConfig>,
 }
 
 impl std::fmt::Debug for H264Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("H264Encoder")
             .field("settings", &self.settings)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,6 +95,7 @@ impl H264Encoder {
             since_key: 0,
             force_key: true,
             out: Vec::new(),
+            track: None,
         })
     }
 
@@ -142,12 +136,38 @@ impl H264Encoder {
         if self.out.is_empty() {
             return Ok(None);
         }
-        Ok(Some(access_unit_from_annexb(&self.out)))
+        Ok(Some(AccessUnit::from_annexb(&self.out)))
+    }
+
+    /// Encode one I420 picture taken at `dts` as a [`Frame`] (AVCC), with the track when
+    /// its parameters are new. `None` when there is nothing to decode yet (no picture, or
+    /// no SPS/PPS seen so far).
+    pub fn encode_frame(
+        &mut self,
+        i420: &[u8],
+        dts: Time90k,
+    ) -> Result<Option<Encoded>, CodecError> {
+        let Some(au) = self.encode(i420)?.filter(AccessUnit::has_picture) else {
+            return Ok(None);
+        };
+        let mut new_track = None;
+        if let (Some(sps), Some(pps)) = (au.sps(), au.pps()) {
+            let t = TrackConfig::h264(sps, pps)?;
+            if self.track.as_ref() != Some(&t) {
+                self.track = Some(t.clone());
+                new_track = Some(t);
+            }
+        }
+        if self.track.is_none() {
+            return Ok(None);
+        }
+        let frame = Frame::from_access_unit(&au, dts)?;
+        Ok(Some(Encoded { new_track, frame }))
     }
 }
 
-/// Live JPEGs from an H.264 stream by decoding key frames only: each IDR
-/// (with its SPS/PPS) decodes on its own, so P frames are never decoded.
+/// Live JPEGs from an H.264 stream by decoding key frames only: each IDR (with its SPS and
+/// PPS) decodes on its own, so P frames are never decoded.
 pub struct KeyFrameJpeg {
     dec: Decoder,
     quality: u8,
@@ -158,7 +178,7 @@ impl std::fmt::Debug for KeyFrameJpeg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyFrameJpeg")
             .field("quality", &self.quality)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -172,19 +192,28 @@ impl KeyFrameJpeg {
         })
     }
 
-    /// Decode one key frame (Annex B, SPS/PPS included or sent before) to a
-    /// JPEG. `None` if the decoder returned no picture.
-    pub fn jpeg(&mut self, annexb: &[u8]) -> Result<Option<Vec<u8>>, CodecError> {
-        let Some(yuv) = self.dec.decode(annexb)? else {
-            return Ok(None);
+    /// Decode one key frame (Annex B, SPS/PPS included or sent before) to a picture.
+    /// `None` if the decoder returned none.
+    pub fn decode(&mut self, annexb: &[u8]) -> Result<Option<testpattern::Image>, CodecError> {
+        let mut rgb = std::mem::take(&mut self.rgb);
+        let mut to_rgb = |yuv: &DecodedYUV<'_>| {
+            let (w, h) = yuv.dimensions();
+            rgb.resize(w * h * 3, 0);
+            yuv.write_rgb8(&mut rgb);
+            (w as u32, h as u32)
         };
-        let (w, h) = yuv.dimensions();
-        self.rgb.resize(w * h * 3, 0);
-        yuv.write_rgb8(&mut self.rgb);
-        let image = testpattern::Image {
-            width: w as u32,
-            height: h as u32,
-            rgb: std::mem::take(&mut self.rgb),
+        let size = match self.dec.decode(annexb)? {
+            Some(yuv) => Some(to_rgb(&yuv)),
+            // A decoder holding the picture back gives it up when flushed.
+            None => self.dec.flush_remaining()?.last().map(&mut to_rgb),
+        };
+        Ok(size.map(|(width, height)| testpattern::Image { width, height, rgb }))
+    }
+
+    /// Decode one key frame (as [`decode`](Self::decode)) and encode it as a JPEG.
+    pub fn jpeg(&mut self, annexb: &[u8]) -> Result<Option<Vec<u8>>, CodecError> {
+        let Some(image) = self.decode(annexb)? else {
+            return Ok(None);
         };
         let jpeg = testpattern::encode_jpeg(&image, self.quality);
         self.rgb = image.rgb;
@@ -196,18 +225,21 @@ impl KeyFrameJpeg {
 mod tests {
     use super::*;
 
+    fn settings(width: u32, height: u32, gop: u32) -> EncoderSettings {
+        EncoderSettings {
+            width,
+            height,
+            fps: 10,
+            bitrate_bps: 500_000,
+            gop,
+        }
+    }
+
     #[test]
     fn encode_then_decode_a_key_frame_keeps_the_stamp() {
         let (w, h) = (320u32, 240u32);
         let pattern = testpattern::Pattern::new(w, h);
-        let mut enc = H264Encoder::new(EncoderSettings {
-            width: w,
-            height: h,
-            fps: 10,
-            bitrate_bps: 500_000,
-            gop: 5,
-        })
-        .unwrap();
+        let mut enc = H264Encoder::new(settings(w, h, 5)).unwrap();
         let mut keys = Vec::new();
         for i in 0..12u32 {
             let img = pattern.render(testpattern::Stamp {
@@ -221,7 +253,7 @@ mod tests {
             assert_eq!(au.is_key, i % 5 == 0, "frame {i}");
             if au.is_key {
                 assert!(au.sps().is_some() && au.pps().is_some());
-                keys.push((i, access_unit_to_annexb(&au)));
+                keys.push((i, au.to_annexb()));
             }
         }
         enc.force_key_frame();
@@ -245,5 +277,46 @@ mod tests {
             enc.encode(&[0u8; 10]),
             Err(CodecError::BadLength { .. })
         ));
+        assert!(matches!(
+            H264Encoder::new(settings(161, 120, 5)),
+            Err(CodecError::OddSize(161, 120))
+        ));
+    }
+
+    /// The video pipeline's view: a track with the first key frame, a frame per picture,
+    /// and a key frame that decodes alone from the track's parameter sets.
+    #[test]
+    fn frames_for_the_pipeline_decode_from_the_track() {
+        let p = testpattern::Pattern::new(320, 240);
+        let mut enc = H264Encoder::new(settings(320, 240, 5)).unwrap();
+        let mut keys = 0;
+        let mut tracks = Vec::new();
+        let mut first_key = None;
+        for i in 0..10u32 {
+            let stamp = testpattern::Stamp {
+                frame: i,
+                millis: 123_456,
+            };
+            let e = enc
+                .encode_frame(&p.render(stamp).to_i420(), Time90k(i64::from(i) * 9000))
+                .unwrap()
+                .expect("a frame per picture");
+            assert_eq!(e.frame.dts, Time90k(i64::from(i) * 9000));
+            keys += usize::from(e.frame.is_key);
+            tracks.extend(e.new_track);
+            if e.frame.is_key && first_key.is_none() {
+                first_key = Some((stamp, e.frame.data.clone()));
+            }
+        }
+        assert_eq!((keys, tracks.len()), (2, 1));
+        let (stamp, data) = first_key.unwrap();
+        let annexb = tracks[0].h264_annexb(&data).unwrap();
+        let img = KeyFrameJpeg::new(80)
+            .unwrap()
+            .decode(&annexb)
+            .unwrap()
+            .unwrap();
+        assert_eq!((img.width, img.height), (320, 240));
+        assert_eq!(testpattern::read_stamp(&img.rgb, 320, 240), Some(stamp));
     }
 }

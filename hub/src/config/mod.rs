@@ -1,17 +1,27 @@
-//! Typed, strict hub configuration (`hub --config FILE`).
+//! Typed, strict hub configuration (`hub --config FILE`): the file and its cameras here,
+//! where each camera's frames come from in [`source`], recording and retention in
+//! [`recordings`].
 //!
 //! Every key is documented in `deploy/hub.example.toml`, which a test parses.
-//! Unknown keys are errors; sizes and durations carry units; secrets live in
-//! files of their own, never in this file.
+//! Unknown keys are errors; sizes and durations carry units (the `units` crate, the
+//! dialect the agent's file speaks too); secrets live in files of their own, never in
+//! this file.
+
+pub mod recordings;
+pub mod source;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use wire::TokenScheme;
+use units::{ByteSize, Dur, Retention};
 
-use crate::units::{ByteSize, Secs};
+pub use recordings::RecordingsConfig;
+pub use source::{
+    DemoSettings, ReolinkSettings, ReolinkStream, ReolinkTransport, RtspSettings, SourceConfig,
+    SourceKind,
+};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -37,10 +47,10 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// How long a login session lasts.
     #[serde(default = "default_session_lifetime")]
-    pub session_lifetime: Secs,
+    pub session_lifetime: Dur,
     /// A camera that sent nothing for this long is shown offline.
     #[serde(default = "default_offline_after")]
-    pub offline_after: Secs,
+    pub offline_after: Dur,
     /// Serve HTTPS instead of HTTP (cookies then get `Secure`).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -49,10 +59,10 @@ pub struct Config {
     pub cameras: Vec<CameraConfig>,
     /// Recording and upload settings (`[recordings]`).
     #[serde(default)]
-    pub recordings: crate::recordings::settings::RecordingsConfig,
+    pub recordings: RecordingsConfig,
     /// Global retention limits over all cameras (`[retention]`).
     #[serde(default)]
-    pub retention: crate::recordings::settings::RetentionConfig,
+    pub retention: Retention,
     /// Bounds on connections (`[connections]`).
     #[serde(default)]
     pub connections: ConnectionsConfig,
@@ -70,10 +80,10 @@ pub struct ConnectionsConfig {
     /// Time a connection has to send a complete request head, from opening
     /// or from the end of its previous response (closes idle keep-alives).
     #[serde(default = "default_header_timeout")]
-    pub header_timeout: Secs,
+    pub header_timeout: Dur,
     /// Time a TLS handshake may take.
     #[serde(default = "default_handshake_timeout")]
-    pub tls_handshake_timeout: Secs,
+    pub tls_handshake_timeout: Dur,
 }
 
 impl Default for ConnectionsConfig {
@@ -99,11 +109,11 @@ impl ConnectionsConfig {
 fn default_max_connections() -> usize {
     8192
 }
-fn default_header_timeout() -> Secs {
-    Secs(15)
+fn default_header_timeout() -> Dur {
+    Dur::from_secs(15)
 }
-fn default_handshake_timeout() -> Secs {
-    Secs(10)
+fn default_handshake_timeout() -> Dur {
+    Dur::from_secs(10)
 }
 
 /// HTTPS: a PEM certificate chain and its PEM private key.
@@ -133,37 +143,10 @@ pub struct CameraConfig {
     pub fallback_image: Option<PathBuf>,
     /// Length of recorded segments for this camera (default: `[recordings]`).
     #[serde(default)]
-    pub segment_duration: Option<Secs>,
+    pub segment_duration: Option<Dur>,
     /// Retention limits for this camera alone (`[camera.retention]`).
     #[serde(default)]
-    pub retention: Option<crate::recordings::settings::RetentionConfig>,
-}
-
-/// The feed of a camera.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum SourceConfig {
-    /// An agent pushes JPEG frames over `/video-input-stream`.
-    Agent {
-        /// How the agent's token is derived from the hub secret.
-        #[serde(default)]
-        token_scheme: TokenScheme,
-    },
-    /// A built-in moving test pattern (no hardware).
-    Demo {
-        #[serde(default = "default_demo_width")]
-        width: u32,
-        #[serde(default = "default_demo_height")]
-        height: u32,
-        #[serde(default = "default_demo_fps")]
-        fps: u32,
-        #[serde(default = "default_demo_quality")]
-        jpeg_quality: u8,
-    },
-    /// An RTSP camera (TP-Link Tapo and similar), bridged by the hub.
-    Rtsp(crate::sources::RtspSettings),
-    /// A Reolink camera over Baichuan (TCP :9000 or battery cameras over UDP).
-    Reolink(crate::sources::ReolinkSettings),
+    pub retention: Option<Retention>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -172,25 +155,12 @@ fn default_listen() -> SocketAddr {
 fn default_max_frame() -> ByteSize {
     ByteSize(u64::from(wire::DEFAULT_MAX_FRAME_LEN))
 }
-fn default_session_lifetime() -> Secs {
-    Secs(30 * 24 * 3600)
+fn default_session_lifetime() -> Dur {
+    Dur::from_secs(30 * 24 * 3600)
 }
-fn default_offline_after() -> Secs {
-    Secs(5)
+fn default_offline_after() -> Dur {
+    Dur::from_secs(5)
 }
-fn default_demo_width() -> u32 {
-    640
-}
-fn default_demo_height() -> u32 {
-    480
-}
-fn default_demo_fps() -> u32 {
-    10
-}
-fn default_demo_quality() -> u8 {
-    80
-}
-
 /// A configuration problem, naming the key and the reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -305,7 +275,8 @@ impl Config {
             ));
         }
         let c = &self.connections;
-        if c.max_connections == 0 || c.header_timeout.0 == 0 || c.tls_handshake_timeout.0 == 0 {
+        if c.max_connections == 0 || c.header_timeout.is_zero() || c.tls_handshake_timeout.is_zero()
+        {
             return Err(invalid(
                 "connections".into(),
                 "max_connections, header_timeout and tls_handshake_timeout must be above 0".into(),
@@ -336,34 +307,16 @@ impl Config {
                     format!("name {:?} is used twice", c.name),
                 ));
             }
-            if let SourceConfig::Demo {
-                width,
-                height,
-                fps,
-                jpeg_quality,
-            } = &c.source
-            {
-                if !(16..=3840).contains(width) || !(16..=2160).contains(height) {
-                    return Err(invalid(
-                        key("width"),
-                        "width must be 16..=3840 and height 16..=2160".into(),
-                    ));
-                }
-                if !(1..=60).contains(fps) {
-                    return Err(invalid(key("fps"), "must be 1..=60".into()));
-                }
-                if !(1..=100).contains(jpeg_quality) {
-                    return Err(invalid(key("jpeg_quality"), "must be 1..=100".into()));
-                }
-            }
-            if let Err((k, reason)) = c.source.validate_bridge() {
+            if let Err((k, reason)) = c.source.validate() {
                 return Err(invalid(key(k), reason));
             }
-            if let Err((k, reason)) = crate::recordings::settings::validate_camera(c) {
+            if let Err((k, reason)) =
+                recordings::validate_camera(c.segment_duration, c.retention.as_ref())
+            {
                 return Err(invalid(key(k), reason));
             }
         }
-        if let Err((k, reason)) = crate::recordings::settings::validate(self) {
+        if let Err((k, reason)) = recordings::validate(&self.recordings, &self.retention) {
             return Err(invalid(k, reason));
         }
         Ok(())
@@ -419,12 +372,12 @@ fps = 5
         assert!(matches!(
             c.cameras[0].source,
             SourceConfig::Agent {
-                token_scheme: TokenScheme::LegacySha256
+                token_scheme: wire::TokenScheme::LegacySha256
             }
         ));
         assert!(matches!(
             c.cameras[1].source,
-            SourceConfig::Demo { fps: 5, .. }
+            SourceConfig::Demo(DemoSettings { fps: 5, .. })
         ));
     }
 
@@ -464,6 +417,76 @@ fps = 5
 }
 
 #[cfg(test)]
+mod source_tests {
+    use std::path::Path;
+
+    use super::{Config, SourceConfig};
+
+    fn parse(extra: &str) -> Result<Config, String> {
+        Config::parse(
+            &format!("data_dir = \"d\"\n[[camera]]\nid = 1\nname = \"c\"\n{extra}"),
+            Path::new("t.toml"),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bridged_cameras_parse_with_defaults_and_redact_passwords() {
+        let c = parse("kind = \"rtsp\"\nhost = \"cam\"\nusername = \"u\"\npassword = \"hunter2\"\nstream = \"stream2\"\n").unwrap();
+        let SourceConfig::Rtsp(r) = &c.cameras[0].source else {
+            panic!()
+        };
+        assert_eq!(
+            (r.port, r.path.as_str(), r.snapshot_interval.as_secs()),
+            (554, "stream2", 1)
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let c = parse("kind = \"reolink\"\ntransport = \"udp\"\nuid = \"X\"\nlocal_port = 5000\npassword = \"hunter2\"\n").unwrap();
+        let SourceConfig::Reolink(r) = &c.cameras[0].source else {
+            panic!()
+        };
+        assert_eq!(
+            (r.username.as_str(), r.local_port, r.channel),
+            ("admin", 5000, 0)
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bridged_camera_errors_name_the_key() {
+        for (extra, needle) in [
+            ("kind = \"rtsp\"\nhost = \"\"\n", "camera[0].host"),
+            ("kind = \"rtsp\"\nhost = \"a@b\"\n", "camera[0].host"),
+            (
+                "kind = \"rtsp\"\nhost = \"h\"\npassword = \"x\"\npassword_file = \"f\"\n",
+                "camera[0].password",
+            ),
+            (
+                "kind = \"rtsp\"\nhost = \"h\"\nsnapshot_interval = \"0s\"\n",
+                "snapshot_interval",
+            ),
+            (
+                "kind = \"rtsp\"\nhost = \"h\"\ntransport = \"sctp\"\n",
+                "sctp",
+            ),
+            (
+                "kind = \"rtsp\"\nhost = \"h\"\npasword = \"x\"\n",
+                "pasword",
+            ),
+            ("kind = \"reolink\"\n", "camera[0].host"),
+            ("kind = \"reolink\"\ntransport = \"udp\"\n", "camera[0].uid"),
+            (
+                "kind = \"reolink\"\nhost = \"h\"\nstream = \"fluent\"\n",
+                "fluent",
+            ),
+        ] {
+            let e = parse(extra).unwrap_err();
+            assert!(e.contains(needle), "{extra:?}: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
 mod example_tests {
     use super::*;
 
@@ -475,9 +498,9 @@ mod example_tests {
         assert!(matches!(cfg.cameras[2].source, SourceConfig::Rtsp(_)));
         assert!(matches!(cfg.cameras[3].source, SourceConfig::Reolink(_)));
         assert_eq!(cfg.cameras[0].name, "front-door");
-        assert_eq!(cfg.session_lifetime, Secs(30 * 86400));
+        assert_eq!(cfg.session_lifetime, Dur::from_secs(30 * 86400));
         assert_eq!(cfg.connections.max_connections, 8192);
-        assert_eq!(cfg.connections.header_timeout, Secs(15));
+        assert_eq!(cfg.connections.header_timeout, Dur::from_secs(15));
     }
 
     #[test]
@@ -526,5 +549,97 @@ mod example_tests {
                 .to_string();
             assert!(e.contains("connections"), "{bad}: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod recordings_tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::Config;
+    use units::{ByteSize, Dur};
+
+    fn parse(s: &str) -> Result<Config, crate::config::ConfigError> {
+        Config::parse(s, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn defaults_and_per_camera_settings() {
+        let c = parse("data_dir = \"d\"\n").unwrap();
+        assert_eq!(c.recordings.segment_duration, Dur::from_secs(60));
+        assert_eq!(c.recordings.max_segment_size, ByteSize(512 << 20));
+        assert!(c.retention.is_unlimited());
+        let c = parse(
+            r#"
+data_dir = "d"
+[recordings]
+segment_duration = "2m"
+[retention]
+max_size = "1GiB"
+min_free = "100MiB"
+[[camera]]
+id = 1
+name = "a"
+kind = "agent"
+segment_duration = "10s"
+[camera.retention]
+max_age = "7d"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.recordings.segment_duration, Dur::from_secs(120));
+        let p = store::RetentionPolicy::from_config(&c.retention, false);
+        assert_eq!(
+            (p.max_bytes, p.min_free_bytes, p.max_age),
+            (Some(1 << 30), Some(100 << 20), None)
+        );
+        assert_eq!(c.cameras[0].segment_duration, Some(Dur::from_secs(10)));
+        let r = store::RetentionPolicy::from_config(&c.cameras[0].retention.unwrap(), false);
+        assert_eq!(r.max_age, Some(Duration::from_secs(7 * 86400)));
+        // The agent's "unlimited" means the same here as a key left out.
+        let c =
+            parse("data_dir = \"d\"\n[retention]\nmax_age = \"unlimited\"\nmax_size = \"1GiB\"\n")
+                .unwrap();
+        assert_eq!(
+            (c.retention.max_age(), c.retention.max_bytes()),
+            (None, Some(1 << 30))
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let check = |text: &str, needle: &str| {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e:?} should mention {needle:?}");
+        };
+        check(
+            "data_dir = \"d\"\n[retention]\nmax_age = \"0s\"\n",
+            "retention.max_age",
+        );
+        check(
+            "data_dir = \"d\"\n[retention]\nmax_ages = \"1d\"\n",
+            "max_ages",
+        );
+        check(
+            "data_dir = \"d\"\n[recordings]\nsegment_duration = \"2h\"\n",
+            "recordings.segment_duration",
+        );
+        check(
+            "data_dir = \"d\"\n[[camera]]\nid = 1\nname = \"a\"\nkind = \"agent\"\n[camera.retention]\nmax_size = \"0B\"\n",
+            "camera[0].retention.max_size",
+        );
+    }
+
+    #[test]
+    fn the_deploy_example_documents_retention() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/hub.example.toml");
+        let cfg = Config::load(&path).expect("deploy/hub.example.toml parses");
+        assert_eq!(cfg.recordings.segment_duration, Dur::from_secs(60));
+        assert_eq!(cfg.retention.min_free_bytes(), Some(2 << 30));
+        assert_eq!(
+            cfg.cameras[0].retention.unwrap().max_age(),
+            Some(Duration::from_secs(14 * 86400))
+        );
     }
 }

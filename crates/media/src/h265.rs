@@ -1,8 +1,11 @@
 //! Just enough H.265 to record it: NAL unit types, an SPS reader (profile/tier/level, chroma
-//! format, cropped size, bit depths) and an `hvcC` record builder from VPS/SPS/PPS, since the
-//! media crate takes H.265 tracks as a ready `hvcC`. Pure; the input is untrusted.
+//! format, cropped size, bit depths), an `hvcC` record builder from VPS/SPS/PPS and the track
+//! made from them ([`track`]), and Annex B access units as MP4 samples. Pure; the input is
+//! untrusted (a camera's bitstream): errors, never panics, nothing allocated from a field.
 
 use bytes::Bytes;
+
+use crate::{Error, TrackConfig};
 
 /// NAL unit type of an H.265 NAL (6 bits after the forbidden bit).
 pub fn nal_type(nal: &[u8]) -> Option<u8> {
@@ -25,14 +28,14 @@ pub fn is_irap(t: u8) -> bool {
     (16..=23).contains(&t)
 }
 
-/// Why an SPS or hvcC could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("H.265: {0}")]
-pub struct HevcError(pub &'static str);
+/// Why an SPS or hvcC could not be read or built.
+fn bad(why: &str) -> Error {
+    Error::InvalidParameterSet(format!("H.265: {why}"))
+}
 
 /// Facts from an H.265 SPS.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HevcSps {
+pub struct SpsInfo {
     /// The 12 bytes of general_profile_tier_level (space/tier/profile, 32 compatibility
     /// flags, 48 constraint bits, level), as they go into `hvcC`.
     pub general_ptl: [u8; 12],
@@ -73,17 +76,17 @@ struct Bits<'a> {
 }
 
 impl Bits<'_> {
-    fn bit(&mut self) -> Result<u32, HevcError> {
+    fn bit(&mut self) -> Result<u32, Error> {
         let byte = self
             .data
             .get(self.pos / 8)
-            .ok_or(HevcError("SPS truncated"))?;
+            .ok_or_else(|| bad("SPS truncated"))?;
         let b = (byte >> (7 - self.pos % 8)) & 1;
         self.pos += 1;
         Ok(u32::from(b))
     }
 
-    fn bits(&mut self, n: u32) -> Result<u32, HevcError> {
+    fn bits(&mut self, n: u32) -> Result<u32, Error> {
         let mut v = 0;
         for _ in 0..n {
             v = (v << 1) | self.bit()?;
@@ -91,20 +94,20 @@ impl Bits<'_> {
         Ok(v)
     }
 
-    fn skip(&mut self, n: usize) -> Result<(), HevcError> {
+    fn skip(&mut self, n: usize) -> Result<(), Error> {
         self.pos += n;
         if self.pos > self.data.len() * 8 {
-            return Err(HevcError("SPS truncated"));
+            return Err(bad("SPS truncated"));
         }
         Ok(())
     }
 
-    fn ue(&mut self) -> Result<u32, HevcError> {
+    fn ue(&mut self) -> Result<u32, Error> {
         let mut zeros = 0;
         while self.bit()? == 0 {
             zeros += 1;
             if zeros > 31 {
-                return Err(HevcError("bad exp-Golomb code"));
+                return Err(bad("bad exp-Golomb code"));
             }
         }
         Ok(((1u64 << zeros) - 1 + u64::from(self.bits(zeros)?)) as u32)
@@ -112,18 +115,18 @@ impl Bits<'_> {
 }
 
 /// Parses an SPS NAL unit (with its 2-byte header).
-pub fn parse_sps(nal: &[u8]) -> Result<HevcSps, HevcError> {
+pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, Error> {
     if nal_type(nal) != Some(SPS) {
-        return Err(HevcError("not an SPS"));
+        return Err(bad("not an SPS"));
     }
     let rbsp = unescape(nal);
-    let rbsp = rbsp.get(2..).ok_or(HevcError("SPS truncated"))?;
+    let rbsp = rbsp.get(2..).ok_or_else(|| bad("SPS truncated"))?;
     let mut r = Bits { data: rbsp, pos: 0 };
     r.bits(4)?; // sps_video_parameter_set_id
     let max_sub_layers_minus1 = r.bits(3)? as usize;
     let temporal_id_nesting = r.bit()? == 1;
     let mut general_ptl = [0u8; 12];
-    general_ptl.copy_from_slice(rbsp.get(1..13).ok_or(HevcError("SPS truncated"))?);
+    general_ptl.copy_from_slice(rbsp.get(1..13).ok_or_else(|| bad("SPS truncated"))?);
     r.skip(96)?;
     let mut flags = Vec::with_capacity(max_sub_layers_minus1);
     for _ in 0..max_sub_layers_minus1 {
@@ -143,7 +146,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<HevcSps, HevcError> {
     r.ue()?; // sps_seq_parameter_set_id
     let chroma_format_idc = r.ue()?;
     if chroma_format_idc > 3 {
-        return Err(HevcError("chroma_format_idc"));
+        return Err(bad("chroma_format_idc"));
     }
     let separate_planes = chroma_format_idc == 3 && r.bit()? == 1;
     let pic_w = r.ue()?;
@@ -164,14 +167,14 @@ pub fn parse_sps(nal: &[u8]) -> Result<HevcSps, HevcError> {
     };
     let width = pic_w
         .checked_sub(sub_w * (l.saturating_add(rt)))
-        .ok_or(HevcError("conformance window"))?;
+        .ok_or_else(|| bad("conformance window"))?;
     let height = pic_h
         .checked_sub(sub_h * (t.saturating_add(b)))
-        .ok_or(HevcError("conformance window"))?;
+        .ok_or_else(|| bad("conformance window"))?;
     if width == 0 || height == 0 || bit_depth_luma > 16 || bit_depth_chroma > 16 {
-        return Err(HevcError("implausible SPS"));
+        return Err(bad("implausible SPS"));
     }
-    Ok(HevcSps {
+    Ok(SpsInfo {
         general_ptl,
         max_sub_layers: max_sub_layers_minus1 as u8 + 1,
         temporal_id_nesting,
@@ -185,7 +188,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<HevcSps, HevcError> {
 
 /// Builds an `HEVCDecoderConfigurationRecord` (hvcC body) with 4-byte NAL lengths and one
 /// VPS, SPS and PPS array. Returns the record and the parsed SPS.
-pub fn build_hvcc(vps: &[u8], sps: &[u8], pps: &[u8]) -> Result<(Vec<u8>, HevcSps), HevcError> {
+pub fn build_hvcc(vps: &[u8], sps: &[u8], pps: &[u8]) -> Result<(Vec<u8>, SpsInfo), Error> {
     let info = parse_sps(sps)?;
     let mut out = Vec::with_capacity(23 + 15 + vps.len() + sps.len() + pps.len());
     out.push(1);
@@ -199,7 +202,7 @@ pub fn build_hvcc(vps: &[u8], sps: &[u8], pps: &[u8]) -> Result<(Vec<u8>, HevcSp
     out.push((info.max_sub_layers << 3) | (u8::from(info.temporal_id_nesting) << 2) | 3);
     out.push(3);
     for (t, nal) in [(VPS, vps), (SPS, sps), (PPS, pps)] {
-        let len = u16::try_from(nal.len()).map_err(|_| HevcError("parameter set too long"))?;
+        let len = u16::try_from(nal.len()).map_err(|_| bad("parameter set too long"))?;
         out.push(0x80 | t);
         out.extend_from_slice(&1u16.to_be_bytes());
         out.extend_from_slice(&len.to_be_bytes());
@@ -208,18 +211,28 @@ pub fn build_hvcc(vps: &[u8], sps: &[u8], pps: &[u8]) -> Result<(Vec<u8>, HevcSp
     Ok((out, info))
 }
 
+/// The track of a VPS, SPS and PPS: an `hvc1` sample entry with their `hvcC` record and the
+/// SPS's cropped size.
+pub fn track(vps: &[u8], sps: &[u8], pps: &[u8]) -> Result<TrackConfig, Error> {
+    let (record, info) = build_hvcc(vps, sps, pps)?;
+    match (u16::try_from(info.width), u16::try_from(info.height)) {
+        (Ok(w), Ok(h)) => TrackConfig::h265(&record, w, h),
+        _ => Err(bad(&format!("size {}x{}", info.width, info.height))),
+    }
+}
+
 /// One H.265 access unit in Annex B form as an MP4 sample (4-byte lengths), without parameter
 /// sets, delimiters and filler; plus whether it is an IRAP picture.
-pub fn annexb_to_sample(annexb: &[u8]) -> Result<(Vec<u8>, bool), media::Error> {
+pub fn annexb_to_sample(annexb: &[u8]) -> Result<(Vec<u8>, bool), Error> {
     let mut out = Vec::with_capacity(annexb.len() + 16);
     let mut key = false;
-    for nal in media::h264::nal_units(annexb) {
+    for nal in crate::h264::nal_units(annexb) {
         let Some(t) = nal_type(nal) else { continue };
         if matches!(t, VPS | SPS | PPS | AUD | FD) {
             continue;
         }
         key |= is_irap(t);
-        media::h264::push_length_prefixed(&mut out, nal)?;
+        crate::h264::push_length_prefixed(&mut out, nal)?;
     }
     Ok((out, key))
 }
@@ -227,7 +240,7 @@ pub fn annexb_to_sample(annexb: &[u8]) -> Result<(Vec<u8>, bool), media::Error> 
 /// The first VPS, SPS and PPS of an Annex B access unit.
 pub fn parameter_sets(annexb: &[u8]) -> Option<(Bytes, Bytes, Bytes)> {
     let (mut v, mut s, mut p) = (None, None, None);
-    for nal in media::h264::nal_units(annexb) {
+    for nal in crate::h264::nal_units(annexb) {
         match nal_type(nal) {
             Some(VPS) if v.is_none() => v = Some(Bytes::copy_from_slice(nal)),
             Some(SPS) if s.is_none() => s = Some(Bytes::copy_from_slice(nal)),

@@ -1,6 +1,7 @@
 //! Encoded live video over HTTP: the MSE websocket (fMP4, one fragment per
-//! frame), HLS from memory (`/{camera}/stream.m3u8`, the seed HLS server's
-//! URL), and one camera's status as JSON (source state, battery).
+//! frame, muxed per viewer by [`mse`]), HLS from memory (`/{camera}/stream.m3u8`,
+//! the seed HLS server's URL; the sliding window is [`hls`]), and one camera's
+//! status as JSON (source state, battery).
 //!
 //! Routes (all behind [`Viewer`]):
 //! - `GET /api/v1/cameras/{name}/live.mp4.ws`: websocket; a text message with
@@ -9,22 +10,25 @@
 //! - `GET /api/v1/cameras/{name}/status`: the camera's status JSON.
 //! - `GET /{camera}/stream.m3u8`, `GET /{camera}/hls/{file}`: HLS.
 
+pub mod hls;
+pub mod mse;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Access, AppState, Route, Viewer, message, origin_allowed};
+use super::status::CameraJson;
+use super::ws::{GOING_AWAY, INTERNAL_ERROR, foreign_origin, send_close};
+use super::{Access, AppState, Route, Viewer, message};
 use crate::camera::Camera;
 use crate::video::VideoFeed;
-use crate::video::mse::{LiveMuxer, Out};
+use mse::{LiveMuxer, Out};
 
-const GOING_AWAY: u16 = 1001;
-const INTERNAL_ERROR: u16 = 1011;
 /// A viewer that cannot take a message for this long is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a playlist request waits for the first segment.
@@ -58,10 +62,24 @@ fn feed(hub: &AppState, name: &str) -> Result<Arc<VideoFeed>, Box<Response>> {
     })
 }
 
+/// A video camera's HLS window (the same refusals as [`feed`]).
+fn hls_store(hub: &AppState, name: &str) -> Result<Arc<hls::HlsStore>, Box<Response>> {
+    feed(hub, name)?;
+    hub.hls.get(name).cloned().ok_or_else(|| {
+        Box::new(message(
+            StatusCode::NOT_FOUND,
+            format!("Camera {name} sends JPEG pictures, not video"),
+        ))
+    })
+}
+
 /// `GET /api/v1/cameras/{name}/status`.
 async fn status(State(hub): State<AppState>, _v: Viewer, Path(name): Path<String>) -> Response {
     match camera(&hub, &name) {
-        Ok(cam) => axum::Json(cam.status(hub.cfg.offline_after.as_duration())).into_response(),
+        Ok(cam) => axum::Json(CameraJson::from(
+            cam.status(hub.cfg.offline_after.as_duration()),
+        ))
+        .into_response(),
         Err(r) => *r,
     }
 }
@@ -74,8 +92,8 @@ async fn live_ws(
     Path(name): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&hub, &headers) {
-        return (StatusCode::FORBIDDEN, "websocket origin refused\n").into_response();
+    if let Some(refused) = foreign_origin(&hub, &headers) {
+        return refused;
     }
     let feed = match feed(&hub, &name) {
         Ok(f) => f,
@@ -97,12 +115,7 @@ async fn send(socket: &mut WebSocket, out: Out) -> bool {
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: &str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    send_close(&mut socket, code, reason).await;
 }
 
 async fn run_live(hub: AppState, feed: Arc<VideoFeed>, name: String, mut socket: WebSocket) {
@@ -160,17 +173,17 @@ async fn hls_playlist(
     _v: Viewer,
     Path(name): Path<String>,
 ) -> Response {
-    let feed = match feed(&hub, &name) {
-        Ok(f) => f,
+    let store = match hls_store(&hub, &name) {
+        Ok(s) => s,
         Err(r) => return *r,
     };
-    if !feed.hls.wait_ready(HLS_FIRST_SEGMENT_WAIT).await {
+    if !store.wait_ready(HLS_FIRST_SEGMENT_WAIT).await {
         return message(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("No video from camera {name} yet"),
         );
     }
-    match feed.hls.playlist() {
+    match store.playlist() {
         Some(p) => (
             [
                 (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
@@ -192,11 +205,11 @@ async fn hls_file(
     _v: Viewer,
     Path((name, file)): Path<(String, String)>,
 ) -> Response {
-    let feed = match feed(&hub, &name) {
-        Ok(f) => f,
+    let store = match hls_store(&hub, &name) {
+        Ok(s) => s,
         Err(r) => return *r,
     };
-    match feed.hls.file(&file) {
+    match store.file(&file) {
         Some(bytes) => (
             [
                 (header::CONTENT_TYPE, "video/mp4"),

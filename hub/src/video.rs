@@ -7,17 +7,10 @@
 //! the current GOP so a new live viewer can start at once). The upstream
 //! never waits for a consumer.
 //!
-//! Consumers in this module: [`mse`] (fMP4 per frame for the live page's
-//! Media Source Extensions), [`hls`] (a bounded sliding HLS playlist held in
-//! memory), [`snapshot`] (key frames decoded to JPEG for the JPEG views);
-//! [`encoder`] turns the demo pattern into H.264.
+//! Consumers elsewhere: the recorder (`crate::recordings::recorder`), the
+//! snapshot decoder (`crate::sources::snapshot`), and for viewers the MSE muxer
+//! and the HLS packager (`crate::web::video`).
 
-pub mod encoder;
-pub mod hls;
-pub mod mse;
-pub mod snapshot;
-
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -43,65 +36,85 @@ struct State {
     track: Option<TrackConfig>,
     gop: Vec<Frame>,
     /// Arrival times of the latest frames, for the frame rate.
-    arrivals: VecDeque<Instant>,
+    arrivals: crate::rate::Arrivals,
     frames: u64,
     source: Option<SourceStatus>,
     snapshots: Option<String>,
 }
 
-/// Frame arrivals kept for the frame-rate estimate.
-const FPS_WINDOW: usize = 32;
+/// A feed whose last frame is this old shows 0 fps.
+const FPS_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// What the upstream of a feed (an RTSP or Reolink session) reports, as the
-/// pages and `/api/cameras` show it. Never holds a credential.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+/// Where the upstream of a feed (an RTSP or Reolink session) stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SourceState {
+    #[default]
+    Connecting,
+    LoggingIn,
+    /// Video flows.
+    Playing,
+    /// The camera refused the user name or password.
+    AuthFailed,
+    /// The session was lost; reconnecting.
+    Disconnected,
+    /// The source ended.
+    Stopped,
+    /// The camera cannot start (its configuration cannot be used).
+    Error,
+}
+
+impl SourceState {
+    /// The name pages and `/api/cameras` show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceState::Connecting => "connecting",
+            SourceState::LoggingIn => "logging-in",
+            SourceState::Playing => "playing",
+            SourceState::AuthFailed => "auth-failed",
+            SourceState::Disconnected => "disconnected",
+            SourceState::Stopped => "stopped",
+            SourceState::Error => "error",
+        }
+    }
+}
+
+/// What the upstream of a feed reports. Never holds a credential.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SourceStatus {
-    /// `connecting`, `logging-in`, `playing`, `auth-failed`, `disconnected`,
-    /// `stopped` or `error`.
-    pub state: &'static str,
+    pub state: SourceState,
     /// A sentence for people when something is wrong (e.g. a refused password).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Sessions re-established after an earlier one was lost.
     pub reconnects: u64,
     /// The latest failure (first line, no credentials).
     pub last_error: Option<String>,
     /// Battery cameras (Reolink).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub battery: Option<BatteryStatus>,
     /// Device model / firmware when the camera says (Reolink).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
 }
 
 /// A battery camera's charge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatteryStatus {
     pub percent: u8,
     pub charging: bool,
 }
 
-/// A point-in-time view of a feed for pages and APIs.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A point-in-time view of a feed.
+#[derive(Debug, Clone)]
 pub struct VideoStatus {
-    /// RFC 6381 codec, e.g. `avc1.4D401F`, once the upstream sent a track.
-    pub codec: Option<String>,
-    /// `video/mp4; codecs="..."` for `MediaSource.isTypeSupported`.
-    pub mime: Option<String>,
-    pub width: Option<u16>,
-    pub height: Option<u16>,
+    /// The track, once the upstream sent one.
+    pub track: Option<TrackConfig>,
     /// Encoded frames per second over the latest frames.
     pub fps: f64,
     /// Frames received since start.
     pub frames: u64,
     /// The upstream's state (bridged cameras only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceStatus>,
     /// Why there are no JPEG pictures, when there are none (e.g. H.265).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshots: Option<String>,
     /// When the last frame arrived.
-    #[serde(skip)]
     pub last_frame: Option<Instant>,
 }
 
@@ -109,8 +122,6 @@ pub struct VideoStatus {
 pub struct VideoFeed {
     tx: broadcast::Sender<Arc<VideoEvent>>,
     state: Mutex<State>,
-    /// The camera's HLS playlist and segments (filled by [`hls::run`]).
-    pub hls: hls::HlsStore,
 }
 
 impl std::fmt::Debug for VideoFeed {
@@ -132,7 +143,6 @@ impl VideoFeed {
         VideoFeed {
             tx: broadcast::Sender::new(FEED_CAPACITY),
             state: Mutex::new(State::default()),
-            hls: hls::HlsStore::default(),
         }
     }
 
@@ -150,30 +160,16 @@ impl VideoFeed {
         self.lock().snapshots = note;
     }
 
-    /// The feed's state for pages and APIs.
+    /// The feed's state.
     pub fn status(&self) -> VideoStatus {
         let st = self.lock();
-        let fps = match (st.arrivals.front(), st.arrivals.back()) {
-            (Some(first), Some(last)) if st.arrivals.len() >= 2 && last.elapsed().as_secs() < 5 => {
-                let span = last.duration_since(*first).as_secs_f64();
-                if span > 0.0 {
-                    (st.arrivals.len() - 1) as f64 / span
-                } else {
-                    0.0
-                }
-            }
-            _ => 0.0,
-        };
         VideoStatus {
-            codec: st.track.as_ref().map(|t| t.codec_string().to_owned()),
-            mime: st.track.as_ref().map(TrackConfig::mime_type),
-            width: st.track.as_ref().map(TrackConfig::width),
-            height: st.track.as_ref().map(TrackConfig::height),
-            fps: (fps * 10.0).round() / 10.0,
+            track: st.track.clone(),
+            fps: st.arrivals.fps(Instant::now(), FPS_FRESH),
             frames: st.frames,
             source: st.source.clone(),
             snapshots: st.snapshots.clone(),
-            last_frame: st.arrivals.back().copied(),
+            last_frame: st.arrivals.last(),
         }
     }
 
@@ -188,10 +184,7 @@ impl VideoFeed {
                 }
                 VideoEvent::Frame(f) => {
                     st.frames += 1;
-                    if st.arrivals.len() == FPS_WINDOW {
-                        st.arrivals.pop_front();
-                    }
-                    st.arrivals.push_back(Instant::now());
+                    st.arrivals.push(Instant::now());
                     if f.is_key {
                         st.gop.clear();
                     }

@@ -1,0 +1,34 @@
+//! The running hub's state, shared by every part of it: the configuration, the camera
+//! registry, authentication, recordings, the secret agent tokens derive from, and the
+//! shutdown token. Built by [`crate::server::build`]; the web layer, the sources and the
+//! recorders each take from it what they need.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Auth;
+use crate::camera::Registry;
+use crate::config::Config;
+use crate::recordings::Recordings;
+
+/// The hub.
+pub struct Hub {
+    pub cfg: Config,
+    pub cameras: Registry,
+    pub auth: Auth,
+    /// The secret agent tokens derive from.
+    pub secret: Vec<u8>,
+    /// Cancelled when the hub shuts down; long-lived responses end with it.
+    pub shutdown: CancellationToken,
+    /// True when served over TLS (cookies get `Secure`).
+    pub tls: bool,
+    /// Recorded segments: files, index, retention.
+    pub recordings: Arc<Recordings>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,93 @@
+//! Recording configuration: `[recordings]` (segment length, upload bound, how often
+//! retention runs) and the checks of it, of `[retention]` (global limits, a
+//! [`units::Retention`]) and of a camera's own `segment_duration` and `retention`.
+//! Defaults live here.
+
+use serde::Deserialize;
+use units::{ByteSize, Dur, Retention};
+
+/// `[recordings]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingsConfig {
+    /// Target length of the segments the hub records itself (a segment ends
+    /// at the first key frame after this).
+    #[serde(default = "default_segment_duration")]
+    pub segment_duration: Dur,
+    /// Largest segment an agent may upload.
+    #[serde(default = "default_max_segment_size")]
+    pub max_segment_size: ByteSize,
+    /// How often retention runs (also after each segment and on a full disk).
+    #[serde(default = "default_retention_interval")]
+    pub retention_interval: Dur,
+}
+
+impl Default for RecordingsConfig {
+    fn default() -> Self {
+        RecordingsConfig {
+            segment_duration: default_segment_duration(),
+            max_segment_size: default_max_segment_size(),
+            retention_interval: default_retention_interval(),
+        }
+    }
+}
+
+fn default_segment_duration() -> Dur {
+    Dur::from_secs(60)
+}
+fn default_max_segment_size() -> ByteSize {
+    ByteSize(512 << 20)
+}
+fn default_retention_interval() -> Dur {
+    Dur::from_secs(60)
+}
+
+/// Checks `[recordings]` and `[retention]`; the key named is relative to the file.
+pub fn validate(r: &RecordingsConfig, retention: &Retention) -> Result<(), (String, String)> {
+    if !(1..=3600).contains(&r.segment_duration.as_secs()) {
+        return Err((
+            "recordings.segment_duration".into(),
+            "must be 1s..=1h".into(),
+        ));
+    }
+    if r.max_segment_size.0 < 1024 || r.max_segment_size.0 > 16 << 30 {
+        return Err((
+            "recordings.max_segment_size".into(),
+            "must be 1KiB..=16GiB".into(),
+        ));
+    }
+    if !(1..=86_400).contains(&r.retention_interval.as_secs()) {
+        return Err((
+            "recordings.retention_interval".into(),
+            "must be 1s..=1d".into(),
+        ));
+    }
+    retention
+        .check()
+        .map_err(|(k, why)| (format!("retention.{k}"), why))
+}
+
+/// Checks a camera's `segment_duration` and `retention`; the key is relative to the camera.
+pub fn validate_camera(
+    segment_duration: Option<Dur>,
+    retention: Option<&Retention>,
+) -> Result<(), (&'static str, String)> {
+    if let Some(d) = segment_duration
+        && !(1..=3600).contains(&d.as_secs())
+    {
+        return Err(("segment_duration", "must be 1s..=1h".into()));
+    }
+    if let Some(r) = retention {
+        r.check().map_err(|(k, why)| {
+            (
+                match k {
+                    "max_age" => "retention.max_age",
+                    "max_size" => "retention.max_size",
+                    _ => "retention.min_free",
+                },
+                why,
+            )
+        })?;
+    }
+    Ok(())
+}

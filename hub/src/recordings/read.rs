@@ -1,0 +1,115 @@
+//! Reading recorded segments through one interface, wherever they are kept: a segment named
+//! by its index row is opened ([`Recordings::open_segment`]) and read by byte range
+//! ([`SegmentFile::read_at`]). Downloads with HTTP Range, the playback page and export read
+//! only through this, never by path.
+//!
+//! Today every segment is a file in its camera's [`store::SegmentDir`] ([`LocalFile`]). A
+//! second storage tier (an S3-compatible object store, say, for segments moved off the
+//! disk) is a second implementation of [`SegmentFile`] that `open_segment` picks from the
+//! row. Blocking: call it from a blocking thread.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use super::{RecError, Recordings, Result, Segment, index};
+
+/// An open recorded segment.
+pub trait SegmentFile: Send + Sync + std::fmt::Debug {
+    /// Its length in bytes.
+    fn len(&self) -> u64;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the segment.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize>;
+
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let n = self.read_at(offset, buf)?;
+        if n < buf.len() {
+            return Err(RecError::NotFound(format!(
+                "the recording ends at byte {} (wanted {})",
+                offset + n as u64,
+                offset + buf.len() as u64
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A segment file in its camera's directory on this machine.
+#[derive(Debug)]
+pub struct LocalFile {
+    file: File,
+    len: u64,
+    path: PathBuf,
+}
+
+impl LocalFile {
+    /// Opens a local file for reading; [`RecError::NotFound`] when it is not there.
+    pub fn open(path: &std::path::Path) -> Result<LocalFile> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RecError::NotFound("no such recording".into()));
+            }
+            Err(e) => return Err(RecError::io("open", path, e)),
+        };
+        let meta = file.metadata().map_err(|e| RecError::io("stat", path, e))?;
+        if !meta.is_file() {
+            return Err(RecError::NotFound("no such recording".into()));
+        }
+        Ok(LocalFile {
+            file,
+            len: meta.len(),
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl SegmentFile for LocalFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.file.read_at(&mut buf[got..], offset + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(RecError::io("read", &self.path, e)),
+            }
+        }
+        Ok(got)
+    }
+}
+
+impl Recordings {
+    /// Opens an indexed segment for reading; [`RecError::NotFound`] when it is gone (e.g.
+    /// deleted by retention since the row was read).
+    pub fn open_segment(&self, seg: &Segment) -> Result<Box<dyn SegmentFile>> {
+        let path = self
+            .file_path(&seg.camera, &seg.file_name)
+            .ok_or_else(|| RecError::NotFound("no such recording".into()))?;
+        Ok(Box::new(LocalFile::open(&path)?))
+    }
+
+    /// Opens a segment by its public name (`CAMERA_FILENAME`): an exact match in the index,
+    /// whose file is there.
+    pub fn open_public(&self, public: &str) -> Result<(Segment, Box<dyn SegmentFile>)> {
+        let gone = || RecError::NotFound("no such recording".into());
+        let (camera, file) = index::parse_public_name(public).ok_or_else(gone)?;
+        let (camera, file) = (camera.to_owned(), file.to_owned());
+        let seg = self
+            .db
+            .call_blocking(|c| index::get(c, &camera, &file))?
+            .ok_or_else(gone)?;
+        let reader = self.open_segment(&seg)?;
+        Ok((seg, reader))
+    }
+}
