@@ -125,6 +125,21 @@ impl ExportBuilder {
                 sequence,
                 Time90k(self.cursor.0),
             )?;
+            // The rebuilt moof must say what the scanner verified in the original (a box
+            // the scanner stops at, such as one of size 0, another decoder may read on).
+            let body_start = moof.len() as u64 + frag.mdat_header_len;
+            let said = crate::recover::verify_moof(
+                &moof,
+                (body_start, moof.len() as u64 + frag.mdat_len),
+                crate::fmp4::TRACK_ID,
+                file.trex_defaults,
+            );
+            if said != Some((frag.samples, frag.key_frames, frag.duration.0 as u64)) {
+                return Err(Error::InvalidFile(format!(
+                    "fragment {} cannot be re-timed as it was verified",
+                    frag.moof_offset
+                )));
+            }
             self.cursor += frag.duration;
             self.pieces.push(Piece {
                 source,
@@ -328,6 +343,22 @@ mod tests {
             mdat(&file, &again.fragments[3]),
             mdat(&b, &scan(&b).fragments[0])
         );
+    }
+
+    /// Found by the fuzzer: a `trun` of size 0 ("to the end"), which the scanner stops at
+    /// (no samples) and mp4-atom reads on; the rebuilt moof would say otherwise, so the
+    /// segment is refused rather than exported wrong.
+    #[test]
+    fn a_moof_the_scanner_reads_otherwise_is_refused() {
+        let mut a = segment(1, 0, SPS_640X360);
+        let at = a.windows(4).position(|w| w == b"trun").unwrap() - 4;
+        a[at..at + 4].copy_from_slice(&[0, 0, 0, 0]);
+        let scanned = scan(&a);
+        assert_eq!(scanned.fragments[0].samples, 0);
+        // A fragment without samples lasts 0 ms: a range from before it takes it.
+        let mut builder = ExportBuilder::new(-1000, 60_000);
+        let e = builder.add(0, 0, &scanned).unwrap_err();
+        assert!(e.to_string().contains("cannot be re-timed"), "{e}");
     }
 
     #[test]

@@ -158,19 +158,20 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, Error> {
         t = r.ue()?;
         b = r.ue()?;
     }
-    let bit_depth_luma = r.ue()? + 8;
-    let bit_depth_chroma = r.ue()? + 8;
+    let bit_depth_luma = r.ue()?.saturating_add(8);
+    let bit_depth_chroma = r.ue()?.saturating_add(8);
     let (sub_w, sub_h) = match (chroma_format_idc, separate_planes) {
         (1, false) => (2, 2),
         (2, false) => (2, 1),
         _ => (1, 1),
     };
-    let width = pic_w
-        .checked_sub(sub_w * (l.saturating_add(rt)))
-        .ok_or_else(|| bad("conformance window"))?;
-    let height = pic_h
-        .checked_sub(sub_h * (t.saturating_add(b)))
-        .ok_or_else(|| bad("conformance window"))?;
+    let cropped = |size: u32, sub: u32, a: u32, b: u32| {
+        sub.checked_mul(a.saturating_add(b))
+            .and_then(|crop| size.checked_sub(crop))
+            .ok_or_else(|| bad("conformance window"))
+    };
+    let width = cropped(pic_w, sub_w, l, rt)?;
+    let height = cropped(pic_h, sub_h, t, b)?;
     if width == 0 || height == 0 || bit_depth_luma > 16 || bit_depth_chroma > 16 {
         return Err(bad("implausible SPS"));
     }
@@ -258,6 +259,30 @@ mod tests {
     #[test]
     fn unescape_removes_epb() {
         assert_eq!(unescape(&[0, 0, 3, 1, 0, 0, 3, 0]), vec![0, 0, 1, 0, 0, 0]);
+    }
+
+    /// Found by the fuzzer: exp-Golomb values near `u32::MAX` for the bit depths and the
+    /// conformance window overflowed.
+    #[test]
+    fn huge_fields_are_refused_not_overflowed() {
+        let mut sps = vec![0x42, 0x01, 0x01];
+        sps.extend_from_slice(&[0x01, 0x60, 0, 0, 0, 0xb0, 0, 0, 0, 0, 0, 0x5d]);
+        // seq id 0, chroma 1, width 8, height 8 ("1", "010", "0001001" x2), a window of
+        // left = 2^31 - 1 (31 zeros, a one, 31 ones), then bit depths of 2^31 - 1 too.
+        let mut bits = String::from("1010000100100010011");
+        let huge = format!("{}1{}", "0".repeat(31), "1".repeat(31));
+        bits.push_str(&huge);
+        bits.push_str(&huge);
+        bits.push_str("11");
+        bits.push_str(&huge);
+        bits.push_str(&huge);
+        while bits.len() % 8 != 0 {
+            bits.push('1');
+        }
+        for chunk in bits.as_bytes().chunks(8) {
+            sps.push(u8::from_str_radix(std::str::from_utf8(chunk).unwrap(), 2).unwrap());
+        }
+        assert!(parse_sps(&sps).is_err());
     }
 
     #[test]

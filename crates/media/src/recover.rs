@@ -74,6 +74,11 @@ pub struct FragmentInfo {
     /// File offset and length of the `mdat` box after it, header included.
     pub mdat_offset: u64,
     pub mdat_len: u64,
+    /// Length of that `mdat`'s header (8, or 16 with a 64-bit size).
+    pub mdat_header_len: u64,
+    /// Samples of the video track in it, and of those key frames.
+    pub samples: u32,
+    pub key_frames: u32,
     /// `tfdt` of the fragment, if it has one.
     pub base_dts: Option<Time90k>,
     /// Sum of its sample durations.
@@ -528,6 +533,9 @@ impl Scanner {
                     moof_offset: self.pos,
                     mdat_offset: mdat_pos,
                     mdat_len: mdat_size,
+                    mdat_header_len,
+                    samples: frag.samples,
+                    key_frames: frag.key_frames,
                     base_dts: frag.base_dts.map(|t| Time90k(to_90k(t, track.timescale))),
                     duration: Duration90k(to_90k(frag.duration_ticks, track.timescale)),
                 });
@@ -613,6 +621,37 @@ fn parse_moov(moov: &[u8]) -> Result<TrackInfo, Error> {
         default_flags: field(20),
         entry,
     })
+}
+
+/// What the scanner reads in a `moof` of track `track_id` (with `trex` defaults `defaults`)
+/// at the start of `moof`, followed by an `mdat` whose body spans `mdat_body` (offsets from
+/// the `moof`'s start): `(samples, key frames, duration ticks)`, or `None` where the scanner
+/// would stop. For a `moof` rebuilt elsewhere (the export), to check it still says what the
+/// original said.
+pub(crate) fn verify_moof(
+    moof: &[u8],
+    mdat_body: (u64, u64),
+    track_id: u32,
+    defaults: (u32, u32, u32),
+) -> Option<(u32, u32, u64)> {
+    if moof.len() > MAX_MOOF_LEN {
+        return None;
+    }
+    let Head::Box(b) = bmff::read_box(moof) else {
+        return None;
+    };
+    if &b.kind != b"moof" || b.total_len != moof.len() {
+        return None;
+    }
+    let track = TrackInfo {
+        track_id,
+        timescale: TIMESCALE,
+        default_duration: defaults.0,
+        default_size: defaults.1,
+        default_flags: defaults.2,
+        entry: None,
+    };
+    parse_moof(b, 0, mdat_body, &track).map(|f| (f.samples, f.key_frames, f.duration_ticks))
 }
 
 /// Totals of one verified fragment.

@@ -6,7 +6,7 @@
 //! formatted per viewer.
 
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use axum::body::Body;
 use axum::http::header;
@@ -21,15 +21,22 @@ use crate::web::WebState;
 /// One lazily built `--boundary` part per boundary the MJPEG routes use.
 type Parts = [OnceLock<Bytes>; 2];
 
-/// The parts of one camera's latest frame: the first viewer of a new frame replaces them.
+/// The parts of one camera's latest frame: the first viewer of a new frame replaces them;
+/// the others only read (a shared lock).
 #[derive(Debug, Default)]
-pub struct PartCache(Mutex<(u64, Arc<Parts>)>);
+pub struct PartCache(RwLock<(u64, Arc<Parts>)>);
 
 impl PartCache {
     /// The parts of frame `seq`; a fresh set for a newer frame, an uncached one for a frame
     /// older than the cached (a lagging viewer must not evict the others' parts).
     fn parts(&self, seq: u64) -> Arc<Parts> {
-        let mut cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let cached = self.0.read().unwrap_or_else(|e| e.into_inner());
+            if cached.0 == seq {
+                return Arc::clone(&cached.1);
+            }
+        }
+        let mut cached = self.0.write().unwrap_or_else(|e| e.into_inner());
         if cached.0 == seq {
             return Arc::clone(&cached.1);
         }
