@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 /// What ffprobe says about one file.
@@ -17,70 +16,25 @@ pub struct Probed {
 }
 
 pub fn have_ffprobe() -> bool {
-    Command::new("ffprobe").arg("-version").output().is_ok()
+    testkit::ffprobe::available()
 }
 
-/// `ffprobe -v error -count_frames -show_streams -show_format -of json`; any
-/// error output or a missing video stream is a failure.
+/// ffprobe's reading of `path` (`testkit::ffprobe::probe`); any error output,
+/// a missing video stream or a codec other than H.264 is a failure.
 pub fn ffprobe(path: &Path) -> Result<Probed, String> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .map_err(|e| format!("ffprobe: {e}"))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() || !stderr.trim().is_empty() {
-        return Err(format!("ffprobe {}: {stderr}", path.display()));
+    let p = testkit::ffprobe::probe(path).map_err(|e| format!("{e:#}"))?;
+    if p.codec != "h264" {
+        return Err(format!("codec {}", p.codec));
     }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("ffprobe json: {e}"))?;
-    let s = v["streams"]
-        .as_array()
-        .and_then(|a| a.iter().find(|s| s["codec_type"] == "video"))
-        .ok_or("no video stream")?;
-    let num = |x: &serde_json::Value| -> f64 {
-        x.as_str()
-            .and_then(|s| s.parse().ok())
-            .or_else(|| x.as_f64())
-            .unwrap_or(f64::NAN)
-    };
-    if s["codec_name"] != "h264" {
-        return Err(format!("codec {}", s["codec_name"]));
-    }
-    let duration = num(&s["duration"]);
-    let duration = if duration.is_nan() {
-        num(&v["format"]["duration"])
-    } else {
-        duration
-    };
     Ok(Probed {
-        frames: num(&s["nb_read_frames"]) as u64,
-        seconds: duration - num(&s["start_time"]),
-        width: s["width"].as_u64().unwrap_or(0),
-        height: s["height"].as_u64().unwrap_or(0),
+        frames: p.frames,
+        seconds: p.span(),
+        width: p.width,
+        height: p.height,
     })
 }
 
-/// Finished segments (`*.mp4`) in `dir`, oldest first.
-pub fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
+pub use testkit::mp4_files as segments;
 
 /// Serves `file` at `/video.mp4` and a page with a muted autoplaying
 /// `<video>` at `/`, from a thread; answers Range requests. Returns the base URL.

@@ -14,7 +14,7 @@ kind = "testsrc"
 
 #[test]
 fn the_example_parses_with_the_documented_values() {
-    let text = include_str!("../agent.example.toml");
+    let text = include_str!("../../agent.example.toml");
     let c = Config::parse(text).expect("agent.example.toml is valid");
     assert_eq!(c.hub_url, "ws://hub.local:8080/video-input-stream");
     assert_eq!(c.camera_id, 1);
@@ -38,7 +38,7 @@ fn the_example_parses_with_the_documented_values() {
 #[test]
 fn the_example_documents_every_key_it_sets() {
     // Each `key = value` line, or block of them, has a comment above it.
-    let text = include_str!("../agent.example.toml");
+    let text = include_str!("../../agent.example.toml");
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     let is_key = |l: &str| !l.is_empty() && !l.starts_with('#') && !l.starts_with('[');
     let mut keys = 0;
@@ -60,7 +60,7 @@ fn the_example_documents_every_key_it_sets() {
 #[test]
 fn defaults_match_the_example() {
     let minimal = Config::parse(MINIMAL).unwrap();
-    let example = Config::parse(include_str!("../agent.example.toml")).unwrap();
+    let example = Config::parse(include_str!("../../agent.example.toml")).unwrap();
     assert_eq!(minimal.source.width, example.source.width);
     assert_eq!(minimal.source.height, example.source.height);
     assert_eq!(minimal.source.fps, example.source.fps);

@@ -2,18 +2,16 @@
 //! from ffmpeg/libx264) into segment files that ffprobe accepts, with every captured frame in
 //! exactly one segment, and a segment that plays in headless Chromium.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::{config_text, ffprobe, have_ffprobe, plays_in_chromium, segments};
 use agent::config::Config;
 use agent::queue::FrameQueue;
 use agent::record::recorder::{self, RecorderSettings};
 use agent::record::status::read_status;
 use agent::source::{self, RecordTap};
-use common::{config_text, ffprobe, have_ffprobe, plays_in_chromium, segments};
 use tokio_util::sync::CancellationToken;
 
 /// Every pair of consecutive segments joins without a gap or overlap: no

@@ -1,13 +1,11 @@
 //! The binary with recording on: `setup-recording`, `status`, and the refusal to record into
 //! a directory that is not this camera's (while live capture goes on).
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::common::config_text;
 use agent::record::status::{AgentStatus, read_status};
-use common::config_text;
 use testkit::process::{Signal, bin_path, signal, spawn_logged};
 
 fn agent(args: &[&str], cfg: &std::path::Path) -> std::process::Output {
@@ -200,12 +198,12 @@ fn sigterm_in_the_middle_of_a_segment_closes_it_playable() {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
         .collect();
     assert!(partial.is_empty(), "left open: {partial:?}");
-    let segs = common::segments(&rec);
+    let segs = crate::common::segments(&rec);
     assert_eq!(segs.len(), 1, "{segs:?}");
     let info = media::probe(&std::fs::read(&segs[0]).unwrap()).unwrap();
     assert!(info.is_complete(), "torn tail");
-    if common::have_ffprobe() {
-        let p = common::ffprobe(&segs[0]).unwrap();
+    if crate::common::have_ffprobe() {
+        let p = crate::common::ffprobe(&segs[0]).unwrap();
         // 10 fps from the segment's first frame to the signal (at most one GOP of 1 s
         // may be cut when the encoder's last fragment is not flushed).
         assert!(

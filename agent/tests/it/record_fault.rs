@@ -3,12 +3,10 @@
 //! was open at a kill has been recovered at the next start (logged) and plays, and each kill
 //! lost at most one fragment (plus the one frame the segmenter holds back).
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{config_text, ffprobe, have_ffprobe, segments};
+use crate::common::{config_text, ffprobe, have_ffprobe, segments};
 use testkit::process::{Signal, bin_path, signal, spawn_logged};
 
 const CYCLES: usize = 50;

@@ -7,9 +7,7 @@
 //! Segments are real: openh264 (the agent's own encoder) → `media::Segmenter` → written
 //! through `store::SegmentDir`, like the recorder does.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,9 +15,10 @@ use std::time::{Duration, Instant};
 use agent::config::Secret;
 use agent::record::codec::{EncoderSettings, H264Encoder};
 use agent::upload::{UploadConfig, UploadStats, Uploader, hash_file};
-use media::{Frame, SegmentEvent, Segmenter, SegmenterConfig, Time90k, TrackConfig};
+use media::{Frame, Time90k, TrackConfig};
 use store::{SegmentDir, SetUp};
-use testkit::process::{ChildGuard, bin_path, free_port, spawn_logged};
+use testkit::hub::HubSetup;
+use testkit::process::ChildGuard;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +38,7 @@ const T0_MS: i64 = 1_795_244_400_000;
 struct Hub {
     /// Holds the config and data directory until the hub is dropped.
     _dir: tempfile::TempDir,
-    config: PathBuf,
+    setup: HubSetup,
     port: u16,
     token: String,
     proc: Option<ChildGuard>,
@@ -56,39 +55,20 @@ impl Hub {
     /// The same with `extra` TOML before the camera (e.g. a `[recordings]` table).
     fn with_config(extra: &str) -> Hub {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = dir.path().join("hub.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n{extra}\n[[camera]]\nid = {CAMERA_ID}\nname = \"{CAMERA}\"\nkind = \"agent\"\n"
+        let setup = HubSetup::new(
+            dir.path(),
+            &format!(
+                "data_dir = \"data\"\n{extra}\n[[camera]]\nid = {CAMERA_ID}\nname = \"{CAMERA}\"\nkind = \"agent\"\n"
             ),
         )
         .unwrap();
-        let mut add = hub_cmd(&config)
-            .args(["user", "add", USER, "--password-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-        assert!(add.wait().unwrap().success(), "hub user add");
-        let out = hub_cmd(&config)
-            .args(["token", &CAMERA_ID.to_string()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "hub token: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        setup.add_user(USER, PASSWORD).unwrap();
+        let token = setup.token(CAMERA_ID).unwrap();
         assert!(!token.is_empty());
         Hub {
             _dir: dir,
-            config,
-            port,
+            port: setup.port,
+            setup,
             token,
             proc: None,
             old_logs: String::new(),
@@ -96,12 +76,7 @@ impl Hub {
     }
 
     async fn start(&mut self) {
-        let guard = spawn_logged(&mut hub_cmd(&self.config), "hub").unwrap();
-        guard
-            .wait_for_log_async("hub listening", Duration::from_secs(30))
-            .await
-            .unwrap();
-        self.proc = Some(guard);
+        self.proc = Some(self.setup.start_async().await.unwrap());
     }
 
     fn kill(&mut self) {
@@ -154,20 +129,9 @@ impl Hub {
     }
 }
 
-fn hub_cmd(config: &Path) -> Command {
-    let mut c = Command::new(bin_path("hub"));
-    c.arg("--config").arg(config).env("RUST_LOG", "info");
-    c
-}
-
 // ---- segments -----------------------------------------------------------------------
 
-/// One segment file as the segmenter cut it.
-struct Seg {
-    init: Vec<u8>,
-    fragments: Vec<media::Fragment>,
-    summary: media::SegmentSummary,
-}
+type Seg = testkit::h264::Segment;
 
 /// Encodes `frames` pictures (`noise` 0..=255: how much random noise over a moving
 /// gradient; noise makes big frames) and cuts them into segments of `segment_secs`.
@@ -190,8 +154,7 @@ fn encode(
     let (w, h) = (width as usize, height as usize);
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut track = None;
-    let mut segmenter = None;
-    let mut events = Vec::new();
+    let mut out = Vec::new();
     for i in 0..frames {
         let mut yuv = vec![128u8; w * h * 3 / 2];
         for (k, px) in yuv[..w * h].iter_mut().enumerate() {
@@ -208,38 +171,10 @@ fn encode(
         if let (Some(sps), Some(pps)) = (au.sps(), au.pps()) {
             track = Some(TrackConfig::h264(sps, pps).unwrap());
         }
-        let seg = segmenter.get_or_insert_with(|| {
-            Segmenter::new(
-                track
-                    .clone()
-                    .expect("the first picture is a key frame with SPS/PPS"),
-                SegmenterConfig {
-                    target_duration: media::Duration90k::from_secs(segment_secs),
-                    ..Default::default()
-                },
-            )
-        });
-        let frame = Frame::from_access_unit(&au, Time90k(i as i64 * 90_000 / FPS)).unwrap();
-        seg.push(frame, &mut events).unwrap();
+        out.push(Frame::from_access_unit(&au, Time90k(i as i64 * 90_000 / FPS)).unwrap());
     }
-    segmenter.unwrap().finish(&mut events).unwrap();
-    let mut out = Vec::new();
-    let mut cur: Option<(Vec<u8>, Vec<media::Fragment>)> = None;
-    for e in events {
-        match e {
-            SegmentEvent::Start { init, .. } => cur = Some((init, Vec::new())),
-            SegmentEvent::Fragment(f) => cur.as_mut().unwrap().1.push(f),
-            SegmentEvent::End(summary) => {
-                let (init, fragments) = cur.take().unwrap();
-                out.push(Seg {
-                    init,
-                    fragments,
-                    summary,
-                });
-            }
-        }
-    }
-    out
+    let track = track.expect("the first picture is a key frame with SPS/PPS");
+    testkit::h264::segments_of(&track, &out, segment_secs)
 }
 
 /// Writes `seg` into `dir` as the segment starting at `start_ms`; returns its name.

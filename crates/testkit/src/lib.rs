@@ -9,12 +9,18 @@
 //! - [`browser`]: drive headless Chromium through chromedriver, and compare
 //!   screenshots with [`png_diff`].
 //! - [`faultproxy`]: a TCP proxy that stalls, injects garbage or cuts on request.
+//! - [`hub`]: the hub binary as a process: config file, user, token, start.
+//! - [`h264`]: real H.264 from openh264, cut into fMP4 segments by `media`.
+//! - [`ffprobe`]: ffprobe/ffmpeg as the judge of recorded files.
 //!
 //! This crate may print: a [`process::ChildGuard`] dropped while its test
 //! panics writes the child's log to stderr, where the test harness shows it.
 
 pub mod browser;
 pub mod faultproxy;
+pub mod ffprobe;
+pub mod h264;
+pub mod hub;
 pub mod mjpeg;
 pub mod process;
 
@@ -43,6 +49,20 @@ pub fn http_client() -> reqwest::Client {
         .connect_timeout(HTTP_CONNECT_TIMEOUT)
         .build()
         .expect("building a plain-HTTP reqwest client cannot fail")
+}
+
+/// Finished segments (`*.mp4`) in `dir`, oldest first (their names sort by time);
+/// empty if `dir` does not exist.
+pub fn mp4_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 #[cfg(test)]

@@ -2,11 +2,9 @@
 //! sees a moving picture (two screenshots differ, and the picture's own
 //! frame stamp advances).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{PASSWORD, TestHub, USER};
+use crate::common::{PASSWORD, TestHub, USER};
 use testkit::Browser;
 
 const CONFIG: &str = r#"

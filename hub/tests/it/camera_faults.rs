@@ -5,14 +5,11 @@
 //! records again; the recordings list shows the outage as a gap (not stretched video), and
 //! every segment is a valid H.264 MP4 (ffprobe decodes every frame).
 
-mod common;
-mod rtsp_support;
-
 use std::time::{Duration, Instant};
 
-use common::TestHub;
+use crate::common::TestHub;
+use crate::rtsp_support::*;
 use reolink::sim::{SimCamera, SimConfig, SimTransport};
-use rtsp_support::*;
 use serde_json::Value;
 use testkit::FaultProxy;
 
@@ -152,19 +149,9 @@ async fn ffprobe_strict(h: &TestHub, url: &str) -> (u64, String) {
     let bytes = h.get_auth(url).send().await.unwrap().bytes().await.unwrap();
     let f = h.dir.path().join("strict-probe.mp4");
     std::fs::write(&f, &bytes).unwrap();
-    let out = std::process::Command::new("/usr/bin/ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=codec_name,nb_read_frames"])
-        .args(["-of", "csv=p=0"])
-        .arg(&f)
-        .output()
-        .expect("ffprobe (scripts/install-test-deps.sh)");
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-    assert!(out.status.success(), "{url}: {stderr}");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (codec, n) = text.trim().split_once(',').unwrap();
-    assert_eq!(codec, "h264", "{url}");
-    (n.parse().unwrap(), stderr)
+    let p = testkit::ffprobe::run(&f, true, &[]).unwrap_or_else(|e| panic!("{url}: {e:#}"));
+    assert_eq!(p.codec, "h264", "{url}");
+    (p.frames, p.errors)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -108,33 +108,12 @@ pub fn stamp_of(jpeg: &[u8]) -> Option<testpattern::Stamp> {
 /// and frame count; `None` when ffprobe is not installed. Panics with
 /// ffprobe's complaint if the file is not valid.
 pub async fn ffprobe_recording(h: &TestHub, url: &str) -> Option<(String, u64)> {
-    if !std::path::Path::new("/usr/bin/ffprobe").exists() {
-        eprintln!("ffprobe not installed: recording {url} not probed");
+    if !testkit::ffprobe::available() {
         return None;
     }
     let bytes = h.get_auth(url).send().await.unwrap().bytes().await.unwrap();
     let f = h.dir.path().join("probe.mp4");
     std::fs::write(&f, &bytes).unwrap();
-    let out = std::process::Command::new("/usr/bin/ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args([
-            "-show_entries",
-            "stream=codec_name,nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&f)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (codec, frames) = text
-        .trim()
-        .split_once(',')
-        .unwrap_or_else(|| panic!("{url}: {text}"));
-    Some((codec.to_owned(), frames.parse().unwrap()))
+    let p = testkit::ffprobe::run(&f, true, &[]).unwrap_or_else(|e| panic!("{url}: {e:#}"));
+    Some((p.codec, p.frames))
 }

@@ -3,15 +3,13 @@
 //! camera_proxy MJPEG stream decodes the pictures and sees the pattern's
 //! clock advance.
 
-mod common;
-
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{PASSWORD, USER, stamp_of};
-use testkit::process::{bin_path, free_port, spawn_logged};
+use crate::common::{PASSWORD, USER, stamp_of};
+use testkit::hub::HubSetup;
+use testkit::process::{bin_path, spawn_logged};
 
 fn write_private(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
@@ -19,47 +17,22 @@ fn write_private(path: &Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-fn hub_cmd(config: &Path) -> Command {
-    let mut c = Command::new(bin_path("hub"));
-    c.arg("--config").arg(config).env("RUST_LOG", "info");
-    c
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_to_hub_to_mjpeg_client() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let hub_config = dir.path().join("hub.toml");
-    std::fs::write(
-        &hub_config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\n[[camera]]\nid = 7\nname = \"porch\"\nkind = \"agent\"\n"
-        ),
+    let setup = HubSetup::new(
+        dir.path(),
+        "data_dir = \"data\"\n\n[[camera]]\nid = 7\nname = \"porch\"\nkind = \"agent\"\n",
     )
     .unwrap();
+    let port = setup.port;
 
     // A user for the viewer, and the agent's token, both from the hub CLI.
-    let mut add = hub_cmd(&hub_config)
-        .args(["user", "add", USER, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
-    let out = hub_cmd(&hub_config).args(["token", "7"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    setup.add_user(USER, PASSWORD).unwrap();
+    let token = setup.token(7).unwrap();
     assert_eq!(token.len(), 64);
 
-    let hub = spawn_logged(&mut hub_cmd(&hub_config), "hub").unwrap();
-    hub.wait_for_log_async("hub listening", Duration::from_secs(30))
-        .await
-        .unwrap();
+    let hub = setup.start_async().await.unwrap();
     assert!(!hub.log().contains(&token), "the hub never logs a token");
 
     let token_file = dir.path().join("token");

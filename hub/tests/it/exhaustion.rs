@@ -4,15 +4,11 @@
 //! has closed them (counted in `/proc/PID/fd`). A small cap shows that
 //! connections past `max_connections` are closed at once.
 
-mod common;
-
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, TestHub, USER};
+use crate::common::{PASSWORD, TestHub, USER};
 use futures_util::future::join_all;
-use testkit::process::{bin_path, free_port, spawn_logged};
+use testkit::hub::HubSetup;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -70,33 +66,17 @@ async fn idle_and_half_open_connections_do_not_stop_service() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("hub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\n[connections]\nmax_connections = 6000\nheader_timeout = \"{}s\"\n\n[[camera]]\nid = 1\nname = \"pattern\"\nkind = \"demo\"\nwidth = 160\nheight = 120\nfps = 5\n",
+    let setup = HubSetup::new(
+        dir.path(),
+        &format!(
+            "data_dir = \"data\"\n\n[connections]\nmax_connections = 6000\nheader_timeout = \"{}s\"\n\n[[camera]]\nid = 1\nname = \"pattern\"\nkind = \"demo\"\nwidth = 160\nheight = 120\nfps = 5\n",
             HEADER_TIMEOUT.as_secs()
         ),
     )
     .unwrap();
-    let hub_cmd = || {
-        let mut c = Command::new(bin_path("hub"));
-        c.arg("--config").arg(&config).env("RUST_LOG", "info");
-        c
-    };
-    let mut add = hub_cmd()
-        .args(["user", "add", USER, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
-    let hub = spawn_logged(&mut hub_cmd(), "hub").unwrap();
-    hub.wait_for_log_async("hub listening", Duration::from_secs(30))
-        .await
-        .unwrap();
+    let port = setup.port;
+    setup.add_user(USER, PASSWORD).unwrap();
+    let hub = setup.start_async().await.unwrap();
     let addr = format!("127.0.0.1:{port}");
     let base = format!("http://{addr}");
     // A first request, so the baseline includes what serving one request opens.

@@ -2,13 +2,10 @@
 //! segments behind auth, segments that expire, and (when installed) ffprobe
 //! reading the stream with Basic credentials, as the seed's clients would.
 
-mod common;
-mod rtsp_support;
-
 use std::time::Duration;
 
-use common::TestHub;
-use rtsp_support::*;
+use crate::common::TestHub;
+use crate::rtsp_support::*;
 
 const DEMO: &str = r#"
 [[camera]]
@@ -130,8 +127,8 @@ async fn hls_playlist_slides_and_serves_segments_from_memory() {
 
     let url = format!(
         "http://{}:{}@{}/camera1/stream.m3u8",
-        common::USER,
-        common::PASSWORD.replace(' ', "%20"),
+        crate::common::USER,
+        crate::common::PASSWORD.replace(' ', "%20"),
         h.addr
     );
     if let Some((codec, w, hh)) = tokio::task::spawn_blocking(move || ffprobe(&url))

@@ -2,13 +2,11 @@
 //! camera_proxy API formats, the viewer websocket, and the cross-site
 //! checks.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{PASSWORD, TestHub, USER, stamp_of};
 use base64::Engine;
 use bytes::BytesMut;
-use common::{PASSWORD, TestHub, USER, stamp_of};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -12,28 +12,16 @@
 //!   segment is indexed and plays to its end (ffprobe decodes every frame, about as many
 //!   as were streamed).
 
-mod common;
-mod rtsp_support;
-
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::process::{ChildGuard, Signal, bin_path, free_port, spawn_logged};
+use testkit::hub::HubSetup;
+use testkit::process::{Signal, bin_path, spawn_logged};
 
 const USER: &str = "viewer";
 const PASSWORD: &str = "fault-test-password-1";
-
-fn hub_cmd(config: &Path) -> Command {
-    let mut c = Command::new(bin_path("hub"));
-    c.arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1");
-    c
-}
 
 fn write_private(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
@@ -41,22 +29,10 @@ fn write_private(path: &Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-fn add_user(config: &Path) {
-    let mut add = hub_cmd(config)
-        .args(["user", "add", USER, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success(), "hub user add");
-}
-
-async fn start_hub(config: &Path) -> ChildGuard {
-    let hub = spawn_logged(&mut hub_cmd(config), "hub").unwrap();
-    hub.wait_for_log_async("hub listening", Duration::from_secs(30))
-        .await
-        .unwrap();
+/// The hub on `body`, with the test's user.
+fn setup_hub(dir: &Path, body: &str) -> HubSetup {
+    let hub = HubSetup::new(dir, body).unwrap();
+    hub.add_user(USER, PASSWORD).unwrap();
     hub
 }
 
@@ -102,35 +78,12 @@ fn files(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
 
 /// (codec, frames) of a segment file; panics if ffprobe fails.
 fn ffprobe_file(f: &Path) -> (String, u64) {
-    let out = Command::new("/usr/bin/ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=codec_name,nb_read_frames"])
-        .args(["-of", "csv=p=0"])
-        .arg(f)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        f.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (codec, n) = text.trim().split_once(',').unwrap();
-    (codec.to_owned(), n.parse().unwrap())
+    let p = testkit::ffprobe::run(f, true, &[]).unwrap_or_else(|e| panic!("{e:#}"));
+    (p.codec, p.frames)
 }
 
-fn have_ffprobe() -> bool {
-    let ok = Path::new("/usr/bin/ffprobe").exists();
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "CI must have ffprobe");
-        eprintln!("SKIP: /usr/bin/ffprobe missing (scripts/install-test-deps.sh)");
-    }
-    ok
-}
-
-fn hub_check(config: &Path) -> String {
-    let out = hub_cmd(config).arg("check").output().unwrap();
+fn hub_check(hub: &HubSetup) -> String {
+    let out = hub.command().arg("check").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -197,7 +150,7 @@ fn tail(log: &str, lines: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_on_the_hub_deletes_the_oldest_and_nothing_crashes() {
-    if !have_ffprobe() {
+    if !testkit::ffprobe::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -205,20 +158,13 @@ async fn a_full_disk_on_the_hub_deletes_the_oldest_and_nothing_crashes() {
     let Some(mnt) = Tmpfs::mount(&data.join("recordings"), "2m") else {
         return;
     };
-    let port = free_port();
-    let config = dir.path().join("hub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\n[recordings]\nsegment_duration = \"1s\"\nretention_interval = \"5s\"\n\n[[camera]]\nid = 1\nname = \"pattern\"\nkind = \"demo\"\nwidth = 160\nheight = 120\nfps = 5\n\n[[camera]]\nid = 2\nname = \"yard\"\nkind = \"agent\"\n"
-        ),
-    )
-    .unwrap();
-    add_user(&config);
-    let out = hub_cmd(&config).args(["token", "2"]).output().unwrap();
-    assert!(out.status.success());
+    let setup = setup_hub(
+        dir.path(),
+        "data_dir = \"data\"\n\n[recordings]\nsegment_duration = \"1s\"\nretention_interval = \"5s\"\n\n[[camera]]\nid = 1\nname = \"pattern\"\nkind = \"demo\"\nwidth = 160\nheight = 120\nfps = 5\n\n[[camera]]\nid = 2\nname = \"yard\"\nkind = \"agent\"\n",
+    );
+    let port = setup.port;
     let token_file = dir.path().join("token");
-    write_private(&token_file, String::from_utf8(out.stdout).unwrap().trim());
+    write_private(&token_file, &setup.token(2).unwrap());
     let rec = dir.path().join("agent-rec");
     let agent_config = dir.path().join("agent.toml");
     std::fs::write(
@@ -246,7 +192,7 @@ async fn a_full_disk_on_the_hub_deletes_the_oldest_and_nothing_crashes() {
         "agent setup-recording: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut hub = start_hub(&config).await;
+    let mut hub = setup.start_async().await.unwrap();
     let mut agent = spawn_logged(&mut agent_cmd(None), "agent").unwrap();
 
     // Record and upload until the disk has been full for a while.
@@ -358,7 +304,7 @@ async fn a_full_disk_on_the_hub_deletes_the_oldest_and_nothing_crashes() {
             checked += 1;
         }
     }
-    let check = hub_check(&config);
+    let check = hub_check(&setup);
     assert!(check.contains("0 repairs, 0 problems left"), "{check}");
     for (who, log) in [("hub", &hub_log), ("agent", &agent_log)] {
         assert!(!log.contains("panicked"), "{who} panicked:\n{log}");
@@ -384,33 +330,34 @@ async fn a_full_disk_on_the_hub_deletes_the_oldest_and_nothing_crashes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_bridged_segment_closes_it_playable() {
-    if !rtsp_support::rtsp_server_available() {
+    if !crate::rtsp_support::rtsp_server_available() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must have the RTSP test server"
         );
         return;
     }
-    if !have_ffprobe() {
+    if !testkit::ffprobe::available() {
         return;
     }
-    let server = rtsp_support::RtspServer::start().await;
+    let server = crate::rtsp_support::RtspServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let pw = rtsp_support::password_file(dir.path(), "tapo.password", rtsp_support::RTSP_PASSWORD);
-    let port = free_port();
-    let config = dir.path().join("hub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\n[recordings]\nsegment_duration = \"60s\"\n\n[[camera]]\nid = 1\nname = \"cam\"\nkind = \"rtsp\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"{}\"\npassword_file = {:?}\npath = \"stream2\"\n",
+    let pw = crate::rtsp_support::password_file(
+        dir.path(),
+        "tapo.password",
+        crate::rtsp_support::RTSP_PASSWORD,
+    );
+    let setup = setup_hub(
+        dir.path(),
+        &format!(
+            "data_dir = \"data\"\n\n[recordings]\nsegment_duration = \"60s\"\n\n[[camera]]\nid = 1\nname = \"cam\"\nkind = \"rtsp\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"{}\"\npassword_file = {:?}\npath = \"stream2\"\n",
             server.port,
-            rtsp_support::RTSP_USER,
+            crate::rtsp_support::RTSP_USER,
             pw.display().to_string()
         ),
-    )
-    .unwrap();
-    add_user(&config);
-    let mut hub = start_hub(&config).await;
+    );
+    let port = setup.port;
+    let mut hub = setup.start_async().await.unwrap();
     let cam_dir = dir.path().join("data/recordings/cam");
     // Wait for the segment to be open, then let it grow for 5 s.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -443,9 +390,9 @@ async fn sigterm_during_a_bridged_segment_closes_it_playable() {
         "{frames} frames after {streamed:.1} s at 15 fps"
     );
     // The index has it (a restart's check finds nothing to repair) and serves it.
-    let check = hub_check(&config);
+    let check = hub_check(&setup);
     assert!(check.contains("0 repairs, 0 problems left"), "{check}");
-    let hub = start_hub(&config).await;
+    let hub = setup.start_async().await.unwrap();
     let segs = segments(port, "cam").await;
     assert_eq!(
         names(&segs),

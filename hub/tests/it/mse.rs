@@ -3,13 +3,10 @@
 //! checks), and in headless Chromium the picture's own stamp read back from
 //! the playing `<video>` to measure glass-to-glass latency through the hub.
 
-mod common;
-mod rtsp_support;
-
 use std::time::Duration;
 
-use common::TestHub;
-use rtsp_support::*;
+use crate::common::TestHub;
+use crate::rtsp_support::*;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const DEMO: &str = r#"
@@ -69,8 +66,8 @@ async fn mse_websocket_sends_mime_init_and_a_fragment_per_frame() {
     use base64::Engine;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!(
         "{}:{}",
-        common::USER,
-        common::PASSWORD
+        crate::common::USER,
+        crate::common::PASSWORD
     ));
     req.headers_mut()
         .insert("authorization", format!("Basic {basic}").parse().unwrap());

@@ -10,13 +10,13 @@
 //! know that key yet (the uploader is not wired into `agent run`), the test fails saying so.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use testkit::process::{ChildGuard, Signal, bin_path, free_port, spawn_logged};
+use testkit::hub::HubSetup;
+use testkit::process::{ChildGuard, Signal, bin_path, spawn_logged};
 
 const USER: &str = "viewer";
 const PASSWORD: &str = "outage-test-password-1";
@@ -30,7 +30,7 @@ const OUTAGE: Duration = Duration::from_secs(5);
 struct Setup {
     /// Holds every file of the test until it ends.
     _dir: tempfile::TempDir,
-    hub_config: PathBuf,
+    hub: HubSetup,
     agent_config: PathBuf,
     rec_dir: PathBuf,
     port: u16,
@@ -41,12 +41,6 @@ fn write_private(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-fn hub_cmd(config: &Path) -> Command {
-    let mut c = Command::new(bin_path("hub"));
-    c.arg("--config").arg(config).env("RUST_LOG", "info");
-    c
 }
 
 fn agent_cmd(config: &Path, sub: Option<&str>) -> Command {
@@ -60,33 +54,16 @@ fn agent_cmd(config: &Path, sub: Option<&str>) -> Command {
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let hub_config = dir.path().join("hub.toml");
-    std::fs::write(
-        &hub_config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\n[[camera]]\nid = {CAMERA_ID}\nname = \"{CAMERA}\"\nkind = \"agent\"\n"
+    let hub = HubSetup::new(
+        dir.path(),
+        &format!(
+            "data_dir = \"data\"\n\n[[camera]]\nid = {CAMERA_ID}\nname = \"{CAMERA}\"\nkind = \"agent\"\n"
         ),
     )
     .unwrap();
-    let mut add = hub_cmd(&hub_config)
-        .args(["user", "add", USER, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success(), "hub user add");
-    let out = hub_cmd(&hub_config)
-        .args(["token", &CAMERA_ID.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let port = hub.port;
+    hub.add_user(USER, PASSWORD).unwrap();
+    let token = hub.token(CAMERA_ID).unwrap();
 
     let token_file = dir.path().join("token");
     write_private(&token_file, &token);
@@ -126,7 +103,7 @@ backoff_max = "2s"
     .unwrap();
     Setup {
         _dir: dir,
-        hub_config,
+        hub,
         agent_config,
         rec_dir,
         port,
@@ -150,11 +127,7 @@ fn check_agent_config(cfg: &Path) {
 }
 
 async fn start_hub(s: &Setup) -> ChildGuard {
-    let hub = spawn_logged(&mut hub_cmd(&s.hub_config), "hub").unwrap();
-    hub.wait_for_log_async("hub listening", Duration::from_secs(30))
-        .await
-        .unwrap();
-    hub
+    s.hub.start_async().await.unwrap()
 }
 
 /// `file → sha256` of every segment the hub lists for the camera; panics on a duplicate.

@@ -2,13 +2,10 @@
 //! recording (time advances, a picture is decoded), seek, continue across a
 //! segment boundary, and download the exported range the page links to.
 
-mod common;
-mod recordings_support;
-
 use std::time::Duration;
 
-use common::{PASSWORD, TestHub, USER};
-use recordings_support::{T0, ffprobe, have_ffprobe, upload_two};
+use crate::common::{PASSWORD, TestHub, USER};
+use crate::recordings_support::{T0, ffprobe, have_ffprobe, upload_two};
 use testkit::Browser;
 
 const CONFIG: &str = r#"

@@ -2,16 +2,13 @@
 //! (users survive), and `hub check` repairing an orphan file, a missing file and
 //! a torn `.partial` segment.
 
-mod common;
-mod recordings_support;
-
 use std::path::Path;
 use std::process::Command;
 
+use crate::recordings_support::{encode, segment_files};
 use hub::config::Config;
 use hub::db::Db;
 use hub::recordings::{Recordings, Segment, Source, check, index};
-use recordings_support::{encode, segment_files};
 use store::{SegmentDir, SetUp};
 
 /// Schema version 1 exactly as released (users and sessions).
@@ -183,7 +180,7 @@ fn check_fixes_orphans_missing_files_and_partials() {
     assert_eq!(names, vec![torn.as_str(), orphan.as_str()], "newest first");
     let o = &rows[1];
     assert_eq!(o.source, Source::Found);
-    assert_eq!(o.sha256, recordings_support::sha256_hex(&files[0]));
+    assert_eq!(o.sha256, crate::recordings_support::sha256_hex(&files[0]));
     assert_eq!(o.duration_ms, 2000);
     assert_eq!((o.width, o.height), (320, 240));
     let t = &rows[0];

@@ -2,16 +2,13 @@
 //! openh264) becomes indexed segment files that ffprobe reads; a Gap in the
 //! feed ends a segment; segment_duration cuts long runs.
 
-mod common;
-mod recordings_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::TestHub;
+use crate::common::TestHub;
+use crate::recordings_support::{FPS, encode, ffprobe, have_ffprobe};
 use hub::video::VideoFeed;
 use media::{Time90k, VideoEvent};
-use recordings_support::{FPS, encode, ffprobe, have_ffprobe};
 use tokio_util::task::TaskTracker;
 
 const CONFIG: &str = r#"

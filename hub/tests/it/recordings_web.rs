@@ -2,13 +2,10 @@
 //! Range, export of a time range as one MP4, authentication, and path traversal
 //! attempts against every route that serves files or names one.
 
-mod common;
-mod recordings_support;
-
 use std::time::Duration;
 
-use common::TestHub;
-use recordings_support::{T0, ffprobe, have_ffprobe, upload_two};
+use crate::common::TestHub;
+use crate::recordings_support::{T0, ffprobe, have_ffprobe, upload_two};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CONFIG: &str = r#"
@@ -25,8 +22,8 @@ async fn raw_get(h: &TestHub, target: &str) -> (u16, Vec<u8>) {
     let mut s = tokio::net::TcpStream::connect(h.addr).await.unwrap();
     let auth = base64::engine::general_purpose::STANDARD.encode(format!(
         "{}:{}",
-        common::USER,
-        common::PASSWORD
+        crate::common::USER,
+        crate::common::PASSWORD
     ));
     let req = format!(
         "GET {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n",
@@ -272,7 +269,7 @@ async fn path_traversal_reads_nothing_outside_the_store() {
     let (names, _) = upload_two(&h).await;
     // Files an attacker would like: the hub secret, its database, /etc/passwd.
     std::fs::write(h.dir.path().join("data/recordings/porch/evil.mp4"), b"EVIL").unwrap();
-    let secret = common::SECRET.as_bytes();
+    let secret = crate::common::SECRET.as_bytes();
     let evil = [
         "..",
         ".",

@@ -4,14 +4,11 @@
 //! endpoints work, and battery percentage and charging appear in
 //! `/api/cameras`.
 
-mod common;
-mod rtsp_support;
-
 use std::time::Duration;
 
-use common::TestHub;
+use crate::common::TestHub;
+use crate::rtsp_support::*;
 use reolink::sim::{SimCamera, SimConfig, SimEncryption, SimTransport};
-use rtsp_support::*;
 
 const SIM_PASSWORD: &str = "password";
 
@@ -56,7 +53,7 @@ async fn reolink_tcp_and_udp_cameras_bridge_video_jpeg_and_battery() {
     let udp_full = sim(SimTransport::Udp, SimEncryption::FullAes, 42, true).await;
     let dir = tempfile::tempdir().unwrap();
     let pw = password_file(dir.path(), "reolink.password", SIM_PASSWORD);
-    std::fs::write(dir.path().join("offline.jpg"), common::jpeg(0)).unwrap();
+    std::fs::write(dir.path().join("offline.jpg"), crate::common::jpeg(0)).unwrap();
     let config = [
         tcp_camera(1, "tcp-none", tcp_none.port(), &pw),
         tcp_camera(2, "tcp-bc", tcp_bc.port(), &pw),
@@ -158,7 +155,7 @@ async fn reolink_tcp_and_udp_cameras_bridge_video_jpeg_and_battery() {
             .unwrap_or_else(|| panic!("{name}: nothing recorded"));
         assert!(seg["codec"].as_str().unwrap().starts_with("avc1."), "{seg}");
         if let Some((codec, frames)) =
-            common::ffprobe_recording(&h, seg["url"].as_str().unwrap()).await
+            crate::common::ffprobe_recording(&h, seg["url"].as_str().unwrap()).await
         {
             assert_eq!(codec, "h264", "{name}: {seg}");
             assert!(frames > 0, "{name}: no frames");
@@ -176,7 +173,7 @@ async fn reolink_wrong_password_and_fallback_image() {
     let cam = sim(SimTransport::Udp, SimEncryption::Aes, 50, false).await;
     let dir = tempfile::tempdir().unwrap();
     let pw = password_file(dir.path(), "reolink.password", "wrong-password");
-    let fallback = common::jpeg(3);
+    let fallback = crate::common::jpeg(3);
     std::fs::write(dir.path().join("offline.jpg"), &fallback).unwrap();
     let h = TestHub::start(&udp_camera(1, "door", cam.port(), &pw)).await;
     let c = wait_camera(&h, "door", Duration::from_secs(30), |c| {

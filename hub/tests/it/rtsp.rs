@@ -4,13 +4,10 @@
 //! video; a restarted camera is reconnected; a wrong password is one clear
 //! error. Skipped (with a message) without GStreamer or Chromium.
 
-mod common;
-mod rtsp_support;
-
 use std::time::Duration;
 
-use common::TestHub;
-use rtsp_support::*;
+use crate::common::TestHub;
+use crate::rtsp_support::*;
 
 fn camera(id: u32, name: &str, port: u16, path: &str, password_file: &std::path::Path) -> String {
     format!(
@@ -145,8 +142,8 @@ async fn rtsp_cameras_connect_and_serve_jpeg_mse_and_hls() {
     );
     let url = format!(
         "http://{}:{}@{}/main/stream.m3u8",
-        common::USER,
-        common::PASSWORD.replace(' ', "%20"),
+        crate::common::USER,
+        crate::common::PASSWORD.replace(' ', "%20"),
         h.addr
     );
     if let Some((codec, w, hh)) = tokio::task::spawn_blocking(move || ffprobe(&url))
@@ -254,7 +251,7 @@ async fn rtsp_camera_reconnects_after_the_server_restarts() {
     // Every recorded segment is a valid H.264 MP4.
     for seg in &segs {
         if let Some((codec, frames)) =
-            common::ffprobe_recording(&h, seg["url"].as_str().unwrap()).await
+            crate::common::ffprobe_recording(&h, seg["url"].as_str().unwrap()).await
         {
             assert_eq!(codec, "h264", "{seg}");
             assert!(frames > 0, "{seg}: no frames");

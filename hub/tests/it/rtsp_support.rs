@@ -317,41 +317,10 @@ pub async fn wait_mse_playing(b: &testkit::Browser, limit: Duration) -> (u64, u6
 /// `ffprobe` on `url`: (codec_name, width, height) of the first video stream,
 /// or `None` (with a message) when ffprobe is not installed.
 pub fn ffprobe(url: &str) -> Option<(String, u64, u64)> {
-    let bin = ["/usr/bin/ffprobe", "/usr/local/bin/ffprobe"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file());
-    let Some(bin) = bin else {
-        eprintln!("SKIP ffprobe check: ffprobe not installed");
+    if !testkit::ffprobe::available() {
         return None;
-    };
-    let out = std::process::Command::new(bin)
-        .args([
-            "-v",
-            "error",
-            "-rw_timeout",
-            "15000000",
-            "-select_streams",
-            "v:0",
-        ])
-        .args([
-            "-show_entries",
-            "stream=codec_name,width,height",
-            "-of",
-            "json",
-            url,
-        ])
-        .output()
-        .expect("run ffprobe");
-    assert!(
-        out.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let s = &v["streams"][0];
-    Some((
-        s["codec_name"].as_str().unwrap_or_default().to_owned(),
-        s["width"].as_u64().unwrap_or(0),
-        s["height"].as_u64().unwrap_or(0),
-    ))
+    }
+    let p = testkit::ffprobe::run(url, false, &["-rw_timeout", "15000000"])
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    Some((p.codec, p.width, p.height))
 }

@@ -6,20 +6,17 @@
 //! any file it wrote that others may read. A config file holding a password
 //! inline is refused while group or others can read it.
 
-mod common;
-mod rtsp_support;
-
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{PASSWORD, USER};
+use crate::common::{PASSWORD, USER};
+use crate::rtsp_support::{
+    RTSP_PASSWORD, RTSP_USER, RtspServer, password_file, rtsp_server_available,
+};
 use futures_util::StreamExt;
 use reolink::sim::{SimCamera, SimConfig, SimEncryption, SimTransport};
-use rtsp_support::{RTSP_PASSWORD, RTSP_USER, RtspServer, password_file, rtsp_server_available};
-use testkit::process::{bin_path, free_port, spawn_logged};
+use testkit::hub::HubSetup;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const REOLINK_PASSWORD: &str = "Reo-pw-5Qx81zT";
@@ -44,12 +41,6 @@ fn leaks(haystack: &[u8]) -> Vec<&'static str> {
         .collect()
 }
 
-fn hub_cmd(config: &Path) -> Command {
-    let mut c = Command::new(bin_path("hub"));
-    c.arg("--config").arg(config).env("RUST_LOG", "debug");
-    c
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passwords_and_the_hub_secret_stay_in_their_files() {
     if !rtsp_server_available() {
@@ -62,17 +53,15 @@ async fn passwords_and_the_hub_secret_stay_in_their_files() {
     let sim = SimCamera::start(sc).await.expect("simulator starts");
 
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let secret = dir.path().join("hub.secret");
-    common::write_secret(&secret, HUB_SECRET);
+    crate::common::write_secret(&secret, HUB_SECRET);
     let rtsp_pw = password_file(dir.path(), "tapo.password", RTSP_PASSWORD);
     let reolink_pw = password_file(dir.path(), "door.password", REOLINK_PASSWORD);
     let wrong_pw = password_file(dir.path(), "wrong.password", WRONG_PASSWORD);
-    let config = dir.path().join("hub.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\nsecret_file = {secret:?}\n\
+    let setup = HubSetup::new(
+        dir.path(),
+        &format!(
+            "data_dir = \"data\"\nsecret_file = {secret:?}\n\
              [recordings]\nsegment_duration = \"1s\"\n\
              [[camera]]\nid = 1\nname = \"tapo\"\nkind = \"rtsp\"\nhost = \"127.0.0.1\"\nport = {rp}\n\
              username = \"{RTSP_USER}\"\npassword_file = {rtsp_pw:?}\npath = \"stream1\"\n\
@@ -87,10 +76,16 @@ async fn passwords_and_the_hub_secret_stay_in_their_files() {
         ),
     )
     .unwrap();
+    let (config, port) = (setup.config.clone(), setup.port);
+    let hub_cmd = || {
+        let mut c = setup.command();
+        c.env("RUST_LOG", "debug");
+        c
+    };
 
     // With a password inline, a config others can read is refused.
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = hub_cmd(&config).output().unwrap();
+    let out = hub_cmd().output().unwrap();
     assert!(!out.status.success(), "started with a readable config");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("readable by group or others"), "{err}");
@@ -98,21 +93,11 @@ async fn passwords_and_the_hub_secret_stay_in_their_files() {
     assert!(leaks(&out.stderr).is_empty() && leaks(&out.stdout).is_empty());
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
 
-    let mut add = hub_cmd(&config)
-        .args(["user", "add", USER, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
-    let token = hub_cmd(&config).args(["token", "1"]).output().unwrap();
+    setup.add_user(USER, PASSWORD).unwrap();
+    let token = hub_cmd().args(["token", "1"]).output().unwrap();
     assert!(leaks(&token.stdout).is_empty() && leaks(&token.stderr).is_empty());
 
-    let hub = spawn_logged(&mut hub_cmd(&config), "hub").unwrap();
-    hub.wait_for_log_async("hub listening", Duration::from_secs(30))
-        .await
-        .unwrap();
+    let hub = setup.spawn(&mut hub_cmd()).unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .no_proxy()

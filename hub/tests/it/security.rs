@@ -2,13 +2,11 @@
 //! with path traversal: every route the hub answers comes from
 //! `hub::web::routes()`, so a new route is covered the day it is added.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::common::{PASSWORD, SECRET, TestHub, USER};
 use axum::http::Method;
-use common::{PASSWORD, SECRET, TestHub, USER};
 use futures_util::{SinkExt, StreamExt};
 use hub::web::{Access, Route, routes};
 use tokio_tungstenite::tungstenite::Message;
@@ -170,7 +168,10 @@ async fn only_public_routes_answer_without_credentials() {
             reqwest::multipart::Form::new()
                 .text("cameraId", "1")
                 .text("token", "not a token")
-                .part("image", reqwest::multipart::Part::bytes(common::jpeg(1))),
+                .part(
+                    "image",
+                    reqwest::multipart::Part::bytes(crate::common::jpeg(1)),
+                ),
         )
         .send()
         .await

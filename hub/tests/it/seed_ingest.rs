@@ -3,12 +3,10 @@
 //! `/camera/get-image`; bad ids, bad tokens and oversize frames are refused
 //! with the right close codes, and nothing is stored after a refusal.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{SECRET, TestHub, jpeg, stamp_of};
 use bytes::BytesMut;
-use common::{SECRET, TestHub, jpeg, stamp_of};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;

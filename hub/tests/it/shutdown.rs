@@ -2,47 +2,23 @@
 //! streams open: they are ended, and the process exits 0 within its grace
 //! period.
 
-mod common;
-
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{PASSWORD, USER};
+use crate::common::{PASSWORD, USER};
 use testkit::Signal;
-use testkit::process::{bin_path, free_port, spawn_logged};
+use testkit::hub::HubSetup;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_streams_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = dir.path().join("hub.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n[[camera]]\nid = 1\nname = \"pattern\"\nkind = \"demo\"\nwidth = 160\nheight = 120\nfps = 10\n"
-        ),
+    let setup = HubSetup::new(
+        dir.path(),
+        "data_dir = \"data\"\n[[camera]]\nid = 1\nname = \"pattern\"\nkind = \"demo\"\nwidth = 160\nheight = 120\nfps = 10\n",
     )
     .unwrap();
-    let mut add = Command::new(bin_path("hub"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["user", "add", USER, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
-
-    let mut hub = spawn_logged(
-        Command::new(bin_path("hub")).arg("--config").arg(&cfg),
-        "hub",
-    )
-    .unwrap();
-    hub.wait_for_log_async("hub listening", Duration::from_secs(30))
-        .await
-        .unwrap();
+    let port = setup.port;
+    setup.add_user(USER, PASSWORD).unwrap();
+    let mut hub = setup.start_async().await.unwrap();
 
     let req = testkit::http_client()
         .get(format!(

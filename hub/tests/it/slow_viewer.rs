@@ -2,12 +2,10 @@
 //! each viewer holds at most the latest frame, and a stalled socket only
 //! makes that viewer skip frames.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{PASSWORD, TestHub, USER, stamp_of};
+use crate::common::{PASSWORD, TestHub, USER, stamp_of};
 use tokio::io::AsyncWriteExt;
 
 const CONFIG: &str = r#"

@@ -1,11 +1,9 @@
 //! TLS on the hub: with `[tls]` set it serves HTTPS only, the session
 //! cookie is `Secure`, and a peer that never finishes its handshake is dropped.
 
-mod common;
-
 use std::process::Command;
 
-use common::{PASSWORD, TestHub, USER};
+use crate::common::{PASSWORD, TestHub, USER};
 
 fn make_cert(dir: &std::path::Path) -> Option<(String, String)> {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));

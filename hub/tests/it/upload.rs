@@ -1,13 +1,10 @@
 //! Agent segment uploads: resumable after a broken connection, idempotent,
 //! integrity-checked, authenticated with the camera's agent token, bounded.
 
-mod common;
-mod recordings_support;
-
 use std::time::Duration;
 
-use common::TestHub;
-use recordings_support::{agent_token, one_segment, sha256_hex};
+use crate::common::TestHub;
+use crate::recordings_support::{agent_token, one_segment, sha256_hex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CONFIG: &str = r#"
@@ -295,7 +292,7 @@ async fn bad_uploads_store_nothing() {
     let r = h
         .client()
         .put(url(&h, 1, NAME))
-        .basic_auth(common::USER, Some(common::PASSWORD))
+        .basic_auth(crate::common::USER, Some(crate::common::PASSWORD))
         .header("X-Content-SHA256", &sha)
         .body(file.clone())
         .send()

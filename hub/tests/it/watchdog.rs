@@ -2,11 +2,11 @@
 //! serves: a notify socket stands in for systemd.
 
 use std::os::unix::net::UnixDatagram;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use testkit::Signal;
-use testkit::process::{bin_path, free_port, spawn_logged};
+use testkit::hub::HubSetup;
+use testkit::process::spawn_logged;
 
 #[test]
 fn ready_then_watchdog_pings_while_serving_and_none_when_frozen() {
@@ -15,17 +15,10 @@ fn ready_then_watchdog_pings_while_serving_and_none_when_frozen() {
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let port = free_port();
-    let cfg = dir.path().join("hub.toml");
-    std::fs::write(
-        &cfg,
-        format!("listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n"),
-    )
-    .unwrap();
+    let setup = HubSetup::new(dir.path(), "data_dir = \"data\"\n").unwrap();
     let hub = spawn_logged(
-        Command::new(bin_path("hub"))
-            .arg("--config")
-            .arg(&cfg)
+        setup
+            .command()
             .env("NOTIFY_SOCKET", &sock_path)
             .env("WATCHDOG_USEC", "1000000"),
         "hub",

@@ -1,15 +1,13 @@
 //! TCP BC messages from the shared fixtures decode to the values MANIFEST.json states, and
 //! re-encode byte for byte.
 
-mod common;
-
+use crate::common::{entry, manifest, num, read, read_hex, root};
 use baichuan::crypto::{Encryption, bc_xor};
 use baichuan::header::Header;
 use baichuan::media::{self, MediaDecoder, MediaPacket};
 use baichuan::msg::{Body, Codec, Message};
 use baichuan::xml::{self, BcXml, Extension};
 use bytes::BytesMut;
-use common::{entry, manifest, num, read, read_hex, root};
 use serde_json::Value;
 
 fn check_header(file: &str, h: &Header, exp: &Value) {
@@ -258,8 +256,10 @@ fn manifest_encryption_protocol02_pcap() {
     let Some(root) = root() else { return };
     let m = manifest(&root);
     let exp = &entry(&m, "neolink/bc/EncryptionProtocol02_login.pcapng")["expected"];
-    let frames =
-        common::pcapng_tcp_payloads(&read(&root, "neolink/bc/EncryptionProtocol02_login.pcapng"));
+    let frames = crate::common::pcapng_tcp_payloads(&read(
+        &root,
+        "neolink/bc/EncryptionProtocol02_login.pcapng",
+    ));
     assert_eq!(frames.len() as u64, num(&exp["frames"]));
     let payload = |i: usize| frames[i].1.clone();
 
@@ -341,7 +341,8 @@ fn manifest_e1_firmware_pcap() {
     let Some(root) = root() else { return };
     let m = manifest(&root);
     let exp = &entry(&m, "neolink/bc/e1_firmwareupgrade.pcapng")["expected"]["frame0"];
-    let frames = common::pcapng_tcp_payloads(&read(&root, "neolink/bc/e1_firmwareupgrade.pcapng"));
+    let frames =
+        crate::common::pcapng_tcp_payloads(&read(&root, "neolink/bc/e1_firmwareupgrade.pcapng"));
     let mut codec = Codec::default();
     let msgs = decode_all(&mut codec, &frames[0].1);
     let h = &msgs[0].header;

@@ -2,11 +2,9 @@
 //! MANIFEST.json lists (at the stated offsets, with nothing left over), whatever the chunking,
 //! and the encoder reproduces the byte stream.
 
-mod common;
-
+use crate::common::{manifest, num, read, root};
 use baichuan::media::{FrameKind, MediaDecoder, MediaPacket, VideoCodec};
 use bytes::BytesMut;
-use common::{manifest, num, read, root};
 use serde_json::Value;
 
 fn check_packet(group: &str, p: &MediaPacket, e: &Value) {

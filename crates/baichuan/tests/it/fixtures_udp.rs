@@ -1,13 +1,11 @@
 //! BcUdp packets from the shared fixtures decode to the MANIFEST values; DATA/ACK re-encode
 //! byte for byte; discovery XML re-encodes byte for byte (the layout matches).
 
-mod common;
-
+use crate::common::{entry, manifest, num, read, read_hex, root};
 use baichuan::media::{MediaDecoder, MediaPacket};
 use baichuan::msg::{Body, Codec};
 use baichuan::udp::{self, P2p, UdpPacket};
 use bytes::BytesMut;
-use common::{entry, manifest, num, read, read_hex, root};
 
 #[test]
 fn manifest_udp_packets() {

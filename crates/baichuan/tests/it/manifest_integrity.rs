@@ -1,10 +1,8 @@
 //! Every file MANIFEST.json lists exists with the stated size and sha256; the messages.md
 //! INDEX agrees with the files; the P2P XML literals decode to typed values.
 
-mod common;
-
+use crate::common::{manifest, num, read, root};
 use baichuan::udp::{P2p, Timer};
-use common::{manifest, num, read, root};
 use sha2::{Digest, Sha256};
 
 #[test]

@@ -4,7 +4,7 @@
 
 #[test]
 fn manifest_has_no_runtime_dependency() {
-    let manifest = include_str!("../Cargo.toml");
+    let manifest = include_str!("../../Cargo.toml");
     let deps = manifest
         .split("[dependencies]")
         .nth(1)

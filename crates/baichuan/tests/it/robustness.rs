@@ -1,8 +1,6 @@
 //! Hostile input: truncations and bit flips of every fixture never panic, decoders make
 //! progress, and announced lengths are checked against the MAX_* bounds before allocating.
 
-mod common;
-
 use std::path::Path;
 
 use baichuan::header::MAX_BODY_LEN;
@@ -64,7 +62,9 @@ fn positions(len: usize) -> Vec<usize> {
 
 #[test]
 fn truncations_and_bit_flips_never_panic() {
-    let Some(root) = common::root() else { return };
+    let Some(root) = crate::common::root() else {
+        return;
+    };
     let mut all = Vec::new();
     files(&root, &mut all);
     assert!(all.len() > 200);

@@ -1,7 +1,6 @@
 //! Known-answer vectors under generated/: our encoders reproduce every file byte for byte.
 
-mod common;
-
+use crate::common::{read, root};
 use baichuan::camera;
 use baichuan::crypto::{AesKey, Encryption, EncryptionLevel, bc_xor, md5_31, md5_upper_hex};
 use baichuan::header::{Header, MsgClass};
@@ -10,7 +9,6 @@ use baichuan::msg::{Codec, Message};
 use baichuan::udp::{self, AckPacket, DiscoveryPacket, P2p, Reassembler, Sender, UdpPacket};
 use baichuan::xml::{self, BatteryInfo, Element, Extension, Layout, Preview};
 use bytes::{Bytes, BytesMut};
-use common::{read, root};
 use serde_json::Value;
 
 const NONCE: &str = "9E6D1FCB9E69846D";

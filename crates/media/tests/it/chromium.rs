@@ -1,8 +1,6 @@
 //! Chromium plays our fMP4: progressive `<video src>` and Media Source Extensions, from a
 //! tiny static HTTP server on 127.0.0.1. Skipped (with a message) without /usr/bin/chromium.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -11,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use media::{Duration90k, SegmenterConfig};
 
 const CHROMIUM: &str = "/usr/bin/chromium";

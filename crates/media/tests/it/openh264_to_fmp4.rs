@@ -1,9 +1,7 @@
 //! A real H.264 stream (openh264) through splitter, assembler and fragmenter into one fMP4
 //! file, checked by ffprobe/ffmpeg and by our own probe.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use media::{Duration90k, SegmenterConfig, VideoCodec, probe};
 
 const FRAMES: usize = 150;

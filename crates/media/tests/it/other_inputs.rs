@@ -2,12 +2,10 @@
 //! H.265 carried opaquely (an `hvcC` record passed in as bytes). Plus malformed bitstream
 //! input through the H.264 helpers, which must never panic.
 
-mod common;
-
 use std::process::Command;
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use media::h264::{self, AccessUnitAssembler, AnnexBSplitter};
 use media::{
     Duration90k, Frame, SegmentEvent, Segmenter, SegmenterConfig, Time90k, TrackConfig, VideoCodec,

@@ -1,9 +1,7 @@
 //! Crash recovery on a real file: every truncation is repaired to the last complete fragment,
 //! the repaired file plays, and malformed input never panics `recover` or `probe`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use media::recover::Scanner;
 use media::{Duration90k, SegmenterConfig, probe, recover};
 

@@ -1,9 +1,7 @@
 //! Cutting a real H.264 stream into several segment files: no frame lost or repeated, every
 //! segment starts with a key frame and is valid on its own.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use media::{Duration90k, SegmenterConfig, probe};
 
 #[test]

@@ -5,13 +5,11 @@
 //! on PATH with --prefix): the fake `uname -m` drives the target detection,
 //! and the stubs log what deploy.sh asked for.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BUILD_TIMEOUT, cpu_arch, have, root, run_bounded};
+use crate::common::{BUILD_TIMEOUT, cpu_arch, have, root, run_bounded};
 use testkit::process::{ChildGuard, free_port, spawn_logged, wait_for_tcp};
 
 struct Ssh {

@@ -7,13 +7,13 @@
 //! - arm-unknown-linux-musleabihf under `qemu-arm -cpu arm1176`: the Pi Zero W's
 //!   CPU, so an ARMv7 instruction anywhere in the binary would be SIGILL.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Hub, agent_records, build_pi, cpu_arch, ffprobe, have, run_bounded, segments};
+use crate::common::{
+    agent_records, build_pi, cpu_arch, ffprobe, have, run_bounded, segments, start_hub,
+};
 use testkit::process::{Signal, spawn_logged};
 
 #[test]
@@ -52,14 +52,14 @@ fn push_and_record(target: &str, want_arch: &str, qemu: &[&str]) {
     }
 
     let tmp = tempfile::tempdir().unwrap();
-    let hub = Hub::start(tmp.path()).unwrap();
+    let hub = start_hub(tmp.path()).unwrap();
     let token = hub.token(1).unwrap();
     let (state, rec) = (tmp.path().join("state"), tmp.path().join("rec"));
     std::fs::create_dir(&state).unwrap();
     let mut cfg = format!(
         "hub_url = {url:?}\ncamera_id = 1\ntoken = {token:?}\nstats_interval = \"5s\"\nstate_dir = {state:?}\n\
          [source]\nkind = \"testsrc\"\nwidth = 320\nheight = 240\nfps = 5\n",
-        url = hub.ingest_url(),
+        url = hub.ingest_url("127.0.0.1"),
         state = state.to_str().unwrap(),
     );
     if record {

@@ -5,12 +5,10 @@
 //! restarted by the watchdog when frozen with SIGSTOP; the hub becomes active
 //! and serves. The work is done by scripts/systemd-test.sh (PASS/FAIL lines).
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{root, run_bounded};
+use crate::common::{root, run_bounded};
 use testkit::process::bin_path;
 
 #[test]

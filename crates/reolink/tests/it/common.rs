@@ -2,11 +2,10 @@
 //! deadlines, fixture lookup, resident memory.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use media::{SegmentEvent, Segmenter, SegmenterConfig, Time90k, TrackConfig, VideoEvent};
+use media::{SegmenterConfig, Time90k, TrackConfig, VideoEvent};
 use reolink::{ReolinkConfig, ReolinkStatus, Timing, Transport};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -158,68 +157,21 @@ pub fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
-const FFPROBE: &str = "/usr/bin/ffprobe";
-
 /// One fMP4 file from a track and frames.
 pub fn record(track: &TrackConfig, frames: &[media::Frame]) -> Vec<u8> {
-    let mut seg = Segmenter::new(track.clone(), SegmenterConfig::default());
-    let mut events = Vec::new();
-    for f in frames {
-        seg.push(f.clone(), &mut events).unwrap();
-    }
-    seg.finish(&mut events).unwrap();
-    let mut file = Vec::new();
-    let mut starts = 0;
-    for ev in events {
-        match ev {
-            SegmentEvent::Start { init, .. } => {
-                starts += 1;
-                file.extend_from_slice(&init);
-            }
-            SegmentEvent::Fragment(f) => file.extend_from_slice(&f.bytes),
-            SegmentEvent::End(_) => {}
-        }
-    }
-    assert_eq!(starts, 1);
-    file
+    let segments = testkit::h264::segments(track, frames, SegmenterConfig::default());
+    assert_eq!(segments.len(), 1);
+    segments[0].bytes()
 }
 
 /// ffprobe's decoded frame count, codec and size; `None` (with a message) without ffprobe.
 pub fn ffprobe(bytes: &[u8]) -> Option<(u64, String, u32, u32)> {
-    if !Path::new(FFPROBE).exists() {
-        println!("skipping ffprobe check: {FFPROBE} not installed");
+    if !testkit::ffprobe::available() {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.mp4");
     std::fs::write(&path, bytes).unwrap();
-    let out = Command::new(FFPROBE)
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=codec_name,width,height,nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(
-        out.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let f: Vec<&str> = text.split(',').collect();
-    assert_eq!(f.len(), 4, "unexpected ffprobe output {text:?}");
-    Some((
-        f[3].parse().unwrap(),
-        f[0].to_owned(),
-        f[1].parse().unwrap(),
-        f[2].parse().unwrap(),
-    ))
+    let p = testkit::ffprobe::run(&path, true, &[]).unwrap_or_else(|e| panic!("{e:#}"));
+    Some((p.frames, p.codec, p.width as u32, p.height as u32))
 }

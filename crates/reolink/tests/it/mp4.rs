@@ -2,13 +2,11 @@
 //! fragmented MP4 that our prober and (when installed) ffprobe accept, for generated H.264,
 //! a replayed real H.264 capture, and a real H.265 key frame (hvcC built by this crate).
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use baichuan::media::{MediaDecoder, MediaPacket};
 use bytes::BytesMut;
-use common::*;
 use media::{TrackConfig, VideoEvent};
 use reolink::ReolinkSource;
 use reolink::sim::{SimCamera, SimConfig, SimMedia, SimTransport};

@@ -2,11 +2,9 @@
 //! battery state, a replayed real capture, bad credentials, a camera restart, a slow
 //! consumer.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use reolink::sim::{SimCamera, SimConfig, SimEncryption, SimMedia, SimTransport};
 use reolink::{Battery, ConnState, EncryptionLevel, ReolinkSource};
 use tokio_util::sync::CancellationToken;

@@ -2,12 +2,10 @@
 //! and by IP (UID lookup), and a longer run with loss, reordering and duplication injected
 //! in both directions, measuring resident memory.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use reolink::sim::{Faults, SimCamera, SimConfig, SimEncryption, SimTransport};
 use reolink::{Battery, ConnState, ReolinkConfig, ReolinkSource, Transport};
 use tokio_util::sync::CancellationToken;

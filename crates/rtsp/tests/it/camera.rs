@@ -3,11 +3,9 @@
 //! password and what gets logged: `logging.rs`). Each test is bounded in time and skipped,
 //! with a message, without GStreamer.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Collected, TestServer, collect_until, fast_options, server_available};
+use crate::common::{Collected, TestServer, collect_until, fast_options, server_available};
 use media::{Segmenter, SegmenterConfig, VideoEvent};
 use rtsp::{RtspSource, RtspState, SourceOptions, Transport};
 use tokio_util::sync::CancellationToken;
@@ -59,7 +57,13 @@ async fn stream1_h264_aac_over_tcp() {
         return;
     }
     let (got, status) = play("stream1", Transport::Tcp, 30).await;
-    check_track(&got, &status, &["avc1."], common::WIDTH, common::HEIGHT);
+    check_track(
+        &got,
+        &status,
+        &["avc1."],
+        crate::common::WIDTH,
+        crate::common::HEIGHT,
+    );
     // 15 fps: consecutive frames 6000 ticks apart (give or take the server's jitter).
     let frames = got.frames();
     let span = frames.last().unwrap().dts - frames[0].dts;
@@ -76,7 +80,13 @@ async fn stream1_h264_aac_over_udp() {
         return;
     }
     let (got, status) = play("/stream1", Transport::Udp, 30).await;
-    check_track(&got, &status, &["avc1."], common::WIDTH, common::HEIGHT);
+    check_track(
+        &got,
+        &status,
+        &["avc1."],
+        crate::common::WIDTH,
+        crate::common::HEIGHT,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,8 +100,8 @@ async fn stream2_h264_with_g711_audio_plays_video_only() {
         &got,
         &status,
         &["avc1."],
-        common::WIDTH / 2,
-        common::HEIGHT / 2,
+        crate::common::WIDTH / 2,
+        crate::common::HEIGHT / 2,
     );
 }
 
@@ -105,8 +115,8 @@ async fn stream3_h265() {
         &got,
         &status,
         &["hvc1.", "hev1."],
-        common::WIDTH,
-        common::HEIGHT,
+        crate::common::WIDTH,
+        crate::common::HEIGHT,
     );
 }
 
@@ -116,8 +126,7 @@ async fn records_a_playable_fmp4() {
     if !server_available() {
         return;
     }
-    if !std::path::Path::new("/usr/bin/ffprobe").exists() {
-        eprintln!("SKIP: /usr/bin/ffprobe not installed");
+    if !testkit::ffprobe::available() {
         return;
     }
     let (got, _) = play("stream1", Transport::Tcp, 45).await;
@@ -154,26 +163,13 @@ async fn records_a_playable_fmp4() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("segment.mp4");
     std::fs::write(&path, &file).unwrap();
-    let probe = std::process::Command::new("/usr/bin/ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args([
-            "-show_entries",
-            "stream=codec_name,width,height,nb_read_frames",
-        ])
-        .args(["-of", "default=noprint_wrappers=1"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&probe.stdout);
-    assert!(probe.status.success(), "ffprobe failed: {text}");
-    for want in [
-        "codec_name=h264",
-        "width=640",
-        "height=360",
-        "nb_read_frames=45",
-    ] {
-        assert!(text.lines().any(|l| l == want), "want {want} in:\n{text}");
-    }
+    let p = testkit::ffprobe::run(&path, true, &[]).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        (p.codec.as_str(), p.width, p.height, p.frames),
+        ("h264", 640, 360, 45),
+        "{}",
+        p.json
+    );
 }
 
 /// The camera loses power and comes back on the same port: a gap, then a new run.

@@ -1,24 +1,32 @@
 //! What the source logs, captured by a global `tracing` subscriber (a per-thread one would
-//! miss events: `tracing` caches per-callsite interest across threads). One test function,
-//! so no other test's events mix in: a refused password is reported once as an error and
-//! retried slowly; neither a wrong nor a right password ever appears in a log line.
-
-mod common;
+//! miss events: `tracing` caches per-callsite interest across threads). The other tests of
+//! this binary run at the same time and log into the same subscriber, so errors are counted
+//! only inside this test's own source span (camera `log-capture`), while the password check
+//! reads every line: a refused password is reported once as an error and retried slowly;
+//! neither a wrong nor a right password ever appears in a log line.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use common::{Collected, TestServer, collect_until, fast_options, server_available};
+use crate::common::{Collected, TestServer, collect_until, fast_options, server_available};
 use rtsp::{RtspSource, RtspState, Transport};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::layer::SubscriberExt;
 
-/// Every event and span formatted as ` field=value…`, and the ERROR events apart.
+/// The camera name of this test's sources; their `rtsp` span carries it.
+const CAMERA: &str = "log-capture";
+
+/// Every event and span formatted as ` field=value…`, and apart from them the events
+/// inside this test's sources (ERROR ones separately).
 #[derive(Clone, Default)]
 struct LogCapture {
     errors: Arc<Mutex<Vec<String>>>,
+    ours: Arc<Mutex<Vec<String>>>,
     all: Arc<Mutex<Vec<String>>>,
 }
+
+/// Marks a span opened by this test's sources.
+struct Ours;
 
 impl LogCapture {
     /// The process-wide capture, installed on first use.
@@ -36,9 +44,11 @@ impl LogCapture {
         })
     }
 
-    fn take(&self) -> (Vec<String>, Vec<String>) {
+    /// (errors of our sources, all events of our sources, every line of the process).
+    fn take(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
         (
             std::mem::take(&mut *self.errors.lock().unwrap()),
+            std::mem::take(&mut *self.ours.lock().unwrap()),
             std::mem::take(&mut *self.all.lock().unwrap()),
         )
     }
@@ -52,12 +62,21 @@ impl tracing::field::Visit for Fields {
     }
 }
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogCapture {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+impl<S> tracing_subscriber::Layer<S> for LogCapture
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
         let mut f = Fields(String::new());
         event.record(&mut f);
-        if *event.metadata().level() == tracing::Level::ERROR {
-            self.errors.lock().unwrap().push(f.0.clone());
+        let ours = ctx
+            .event_scope(event)
+            .is_some_and(|mut scope| scope.any(|span| span.extensions().get::<Ours>().is_some()));
+        if ours {
+            if *event.metadata().level() == tracing::Level::ERROR {
+                self.errors.lock().unwrap().push(f.0.clone());
+            }
+            self.ours.lock().unwrap().push(f.0.clone());
         }
         self.all.lock().unwrap().push(f.0);
     }
@@ -65,11 +84,17 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogCapture {
     fn on_new_span(
         &self,
         attrs: &tracing::span::Attributes<'_>,
-        _: &tracing::span::Id,
-        _: tracing_subscriber::layer::Context<'_, S>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
     ) {
         let mut f = Fields(String::new());
         attrs.record(&mut f);
+        if attrs.metadata().name() == "rtsp"
+            && f.0.contains(&format!(" camera={CAMERA}"))
+            && let Some(span) = ctx.span(id)
+        {
+            span.extensions_mut().insert(Ours);
+        }
         self.all.lock().unwrap().push(f.0);
     }
 }
@@ -86,6 +111,7 @@ async fn refused_password_reported_once_and_passwords_never_logged() {
     logs.take();
     let cancel = CancellationToken::new();
     let mut cfg = server.config("stream1", Transport::Tcp);
+    cfg.name = CAMERA.into();
     cfg.password = "wrong-horse-battery".into();
     let (mut rx, status) = RtspSource::spawn_with(cfg, fast_options(), cancel.clone());
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -97,7 +123,7 @@ async fn refused_password_reported_once_and_passwords_never_logged() {
     let last_error = status.last_error.as_deref().unwrap_or("");
     assert!(last_error.contains("401"), "{status:?}");
     assert!(rx.try_recv().is_err(), "no events without a session");
-    let (errors, all) = logs.take();
+    let (errors, _, all) = logs.take();
     assert_eq!(errors.len(), 1, "errors: {errors:?}");
     assert!(errors[0].contains("refused"), "{}", errors[0]);
     for line in &all {
@@ -109,21 +135,22 @@ async fn refused_password_reported_once_and_passwords_never_logged() {
 
     // The right password: frames, and still no password in any line (retina's included).
     let cancel = CancellationToken::new();
-    let (mut rx, _status) = RtspSource::spawn_with(
-        server.config("stream2", Transport::Tcp),
-        fast_options(),
-        cancel.clone(),
-    );
+    let mut cfg = server.config("stream2", Transport::Tcp);
+    cfg.name = CAMERA.into();
+    let (mut rx, _status) = RtspSource::spawn_with(cfg, fast_options(), cancel.clone());
     let mut got = Collected::default();
     collect_until(&mut rx, &mut got, Duration::from_secs(30), |c| {
         c.frames().len() >= 5
     })
     .await;
     cancel.cancel();
-    let (errors, all) = logs.take();
+    let (errors, ours, all) = logs.take();
     assert!(errors.is_empty(), "errors: {errors:?}");
-    assert!(all.iter().any(|l| l.contains("playing")), "{all:?}");
+    assert!(ours.iter().any(|l| l.contains("playing")), "{ours:?}");
     for line in &all {
-        assert!(!line.contains(common::PASSWORD), "password logged: {line}");
+        assert!(
+            !line.contains(crate::common::PASSWORD),
+            "password logged: {line}"
+        );
     }
 }

@@ -2,12 +2,10 @@
 //! byte offsets (the writer dropped, the `.partial` cut); `recover_partials` keeps every
 //! complete fragment and the result plays (media::probe, and ffprobe when installed).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 
-use common::*;
+use crate::common::*;
 use media::Duration90k;
 use store::{
     PARTIAL_EXT, RecoveryAction, SegmentDir, SetUp, SyncPolicy, parse_segment_name, segment_name,

@@ -3,14 +3,12 @@
 //! free-space floor deletes the oldest segments, the same bytes then append fine, and a
 //! recorder relying on `with_room` keeps recording across several disks' worth of footage.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use store::{
     Clock, FsStats, Reason, RetentionPolicy, SegmentDir, SegmentWriter, SetUp, SimClock, Statvfs,
     StoreError,

@@ -2,11 +2,9 @@
 //! current and partial segments spared, "no limit" deleting nothing, uploaded first), the
 //! forecast, and `enforce`/`apply` on real files with a simulated clock and fake disk.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use store::{
     Clock, Deletion, FakeFsStats, FsStats, Reason, RetentionPolicy, SegmentDir, SetUp, SimClock,
     StoreError, forecast, plan,

@@ -3,11 +3,12 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use testkit::process::{ChildGuard, bin_path, free_port, spawn_logged, wait_for_http_blocking};
+use anyhow::{Result, bail};
+use testkit::hub::AgentHub;
+use testkit::process::have;
 
 /// Cold: the kernel (~70 MB), linux-source (~139 MB, for vimc) and two
 /// module builds; warm: a second.
@@ -17,14 +18,6 @@ pub const GUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub fn root() -> PathBuf {
     testkit::process::workspace_root()
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {cmd} >/dev/null"))
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Whether the VM can run here. In CI a missing tool is a failure; outside
@@ -59,12 +52,9 @@ pub fn vm_available(extra: &[&str]) -> bool {
     false
 }
 
-/// Runs `cmd` to completion with a deadline; the output is returned.
+/// Runs `cmd` to completion with a deadline; its output, or an error with it.
 fn run_bounded(cmd: &mut Command, name: &str, timeout: Duration) -> Result<String> {
-    let mut guard = spawn_logged(cmd, name)?;
-    let status = guard.wait_timeout(timeout)?;
-    let _ = guard.wait_for_log("\u{0}(end of output)", Duration::from_secs(5));
-    let log = guard.log();
+    let (status, log) = testkit::process::run_bounded(cmd, name, timeout)?;
     if !status.success() {
         bail!("{name} failed ({status}):\n{log}");
     }
@@ -132,108 +122,13 @@ pub fn boot(share: &Path, modules: &str, bins: &[String], libcamera: bool) -> St
 
 /// A hub on the host's 127.0.0.1 with one agent camera per `(id, name)`
 /// and one viewer account. The guest reaches it at 10.0.2.2:port.
-pub struct Hub {
-    pub guard: ChildGuard,
-    pub port: u16,
-    pub config: PathBuf,
-    pub data: PathBuf,
-    pub user: String,
-    pub password: String,
+pub fn start_hub(dir: &Path, cameras: &[(u32, &str)]) -> Result<AgentHub> {
+    AgentHub::start(dir, cameras, "60s")
 }
 
-impl Hub {
-    pub fn start(dir: &Path, cameras: &[(u32, &str)]) -> Result<Hub> {
-        let hub = bin_path("hub");
-        let port = free_port();
-        let config = dir.join("hub.toml");
-        let data = dir.join("hub-data");
-        let mut text = format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = {data:?}\noffline_after = \"60s\"\n",
-            data = data.to_str().context("utf-8 path")?,
-        );
-        for (id, name) in cameras {
-            text += &format!("[[camera]]\nid = {id}\nname = \"{name}\"\nkind = \"agent\"\n");
-        }
-        std::fs::write(&config, text)?;
-        let (user, password) = ("viewer".to_owned(), "vm-test-password-1".to_owned());
-        let mut child = Command::new(&hub)
-            .arg("--config")
-            .arg(&config)
-            .args(["user", "add", &user, "--password-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().context("stdin")?;
-            writeln!(stdin, "{password}")?;
-        }
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!("hub user add: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        let guard = spawn_logged(Command::new(&hub).arg("--config").arg(&config), "hub")?;
-        wait_for_http_blocking(
-            &format!("http://127.0.0.1:{port}/login"),
-            Duration::from_secs(30),
-        )?;
-        Ok(Hub {
-            guard,
-            port,
-            config,
-            data,
-            user,
-            password,
-        })
-    }
-
-    /// The token camera `id`'s agent presents.
-    pub fn token(&self, id: u32) -> Result<String> {
-        let out = Command::new(bin_path("hub"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(["token", &id.to_string()])
-            .output()?;
-        if !out.status.success() {
-            bail!("hub token: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
-    }
-
-    /// The ingest URL as the guest sees it.
-    pub fn guest_ingest_url(&self) -> String {
-        format!("ws://10.0.2.2:{}/video-input-stream", self.port)
-    }
-
-    /// GET `path` as the viewer; the body.
-    pub async fn get(&self, path: &str) -> Result<Vec<u8>> {
-        let resp = testkit::http_client()
-            .get(format!("http://127.0.0.1:{}{path}", self.port))
-            .basic_auth(&self.user, Some(&self.password))
-            .send()
-            .await?;
-        let status = resp.status();
-        let body = resp.bytes().await?.to_vec();
-        if !status.is_success() {
-            bail!("GET {path}: {status}: {}", String::from_utf8_lossy(&body));
-        }
-        Ok(body)
-    }
-
-    /// `/api/cameras` entry of camera `name`.
-    pub async fn camera(&self, name: &str) -> Result<serde_json::Value> {
-        let v: serde_json::Value = serde_json::from_slice(&self.get("/api/cameras").await?)?;
-        v["cameras"]
-            .as_array()
-            .and_then(|a| a.iter().find(|c| c["name"] == name).cloned())
-            .with_context(|| format!("camera {name} not in {v}"))
-    }
-
-    /// Finished recordings the hub holds for camera `name`.
-    pub fn recordings(&self, name: &str) -> Vec<PathBuf> {
-        segments(&self.data.join("recordings").join(name))
-    }
+/// The ingest URL as the guest sees it.
+pub fn guest_ingest_url(hub: &AgentHub) -> String {
+    hub.ingest_url("10.0.2.2")
 }
 
 /// What ffprobe says about the first video stream; any error output fails.
@@ -246,46 +141,16 @@ pub struct Probe {
 }
 
 pub fn ffprobe(path: &Path) -> Result<Probe> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args([
-            "-show_entries",
-            "stream=codec_name,width,height,nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .context("running ffprobe")?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() || !stderr.trim().is_empty() {
-        bail!("ffprobe {}: {stderr}", path.display());
-    }
-    let text = String::from_utf8(out.stdout)?;
-    let f: Vec<&str> = text.trim().split(',').collect();
-    if f.len() != 4 {
-        bail!("ffprobe {}: unexpected output {text:?}", path.display());
-    }
+    let p = testkit::ffprobe::probe(path)?;
     Ok(Probe {
-        codec: f[0].to_owned(),
-        width: f[1].parse()?,
-        height: f[2].parse()?,
-        frames: f[3].parse()?,
+        codec: p.codec,
+        width: p.width as u32,
+        height: p.height as u32,
+        frames: p.frames,
     })
 }
 
-/// Finished segments (`*.mp4`) in `dir`, oldest first.
-pub fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
+pub use testkit::mp4_files as segments;
 
 /// Every segment in `dir` plays (ffprobe, H.264, `size`); their frames.
 pub fn check_segments(dir: &Path, size: (u32, u32)) -> Vec<Probe> {
@@ -306,7 +171,7 @@ pub fn check_segments(dir: &Path, size: (u32, u32)) -> Vec<Probe> {
 /// The agent's config for a V4L2 device, recording 2 s segments into
 /// `/tmp/rec-NAME` in the guest and uploading them to the hub.
 pub fn agent_v4l2_config(
-    hub: &Hub,
+    hub: &AgentHub,
     id: u32,
     name: &str,
     device: &str,
@@ -321,7 +186,7 @@ pub fn agent_v4l2_config(
          [record]\nenabled = true\ndir = \"/tmp/rec-{name}\"\nsegment_duration = \"2s\"\n\
          bitrate = \"400kbps\"\n[record.retention]\nmin_free = \"unlimited\"\n\
          [upload]\nenabled = true\nbackoff_initial = \"1s\"\nbackoff_max = \"2s\"\n",
-        url = hub.guest_ingest_url(),
+        url = guest_ingest_url(hub),
         token = hub.token(id).expect("hub token"),
     )
 }

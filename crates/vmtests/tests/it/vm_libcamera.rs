@@ -9,9 +9,9 @@
 //!   that ffprobe accepts, uploaded to the hub;
 //! - when `cam` is killed the agent restarts it and capture goes on.
 
-mod common;
-
-use common::{Hub, boot, check_segments, lines_with, prepare, strip_ansi, vm_available};
+use crate::common::{
+    boot, check_segments, lines_with, prepare, start_hub, strip_ansi, vm_available,
+};
 
 const GUEST_SCRIPT: &str = r#"
 S=/mnt/host
@@ -42,7 +42,7 @@ fn agent_captures_from_vimc_through_libcamera_in_a_vm() {
     let tmp = tempfile::tempdir().unwrap();
     let share = tmp.path().join("share");
     std::fs::create_dir(&share).unwrap();
-    let hub = Hub::start(tmp.path(), &[(1, "vimc")]).unwrap();
+    let hub = start_hub(tmp.path(), &[(1, "vimc")]).unwrap();
     let config = format!(
         "hub_url = {url:?}\ncamera_id = 1\ntoken = {token:?}\nstats_interval = \"5s\"\n\
          state_dir = \"/tmp/state-vimc\"\n\
@@ -51,7 +51,7 @@ fn agent_captures_from_vimc_through_libcamera_in_a_vm() {
          [record]\nenabled = true\ndir = \"/tmp/rec-vimc\"\nsegment_duration = \"2s\"\n\
          bitrate = \"400kbps\"\n[record.retention]\nmin_free = \"unlimited\"\n\
          [upload]\nenabled = true\nbackoff_initial = \"1s\"\nbackoff_max = \"2s\"\n",
-        url = hub.guest_ingest_url(),
+        url = crate::common::guest_ingest_url(&hub),
         token = hub.token(1).unwrap(),
     );
     std::fs::write(share.join("vimc.toml"), config).unwrap();
@@ -118,11 +118,14 @@ fn agent_captures_from_vimc_through_libcamera_in_a_vm() {
         let jpeg = hub.get("/api/v1/cameras/vimc").await.unwrap();
         assert!(jpeg.starts_with(&[0xFF, 0xD8]) && jpeg.ends_with(&[0xFF, 0xD9]));
         // Kept for a look at the picture (vimc's test bars).
-        let _ = std::fs::write(common::root().join("target/vm/vimc-snapshot.jpg"), &jpeg);
+        let _ = std::fs::write(
+            crate::common::root().join("target/vm/vimc-snapshot.jpg"),
+            &jpeg,
+        );
     });
     let on_hub = hub.recordings("vimc");
     assert!(!on_hub.is_empty(), "no segment uploaded");
     for f in &on_hub {
-        assert_eq!(common::ffprobe(f).unwrap().codec, "h264");
+        assert_eq!(crate::common::ffprobe(f).unwrap().codec, "h264");
     }
 }

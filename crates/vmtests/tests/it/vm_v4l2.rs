@@ -15,10 +15,9 @@
 //! Every segment, in the guest's recordings directory (copied out over 9p)
 //! and as uploaded to the hub, must pass ffprobe.
 
-mod common;
-
-use common::{
-    Hub, agent_v4l2_config, boot, check_segments, lines_with, prepare, strip_ansi, vm_available,
+use crate::common::{
+    agent_v4l2_config, boot, check_segments, lines_with, prepare, start_hub, strip_ansi,
+    vm_available,
 };
 use testpattern::{Pattern, Stamp, encode_jpeg};
 
@@ -77,7 +76,7 @@ fn agent_captures_from_vivid_and_v4l2loopback_in_a_vm() {
     let tmp = tempfile::tempdir().unwrap();
     let share = tmp.path().join("share");
     std::fs::create_dir(&share).unwrap();
-    let hub = Hub::start(tmp.path(), &[(1, "vivid"), (2, "loop"), (3, "missing")]).unwrap();
+    let hub = start_hub(tmp.path(), &[(1, "vivid"), (2, "loop"), (3, "missing")]).unwrap();
 
     // The MJPEG camera's pictures: stamped test patterns, so a frame at the
     // hub can be matched byte for byte with what was fed in.
@@ -246,7 +245,7 @@ fn agent_captures_from_vivid_and_v4l2loopback_in_a_vm() {
         let on_hub = hub.recordings(name);
         assert!(!on_hub.is_empty(), "no segment of {name} uploaded");
         for f in &on_hub {
-            let p = common::ffprobe(f).unwrap_or_else(|e| panic!("{e:#}"));
+            let p = crate::common::ffprobe(f).unwrap_or_else(|e| panic!("{e:#}"));
             assert_eq!(p.codec, "h264");
         }
         eprintln!("hub holds {} segments of {name}", on_hub.len());
