@@ -36,9 +36,7 @@ step "packages"
 scripts/install-test-deps.sh
 if ! command -v motion >/dev/null; then
   echo "bench.sh: installing motion (the motionEye peer)"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends motion >/dev/null \
-    || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends motion >/dev/null; }
+  scripts/apt-install.sh motion
 fi
 echo "motion: $(motion -h 2>&1 | head -1 | tr -s ' ')"
 echo "ffmpeg: $(ffmpeg -version | head -1)"
@@ -93,7 +91,7 @@ if want fanout; then
   step "ustreamer vs the agent on one MJPEG webcam, inside the VM (scripts/vm-bench-ustreamer.sh)"
   if ! command -v ustreamer >/dev/null; then
     echo "bench: installing ustreamer (apt-get install ustreamer)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ustreamer >/dev/null
+    scripts/apt-install.sh ustreamer
   fi
   rm -f "$OUT/ustreamer.md"
   for r in $(seq 1 "$RUNS"); do

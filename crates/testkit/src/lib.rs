@@ -51,6 +51,44 @@ pub fn http_client() -> reqwest::Client {
         .expect("building a plain-HTTP reqwest client cannot fail")
 }
 
+/// Held by a test that needs the machine to itself within its test binary;
+/// released on drop. See [`exclusive`].
+#[derive(Debug)]
+pub struct Exclusive(());
+
+static EXCLUSIVE: (std::sync::Mutex<bool>, std::sync::Condvar) =
+    (std::sync::Mutex::new(false), std::sync::Condvar::new());
+
+/// Waits until no other test of this binary holds the exclusive slot, then
+/// takes it. The harness runs a binary's tests in parallel threads; the few
+/// that load the whole machine for a bounded time (a qemu guest, systemd in a
+/// container, thousands of sockets) take this so they run one at a time,
+/// while every other test still runs beside them. A blocking wait: call it
+/// at the start of a test (in an async test it blocks only that test).
+pub fn exclusive() -> Exclusive {
+    let (lock, freed) = &EXCLUSIVE;
+    let mut taken = lock
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    while *taken {
+        taken = freed
+            .wait(taken)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
+    *taken = true;
+    Exclusive(())
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        let (lock, freed) = &EXCLUSIVE;
+        *lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+        freed.notify_one();
+    }
+}
+
 /// Finished segments (`*.mp4`) in `dir`, oldest first (their names sort by time);
 /// empty if `dir` does not exist.
 pub fn mp4_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

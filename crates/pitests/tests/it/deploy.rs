@@ -29,9 +29,10 @@ fn start_sshd(dir: &Path) -> Option<Ssh> {
         return None;
     }
     if !Path::new("/usr/sbin/sshd").exists() || !have("ssh") || !have("scp") {
-        let ok = Command::new("sh")
-            .arg("-c")
-            .arg("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server openssh-client >/dev/null")
+        // scripts/install-test-deps.sh installs them before the tests; run by
+        // hand, install through the same machine-wide lock.
+        let ok = Command::new(root().join("scripts/apt-install.sh"))
+            .args(["openssh-server", "openssh-client"])
             .status()
             .is_ok_and(|s| s.success());
         if !ok {

@@ -51,6 +51,8 @@ fn push_and_record(target: &str, want_arch: &str, qemu: &[&str]) {
         );
     }
 
+    // One emulated agent at a time (and not beside the systemd test).
+    let _machine = testkit::exclusive();
     let tmp = tempfile::tempdir().unwrap();
     let hub = start_hub(tmp.path()).unwrap();
     let token = hub.token(1).unwrap();

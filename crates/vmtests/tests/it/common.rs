@@ -61,7 +61,7 @@ fn run_bounded(cmd: &mut Command, name: &str, timeout: Duration) -> Result<Strin
     Ok(log)
 }
 
-/// `scripts/vm-capture.sh prepare` (cached in target/vm).
+/// `scripts/vm-capture.sh prepare` (cached in ~/.cache/camera-system/vm, one at a time).
 pub fn prepare(vimc: bool) {
     let started = Instant::now();
     let mut cmd = Command::new("bash");
@@ -80,8 +80,10 @@ pub fn prepare(vimc: bool) {
 
 /// Boots the guest with `share` (holding `guest.sh`) and waits for it to
 /// power off. Returns the guest's log; panics (with the console) if the
-/// guest did not finish.
+/// guest did not finish. One guest at a time: a TCG guest takes both cores,
+/// and the guests' frame-rate checks assume it has them.
 pub fn boot(share: &Path, modules: &str, bins: &[String], libcamera: bool) -> String {
+    let _machine = testkit::exclusive();
     let started = Instant::now();
     let mut cmd = Command::new("bash");
     cmd.arg(root().join("scripts/vm-capture.sh"))

@@ -119,7 +119,7 @@ fn agent_captures_from_vimc_through_libcamera_in_a_vm() {
         assert!(jpeg.starts_with(&[0xFF, 0xD8]) && jpeg.ends_with(&[0xFF, 0xD9]));
         // Kept for a look at the picture (vimc's test bars).
         let _ = std::fs::write(
-            crate::common::root().join("target/vm/vimc-snapshot.jpg"),
+            crate::common::root().join("target/vimc-snapshot.jpg"),
             &jpeg,
         );
     });
