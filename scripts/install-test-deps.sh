@@ -13,7 +13,6 @@
 #   nasm                       openh264's x86 assembly (software H.264)
 #   libclang-dev               the v4l crate generates its bindings at build time
 #   openssl, curl              the HTTPS test makes a certificate and speaks TLS
-#   mold                       the linker of every x86-64 binary (scripts/cc-link; much faster than ld)
 #   qemu-system-x86 ... libcamera-ipa   the VM capture tests (crates/vmtests, scripts/vm-capture.sh):
 #                              qemu, a busybox initramfs, v4l2-ctl, depmod/modinfo, cpio, gcc/make and
 #                              the kernel headers for v4l2loopback and vimc, libcamera's `cam`
@@ -52,7 +51,6 @@ PACKAGES=(
   linux-headers-amd64
   libcamera-tools
   libcamera-ipa
-  mold
   gcc-aarch64-linux-gnu
   g++-aarch64-linux-gnu
   libc6-dev-arm64-cross
