@@ -26,7 +26,8 @@ cpu_seconds() { # `times` in this shell (a pipe or $(...) would run it in a subs
 close_step() {
   [ -n "$STEP" ] || return 0
   local wall=$(( $(date +%s) - STEP_T0 )) cpu=$(( $(cpu_seconds) - STEP_CPU0 ))
-  SUMMARY+=("$(printf '%-44s %6ss %6ss  %s' "$STEP" "$wall" "$cpu" "$(cut -d' ' -f1-3 /proc/loadavg)")")
+  SUMMARY+=("$(printf '%-44s %6ss %6ss  %s' "${STEP:0:44}" "$wall" "$cpu" "$(cut -d' ' -f1-3 /proc/loadavg)")")
+  printf '<== %s s wall, %s s CPU\n' "$wall" "$cpu"
   STEP=""
 }
 step() {
