@@ -44,7 +44,7 @@ echo "ffmpeg: $(ffmpeg -version | head -1)"
 step "release build"
 cargo build --release --locked -p hub -p agent -p bench
 if want latency; then
-  cargo test --release --locked -p hub --test mse --no-run
+  cargo test --release --locked -p hub --test it --no-run
 fi
 
 # Thousands of viewers: every socket is a file descriptor on both ends.
@@ -116,7 +116,7 @@ if want latency; then
   step "live latency in headless Chromium: MSE vs HLS"
   for i in $(seq 1 "$RUNS"); do
     log=$OUT/latency-$i.log
-    cargo test --release --locked -q -p hub --test mse mse_plays_in_chromium_under_a_second_behind \
+    cargo test --release --locked -q -p hub --test it mse::mse_plays_in_chromium_under_a_second_behind \
       -- --nocapture > "$log" 2>&1 || { echo "latency run $i failed:"; tail -20 "$log"; continue; }
     grep -E '^(MSE|HLS) latency|SKIP' "$log" || true
     python3 - "$log" "$i" >> "$RES" <<'PY'
