@@ -40,6 +40,8 @@ fn check_continuity(files: &[std::path::PathBuf]) -> u64 {
 
 #[test]
 fn testsrc_recording_segments_are_valid_complete_and_play() {
+    // Real-time playback in Chromium: not beside the tests that load the machine.
+    let _machine = testkit::exclusive();
     if !have_ffprobe() {
         eprintln!("skipping: no ffprobe");
         return;

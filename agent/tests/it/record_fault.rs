@@ -42,6 +42,8 @@ struct Cycle {
 
 #[test]
 fn kill_9_at_random_moments_loses_at_most_one_fragment() {
+    // Loads the machine for a while: not beside the tests that check real-time playback.
+    let _machine = testkit::exclusive();
     let seed: u64 = std::env::var("FAULT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -24,6 +24,8 @@ kind = "agent"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_logs_in_and_sees_live_video() {
+    // Real-time playback in Chromium: not beside the tests that load the machine.
+    let _machine = testkit::exclusive();
     if let Some(why) = Browser::available() {
         eprintln!("skipping: {why}");
         return;

@@ -61,6 +61,8 @@ fn enough_fds(needed: u64) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_half_open_connections_do_not_stop_service() {
+    // Loads the machine for a while: not beside the tests that check real-time playback.
+    let _machine = testkit::exclusive();
     let total = IDLE + SLOWLORIS + SILENT_WS;
     if !enough_fds(total as u64 + 512) {
         return;

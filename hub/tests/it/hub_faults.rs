@@ -150,6 +150,8 @@ fn tail(log: &str, lines: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_on_the_hub_deletes_the_oldest_and_nothing_crashes() {
+    // Loads the machine for a while: not beside the tests that check real-time playback.
+    let _machine = testkit::exclusive();
     if !testkit::ffprobe::available() {
         return;
     }

@@ -122,6 +122,8 @@ async fn video_latency_ms(b: &testkit::Browser, id: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mse_plays_in_chromium_under_a_second_behind() {
+    // Real-time playback in Chromium: not beside the tests that load the machine.
+    let _machine = testkit::exclusive();
     if let Some(why) = testkit::Browser::available() {
         eprintln!("SKIP: {why}");
         return;

@@ -19,6 +19,8 @@ const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeline_plays_seeks_and_exports() {
+    // Real-time playback in Chromium: not beside the tests that load the machine.
+    let _machine = testkit::exclusive();
     if let Some(why) = Browser::available() {
         eprintln!("skipping: {why}");
         return;

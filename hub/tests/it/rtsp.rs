@@ -310,6 +310,8 @@ async fn rtsp_wrong_password_is_one_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtsp_live_video_plays_in_chromium() {
+    // Real-time playback in Chromium: not beside the tests that load the machine.
+    let _machine = testkit::exclusive();
     if !rtsp_server_available() {
         return;
     }

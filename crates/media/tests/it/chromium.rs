@@ -164,6 +164,8 @@ fn field<'a>(dom: &'a str, key: &str) -> Option<&'a str> {
 
 #[test]
 fn chromium_plays_fmp4_progressive_and_mse() {
+    // Real-time playback in Chromium: not beside the tests that load the machine.
+    let _machine = testkit::exclusive();
     if !std::path::Path::new(CHROMIUM).exists() {
         println!("SKIP: {CHROMIUM} not installed");
         return;
