@@ -19,20 +19,22 @@ cd "$(dirname "$0")/.."
 SUMMARY=()
 STEP="" STEP_T0=0 STEP_CPU0=0
 TIMES_FILE=$(mktemp)
-cpu_seconds() { # `times` in this shell (a pipe or $(...) would run it in a subshell)
+cpu_now() { # sets CPU_NOW; `times` must run in this shell, not in a pipe or $(...)
   times > "$TIMES_FILE"
-  tail -1 "$TIMES_FILE" | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } printf "%.0f", s }'
+  CPU_NOW=$(tail -1 "$TIMES_FILE" | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } printf "%.0f", s }')
 }
 close_step() {
   [ -n "$STEP" ] || return 0
-  local wall=$(( $(date +%s) - STEP_T0 )) cpu=$(( $(cpu_seconds) - STEP_CPU0 ))
+  cpu_now
+  local wall=$(( $(date +%s) - STEP_T0 )) cpu=$(( CPU_NOW - STEP_CPU0 ))
   SUMMARY+=("$(printf '%-44s %6ss %6ss  %s' "${STEP:0:44}" "$wall" "$cpu" "$(cut -d' ' -f1-3 /proc/loadavg)")")
   printf '<== %s s wall, %s s CPU\n' "$wall" "$cpu"
   STEP=""
 }
 step() {
   close_step
-  STEP="$1" STEP_T0=$(date +%s) STEP_CPU0=$(cpu_seconds)
+  cpu_now
+  STEP="$1" STEP_T0=$(date +%s) STEP_CPU0=$CPU_NOW
   printf '\n==> %s\n' "$*"
 }
 report() {
