@@ -36,9 +36,7 @@ step "packages"
 scripts/install-test-deps.sh
 if ! command -v motion >/dev/null; then
   echo "bench.sh: installing motion (the motionEye peer)"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends motion >/dev/null \
-    || { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends motion >/dev/null; }
+  scripts/apt-install.sh motion
 fi
 echo "motion: $(motion -h 2>&1 | head -1 | tr -s ' ')"
 echo "ffmpeg: $(ffmpeg -version | head -1)"
@@ -46,7 +44,7 @@ echo "ffmpeg: $(ffmpeg -version | head -1)"
 step "release build"
 cargo build --release --locked -p hub -p agent -p bench
 if want latency; then
-  cargo test --release --locked -p hub --test mse --no-run
+  cargo test --release --locked -p hub --test it --no-run
 fi
 
 # Thousands of viewers: every socket is a file descriptor on both ends.
@@ -93,7 +91,7 @@ if want fanout; then
   step "ustreamer vs the agent on one MJPEG webcam, inside the VM (scripts/vm-bench-ustreamer.sh)"
   if ! command -v ustreamer >/dev/null; then
     echo "bench: installing ustreamer (apt-get install ustreamer)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ustreamer >/dev/null
+    scripts/apt-install.sh ustreamer
   fi
   rm -f "$OUT/ustreamer.md"
   for r in $(seq 1 "$RUNS"); do
@@ -118,7 +116,7 @@ if want latency; then
   step "live latency in headless Chromium: MSE vs HLS"
   for i in $(seq 1 "$RUNS"); do
     log=$OUT/latency-$i.log
-    cargo test --release --locked -q -p hub --test mse mse_plays_in_chromium_under_a_second_behind \
+    cargo test --release --locked -q -p hub --test it mse::mse_plays_in_chromium_under_a_second_behind \
       -- --nocapture > "$log" 2>&1 || { echo "latency run $i failed:"; tail -20 "$log"; continue; }
     grep -E '^(MSE|HLS) latency|SKIP' "$log" || true
     python3 - "$log" "$i" >> "$RES" <<'PY'

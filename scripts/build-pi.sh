@@ -14,7 +14,8 @@
 #   Debian: gcc/g++ cross compilers and libc6-dev-*-cross (glibc targets),
 #           clang + libclang-dev (bindgen for the v4l crate), qemu-user (smoke run)
 #   rustup: the target's std (aarch64, armv7); nightly + rust-src for ARMv6 (-Zbuild-std)
-#   PyPI:   ziglang + cargo-zigbuild in a venv under target/pi-tools/ (ARMv6 targets)
+#   PyPI:   ziglang + cargo-zigbuild in a venv (ARMv6 targets), cached outside the
+#           checkout in ~/.cache/camera-system/pi-tools/, keyed by their versions
 # Exit status: 0 built and checked, 1 build or check failed, 2 usage,
 # 3 the toolchain could not be installed.
 # It is idempotent: a second run with nothing changed takes a second or two.
@@ -26,7 +27,7 @@
 # build, and (unless --no-smoke) if `BIN --version` does not run under qemu-user.
 #
 # Env: CARGO_TARGET_DIR (default ROOT/target-pi), PI_TOOLS_DIR (default
-# ROOT/target/pi-tools), PI_BUILD_JOBS (cargo -j).
+# ~/.cache/camera-system/pi-tools), PI_BUILD_JOBS (cargo -j).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -92,14 +93,17 @@ APT+=(clang libclang-dev)
 APT+=(binutils)   # readelf
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target-pi}
-TOOLS=${PI_TOOLS_DIR:-$ROOT/target/pi-tools}
-VENV=$TOOLS/venv
+TOOLS=${PI_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/camera-system/pi-tools}
 ZIGLANG_VERSION=0.17.0
 ZIGBUILD_VERSION=0.24.0
-mkdir -p "$TOOLS"
+# One venv per (python, ziglang, cargo-zigbuild): shared by every checkout.
+VENV=$TOOLS/venv-py$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')-zig$ZIGLANG_VERSION-zigbuild$ZIGBUILD_VERSION
+mkdir -p "$TOOLS" "$CARGO_TARGET_DIR"
 
 # ---- install what is missing (serialised: tests may call us concurrently) ------
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+# Debian packages go through scripts/apt-install.sh (one machine-wide lock; the
+# test command installs them all beforehand); rustup and the zig venv under the
+# lock below.
 
 install_apt() {
     local missing=() p
@@ -109,9 +113,8 @@ install_apt() {
     [ ${#missing[@]} -eq 0 ] && return 0
     [ $INSTALL -eq 1 ] || die_tool "missing Debian packages: ${missing[*]} (run without --no-install, or apt-get install them)"
     say "installing Debian packages: ${missing[*]}"
-    as_root apt-get update -qq >&2 || die_tool "apt-get update failed (need root or sudo)"
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
-        || die_tool "apt-get install ${missing[*]} failed"
+    "$ROOT/scripts/apt-install.sh" "${missing[@]}" >&2 \
+        || die_tool "apt-get install ${missing[*]} failed (need root or sudo)"
 }
 
 install_rust() {
@@ -202,7 +205,7 @@ FEATURES=()
 JOBS=()
 [ -n "${PI_BUILD_JOBS:-}" ] && JOBS=(-j "$PI_BUILD_JOBS")
 BUILD_TARGET=${ZIG_TARGET:-$TARGET}
-LOG=$TOOLS/build-$TARGET-$BIN.log
+LOG=$CARGO_TARGET_DIR/build-$TARGET-$BIN.log
 
 run_cargo() {
     say "$ ${CARGO[*]} --profile pi --target $BUILD_TARGET -p $BIN --bin $BIN ${JOBS[*]} $*"

@@ -10,8 +10,7 @@ if ! command -v cargo >/dev/null; then
 fi
 if ! command -v cc >/dev/null; then
   echo "demo: a C compiler is needed for the bundled SQLite; installing gcc" >&2
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq gcc libc6-dev >/dev/null
+  scripts/apt-install.sh gcc libc6-dev
 fi
 cargo build --release --locked -p hub
 exec target/release/hub demo "$@"

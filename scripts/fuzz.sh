@@ -5,9 +5,10 @@
 # input (wire, media (MP4 recovery, scanning, retiming and export, H.264 and H.265
 # parameter sets), baichuan, motion's JPEG input, the off-site decryptor, hub and
 # agent config). Needs the nightly
-# toolchain and cargo-fuzz: installs cargo-fuzz (`cargo install cargo-fuzz
-# --locked`) and the nightly toolchain (`rustup toolchain install nightly
-# --profile minimal`) if either is missing. Builds all targets once, then runs
+# toolchain and cargo-fuzz: installs cargo-fuzz $CARGO_FUZZ_VERSION (`cargo
+# install cargo-fuzz --locked --version ...` into ~/.cargo/bin, once per
+# machine and version) and the nightly toolchain (`rustup toolchain install
+# nightly --profile minimal`) if either is missing. Builds all targets once, then runs
 # each; the corpus grows in fuzz/corpus/TARGET/, seeded from the example
 # configs (and ../shared/fixtures/baichuan when present). A crash fails the
 # script, prints libFuzzer's report, and leaves the input in
@@ -19,9 +20,10 @@ if ! rustup toolchain list | grep -q '^nightly'; then
   echo "fuzz: installing the nightly toolchain (rustup toolchain install nightly --profile minimal)"
   rustup toolchain install nightly --profile minimal
 fi
-if ! command -v cargo-fuzz >/dev/null; then
-  echo "fuzz: installing cargo-fuzz (cargo install cargo-fuzz --locked)"
-  cargo install cargo-fuzz --locked
+CARGO_FUZZ_VERSION=0.13.2
+if ! cargo fuzz --version 2>/dev/null | grep -qw "$CARGO_FUZZ_VERSION"; then
+  echo "fuzz: installing cargo-fuzz $CARGO_FUZZ_VERSION (cargo install cargo-fuzz --locked --version $CARGO_FUZZ_VERSION)"
+  cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
 fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

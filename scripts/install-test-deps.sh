@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs, only those missing,
-# and says what it installs. Safe to run again (idempotent).
+# and says what it installs (through scripts/apt-install.sh: one machine-wide
+# lock, so no two installs run at once). Safe to run again (idempotent).
+# scripts/test.sh runs it before anything else, so no test has to install a
+# package while another one runs; the scripts that tests call (build-pi.sh,
+# vm-capture.sh, systemd-test.sh) and the deploy test still check for their
+# packages when run by hand, and install through the same lock.
 #
 #   ffmpeg (ffprobe)           checks recorded MP4 segments
 #   chromium, chromium-driver  headless browser tests of the web UI
@@ -11,6 +16,11 @@
 #   qemu-system-x86 ... libcamera-ipa   the VM capture tests (crates/vmtests, scripts/vm-capture.sh):
 #                              qemu, a busybox initramfs, v4l2-ctl, depmod/modinfo, cpio, gcc/make and
 #                              the kernel headers for v4l2loopback and vimc, libcamera's `cam`
+#   gcc-aarch64-linux-gnu ... python3-venv   the Pi tests (crates/pitests, scripts/build-pi.sh): the
+#                              aarch64 cross compiler and libc, clang for bindgen, qemu-user to run
+#                              the ARM binaries, readelf (binutils), a venv for zig (ARMv6)
+#   systemd-container          the units under systemd as PID 1 (scripts/systemd-test.sh)
+#   openssh-server/-client     deploy/deploy.sh against sshd on loopback
 set -euo pipefail
 
 PACKAGES=(
@@ -41,6 +51,16 @@ PACKAGES=(
   linux-headers-amd64
   libcamera-tools
   libcamera-ipa
+  gcc-aarch64-linux-gnu
+  g++-aarch64-linux-gnu
+  libc6-dev-arm64-cross
+  clang
+  qemu-user
+  binutils
+  python3-venv
+  systemd-container
+  openssh-server
+  openssh-client
 )
 
 missing=()
@@ -54,16 +74,6 @@ if [ ${#missing[@]} -eq 0 ]; then
   echo "install-test-deps: all ${#PACKAGES[@]} packages present"
   exit 0
 fi
-
 echo "install-test-deps: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null; then SUDO="sudo"; else
-    echo "install-test-deps: not root and no sudo; install these yourself: ${missing[*]}" >&2
-    exit 1
-  fi
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+"$(dirname "$0")/apt-install.sh" "${missing[@]}"
 echo "install-test-deps: done"

@@ -30,8 +30,7 @@ fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
 if ! command -v systemd-nspawn >/dev/null; then
     echo "installing systemd-container"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd-container >/dev/null \
-        || { echo "SKIP: cannot install systemd-container"; exit 77; }
+    "$ROOT/scripts/apt-install.sh" systemd-container || { echo "SKIP: cannot install systemd-container"; exit 77; }
 fi
 
 TMP=$(mktemp -d /tmp/pi-systemd.XXXXXX)

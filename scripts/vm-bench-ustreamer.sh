@@ -46,6 +46,7 @@ USTREAMER=$(command -v ustreamer) || { echo "ustreamer missing: apt-get install 
 command -v ffmpeg >/dev/null || { echo "ffmpeg missing" >&2; exit 1; }
 
 "$ROOT/scripts/vm-capture.sh" prepare >&2
+mkdir -p "$ROOT/target/vm"
 WORK=$(mktemp -d "$ROOT/target/vm/bench.XXXXXX")
 HUB_PID=""
 cleanup() { [ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null; rm -rf "$WORK"; }

@@ -8,7 +8,11 @@
 #       that linux-image-amd64 points at, runs depmod on it, builds
 #       v4l2loopback (Debian's v4l2loopback-dkms source) and, with --vimc,
 #       vimc (from linux-source-6.1; Debian's kernel lacks it) against the
-#       matching linux-headers, and unpacks udev. Cached in target/vm/.
+#       matching linux-headers, and unpacks udev. Cached outside the checkout
+#       in ~/.cache/camera-system/vm/ (VM_CACHE overrides), keyed by the
+#       kernel package's name and version (and the module sources' versions),
+#       so every clone and CI run on the machine shares one preparation and a
+#       new kernel package gets its own. One prepare at a time (flock).
 #
 #   scripts/vm-capture.sh run --share DIR [--modules "vivid v4l2loopback vimc"]
 #       [--bin HOST_PATH[:GUEST_PATH]]... [--libcamera] [--timeout SECONDS]
@@ -28,7 +32,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${VM_CACHE:-$ROOT/target/vm}
+CACHE=${VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/camera-system/vm}
 mkdir -p "$CACHE"
 
 die() { echo "vm-capture: $*" >&2; exit 1; }
@@ -38,6 +42,11 @@ log() { echo "vm-capture: $*" >&2; }
 kernel_package() {
   apt-cache depends linux-image-amd64 2>/dev/null |
     awk '/Depends: linux-image-[0-9]/{print $2; exit}'
+}
+
+# The candidate version of a Debian package (apt-cache), e.g. 6.1.192-3.
+pkg_version() {
+  apt-cache show --no-all-versions "$1" 2>/dev/null | awk '/^Version:/{print $2; exit}'
 }
 
 # apt-get download PACKAGE into $CACHE/deb (once); prints the .deb path.
@@ -55,39 +64,49 @@ fetch_deb() {
 
 prepare() {
   local want_vimc=$1
-  local kpkg kv kroot headers
+  local kpkg kv kroot headers key
+  exec 7>"$CACHE/.prepare.lock"
+  flock 7
   kpkg=$(kernel_package)
   [ -n "$kpkg" ] || die "apt-cache knows no linux-image-amd64 dependency (run apt-get update)"
-  kroot=$CACHE/kroot-$kpkg
+  key=${kpkg}_$(pkg_version "$kpkg")
+  kroot=$CACHE/kroot-$key
   if [ ! -d "$kroot" ]; then
     log "unpacking $kpkg"
     dpkg-deb -x "$(fetch_deb "$kpkg")" "$kroot.tmp" && mv "$kroot.tmp" "$kroot"
     rm -f "$CACHE/deb/${kpkg}"_*.deb
+    log "cached $kpkg in $kroot"
+  else
+    log "cached: $kroot"
   fi
   kv=$(ls "$kroot/lib/modules" | head -1)
   [ -f "$kroot/lib/modules/$kv/modules.dep" ] || depmod -b "$kroot" "$kv"
-  echo "$kpkg" > "$CACHE/kernel"
+  echo "$key" > "$CACHE/kernel"
+  local mods=$CACHE/mod-$key
   headers=/usr/src/linux-headers-$kv
   if [ ! -d "$headers" ]; then
     log "installing linux-headers-$kv (to build the out-of-tree modules)"
-    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "linux-headers-$kv" >/dev/null ||
+    "$ROOT/scripts/apt-install.sh" "linux-headers-$kv" >&2 ||
       die "$headers missing and apt-get install linux-headers-$kv failed"
   fi
 
-  if [ ! -f "$CACHE/$kv/v4l2loopback.ko" ]; then
+  local loop_ko=$mods/v4l2loopback-$(pkg_version v4l2loopback-dkms).ko
+  if [ ! -f "$loop_ko" ]; then
     log "building v4l2loopback for $kv"
     local src=$CACHE/v4l2loopback-src
     rm -rf "$src" && dpkg-deb -x "$(fetch_deb v4l2loopback-dkms)" "$src"
     local dir
     dir=$(echo "$src"/usr/src/v4l2loopback-*)
     make -s -C "$headers" M="$dir" modules >/dev/null
-    mkdir -p "$CACHE/$kv" && cp "$dir/v4l2loopback.ko" "$CACHE/$kv/"
+    mkdir -p "$mods" && cp "$dir/v4l2loopback.ko" "$loop_ko.tmp" && mv "$loop_ko.tmp" "$loop_ko"
     rm -rf "$src"
   fi
-  if [ "$want_vimc" = yes ] && [ ! -f "$CACHE/$kv/vimc.ko" ]; then
+  ln -sf "$(basename "$loop_ko")" "$mods/v4l2loopback.ko"
+  local series=${kv%%.0-*}
+  local vimc_ko=$mods/vimc-$(pkg_version "linux-source-$series").ko
+  if [ "$want_vimc" = yes ] && [ ! -f "$vimc_ko" ]; then
     log "building vimc for $kv from linux-source"
-    local series=${kv%%.0-*} lsrc=$CACHE/linux-source deb
+    local lsrc=$CACHE/linux-source deb
     deb=$(fetch_deb "linux-source-$series")
     rm -rf "$lsrc" && mkdir -p "$lsrc"
     dpkg-deb --fsys-tarfile "$deb" |
@@ -96,14 +115,18 @@ prepare() {
     local dir
     dir=$(echo "$lsrc"/linux-source-*/drivers/media/test-drivers/vimc)
     make -s -C "$headers" M="$dir" CONFIG_VIDEO_VIMC=m modules >/dev/null
-    mkdir -p "$CACHE/$kv" && cp "$dir/vimc.ko" "$CACHE/$kv/"
+    mkdir -p "$mods" && cp "$dir/vimc.ko" "$vimc_ko.tmp" && mv "$vimc_ko.tmp" "$vimc_ko"
     rm -rf "$lsrc" "$deb"
   fi
-  if [ ! -x "$CACHE/udev/bin/udevadm" ]; then
-    rm -rf "$CACHE/udev" && dpkg-deb -x "$(fetch_deb udev)" "$CACHE/udev"
+  [ -f "$vimc_ko" ] && ln -sf "$(basename "$vimc_ko")" "$mods/vimc.ko"
+  local udev=$CACHE/udev-$(pkg_version udev)
+  if [ ! -x "$udev/bin/udevadm" ]; then
+    rm -rf "$udev" "$udev.tmp" && dpkg-deb -x "$(fetch_deb udev)" "$udev.tmp" && mv "$udev.tmp" "$udev"
   fi
-  if [ ! -x "$CACHE/mjpeg-feed" ] || [ "$ROOT/scripts/vm/mjpeg-feed.c" -nt "$CACHE/mjpeg-feed" ]; then
-    gcc -O2 -static -o "$CACHE/mjpeg-feed" "$ROOT/scripts/vm/mjpeg-feed.c"
+  # The guest's MJPEG feeder, keyed by its source.
+  local feed=$CACHE/mjpeg-feed-$(sha256sum "$ROOT/scripts/vm/mjpeg-feed.c" | cut -c1-16)
+  if [ ! -x "$feed" ]; then
+    gcc -O2 -static -o "$feed.tmp" "$ROOT/scripts/vm/mjpeg-feed.c" && mv "$feed.tmp" "$feed"
   fi
   log "ready: kernel $kv in $kroot"
 }
@@ -136,8 +159,11 @@ run() {
   [ -n "$share" ] && [ -d "$share" ] || die "--share DIR (an existing directory) is required"
   [ -f "$share/guest.sh" ] || die "$share/guest.sh missing: it is what the guest runs"
   [ -f "$CACHE/kernel" ] || die "not prepared: run scripts/vm-capture.sh prepare first"
-  local kpkg kroot kv
-  kpkg=$(cat "$CACHE/kernel"); kroot=$CACHE/kroot-$kpkg
+  local key kroot kv mods feed udev
+  key=$(cat "$CACHE/kernel"); kroot=$CACHE/kroot-$key; mods=$CACHE/mod-$key
+  feed=$CACHE/mjpeg-feed-$(sha256sum "$ROOT/scripts/vm/mjpeg-feed.c" | cut -c1-16)
+  udev=$CACHE/udev-$(pkg_version udev)
+  [ -x "$feed" ] || die "mjpeg-feed not built for this source: run scripts/vm-capture.sh prepare"
   kv=$(ls "$kroot/lib/modules" | head -1)
 
   WORK=$(mktemp -d "$CACHE/run.XXXXXX"); local work=$WORK
@@ -160,15 +186,15 @@ run() {
     case $m in
       vivid) add_module vivid ;;
       v4l2loopback|vimc)
-        [ -f "$CACHE/$kv/$m.ko" ] || die "$m.ko not built: run scripts/vm-capture.sh prepare${m/v4l2loopback/}"
-        for d in $(modinfo -F depends "$CACHE/$kv/$m.ko" | tr , ' '); do add_module "$d"; done
-        cp "$CACHE/$kv/$m.ko" "$INITRD/lib/modules/"; load="$load $m.ko" ;;
+        [ -f "$mods/$m.ko" ] || die "$m.ko not built: run scripts/vm-capture.sh prepare${m/v4l2loopback/}"
+        for d in $(modinfo -F depends "$mods/$m.ko" | tr , ' '); do add_module "$d"; done
+        cp -L "$mods/$m.ko" "$INITRD/lib/modules/$m.ko"; load="$load $m.ko" ;;
       *) die "unknown module $m" ;;
     esac
   done
 
   copy_with_libs /usr/bin/v4l2-ctl /bin/v4l2-ctl
-  install -m 755 "$CACHE/mjpeg-feed" "$INITRD/bin/mjpeg-feed"
+  install -m 755 "$feed" "$INITRD/bin/mjpeg-feed"
   local spec host guest
   for spec in "${bins[@]}"; do
     host=${spec%%:*}; guest=${spec#*:}
@@ -185,9 +211,10 @@ run() {
       [ -f "$ipa" ] && copy_with_libs "$ipa" "$ipa"
     done
     mkdir -p "$INITRD/usr/share" && cp -r /usr/share/libcamera "$INITRD/usr/share/"
-    copy_with_libs "$CACHE/udev/bin/udevadm" /bin/udevadm
+    [ -x "$udev/bin/udevadm" ] || die "udev not unpacked: run scripts/vm-capture.sh prepare"
+    copy_with_libs "$udev/bin/udevadm" /bin/udevadm
     ln -sf /bin/udevadm "$INITRD/bin/systemd-udevd"
-    mkdir -p "$INITRD/lib/udev" && cp -r "$CACHE/udev/lib/udev/rules.d" "$INITRD/lib/udev/"
+    mkdir -p "$INITRD/lib/udev" && cp -r "$udev/lib/udev/rules.d" "$INITRD/lib/udev/"
   fi
 
   cat > "$INITRD/init" <<EOF

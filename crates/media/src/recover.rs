@@ -651,7 +651,8 @@ pub(crate) fn verify_moof(
         default_flags: defaults.2,
         entry: None,
     };
-    parse_moof(b, 0, mdat_body, &track, None, 0).map(|f| (f.samples, f.key_frames, f.duration_ticks))
+    parse_moof(b, 0, mdat_body, &track, None, 0)
+        .map(|f| (f.samples, f.key_frames, f.duration_ticks))
 }
 
 /// Totals of one verified fragment.

@@ -2,9 +2,8 @@
 //! frame decoded).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-pub const FFPROBE: &str = "/usr/bin/ffprobe";
+pub use testkit::ffprobe::FFPROBE;
 
 /// Segment files under `dir` (recursively): finished `*.mp4` and unfinished
 /// `*.mp4.partial`, each sorted by path.
@@ -49,35 +48,16 @@ pub struct Probe {
 /// Decodes every frame of the first video stream of `file`: valid if ffprobe exits 0
 /// without a message, the codec is H.264 or H.265 and there is at least one frame.
 pub fn probe(file: &Path) -> Result<Probe, String> {
-    let out = Command::new(FFPROBE)
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=codec_name,nb_read_frames"])
-        .args(["-of", "csv=p=0"])
-        .arg(file)
-        .output()
-        .map_err(|e| format!("cannot run {FFPROBE}: {e}"))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() || !stderr.trim().is_empty() {
-        return Err(format!("ffprobe: {} {}", out.status, stderr.trim()));
+    let p = testkit::ffprobe::probe(file).map_err(|e| format!("{e:#}"))?;
+    if !matches!(p.codec.as_str(), "h264" | "hevc") {
+        return Err(format!("codec {}", p.codec));
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (codec, frames) = text
-        .trim()
-        .split_once(',')
-        .ok_or_else(|| format!("no video stream: {text:?}"))?;
-    let frames: u64 = frames
-        .trim_end_matches(',')
-        .parse()
-        .map_err(|_| format!("frame count {frames:?}"))?;
-    if !matches!(codec, "h264" | "hevc") {
-        return Err(format!("codec {codec}"));
-    }
-    if frames == 0 {
+    if p.frames == 0 {
         return Err("no frames".into());
     }
     Ok(Probe {
-        codec: codec.to_owned(),
-        frames,
+        codec: p.codec,
+        frames: p.frames,
     })
 }
 

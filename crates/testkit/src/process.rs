@@ -457,6 +457,30 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Runs `cmd` to completion with its output captured, killing it at
+/// `timeout`; its exit status and its whole log (stdout and stderr).
+pub fn run_bounded(
+    cmd: &mut Command,
+    name: &str,
+    timeout: Duration,
+) -> Result<(ExitStatus, String)> {
+    let mut guard = spawn_logged(cmd, name)?;
+    let status = guard.wait_timeout(timeout)?;
+    // The log readers may still be draining the pipes: wait (briefly) until
+    // both are closed, which is when a search for a line never written ends.
+    let _ = guard.wait_for_log("\u{0}(end of output)", Duration::from_secs(5));
+    Ok((status, guard.log()))
+}
+
+/// Whether `cmd` is on `PATH` (`command -v`).
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd} >/dev/null"))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Waits until `url` (`http://host:port/...`) answers with an HTTP status
 /// line, and returns the status code. Fails at `timeout`. Blocks the thread:
 /// from async code use [`wait_for_http`].

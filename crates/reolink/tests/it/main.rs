@@ -1,0 +1,7 @@
+//! The integration tests of `reolink`, one binary: a module per area (shared helpers first).
+
+mod common;
+
+mod mp4;
+mod tcp;
+mod udp;

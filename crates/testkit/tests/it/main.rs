@@ -1,0 +1,4 @@
+//! The integration tests of `testkit`, one binary: a module per area.
+
+mod browser;
+mod garage;
