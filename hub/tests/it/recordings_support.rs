@@ -113,7 +113,7 @@ pub fn old_style_segment_files(
         .iter()
         .map(|s| s.summary.frames)
         .collect();
-    let frame_90k = 90_000 / i64::from(FPS);
+    let frame_90k = 90_000 / FPS;
     let mut files = Vec::new();
     let mut i = 0;
     for n in counts {
