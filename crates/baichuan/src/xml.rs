@@ -294,18 +294,9 @@ impl Layout {
     };
 }
 
-/// Escapes text and attribute values.
+/// Escapes text and attribute values (`&`, `<`, `>`, `"`, `'`).
 pub fn escape(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
+    out.push_str(&quick_xml::escape::escape(s));
 }
 
 /// Serialises an element tree. Leaves are `<a>text</a>`; elements with children put each

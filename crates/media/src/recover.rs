@@ -6,8 +6,23 @@
 use crate::Error;
 use crate::bmff::{self, BoxRef, Head, u32_at, u64_at};
 use crate::codec::{self, VideoCodec};
-use crate::retime::{DecodeTime, MAX_RETIME_FRAGMENTS};
 use crate::time::{Duration90k, TIMESCALE, Time90k};
+
+/// The most fragments a file may have to be retimed (bounds the list of fields kept).
+pub const MAX_RETIME_FRAGMENTS: usize = 1 << 20;
+
+/// Where one fragment's decode time (`tfdt`'s `baseMediaDecodeTime`) is in a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeTime {
+    /// Which fragment (0 for the file's first) it belongs to.
+    pub fragment: u32,
+    /// File offset of the value field.
+    pub offset: u64,
+    /// A 64-bit field (`tfdt` version 1); otherwise 32 bits.
+    pub wide: bool,
+    /// The value, in the track's timescale.
+    pub value: u64,
+}
 
 /// The largest `moov` accepted (ours are under 1 KiB).
 pub const MAX_MOOV_LEN: usize = 4 << 20;

@@ -21,21 +21,7 @@
 
 use crate::Error;
 
-/// The most fragments a file may have to be retimed (bounds the list of fields kept).
-pub const MAX_RETIME_FRAGMENTS: usize = 1 << 20;
-
-/// Where one fragment's decode time (`tfdt`'s `baseMediaDecodeTime`) is in a file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DecodeTime {
-    /// Which fragment (0 for the file's first) it belongs to.
-    pub fragment: u32,
-    /// File offset of the value field.
-    pub offset: u64,
-    /// A 64-bit field (`tfdt` version 1); otherwise 32 bits.
-    pub wide: bool,
-    /// The value, in the track's timescale.
-    pub value: u64,
-}
+pub use crate::recover::{DecodeTime, MAX_RETIME_FRAGMENTS};
 
 /// Bytes to write over the file at `offset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,7 +15,6 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::error::SourceError;
-use crate::rng::XorShift;
 
 /// Bytes read from TCP per call at most.
 const TCP_READ_CHUNK: usize = 64 * 1024;
@@ -130,14 +129,14 @@ impl UdpConn {
         uid: Option<&str>,
         local_port: u16,
         targets: Vec<SocketAddr>,
-        rng: &mut XorShift,
+        rng: &mut fastrand::Rng,
     ) -> Result<Self, SourceError> {
         let sock = UdpSocket::bind(("0.0.0.0", local_port))
             .await
             .map_err(SourceError::Connect)?;
         let _ = sock.set_broadcast(true);
         let port = sock.local_addr().map_err(SourceError::Connect)?.port();
-        let tid = (rng.next_u64() % 1_000_000) as u32 + 1000;
+        let tid = rng.u32(1000..1_001_000);
         let uid = match uid {
             Some(u) => u.to_owned(),
             None => lookup_uid(&sock, port, tid, &targets).await?,
@@ -146,7 +145,7 @@ impl UdpConn {
         let cfg = UdpClientConfig {
             uid,
             client_port: port,
-            cid: (rng.next_u64() as i32).wrapping_abs().max(1),
+            cid: rng.i32(1..=i32::MAX),
             tid,
             discovery_targets: targets,
         };

@@ -25,7 +25,6 @@
 pub mod config;
 mod conn;
 pub mod error;
-pub mod rng;
 pub mod sink;
 pub mod source;
 pub mod status;

@@ -17,7 +17,6 @@ use tracing::Instrument;
 use crate::config::{ReolinkConfig, Transport};
 use crate::conn::{Conn, TcpConn, UdpConn};
 use crate::error::SourceError;
-use crate::rng::XorShift;
 use crate::sink::{EVENT_CHANNEL_CAPACITY, EventSink, Offer};
 use crate::status::{Battery, ConnState, DeviceSummary, ReolinkStatus};
 use crate::video::{Converter, Skip};
@@ -53,7 +52,7 @@ pub async fn run(
     Runner {
         sink: EventSink::new(tx),
         conv: Converter::new(),
-        rng: XorShift::from_entropy(),
+        rng: fastrand::Rng::new(),
         status,
         cfg,
         cancel,
@@ -85,7 +84,7 @@ struct Runner {
     cancel: CancellationToken,
     sink: EventSink,
     conv: Converter,
-    rng: XorShift,
+    rng: fastrand::Rng,
     status: watch::Sender<ReolinkStatus>,
     last_frame_at: Option<Instant>,
     /// "Cannot build a track" is logged once per source, not per frame or connection.
@@ -212,7 +211,7 @@ impl Runner {
             if stats.frames > 0 {
                 backoff = t.backoff_initial;
             }
-            let jitter = 0.75 + 0.5 * self.rng.next_f64();
+            let jitter = 0.75 + 0.5 * self.rng.f64();
             let delay = backoff.mul_f64(jitter);
             tracing::warn!(error = %err, frames = stats.frames, retry_ms = delay.as_millis() as u64, "connection ended");
             self.status.send_modify(|s| {

@@ -6,8 +6,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use crate::rng::XorShift;
-
 /// Fault probabilities per datagram, applied independently in each direction.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Faults {
@@ -52,7 +50,7 @@ const HOLD_MAX: Duration = Duration::from_millis(20);
 #[derive(Debug)]
 pub(crate) struct FaultLink {
     f: Faults,
-    rng: XorShift,
+    rng: fastrand::Rng,
     held: Option<(Bytes, Instant)>,
     pub(crate) counts: FaultCounts,
 }
@@ -61,7 +59,7 @@ impl FaultLink {
     pub(crate) fn new(f: Faults, seed: u64) -> Self {
         FaultLink {
             f,
-            rng: XorShift::new(seed),
+            rng: fastrand::Rng::with_seed(seed),
             held: None,
             counts: FaultCounts::default(),
         }
@@ -73,15 +71,15 @@ impl FaultLink {
             out.push(d);
             return;
         }
-        if self.rng.chance(self.f.loss) {
+        if chance(&mut self.rng, self.f.loss) {
             self.counts.dropped += 1;
             return;
         }
-        let dup = self.rng.chance(self.f.duplicate);
+        let dup = chance(&mut self.rng, self.f.duplicate);
         if dup {
             self.counts.duplicated += 1;
         }
-        if self.held.is_none() && self.rng.chance(self.f.reorder) {
+        if self.held.is_none() && chance(&mut self.rng, self.f.reorder) {
             self.counts.reordered += 1;
             if dup {
                 out.push(d.clone());
@@ -109,4 +107,9 @@ impl FaultLink {
             out.push(h);
         }
     }
+}
+
+/// True with probability `p`.
+fn chance(rng: &mut fastrand::Rng, p: f64) -> bool {
+    p > 0.0 && rng.f64() < p
 }
