@@ -139,11 +139,11 @@ pub fn probe_bytes(bytes: &[u8]) -> Result<Probe> {
     probe(&path)
 }
 
-/// Key-frame flag of every video frame, in order (`-show_entries frame=key_frame`).
-pub fn key_frames(path: &Path) -> Result<Vec<bool>> {
+/// ffprobe's JSON for `-show_entries ENTRIES` of the first video stream.
+fn entries(path: &Path, entries: &str) -> Result<Value> {
     let out = Command::new(FFPROBE)
         .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "frame=key_frame", "-of", "json"])
+        .args(["-show_entries", entries, "-of", "json"])
         .arg(path)
         .output()
         .context("running ffprobe")?;
@@ -154,7 +154,12 @@ pub fn key_frames(path: &Path) -> Result<Vec<bool>> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let v: Value = serde_json::from_slice(&out.stdout).context("ffprobe's JSON")?;
+    serde_json::from_slice(&out.stdout).context("ffprobe's JSON")
+}
+
+/// Key-frame flag of every video frame, in order (`-show_entries frame=key_frame`).
+pub fn key_frames(path: &Path) -> Result<Vec<bool>> {
+    let v = entries(path, "frame=key_frame")?;
     Ok(v["frames"]
         .as_array()
         .context("no frames")?
@@ -166,25 +171,7 @@ pub fn key_frames(path: &Path) -> Result<Vec<bool>> {
 /// The longest key frame interval (GOP) of the first video stream, in seconds: from
 /// each key frame to the next, the last one to the end of the file.
 pub fn longest_gop(path: &Path) -> Result<f64> {
-    let out = Command::new(FFPROBE)
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args([
-            "-show_entries",
-            "packet=pts_time,flags:format=duration",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .context("running ffprobe")?;
-    if !out.status.success() {
-        bail!(
-            "ffprobe {}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).context("ffprobe's JSON")?;
+    let v = entries(path, "packet=pts_time,flags:format=duration")?;
     let mut keys: Vec<f64> = v["packets"]
         .as_array()
         .context("no packets")?
