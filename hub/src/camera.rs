@@ -35,6 +35,8 @@ pub struct LiveFrame {
 struct Stats {
     arrivals: crate::rate::Arrivals,
     last_frame_wall: Option<SystemTime>,
+    /// Why the latest pushed frame that was not taken was refused.
+    last_rejected: Option<String>,
 }
 
 /// A camera and its live state.
@@ -84,6 +86,9 @@ pub struct CameraStatus {
     /// When the last frame arrived.
     pub last_frame: Option<SystemTime>,
     pub frames_total: u64,
+    /// Pushed frames that were not JPEG pictures (skipped), and why the latest was.
+    pub frames_rejected: u64,
+    pub last_rejected: Option<String>,
     /// Live JPEG views subscribed now.
     pub viewers: usize,
     /// Encoded video and its source's state (cameras with a video feed).
@@ -133,6 +138,13 @@ impl Camera {
             jpeg,
             received_at: now_wall,
         }));
+    }
+
+    /// Count a pushed frame that was not taken (not a JPEG picture), and keep why for
+    /// the camera's status.
+    pub fn reject_frame(&self, why: String) {
+        self.frames_rejected.fetch_add(1, Ordering::Relaxed);
+        lock(&self.stats).last_rejected = Some(why);
     }
 
     /// A receiver of the latest frame (the current one is marked seen only
@@ -195,6 +207,8 @@ impl Camera {
             fps,
             last_frame: st.last_frame_wall,
             frames_total: self.frames_total.load(Ordering::Relaxed),
+            frames_rejected: self.frames_rejected.load(Ordering::Relaxed),
+            last_rejected: st.last_rejected.clone(),
             viewers: self.live.receiver_count(),
             video,
         }
