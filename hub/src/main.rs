@@ -66,8 +66,13 @@ fn main() -> ExitCode {
         (Some(Cmd::Check), cfg) => cmds::check::run(cfg),
         (Some(Cmd::ImportCameraProxy { settings }), cfg) => hub::import::run(&settings, cfg),
         (Some(Cmd::CheckConfig), Some(cfg)) => hub::config::Config::load(cfg)
-            .map(|c| eprintln!("{}: ok, {} cameras", cfg.display(), c.cameras.len()))
-            .map_err(Into::into),
+            .map_err(anyhow::Error::from)
+            .and_then(|c| {
+                // Reads each camera's token_file, as the hub does when it starts.
+                hub::camera::Registry::new(&c.cameras).map_err(anyhow::Error::msg)?;
+                eprintln!("{}: ok, {} cameras", cfg.display(), c.cameras.len());
+                Ok(())
+            }),
         (Some(Cmd::Serve) | None, Some(cfg)) => cmds::serve::run(cfg),
         (_, None) => Err(anyhow::anyhow!(
             "--config FILE is required (or run `hub demo` to try it out)"

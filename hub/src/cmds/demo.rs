@@ -46,6 +46,7 @@ pub fn demo_config(data_dir: &Path, listen: SocketAddr) -> anyhow::Result<Config
             description: "An agent (run `agent` with the token below)".into(),
             source: SourceConfig::Agent {
                 token_scheme: wire::TokenScheme::HmacSha256,
+                token_file: None,
             },
             fallback_image: None,
             segment_duration: None,

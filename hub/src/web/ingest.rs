@@ -115,7 +115,7 @@ async fn run(hub: AppState, mut socket: WebSocket) {
         )
         .await;
     };
-    let Some(token_scheme) = cam.kind.agent_token else {
+    let Some(token_ok) = cam.agent_token_ok(&hub.secret, &token) else {
         tracing::warn!(
             camera,
             "ingest for a camera that is not fed by an agent refused"
@@ -127,7 +127,7 @@ async fn run(hub: AppState, mut socket: WebSocket) {
         )
         .await;
     };
-    if !wire::verify_token(token_scheme, &hub.secret, camera, &token) {
+    if !token_ok {
         tracing::warn!(camera, name = %cam.name, "ingest with an invalid token refused");
         return close(socket, POLICY_VIOLATION, "Invalid token").await;
     }

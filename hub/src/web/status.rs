@@ -133,6 +133,7 @@ mod tests {
             description: "by the door".into(),
             kind: crate::config::SourceConfig::Agent {
                 token_scheme: wire::TokenScheme::HmacSha256,
+                token_file: None,
             }
             .kind(),
             online: true,
