@@ -7,6 +7,7 @@ mod rtsp_support;
 
 mod browser_live;
 mod camera_faults;
+mod camera_proxy;
 mod camera_server;
 mod e2e_agent;
 mod exhaustion;
