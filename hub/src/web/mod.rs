@@ -178,6 +178,8 @@ pub fn routes() -> Vec<Route> {
     let mut v = vec![
         // Pages and login (people).
         Route::new("/", Public).get(pages::root),
+        // Pi-Cam's live page was /index.html: bookmarks of it lead to ours.
+        Route::new("/index.html", Public).get(pages::root),
         Route::new("/login", Public)
             .get(pages::login_form)
             .post(pages::login_submit),

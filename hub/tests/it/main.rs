@@ -17,6 +17,7 @@ mod hub_faults;
 mod mse;
 mod outage;
 mod phone_browser;
+mod picam_import;
 mod recordings_browser;
 mod recordings_check;
 mod recordings_recorder;
