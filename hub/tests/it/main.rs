@@ -9,6 +9,7 @@ mod browser_live;
 mod camera_faults;
 mod camera_proxy;
 mod camera_server;
+mod demo_script;
 mod e2e_agent;
 mod exhaustion;
 mod hls;
