@@ -335,3 +335,78 @@ async fn stream_image_sends_the_empty_data_url_before_the_first_frame() {
     ws.close(None).await.unwrap();
     h.stop().await;
 }
+
+/// The seed's React frontend, served from its own origin and unchanged: it fetches
+/// `/camera/list` without credentials, and its viewer websocket sends the token
+/// `"fake token"`. With `allow_anonymous_viewing`, `cors_origins` and `allowed_origins`
+/// naming its origin, both work; another origin still gets neither.
+#[tokio::test]
+async fn the_react_frontend_works_with_anonymous_viewing_cors_and_allowed_origins() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let frontend = "https://camera.example.org";
+    let config = format!(
+        "allow_anonymous_viewing = true\ncors_origins = [\"{frontend}\"]\n\
+         allowed_origins = [\"{frontend}\"]\n[[camera]]\nid = 1\nname = \"hall\"\nkind = \"agent\"\n"
+    );
+    let h = TestHub::start(&config).await;
+    let token = wire::make_token(wire::TokenScheme::HmacSha256, SECRET.as_bytes(), 1);
+    let mut agent = ingest(&h, 1, &token).await;
+
+    // `fetch(base + "/camera/list")`: no credentials, another origin.
+    let r = h
+        .client()
+        .get(h.url("/camera/list"))
+        .header("origin", frontend)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], frontend);
+    let list: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(list[0]["name"], "hall");
+
+    // The viewer websocket from the frontend's origin with its "fake token".
+    let viewer = |origin: &'static str| {
+        let mut req = h
+            .ws_url("/video-output-stream")
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+        tokio_tungstenite::connect_async(req)
+    };
+    let (mut ws, _) = viewer("https://camera.example.org").await.unwrap();
+    let mut hello = bytes::BytesMut::new();
+    wire::encode_viewer_hello(
+        &wire::ViewerHello {
+            camera_id: 1,
+            token: "fake token".into(),
+        },
+        &mut hello,
+    );
+    ws.send(Message::binary(hello.to_vec())).await.unwrap();
+    // The viewer gets each new frame as one binary message.
+    let mut got = None;
+    for i in 0..50 {
+        send_frame(&mut agent, &jpeg(i)).await;
+        if let Ok(Some(Ok(Message::Binary(b)))) =
+            tokio::time::timeout(Duration::from_millis(200), ws.next()).await
+        {
+            got = Some(b);
+            break;
+        }
+    }
+    let frame = got.expect("a frame on the viewer websocket");
+    assert!(stamp_of(&frame).is_some());
+
+    // Another origin: no websocket, no CORS.
+    assert!(viewer("https://evil.example").await.is_err());
+    let r = h
+        .client()
+        .get(h.url("/camera/list"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(cors_headers(&r).is_empty());
+    h.stop().await;
+}
