@@ -78,18 +78,8 @@ fn ensure_login(cfg: &Config) -> anyhow::Result<Option<(String, String)>> {
 
 /// Writes `text` to `path` with mode 0600 (replacing what was there).
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
+    crate::config::write_secret_file(path, text)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn run(data_dir: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Result<()> {

@@ -353,6 +353,22 @@ fn check_origin(o: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Writes `text` to a secret file at `path`, readable by its owner only (mode 0600,
+/// also when the file was there with another mode), and syncs it to disk.
+pub fn write_secret_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
 /// The text of a secret file named by `key` (a password or token file), without its
 /// trailing line break. Refused if group or others can read it.
 pub fn read_secret_file(key: &str, path: &Path) -> Result<String, String> {

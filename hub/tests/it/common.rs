@@ -85,6 +85,17 @@ impl TestHub {
             .basic_auth(USER, Some(PASSWORD))
     }
 
+    /// GET `path` with Basic auth, as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get_auth(path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.task).await;

@@ -160,14 +160,7 @@ async fn picam_recordings_are_imported_listed_and_played() {
     // Listed, with the times of their names and their own lengths (4 s: 120 frames at
     // 30 fps, the unconverted one read at the camera's 30 fps too; the index keeps whole
     // milliseconds of the media's 90 kHz time).
-    let list: serde_json::Value = h
-        .get_auth("/api/recordings?camera=old-pi")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = h.get_json("/api/recordings?camera=old-pi").await;
     let segs = list["segments"].as_array().unwrap();
     assert_eq!(segs.len(), 3, "{list}");
     for (s, (n, offset)) in
@@ -188,14 +181,7 @@ async fn picam_recordings_are_imported_listed_and_played() {
             "{s}"
         );
     }
-    let days: serde_json::Value = h
-        .get_auth("/api/recordings/days?camera=old-pi")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let days = h.get_json("/api/recordings/days?camera=old-pi").await;
     assert_eq!(
         days["days"],
         serde_json::json!([{"date": "2024-04-25", "segments": 3}])

@@ -65,6 +65,15 @@ async fn close_frame(ws: &mut Ws) -> Option<CloseFrame> {
     }
 }
 
+/// Waits (at most 10 s) until `cam` has taken `n` frames in all.
+async fn wait_frames(cam: &hub::camera::Camera, n: u64, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while cam.frames_total.load(std::sync::atomic::Ordering::Relaxed) < n {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn legacy_token(id: u32) -> String {
     wire::make_token(TokenScheme::LegacySha256, SECRET.as_bytes(), id)
 }
@@ -101,14 +110,7 @@ async fn seed_client_frames_appear_at_get_image() {
     ws.send(Message::binary(b.to_vec())).await.unwrap();
 
     let cam = h.hub.cameras.by_id(1).unwrap().clone();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while cam.frames_total.load(std::sync::atomic::Ordering::Relaxed) < 7 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "frames did not arrive"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_frames(&cam, 7, "frames did not arrive").await;
     let r = h
         .get_auth("/camera/get-image?cameraId=1")
         .send()
@@ -266,14 +268,7 @@ async fn oversize_websocket_message_is_closed_with_1009() {
         n += 1;
     }
     ws.send(Message::binary(packed.to_vec())).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while cam.frames_total.load(std::sync::atomic::Ordering::Relaxed) < u64::from(n) + 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "packed frames did not arrive"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_frames(&cam, u64::from(n) + 1, "packed frames did not arrive").await;
     ws.close(None).await.unwrap();
     h.stop().await;
 }
@@ -292,16 +287,9 @@ async fn frames_that_are_not_jpeg_are_counted_and_shown() {
     seed_frame(&mut ws, png).await.unwrap();
     seed_frame(&mut ws, &jpeg(3)).await.unwrap();
 
-    let cameras = |h: &TestHub| {
-        let r = h.get_auth("/api/cameras");
-        async move {
-            let v: serde_json::Value = r.send().await.unwrap().json().await.unwrap();
-            v["cameras"][0].clone()
-        }
-    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let c = loop {
-        let c = cameras(&h).await;
+        let c = h.get_json("/api/cameras").await["cameras"][0].clone();
         if c["frames_total"] == 1 {
             break c;
         }
@@ -322,36 +310,16 @@ async fn frames_that_are_not_jpeg_are_counted_and_shown() {
         "{c}"
     );
     // The other camera has none.
-    let v: serde_json::Value = h
-        .get_auth("/api/cameras")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = h.get_json("/api/cameras").await;
     assert_eq!(v["cameras"][1]["frames_rejected"], 0);
     assert!(v["cameras"][1].get("last_rejected").is_none());
     // The one camera's status says the same.
-    let one: serde_json::Value = h
-        .get_auth("/api/v1/cameras/seedcam/status")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one = h.get_json("/api/v1/cameras/seedcam/status").await;
     assert_eq!(one["frames_rejected"], 3, "{one}");
     // The connection is still open and takes JPEGs.
     seed_frame(&mut ws, &jpeg(4)).await.unwrap();
     let cam = h.hub.cameras.by_id(1).unwrap().clone();
-    while cam.frames_total.load(std::sync::atomic::Ordering::Relaxed) < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the connection was dropped"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_frames(&cam, 2, "the connection was dropped").await;
     ws.close(None).await.unwrap();
     h.stop().await;
 }
