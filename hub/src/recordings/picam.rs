@@ -198,6 +198,8 @@ fn rewrap(ffmpeg: &Path, source: &Path, kind: PicamKind, out: &PathBuf) -> Resul
     cmd.arg("-i")
         .arg(source)
         .args(["-map", "0:v:0", "-c:v", "copy", "-an", "-sn", "-dn"])
+        // The 90 kHz clock of every other segment in the store.
+        .args(["-video_track_timescale", "90000"])
         .args([
             "-f",
             "mp4",
