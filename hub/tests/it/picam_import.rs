@@ -168,7 +168,8 @@ async fn picam_recordings_are_imported_listed_and_played() {
     );
 
     // Listed, with the times of their names and their own lengths (4 s: 120 frames at
-    // 30 fps; the unconverted one read at the camera's 30 fps too).
+    // 30 fps, the unconverted one read at the camera's 30 fps too; the frame times come
+    // from Pi-Cam's file, rounded on its own clock, so a millisecond may be missing).
     let list = h.get_json("/api/recordings?camera=old-pi").await;
     let segs = list["segments"].as_array().unwrap();
     assert_eq!(segs.len(), 3, "{list}");
@@ -181,7 +182,8 @@ async fn picam_recordings_are_imported_listed_and_played() {
     {
         assert_eq!(s["name"], n.as_str(), "{s}");
         assert_eq!(s["start_ms"], T1305_BERLIN + offset, "{s}");
-        assert_eq!(s["duration_ms"], 4000, "{s}");
+        let duration = s["duration_ms"].as_i64().unwrap();
+        assert!((3999..=4000).contains(&duration), "{s}");
         assert_eq!(s["source"], "found", "{s}");
         assert_eq!(
             (s["width"].as_u64(), s["height"].as_u64()),
