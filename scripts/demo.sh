@@ -51,6 +51,9 @@ port=${listen##*:}
 
 hub_pid=""
 agent_pid=""
+# Stops the hub and the agent with one SIGTERM each (they drain; a second
+# signal would make them exit at once). They run in process groups of their own
+# (set -m below), so Ctrl-C in the terminal reaches only this script.
 stop() {
   trap - EXIT INT TERM
   for pid in $agent_pid $hub_pid; do
@@ -62,6 +65,7 @@ stop() {
 }
 trap stop EXIT
 trap 'stop; exit 0' INT TERM
+set -m
 
 # A token file from an earlier run must not be taken for this run's.
 rm -f "$data/demo-agent.token"
