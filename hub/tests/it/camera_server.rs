@@ -165,7 +165,25 @@ async fn a_token_file_others_can_read_is_refused() {
         e.contains("camera[0]: token_file") && e.contains("chmod 600"),
         "{e}"
     );
+    // `hub check-config` says the same before a start.
+    let config = dir.path().join("hub.toml");
+    std::fs::write(&config, &text).unwrap();
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+            .arg("--config")
+            .arg(&config)
+            .arg("check-config")
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("camera[0]: token_file"),
+        "{err}"
+    );
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(check().status.success());
     assert!(hub::server::build(cfg, Default::default()).is_ok());
 }
 
