@@ -47,7 +47,8 @@ async fn demo_script_shows_live_agent_video_and_uploaded_recordings() {
     )
     .unwrap();
     script
-        .wait_for_log("demo: running", Duration::from_secs(90))
+        // The banner's last line (the log is read line by line).
+        .wait_for_log("files      hub", Duration::from_secs(90))
         .unwrap_or_else(|e| panic!("{e:#}\n{}", script.log()));
     let login = std::fs::read_to_string(data.join("demo-login.txt")).unwrap();
     let mut lines = login.lines();
