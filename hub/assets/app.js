@@ -363,7 +363,8 @@ async function statusPage() {
       h.textContent = "";
       h.appendChild(H.el("span", "badge " + health, health));
       tr.dataset.health = health;
-      cell("frames", c.fps.toFixed(1) + " fps · " + c.frames_total + " frames");
+      cell("frames", c.fps.toFixed(1) + " fps · " + c.frames_total + " frames" + (c.frames_rejected ? " · " + c.frames_rejected + " not JPEG (skipped)" : ""));
+      tr.querySelector(".frames").title = c.last_rejected || "";
       cell("last", T.ago(c.last_frame_ms));
       const v = c.video;
       cell("video", v && v.codec ? v.codec + (v.width ? " " + v.width + "×" + v.height : "") : v ? "waiting for video" : "JPEG");

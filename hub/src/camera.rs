@@ -35,6 +35,8 @@ pub struct LiveFrame {
 struct Stats {
     arrivals: crate::rate::Arrivals,
     last_frame_wall: Option<SystemTime>,
+    /// Why the latest pushed frame that was not taken was refused.
+    last_rejected: Option<String>,
 }
 
 /// A camera and its live state.
@@ -45,6 +47,8 @@ pub struct Camera {
     /// Facts of its source (see [`crate::config::SourceConfig::kind`]).
     pub kind: SourceKind,
     pub fallback_image: Option<std::path::PathBuf>,
+    /// The literal token its agent presents (`token_file`), when not derived.
+    literal_token: Option<String>,
     /// Encoded video (H.264/H.265) for cameras whose source produces it;
     /// `None` for JPEG-only cameras (agents push JPEG and record on the Pi).
     pub video: Option<Arc<crate::video::VideoFeed>>,
@@ -84,6 +88,9 @@ pub struct CameraStatus {
     /// When the last frame arrived.
     pub last_frame: Option<SystemTime>,
     pub frames_total: u64,
+    /// Pushed frames that were not JPEG pictures (skipped), and why the latest was.
+    pub frames_rejected: u64,
+    pub last_rejected: Option<String>,
     /// Live JPEG views subscribed now.
     pub viewers: usize,
     /// Encoded video and its source's state (cameras with a video feed).
@@ -93,6 +100,29 @@ pub struct CameraStatus {
 static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 impl Camera {
+    /// The camera of `c`, reading its `token_file` if it has one.
+    pub fn load(c: &CameraConfig) -> Result<Camera, String> {
+        let mut cam = Camera::from_config(c);
+        if let crate::config::SourceConfig::Agent {
+            token_file: Some(path),
+            ..
+        } = &c.source
+        {
+            let token = crate::config::read_secret_file("token_file", path)?;
+            let token = token.trim();
+            if token.is_empty() || token.len() > wire::MAX_TOKEN_LEN {
+                return Err(format!(
+                    "token_file {}: the token must be 1 to {} bytes",
+                    path.display(),
+                    wire::MAX_TOKEN_LEN
+                ));
+            }
+            cam.literal_token = Some(token.to_owned());
+        }
+        Ok(cam)
+    }
+
+    /// The camera of `c` (a `token_file` is not read: see [`Camera::load`]).
     pub fn from_config(c: &CameraConfig) -> Camera {
         let kind = c.source.kind();
         Camera {
@@ -101,6 +131,7 @@ impl Camera {
             description: c.description.clone(),
             kind,
             fallback_image: c.fallback_image.clone(),
+            literal_token: None,
             video: kind.video.then(|| Arc::new(crate::video::VideoFeed::new())),
             events: crate::event_feed::EventFeed::default(),
             live: watch::Sender::new(None),
@@ -133,6 +164,24 @@ impl Camera {
             jpeg,
             received_at: now_wall,
         }));
+    }
+
+    /// Whether `presented` is the token of this camera's agent: the literal one of its
+    /// `token_file`, else the one derived from `secret`; `None` if no agent may push
+    /// to it. Constant time in the tokens' content.
+    pub fn agent_token_ok(&self, secret: &[u8], presented: &str) -> Option<bool> {
+        let scheme = self.kind.agent_token?;
+        Some(match &self.literal_token {
+            Some(token) => wire::literal_token_matches(token, presented),
+            None => wire::verify_token(scheme, secret, self.id, presented),
+        })
+    }
+
+    /// Count a pushed frame that was not taken (not a JPEG picture), and keep why for
+    /// the camera's status.
+    pub fn reject_frame(&self, why: String) {
+        self.frames_rejected.fetch_add(1, Ordering::Relaxed);
+        lock(&self.stats).last_rejected = Some(why);
     }
 
     /// A receiver of the latest frame (the current one is marked seen only
@@ -195,6 +244,8 @@ impl Camera {
             fps,
             last_frame: st.last_frame_wall,
             frames_total: self.frames_total.load(Ordering::Relaxed),
+            frames_rejected: self.frames_rejected.load(Ordering::Relaxed),
+            last_rejected: st.last_rejected.clone(),
             viewers: self.live.receiver_count(),
             video,
         }
@@ -240,14 +291,16 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(cameras: &[CameraConfig]) -> Registry {
+    /// The cameras of the configuration; fails on a `token_file` that cannot be read
+    /// or is readable by others, naming the camera.
+    pub fn new(cameras: &[CameraConfig]) -> Result<Registry, String> {
         let mut r = Registry::default();
-        for c in cameras {
-            let cam = Arc::new(Camera::from_config(c));
+        for (i, c) in cameras.iter().enumerate() {
+            let cam = Arc::new(Camera::load(c).map_err(|e| format!("camera[{i}]: {e}"))?);
             r.by_id.insert(cam.id, cam.clone());
             r.by_name.insert(cam.name.clone(), cam);
         }
-        r
+        Ok(r)
     }
 
     pub fn by_id(&self, id: u32) -> Option<&Arc<Camera>> {
@@ -275,6 +328,7 @@ mod tests {
             description: String::new(),
             source: crate::config::SourceConfig::Agent {
                 token_scheme: wire::TokenScheme::HmacSha256,
+                token_file: None,
             },
             fallback_image: None,
             segment_duration: None,

@@ -13,7 +13,6 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -176,18 +175,8 @@ pub fn convert(
 
 /// Write `password` to `path`, readable by its owner only.
 fn write_password(path: &Path, password: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    writeln!(f, "{password}")?;
-    f.sync_all()?;
-    Ok(())
+    crate::config::write_secret_file(path, &format!("{password}\n"))
+        .with_context(|| format!("creating {}", path.display()))
 }
 
 /// The command: with `config`, append to it (password files beside it);

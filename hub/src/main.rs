@@ -49,6 +49,23 @@ enum Cmd {
     /// "reolink": appended to --config FILE if given, else printed. Passwords
     /// go to mode-0600 files, never into the TOML.
     ImportCameraProxy { settings: PathBuf },
+    /// Index Pi-Cam's recordings (DD-MM-YYYY_HHhMMmSSs.mp4 and .h264 in DIR) as
+    /// segments of camera NAME, by the time in their names; files are copied (rewrapped
+    /// by ffmpeg, no re-encoding), never moved. Run it with the hub stopped; running it
+    /// again imports only what is new.
+    ImportPicam {
+        dir: PathBuf,
+        /// The camera (its `name` in the configuration) the recordings belong to.
+        #[arg(long)]
+        camera: String,
+        /// The IANA time zone Pi-Cam's Pi ran in (its names are local time);
+        /// default: this machine's.
+        #[arg(long)]
+        time_zone: Option<String>,
+        /// The ffmpeg program.
+        #[arg(long, default_value_os_t = cmds::import_picam::default_ffmpeg())]
+        ffmpeg: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,9 +82,23 @@ fn main() -> ExitCode {
         (Some(Cmd::User(u)), cfg) => cmds::user::run(cfg, u),
         (Some(Cmd::Check), cfg) => cmds::check::run(cfg),
         (Some(Cmd::ImportCameraProxy { settings }), cfg) => hub::import::run(&settings, cfg),
+        (
+            Some(Cmd::ImportPicam {
+                dir,
+                camera,
+                time_zone,
+                ffmpeg,
+            }),
+            cfg,
+        ) => cmds::import_picam::run(cfg, &dir, &camera, time_zone.as_deref(), &ffmpeg),
         (Some(Cmd::CheckConfig), Some(cfg)) => hub::config::Config::load(cfg)
-            .map(|c| eprintln!("{}: ok, {} cameras", cfg.display(), c.cameras.len()))
-            .map_err(Into::into),
+            .map_err(anyhow::Error::from)
+            .and_then(|c| {
+                // Reads each camera's token_file, as the hub does when it starts.
+                hub::camera::Registry::new(&c.cameras).map_err(anyhow::Error::msg)?;
+                eprintln!("{}: ok, {} cameras", cfg.display(), c.cameras.len());
+                Ok(())
+            }),
         (Some(Cmd::Serve) | None, Some(cfg)) => cmds::serve::run(cfg),
         (_, None) => Err(anyhow::anyhow!(
             "--config FILE is required (or run `hub demo` to try it out)"

@@ -95,7 +95,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
     let secret = load_or_create_secret(&secret_path(&cfg))?;
     let db =
         Db::open(&db_path(&cfg)).with_context(|| format!("opening {}", db_path(&cfg).display()))?;
-    let cameras = Registry::new(&cfg.cameras);
+    let cameras = Registry::new(&cfg.cameras).map_err(anyhow::Error::msg)?;
     let cfg_tls = cfg.tls.is_some();
     let recordings = crate::recordings::Recordings::open(&cfg, db.clone())
         .context("opening the recordings directories")?;

@@ -2,10 +2,13 @@
 //! I420 pictures into access units (the agent's raw sources, the hub's demo camera), and
 //! [`KeyFrameJpeg`] (openh264's decoder and a JPEG encoder) turns a key frame into a JPEG
 //! (live view of a camera that only gives H.264: the agent's rpicam and V4L2 H.264
-//! sources, the hub's RTSP and Reolink cameras).
+//! sources, the hub's RTSP and Reolink cameras). [`thumbnail`] fits a JPEG into a box
+//! (camera_proxy's `?thumbnail` snapshots).
 //!
 //! Everything here blocks for milliseconds per picture: call it from a thread of its own
 //! or the blocking pool, never on an async runtime.
+
+pub mod thumbnail;
 
 use media::h264::AccessUnit;
 use media::{Frame, Time90k, TrackConfig};

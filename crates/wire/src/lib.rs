@@ -23,7 +23,7 @@ pub use ingest::{
     DEFAULT_MAX_FRAME_LEN, IngestDecoder, IngestError, IngestEvent, MAX_TOKEN_LEN, encode_frame,
     encode_hello,
 };
-pub use token::{TokenScheme, UnknownScheme, make_token, verify_token};
+pub use token::{TokenScheme, UnknownScheme, literal_token_matches, make_token, verify_token};
 pub use viewer::{
     MAX_VIEWER_HELLO_LEN, ViewerError, ViewerHello, decode_viewer_hello, encode_viewer_hello,
 };

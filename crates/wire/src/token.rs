@@ -79,11 +79,30 @@ pub fn verify_token(scheme: TokenScheme, secret: &[u8], camera_id: u32, presente
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// True when `presented` is the literal token `expected` (one stored rather than
+/// derived, as the seed server kept them in its database). Both are hashed first and
+/// the digests compared in constant time, so neither the content nor the length of the
+/// stored token shows in the time taken.
+pub fn literal_token_matches(expected: &str, presented: &str) -> bool {
+    let a: [u8; 32] = Sha256::digest(expected.as_bytes()).into();
+    let b: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    bool::from(a.ct_eq(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const SEED_TEST_SECRET: &[u8] = b"NOTsoSECRETsecretUsedFORtESTS1234908";
+
+    #[test]
+    fn literal_tokens_match_exactly() {
+        let stored = "8e6778b8-not-derivable";
+        assert!(literal_token_matches(stored, "8e6778b8-not-derivable"));
+        assert!(!literal_token_matches(stored, "8e6778b8-not-derivablE"));
+        assert!(!literal_token_matches(stored, "8e6778b8"));
+        assert!(!literal_token_matches(stored, ""));
+    }
 
     #[test]
     fn legacy_matches_the_seed_test_vectors() {

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod demo;
+pub mod import_picam;
 pub mod serve;
 pub mod token;
 pub mod user;

@@ -45,6 +45,11 @@ pub struct Config {
     /// Extra `Origin` values allowed to open websockets (besides the hub's own).
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Web pages on other origins (`scheme://host[:port]`) that may call the HTTP APIs
+    /// from a browser (CORS, credentials included), e.g. the seed camera server's React
+    /// frontend. Other origins get no CORS headers.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
     /// How long a login session lasts.
     #[serde(default = "default_session_lifetime")]
     pub session_lifetime: Dur,
@@ -223,7 +228,7 @@ impl Config {
             if let Some(p) = c.fallback_image.as_mut() {
                 fix(p);
             }
-            if let Some(p) = c.source.password_file_mut() {
+            if let Some(p) = c.source.secret_file_mut() {
                 fix(p);
             }
         }
@@ -282,6 +287,11 @@ impl Config {
                 "max_connections, header_timeout and tls_handshake_timeout must be above 0".into(),
             ));
         }
+        for (i, o) in self.cors_origins.iter().enumerate() {
+            if let Err(reason) = check_origin(o) {
+                return Err(invalid(format!("cors_origins[{i}]"), reason));
+            }
+        }
         let mut ids = HashSet::new();
         let mut names = HashSet::new();
         for (i, c) in self.cameras.iter().enumerate() {
@@ -323,6 +333,61 @@ impl Config {
     }
 }
 
+/// An origin as browsers send it: `http://` or `https://`, a host, an optional port,
+/// nothing after (no path, no trailing slash, no wildcard).
+fn check_origin(o: &str) -> Result<(), String> {
+    let rest = o
+        .strip_prefix("http://")
+        .or_else(|| o.strip_prefix("https://"))
+        .ok_or_else(|| format!("{o:?} must start with http:// or https://"))?;
+    let ok = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !ok {
+        return Err(format!(
+            "{o:?} must be scheme://host[:port] exactly as the browser sends it \
+             (no path, no trailing slash, no wildcard)"
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `text` to a secret file at `path`, readable by its owner only (mode 0600,
+/// also when the file was there with another mode), and syncs it to disk.
+pub fn write_secret_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+/// The text of a secret file named by `key` (a password or token file), without its
+/// trailing line break. Refused if group or others can read it.
+pub fn read_secret_file(key: &str, path: &Path) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{key} {}: readable by group or others (mode {:o}); run `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        ));
+    }
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 /// Camera names appear in URLs; keep them to a safe alphabet.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -338,6 +403,27 @@ mod tests {
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
         Config::parse(s, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn cors_origins_must_be_exact_origins() {
+        let c = parse(
+            "data_dir = \"d\"\ncors_origins = [\"http://frontend.lan:3000\", \"https://[::1]\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.cors_origins.len(), 2);
+        for bad in [
+            "*",
+            "frontend.lan",
+            "http://frontend.lan/",
+            "https://a.b/path",
+            "http://",
+        ] {
+            let e = parse(&format!("data_dir = \"d\"\ncors_origins = [\"{bad}\"]\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("cors_origins[0]"), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -372,7 +458,8 @@ fps = 5
         assert!(matches!(
             c.cameras[0].source,
             SourceConfig::Agent {
-                token_scheme: wire::TokenScheme::LegacySha256
+                token_scheme: wire::TokenScheme::LegacySha256,
+                token_file: None
             }
         ));
         assert!(matches!(

@@ -34,6 +34,11 @@ pub enum SourceConfig {
         /// How the agent's token is derived from the hub secret.
         #[serde(default)]
         token_scheme: TokenScheme,
+        /// A file holding the literal token the agent presents, for tokens that are not
+        /// derived from the secret (the seed server kept them in its database). Must not
+        /// be readable by group or others. When set, only this token is accepted.
+        #[serde(default)]
+        token_file: Option<PathBuf>,
     },
     /// A built-in moving test pattern (no hardware).
     Demo(DemoSettings),
@@ -47,7 +52,7 @@ impl SourceConfig {
     /// The source's facts. One arm per kind: a new kind cannot be left out.
     pub fn kind(&self) -> SourceKind {
         match self {
-            SourceConfig::Agent { token_scheme } => SourceKind {
+            SourceConfig::Agent { token_scheme, .. } => SourceKind {
                 name: "agent",
                 agent_token: Some(*token_scheme),
                 video: false,
@@ -259,12 +264,14 @@ impl SourceConfig {
         }
     }
 
-    /// The password file of a bridged camera, for resolving relative paths.
-    pub fn password_file_mut(&mut self) -> Option<&mut PathBuf> {
+    /// The file of the camera's secret (a bridged camera's password, an agent camera's
+    /// literal token), for resolving relative paths.
+    pub fn secret_file_mut(&mut self) -> Option<&mut PathBuf> {
         match self {
             SourceConfig::Rtsp(s) => s.password_file.as_mut(),
             SourceConfig::Reolink(s) => s.password_file.as_mut(),
-            _ => None,
+            SourceConfig::Agent { token_file, .. } => token_file.as_mut(),
+            SourceConfig::Demo(_) => None,
         }
     }
 

@@ -18,8 +18,10 @@ pub enum Source {
     Upload,
     /// Recorded by the hub from the camera's video feed.
     Recorder,
-    /// A file `hub check` found on disk without a row (e.g. the hub stopped
-    /// between the rename and the insert).
+    /// A file neither recorded by the hub nor uploaded by an agent: one `hub check`
+    /// found on disk without a row (e.g. the hub stopped between the rename and the
+    /// insert), or one imported from another system (`hub import-picam`). (The
+    /// column's CHECK constraint knows these three values.)
     Found,
 }
 

@@ -17,6 +17,7 @@
 pub mod check;
 pub mod export;
 pub mod index;
+pub mod picam;
 pub mod read;
 pub mod recorder;
 pub mod retention;

@@ -204,12 +204,32 @@ impl Recordings {
                  the upload was discarded"
             )));
         }
-        let probe = match super::probe_file(&data) {
+        self.commit_staged(camera, name, &data, &retimed, got, Source::Upload, &discard)
+    }
+
+    /// Commits a complete staged segment file `data` (SHA-256 `sha256`) as `name` of
+    /// `camera`: probed (not a complete fMP4: rejected and `discard`ed), moved to start
+    /// at media time 0 if it does not (through the copy `retimed`), moved into the
+    /// camera's directory in the store's crash-safe order, indexed with `source`, and
+    /// the staging files `discard`ed. A file of that name already on disk without a row
+    /// is indexed instead (same content) or refused (other content).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn commit_staged(
+        self: &Arc<Self>,
+        camera: &str,
+        name: &str,
+        data: &std::path::Path,
+        retimed: &std::path::Path,
+        got: String,
+        source: Source,
+        discard: &dyn Fn(),
+    ) -> Result<Segment> {
+        let probe = match super::probe_file(data) {
             Ok(p) if p.recovery.fragments > 0 && p.is_complete() => p,
             Ok(_) => {
                 discard();
                 return Err(RecError::Rejected(
-                    "not a complete fMP4 segment; the upload was discarded".into(),
+                    "not a complete fMP4 segment; it was discarded".into(),
                 ));
             }
             Err(e) => {
@@ -223,7 +243,7 @@ impl Recordings {
         let start_ms = store::parse_segment_name(name)
             .ok_or_else(|| RecError::Invalid(format!("{name:?} is not a segment name")))?;
         // What is stored: the upload, or a copy whose media time starts at 0.
-        let (src, stored_sha) = match store::write_retimed_copy(&data, &retimed) {
+        let (src, stored_sha) = match store::write_retimed_copy(data, retimed) {
             Ok(Some(c)) => {
                 tracing::info!(
                     camera,
@@ -231,9 +251,9 @@ impl Recordings {
                     was_at = %c.was_at,
                     "moved the uploaded segment's media time to start at 0"
                 );
-                (retimed.as_path(), super::sha256_file(&retimed)?)
+                (retimed, super::sha256_file(retimed)?)
             }
-            Ok(None) => (data.as_path(), got.clone()),
+            Ok(None) => (data, got.clone()),
             Err(store::StoreError::BadSegment(why)) => {
                 tracing::warn!(
                     camera,
@@ -241,13 +261,13 @@ impl Recordings {
                     why,
                     "cannot move the uploaded segment's media time to 0; storing it as sent"
                 );
-                (data.as_path(), got.clone())
+                (data, got.clone())
             }
             Err(e) => return Err(e.into()),
         };
         // A file of this name on disk but not in the index (a crash before the insert).
         if dir.path().join(name).exists() {
-            let seg = self.index_file(camera, name, Source::Upload)?;
+            let seg = self.index_file(camera, name, source)?;
             discard();
             if seg.sha256 == stored_sha {
                 return Ok(seg);
@@ -275,7 +295,7 @@ impl Recordings {
             codec: probe.codec_string,
             width: u32::from(probe.width),
             height: u32::from(probe.height),
-            source: Source::Upload,
+            source,
         };
         self.insert(&seg)?;
         discard();

@@ -13,7 +13,8 @@ use wire::{IngestDecoder, IngestEvent};
 
 use super::AppState;
 use super::ws::{
-    GOING_AWAY, HELLO_TIMEOUT, IDLE_TIMEOUT, NORMAL, POLICY_VIOLATION, foreign_origin, send_close,
+    GOING_AWAY, HELLO_TIMEOUT, IDLE_TIMEOUT, MESSAGE_TOO_BIG, NORMAL, POLICY_VIOLATION,
+    foreign_origin, send_close, too_big,
 };
 use crate::camera::{Camera, now_ms};
 
@@ -25,12 +26,17 @@ pub async fn upgrade(
     if let Some(refused) = foreign_origin(&hub, &headers) {
         return refused;
     }
-    let max = hub.cfg.max_frame_size.0 as usize;
-    // One websocket message may carry a whole length-prefixed frame (the
-    // seed client's framing) plus a little more.
-    ws.max_message_size(max + 64 * 1024)
-        .max_frame_size(max + 64 * 1024)
+    let max = max_message(&hub);
+    ws.max_message_size(max)
+        .max_frame_size(max)
         .on_upgrade(move |socket| run(hub, socket))
+}
+
+/// The largest websocket message accepted: one whole length-prefixed frame
+/// (the seed client's framing) plus a little more. A larger message is
+/// refused from its header with 1009, before its body is read.
+fn max_message(hub: &AppState) -> usize {
+    hub.cfg.max_frame_size.0 as usize + 64 * 1024
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: impl Into<String>) {
@@ -49,6 +55,8 @@ async fn close(mut socket: WebSocket, code: u16, reason: impl Into<String>) {
 
 enum Next {
     Data(bytes::Bytes),
+    /// A message over [`max_message`].
+    TooBig,
     Closed,
     TimedOut,
     Shutdown,
@@ -62,6 +70,7 @@ async fn next_data(hub: &AppState, socket: &mut WebSocket, timeout: std::time::D
         };
         match msg {
             Err(_) => return Next::TimedOut,
+            Ok(Some(Err(e))) if too_big(&e) => return Next::TooBig,
             Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return Next::Closed,
             Ok(Some(Ok(Message::Binary(b)))) => return Next::Data(b),
             // The protocol is binary; pings are answered by the library.
@@ -87,6 +96,10 @@ async fn run(hub: AppState, mut socket: WebSocket) {
         }
         match next_data(&hub, &mut socket, HELLO_TIMEOUT).await {
             Next::Data(b) => buf.extend_from_slice(&b),
+            Next::TooBig => {
+                tracing::warn!("ingest hello refused: websocket message too big");
+                return close(socket, MESSAGE_TOO_BIG, too_big_reason(&hub)).await;
+            }
             Next::TimedOut => return close(socket, POLICY_VIOLATION, "No hello received").await,
             Next::Closed => return,
             Next::Shutdown => return close(socket, GOING_AWAY, "hub shutting down").await,
@@ -102,7 +115,7 @@ async fn run(hub: AppState, mut socket: WebSocket) {
         )
         .await;
     };
-    let Some(token_scheme) = cam.kind.agent_token else {
+    let Some(token_ok) = cam.agent_token_ok(&hub.secret, &token) else {
         tracing::warn!(
             camera,
             "ingest for a camera that is not fed by an agent refused"
@@ -114,7 +127,7 @@ async fn run(hub: AppState, mut socket: WebSocket) {
         )
         .await;
     };
-    if !wire::verify_token(token_scheme, &hub.secret, camera, &token) {
+    if !token_ok {
         tracing::warn!(camera, name = %cam.name, "ingest with an invalid token refused");
         return close(socket, POLICY_VIOLATION, "Invalid token").await;
     }
@@ -141,6 +154,7 @@ async fn connected(
         End::PeerClosed => Some("the agent disconnected".to_owned()),
         End::Idle => Some("the agent was silent for too long".to_owned()),
         End::Protocol(e) => Some(format!("the agent's stream was refused: {e}")),
+        End::TooBig => Some("the agent sent a websocket message over the size limit".to_owned()),
         End::Shutdown => Some("the hub shut down".to_owned()),
         // The newer connection has the camera: it is still online.
         End::Superseded => None,
@@ -159,6 +173,14 @@ async fn connected(
             tracing::warn!(error = %e, "agent stream refused");
             close(socket, e.close_code(), e.to_string()).await;
         }
+        End::TooBig => {
+            tracing::warn!(
+                max_bytes = max_message(&hub),
+                "websocket message too big; closing"
+            );
+            let reason = too_big_reason(&hub);
+            close(socket, MESSAGE_TOO_BIG, reason).await;
+        }
         End::Superseded => {
             tracing::info!("a newer connection took this camera over");
             close(socket, NORMAL, "Superseded by a newer connection").await;
@@ -167,10 +189,18 @@ async fn connected(
     }
 }
 
+fn too_big_reason(hub: &AppState) -> String {
+    format!(
+        "Websocket message over {} bytes (max_frame_size + 64 KiB)",
+        max_message(hub)
+    )
+}
+
 enum End {
     PeerClosed,
     Idle,
     Protocol(wire::IngestError),
+    TooBig,
     Superseded,
     Shutdown,
 }
@@ -183,7 +213,7 @@ async fn stream_frames(
     buf: &mut BytesMut,
     guard: &crate::camera::ConnectionGuard<'_>,
 ) -> End {
-    use std::sync::atomic::Ordering;
+    let logged_not_jpeg = &mut false;
     loop {
         loop {
             match dec.decode(buf) {
@@ -191,14 +221,19 @@ async fn stream_frames(
                     if !guard.owns_camera() {
                         return End::Superseded;
                     }
-                    if jpeg.len() >= 2 && jpeg[0] == 0xFF && jpeg[1] == 0xD8 {
+                    if jpeg.starts_with(&[0xFF, 0xD8, 0xFF]) {
                         cam.publish(jpeg);
                     } else {
-                        cam.frames_rejected.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(
-                            len = jpeg.len(),
-                            "frame without a JPEG start marker skipped"
-                        );
+                        let why = not_jpeg_reason(&jpeg);
+                        // Once per connection in the log; every one is counted and the
+                        // latest reason shown in the camera's status.
+                        if !*logged_not_jpeg {
+                            *logged_not_jpeg = true;
+                            tracing::warn!(
+                                "{why}; skipped (further ones on this connection are only counted)"
+                            );
+                        }
+                        cam.reject_frame(why);
                     }
                 }
                 Ok(Some(IngestEvent::Hello { .. })) => unreachable!("one hello per stream"),
@@ -208,9 +243,40 @@ async fn stream_frames(
         }
         match next_data(hub, socket, IDLE_TIMEOUT).await {
             Next::Data(b) => buf.extend_from_slice(&b),
+            Next::TooBig => return End::TooBig,
             Next::Closed => return End::PeerClosed,
             Next::TimedOut => return End::Idle,
             Next::Shutdown => return End::Shutdown,
         }
+    }
+}
+
+/// Why a pushed frame is not taken as a JPEG: its size and first bytes (never more, so
+/// nothing of a mistaken payload ends up in the log).
+fn not_jpeg_reason(frame: &[u8]) -> String {
+    let head: Vec<String> = frame.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!(
+        "a {}-byte frame is not a JPEG (starts {})",
+        frame.len(),
+        if head.is_empty() {
+            "empty".to_owned()
+        } else {
+            head.join(" ")
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn not_jpeg_reason_names_size_and_first_bytes() {
+        assert_eq!(
+            super::not_jpeg_reason(b"\x89PNG\r\n"),
+            "a 6-byte frame is not a JPEG (starts 89 50 4e 47)"
+        );
+        assert_eq!(
+            super::not_jpeg_reason(b""),
+            "a 0-byte frame is not a JPEG (starts empty)"
+        );
     }
 }

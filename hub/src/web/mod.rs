@@ -42,6 +42,8 @@ pub struct WebState {
     mjpeg: HashMap<u32, Arc<mjpeg::PartCache>>,
     /// Each video camera's HLS window, by camera name.
     hls: HashMap<String, Arc<video::hls::HlsStore>>,
+    /// The CORS policy for `cors_origins`.
+    cors: tower_http::cors::CorsLayer,
 }
 
 impl std::fmt::Debug for WebState {
@@ -75,7 +77,13 @@ impl WebState {
             }
         }
         let mjpeg = hub.cameras.iter().map(|c| (c.id, Arc::default())).collect();
-        Arc::new(WebState { hub, mjpeg, hls })
+        let cors = cors_layer(&hub.cfg.cors_origins);
+        Arc::new(WebState {
+            hub,
+            mjpeg,
+            hls,
+            cors,
+        })
     }
 }
 
@@ -170,6 +178,8 @@ pub fn routes() -> Vec<Route> {
     let mut v = vec![
         // Pages and login (people).
         Route::new("/", Public).get(pages::root),
+        // Pi-Cam's live page was /index.html: bookmarks of it lead to ours.
+        Route::new("/index.html", Public).get(pages::root),
         Route::new("/login", Public)
             .get(pages::login_form)
             .post(pages::login_submit),
@@ -222,7 +232,46 @@ pub fn router(hub: AppState) -> Router {
     .layer(axum::extract::DefaultBodyLimit::max(
         hub.cfg.max_frame_size.0 as usize + 64 * 1024,
     ))
+    .layer(middleware::from_fn_with_state(hub.clone(), cors))
     .with_state(hub)
+}
+
+/// CORS for the origins in `cors_origins` (tower-http's `CorsLayer`): their preflights
+/// are answered and their responses carry `Access-Control-Allow-Origin` and
+/// `-Credentials`. A request from any other origin passes by untouched, so it gets no
+/// CORS header at all (and a preflight from it no answer of CORS).
+async fn cors(State(hub): State<AppState>, req: Request, next: Next) -> Response {
+    use tower::{Layer, ServiceExt};
+    let listed = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|o| hub.cfg.cors_origins.iter().any(|c| c == o));
+    if !listed {
+        return next.run(req).await;
+    }
+    match hub.cors.layer(next).oneshot(req).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    }
+}
+
+/// The CORS policy of `cors_origins` (only applied to requests from them).
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer, ExposeHeaders};
+    let origins: Vec<header::HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers(ExposeHeaders::list([
+            header::CONTENT_RANGE,
+            header::CONTENT_LENGTH,
+            header::ACCEPT_RANGES,
+            header::HeaderName::from_static("upload-offset"),
+        ]))
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// The `Origin` of a request is ours when its host:port is the `Host`
@@ -251,8 +300,11 @@ async fn cross_site_guard(State(hub): State<AppState>, req: Request, next: Next)
     let m = req.method();
     if m != Method::GET && m != Method::HEAD && m != Method::OPTIONS {
         let headers = req.headers();
-        let ok = if headers.contains_key(header::ORIGIN) {
+        let ok = if let Some(origin) = headers.get(header::ORIGIN) {
             origin_allowed(&hub, headers)
+                || origin
+                    .to_str()
+                    .is_ok_and(|o| hub.cfg.cors_origins.iter().any(|c| c == o))
         } else if let Some(referer) = headers.get(header::REFERER).and_then(|v| v.to_str().ok()) {
             let origin: String = referer.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
             let mut h = headers.clone();

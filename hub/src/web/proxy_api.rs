@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -33,13 +33,25 @@ pub fn jpeg_response(jpeg: bytes::Bytes) -> Response {
         .into_response()
 }
 
+/// The box camera_proxy fitted `?thumbnail` snapshots into, and its JPEG quality
+/// (Pillow's default).
+const THUMBNAIL_BOX: (u32, u32) = (800, 474);
+const THUMBNAIL_QUALITY: u8 = 75;
+
 /// `GET /api/v1/cameras/{name}`: the latest JPEG; waits briefly for a first
-/// frame, then serves the configured fallback image, else 404.
+/// frame, then serves the configured fallback image, else 404. With a
+/// `thumbnail` parameter (any value, as camera_proxy read it) the picture is
+/// fitted into 800x474, its aspect ratio kept, never enlarged.
 pub async fn snapshot(
     State(hub): State<AppState>,
     _v: Viewer,
     Path(name): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Response {
+    let thumb = query.is_some_and(|q| {
+        q.split('&')
+            .any(|p| p.split('=').next() == Some("thumbnail"))
+    });
     let cam = match camera(&hub, &name) {
         Ok(c) => c,
         Err(r) => return r,
@@ -50,7 +62,30 @@ pub async fn snapshot(
         _ => None,
     };
     if let Some(jpeg) = latest {
-        return jpeg_response(jpeg);
+        if !thumb {
+            return jpeg_response(jpeg);
+        }
+        let (w, h) = THUMBNAIL_BOX;
+        let input = jpeg.clone();
+        let made = tokio::task::spawn_blocking(move || {
+            codec::thumbnail::thumbnail(&input, w, h, THUMBNAIL_QUALITY)
+        })
+        .await;
+        return match made {
+            Ok(Ok(Some(small))) => jpeg_response(small.into()),
+            Ok(Ok(None)) => jpeg_response(jpeg),
+            Ok(Err(e)) => {
+                tracing::warn!(camera = %cam.name, error = %e, "no thumbnail of the latest frame");
+                message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("No thumbnail: {e}"),
+                )
+            }
+            Err(e) => message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("No thumbnail: {e}"),
+            ),
+        };
     }
     if let Some(path) = &cam.fallback_image {
         match tokio::fs::read(path).await {

@@ -139,19 +139,25 @@ pub async fn stream_image(
         if !first {
             tokio::time::sleep(delay).await;
         }
-        // The first event is the current frame, if there is one.
-        let frame = loop {
-            if first && let Some(f) = rx.borrow_and_update().clone() {
-                break f;
-            }
-            rx.changed().await.ok()?;
-            if let Some(f) = rx.borrow_and_update().clone() {
-                break f;
+        // The first event is the current frame; for a camera without one yet it is the
+        // empty data URL the seed sent (`data:image/jpg;base64,`), which its frontend
+        // shows as "Camera is offline".
+        let jpeg = if first {
+            rx.borrow_and_update()
+                .as_ref()
+                .map(|f| f.jpeg.clone())
+                .unwrap_or_default()
+        } else {
+            loop {
+                rx.changed().await.ok()?;
+                if let Some(f) = rx.borrow_and_update().clone() {
+                    break f.jpeg;
+                }
             }
         };
         let data = format!(
             "data:image/jpg;base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(&frame.jpeg)
+            base64::engine::general_purpose::STANDARD.encode(&jpeg)
         );
         let ev = Event::default().event("image-update").data(data);
         Some((Ok::<Event, Infallible>(ev), (rx, false)))
@@ -192,18 +198,13 @@ pub async fn update_image(State(hub): State<AppState>, mut form: Multipart) -> R
     let Some(cam) = hub.cameras.by_id(id).cloned() else {
         return message(StatusCode::BAD_REQUEST, format!("No camera with id {id}"));
     };
-    let Some(token_scheme) = cam.kind.agent_token else {
+    let Some(token_ok) = cam.agent_token_ok(&hub.secret, token.as_deref().unwrap_or("")) else {
         return message(
             StatusCode::BAD_REQUEST,
             format!("Camera {id} does not accept pushed frames"),
         );
     };
-    if !wire::verify_token(
-        token_scheme,
-        &hub.secret,
-        id,
-        token.as_deref().unwrap_or(""),
-    ) {
+    if !token_ok {
         tracing::warn!(camera = id, "image upload with an invalid token refused");
         return message(StatusCode::UNAUTHORIZED, "Invalid token");
     }

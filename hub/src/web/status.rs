@@ -20,6 +20,11 @@ pub struct CameraJson {
     /// Unix milliseconds of the last frame, if any.
     pub last_frame_ms: Option<i64>,
     pub frames_total: u64,
+    /// Pushed frames skipped because they were not JPEG pictures.
+    pub frames_rejected: u64,
+    /// Why the latest skipped frame was, once there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_rejected: Option<String>,
     pub viewers: usize,
     /// Encoded video and its source's state (cameras with a video feed).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,6 +81,8 @@ impl From<CameraStatus> for CameraJson {
             fps: s.fps,
             last_frame_ms: s.last_frame.map(unix_ms),
             frames_total: s.frames_total,
+            frames_rejected: s.frames_rejected,
+            last_rejected: s.last_rejected,
             viewers: s.viewers,
             video: s.video.map(VideoJson::from),
         }
@@ -126,6 +133,7 @@ mod tests {
             description: "by the door".into(),
             kind: crate::config::SourceConfig::Agent {
                 token_scheme: wire::TokenScheme::HmacSha256,
+                token_file: None,
             }
             .kind(),
             online: true,
@@ -133,6 +141,8 @@ mod tests {
             fps: 9.5,
             last_frame: Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(1234)),
             frames_total: 7,
+            frames_rejected: 0,
+            last_rejected: None,
             viewers: 2,
             video,
         }
@@ -144,7 +154,7 @@ mod tests {
         let plain = serde_json::to_string(&CameraJson::from(camera(None))).unwrap();
         assert_eq!(
             plain,
-            r#"{"id":3,"name":"porch","description":"by the door","kind":"agent","online":true,"connected":false,"fps":9.5,"last_frame_ms":1234,"frames_total":7,"viewers":2}"#
+            r#"{"id":3,"name":"porch","description":"by the door","kind":"agent","online":true,"connected":false,"fps":9.5,"last_frame_ms":1234,"frames_total":7,"frames_rejected":0,"viewers":2}"#
         );
         let video = VideoStatus {
             track: None,

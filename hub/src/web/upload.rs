@@ -71,10 +71,7 @@ fn authorize(hub: &AppState, id: &str, headers: &HeaderMap) -> Result<String, No
         return Err(NoToken);
     }
     let cam = hub.cameras.by_id(id).ok_or(NoToken)?;
-    let Some(token_scheme) = cam.kind.agent_token else {
-        return Err(NoToken);
-    };
-    if !wire::verify_token(token_scheme, &hub.secret, id, token) {
+    if !cam.agent_token_ok(&hub.secret, token).ok_or(NoToken)? {
         tracing::warn!(camera = id, "upload with a bad agent token refused");
         return Err(NoToken);
     }

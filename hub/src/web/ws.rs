@@ -15,6 +15,7 @@ pub const NORMAL: u16 = 1000;
 pub const GOING_AWAY: u16 = 1001;
 pub const INVALID_PAYLOAD: u16 = 1007;
 pub const POLICY_VIOLATION: u16 = 1008;
+pub const MESSAGE_TOO_BIG: u16 = 1009;
 pub const INTERNAL_ERROR: u16 = 1011;
 
 /// How long a websocket peer may stay silent before it is dropped.
@@ -36,4 +37,18 @@ pub async fn send_close(socket: &mut WebSocket, code: u16, reason: &str) {
             reason: reason.into(),
         })))
         .await;
+}
+
+/// Whether a receive error is a message (or frame) over the upgrade's size limit, which
+/// the library refuses from its header before reading the body: the peer gets
+/// [`MESSAGE_TOO_BIG`] rather than a dropped connection.
+pub fn too_big(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(tungstenite::Error::Capacity(_)) = err.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }

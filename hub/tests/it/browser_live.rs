@@ -185,7 +185,13 @@ async fn browser_logs_in_and_sees_live_video() {
     assert_eq!(fit, serde_json::json!([true, true, true, true, true]));
     std::fs::write(h.dir.path().join("camera-page.png"), &c).unwrap();
 
-    // Status: one row per camera with its health.
+    // Status: one row per camera with its health. The agent camera had pushed frames
+    // that were not JPEG (as the ingest counts them): the row says so.
+    h.hub
+        .cameras
+        .by_id(2)
+        .unwrap()
+        .reject_frame("a 5-byte frame is not a JPEG (starts 68 65 6c 6c)".into());
     b.goto(&h.url("/status")).await.unwrap();
     b.wait_until(
         "const r = document.querySelector('#cameras tr[data-camera-id=\"1\"]'); return r && r.dataset.health === 'online'",
@@ -205,6 +211,19 @@ async fn browser_logs_in_and_sees_live_video() {
     );
     assert_eq!(rows[0][0], "pattern");
     assert_eq!(rows[0][1], "online");
+    let frames = b
+        .eval(
+            "const f = document.querySelector('#cameras tr[data-camera-id=\"2\"] .frames'); return [f.textContent, f.title]",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        frames,
+        serde_json::json!([
+            "0.0 fps · 0 frames · 1 not JPEG (skipped)",
+            "a 5-byte frame is not a JPEG (starts 68 65 6c 6c)"
+        ])
+    );
     let current = b
         .eval("return document.querySelector('header nav a[aria-current=page]').textContent")
         .await

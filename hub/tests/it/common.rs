@@ -29,7 +29,14 @@ impl TestHub {
     /// data directory and secret; `{dir}` in `extra` is the test's
     /// temporary directory.
     pub async fn start(extra: &str) -> TestHub {
+        TestHub::start_prepared(extra, |_| {}).await
+    }
+
+    /// [`TestHub::start`], after `prepare` has put files in the test's directory (token
+    /// files, recordings to import) that the configuration names.
+    pub async fn start_prepared(extra: &str, prepare: impl FnOnce(&Path)) -> TestHub {
         let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path());
         let extra = extra.replace("{dir}", &dir.path().display().to_string());
         write_secret(&dir.path().join("secret"), SECRET);
         let text = format!(
@@ -76,6 +83,17 @@ impl TestHub {
         self.client()
             .get(self.url(path))
             .basic_auth(USER, Some(PASSWORD))
+    }
+
+    /// GET `path` with Basic auth, as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get_auth(path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     pub async fn stop(self) {

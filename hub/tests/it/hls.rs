@@ -1,6 +1,8 @@
 //! HLS from memory for the demo camera: a bounded sliding playlist of fMP4
 //! segments behind auth, segments that expire, and (when installed) ffprobe
-//! reading the stream with Basic credentials, as the seed's clients would.
+//! reading the stream with Basic credentials, as the seed's clients would. The URL is
+//! the PAMS camera server's (`/camera1/stream.m3u8`), and its web app on another
+//! origin (`:3000`) may load it with CORS.
 
 use std::time::Duration;
 
@@ -8,6 +10,7 @@ use crate::common::TestHub;
 use crate::rtsp_support::*;
 
 const DEMO: &str = r#"
+cors_origins = ["http://localhost:3000"]
 [[camera]]
 id = 1
 name = "camera1"
@@ -38,9 +41,19 @@ async fn hls_playlist_slides_and_serves_segments_from_memory() {
         404
     );
 
-    // The first request waits for the first segment.
-    let r = h.get_auth("/camera1/stream.m3u8").send().await.unwrap();
+    // The first request waits for the first segment. It comes, as PAMS's did, from its
+    // web app on another origin (hls.js fetches the playlist and segments).
+    let r = h
+        .get_auth("/camera1/stream.m3u8")
+        .header("origin", "http://localhost:3000")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
     let pl = r.text().await.unwrap();
     assert!(pl.starts_with("#EXTM3U\n#EXT-X-VERSION:7\n"), "{pl}");
     assert!(

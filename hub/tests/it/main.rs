@@ -7,6 +7,9 @@ mod rtsp_support;
 
 mod browser_live;
 mod camera_faults;
+mod camera_proxy;
+mod camera_server;
+mod demo_script;
 mod e2e_agent;
 mod exhaustion;
 mod hls;
@@ -15,6 +18,7 @@ mod hub_faults;
 mod mse;
 mod outage;
 mod phone_browser;
+mod picam_import;
 mod recordings_browser;
 mod recordings_check;
 mod recordings_recorder;

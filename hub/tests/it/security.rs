@@ -105,7 +105,14 @@ async fn only_public_routes_answer_without_credentials() {
         .collect();
     assert_eq!(
         public,
-        BTreeSet::from(["/", "/assets/{file}", "/login", "/logout", "/recordings"]),
+        BTreeSet::from([
+            "/",
+            "/assets/{file}",
+            "/index.html",
+            "/login",
+            "/logout",
+            "/recordings"
+        ]),
     );
     let mut checked = 0;
     for r in &table {

@@ -65,6 +65,15 @@ async fn close_frame(ws: &mut Ws) -> Option<CloseFrame> {
     }
 }
 
+/// Waits (at most 10 s) until `cam` has taken `n` frames in all.
+async fn wait_frames(cam: &hub::camera::Camera, n: u64, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while cam.frames_total.load(std::sync::atomic::Ordering::Relaxed) < n {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn legacy_token(id: u32) -> String {
     wire::make_token(TokenScheme::LegacySha256, SECRET.as_bytes(), id)
 }
@@ -101,14 +110,7 @@ async fn seed_client_frames_appear_at_get_image() {
     ws.send(Message::binary(b.to_vec())).await.unwrap();
 
     let cam = h.hub.cameras.by_id(1).unwrap().clone();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while cam.frames_total.load(std::sync::atomic::Ordering::Relaxed) < 7 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "frames did not arrive"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_frames(&cam, 7, "frames did not arrive").await;
     let r = h
         .get_auth("/camera/get-image?cameraId=1")
         .send()
@@ -230,6 +232,95 @@ async fn oversize_frame_is_refused_with_1009_before_allocation() {
         cam.frames_total.load(std::sync::atomic::Ordering::Relaxed),
         1
     );
+    h.stop().await;
+}
+
+/// One websocket message over the limit (`max_frame_size` + 64 KiB), before and after
+/// the hello: the hub answers with a 1009 close frame, not a dropped connection.
+#[tokio::test]
+async fn oversize_websocket_message_is_closed_with_1009() {
+    let h = TestHub::start(CONFIG).await;
+    let cam = h.hub.cameras.by_id(1).unwrap().clone();
+    let over = vec![0u8; 64 * 1024 + 64 * 1024 + 1];
+
+    let mut ws = connect(&h).await;
+    seed_hello(&mut ws, 1, &legacy_token(1)).await;
+    seed_frame(&mut ws, &jpeg(0)).await.unwrap();
+    let _ = ws.send(Message::binary(over.clone())).await;
+    let f = close_frame(&mut ws).await.expect("a close frame");
+    assert_eq!(u16::from(f.code), 1009, "{f:?}");
+    assert!(f.reason.contains("over 131072 bytes"), "{f:?}");
+
+    // Before any hello.
+    let mut ws = connect(&h).await;
+    let _ = ws.send(Message::binary(over)).await;
+    let f = close_frame(&mut ws).await.expect("a close frame");
+    assert_eq!(u16::from(f.code), 1009, "{f:?}");
+
+    // Several frames in one message of more than max_frame_size (but within the
+    // message limit) are fine: the frame is what max_frame_size bounds.
+    let mut ws = connect(&h).await;
+    seed_hello(&mut ws, 1, &legacy_token(1)).await;
+    let mut packed = BytesMut::new();
+    let mut n = 0;
+    while packed.len() <= 64 * 1024 {
+        wire::encode_frame(&jpeg(n), &mut packed);
+        n += 1;
+    }
+    ws.send(Message::binary(packed.to_vec())).await.unwrap();
+    wait_frames(&cam, u64::from(n) + 1, "packed frames did not arrive").await;
+    ws.close(None).await.unwrap();
+    h.stop().await;
+}
+
+/// Frames that are not JPEG pictures are skipped, counted, and shown in the camera's
+/// status (`/api/cameras` and the status page's data); the connection stays open and
+/// later JPEGs are taken.
+#[tokio::test]
+async fn frames_that_are_not_jpeg_are_counted_and_shown() {
+    let h = TestHub::start(CONFIG).await;
+    let mut ws = connect(&h).await;
+    seed_hello(&mut ws, 1, &legacy_token(1)).await;
+    let png = b"\x89PNG\r\n\x1a\n not a jpeg at all";
+    seed_frame(&mut ws, png).await.unwrap();
+    seed_frame(&mut ws, b"hello").await.unwrap();
+    seed_frame(&mut ws, png).await.unwrap();
+    seed_frame(&mut ws, &jpeg(3)).await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let c = loop {
+        let c = h.get_json("/api/cameras").await["cameras"][0].clone();
+        if c["frames_total"] == 1 {
+            break c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the JPEG did not arrive: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(c["name"], "seedcam");
+    assert_eq!(c["frames_rejected"], 3, "{c}");
+    assert_eq!(
+        c["last_rejected"].as_str().unwrap(),
+        format!(
+            "a {}-byte frame is not a JPEG (starts 89 50 4e 47)",
+            png.len()
+        ),
+        "{c}"
+    );
+    // The other camera has none.
+    let v = h.get_json("/api/cameras").await;
+    assert_eq!(v["cameras"][1]["frames_rejected"], 0);
+    assert!(v["cameras"][1].get("last_rejected").is_none());
+    // The one camera's status says the same.
+    let one = h.get_json("/api/v1/cameras/seedcam/status").await;
+    assert_eq!(one["frames_rejected"], 3, "{one}");
+    // The connection is still open and takes JPEGs.
+    seed_frame(&mut ws, &jpeg(4)).await.unwrap();
+    let cam = h.hub.cameras.by_id(1).unwrap().clone();
+    wait_frames(&cam, 2, "the connection was dropped").await;
+    ws.close(None).await.unwrap();
     h.stop().await;
 }
 
