@@ -19,8 +19,8 @@ use units::{ByteSize, Dur, Retention};
 
 pub use recordings::RecordingsConfig;
 pub use source::{
-    DemoSettings, ReolinkSettings, ReolinkStream, ReolinkTransport, RtspSettings, SourceConfig,
-    SourceKind,
+    DEFAULT_IDLE_TIMEOUT, DemoSettings, ReolinkSettings, ReolinkStream, ReolinkTransport,
+    RtspSettings, SourceConfig, SourceKind, StreamKey, StreamMode,
 };
 
 /// The whole configuration file.

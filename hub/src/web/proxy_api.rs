@@ -13,6 +13,9 @@ use crate::camera::Camera;
 
 /// How long a snapshot request waits for a camera's first frame.
 const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
+/// How long a snapshot of a sleeping on-demand camera waits for it to wake and send a
+/// picture (a battery camera wakes in a second or two; see BENCHMARKS.md).
+pub const WAKE_WAIT: Duration = Duration::from_secs(10);
 
 #[allow(clippy::result_large_err)] // the error is the finished response
 fn camera(hub: &AppState, name: &str) -> Result<Arc<Camera>, Response> {
@@ -44,6 +47,10 @@ pub async fn snapshot(
         Ok(c) => c,
         Err(r) => return r,
     };
+    // An on-demand camera asleep: wake it and serve a picture taken after the wake.
+    if let Some(f) = cam.picture_after_wake(WAKE_WAIT).await {
+        return jpeg_response(f.jpeg);
+    }
     let mut rx = cam.subscribe();
     let latest = match tokio::time::timeout(SNAPSHOT_WAIT, rx.wait_for(|f| f.is_some())).await {
         Ok(Ok(frame)) => frame.as_ref().map(|f| f.jpeg.clone()),
