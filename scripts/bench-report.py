@@ -175,7 +175,7 @@ def report(rows, encode_runs):
     wake = [r for r in rows if r["workload"] == "wake"]
     if wake:
         out.append("### Battery camera: first live frame after waking it (medians)\n")
-        out.append("| camera | wakes | first frame ms | slowest ms | vs kept awake |")
+        out.append("| camera | requests | first frame ms | slowest ms | vs kept awake |")
         out.append("|---|---|---|---|---|")
         a = median([r["always_ms"] for r in wake])
         w = median([r["wake_ms"] for r in wake])

@@ -185,12 +185,11 @@ impl Camera {
 
     /// For a one-shot picture (a snapshot): wakes the camera and, if it is an on-demand
     /// camera that is not streaming, waits up to `wait` for a picture taken after the
-    /// wake. `None` when that is not the case or no picture came: the caller then serves
-    /// what it serves for any camera.
-    pub async fn picture_after_wake(&self, wait: Duration) -> Option<LiveFrame> {
+    /// wake.
+    pub async fn picture_after_wake(&self, wait: Duration) -> WokenPicture {
         let mut rx = self.subscribe();
         if !self.resting() {
-            return None;
+            return WokenPicture::WasAwake;
         }
         let seen = rx.borrow_and_update().as_ref().map(|f| f.seq);
         let fresh = tokio::time::timeout(
@@ -199,8 +198,8 @@ impl Camera {
         )
         .await;
         match fresh {
-            Ok(Ok(f)) => f.clone(),
-            _ => None,
+            Ok(Ok(f)) => f.clone().map_or(WokenPicture::None, WokenPicture::Fresh),
+            _ => WokenPicture::None,
         }
     }
 
@@ -264,6 +263,18 @@ impl Camera {
             video,
         }
     }
+}
+
+/// What [`Camera::picture_after_wake`] got.
+#[derive(Debug)]
+pub enum WokenPicture {
+    /// The camera streams (always, or already awake): serve what it has.
+    WasAwake,
+    /// A picture taken after the wake.
+    Fresh(LiveFrame),
+    /// It was asleep and sent no picture in time (unreachable, refused the password):
+    /// serve the last known picture or the fallback, without waiting again.
+    None,
 }
 
 /// Held by an ingest connection while it is open.

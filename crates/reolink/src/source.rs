@@ -207,10 +207,7 @@ impl Runner {
             return false;
         }
         tracing::info!("woken");
-        self.status.send_modify(|s| {
-            s.wakes += 1;
-            s.reconnects = 0;
-        });
+        self.status.send_modify(|s| s.wakes += 1);
         true
     }
 

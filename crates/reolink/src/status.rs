@@ -88,7 +88,7 @@ pub struct ReolinkStatus {
     pub dropped_frames: u64,
     /// Audio packets received (ignored for now).
     pub audio_packets: u64,
-    /// Connections opened after the first one (since the last wake).
+    /// Connections opened after a lost one (a wake's first connection is not one).
     pub reconnects: u64,
     /// Times the source was woken from [`ConnState::Sleeping`].
     pub wakes: u64,

@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{AppState, Viewer, message, mjpeg};
-use crate::camera::Camera;
+use crate::camera::{Camera, WokenPicture};
 
 /// How long a snapshot request waits for a camera's first frame.
 const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
@@ -48,13 +48,16 @@ pub async fn snapshot(
         Err(r) => return r,
     };
     // An on-demand camera asleep: wake it and serve a picture taken after the wake.
-    if let Some(f) = cam.picture_after_wake(WAKE_WAIT).await {
-        return jpeg_response(f.jpeg);
-    }
-    let mut rx = cam.subscribe();
-    let latest = match tokio::time::timeout(SNAPSHOT_WAIT, rx.wait_for(|f| f.is_some())).await {
-        Ok(Ok(frame)) => frame.as_ref().map(|f| f.jpeg.clone()),
-        _ => None,
+    let latest = match cam.picture_after_wake(WAKE_WAIT).await {
+        WokenPicture::Fresh(f) => return jpeg_response(f.jpeg),
+        WokenPicture::None => cam.latest().map(|f| f.jpeg),
+        WokenPicture::WasAwake => {
+            let mut rx = cam.subscribe();
+            match tokio::time::timeout(SNAPSHOT_WAIT, rx.wait_for(|f| f.is_some())).await {
+                Ok(Ok(frame)) => frame.as_ref().map(|f| f.jpeg.clone()),
+                _ => None,
+            }
+        }
     };
     if let Some(jpeg) = latest {
         return jpeg_response(jpeg);

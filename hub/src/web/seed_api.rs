@@ -100,7 +100,9 @@ pub async fn get_image(
         Err(r) => return r,
     };
     // An on-demand camera asleep: wake it and serve a picture taken after the wake.
-    if let Some(f) = cam.picture_after_wake(super::proxy_api::WAKE_WAIT).await {
+    if let crate::camera::WokenPicture::Fresh(f) =
+        cam.picture_after_wake(super::proxy_api::WAKE_WAIT).await
+    {
         return jpeg_response(f.jpeg);
     }
     match cam.latest() {

@@ -11,10 +11,9 @@ use futures_util::StreamExt;
 use reolink::sim::{SimCamera, SimConfig, SimHandle, SimTransport};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::common::{PASSWORD, TestHub, USER};
-use crate::rtsp_support::{camera_json, mse_read, password_file, wait_camera};
+use crate::common::TestHub;
+use crate::rtsp_support::{camera_json, mse_connect, mse_read, password_file, wait_camera};
 
 async fn sim(transport: SimTransport, battery: u8) -> SimHandle {
     let mut c = SimConfig::new(transport);
@@ -49,15 +48,7 @@ fn state(c: &serde_json::Value) -> &str {
 }
 
 async fn recorded(h: &TestHub) -> usize {
-    let v: serde_json::Value = h
-        .get_auth("/api/recordings?camera=cam")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["segments"].as_array().map_or(0, Vec::len)
+    crate::recordings_support::segments(h, "cam").await.len()
 }
 
 /// Waits (at most `limit`) until the simulator has no session open; returns how long
@@ -222,22 +213,8 @@ async fn every_live_view_wakes_a_battery_camera() {
 /// Keeps the camera page's MSE websocket open for `d` from the request, reading what it
 /// sends; returns the fragments received.
 async fn watch_for(h: &TestHub, d: Duration) -> usize {
-    use base64::Engine;
     let end = Instant::now() + d;
-    let mut req = h
-        .ws_url("/api/v1/cameras/cam/live.mp4.ws")
-        .into_client_request()
-        .unwrap();
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
-    req.headers_mut()
-        .insert("authorization", format!("Basic {basic}").parse().unwrap());
-    let (mut ws, _) = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio_tungstenite::connect_async(req),
-    )
-    .await
-    .expect("ws connect in time")
-    .expect("ws connect");
+    let mut ws = mse_connect(h, "cam").await;
     let mut binary = 0usize;
     while let Ok(msg) = tokio::time::timeout_at(end, ws.next()).await {
         match msg {
