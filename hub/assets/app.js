@@ -292,7 +292,7 @@ async function cameraPage() {
     const c = cams && cams.find((x) => x.id === id);
     if (!c) return;
     showState(state, c);
-    if (!nopic.hidden) nopic.textContent = c.online ? "Waiting for the first picture" : "Offline · no picture yet";
+    if (!nopic.hidden) nopic.textContent = c.online ? "Waiting for the first picture" : H.health(c) === "sleeping" ? "Waking the camera" : "Offline · no picture yet";
     const p = problemText(c);
     problem.textContent = p;
     problem.hidden = !p;

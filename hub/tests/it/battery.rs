@@ -320,3 +320,71 @@ async fn wired_cameras_and_always_stream_without_viewers() {
     h.stop().await;
     udp.stop().await;
 }
+
+/// In Chromium: the status page shows a battery camera asleep (its badge, last battery
+/// reading and wake count) without waking it; its camera page wakes it and plays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_show_a_sleeping_camera_and_its_page_wakes_it() {
+    // Real-time playback in Chromium: not beside the tests that load the machine.
+    let _machine = testkit::exclusive();
+    if let Some(why) = testkit::Browser::available() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let sim = sim(SimTransport::Udp, 64).await;
+    let (h, _pw) = hub_with(&sim, "udp", "idle_timeout = \"3s\"\n").await;
+    wait_camera(&h, "cam", Duration::from_secs(10), |c| {
+        state(c) == "sleeping"
+    })
+    .await;
+    // One wake (a snapshot) so the hub has read the battery.
+    let r = h.get_auth("/api/v1/cameras/cam").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    back_asleep(&h, &sim).await;
+
+    let b = testkit::Browser::launch().await.expect("chromium starts");
+    crate::common::browser_login(&b, &h, "/status").await;
+    let source = b
+        .wait_until(
+            "const r = document.querySelector('tr[data-health=\"sleeping\"]'); \
+             return r && r.querySelector('.source').textContent",
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    let source = source.as_str().unwrap();
+    assert!(source.contains("sleeping"), "{source}");
+    assert!(source.contains("battery 64%"), "{source}");
+    assert!(source.contains("woken 1×"), "{source}");
+    let badge = b
+        .text("tr[data-health=\"sleeping\"] .health")
+        .await
+        .unwrap();
+    assert_eq!(badge, "sleeping");
+    // The status page (it polls `/api/cameras`) does not wake the camera.
+    stays_closed(&sim, Duration::from_secs(3)).await;
+
+    // The camera's page plays its video: the camera wakes for it.
+    b.goto(&h.url("/live/cam")).await.unwrap();
+    b.wait_until(
+        "const v = document.getElementById('video'); \
+         return window.hubLive && window.hubLive.mode === 'mse' && v.currentTime > 0.5",
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    b.wait_until(
+        "return document.getElementById('state').dataset.health === 'online'",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(camera_json(&h, "cam").await["video"]["source"]["wakes"], 2);
+    assert_eq!(sim.open_sessions(), 1);
+    // Leaving the page lets it sleep again.
+    b.goto(&h.url("/status")).await.unwrap();
+    back_asleep(&h, &sim).await;
+    b.close().await.unwrap();
+    h.stop().await;
+    sim.stop().await;
+}
