@@ -10,7 +10,9 @@
 //! (`C2D_S`), opens each session on its own socket (as real cameras talk from a new port),
 //! acks and retransmits, sends heartbeats and the camera-initiated msg 234 keep-alive
 //! (dropping the session with `D2C_DISC` when it goes unanswered for 8.5 s), and injects
-//! seeded loss / reordering / duplication in both directions.
+//! seeded loss / reordering / duplication in both directions. For battery-camera tests it
+//! counts its open sessions and streams and the time it has spent sending video
+//! ([`SimHandle::streaming_time`]).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
