@@ -14,7 +14,7 @@
 # `motion`; `ustreamer`, which needs a V4L2 device, runs inside the test VM
 # (scripts/vm-bench-ustreamer.sh, on scripts/vm-capture.sh) beside the agent.
 #
-# Env: BENCH_WORKLOADS (default "fanout slow ingest rtsp latency agent encode size")
+# Env: BENCH_WORKLOADS (default "fanout slow ingest rtsp latency wake agent encode size")
 # runs a subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +28,7 @@ for a in "$@"; do
     *) echo "bench.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
-WORKLOADS=${BENCH_WORKLOADS:-"fanout slow ingest rtsp latency agent encode size"}
+WORKLOADS=${BENCH_WORKLOADS:-"fanout slow ingest rtsp latency wake agent encode size"}
 want() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -132,6 +132,10 @@ for path in ("MSE", "HLS"):
         print(json.dumps(r))
 PY
   done
+fi
+if want wake; then
+  step "battery camera: first frame after waking it vs kept awake"
+  $B/bench-wake --repeats "$([ "$QUICK" = 1 ] && echo 3 || echo $((RUNS * 5)))" --json "$RES"
 fi
 if want agent; then
   step "agent alone: passthrough and JPEG, CPU per frame and RSS"

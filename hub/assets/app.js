@@ -57,6 +57,7 @@ function stateText(c) {
     if (s.state !== "playing" && s.state !== "sleeping") t += " · " + s.state;
     if (s.reconnects) t += " · " + s.reconnects + " reconnects";
     if (s.battery) t += " · battery " + s.battery.percent + "%" + (s.battery.charging ? " (charging)" : "");
+    if (s.wakes != null) t += " · on demand, woken " + s.wakes + "×";
   }
   t += " · last frame " + T.ago(c.last_frame_ms);
   return t;
@@ -291,7 +292,7 @@ async function cameraPage() {
     const c = cams && cams.find((x) => x.id === id);
     if (!c) return;
     showState(state, c);
-    if (!nopic.hidden) nopic.textContent = c.online ? "Waiting for the first picture" : "Offline · no picture yet";
+    if (!nopic.hidden) nopic.textContent = c.online ? "Waiting for the first picture" : H.health(c) === "sleeping" ? "Waking the camera" : "Offline · no picture yet";
     const p = problemText(c);
     problem.textContent = p;
     problem.hidden = !p;
@@ -369,7 +370,7 @@ async function statusPage() {
       const v = c.video;
       cell("video", v && v.codec ? v.codec + (v.width ? " " + v.width + "×" + v.height : "") : v ? "waiting for video" : "JPEG");
       const s = v && v.source;
-      cell("source", s ? [s.state, s.reconnects ? s.reconnects + " reconnects" : "", s.battery ? "battery " + s.battery.percent + "%" + (s.battery.charging ? " (charging)" : "") : "", s.last_error || ""].filter(Boolean).join(" · ") : c.kind === "agent" ? (c.connected ? "agent connected" : "agent not connected") : "—");
+      cell("source", s ? [s.state, s.reconnects ? s.reconnects + " reconnects" : "", s.battery ? "battery " + s.battery.percent + "%" + (s.battery.charging ? " (charging)" : "") : "", s.wakes != null ? "woken " + s.wakes + "×" : "", s.last_error || ""].filter(Boolean).join(" · ") : c.kind === "agent" ? (c.connected ? "agent connected" : "agent not connected") : "—");
       cell("viewers", String(c.viewers));
     }
   }

@@ -1,7 +1,9 @@
 //! The camera registry and each camera's live state: the latest frame (a
 //! one-slot `watch` channel, so a slow viewer skips frames and never slows the
-//! camera or other viewers), frame-rate and activity statistics, and which
-//! ingest connection currently owns the camera.
+//! camera or other viewers), frame-rate and activity statistics, which
+//! ingest connection currently owns the camera, and who wants its live video
+//! ([`crate::demand`]: every live view subscribes here, so an on-demand camera
+//! wakes for it).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +15,8 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::sync::watch;
 
 use crate::config::{CameraConfig, SourceKind};
-use crate::video::SourceState;
+use crate::demand::{Demand, Lease, WakeReason};
+use crate::video::{GopSnapshot, SourceState, VideoFeed};
 
 /// Lock ignoring poisoning: nothing guarded here can be left half-updated
 /// by a panic (every update is a single assignment or push).
@@ -54,6 +57,10 @@ pub struct Camera {
     pub video: Option<Arc<crate::video::VideoFeed>>,
     /// What its source says besides video (online/offline, battery, alarms).
     pub events: crate::event_feed::EventFeed,
+    /// Who wants its live video now (drives on-demand cameras).
+    pub demand: Arc<Demand>,
+    /// The idle timeout of a camera that streams only on demand; `None`: always.
+    pub on_demand: Option<Duration>,
     live: watch::Sender<Option<LiveFrame>>,
     seq: AtomicU64,
     stats: Mutex<Stats>,
@@ -134,6 +141,8 @@ impl Camera {
             literal_token: None,
             video: kind.video.then(|| Arc::new(crate::video::VideoFeed::new())),
             events: crate::event_feed::EventFeed::default(),
+            demand: Arc::default(),
+            on_demand: c.source.on_demand(),
             live: watch::Sender::new(None),
             seq: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
@@ -185,9 +194,62 @@ impl Camera {
     }
 
     /// A receiver of the latest frame (the current one is marked seen only
-    /// after the first `changed`/`borrow_and_update`).
+    /// after the first `changed`/`borrow_and_update`). Every JPEG view subscribes here:
+    /// it wakes an on-demand camera, which stays awake while any receiver lives.
     pub fn subscribe(&self) -> watch::Receiver<Option<LiveFrame>> {
+        self.demand.wake(WakeReason::Viewer);
         self.live.subscribe()
+    }
+
+    /// The encoded video for a live viewer (MSE): the feed's current GOP and receiver
+    /// (see [`VideoFeed::subscribe`]) and a lease that keeps an on-demand camera awake
+    /// while held. `None` for JPEG-only cameras.
+    pub fn watch_video(
+        &self,
+    ) -> Option<(
+        GopSnapshot,
+        tokio::sync::broadcast::Receiver<Arc<media::VideoEvent>>,
+        Lease,
+    )> {
+        let feed: &VideoFeed = self.video.as_deref()?;
+        let lease = self.demand.lease(WakeReason::Viewer);
+        let (snap, rx) = feed.subscribe();
+        Some((snap, rx, lease))
+    }
+
+    /// Live viewers now: JPEG views subscribed and encoded-video leases.
+    pub fn viewers_now(&self) -> usize {
+        self.live.receiver_count() + self.demand.leases()
+    }
+
+    /// Whether an on-demand camera is not streaming now (asleep or still waking).
+    pub fn resting(&self) -> bool {
+        self.on_demand.is_some()
+            && self
+                .video
+                .as_ref()
+                .and_then(|v| v.status().source)
+                .is_none_or(|s| s.state != SourceState::Playing)
+    }
+
+    /// For a one-shot picture (a snapshot): wakes the camera and, if it is an on-demand
+    /// camera that is not streaming, waits up to `wait` for a picture taken after the
+    /// wake.
+    pub async fn picture_after_wake(&self, wait: Duration) -> WokenPicture {
+        let mut rx = self.subscribe();
+        if !self.resting() {
+            return WokenPicture::WasAwake;
+        }
+        let seen = rx.borrow_and_update().as_ref().map(|f| f.seq);
+        let fresh = tokio::time::timeout(
+            wait,
+            rx.wait_for(|f| f.as_ref().is_some_and(|f| Some(f.seq) != seen)),
+        )
+        .await;
+        match fresh {
+            Ok(Ok(f)) => f.clone().map_or(WokenPicture::None, WokenPicture::Fresh),
+            _ => WokenPicture::None,
+        }
     }
 
     pub fn latest(&self) -> Option<LiveFrame> {
@@ -217,10 +279,12 @@ impl Camera {
         // Bridged cameras are online while video arrives (their JPEG
         // pictures come only at the snapshot rate, or never for H.265).
         let video = self.video.as_ref().map(|v| v.status());
+        // A camera put to sleep is not online, however recent its last frame.
         let (online, fps) = match &video {
             Some(v) if self.kind.bridged => (
                 v.last_frame
-                    .is_some_and(|t| now.duration_since(t) < offline_after),
+                    .is_some_and(|t| now.duration_since(t) < offline_after)
+                    && v.source.as_ref().map(|s| s.state) != Some(SourceState::Sleeping),
                 v.fps,
             ),
             _ => (online, fps),
@@ -250,6 +314,18 @@ impl Camera {
             video,
         }
     }
+}
+
+/// What [`Camera::picture_after_wake`] got.
+#[derive(Debug)]
+pub enum WokenPicture {
+    /// The camera streams (always, or already awake): serve what it has.
+    WasAwake,
+    /// A picture taken after the wake.
+    Fresh(LiveFrame),
+    /// It was asleep and sent no picture in time (unreachable, refused the password):
+    /// serve the last known picture or the fallback, without waiting again.
+    None,
 }
 
 /// Held by an ingest connection while it is open.

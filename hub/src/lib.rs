@@ -7,6 +7,7 @@ pub mod camera;
 pub mod cmds;
 pub mod config;
 pub mod db;
+pub mod demand;
 pub mod event_feed;
 pub mod event_log;
 pub mod import;

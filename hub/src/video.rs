@@ -61,6 +61,8 @@ pub enum SourceState {
     Stopped,
     /// The camera cannot start (its configuration cannot be used).
     Error,
+    /// An on-demand camera nobody watches: no session, the camera rests (not offline).
+    Sleeping,
 }
 
 impl SourceState {
@@ -74,6 +76,7 @@ impl SourceState {
             SourceState::Disconnected => "disconnected",
             SourceState::Stopped => "stopped",
             SourceState::Error => "error",
+            SourceState::Sleeping => "sleeping",
         }
     }
 }
@@ -92,6 +95,9 @@ pub struct SourceStatus {
     pub battery: Option<BatteryStatus>,
     /// Device model / firmware when the camera says (Reolink).
     pub model: Option<String>,
+    /// On-demand cameras: times woken for a viewer since the hub started (`None`: the
+    /// camera streams always).
+    pub wakes: Option<u64>,
 }
 
 /// A battery camera's charge.

@@ -1,6 +1,8 @@
 //! The source task: connect → log in → stream → (on any failure) gap, back off, reconnect.
 //! One task per camera owns the transport, the [`Session`] state machine, the frame
 //! converter and the event sink; it publishes [`ReolinkStatus`] on a watch channel.
+//! [`run_on_demand`] holds a session only while its caller wants video (battery cameras):
+//! otherwise it logs out, ends the stream with a gap and sleeps until wanted again.
 
 use std::time::Duration;
 
@@ -41,12 +43,32 @@ impl ReolinkSource {
     }
 }
 
-/// The source loop, for callers that spawn it themselves (e.g. on a `TaskTracker`).
+/// The source loop, for callers that spawn it themselves (e.g. on a `TaskTracker`):
+/// streams all the time.
 pub async fn run(
     cfg: ReolinkConfig,
     cancel: CancellationToken,
     tx: mpsc::Sender<VideoEvent>,
     status: watch::Sender<ReolinkStatus>,
+) {
+    let (_always, wanted) = watch::channel(true);
+    run_on_demand(cfg, cancel, tx, status, wanted).await
+}
+
+/// The gap's reason when a source goes to sleep.
+pub const SLEEP_REASON: &str = "camera asleep (nobody watching)";
+
+/// The source loop, holding a session only while `wanted` is true. While it is false the
+/// source has no session ([`ConnState::Sleeping`]); when it turns false during a session
+/// the source logs out, closes the transport and sends a `Gap` ([`SLEEP_REASON`]). Each
+/// return from sleep counts in [`ReolinkStatus::wakes`]. A closed `wanted` channel keeps
+/// its last value.
+pub async fn run_on_demand(
+    cfg: ReolinkConfig,
+    cancel: CancellationToken,
+    tx: mpsc::Sender<VideoEvent>,
+    status: watch::Sender<ReolinkStatus>,
+    wanted: watch::Receiver<bool>,
 ) {
     let span = tracing::info_span!("reolink", camera = %cfg.name);
     Runner {
@@ -56,6 +78,7 @@ pub async fn run(
         status,
         cfg,
         cancel,
+        wanted,
         last_frame_at: None,
         bad_params_logged: false,
         garbage: GarbageLog::default(),
@@ -69,6 +92,15 @@ pub async fn run(
 enum Outcome {
     /// Cancelled or the receiver is gone: stop the source.
     Stop,
+    /// No longer wanted: logged out; sleep until wanted again.
+    Sleep,
+}
+
+/// Resolves once `wanted` is false (never, if the sender is gone while it is true).
+async fn unwanted(wanted: &mut watch::Receiver<bool>) {
+    if wanted.wait_for(|w| !*w).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// What one connection achieved before it ended.
@@ -82,6 +114,8 @@ struct RunStats {
 struct Runner {
     cfg: ReolinkConfig,
     cancel: CancellationToken,
+    /// Whether a session is wanted now (always true for [`run`]).
+    wanted: watch::Receiver<bool>,
     sink: EventSink,
     conv: Converter,
     rng: fastrand::Rng,
@@ -144,11 +178,36 @@ impl Runner {
         self.status.send_modify(|s| s.state = state);
     }
 
+    /// Waits `d` (cut short when the session stops being wanted); false when cancelled.
     async fn sleep(&self, d: Duration) -> bool {
+        let mut wanted = self.wanted.clone();
         tokio::select! {
             _ = tokio::time::sleep(d) => true,
+            _ = unwanted(&mut wanted) => true,
             _ = self.cancel.cancelled() => false,
         }
+    }
+
+    /// Sleeps while the session is not wanted: no session, state [`ConnState::Sleeping`].
+    /// Returns false when cancelled, true once wanted (counting a wake if it slept).
+    async fn rest(&mut self) -> bool {
+        if *self.wanted.borrow_and_update() {
+            return true;
+        }
+        tracing::info!("asleep: no session until wanted");
+        self.set_state(ConnState::Sleeping);
+        let woken = tokio::select! {
+            r = self.wanted.wait_for(|w| *w) => r.is_ok(),
+            _ = self.cancel.cancelled() => return false,
+        };
+        if !woken {
+            // The caller is gone and left the source unwanted: sleep until cancelled.
+            self.cancel.cancelled().await;
+            return false;
+        }
+        tracing::info!("woken");
+        self.status.send_modify(|s| s.wakes += 1);
+        true
     }
 
     async fn run(mut self) {
@@ -161,6 +220,14 @@ impl Runner {
             if self.cancel.is_cancelled() || self.sink.is_closed() {
                 break;
             }
+            if !*self.wanted.borrow() {
+                if !self.rest().await {
+                    break;
+                }
+                attempts = 0;
+                backoff = t.backoff_initial;
+                auth_reported = false;
+            }
             if attempts > 0 {
                 self.status.send_modify(|s| s.reconnects += 1);
             }
@@ -171,6 +238,16 @@ impl Runner {
             let res = self.connection(method, &mut stats).await;
             let err = match res {
                 Ok(Outcome::Stop) => break,
+                Ok(Outcome::Sleep) => {
+                    if stats.announced
+                        && self.sink.control(VideoEvent::Gap {
+                            reason: SLEEP_REASON.into(),
+                        }) == Offer::Closed
+                    {
+                        break;
+                    }
+                    continue;
+                }
                 Err(e) => e,
             };
             let reason = err.to_string();
@@ -257,9 +334,11 @@ impl Runner {
         let t = self.cfg.timing;
         self.set_state(ConnState::Connecting);
         let cancel = self.cancel.clone();
+        let mut wanted = self.wanted.clone();
         let mut conn = tokio::select! {
             c = self.open() => c?,
             _ = cancel.cancelled() => return Ok(Outcome::Stop),
+            _ = unwanted(&mut wanted) => return Ok(Outcome::Sleep),
         };
         self.set_state(ConnState::LoggingIn);
         self.status.send_modify(|s| s.login_attempts += 1);
@@ -309,12 +388,20 @@ impl Runner {
                 _ = tokio::time::sleep_until(login_deadline), if !logged_in => {
                     return Err(SourceError::Timeout("login"));
                 }
-                _ = cancel.cancelled() => {
+                outcome = async {
+                    tokio::select! {
+                        _ = cancel.cancelled() => Outcome::Stop,
+                        _ = unwanted(&mut wanted) => Outcome::Sleep,
+                    }
+                } => {
                     if logged_in && let Ok(b) = session.logout() {
                         let _ = tokio::time::timeout(Duration::from_millis(500), conn.send(&b)).await;
                     }
                     let _ = tokio::time::timeout(Duration::from_millis(500), conn.close()).await;
-                    return Ok(Outcome::Stop);
+                    if matches!(outcome, Outcome::Sleep) {
+                        tracing::info!("not wanted any more: logged out");
+                    }
+                    return Ok(outcome);
                 }
             }
             let actions = session

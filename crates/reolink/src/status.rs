@@ -22,6 +22,8 @@ pub enum ConnState {
         /// Why the last connection ended.
         reason: String,
     },
+    /// Not wanted (an on-demand camera nobody watches): no session, the camera rests.
+    Sleeping,
 }
 
 /// Battery state of a battery camera.
@@ -86,8 +88,10 @@ pub struct ReolinkStatus {
     pub dropped_frames: u64,
     /// Audio packets received (ignored for now).
     pub audio_packets: u64,
-    /// Connections opened after the first one.
+    /// Connections opened after a lost one (a wake's first connection is not one).
     pub reconnects: u64,
+    /// Times the source was woken from [`ConnState::Sleeping`].
+    pub wakes: u64,
     /// Login attempts made (first message sent).
     pub login_attempts: u64,
     /// The last error, if any.

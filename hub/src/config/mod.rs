@@ -19,8 +19,8 @@ use units::{ByteSize, Dur, Retention};
 
 pub use recordings::RecordingsConfig;
 pub use source::{
-    DemoSettings, ReolinkSettings, ReolinkStream, ReolinkTransport, RtspSettings, SourceConfig,
-    SourceKind,
+    DEFAULT_IDLE_TIMEOUT, DemoSettings, ReolinkSettings, ReolinkStream, ReolinkTransport,
+    RtspSettings, SourceConfig, SourceKind, StreamKey, StreamMode,
 };
 
 /// The whole configuration file.
@@ -540,6 +540,48 @@ mod source_tests {
     }
 
     #[test]
+    fn reolink_stream_mode_defaults_by_transport_and_old_profile_spelling_reads() {
+        use super::{ReolinkStream, StreamMode};
+        let reolink = |extra: &str| {
+            let c = parse(extra).unwrap();
+            let SourceConfig::Reolink(r) = &c.cameras[0].source else {
+                panic!()
+            };
+            (
+                r.stream_mode(),
+                r.profile(),
+                r.idle_timeout().as_secs(),
+                c.cameras[0].source.on_demand().map(|d| d.as_secs()),
+            )
+        };
+        let udp = "kind = \"reolink\"\ntransport = \"udp\"\nuid = \"X\"\n";
+        let tcp = "kind = \"reolink\"\nhost = \"h\"\n";
+        assert_eq!(
+            reolink(udp),
+            (StreamMode::OnDemand, ReolinkStream::Main, 30, Some(30))
+        );
+        assert_eq!(
+            reolink(tcp),
+            (StreamMode::Always, ReolinkStream::Main, 30, None)
+        );
+        assert_eq!(
+            reolink(&format!("{udp}stream = \"always\"\n")),
+            (StreamMode::Always, ReolinkStream::Main, 30, None)
+        );
+        assert_eq!(
+            reolink(&format!(
+                "{tcp}stream = \"on-demand\"\nidle_timeout = \"2m\"\nprofile = \"sub\"\n"
+            )),
+            (StreamMode::OnDemand, ReolinkStream::Sub, 120, Some(120))
+        );
+        // Files from before: stream = "sub" is the profile; the mode keeps its default.
+        assert_eq!(
+            reolink(&format!("{udp}stream = \"sub\"\n")),
+            (StreamMode::OnDemand, ReolinkStream::Sub, 30, Some(30))
+        );
+    }
+
+    #[test]
     fn bridged_camera_errors_name_the_key() {
         for (extra, needle) in [
             ("kind = \"rtsp\"\nhost = \"\"\n", "camera[0].host"),
@@ -564,6 +606,22 @@ mod source_tests {
             ("kind = \"reolink\"\ntransport = \"udp\"\n", "camera[0].uid"),
             (
                 "kind = \"reolink\"\nhost = \"h\"\nstream = \"fluent\"\n",
+                "stream: \"fluent\" is neither \"always\" nor \"on-demand\"",
+            ),
+            (
+                "kind = \"reolink\"\nhost = \"h\"\nidle_timeout = \"10s\"\n",
+                "camera[0].idle_timeout: applies only to stream = \"on-demand\"",
+            ),
+            (
+                "kind = \"reolink\"\ntransport = \"udp\"\nuid = \"X\"\nidle_timeout = \"0s\"\n",
+                "camera[0].idle_timeout: must be 1s..=24h",
+            ),
+            (
+                "kind = \"reolink\"\nhost = \"h\"\nstream = \"main\"\nprofile = \"sub\"\n",
+                "camera[0].stream",
+            ),
+            (
+                "kind = \"reolink\"\nhost = \"h\"\nprofile = \"fluent\"\n",
                 "fluent",
             ),
         ] {

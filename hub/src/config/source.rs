@@ -153,7 +153,7 @@ pub enum ReolinkTransport {
     Udp,
 }
 
-/// Which stream of the camera to take.
+/// Which stream of the camera to take (`profile`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReolinkStream {
@@ -161,6 +161,53 @@ pub enum ReolinkStream {
     Main,
     Sub,
 }
+
+/// When the hub holds a session to a camera (`stream`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamMode {
+    /// All the time: the camera streams and records around the clock.
+    Always,
+    /// Only while someone watches (and the idle timeout after): a battery camera sleeps
+    /// otherwise, and records while awake.
+    OnDemand,
+}
+
+impl StreamMode {
+    /// The value as the file writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamMode::Always => "always",
+            StreamMode::OnDemand => "on-demand",
+        }
+    }
+}
+
+/// The `stream` key of a Reolink camera: `"always"` or `"on-demand"`; files written before
+/// that key existed used it for the profile (`"main"`, `"sub"`), which still reads as such.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKey {
+    Mode(StreamMode),
+    Profile(ReolinkStream),
+}
+
+impl<'de> Deserialize<'de> for StreamKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.as_str() {
+            "always" => Ok(StreamKey::Mode(StreamMode::Always)),
+            "on-demand" => Ok(StreamKey::Mode(StreamMode::OnDemand)),
+            "main" => Ok(StreamKey::Profile(ReolinkStream::Main)),
+            "sub" => Ok(StreamKey::Profile(ReolinkStream::Sub)),
+            other => Err(serde::de::Error::custom(format!(
+                "stream: {other:?} is neither \"always\" nor \"on-demand\" (the profile \"main\" \
+                 or \"sub\" goes in `profile`)"
+            ))),
+        }
+    }
+}
+
+/// How long an on-demand camera stays awake after its last viewer, by default.
+pub const DEFAULT_IDLE_TIMEOUT: Dur = Dur::from_secs(30);
 
 /// `kind = "reolink"`: a Reolink camera. `Debug` redacts the password.
 #[derive(Clone, Deserialize)]
@@ -192,15 +239,73 @@ pub struct ReolinkSettings {
     /// The password inline (discouraged).
     #[serde(default)]
     pub password: Option<String>,
-    /// `main` (default) or `sub`.
+    /// `always` or `on-demand` (default: on-demand over UDP, always over TCP); see
+    /// [`ReolinkSettings::stream_mode`].
     #[serde(default)]
-    pub stream: ReolinkStream,
+    pub stream: Option<StreamKey>,
+    /// `main` (default) or `sub`; see [`ReolinkSettings::profile`].
+    #[serde(default)]
+    pub profile: Option<ReolinkStream>,
+    /// On demand: how long the camera stays awake after the last viewer leaves
+    /// (default [`DEFAULT_IDLE_TIMEOUT`]).
+    #[serde(default)]
+    pub idle_timeout: Option<Dur>,
     /// Channel (0 for a camera; the NVR channel otherwise).
     #[serde(default)]
     pub channel: u8,
     /// Least time between two JPEG pictures decoded for the JPEG views.
     #[serde(default = "default_snapshot_interval")]
     pub snapshot_interval: Dur,
+}
+
+impl ReolinkSettings {
+    /// When the hub holds a session: `stream`, else on demand for battery (UDP) cameras
+    /// and always for wired (TCP) ones.
+    pub fn stream_mode(&self) -> StreamMode {
+        match (self.stream, self.transport) {
+            (Some(StreamKey::Mode(m)), _) => m,
+            (_, ReolinkTransport::Udp) => StreamMode::OnDemand,
+            (_, ReolinkTransport::Tcp) => StreamMode::Always,
+        }
+    }
+
+    /// The camera's stream to take: `profile`, else an old file's `stream = "main"|"sub"`.
+    pub fn profile(&self) -> ReolinkStream {
+        match (self.profile, self.stream) {
+            (Some(p), _) | (None, Some(StreamKey::Profile(p))) => p,
+            _ => ReolinkStream::Main,
+        }
+    }
+
+    /// How long an on-demand camera stays awake after its last viewer.
+    pub fn idle_timeout(&self) -> std::time::Duration {
+        self.idle_timeout
+            .unwrap_or(DEFAULT_IDLE_TIMEOUT)
+            .as_duration()
+    }
+
+    fn validate_stream(&self) -> Result<(), (&'static str, String)> {
+        if let (Some(StreamKey::Profile(_)), Some(_)) = (self.stream, self.profile) {
+            return Err((
+                "stream",
+                "\"main\"/\"sub\" here is the old spelling of `profile`; give `profile` alone"
+                    .into(),
+            ));
+        }
+        if let Some(idle) = self.idle_timeout {
+            if self.stream_mode() == StreamMode::Always {
+                return Err((
+                    "idle_timeout",
+                    "applies only to stream = \"on-demand\" (this camera streams always)".into(),
+                ));
+            }
+            let d = idle.as_duration();
+            if d < std::time::Duration::from_secs(1) || d > std::time::Duration::from_secs(86_400) {
+                return Err(("idle_timeout", "must be 1s..=24h".into()));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn redacted(p: &Option<String>) -> Option<&'static str> {
@@ -235,6 +340,8 @@ impl std::fmt::Debug for ReolinkSettings {
             .field("password_file", &self.password_file)
             .field("password", &redacted(&self.password))
             .field("stream", &self.stream)
+            .field("profile", &self.profile)
+            .field("idle_timeout", &self.idle_timeout)
             .field("channel", &self.channel)
             .field("snapshot_interval", &self.snapshot_interval)
             .finish()
@@ -260,6 +367,16 @@ impl SourceConfig {
         match self {
             SourceConfig::Rtsp(s) => s.password.as_deref(),
             SourceConfig::Reolink(s) => s.password.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The idle timeout of a camera that streams only while watched; `None`: always.
+    pub fn on_demand(&self) -> Option<std::time::Duration> {
+        match self {
+            SourceConfig::Reolink(s) if s.stream_mode() == StreamMode::OnDemand => {
+                Some(s.idle_timeout())
+            }
             _ => None,
         }
     }
@@ -306,6 +423,7 @@ impl SourceConfig {
                     }
                     _ => {}
                 }
+                s.validate_stream()?;
                 (&s.password, &s.password_file, s.snapshot_interval)
             }
         };

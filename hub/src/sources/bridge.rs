@@ -33,7 +33,7 @@ pub async fn forward<S: Send + Sync + 'static>(
     feed: Arc<VideoFeed>,
     mut video: mpsc::Receiver<VideoEvent>,
     mut status: watch::Receiver<S>,
-    map: fn(&S) -> SourceStatus,
+    map: impl Fn(&S) -> SourceStatus + Send + 'static,
     stop: CancellationToken,
 ) {
     let mut last = map(&status.borrow_and_update());

@@ -1,6 +1,8 @@
 //! Reolink cameras (`kind = "reolink"`): the `reolink` crate's source (TCP
 //! or battery-camera UDP) on the server's task tracker, its events forwarded
 //! into the camera's video feed, its state and battery shown on the pages.
+//! A camera with `stream = "on-demand"` (battery cameras by default) holds a
+//! session only while [`crate::demand::drive`] says someone watches.
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use tracing::Instrument;
 
 use super::bridge::{forward, refuse};
 use crate::camera::Camera;
-use crate::config::{ReolinkSettings, ReolinkStream, ReolinkTransport};
+use crate::config::{ReolinkSettings, ReolinkStream, ReolinkTransport, StreamMode};
 use crate::video::{BatteryStatus, SourceState, SourceStatus};
 
 /// What people read when the camera refuses the password.
@@ -35,7 +37,7 @@ pub fn config(name: &str, s: &ReolinkSettings, password: String) -> ReolinkConfi
         },
     };
     let mut c = ReolinkConfig::new(name, transport, s.username.clone(), password);
-    c.stream = match s.stream {
+    c.stream = match s.profile() {
         ReolinkStream::Main => Stream::Main,
         ReolinkStream::Sub => Stream::Sub,
     };
@@ -60,12 +62,37 @@ pub fn spawn(
     let cfg = config(&cam.name, s, password);
     let (tx, rx) = mpsc::channel(reolink::sink::EVENT_CHANNEL_CAPACITY);
     let (status_tx, status_rx) = watch::channel(ReolinkStatus::default());
-    tracker.spawn(reolink::source::run(cfg, stop.clone(), tx, status_tx));
+    let on_demand = s.stream_mode() == StreamMode::OnDemand;
+    let (wanted_tx, wanted_rx) = watch::channel(!on_demand);
+    if on_demand {
+        let viewers = {
+            let cam = Arc::clone(&cam);
+            move || cam.viewers_now()
+        };
+        tracker.spawn(crate::demand::drive(
+            cam.name.clone(),
+            Arc::clone(&cam.demand),
+            viewers,
+            s.idle_timeout(),
+            wanted_tx,
+            stop.clone(),
+        ));
+    } else {
+        drop(wanted_tx); // a closed channel keeps its value: streams always
+    }
+    tracker.spawn(reolink::source::run_on_demand(
+        cfg,
+        stop.clone(),
+        tx,
+        status_tx,
+        wanted_rx,
+    ));
     let span = tracing::info_span!("bridge", camera = %cam.name, kind = "reolink");
-    tracker.spawn(forward(cam, feed, rx, status_rx, map_status, stop.clone()).instrument(span));
+    let map = move |s: &ReolinkStatus| map_status(s, on_demand);
+    tracker.spawn(forward(cam, feed, rx, status_rx, map, stop.clone()).instrument(span));
 }
 
-fn map_status(s: &ReolinkStatus) -> SourceStatus {
+fn map_status(s: &ReolinkStatus, on_demand: bool) -> SourceStatus {
     let (state, message) = match &s.state {
         ConnState::Connecting => (SourceState::Connecting, None),
         ConnState::LoggingIn => (SourceState::LoggingIn, None),
@@ -75,6 +102,7 @@ fn map_status(s: &ReolinkStatus) -> SourceStatus {
             SourceState::Disconnected,
             Some(format!("Reconnecting: {reason}")),
         ),
+        ConnState::Sleeping => (SourceState::Sleeping, None),
     };
     SourceStatus {
         state,
@@ -86,5 +114,6 @@ fn map_status(s: &ReolinkStatus) -> SourceStatus {
             charging: b.charging,
         }),
         model: s.device.as_ref().and_then(|d| d.model.clone()),
+        wakes: on_demand.then_some(s.wakes),
     }
 }

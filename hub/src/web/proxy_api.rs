@@ -9,10 +9,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{AppState, Viewer, message, mjpeg};
-use crate::camera::Camera;
+use crate::camera::{Camera, WokenPicture};
 
 /// How long a snapshot request waits for a camera's first frame.
 const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
+/// How long a snapshot of a sleeping on-demand camera waits for it to wake and send a
+/// picture (a battery camera wakes in a second or two; see BENCHMARKS.md).
+pub const WAKE_WAIT: Duration = Duration::from_secs(10);
 
 #[allow(clippy::result_large_err)] // the error is the finished response
 fn camera(hub: &AppState, name: &str) -> Result<Arc<Camera>, Response> {
@@ -56,10 +59,17 @@ pub async fn snapshot(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let mut rx = cam.subscribe();
-    let latest = match tokio::time::timeout(SNAPSHOT_WAIT, rx.wait_for(|f| f.is_some())).await {
-        Ok(Ok(frame)) => frame.as_ref().map(|f| f.jpeg.clone()),
-        _ => None,
+    // An on-demand camera asleep: wake it and serve a picture taken after the wake.
+    let latest = match cam.picture_after_wake(WAKE_WAIT).await {
+        WokenPicture::Fresh(f) => return jpeg_response(f.jpeg),
+        WokenPicture::None => cam.latest().map(|f| f.jpeg),
+        WokenPicture::WasAwake => {
+            let mut rx = cam.subscribe();
+            match tokio::time::timeout(SNAPSHOT_WAIT, rx.wait_for(|f| f.is_some())).await {
+                Ok(Ok(frame)) => frame.as_ref().map(|f| f.jpeg.clone()),
+                _ => None,
+            }
+        }
     };
     if let Some(jpeg) = latest {
         if !thumb {

@@ -99,6 +99,12 @@ pub async fn get_image(
         Ok(c) => c,
         Err(r) => return r,
     };
+    // An on-demand camera asleep: wake it and serve a picture taken after the wake.
+    if let crate::camera::WokenPicture::Fresh(f) =
+        cam.picture_after_wake(super::proxy_api::WAKE_WAIT).await
+    {
+        return jpeg_response(f.jpeg);
+    }
     match cam.latest() {
         Some(f) => jpeg_response(f.jpeg),
         None => {

@@ -50,8 +50,8 @@ pub struct VideoJson {
 
 #[derive(Debug, Serialize)]
 pub struct SourceJson {
-    /// `connecting`, `logging-in`, `playing`, `auth-failed`, `disconnected`, `stopped` or
-    /// `error`.
+    /// `connecting`, `logging-in`, `playing`, `auth-failed`, `disconnected`, `stopped`,
+    /// `error` or `sleeping` (an on-demand camera nobody watches; not offline).
     pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -61,6 +61,10 @@ pub struct SourceJson {
     pub battery: Option<BatteryJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// On-demand cameras (`stream = "on-demand"`): times woken for a viewer since the hub
+    /// started. Absent for cameras that stream always.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wakes: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -117,6 +121,7 @@ impl From<SourceStatus> for SourceJson {
                 charging: b.charging,
             }),
             model: s.model,
+            wakes: s.wakes,
         }
     }
 }
@@ -170,6 +175,7 @@ mod tests {
                     charging: true,
                 }),
                 model: None,
+                wakes: None,
             }),
             snapshots: None,
             last_frame: None,

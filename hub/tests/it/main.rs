@@ -5,6 +5,7 @@ mod common;
 mod recordings_support;
 mod rtsp_support;
 
+mod battery;
 mod browser_live;
 mod camera_faults;
 mod camera_proxy;

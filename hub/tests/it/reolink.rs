@@ -2,7 +2,8 @@
 //! TCP and UDP, every encryption mode once; frames reach the video feed
 //! (MSE websocket), the JPEG views get decoded key frames, the camera_proxy
 //! endpoints work, and battery percentage and charging appear in
-//! `/api/cameras`.
+//! `/api/cameras`. (The battery camera here streams always; waking on demand is in
+//! `battery`.)
 
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ fn tcp_camera(id: u32, name: &str, port: u16, pw: &std::path::Path) -> String {
 
 fn udp_camera(id: u32, name: &str, port: u16, pw: &std::path::Path) -> String {
     format!(
-        "[[camera]]\nid = {id}\nname = \"{name}\"\nkind = \"reolink\"\ntransport = \"udp\"\nuid = \"95270000SIMCAM01\"\nip = \"127.0.0.1\"\nport = {port}\nusername = \"admin\"\npassword_file = {:?}\nfallback_image = {:?}\n",
+        "[[camera]]\nid = {id}\nname = \"{name}\"\nkind = \"reolink\"\ntransport = \"udp\"\nuid = \"95270000SIMCAM01\"\nip = \"127.0.0.1\"\nport = {port}\nusername = \"admin\"\npassword_file = {:?}\nfallback_image = {:?}\nstream = \"always\"\n",
         pw.display().to_string(),
         pw.with_file_name("offline.jpg").display().to_string()
     )

@@ -185,9 +185,11 @@ pub struct MseStart {
     pub fragments: Vec<Vec<u8>>,
 }
 
-/// Opens the MSE websocket of `name` with Basic auth and reads the MIME
-/// message, the init segment and `n` fragments.
-pub async fn mse_read(h: &TestHub, name: &str, n: usize) -> MseStart {
+/// The MSE websocket of `name`, opened with Basic auth.
+pub async fn mse_connect(
+    h: &TestHub,
+    name: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     use base64::Engine;
     let mut req = h
         .ws_url(&format!("/api/v1/cameras/{name}/live.mp4.ws"))
@@ -196,13 +198,20 @@ pub async fn mse_read(h: &TestHub, name: &str, n: usize) -> MseStart {
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
     req.headers_mut()
         .insert("authorization", format!("Basic {basic}").parse().unwrap());
-    let (mut ws, _) = tokio::time::timeout(
+    let (ws, _) = tokio::time::timeout(
         Duration::from_secs(10),
         tokio_tungstenite::connect_async(req),
     )
     .await
     .expect("ws connect in time")
     .expect("ws connect");
+    ws
+}
+
+/// Opens the MSE websocket of `name` with Basic auth and reads the MIME
+/// message, the init segment and `n` fragments.
+pub async fn mse_read(h: &TestHub, name: &str, n: usize) -> MseStart {
+    let mut ws = mse_connect(h, name).await;
     let mut next = async || loop {
         match tokio::time::timeout(Duration::from_secs(15), ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => return Err(t.to_string()),

@@ -46,6 +46,14 @@ pub(crate) struct CameraConn {
     keepalive_num: u16,
     keepalive_outstanding: Option<Instant>,
     closed: bool,
+    /// This session's number, for the shared streaming clock.
+    id: u64,
+}
+
+impl Drop for CameraConn {
+    fn drop(&mut self) {
+        self.shared.stream_ended(self.id);
+    }
 }
 
 impl CameraConn {
@@ -66,6 +74,7 @@ impl CameraConn {
             keepalive_num: 0,
             keepalive_outstanding: None,
             closed: false,
+            id: conn_no,
         }
     }
 
@@ -222,10 +231,12 @@ impl CameraConn {
                 self.stream = Some(h);
                 self.next_due = Some(Instant::now());
                 self.shared.stat(|s| s.streams_started += 1);
+                self.shared.stream_started(self.id);
             }
             (MsgId::VideoStop, _) => {
                 self.stream = None;
                 self.next_due = None;
+                self.shared.stream_ended(self.id);
                 self.encode(&camera::status_reply(&h, 200), out);
             }
             (MsgId::Ping, _) => {
@@ -243,6 +254,9 @@ impl CameraConn {
             }
             (MsgId::Logout, _) => {
                 self.closed = true;
+                self.stream = None;
+                self.next_due = None;
+                self.shared.stream_ended(self.id);
             }
             _ => {
                 self.encode(&camera::status_reply(&h, 400), out);

@@ -10,7 +10,9 @@
 //! (`C2D_S`), opens each session on its own socket (as real cameras talk from a new port),
 //! acks and retransmits, sends heartbeats and the camera-initiated msg 234 keep-alive
 //! (dropping the session with `D2C_DISC` when it goes unanswered for 8.5 s), and injects
-//! seeded loss / reordering / duplication in both directions.
+//! seeded loss / reordering / duplication in both directions. For battery-camera tests it
+//! counts its open sessions and streams and the time it has spent sending video
+//! ([`SimHandle::streaming_time`]).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -36,6 +38,7 @@ use std::time::Duration;
 
 use baichuan::crypto::EncryptionLevel;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -180,11 +183,23 @@ pub struct SimStats {
     pub faults_in: FaultCounts,
 }
 
+/// What the simulated camera is doing now, and how long it has streamed.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Sessions open now (TCP connections, UDP sessions).
+    sessions: usize,
+    /// Streams sending video now, with when each started (by session number).
+    streams: Vec<(u64, Instant)>,
+    /// Time of the streams that have ended, summed.
+    streamed: Duration,
+}
+
 /// State shared by the simulator's tasks.
 pub(crate) struct Shared {
     cfg: SimConfig,
     media: media::Prepared,
     stats: Mutex<SimStats>,
+    activity: Mutex<Activity>,
     battery: watch::Sender<(u8, bool)>,
 }
 
@@ -193,6 +208,43 @@ impl Shared {
         if let Ok(mut s) = self.stats.lock() {
             f(&mut s);
         }
+    }
+
+    fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
+        self.activity.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A session opened; it counts as open until the guard drops.
+    pub(crate) fn session_opened(self: &Arc<Self>) -> SessionGuard {
+        self.activity().sessions += 1;
+        SessionGuard(Arc::clone(self))
+    }
+
+    /// Session `id` started sending video.
+    pub(crate) fn stream_started(&self, id: u64) {
+        let mut a = self.activity();
+        if !a.streams.iter().any(|(i, _)| *i == id) {
+            a.streams.push((id, Instant::now()));
+        }
+    }
+
+    /// Session `id` stopped sending video (or closed); its time is added to the total.
+    pub(crate) fn stream_ended(&self, id: u64) {
+        let mut a = self.activity();
+        if let Some(pos) = a.streams.iter().position(|(i, _)| *i == id) {
+            let (_, since) = a.streams.swap_remove(pos);
+            a.streamed += since.elapsed();
+        }
+    }
+}
+
+/// Held by a session's task while the session is open.
+pub(crate) struct SessionGuard(Arc<Shared>);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        let mut a = self.0.activity();
+        a.sessions = a.sessions.saturating_sub(1);
     }
 }
 
@@ -210,6 +262,7 @@ impl SimCamera {
             cfg,
             media,
             stats: Mutex::new(SimStats::default()),
+            activity: Mutex::new(Activity::default()),
             battery,
         });
         let stop = CancellationToken::new();
@@ -258,6 +311,28 @@ impl SimHandle {
     /// Counters so far.
     pub fn stats(&self) -> SimStats {
         self.shared.stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// Sessions open now (TCP connections and UDP sessions, logged in or not).
+    pub fn open_sessions(&self) -> usize {
+        self.shared.activity().sessions
+    }
+
+    /// Streams sending video now.
+    pub fn active_streams(&self) -> usize {
+        self.shared.activity().streams.len()
+    }
+
+    /// The time the camera has spent sending video, summed over its streams (from a
+    /// start-video request to the stream's stop, logout or the session's end), including
+    /// the streams still going: what a battery camera's drain follows.
+    pub fn streaming_time(&self) -> Duration {
+        let a = self.shared.activity();
+        a.streamed
+            + a.streams
+                .iter()
+                .map(|(_, since)| since.elapsed())
+                .sum::<Duration>()
     }
 
     /// Changes the battery state; logged-in sessions get a msg 252 push.

@@ -44,6 +44,7 @@ pub(super) fn start(
 
 async fn serve(mut s: TcpStream, shared: Arc<Shared>, stop: CancellationToken, n: u64) {
     let _ = s.set_nodelay(true);
+    let _open = shared.session_opened();
     let mut cam = CameraConn::new(shared.clone(), n);
     let mut battery_rx = shared.battery.subscribe();
     let mut push = tokio::time::interval(shared.cfg.battery_push_interval);

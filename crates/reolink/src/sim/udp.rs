@@ -155,6 +155,7 @@ async fn session(
     shared: Arc<Shared>,
     done: CancellationToken,
 ) {
+    let _open = shared.session_opened();
     let f = shared.cfg.udp_faults;
     let mut link = Link {
         sock: sock.clone(),

@@ -172,3 +172,85 @@ async fn udp_lossy_link_keeps_frames_in_order_with_bounded_memory() {
     cancel.cancel();
     sim.stop().await;
 }
+
+/// `run_on_demand`: no session while unwanted; a session and video once wanted (a wake);
+/// unwanted again: logout, a `Gap`, the camera's session and stream end, and its streaming
+/// time stops growing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_demand_sessions_follow_the_wanted_signal() {
+    use media::VideoEvent;
+    use tokio::sync::{mpsc, watch};
+    init_tracing();
+    let sim = SimCamera::start(SimConfig::new(SimTransport::Udp))
+        .await
+        .unwrap();
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = mpsc::channel(reolink::sink::EVENT_CHANNEL_CAPACITY);
+    let (status_tx, mut status) = watch::channel(reolink::ReolinkStatus::default());
+    let (wanted_tx, wanted) = watch::channel(false);
+    let task = tokio::spawn(reolink::source::run_on_demand(
+        udp_config(by_uid(sim.addr())),
+        cancel.clone(),
+        tx,
+        status_tx,
+        wanted,
+    ));
+    wait_status(&mut status, Duration::from_secs(5), |s| {
+        s.state == ConnState::Sleeping
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        sim.stats().discovery_requests,
+        0,
+        "asleep: no packet at all"
+    );
+    assert_eq!(sim.open_sessions(), 0);
+
+    wanted_tx.send_replace(true);
+    let mut seen = Seen::default();
+    collect_until(&mut rx, &mut seen, Duration::from_secs(15), |s| {
+        s.frames.len() >= 15
+    })
+    .await;
+    assert_eq!(status.borrow().wakes, 1);
+    assert_eq!((sim.open_sessions(), sim.active_streams()), (1, 1));
+
+    wanted_tx.send_replace(false);
+    let mut gap = None;
+    while gap.is_none() {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(VideoEvent::Gap { reason })) => gap = Some(reason),
+            Ok(Some(_)) => {}
+            other => panic!("no gap when put to sleep: {other:?}"),
+        }
+    }
+    assert_eq!(gap.as_deref(), Some(reolink::source::SLEEP_REASON));
+    wait_status(&mut status, Duration::from_secs(5), |s| {
+        s.state == ConnState::Sleeping
+    })
+    .await;
+    // The camera saw the logout: its session and stream end at once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while sim.open_sessions() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "session still open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sim.active_streams(), 0);
+    let streamed = sim.streaming_time();
+    assert!(streamed > Duration::ZERO);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sim.streaming_time(), streamed);
+    assert_eq!(sim.stats().connections, 1);
+
+    // Woken again: a second wake, a new session.
+    wanted_tx.send_replace(true);
+    wait_status(&mut status, Duration::from_secs(10), |s| {
+        s.state == ConnState::Streaming && s.wakes == 2
+    })
+    .await;
+    assert_eq!(sim.stats().connections, 2);
+    cancel.cancel();
+    task.await.unwrap();
+    sim.stop().await;
+}

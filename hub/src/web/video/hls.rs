@@ -88,6 +88,16 @@ impl HlsStore {
         self.added.send_modify(|n| *n += 1);
     }
 
+    /// Wait until a segment newer than the window at the call exists (or `limit` passes):
+    /// for a camera just woken, whose window holds only what it sent before it slept.
+    pub async fn wait_new(&self, limit: std::time::Duration) -> bool {
+        let mut rx = self.added.subscribe();
+        let before = *rx.borrow_and_update();
+        tokio::time::timeout(limit, rx.wait_for(|n| *n > before))
+            .await
+            .is_ok()
+    }
+
     /// Wait until at least one segment exists (or `limit` passes).
     pub async fn wait_ready(&self, limit: std::time::Duration) -> bool {
         let mut rx = self.added.subscribe();

@@ -62,9 +62,13 @@ fn feed(hub: &AppState, name: &str) -> Result<Arc<VideoFeed>, Box<Response>> {
     })
 }
 
-/// A video camera's HLS window (the same refusals as [`feed`]).
+/// A video camera's HLS window (the same refusals as [`feed`]). Each HLS request is a
+/// viewer's: it wakes an on-demand camera and keeps it awake for its idle timeout.
 fn hls_store(hub: &AppState, name: &str) -> Result<Arc<hls::HlsStore>, Box<Response>> {
     feed(hub, name)?;
+    if let Ok(cam) = camera(hub, name) {
+        cam.demand.wake(crate::demand::WakeReason::Viewer);
+    }
     hub.hls.get(name).cloned().ok_or_else(|| {
         Box::new(message(
             StatusCode::NOT_FOUND,
@@ -95,12 +99,12 @@ async fn live_ws(
     if let Some(refused) = foreign_origin(&hub, &headers) {
         return refused;
     }
-    let feed = match feed(&hub, &name) {
-        Ok(f) => f,
+    let cam = match feed(&hub, &name).and_then(|_| camera(&hub, &name)) {
+        Ok(c) => c,
         Err(r) => return *r,
     };
     ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| run_live(hub, feed, name, socket))
+        .on_upgrade(move |socket| run_live(hub, cam, name, socket))
 }
 
 async fn send(socket: &mut WebSocket, out: Out) -> bool {
@@ -118,8 +122,11 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
     send_close(&mut socket, code, reason).await;
 }
 
-async fn run_live(hub: AppState, feed: Arc<VideoFeed>, name: String, mut socket: WebSocket) {
-    let (snap, mut rx) = feed.subscribe();
+async fn run_live(hub: AppState, cam: Arc<Camera>, name: String, mut socket: WebSocket) {
+    // The lease keeps an on-demand camera awake while this viewer watches.
+    let Some((snap, mut rx, _lease)) = cam.watch_video() else {
+        return close(socket, INTERNAL_ERROR, "this camera has no video").await;
+    };
     let mut mux = LiveMuxer::new();
     let first = match mux.start(&snap) {
         Ok(o) => o,
@@ -177,7 +184,14 @@ async fn hls_playlist(
         Ok(s) => s,
         Err(r) => return *r,
     };
-    if !store.wait_ready(HLS_FIRST_SEGMENT_WAIT).await {
+    // A camera just woken: its window holds only what it sent before it slept.
+    let resting = camera(&hub, &name).is_ok_and(|c| c.resting());
+    let ready = if resting {
+        store.wait_new(HLS_FIRST_SEGMENT_WAIT).await
+    } else {
+        store.wait_ready(HLS_FIRST_SEGMENT_WAIT).await
+    };
+    if !ready {
         return message(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("No video from camera {name} yet"),

@@ -1,0 +1,180 @@
+//! Who wants a camera's live video now, for cameras that stream only on demand (battery
+//! cameras): [`Demand`] is kept by each camera and observed in one place, the camera's
+//! own live views ([`crate::camera::Camera::subscribe`] for the JPEG views, and
+//! [`crate::camera::Camera::watch_video`] for the encoded ones); [`drive`] turns it into
+//! the source's "session wanted" signal with the idle timeout. The recorder and the
+//! snapshot decoder are not demand: they take what an awake camera sends.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Why a camera is wanted awake. Only viewers today; the camera's own motion/PIR alarms
+/// will wake it (and so record) as a variant of their own, through [`Demand::wake`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeReason {
+    /// A live view (page, MSE, HLS, MJPEG, snapshot, a seed API) asked for the video.
+    Viewer,
+}
+
+impl WakeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WakeReason::Viewer => "viewer",
+        }
+    }
+}
+
+/// How often [`drive`] looks at the viewers (a viewer arriving is noticed at once).
+const POLL: Duration = Duration::from_millis(250);
+
+/// One camera's demand: viewers holding a [`Lease`], and the last moment anyone wanted
+/// the video.
+#[derive(Debug)]
+pub struct Demand {
+    leases: AtomicUsize,
+    last: Mutex<Option<(Instant, WakeReason)>>,
+    /// Bumped on every wake and every lease taken, so [`drive`] reacts at once.
+    woken: watch::Sender<u64>,
+}
+
+impl Default for Demand {
+    fn default() -> Self {
+        Demand {
+            leases: AtomicUsize::new(0),
+            last: Mutex::new(None),
+            woken: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Demand {
+    fn set_last(&self, reason: WakeReason) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), reason));
+    }
+
+    /// Someone wants the video now: wakes the camera (if it sleeps) and keeps it awake for
+    /// the idle timeout from now. One-shot requests (a snapshot, an HLS playlist or
+    /// segment) call this each time.
+    pub fn wake(&self, reason: WakeReason) {
+        self.set_last(reason);
+        self.woken.send_modify(|n| *n += 1);
+    }
+
+    /// A viewer that stays: the camera is wanted until the lease drops, and for the idle
+    /// timeout after.
+    pub fn lease(self: &Arc<Self>, reason: WakeReason) -> Lease {
+        self.leases.fetch_add(1, Ordering::SeqCst);
+        self.wake(reason);
+        Lease {
+            demand: Arc::clone(self),
+            reason,
+        }
+    }
+
+    /// Viewers holding a lease now.
+    pub fn leases(&self) -> usize {
+        self.leases.load(Ordering::SeqCst)
+    }
+
+    /// When the video was last wanted, and by what.
+    pub fn last(&self) -> Option<(Instant, WakeReason)> {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Held by a viewer while it watches (see [`Demand::lease`]).
+#[derive(Debug)]
+pub struct Lease {
+    demand: Arc<Demand>,
+    reason: WakeReason,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.demand.set_last(self.reason);
+        self.demand.leases.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether the camera is wanted at `now`: a viewer is there, or the last one left less
+/// than `idle` ago.
+pub fn wanted(viewers: usize, last: Option<Instant>, now: Instant, idle: Duration) -> bool {
+    viewers > 0 || last.is_some_and(|t| now.saturating_duration_since(t) < idle)
+}
+
+/// Keeps `wanted_tx` true while `viewers()` is above zero or the camera was wanted less
+/// than `idle` ago (false at first, until someone wants it), until `stop`.
+pub async fn drive(
+    name: String,
+    demand: Arc<Demand>,
+    viewers: impl Fn() -> usize + Send + 'static,
+    idle: Duration,
+    wanted_tx: watch::Sender<bool>,
+    stop: CancellationToken,
+) {
+    let mut woken = demand.woken.subscribe();
+    loop {
+        let n = viewers();
+        if n > 0 {
+            // Still watched: the idle timeout counts from when the last one leaves.
+            demand.set_last(WakeReason::Viewer);
+        }
+        let last = demand.last();
+        let want = wanted(n, last.map(|(t, _)| t), Instant::now(), idle);
+        let changed = wanted_tx.send_if_modified(|w| std::mem::replace(w, want) != want);
+        if changed {
+            match last {
+                Some((_, reason)) if want => {
+                    tracing::info!(camera = %name, reason = reason.as_str(), "waking the camera")
+                }
+                _ => tracing::info!(
+                    camera = %name,
+                    idle_secs = idle.as_secs_f64(),
+                    "nobody watching: letting the camera sleep"
+                ),
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(POLL) => {}
+            r = woken.changed() => {
+                if r.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wanted_while_watched_and_for_the_idle_timeout_after() {
+        let t0 = Instant::now();
+        let idle = Duration::from_secs(30);
+        assert!(!wanted(0, None, t0, idle));
+        assert!(wanted(1, None, t0, idle));
+        assert!(wanted(0, Some(t0), t0 + Duration::from_secs(29), idle));
+        assert!(!wanted(0, Some(t0), t0 + Duration::from_secs(30), idle));
+    }
+
+    #[test]
+    fn a_lease_counts_until_dropped_and_marks_when_it_left() {
+        let d = Arc::new(Demand::default());
+        assert_eq!((d.leases(), d.last()), (0, None));
+        let l = d.lease(WakeReason::Viewer);
+        let first = d.last().unwrap().0;
+        assert_eq!(d.leases(), 1);
+        drop(l);
+        assert_eq!(d.leases(), 0);
+        assert!(d.last().unwrap().0 >= first);
+    }
+}
