@@ -3,7 +3,6 @@
 //! connection is closed and nothing it sent is stored.
 
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::BytesMut;
@@ -13,7 +12,8 @@ use wire::{IngestDecoder, IngestEvent};
 
 use super::AppState;
 use super::ws::{
-    GOING_AWAY, HELLO_TIMEOUT, IDLE_TIMEOUT, NORMAL, POLICY_VIOLATION, foreign_origin, send_close,
+    GOING_AWAY, HELLO_TIMEOUT, IDLE_TIMEOUT, Message, NORMAL, POLICY_VIOLATION, WebSocket,
+    WebSocketUpgrade, foreign_origin, send_close,
 };
 use crate::camera::{Camera, now_ms};
 
@@ -26,11 +26,9 @@ pub async fn upgrade(
         return refused;
     }
     let max = hub.cfg.max_frame_size.0 as usize;
-    // One websocket message may carry a whole length-prefixed frame (the
-    // seed client's framing) plus a little more.
-    ws.max_message_size(max + 64 * 1024)
-        .max_frame_size(max + 64 * 1024)
-        .on_upgrade(move |socket| run(hub, socket))
+    // Once the hello is accepted, one websocket message may carry a whole
+    // length-prefixed frame (the seed client's framing) plus a little more.
+    ws.on_upgrade(max + 64 * 1024, move |socket| run(hub, socket))
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: impl Into<String>) {
@@ -54,11 +52,12 @@ enum Next {
     Shutdown,
 }
 
-async fn next_data(hub: &AppState, socket: &mut WebSocket, timeout: std::time::Duration) -> Next {
+/// The next binary message, by `deadline` (pings and text do not move it).
+async fn next_data(hub: &AppState, socket: &mut WebSocket, deadline: tokio::time::Instant) -> Next {
     loop {
         let msg = tokio::select! {
             _ = hub.shutdown.cancelled() => return Next::Shutdown,
-            r = tokio::time::timeout(timeout, socket.recv()) => r,
+            r = tokio::time::timeout_at(deadline, socket.recv()) => r,
         };
         match msg {
             Err(_) => return Next::TimedOut,
@@ -74,7 +73,9 @@ async fn run(hub: AppState, mut socket: WebSocket) {
     let mut dec = IngestDecoder::new(hub.cfg.max_frame_size.0 as u32);
     let mut buf = BytesMut::new();
 
-    // 1. The hello: camera id and token, possibly over several messages.
+    // 1. The hello: camera id and token, possibly over several messages, all by
+    // one deadline.
+    let hello_by = tokio::time::Instant::now() + HELLO_TIMEOUT;
     let (camera, token) = loop {
         match dec.decode(&mut buf) {
             Ok(Some(IngestEvent::Hello { camera_id, token })) => break (camera_id, token),
@@ -85,7 +86,7 @@ async fn run(hub: AppState, mut socket: WebSocket) {
                 return close(socket, e.close_code(), e.to_string()).await;
             }
         }
-        match next_data(&hub, &mut socket, HELLO_TIMEOUT).await {
+        match next_data(&hub, &mut socket, hello_by).await {
             Next::Data(b) => buf.extend_from_slice(&b),
             Next::TimedOut => return close(socket, POLICY_VIOLATION, "No hello received").await,
             Next::Closed => return,
@@ -119,6 +120,7 @@ async fn run(hub: AppState, mut socket: WebSocket) {
         return close(socket, POLICY_VIOLATION, "Invalid token").await;
     }
     drop(token);
+    socket.authenticated();
 
     let span = tracing::info_span!("ingest", camera, name = %cam.name);
     connected(hub, cam, socket, dec, buf).instrument(span).await;
@@ -206,7 +208,7 @@ async fn stream_frames(
                 Err(e) => return End::Protocol(e),
             }
         }
-        match next_data(hub, socket, IDLE_TIMEOUT).await {
+        match next_data(hub, socket, tokio::time::Instant::now() + IDLE_TIMEOUT).await {
             Next::Data(b) => buf.extend_from_slice(&b),
             Next::Closed => return End::PeerClosed,
             Next::TimedOut => return End::Idle,

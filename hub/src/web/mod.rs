@@ -4,6 +4,7 @@
 //! keep compatible; their JSON types are theirs, separate from the domain types.
 
 mod ingest;
+pub mod limits;
 mod live;
 mod mjpeg;
 mod pages;
@@ -42,6 +43,8 @@ pub struct WebState {
     mjpeg: HashMap<u32, Arc<mjpeg::PartCache>>,
     /// Each video camera's HLS window, by camera name.
     hls: HashMap<String, Arc<video::hls::HlsStore>>,
+    /// Memory for request bodies and websocket messages being received.
+    pub budget: limits::Budget,
 }
 
 impl std::fmt::Debug for WebState {
@@ -75,7 +78,13 @@ impl WebState {
             }
         }
         let mjpeg = hub.cameras.iter().map(|c| (c.id, Arc::default())).collect();
-        Arc::new(WebState { hub, mjpeg, hls })
+        let budget = limits::Budget::new(hub.cfg.connections.memory_budget.0);
+        Arc::new(WebState {
+            hub,
+            mjpeg,
+            hls,
+            budget,
+        })
     }
 }
 
@@ -209,7 +218,8 @@ pub fn routes() -> Vec<Route> {
     v
 }
 
-/// The router built from [`routes`], with the cross-site guard and body limit.
+/// The router built from [`routes`], with the cross-site guard and the body bounds
+/// ([`limits::body_guard`], which replaces axum's fixed body limit).
 pub fn router(hub: AppState) -> Router {
     let mut r = Router::new();
     for route in routes() {
@@ -217,11 +227,13 @@ pub fn router(hub: AppState) -> Router {
     }
     r.layer(middleware::from_fn_with_state(
         hub.clone(),
+        limits::body_guard,
+    ))
+    .layer(middleware::from_fn_with_state(
+        hub.clone(),
         cross_site_guard,
     ))
-    .layer(axum::extract::DefaultBodyLimit::max(
-        hub.cfg.max_frame_size.0 as usize + 64 * 1024,
-    ))
+    .layer(axum::extract::DefaultBodyLimit::disable())
     .with_state(hub)
 }
 
