@@ -233,20 +233,61 @@ impl Auth {
         }
     }
 
-    /// Start a session for `user`; returns the cookie value.
-    pub async fn create_session(&self, user: &User) -> Result<String, DbError> {
+    /// Start a session for `user`, signed in from `address` with `user_agent`
+    /// (kept, cut to 256 bytes, for the user's list of sessions); returns the cookie
+    /// value.
+    pub async fn create_session(
+        &self,
+        user: &User,
+        address: IpAddr,
+        user_agent: &str,
+    ) -> Result<String, DbError> {
         let sid = random_hex(32);
         let digest = sha256_hex(&sid);
         let now = unix_ms(SystemTime::now());
         let expires = now + self.session_lifetime.as_millis() as i64;
         let uid = user.id;
+        let address = address.to_string();
+        let mut agent = user_agent.to_owned();
+        if agent.len() > 256 {
+            let mut cut = 256;
+            while !agent.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            agent.truncate(cut);
+        }
         self.db
             .call(move |c| {
                 db::delete_expired_sessions(c, now)?;
-                db::insert_session(c, &digest, uid, now, expires)
+                db::insert_session(
+                    c,
+                    &db::NewSession {
+                        id_sha256: &digest,
+                        user_id: uid,
+                        created_ms: now,
+                        expires_ms: expires,
+                        address: &address,
+                        user_agent: &agent,
+                    },
+                )
             })
             .await?;
         Ok(sid)
+    }
+
+    /// The live sessions of user `user_id`, newest first.
+    pub async fn sessions(&self, user_id: i64) -> Result<Vec<db::SessionInfo>, DbError> {
+        let now = unix_ms(SystemTime::now());
+        self.db
+            .call(move |c| db::sessions_of(c, user_id, now))
+            .await
+    }
+
+    /// Ends every session of user `user_id` ("sign out everywhere"); how many.
+    pub async fn end_all_sessions(&self, user_id: i64) -> Result<usize, DbError> {
+        self.db
+            .call(move |c| db::delete_sessions_of(c, user_id))
+            .await
     }
 
     pub async fn session_user(&self, sid: &str) -> Option<User> {
@@ -279,12 +320,32 @@ impl Auth {
             .flatten()
     }
 
-    fn cached_basic(&self, key: &str) -> Option<User> {
-        let cache = lock(&self.basic_cache);
-        cache
-            .get(key)
-            .filter(|(_, at)| at.elapsed() < BASIC_CACHE_TTL)
-            .map(|(u, _)| u.clone())
+    /// The user of cached Basic credentials, if they were verified less than
+    /// [`BASIC_CACHE_TTL`] ago and the user still has the password they were verified
+    /// against: each hit reads the user's stored hash (one indexed row, no argon2), so a
+    /// password change or removal, by the hub or by `hub user` in another process,
+    /// evicts the entry at its next use.
+    async fn cached_basic(&self, key: &str) -> Option<User> {
+        let cached = {
+            let cache = lock(&self.basic_cache);
+            cache
+                .get(key)
+                .filter(|(_, at)| at.elapsed() < BASIC_CACHE_TTL)
+                .map(|(u, _)| u.clone())
+        }?;
+        let id = cached.id;
+        let current = self.db.call(move |c| db::user_by_id(c, id)).await;
+        match current {
+            Ok(Some(u)) if u.password_phc == cached.password_phc => Some(u),
+            Ok(_) => {
+                lock(&self.basic_cache).remove(key);
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "credential lookup failed");
+                None
+            }
+        }
     }
 
     /// Check an `Authorization: Basic ...` header value.
@@ -298,14 +359,14 @@ impl Auth {
         let raw = String::from_utf8(raw).ok()?;
         let (name, password) = raw.split_once(':')?;
         let key = sha256_hex(&format!("{}{raw}", self.basic_salt));
-        if let Some(u) = self.cached_basic(&key) {
+        if let Some(u) = self.cached_basic(&key).await {
             return Some(u);
         }
         // Many requests with the same new credentials (a tool opening
         // several streams) wait here; the first verifies, the rest hit the
         // cache.
         let _slot = self.verify_slots.acquire().await.expect("never closed");
-        if let Some(u) = self.cached_basic(&key) {
+        if let Some(u) = self.cached_basic(&key).await {
             return Some(u);
         }
         let user = self.login_locked(name, password, client).await.ok()?;
@@ -362,7 +423,7 @@ mod tests {
             LoginError::BadCredentials
         );
         let u = a.login("ann", "pw", ip).await.unwrap();
-        let sid = a.create_session(&u).await.unwrap();
+        let sid = a.create_session(&u, ip, "test").await.unwrap();
         assert_eq!(a.session_user(&sid).await.unwrap().name, "ann");
         assert!(a.session_user(&random_hex(32)).await.is_none());
         assert_eq!(a.api_token_user(&token).await.unwrap().name, "ann");
@@ -380,6 +441,57 @@ mod tests {
         assert!(a.basic(&bad, ip).await.is_none());
         a.end_session(&sid).await;
         assert!(a.session_user(&sid).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_new_password_ends_sessions_and_cached_basic_credentials() {
+        let a = auth();
+        let token = set_user(&a.db, "ann", "first password").unwrap();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let u = a.login("ann", "first password", ip).await.unwrap();
+        let sid = a.create_session(&u, ip, "phone").await.unwrap();
+        let other = a.create_session(&u, ip, "laptop").await.unwrap();
+        let listed = a.sessions(u.id).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].user_agent, "laptop");
+        let hdr = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ann:first password")
+        );
+        assert!(a.basic(&hdr, ip).await.is_some(), "verified and cached");
+        // As `hub user add` or `hub user passwd` does, on the same database.
+        let new_token = set_user(&a.db, "ann", "second password").unwrap();
+        assert!(a.session_user(&sid).await.is_none());
+        assert!(a.session_user(&other).await.is_none());
+        assert!(a.api_token_user(&token).await.is_none());
+        assert!(a.api_token_user(&new_token).await.is_some());
+        assert!(a.basic(&hdr, ip).await.is_none(), "the cache entry is gone");
+        let hdr2 = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ann:second password")
+        );
+        assert!(a.basic(&hdr2, ip).await.is_some());
+        // Removal: the cached new credentials stop working too.
+        assert!(a.db.call_blocking(|c| db::delete_user(c, "ann")).unwrap());
+        assert!(a.basic(&hdr2, ip).await.is_none());
+        assert!(a.api_token_user(&new_token).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn sign_out_everywhere_ends_only_that_users_sessions() {
+        let a = auth();
+        set_user(&a.db, "ann", "pw").unwrap();
+        set_user(&a.db, "bob", "pw").unwrap();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let ann = a.login("ann", "pw", ip).await.unwrap();
+        let bob = a.login("bob", "pw", ip).await.unwrap();
+        let s1 = a.create_session(&ann, ip, "x").await.unwrap();
+        let s2 = a.create_session(&ann, ip, "y").await.unwrap();
+        let s3 = a.create_session(&bob, ip, "z").await.unwrap();
+        assert_eq!(a.end_all_sessions(ann.id).await.unwrap(), 2);
+        assert!(a.session_user(&s1).await.is_none());
+        assert!(a.session_user(&s2).await.is_none());
+        assert!(a.session_user(&s3).await.is_some());
     }
 
     #[tokio::test]

@@ -187,6 +187,8 @@ pub fn routes() -> Vec<Route> {
         Route::new("/live/{name}", Page).get(pages::live_camera),
         Route::new("/events", Page).get(pages::events_page),
         Route::new("/status", Page).get(pages::status_page),
+        Route::new("/account", Page).get(pages::account_page),
+        Route::new("/account/sign-out-everywhere", Page).post(pages::sign_out_everywhere),
         Route::new("/assets/{file}", Public).get(pages::asset),
         // JSON API behind the pages.
         Route::new("/api/cameras", Viewer).get(live::cameras_json),

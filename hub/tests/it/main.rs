@@ -23,6 +23,7 @@ mod recordings_timing;
 mod recordings_web;
 mod reolink;
 mod reolink_import;
+mod revocation;
 mod rtsp;
 mod secrets;
 mod security;
