@@ -300,7 +300,7 @@ pub struct SessionInfo {
 pub fn sessions_of(c: &Connection, user_id: i64, now_ms: i64) -> Result<Vec<SessionInfo>, DbError> {
     let mut st = c.prepare(
         "SELECT id_sha256, created_ms, expires_ms, address, user_agent FROM session
-         WHERE user_id = ?1 AND expires_ms > ?2 ORDER BY created_ms DESC",
+         WHERE user_id = ?1 AND expires_ms > ?2 ORDER BY created_ms DESC, rowid DESC",
     )?;
     let rows = st
         .query_map(params![user_id, now_ms], |r| {
