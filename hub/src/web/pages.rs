@@ -179,10 +179,21 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
-/// Only local paths are allowed as a post-login destination.
+/// The post-login destination: `next` if it is a path on this hub, else `/live`.
+/// A path starts with one `/` and holds only printable ASCII without `\\`: browsers
+/// drop tabs and newlines from a URL (`/\t/evil.example` becomes `//evil.example`,
+/// another site), read `\\` as `/`, and a header cannot carry control characters
+/// or non-ASCII (percent-encoded ones are fine: they stay in the path).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+                && n.parse::<axum::http::uri::PathAndQuery>().is_ok() =>
+        {
+            n.to_owned()
+        }
         _ => "/live".to_owned(),
     }
 }
@@ -440,5 +451,39 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_are_post_login_destinations() {
+        for good in [
+            "/live",
+            "/timeline?camera=a&day=2026-01-02",
+            "/live/cam%20one",
+            "/",
+        ] {
+            assert_eq!(safe_next(Some(good)), good);
+        }
+        for bad in [
+            "//evil.example/",
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r\n/evil.example/",
+            "/\\evil.example/",
+            "\\/evil.example/",
+            "https://evil.example/",
+            "evil.example",
+            "/ /evil",
+            "/caf\u{e9}",
+            "/\u{3000}/evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/live", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/live");
     }
 }
