@@ -9,6 +9,7 @@ mod browser_live;
 mod camera_faults;
 mod e2e_agent;
 mod exhaustion;
+mod export_edges;
 mod hls;
 mod http_api;
 mod hub_faults;
