@@ -65,9 +65,7 @@ fn main() -> ExitCode {
         (Some(Cmd::User(u)), cfg) => cmds::user::run(cfg, u),
         (Some(Cmd::Check), cfg) => cmds::check::run(cfg),
         (Some(Cmd::ImportCameraProxy { settings }), cfg) => hub::import::run(&settings, cfg),
-        (Some(Cmd::CheckConfig), Some(cfg)) => hub::config::Config::load(cfg)
-            .map(|c| eprintln!("{}: ok, {} cameras", cfg.display(), c.cameras.len()))
-            .map_err(Into::into),
+        (Some(Cmd::CheckConfig), Some(cfg)) => cmds::serve::check(cfg),
         (Some(Cmd::Serve) | None, Some(cfg)) => cmds::serve::run(cfg),
         (_, None) => Err(anyhow::anyhow!(
             "--config FILE is required (or run `hub demo` to try it out)"

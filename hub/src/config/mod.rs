@@ -9,6 +9,7 @@
 
 pub mod recordings;
 pub mod source;
+mod unknown;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -234,7 +235,7 @@ impl Config {
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+            message: unknown::explain(e.to_string().trim_end(), text),
         })?;
         cfg.validate(origin)?;
         Ok(cfg)

@@ -259,6 +259,15 @@ impl SourceConfig {
         }
     }
 
+    /// The password file of a bridged camera.
+    pub fn password_file(&self) -> Option<&std::path::Path> {
+        match self {
+            SourceConfig::Rtsp(s) => s.password_file.as_deref(),
+            SourceConfig::Reolink(s) => s.password_file.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The password file of a bridged camera, for resolving relative paths.
     pub fn password_file_mut(&mut self) -> Option<&mut PathBuf> {
         match self {

@@ -7,6 +7,7 @@ mod rtsp_support;
 
 mod browser_live;
 mod camera_faults;
+mod check_config;
 mod e2e_agent;
 mod exhaustion;
 mod export_edges;
