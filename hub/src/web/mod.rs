@@ -239,8 +239,10 @@ pub fn router(hub: AppState) -> Router {
     .with_state(hub)
 }
 
-/// The `Origin` of a request is ours when its host:port is the `Host`
-/// header or it is listed in `allowed_origins`.
+/// The `Origin` of a request is ours when it is the scheme this hub serves (`https`
+/// under TLS, else `http`) with the `Host` header's host:port, or it is listed in
+/// `allowed_origins` (a reverse proxy that serves the hub under its own name or over
+/// TLS).
 pub fn origin_allowed(hub: &Hub, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true; // not a browser, or a same-origin GET: nothing to check
@@ -252,11 +254,12 @@ pub fn origin_allowed(hub: &Hub, headers: &HeaderMap) -> bool {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let scheme = if hub.tls { "https://" } else { "http://" };
     let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .unwrap_or("");
-    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+        .get(..scheme.len())
+        .filter(|s| s.eq_ignore_ascii_case(scheme))
+        .map(|_| &origin[scheme.len()..]);
+    !host.is_empty() && origin_host.is_some_and(|o| o.eq_ignore_ascii_case(host))
 }
 
 /// Refuse state-changing requests from other sites (CSRF): a POST whose

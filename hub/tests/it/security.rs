@@ -235,6 +235,8 @@ async fn state_changing_routes_and_websockets_refuse_other_sites() {
     let c = h.client();
     let mut session = login(&h).await;
     let own = format!("http://{}", h.addr);
+    // Our host and port over another scheme is another origin (this hub is plain HTTP).
+    let own_https = format!("https://{}", h.addr);
     let mut state_changing = 0;
     for r in routes() {
         let url = url_of(&h, &r);
@@ -246,6 +248,8 @@ async fn state_changing_routes_and_websockets_refuse_other_sites() {
                 ("origin", "null"),
                 ("referer", "http://evil.example/page"),
                 ("origin", "https://127.0.0.1.evil.example"),
+                ("origin", own_https.as_str()),
+                ("referer", &format!("{own_https}/live")),
             ] {
                 let resp = c
                     .request(m.clone(), &url)
@@ -271,7 +275,11 @@ async fn state_changing_routes_and_websockets_refuse_other_sites() {
             session = login(&h).await;
         }
         if r.websocket {
-            for (origin, refused) in [("http://evil.example", true), (own.as_str(), false)] {
+            for (origin, refused) in [
+                ("http://evil.example", true),
+                (own_https.as_str(), true),
+                (own.as_str(), false),
+            ] {
                 let mut req = h
                     .ws_url(&fill(r.path, ordinary))
                     .into_client_request()
