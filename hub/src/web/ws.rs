@@ -167,18 +167,7 @@ impl WebSocketUpgrade {
                 limit: AtomicUsize::new(BEFORE_AUTH.min(max_message)),
                 refused: OnceLock::new(),
             });
-            let io = Gated {
-                io: TokioIo::new(upgraded),
-                gate: Arc::clone(&gate),
-                budget,
-                head: [0; 14],
-                head_len: 0,
-                payload_left: 0,
-                data: false,
-                fin: false,
-                message: 0,
-                held: None,
-            };
+            let io = Gated::new(TokioIo::new(upgraded), Arc::clone(&gate), budget);
             let config = WebSocketConfig::default()
                 .read_buffer_size(READ_BUFFER)
                 .max_message_size(Some(max_message))
@@ -284,6 +273,21 @@ fn header_len(h: &[u8]) -> Option<usize> {
 }
 
 impl<S> Gated<S> {
+    fn new(io: S, gate: Arc<GateState>, budget: Budget) -> Gated<S> {
+        Gated {
+            io,
+            gate,
+            budget,
+            head: [0; 14],
+            head_len: 0,
+            payload_left: 0,
+            data: false,
+            fin: false,
+            message: 0,
+            held: None,
+        }
+    }
+
     /// Looks at `bytes`, the next bytes off the socket; `Err` is the close code.
     fn scan(&mut self, mut bytes: &[u8]) -> Result<(), u16> {
         while !bytes.is_empty() {
@@ -399,21 +403,11 @@ mod tests {
     use super::*;
 
     fn gate(limit: usize, budget: u64) -> Gated<()> {
-        Gated {
-            io: (),
-            gate: Arc::new(GateState {
-                limit: AtomicUsize::new(limit),
-                refused: OnceLock::new(),
-            }),
-            budget: Budget::new(budget),
-            head: [0; 14],
-            head_len: 0,
-            payload_left: 0,
-            data: false,
-            fin: false,
-            message: 0,
-            held: None,
-        }
+        let state = GateState {
+            limit: AtomicUsize::new(limit),
+            refused: OnceLock::new(),
+        };
+        Gated::new((), Arc::new(state), Budget::new(budget))
     }
 
     /// A masked client frame header announcing `len` bytes.

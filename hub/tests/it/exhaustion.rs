@@ -55,6 +55,23 @@ where
     out
 }
 
+/// Waits until `pid` holds at most `at_most` fds; its count then. Fails once `since`
+/// is `within` old.
+async fn wait_for_fds(pid: u32, at_most: usize, since: Instant, within: Duration) -> usize {
+    loop {
+        let n = open_fds(pid);
+        if n <= at_most {
+            return n;
+        }
+        assert!(
+            since.elapsed() < within,
+            "the hub still holds {n} fds (at most {at_most} expected) {:.0?} later",
+            since.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 fn enough_fds(needed: u64) -> bool {
     hub::server::raise_fd_limit();
     let have = hub::server::fd_limit().unwrap_or(u64::MAX);
@@ -195,18 +212,7 @@ async fn idle_and_half_open_connections_do_not_stop_service() {
     // After the timeouts the hub has let go of all of them.
     let deadline = HEADER_TIMEOUT + Duration::from_secs(15);
     let now = open_fds(hub.pid());
-    let released = loop {
-        let n = open_fds(hub.pid());
-        if n <= baseline + 20 {
-            break n;
-        }
-        assert!(
-            opened_at.elapsed() < deadline,
-            "the hub still holds {n} fds (baseline {baseline}) {:.0?} after the attack began",
-            started.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let released = wait_for_fds(hub.pid(), baseline + 20, opened_at, deadline).await;
     eprintln!(
         "hub fds {now} -> {released} within {:.1?} of the first connection",
         started.elapsed()
@@ -954,18 +960,7 @@ async fn a_flood_from_one_address_and_slow_websockets_do_not_stop_service() {
 
     // After the timeouts the hub has let go of all of them.
     let deadline = BODY_TIMEOUT.max(HELLO_TIMEOUT) + Duration::from_secs(10);
-    let released = loop {
-        let n = open_fds(hub.pid());
-        if n <= baseline_fds + 20 {
-            break n;
-        }
-        assert!(
-            opened_at.elapsed() < deadline,
-            "the hub still holds {n} fds (baseline {baseline_fds}) {:.0?} after the last connection opened",
-            opened_at.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let released = wait_for_fds(hub.pid(), baseline_fds + 20, opened_at, deadline).await;
     eprintln!(
         "hub fds back to {released} {:.1?} after the last connection opened ({:.1?} after the websockets began)",
         opened_at.elapsed(),
