@@ -67,6 +67,16 @@ if command -v ffmpeg >/dev/null; then
     -pix_fmt yuv420p -output_ts_offset 3 -movflags frag_keyframe+empty_moov+default_base_moof "$f" || rm -f "$f"
   seed media_retime fuzz/corpus/seed-frag.mp4 fuzz/corpus/seed-frag-late.mp4
   seed media_export fuzz/corpus/seed-frag.mp4
+  # The hub's export: a request from 0 to 120 s over two segments of the same
+  # file indexed at 0 and 60 s, 1 s each (six little-endian i64), then the file.
+  f=fuzz/corpus/seed-hub-export.bin
+  if [ ! -f "$f" ] && [ -f fuzz/corpus/seed-frag.mp4 ]; then
+    { printf '\x00\x00\x00\x00\x00\x00\x00\x00\xc0\xd4\x01\x00\x00\x00\x00\x00'
+      printf '\x00\x00\x00\x00\x00\x00\x00\x00\xe8\x03\x00\x00\x00\x00\x00\x00'
+      printf '\x60\xea\x00\x00\x00\x00\x00\x00\xe8\x03\x00\x00\x00\x00\x00\x00'
+      cat fuzz/corpus/seed-frag.mp4; } > "$f"
+  fi
+  seed hub_export "$f"
   # H.265 as a camera sends it (Annex B), when ffmpeg has libx265.
   f=fuzz/corpus/seed-h265.hevc
   if [ ! -f "$f" ]; then

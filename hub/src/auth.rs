@@ -58,13 +58,17 @@ pub fn set_user(db: &Db, name: &str, password: &str) -> Result<String, DbError> 
     Ok(api_token)
 }
 
-/// Failed logins allowed per key (user name or client address) before
-/// further attempts are refused for a while.
-const MAX_FAILURES: u32 = 5;
-/// How long failures are remembered, and the base lock-out time.
+/// Failed logins allowed for one user from one address before that pair is locked.
+const MAX_FAILURES_USER_ADDRESS: u32 = 5;
+/// Failed logins allowed from one address, whatever the user names, before the
+/// address is locked (password spraying).
+const MAX_FAILURES_ADDRESS: u32 = 20;
+/// How long after its last failure a key is forgotten; also the longest lock.
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The first lock; each further failure doubles it, up to [`FAILURE_WINDOW`].
 const BASE_LOCKOUT: Duration = Duration::from_secs(30);
-/// Cap on remembered throttle keys, so a flood of addresses cannot grow it.
+/// Keys remembered per table; past it the least recently failed is forgotten first,
+/// so a flood of addresses cannot grow the table or wipe it.
 const MAX_THROTTLE_KEYS: usize = 10_000;
 /// How long a verified Basic credential is remembered (saves an argon2 run
 /// per request for tools that poll snapshots).
@@ -74,8 +78,136 @@ const MAX_BASIC_CACHE: usize = 1024;
 #[derive(Debug, Clone, Copy)]
 struct Failures {
     count: u32,
-    first: Instant,
+    last: Instant,
     locked_until: Option<Instant>,
+    /// This key's place in [`Throttle::order`].
+    seq: u64,
+}
+
+/// Failed logins by key, bounded: at most `cap` keys, the least recently failed
+/// forgotten first.
+#[derive(Debug)]
+struct Throttle {
+    /// Failures allowed before a key is locked.
+    max_failures: u32,
+    cap: usize,
+    keys: HashMap<String, Failures>,
+    /// Keys by their last failure (a counter, increasing).
+    order: std::collections::BTreeMap<u64, String>,
+    next_seq: u64,
+}
+
+impl Throttle {
+    fn new(max_failures: u32, cap: usize) -> Throttle {
+        Throttle {
+            max_failures,
+            cap,
+            keys: HashMap::new(),
+            order: std::collections::BTreeMap::new(),
+            next_seq: 0,
+        }
+    }
+
+    /// How long `key` is still locked at `now`.
+    fn locked(&self, key: &str, now: Instant) -> Option<Duration> {
+        self.keys
+            .get(key)
+            .and_then(|f| f.locked_until)
+            .filter(|t| *t > now)
+            .map(|t| t - now)
+    }
+
+    /// Counts a failure of `key` at `now`; locks it once it has too many: 30 s, then
+    /// doubling with each further failure up to 15 min. A key is forgotten 15 min
+    /// after its last failure.
+    fn fail(&mut self, key: &str, now: Instant) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let mut f = match self.keys.remove(key) {
+            Some(f) => {
+                self.order.remove(&f.seq);
+                if now.duration_since(f.last) > FAILURE_WINDOW {
+                    None
+                } else {
+                    Some(f)
+                }
+            }
+            None => None,
+        }
+        .unwrap_or(Failures {
+            count: 0,
+            last: now,
+            locked_until: None,
+            seq,
+        });
+        while self.keys.len() >= self.cap {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            self.keys.remove(&oldest);
+        }
+        f.count = f.count.saturating_add(1);
+        f.last = now;
+        f.seq = seq;
+        if f.count >= self.max_failures {
+            let extra = (f.count - self.max_failures).min(5);
+            f.locked_until = Some(now + (BASE_LOCKOUT * 2u32.pow(extra)).min(FAILURE_WINDOW));
+        }
+        self.order.insert(seq, key.to_owned());
+        self.keys.insert(key.to_owned(), f);
+    }
+
+    fn clear(&mut self, key: &str) {
+        if let Some(f) = self.keys.remove(key) {
+            self.order.remove(&f.seq);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// Login throttling: per (user, address) and per address, never per user alone, so
+/// guessing from anywhere is slowed but cannot lock the real user out of their own
+/// address.
+#[derive(Debug)]
+struct LoginThrottle {
+    user_address: Throttle,
+    address: Throttle,
+}
+
+impl LoginThrottle {
+    fn new(cap: usize) -> LoginThrottle {
+        LoginThrottle {
+            user_address: Throttle::new(MAX_FAILURES_USER_ADDRESS, cap),
+            address: Throttle::new(MAX_FAILURES_ADDRESS, cap),
+        }
+    }
+
+    fn keys(name: &str, client: IpAddr) -> (String, String) {
+        (format!("{client} {name}"), client.to_string())
+    }
+
+    fn locked(&self, name: &str, client: IpAddr, now: Instant) -> Option<Duration> {
+        let (pair, addr) = Self::keys(name, client);
+        self.user_address
+            .locked(&pair, now)
+            .max(self.address.locked(&addr, now))
+    }
+
+    fn fail(&mut self, name: &str, client: IpAddr, now: Instant) {
+        let (pair, addr) = Self::keys(name, client);
+        self.user_address.fail(&pair, now);
+        self.address.fail(&addr, now);
+    }
+
+    /// A success clears the pair (the address's count decays by itself, so one good
+    /// account cannot reset an address that sprays others).
+    fn succeed(&mut self, name: &str, client: IpAddr) {
+        self.user_address.clear(&Self::keys(name, client).0);
+    }
 }
 
 /// Why a login was refused.
@@ -91,7 +223,7 @@ pub enum LoginError {
 pub struct Auth {
     pub db: Db,
     pub session_lifetime: Duration,
-    failures: Mutex<HashMap<String, Failures>>,
+    failures: Mutex<LoginThrottle>,
     /// SHA-256(salt ‖ "user:password") → (user, verified at).
     basic_cache: Mutex<HashMap<String, (User, Instant)>>,
     basic_salt: String,
@@ -119,65 +251,15 @@ impl Auth {
         Auth {
             db,
             session_lifetime,
-            failures: Mutex::new(HashMap::new()),
+            failures: Mutex::new(LoginThrottle::new(MAX_THROTTLE_KEYS)),
             basic_cache: Mutex::new(HashMap::new()),
             basic_salt: random_hex(16),
             verify_slots: tokio::sync::Semaphore::new(MAX_CONCURRENT_VERIFICATIONS),
         }
     }
 
-    fn throttled(&self, keys: &[String]) -> Option<Duration> {
-        let now = Instant::now();
-        let map = lock(&self.failures);
-        keys.iter()
-            .filter_map(|k| map.get(k))
-            .filter_map(|f| f.locked_until)
-            .filter(|t| *t > now)
-            .map(|t| t - now)
-            .max()
-    }
-
-    fn record_failure(&self, keys: &[String]) {
-        let now = Instant::now();
-        let mut map = lock(&self.failures);
-        if map.len() >= MAX_THROTTLE_KEYS {
-            map.retain(|_, f| now.duration_since(f.first) < FAILURE_WINDOW);
-            if map.len() >= MAX_THROTTLE_KEYS {
-                map.clear();
-            }
-        }
-        for k in keys {
-            let f = map.entry(k.clone()).or_insert(Failures {
-                count: 0,
-                first: now,
-                locked_until: None,
-            });
-            if now.duration_since(f.first) > FAILURE_WINDOW {
-                *f = Failures {
-                    count: 0,
-                    first: now,
-                    locked_until: None,
-                };
-            }
-            f.count += 1;
-            if f.count >= MAX_FAILURES {
-                // 30 s, 60 s, 120 s ... capped at the window.
-                let extra = (f.count - MAX_FAILURES).min(5);
-                let lock = (BASE_LOCKOUT * 2u32.pow(extra)).min(FAILURE_WINDOW);
-                f.locked_until = Some(now + lock);
-            }
-        }
-    }
-
-    fn clear_failures(&self, keys: &[String]) {
-        let mut map = lock(&self.failures);
-        for k in keys {
-            map.remove(k);
-        }
-    }
-
-    /// Check a user name and password, with throttling per user and per
-    /// client address. The argon2 work runs on a blocking thread.
+    /// Check a user name and password, with throttling per (user, client address)
+    /// and per client address. The argon2 work runs on a blocking thread.
     pub async fn login(
         &self,
         name: &str,
@@ -195,8 +277,7 @@ impl Auth {
         password: &str,
         client: IpAddr,
     ) -> Result<User, LoginError> {
-        let keys = [format!("user:{name}"), format!("ip:{client}")];
-        if let Some(wait) = self.throttled(&keys) {
+        if let Some(wait) = lock(&self.failures).locked(name, client, Instant::now()) {
             return Err(LoginError::Throttled(wait));
         }
         let name_owned = name.to_owned();
@@ -219,11 +300,11 @@ impl Auth {
             .await;
         match found {
             Ok(Some(u)) => {
-                self.clear_failures(&keys);
+                lock(&self.failures).succeed(name, client);
                 Ok(u)
             }
             Ok(None) => {
-                self.record_failure(&keys);
+                lock(&self.failures).fail(name, client, Instant::now());
                 Err(LoginError::BadCredentials)
             }
             Err(e) => {
@@ -233,20 +314,61 @@ impl Auth {
         }
     }
 
-    /// Start a session for `user`; returns the cookie value.
-    pub async fn create_session(&self, user: &User) -> Result<String, DbError> {
+    /// Start a session for `user`, signed in from `address` with `user_agent`
+    /// (kept, cut to 256 bytes, for the user's list of sessions); returns the cookie
+    /// value.
+    pub async fn create_session(
+        &self,
+        user: &User,
+        address: IpAddr,
+        user_agent: &str,
+    ) -> Result<String, DbError> {
         let sid = random_hex(32);
         let digest = sha256_hex(&sid);
         let now = unix_ms(SystemTime::now());
         let expires = now + self.session_lifetime.as_millis() as i64;
         let uid = user.id;
+        let address = address.to_string();
+        let mut agent = user_agent.to_owned();
+        if agent.len() > 256 {
+            let mut cut = 256;
+            while !agent.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            agent.truncate(cut);
+        }
         self.db
             .call(move |c| {
                 db::delete_expired_sessions(c, now)?;
-                db::insert_session(c, &digest, uid, now, expires)
+                db::insert_session(
+                    c,
+                    &db::NewSession {
+                        id_sha256: &digest,
+                        user_id: uid,
+                        created_ms: now,
+                        expires_ms: expires,
+                        address: &address,
+                        user_agent: &agent,
+                    },
+                )
             })
             .await?;
         Ok(sid)
+    }
+
+    /// The live sessions of user `user_id`, newest first.
+    pub async fn sessions(&self, user_id: i64) -> Result<Vec<db::SessionInfo>, DbError> {
+        let now = unix_ms(SystemTime::now());
+        self.db
+            .call(move |c| db::sessions_of(c, user_id, now))
+            .await
+    }
+
+    /// Ends every session of user `user_id` ("sign out everywhere"); how many.
+    pub async fn end_all_sessions(&self, user_id: i64) -> Result<usize, DbError> {
+        self.db
+            .call(move |c| db::delete_sessions_of(c, user_id))
+            .await
     }
 
     pub async fn session_user(&self, sid: &str) -> Option<User> {
@@ -279,12 +401,32 @@ impl Auth {
             .flatten()
     }
 
-    fn cached_basic(&self, key: &str) -> Option<User> {
-        let cache = lock(&self.basic_cache);
-        cache
-            .get(key)
-            .filter(|(_, at)| at.elapsed() < BASIC_CACHE_TTL)
-            .map(|(u, _)| u.clone())
+    /// The user of cached Basic credentials, if they were verified less than
+    /// [`BASIC_CACHE_TTL`] ago and the user still has the password they were verified
+    /// against: each hit reads the user's stored hash (one indexed row, no argon2), so a
+    /// password change or removal, by the hub or by `hub user` in another process,
+    /// evicts the entry at its next use.
+    async fn cached_basic(&self, key: &str) -> Option<User> {
+        let cached = {
+            let cache = lock(&self.basic_cache);
+            cache
+                .get(key)
+                .filter(|(_, at)| at.elapsed() < BASIC_CACHE_TTL)
+                .map(|(u, _)| u.clone())
+        }?;
+        let id = cached.id;
+        let current = self.db.call(move |c| db::user_by_id(c, id)).await;
+        match current {
+            Ok(Some(u)) if u.password_phc == cached.password_phc => Some(u),
+            Ok(_) => {
+                lock(&self.basic_cache).remove(key);
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "credential lookup failed");
+                None
+            }
+        }
     }
 
     /// Check an `Authorization: Basic ...` header value.
@@ -298,14 +440,14 @@ impl Auth {
         let raw = String::from_utf8(raw).ok()?;
         let (name, password) = raw.split_once(':')?;
         let key = sha256_hex(&format!("{}{raw}", self.basic_salt));
-        if let Some(u) = self.cached_basic(&key) {
+        if let Some(u) = self.cached_basic(&key).await {
             return Some(u);
         }
         // Many requests with the same new credentials (a tool opening
         // several streams) wait here; the first verifies, the rest hit the
         // cache.
         let _slot = self.verify_slots.acquire().await.expect("never closed");
-        if let Some(u) = self.cached_basic(&key) {
+        if let Some(u) = self.cached_basic(&key).await {
             return Some(u);
         }
         let user = self.login_locked(name, password, client).await.ok()?;
@@ -362,7 +504,7 @@ mod tests {
             LoginError::BadCredentials
         );
         let u = a.login("ann", "pw", ip).await.unwrap();
-        let sid = a.create_session(&u).await.unwrap();
+        let sid = a.create_session(&u, ip, "test").await.unwrap();
         assert_eq!(a.session_user(&sid).await.unwrap().name, "ann");
         assert!(a.session_user(&random_hex(32)).await.is_none());
         assert_eq!(a.api_token_user(&token).await.unwrap().name, "ann");
@@ -383,11 +525,132 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_new_password_ends_sessions_and_cached_basic_credentials() {
+        let a = auth();
+        let token = set_user(&a.db, "ann", "first password").unwrap();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let u = a.login("ann", "first password", ip).await.unwrap();
+        let sid = a.create_session(&u, ip, "phone").await.unwrap();
+        let other = a.create_session(&u, ip, "laptop").await.unwrap();
+        let listed = a.sessions(u.id).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].user_agent, "laptop");
+        let hdr = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ann:first password")
+        );
+        assert!(a.basic(&hdr, ip).await.is_some(), "verified and cached");
+        // As `hub user add` or `hub user passwd` does, on the same database.
+        let new_token = set_user(&a.db, "ann", "second password").unwrap();
+        assert!(a.session_user(&sid).await.is_none());
+        assert!(a.session_user(&other).await.is_none());
+        assert!(a.api_token_user(&token).await.is_none());
+        assert!(a.api_token_user(&new_token).await.is_some());
+        assert!(a.basic(&hdr, ip).await.is_none(), "the cache entry is gone");
+        let hdr2 = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ann:second password")
+        );
+        assert!(a.basic(&hdr2, ip).await.is_some());
+        // Removal: the cached new credentials stop working too.
+        assert!(a.db.call_blocking(|c| db::delete_user(c, "ann")).unwrap());
+        assert!(a.basic(&hdr2, ip).await.is_none());
+        assert!(a.api_token_user(&new_token).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn sign_out_everywhere_ends_only_that_users_sessions() {
+        let a = auth();
+        set_user(&a.db, "ann", "pw").unwrap();
+        set_user(&a.db, "bob", "pw").unwrap();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let ann = a.login("ann", "pw", ip).await.unwrap();
+        let bob = a.login("bob", "pw", ip).await.unwrap();
+        let s1 = a.create_session(&ann, ip, "x").await.unwrap();
+        let s2 = a.create_session(&ann, ip, "y").await.unwrap();
+        let s3 = a.create_session(&bob, ip, "z").await.unwrap();
+        assert_eq!(a.end_all_sessions(ann.id).await.unwrap(), 2);
+        assert!(a.session_user(&s1).await.is_none());
+        assert!(a.session_user(&s2).await.is_none());
+        assert!(a.session_user(&s3).await.is_some());
+    }
+
+    /// How many guesses an attacker who tries every second gets in `secs`.
+    fn guesses(t: &mut LoginThrottle, name: &str, ip: IpAddr, start: Instant, secs: u64) -> u32 {
+        let mut n = 0;
+        for s in 0..secs {
+            let now = start + Duration::from_secs(s);
+            if t.locked(name, ip, now).is_none() {
+                t.fail(name, ip, now);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn one_address_guessing_one_user_is_slowed_to_the_documented_rate() {
+        let mut t = LoginThrottle::new(100);
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        let start = Instant::now();
+        // 5 at once, then after locks of 30, 60, 120, 240, 480, 900, 900 s: at
+        // t = 0-4, 34, 94, 214, 454, 934, 1834, 2734 s.
+        assert_eq!(guesses(&mut t, "bob", ip, start, 3600), 12);
+        // Then one per 15 min for as long as it keeps trying.
+        let mut t2 = LoginThrottle::new(100);
+        assert_eq!(guesses(&mut t2, "bob", ip, start, 6 * 3600), 12 + 20);
+        // The real user, from their own address, is never locked.
+        let home: IpAddr = "10.0.0.2".parse().unwrap();
+        assert!(
+            t.locked("bob", home, start + Duration::from_secs(60))
+                .is_none()
+        );
+        // Spraying many names from one address: 20, then the address is locked.
+        let mut t3 = LoginThrottle::new(100);
+        for i in 0..20 {
+            assert!(t3.locked(&format!("u{i}"), ip, start).is_none(), "{i}");
+            t3.fail(&format!("u{i}"), ip, start);
+        }
+        assert_eq!(
+            t3.locked("anyone", ip, start),
+            Some(BASE_LOCKOUT),
+            "the address is locked for every name"
+        );
+        assert!(t3.locked("anyone", home, start).is_none());
+    }
+
+    #[test]
+    fn full_tables_forget_the_least_recently_failed_first() {
+        let mut t = Throttle::new(2, 3);
+        let now = Instant::now();
+        t.fail("a", now);
+        t.fail("a", now);
+        assert!(t.locked("a", now).is_some());
+        t.fail("b", now);
+        t.fail("c", now);
+        // "a" failed again: now "b" is the oldest, and goes first.
+        t.fail("a", now);
+        t.fail("d", now);
+        assert_eq!(t.len(), 3);
+        assert!(
+            t.locked("a", now).is_some(),
+            "a lock is not wiped by newcomers"
+        );
+        assert!(!t.keys.contains_key("b"));
+        // A flood of new keys never grows the table.
+        for i in 0..1000 {
+            t.fail(&format!("x{i}"), now);
+        }
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.order.len(), 3);
+    }
+
+    #[tokio::test]
     async fn throttles_after_repeated_failures() {
         let a = auth();
         set_user(&a.db, "bob", "right").unwrap();
         let ip: IpAddr = "10.0.0.9".parse().unwrap();
-        for _ in 0..MAX_FAILURES {
+        for _ in 0..MAX_FAILURES_USER_ADDRESS {
             assert_eq!(
                 a.login("bob", "wrong", ip).await.unwrap_err(),
                 LoginError::BadCredentials
@@ -398,6 +661,12 @@ mod tests {
             a.login("bob", "right", ip).await,
             Err(LoginError::Throttled(_))
         ));
+        // The same user from another address is not locked out.
+        assert!(
+            a.login("bob", "right", "10.0.0.10".parse().unwrap())
+                .await
+                .is_ok()
+        );
         // Another user from another address is unaffected.
         set_user(&a.db, "cat", "pw").unwrap();
         assert!(

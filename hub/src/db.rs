@@ -51,6 +51,13 @@ fn migrations() -> Migrations<'static> {
             ) STRICT;
             CREATE INDEX recording_camera_start ON recording(camera, start_ms);",
         ),
+        // Where each session signed in from, for the user's list of sessions.
+        M::up(
+            "-- 6
+            ALTER TABLE session ADD COLUMN address TEXT NOT NULL DEFAULT '';
+            ALTER TABLE session ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+            CREATE INDEX session_user ON session(user_id);",
+        ),
     ])
 }
 
@@ -178,47 +185,140 @@ pub fn user_by_api_token(c: &Connection, token_sha256: &str) -> Result<Option<Us
     )
 }
 
-/// Insert or replace a user's password and API token.
+pub fn user_by_id(c: &Connection, id: i64) -> Result<Option<User>, DbError> {
+    one_user(
+        c,
+        "SELECT id, name, password_phc FROM user WHERE id = ?1",
+        [id],
+    )
+}
+
+/// Insert a user, or replace an existing one's password and API token; either way
+/// the user has no session afterwards (a new password ends every old one). A running
+/// hub sees it at once: sessions are looked up in the database on every request, and
+/// its cache of Basic credentials checks the stored password hash on every hit.
 pub fn upsert_user(
-    c: &Connection,
+    c: &mut Connection,
     name: &str,
     password_phc: &str,
     api_token_sha256: &str,
     now_ms: i64,
 ) -> Result<(), DbError> {
-    c.execute(
+    let tx = c.transaction()?;
+    tx.execute(
         "INSERT INTO user (name, password_phc, api_token_sha256, created_ms)
          VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(name) DO UPDATE SET password_phc = ?2, api_token_sha256 = ?3",
         params![name, password_phc, api_token_sha256, now_ms],
     )?;
+    tx.execute(
+        "DELETE FROM session WHERE user_id = (SELECT id FROM user WHERE name = ?1)",
+        [name],
+    )?;
+    tx.commit()?;
     Ok(())
 }
 
-pub fn delete_user(c: &Connection, name: &str) -> Result<bool, DbError> {
-    Ok(c.execute("DELETE FROM user WHERE name = ?1", [name])? > 0)
+/// Removes a user with their sessions and API token.
+pub fn delete_user(c: &mut Connection, name: &str) -> Result<bool, DbError> {
+    let tx = c.transaction()?;
+    tx.execute(
+        "DELETE FROM session WHERE user_id = (SELECT id FROM user WHERE name = ?1)",
+        [name],
+    )?;
+    let n = tx.execute("DELETE FROM user WHERE name = ?1", [name])?;
+    tx.commit()?;
+    Ok(n > 0)
 }
 
-pub fn list_users(c: &Connection) -> Result<Vec<String>, DbError> {
-    let mut st = c.prepare("SELECT name FROM user ORDER BY name")?;
-    let names = st
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
-    Ok(names)
+/// One user as `hub user list` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    pub name: String,
+    pub created_ms: i64,
+    /// Sessions that have not expired.
+    pub sessions: i64,
 }
 
-pub fn insert_session(
-    c: &Connection,
-    id_sha256: &str,
-    user_id: i64,
-    now_ms: i64,
-    expires_ms: i64,
-) -> Result<(), DbError> {
+pub fn list_users(c: &Connection, now_ms: i64) -> Result<Vec<UserSummary>, DbError> {
+    let mut st = c.prepare(
+        "SELECT u.name, u.created_ms,
+                (SELECT count(*) FROM session s WHERE s.user_id = u.id AND s.expires_ms > ?1)
+         FROM user u ORDER BY u.name",
+    )?;
+    let users = st
+        .query_map([now_ms], |r| {
+            Ok(UserSummary {
+                name: r.get(0)?,
+                created_ms: r.get(1)?,
+                sessions: r.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(users)
+}
+
+/// A new session: who, when, until when, and from where (the client's address and
+/// its `User-Agent`, shown to the user in their list of sessions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession<'a> {
+    pub id_sha256: &'a str,
+    pub user_id: i64,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub address: &'a str,
+    pub user_agent: &'a str,
+}
+
+pub fn insert_session(c: &Connection, s: &NewSession<'_>) -> Result<(), DbError> {
     c.execute(
-        "INSERT INTO session (id_sha256, user_id, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
-        params![id_sha256, user_id, now_ms, expires_ms],
+        "INSERT INTO session (id_sha256, user_id, created_ms, expires_ms, address, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            s.id_sha256,
+            s.user_id,
+            s.created_ms,
+            s.expires_ms,
+            s.address,
+            s.user_agent
+        ],
     )?;
     Ok(())
+}
+
+/// One of a user's sessions, as their list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id_sha256: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub address: String,
+    pub user_agent: String,
+}
+
+/// A user's live sessions, newest first.
+pub fn sessions_of(c: &Connection, user_id: i64, now_ms: i64) -> Result<Vec<SessionInfo>, DbError> {
+    let mut st = c.prepare(
+        "SELECT id_sha256, created_ms, expires_ms, address, user_agent FROM session
+         WHERE user_id = ?1 AND expires_ms > ?2 ORDER BY created_ms DESC, rowid DESC",
+    )?;
+    let rows = st
+        .query_map(params![user_id, now_ms], |r| {
+            Ok(SessionInfo {
+                id_sha256: r.get(0)?,
+                created_ms: r.get(1)?,
+                expires_ms: r.get(2)?,
+                address: r.get(3)?,
+                user_agent: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Ends every session of a user; how many there were.
+pub fn delete_sessions_of(c: &Connection, user_id: i64) -> Result<usize, DbError> {
+    Ok(c.execute("DELETE FROM session WHERE user_id = ?1", [user_id])?)
 }
 
 /// The user of a live session, if the session exists and has not expired.
@@ -261,13 +361,35 @@ mod tests {
             assert_eq!(u.password_phc, "phc2");
             assert!(user_by_api_token(c, "tok1")?.is_none());
             assert_eq!(user_by_api_token(c, "tok2")?.unwrap().name, "ann");
-            insert_session(c, "s1", u.id, 10, 100)?;
+            let session = |id| NewSession {
+                id_sha256: id,
+                user_id: u.id,
+                created_ms: 10,
+                expires_ms: 100,
+                address: "10.0.0.2",
+                user_agent: "phone",
+            };
+            insert_session(c, &session("s1"))?;
             assert!(session_user(c, "s1", 50)?.is_some());
             assert!(session_user(c, "s1", 100)?.is_none());
             assert_eq!(delete_expired_sessions(c, 100)?, 1);
-            insert_session(c, "s2", u.id, 10, 100)?;
+            insert_session(c, &session("s2"))?;
+            let listed = sessions_of(c, u.id, 50)?;
+            assert_eq!(listed.len(), 1);
+            assert_eq!(
+                (listed[0].address.as_str(), listed[0].user_agent.as_str()),
+                ("10.0.0.2", "phone")
+            );
+            assert_eq!(list_users(c, 50)?[0].sessions, 1);
+            // A new password ends the sessions.
+            upsert_user(c, "ann", "phc3", "tok3", 3)?;
+            assert!(session_user(c, "s2", 50)?.is_none());
+            insert_session(c, &session("s3"))?;
             assert!(delete_user(c, "ann")?);
-            assert!(session_user(c, "s2", 50)?.is_none(), "cascade");
+            assert!(
+                session_user(c, "s3", 50)?.is_none(),
+                "removed with the user"
+            );
             Ok(())
         })
         .unwrap();

@@ -3,18 +3,23 @@
 //! upgrades, for websockets) through hyper, optionally inside TLS.
 //!
 //! - At most `max_connections` connections are open at once, websockets
-//!   included (the count travels with the socket through an upgrade). Past
-//!   it, a new connection is accepted and closed at once, so the kernel's
-//!   backlog never fills with peers that will wait forever.
+//!   included (the count travels with the socket through an upgrade), and at
+//!   most `max_per_address` from one client address. Past either, a new
+//!   connection is accepted and closed at once, so the kernel's backlog never
+//!   fills with peers that will wait forever and one address cannot take
+//!   every slot.
 //! - A connection must deliver a whole request head within `header_timeout`
 //!   of opening, and of finishing its previous response (hyper's header read
 //!   timeout, which also ends idle keep-alive connections).
 //! - Under TLS the handshake must finish within `handshake_timeout`.
-//! - Websockets that never send their hello are ended by their handlers
+//! - Request bodies must keep arriving (`body_timeout`, `min_body_rate`) and
+//!   are bounded by route ([`crate::web::limits`]); websockets that do not
+//!   finish their hello by an absolute deadline are ended by their handlers
 //!   ([`crate::web::ws::HELLO_TIMEOUT`]).
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +43,45 @@ pub struct Limits {
     pub max_connections: usize,
     pub header_timeout: Duration,
     pub handshake_timeout: Duration,
+    pub max_per_address: usize,
+}
+
+/// Open connections by client address; an entry lives while its count is above 0.
+#[derive(Debug, Default)]
+struct PerAddress(std::sync::Mutex<HashMap<IpAddr, usize>>);
+
+impl PerAddress {
+    /// Counts one more connection from `ip`, unless it has `max` already.
+    fn enter(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+/// One connection's place in [`PerAddress`], given back when the socket closes.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut m = self.table.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Serve `app` on `listener` until `shutdown`; then give open connections
@@ -51,9 +95,12 @@ pub async fn serve(
     grace: Duration,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = Arc::new(PerAddress::default());
     let conns = TaskTracker::new();
     let refused = AtomicU64::new(0);
+    let refused_address = AtomicU64::new(0);
     let mut last_warning: Option<Instant> = None;
+    let mut last_address_warning: Option<Instant> = None;
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -81,10 +128,25 @@ pub async fn serve(
             }
             continue;
         };
+        let Some(address_slot) = per_address.enter(peer.ip(), limits.max_per_address) else {
+            drop(tcp);
+            let n = refused_address.fetch_add(1, Ordering::Relaxed) + 1;
+            if last_address_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                last_address_warning = Some(Instant::now());
+                tracing::warn!(
+                    address = %peer.ip(),
+                    max_per_address = limits.max_per_address,
+                    refused_so_far = n,
+                    "connection limit per address reached; closing its new connections"
+                );
+            }
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let io = Counted {
             io: tcp,
             _slot: permit,
+            _address: address_slot,
         };
         let app = app.clone();
         let tls = tls.clone();
@@ -148,6 +210,7 @@ async fn connection<I>(
 struct Counted {
     io: TcpStream,
     _slot: OwnedSemaphorePermit,
+    _address: AddressSlot,
 }
 
 impl AsyncRead for Counted {

@@ -91,14 +91,7 @@ fn main() -> ExitCode {
             }),
             cfg,
         ) => cmds::import_picam::run(cfg, &dir, &camera, time_zone.as_deref(), &ffmpeg),
-        (Some(Cmd::CheckConfig), Some(cfg)) => hub::config::Config::load(cfg)
-            .map_err(anyhow::Error::from)
-            .and_then(|c| {
-                // Reads each camera's token_file, as the hub does when it starts.
-                hub::camera::Registry::new(&c.cameras).map_err(anyhow::Error::msg)?;
-                eprintln!("{}: ok, {} cameras", cfg.display(), c.cameras.len());
-                Ok(())
-            }),
+        (Some(Cmd::CheckConfig), Some(cfg)) => cmds::serve::check(cfg),
         (Some(Cmd::Serve) | None, Some(cfg)) => cmds::serve::run(cfg),
         (_, None) => Err(anyhow::anyhow!(
             "--config FILE is required (or run `hub demo` to try it out)"

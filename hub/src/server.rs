@@ -49,7 +49,29 @@ pub fn ensure_data_dir(cfg: &Config) -> anyhow::Result<()> {
 /// not exist. Refuses a secret file that group or others can read.
 pub fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
     use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
+    match read_secret(path)? {
+        Some(secret) => Ok(secret),
+        None => {
+            let secret = crate::auth::random_hex(32);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("secret_file {}: cannot create", path.display()))?;
+            writeln!(f, "{secret}")?;
+            f.sync_all()?;
+            tracing::info!(path = %path.display(), "created a new hub secret");
+            Ok(secret.into_bytes())
+        }
+    }
+}
+
+/// The hub secret in `path`, checked (private, at least 16 characters); `None` if there
+/// is no such file yet.
+fn read_secret(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    use std::os::unix::fs::PermissionsExt;
     match std::fs::metadata(path) {
         Ok(meta) => {
             let mode = meta.permissions().mode();
@@ -70,23 +92,41 @@ pub fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
                     path.display()
                 );
             }
-            Ok(secret.as_bytes().to_vec())
+            Ok(Some(secret.as_bytes().to_vec()))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let secret = crate::auth::random_hex(32);
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("secret_file {}: cannot create", path.display()))?;
-            writeln!(f, "{secret}")?;
-            f.sync_all()?;
-            tracing::info!(path = %path.display(), "created a new hub secret");
-            Ok(secret.into_bytes())
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("secret_file {}", path.display())),
     }
+}
+
+/// The checks of the files a configuration names, each problem naming its key and
+/// file: the hub secret (private, long enough; a missing one is created by `serve`),
+/// the TLS certificate and key, and every bridged camera's `password_file` (private,
+/// readable). `serve` runs them at start-up (it refuses to start on the first two and
+/// runs without a camera whose password it cannot read); `check-config` runs the same
+/// and fails on any.
+pub fn check_files(cfg: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = read_secret(&secret_path(cfg)) {
+        problems.push(format!("{e:#}"));
+    }
+    if let Some(t) = &cfg.tls
+        && let Err(e) = crate::listener::tls_acceptor(&t.cert, &t.key)
+    {
+        problems.push(format!("{e:#}"));
+    }
+    // Reads each agent camera's token_file, as the start below does.
+    if let Err(e) = Registry::new(&cfg.cameras) {
+        problems.push(e.to_string());
+    }
+    for (i, c) in cfg.cameras.iter().enumerate() {
+        if let Some(file) = c.source.password_file()
+            && let Err(e) = crate::sources::read_password(Some(file), None)
+        {
+            problems.push(format!("camera[{i}] ({}): {e}", c.name));
+        }
+    }
+    problems
 }
 
 /// Open the database and secret and build the shared state.

@@ -108,7 +108,12 @@ impl ExportBuilder {
             let dts = frag
                 .base_dts
                 .ok_or_else(|| Error::InvalidFile("a fragment without tfdt".into()))?;
-            let f_start = start_ms.saturating_add((dts.0 - first_dts.0) / 90);
+            // Decode times and durations come from the file: combined with checks.
+            let since_first = dts
+                .0
+                .checked_sub(first_dts.0)
+                .ok_or_else(|| Error::InvalidFile("decode times out of range".into()))?;
+            let f_start = start_ms.saturating_add(since_first / 90);
             let f_end = f_start.saturating_add(frag.duration.0 / 90);
             if f_end <= self.start_ms || f_start >= self.end_ms {
                 continue;
@@ -140,7 +145,12 @@ impl ExportBuilder {
                     frag.moof_offset
                 )));
             }
-            self.cursor += frag.duration;
+            self.cursor = Duration90k(
+                self.cursor
+                    .0
+                    .checked_add(frag.duration.0)
+                    .ok_or_else(|| Error::InvalidFile("export duration out of range".into()))?,
+            );
             self.pieces.push(Piece {
                 source,
                 moof,
@@ -359,6 +369,43 @@ mod tests {
         let mut builder = ExportBuilder::new(-1000, 60_000);
         let e = builder.add(0, 0, &scanned).unwrap_err();
         assert!(e.to_string().contains("cannot be re-timed"), "{e}");
+    }
+
+    /// Sets the `tfdt` of fragment `n` of `file` to `t` (a version 1 box: 64 bits).
+    fn set_tfdt(file: &mut [u8], n: usize, t: u64) {
+        let at = file
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == b"tfdt")
+            .nth(n)
+            .unwrap()
+            .0;
+        assert_eq!(file[at + 4], 1, "a 64-bit tfdt");
+        file[at + 8..at + 16].copy_from_slice(&t.to_be_bytes());
+    }
+
+    /// Times from a file are untrusted: the largest ones and those far apart are refused
+    /// (or saturate), never overflow.
+    #[test]
+    fn extreme_decode_times_are_refused_not_overflowed() {
+        for (n, t) in [
+            (1, 1u64 << 63),
+            (0, 1u64 << 63),
+            (1, u64::MAX),
+            (0, u64::MAX),
+            (2, 0),
+        ] {
+            let mut a = segment(3, 0, SPS_640X360);
+            set_tfdt(&mut a, n, t);
+            let scanned = scan(&a);
+            for (start, end) in [(i64::MIN, i64::MAX), (0, 60_000), (i64::MAX - 1, i64::MAX)] {
+                let mut builder = ExportBuilder::new(start, end);
+                let _ = builder.add(0, 0, &scanned);
+                let _ = builder.add(1, i64::MAX - 10, &scanned);
+                let _ = builder.add(2, i64::MIN, &scanned);
+                let _ = builder.finish();
+            }
+        }
     }
 
     #[test]

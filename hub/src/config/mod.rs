@@ -9,6 +9,7 @@
 
 pub mod recordings;
 pub mod source;
+mod unknown;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -89,6 +90,24 @@ pub struct ConnectionsConfig {
     /// Time a TLS handshake may take.
     #[serde(default = "default_handshake_timeout")]
     pub tls_handshake_timeout: Dur,
+    /// Connections open at once from one client address (agents and viewers
+    /// behind one NAT share it); past it new ones from that address are closed
+    /// at once.
+    #[serde(default = "default_max_per_address")]
+    pub max_per_address: usize,
+    /// Longest pause inside a request body; also the grace period before
+    /// `min_body_rate` applies.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout: Dur,
+    /// Slowest average rate, per second, at which a request body may arrive
+    /// once `body_timeout` has passed since its head.
+    #[serde(default = "default_min_body_rate")]
+    pub min_body_rate: ByteSize,
+    /// Memory for request bodies and websocket messages being received, all
+    /// connections together; past it requests get 503 and websockets close
+    /// with 1013 (try again later).
+    #[serde(default = "default_memory_budget")]
+    pub memory_budget: ByteSize,
 }
 
 impl Default for ConnectionsConfig {
@@ -97,6 +116,10 @@ impl Default for ConnectionsConfig {
             max_connections: default_max_connections(),
             header_timeout: default_header_timeout(),
             tls_handshake_timeout: default_handshake_timeout(),
+            max_per_address: default_max_per_address(),
+            body_timeout: default_body_timeout(),
+            min_body_rate: default_min_body_rate(),
+            memory_budget: default_memory_budget(),
         }
     }
 }
@@ -107,6 +130,7 @@ impl ConnectionsConfig {
             max_connections: self.max_connections,
             header_timeout: self.header_timeout.as_duration(),
             handshake_timeout: self.tls_handshake_timeout.as_duration(),
+            max_per_address: self.max_per_address,
         }
     }
 }
@@ -119,6 +143,18 @@ fn default_header_timeout() -> Dur {
 }
 fn default_handshake_timeout() -> Dur {
     Dur::from_secs(10)
+}
+fn default_max_per_address() -> usize {
+    512
+}
+fn default_body_timeout() -> Dur {
+    Dur::from_secs(10)
+}
+fn default_min_body_rate() -> ByteSize {
+    ByteSize(4 << 10)
+}
+fn default_memory_budget() -> ByteSize {
+    ByteSize(64 << 20)
 }
 
 /// HTTPS: a PEM certificate chain and its PEM private key.
@@ -204,7 +240,7 @@ impl Config {
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+            message: unknown::explain(e.to_string().trim_end(), text),
         })?;
         cfg.validate(origin)?;
         Ok(cfg)
@@ -280,11 +316,28 @@ impl Config {
             ));
         }
         let c = &self.connections;
-        if c.max_connections == 0 || c.header_timeout.is_zero() || c.tls_handshake_timeout.is_zero()
+        if c.max_connections == 0
+            || c.max_per_address == 0
+            || c.header_timeout.is_zero()
+            || c.tls_handshake_timeout.is_zero()
+            || c.body_timeout.is_zero()
+            || c.min_body_rate.0 == 0
         {
             return Err(invalid(
                 "connections".into(),
-                "max_connections, header_timeout and tls_handshake_timeout must be above 0".into(),
+                "max_connections, max_per_address, header_timeout, tls_handshake_timeout, \
+                 body_timeout and min_body_rate must be above 0"
+                    .into(),
+            ));
+        }
+        // The budget must hold at least one whole frame from an agent.
+        if c.memory_budget.0 < self.max_frame_size.0 + 64 * 1024 {
+            return Err(invalid(
+                "connections.memory_budget".into(),
+                format!(
+                    "must hold at least one frame: max_frame_size + 64 KiB = {} bytes",
+                    self.max_frame_size.0 + 64 * 1024
+                ),
             ));
         }
         for (i, o) in self.cors_origins.iter().enumerate() {

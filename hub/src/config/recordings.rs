@@ -20,6 +20,17 @@ pub struct RecordingsConfig {
     /// How often retention runs (also after each segment and on a full disk).
     #[serde(default = "default_retention_interval")]
     pub retention_interval: Dur,
+    /// Unfinished uploads one camera may have staged at once.
+    #[serde(default = "default_max_unfinished_uploads")]
+    pub max_unfinished_uploads: usize,
+    /// How far after the hub's clock an uploaded segment may start (the agent's
+    /// clock may be ahead by this much).
+    #[serde(default = "default_max_clock_skew")]
+    pub max_clock_skew: Dur,
+    /// How far before the hub's clock an uploaded segment may start (an agent
+    /// that was offline uploads its backlog).
+    #[serde(default = "default_max_upload_age")]
+    pub max_upload_age: Dur,
 }
 
 impl Default for RecordingsConfig {
@@ -28,6 +39,9 @@ impl Default for RecordingsConfig {
             segment_duration: default_segment_duration(),
             max_segment_size: default_max_segment_size(),
             retention_interval: default_retention_interval(),
+            max_unfinished_uploads: default_max_unfinished_uploads(),
+            max_clock_skew: default_max_clock_skew(),
+            max_upload_age: default_max_upload_age(),
         }
     }
 }
@@ -40,6 +54,15 @@ fn default_max_segment_size() -> ByteSize {
 }
 fn default_retention_interval() -> Dur {
     Dur::from_secs(60)
+}
+fn default_max_unfinished_uploads() -> usize {
+    4
+}
+fn default_max_clock_skew() -> Dur {
+    Dur::from_secs(3600)
+}
+fn default_max_upload_age() -> Dur {
+    Dur::from_secs(365 * 86_400)
 }
 
 /// Checks `[recordings]` and `[retention]`; the key named is relative to the file.
@@ -60,6 +83,24 @@ pub fn validate(r: &RecordingsConfig, retention: &Retention) -> Result<(), (Stri
         return Err((
             "recordings.retention_interval".into(),
             "must be 1s..=1d".into(),
+        ));
+    }
+    if !(1..=1000).contains(&r.max_unfinished_uploads) {
+        return Err((
+            "recordings.max_unfinished_uploads".into(),
+            "must be 1..=1000".into(),
+        ));
+    }
+    if r.max_clock_skew.as_secs() > 30 * 86_400 {
+        return Err((
+            "recordings.max_clock_skew".into(),
+            "must be at most 30d".into(),
+        ));
+    }
+    if r.max_upload_age.is_zero() || r.max_upload_age.as_secs() > 100 * 365 * 86_400 {
+        return Err((
+            "recordings.max_upload_age".into(),
+            "must be 1s..=100 years".into(),
         ));
     }
     retention

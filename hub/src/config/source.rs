@@ -381,6 +381,15 @@ impl SourceConfig {
         }
     }
 
+    /// The password file of a bridged camera.
+    pub fn password_file(&self) -> Option<&std::path::Path> {
+        match self {
+            SourceConfig::Rtsp(s) => s.password_file.as_deref(),
+            SourceConfig::Reolink(s) => s.password_file.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The file of the camera's secret (a bridged camera's password, an agent camera's
     /// literal token), for resolving relative paths.
     pub fn secret_file_mut(&mut self) -> Option<&mut PathBuf> {

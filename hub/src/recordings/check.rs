@@ -47,6 +47,8 @@ pub struct CheckReport {
     pub retimes_finished: Vec<(String, String)>,
     /// Problems left as they are (camera, file, error).
     pub failed: Vec<(String, String, String)>,
+    /// Uploads staged and not finished (listed, left for their agents to resume).
+    pub unfinished_uploads: Vec<super::upload::Unfinished>,
 }
 
 impl CheckReport {
@@ -93,6 +95,17 @@ impl CheckReport {
         for (c, f, e) in &self.failed {
             out.push(format!("could not fix {c}/{f}: {e}"));
         }
+        for u in &self.unfinished_uploads {
+            let age = u
+                .modified
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .map(|d| format!(", last written {} min ago", d.as_secs() / 60))
+                .unwrap_or_default();
+            out.push(format!(
+                "unfinished upload {}/{}: {} of {} bytes staged{age}",
+                u.camera, u.name, u.received, u.total
+            ));
+        }
         out
     }
 }
@@ -117,6 +130,7 @@ fn run_scoped(rec: &Recordings, scope: RetimeScope) -> Result<CheckReport> {
         check_camera(rec, camera, scope, &mut report)?;
     }
     remove_stale_uploads(rec, &mut report);
+    report.unfinished_uploads = rec.unfinished_uploads();
     for line in report.lines() {
         tracing::info!("check: {line}");
     }

@@ -46,22 +46,45 @@ fn scan(file: &dyn SegmentFile) -> Result<media::recover::ScannedFile> {
 
 /// Plans an export of `camera` over `[start_ms, end_ms)`.
 pub fn plan(rec: &Recordings, camera: &str, start_ms: i64, end_ms: i64) -> Result<ExportPlan> {
-    if end_ms <= start_ms {
-        return Err(RecError::Invalid("end must be after start".into()));
-    }
-    if end_ms - start_ms > MAX_EXPORT_MS {
-        return Err(RecError::Invalid(
-            "an export may span at most 24 hours".into(),
-        ));
-    }
+    check_range(start_ms, end_ms)?;
     let cam = camera.to_owned();
     let segments = rec
         .db
         .call_blocking(|c| index::range(c, &cam, start_ms, end_ms))?;
+    plan_over(start_ms, end_ms, segments, |seg| rec.open_segment(seg))
+}
+
+/// Refuses a range that ends before it starts or spans more than [`MAX_EXPORT_MS`].
+fn check_range(start_ms: i64, end_ms: i64) -> Result<()> {
+    if end_ms <= start_ms {
+        return Err(RecError::Invalid("end must be after start".into()));
+    }
+    // Both come from the request: their difference may not fit in an i64.
+    if end_ms
+        .checked_sub(start_ms)
+        .is_none_or(|d| d > MAX_EXPORT_MS)
+    {
+        return Err(RecError::Invalid(
+            "an export may span at most 24 hours".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// [`plan`] after the index lookup: an export of `[start_ms, end_ms)` over `segments`
+/// (in time order, as the index gives them), each opened by `open`. Apart so that it
+/// can run over files in memory (the `hub_export` fuzz target).
+pub fn plan_over(
+    start_ms: i64,
+    end_ms: i64,
+    segments: Vec<Segment>,
+    open: impl Fn(&Segment) -> Result<Box<dyn SegmentFile>>,
+) -> Result<ExportPlan> {
+    check_range(start_ms, end_ms)?;
     let mut builder = ExportBuilder::new(start_ms, end_ms);
     let mut sources = Vec::new();
     for seg in segments {
-        let file = match rec.open_segment(&seg) {
+        let file = match open(&seg) {
             Ok(f) => f,
             Err(RecError::NotFound(_)) => continue, // deleted meanwhile
             Err(e) => return Err(e),
@@ -84,34 +107,46 @@ pub fn plan(rec: &Recordings, camera: &str, start_ms: i64, end_ms: i64) -> Resul
 }
 
 /// Streams the planned file to `send` (false = the receiver is gone: stop).
-pub fn write(
-    rec: &Recordings,
+pub fn write(rec: &Recordings, plan: ExportPlan, send: impl FnMut(Bytes) -> bool) -> Result<()> {
+    write_with(plan, |seg| rec.open_segment(seg), send)
+}
+
+/// [`write`] with the segments opened by `open`.
+pub fn write_with(
     plan: ExportPlan,
+    open: impl Fn(&Segment) -> Result<Box<dyn SegmentFile>>,
     mut send: impl FnMut(Bytes) -> bool,
 ) -> Result<()> {
     let ExportPlan { export, sources } = plan;
     if !send(Bytes::from(export.init)) {
         return Ok(());
     }
-    let mut open: Option<(usize, Box<dyn SegmentFile>)> = None;
+    let mut open_file: Option<(usize, Box<dyn SegmentFile>)> = None;
     for p in export.pieces {
         if !send(Bytes::from(p.moof)) {
             return Ok(());
         }
-        if open.as_ref().is_none_or(|(source, _)| *source != p.source) {
+        if open_file
+            .as_ref()
+            .is_none_or(|(source, _)| *source != p.source)
+        {
             let seg = sources
                 .get(p.source)
                 .ok_or_else(|| RecError::NotFound("no such recording".into()))?;
-            open = Some((p.source, rec.open_segment(seg)?));
+            open_file = Some((p.source, open(seg)?));
         }
-        let Some((_, file)) = open.as_ref() else {
+        let Some((_, file)) = open_file.as_ref() else {
             continue;
         };
         let mut off = 0;
         while off < p.mdat_len {
             let n = (p.mdat_len - off).min(CHUNK) as usize;
             let mut buf = vec![0u8; n];
-            file.read_exact_at(p.mdat_offset + off, &mut buf)?;
+            let at = p
+                .mdat_offset
+                .checked_add(off)
+                .ok_or_else(|| RecError::Rejected("cannot export: offset out of range".into()))?;
+            file.read_exact_at(at, &mut buf)?;
             off += n as u64;
             if !send(Bytes::from(buf)) {
                 return Ok(());

@@ -59,6 +59,10 @@ pub enum RecError {
     WrongOffset { got: u64, expected: u64 },
     #[error("{0}")]
     TooLarge(String),
+    /// No room for it now (too many unfinished uploads, not enough free space for what
+    /// they announced): try again later.
+    #[error("{0}")]
+    NoRoom(String),
     /// The content failed verification (hash, format) and was discarded.
     #[error("{0}")]
     Rejected(String),
@@ -104,6 +108,7 @@ impl RecError {
                 expected: *expected,
             },
             RecError::TooLarge(_) => ErrorKind::TooLarge,
+            RecError::NoRoom(_) => ErrorKind::NoSpace,
             RecError::Rejected(_) => ErrorKind::Rejected,
             RecError::Store(e) if e.is_no_space() => ErrorKind::NoSpace,
             RecError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
@@ -143,6 +148,11 @@ pub struct Recordings {
     dirs: HashMap<String, SegmentDir>,
     cameras: HashMap<String, CameraSettings>,
     pub max_segment_size: u64,
+    /// Unfinished uploads per camera.
+    pub max_unfinished_uploads: usize,
+    /// Uploaded segments must start within this after and before the hub's clock (ms).
+    pub max_clock_skew_ms: i64,
+    pub max_upload_age_ms: i64,
     pub retention_interval: std::time::Duration,
     global: Retention,
     pub clock: Arc<dyn Clock>,
@@ -209,6 +219,15 @@ impl Recordings {
             dirs,
             cameras,
             max_segment_size: cfg.recordings.max_segment_size.0,
+            max_unfinished_uploads: cfg.recordings.max_unfinished_uploads,
+            max_clock_skew_ms: i64::try_from(
+                cfg.recordings.max_clock_skew.as_duration().as_millis(),
+            )
+            .unwrap_or(i64::MAX),
+            max_upload_age_ms: i64::try_from(
+                cfg.recordings.max_upload_age.as_duration().as_millis(),
+            )
+            .unwrap_or(i64::MAX),
             retention_interval: cfg.recordings.retention_interval.as_duration(),
             global: cfg.retention,
             clock,

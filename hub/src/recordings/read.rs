@@ -32,8 +32,8 @@ pub trait SegmentFile: Send + Sync + std::fmt::Debug {
         if n < buf.len() {
             return Err(RecError::NotFound(format!(
                 "the recording ends at byte {} (wanted {})",
-                offset + n as u64,
-                offset + buf.len() as u64
+                offset.saturating_add(n as u64),
+                offset.saturating_add(buf.len() as u64)
             )));
         }
         Ok(())

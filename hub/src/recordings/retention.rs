@@ -33,15 +33,35 @@ impl Recordings {
         let mut names: Vec<String> = self.camera_names().map(str::to_owned).collect();
         names.sort();
         let mut listings = Vec::new();
+        // Unfinished uploads count: their staged bytes as segments retention never
+        // deletes, the bytes they still announce as space already taken.
+        let staged = self.unfinished_uploads();
+        let pending: u64 = staged
+            .iter()
+            .map(super::upload::Unfinished::pending)
+            .fold(0, u64::saturating_add);
         for camera in &names {
             let Some(dir) = self.dir(camera) else {
                 continue;
             };
             let mut segments = dir.segments()?;
+            segments.extend(
+                staged
+                    .iter()
+                    .filter(|u| &u.camera == camera)
+                    .map(|u| SegmentInfo {
+                        name: format!("{}{}", super::UPLOADS_DIR, u.name),
+                        start_ms: store::parse_segment_name(&u.name).unwrap_or(now_ms),
+                        duration_ms: None,
+                        size_bytes: u.received,
+                        uploaded: false,
+                        partial: true,
+                    }),
+            );
             if let Some(r) = self.camera_retention(camera)
                 && !r.is_unlimited()
             {
-                let free = self.free_bytes(dir.path());
+                let free = self.free_bytes(dir.path()).saturating_sub(pending);
                 let deletions = plan(
                     &segments,
                     &RetentionPolicy::from_config(&r, false),
@@ -66,7 +86,7 @@ impl Recordings {
                     })
                 })
                 .collect();
-            let free = self.free_bytes(self.root());
+            let free = self.free_bytes(self.root()).saturating_sub(pending);
             for d in plan(
                 &all,
                 &RetentionPolicy::from_config(&global, false),

@@ -10,6 +10,13 @@
 //! order (`.partial`, fsync, rename, fsync dir), indexed, and the staging files
 //! are removed. A file that fails either test is deleted and nothing is indexed.
 //!
+//! Bounds: a segment's start (its name) must lie within `max_clock_skew` after and
+//! `max_upload_age` before the hub's clock; a camera has at most
+//! `max_unfinished_uploads` staged at once, and a new one must fit, with what the
+//! unfinished ones still announce, above the free-space floor (retention counts
+//! staged bytes and announced ones, [`Recordings::unfinished_uploads`]); a codec the
+//! pages cannot play (anything but H.264 and H.265) is refused after the probe.
+//!
 //! An agent from before every segment file's media time started at 0 sends its
 //! later segments with media time continuing its run: such a file is retimed first
 //! (`NAME.retimed` in staging, [`store::write_retimed_copy`]), so the hub stores
@@ -26,6 +33,29 @@ use media::{SegmentSummary, Time90k};
 use wire::upload::ContentRange;
 
 use super::{RecError, Recordings, Result, Segment, Source, UPLOADS_DIR, UploadClaim, index};
+
+/// One upload staged and not finished (`hub check` lists them; retention counts them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    pub camera: String,
+    /// The segment's name.
+    pub name: String,
+    /// Bytes staged so far, and announced in all.
+    pub received: u64,
+    pub total: u64,
+    /// When the staging file was last written.
+    pub modified: Option<std::time::SystemTime>,
+}
+
+impl Unfinished {
+    /// Bytes still to arrive.
+    pub fn pending(&self) -> u64 {
+        self.total.saturating_sub(self.received)
+    }
+}
+
+/// Codecs of uploads the hub's pages can play (RFC 6381 sample entry prefixes).
+const PLAYABLE: &[&str] = &["avc1.", "avc3.", "hvc1.", "hev1."];
 
 /// How much of a segment the hub holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +102,108 @@ impl Recordings {
         )
     }
 
+    /// Every unfinished upload in the staging area (all cameras), in name order.
+    pub fn unfinished_uploads(&self) -> Vec<Unfinished> {
+        let mut out = Vec::new();
+        let Ok(cameras) = fs::read_dir(self.root().join(UPLOADS_DIR)) else {
+            return out;
+        };
+        for cam in cameras.flatten() {
+            let camera = cam.file_name().to_string_lossy().into_owned();
+            let Ok(files) = fs::read_dir(cam.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let file = f.file_name().to_string_lossy().into_owned();
+                let Some(name) = file.strip_suffix(".meta") else {
+                    continue;
+                };
+                let Some((_, total)) = read_meta(&f.path()) else {
+                    continue;
+                };
+                let data = cam.path().join(format!("{name}.data"));
+                let meta = fs::metadata(&data).ok();
+                out.push(Unfinished {
+                    camera: camera.clone(),
+                    name: name.to_owned(),
+                    received: meta.as_ref().map_or(0, |m| m.len()),
+                    total,
+                    modified: meta.and_then(|m| m.modified().ok()),
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.camera, &a.name).cmp(&(&b.camera, &b.name)));
+        out
+    }
+
+    /// Refuses a segment whose start (from its name) is far from the hub's clock.
+    fn check_start_time(&self, name: &str, start_ms: i64) -> Result<()> {
+        let now = self.clock.now_ms();
+        if start_ms > now.saturating_add(self.max_clock_skew_ms) {
+            return Err(RecError::Invalid(format!(
+                "segment {name} starts more than recordings.max_clock_skew ({} s) after the \
+                 hub's clock: check the agent's clock",
+                self.max_clock_skew_ms / 1000
+            )));
+        }
+        if start_ms < now.saturating_sub(self.max_upload_age_ms) {
+            return Err(RecError::Invalid(format!(
+                "segment {name} starts more than recordings.max_upload_age ({} days) before the \
+                 hub's clock: check the agent's clock",
+                self.max_upload_age_ms / 86_400_000
+            )));
+        }
+        Ok(())
+    }
+
+    /// Room for a new upload of `total` bytes for `camera`: fewer than
+    /// `max_unfinished_uploads` unfinished for the camera, and free space for every
+    /// unfinished upload's remaining bytes and this one above the free-space floor
+    /// (retention runs first if that frees it).
+    fn room_for_upload(&self, camera: &str, name: &str, total: u64) -> Result<()> {
+        let others: Vec<Unfinished> = self
+            .unfinished_uploads()
+            .into_iter()
+            .filter(|u| !(u.camera == camera && u.name == name))
+            .collect();
+        let mine = others.iter().filter(|u| u.camera == camera).count();
+        if mine >= self.max_unfinished_uploads {
+            return Err(RecError::NoRoom(format!(
+                "camera {camera} has {mine} unfinished uploads (recordings.max_unfinished_uploads \
+                 = {}); finish one first",
+                self.max_unfinished_uploads
+            )));
+        }
+        let needed = others
+            .iter()
+            .map(Unfinished::pending)
+            .fold(total, u64::saturating_add);
+        let floor = self
+            .camera_retention(camera)
+            .and_then(|r| r.min_free_bytes())
+            .max(self.global_retention().min_free_bytes())
+            .unwrap_or(0);
+        let dir = self.root().join(UPLOADS_DIR);
+        let short = || {
+            self.fs
+                .free_bytes(&dir)
+                .unwrap_or(u64::MAX)
+                .saturating_sub(floor)
+                < needed
+        };
+        if short() {
+            // Retention counts the uploads' pending bytes: it makes room if it can.
+            let _ = self.enforce_retention();
+            if short() {
+                return Err(RecError::NoRoom(format!(
+                    "not enough free space for {needed} more bytes of uploads above the \
+                     free-space floor of {floor} bytes"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Where the upload of `name` stands.
     pub fn upload_state(&self, camera: &str, name: &str) -> Result<UploadState> {
         let (c, n) = (camera.to_owned(), name.to_owned());
@@ -106,9 +238,10 @@ impl Recordings {
         if self.dir(camera).is_none() {
             return Err(RecError::NotFound(format!("no camera {camera:?}")));
         }
-        if store::parse_segment_name(name).is_none() {
+        let Some(start_ms) = store::parse_segment_name(name) else {
             return Err(RecError::Invalid(format!("{name:?} is not a segment name")));
-        }
+        };
+        self.check_start_time(name, start_ms)?;
         if range.total > self.max_segment_size {
             return Err(RecError::TooLarge(format!(
                 "segment of {} bytes is over the limit of {} bytes",
@@ -152,6 +285,7 @@ impl Recordings {
                     }
                 });
             }
+            self.room_for_upload(camera, name, range.total)?;
             fs::create_dir_all(&dir).map_err(|e| RecError::io("create directory", &dir, e))?;
             let _ = fs::remove_file(&data);
             write_meta(&meta, sha256, range.total)?;
@@ -237,6 +371,14 @@ impl Recordings {
                 return Err(e);
             }
         };
+        if !PLAYABLE.iter().any(|p| probe.codec_string.starts_with(p)) {
+            discard();
+            return Err(RecError::Rejected(format!(
+                "codec {} cannot be played by the hub's pages (H.264 or H.265 only); the upload \
+                 was discarded",
+                probe.codec_string
+            )));
+        }
         let dir = self
             .dir(camera)
             .ok_or_else(|| RecError::NotFound(format!("no camera {camera:?}")))?;

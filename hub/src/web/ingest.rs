@@ -3,7 +3,6 @@
 //! connection is closed and nothing it sent is stored.
 
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::BytesMut;
@@ -13,8 +12,8 @@ use wire::{IngestDecoder, IngestEvent};
 
 use super::AppState;
 use super::ws::{
-    GOING_AWAY, HELLO_TIMEOUT, IDLE_TIMEOUT, MESSAGE_TOO_BIG, NORMAL, POLICY_VIOLATION,
-    foreign_origin, send_close, too_big,
+    GOING_AWAY, HELLO_TIMEOUT, IDLE_TIMEOUT, Message, NORMAL, POLICY_VIOLATION, WebSocket,
+    WebSocketUpgrade, foreign_origin, send_close,
 };
 use crate::camera::{Camera, now_ms};
 
@@ -26,17 +25,10 @@ pub async fn upgrade(
     if let Some(refused) = foreign_origin(&hub, &headers) {
         return refused;
     }
-    let max = max_message(&hub);
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| run(hub, socket))
-}
-
-/// The largest websocket message accepted: one whole length-prefixed frame
-/// (the seed client's framing) plus a little more. A larger message is
-/// refused from its header with 1009, before its body is read.
-fn max_message(hub: &AppState) -> usize {
-    hub.cfg.max_frame_size.0 as usize + 64 * 1024
+    let max = hub.cfg.max_frame_size.0 as usize;
+    // Once the hello is accepted, one websocket message may carry a whole
+    // length-prefixed frame (the seed client's framing) plus a little more.
+    ws.on_upgrade(max + 64 * 1024, move |socket| run(hub, socket))
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: impl Into<String>) {
@@ -55,22 +47,20 @@ async fn close(mut socket: WebSocket, code: u16, reason: impl Into<String>) {
 
 enum Next {
     Data(bytes::Bytes),
-    /// A message over [`max_message`].
-    TooBig,
     Closed,
     TimedOut,
     Shutdown,
 }
 
-async fn next_data(hub: &AppState, socket: &mut WebSocket, timeout: std::time::Duration) -> Next {
+/// The next binary message, by `deadline` (pings and text do not move it).
+async fn next_data(hub: &AppState, socket: &mut WebSocket, deadline: tokio::time::Instant) -> Next {
     loop {
         let msg = tokio::select! {
             _ = hub.shutdown.cancelled() => return Next::Shutdown,
-            r = tokio::time::timeout(timeout, socket.recv()) => r,
+            r = tokio::time::timeout_at(deadline, socket.recv()) => r,
         };
         match msg {
             Err(_) => return Next::TimedOut,
-            Ok(Some(Err(e))) if too_big(&e) => return Next::TooBig,
             Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return Next::Closed,
             Ok(Some(Ok(Message::Binary(b)))) => return Next::Data(b),
             // The protocol is binary; pings are answered by the library.
@@ -83,7 +73,9 @@ async fn run(hub: AppState, mut socket: WebSocket) {
     let mut dec = IngestDecoder::new(hub.cfg.max_frame_size.0 as u32);
     let mut buf = BytesMut::new();
 
-    // 1. The hello: camera id and token, possibly over several messages.
+    // 1. The hello: camera id and token, possibly over several messages, all by
+    // one deadline.
+    let hello_by = tokio::time::Instant::now() + HELLO_TIMEOUT;
     let (camera, token) = loop {
         match dec.decode(&mut buf) {
             Ok(Some(IngestEvent::Hello { camera_id, token })) => break (camera_id, token),
@@ -94,12 +86,8 @@ async fn run(hub: AppState, mut socket: WebSocket) {
                 return close(socket, e.close_code(), e.to_string()).await;
             }
         }
-        match next_data(&hub, &mut socket, HELLO_TIMEOUT).await {
+        match next_data(&hub, &mut socket, hello_by).await {
             Next::Data(b) => buf.extend_from_slice(&b),
-            Next::TooBig => {
-                tracing::warn!("ingest hello refused: websocket message too big");
-                return close(socket, MESSAGE_TOO_BIG, too_big_reason(&hub)).await;
-            }
             Next::TimedOut => return close(socket, POLICY_VIOLATION, "No hello received").await,
             Next::Closed => return,
             Next::Shutdown => return close(socket, GOING_AWAY, "hub shutting down").await,
@@ -132,6 +120,7 @@ async fn run(hub: AppState, mut socket: WebSocket) {
         return close(socket, POLICY_VIOLATION, "Invalid token").await;
     }
     drop(token);
+    socket.authenticated();
 
     let span = tracing::info_span!("ingest", camera, name = %cam.name);
     connected(hub, cam, socket, dec, buf).instrument(span).await;
@@ -154,7 +143,6 @@ async fn connected(
         End::PeerClosed => Some("the agent disconnected".to_owned()),
         End::Idle => Some("the agent was silent for too long".to_owned()),
         End::Protocol(e) => Some(format!("the agent's stream was refused: {e}")),
-        End::TooBig => Some("the agent sent a websocket message over the size limit".to_owned()),
         End::Shutdown => Some("the hub shut down".to_owned()),
         // The newer connection has the camera: it is still online.
         End::Superseded => None,
@@ -173,14 +161,6 @@ async fn connected(
             tracing::warn!(error = %e, "agent stream refused");
             close(socket, e.close_code(), e.to_string()).await;
         }
-        End::TooBig => {
-            tracing::warn!(
-                max_bytes = max_message(&hub),
-                "websocket message too big; closing"
-            );
-            let reason = too_big_reason(&hub);
-            close(socket, MESSAGE_TOO_BIG, reason).await;
-        }
         End::Superseded => {
             tracing::info!("a newer connection took this camera over");
             close(socket, NORMAL, "Superseded by a newer connection").await;
@@ -189,18 +169,10 @@ async fn connected(
     }
 }
 
-fn too_big_reason(hub: &AppState) -> String {
-    format!(
-        "Websocket message over {} bytes (max_frame_size + 64 KiB)",
-        max_message(hub)
-    )
-}
-
 enum End {
     PeerClosed,
     Idle,
     Protocol(wire::IngestError),
-    TooBig,
     Superseded,
     Shutdown,
 }
@@ -241,9 +213,8 @@ async fn stream_frames(
                 Err(e) => return End::Protocol(e),
             }
         }
-        match next_data(hub, socket, IDLE_TIMEOUT).await {
+        match next_data(hub, socket, tokio::time::Instant::now() + IDLE_TIMEOUT).await {
             Next::Data(b) => buf.extend_from_slice(&b),
-            Next::TooBig => return End::TooBig,
             Next::Closed => return End::PeerClosed,
             Next::TimedOut => return End::Idle,
             Next::Shutdown => return End::Shutdown,

@@ -4,6 +4,7 @@
 //! keep compatible; their JSON types are theirs, separate from the domain types.
 
 mod ingest;
+pub mod limits;
 mod live;
 mod mjpeg;
 mod pages;
@@ -44,6 +45,8 @@ pub struct WebState {
     hls: HashMap<String, Arc<video::hls::HlsStore>>,
     /// The CORS policy for `cors_origins`.
     cors: tower_http::cors::CorsLayer,
+    /// Memory for request bodies and websocket messages being received.
+    pub budget: limits::Budget,
 }
 
 impl std::fmt::Debug for WebState {
@@ -78,11 +81,13 @@ impl WebState {
         }
         let mjpeg = hub.cameras.iter().map(|c| (c.id, Arc::default())).collect();
         let cors = cors_layer(&hub.cfg.cors_origins);
+        let budget = limits::Budget::new(hub.cfg.connections.memory_budget.0);
         Arc::new(WebState {
             hub,
             mjpeg,
             hls,
             cors,
+            budget,
         })
     }
 }
@@ -188,6 +193,8 @@ pub fn routes() -> Vec<Route> {
         Route::new("/live/{name}", Page).get(pages::live_camera),
         Route::new("/events", Page).get(pages::events_page),
         Route::new("/status", Page).get(pages::status_page),
+        Route::new("/account", Page).get(pages::account_page),
+        Route::new("/account/sign-out-everywhere", Page).post(pages::sign_out_everywhere),
         Route::new("/assets/{file}", Public).get(pages::asset),
         // JSON API behind the pages.
         Route::new("/api/cameras", Viewer).get(live::cameras_json),
@@ -219,7 +226,8 @@ pub fn routes() -> Vec<Route> {
     v
 }
 
-/// The router built from [`routes`], with the cross-site guard and body limit.
+/// The router built from [`routes`], with the cross-site guard and the body bounds
+/// ([`limits::body_guard`], which replaces axum's fixed body limit).
 pub fn router(hub: AppState) -> Router {
     let mut r = Router::new();
     for route in routes() {
@@ -227,11 +235,13 @@ pub fn router(hub: AppState) -> Router {
     }
     r.layer(middleware::from_fn_with_state(
         hub.clone(),
+        limits::body_guard,
+    ))
+    .layer(middleware::from_fn_with_state(
+        hub.clone(),
         cross_site_guard,
     ))
-    .layer(axum::extract::DefaultBodyLimit::max(
-        hub.cfg.max_frame_size.0 as usize + 64 * 1024,
-    ))
+    .layer(axum::extract::DefaultBodyLimit::disable())
     .layer(middleware::from_fn_with_state(hub.clone(), cors))
     .with_state(hub)
 }
@@ -274,8 +284,10 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
         .max_age(std::time::Duration::from_secs(600))
 }
 
-/// The `Origin` of a request is ours when its host:port is the `Host`
-/// header or it is listed in `allowed_origins`.
+/// The `Origin` of a request is ours when it is the scheme this hub serves (`https`
+/// under TLS, else `http`) with the `Host` header's host:port, or it is listed in
+/// `allowed_origins` (a reverse proxy that serves the hub under its own name or over
+/// TLS).
 pub fn origin_allowed(hub: &Hub, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true; // not a browser, or a same-origin GET: nothing to check
@@ -287,11 +299,12 @@ pub fn origin_allowed(hub: &Hub, headers: &HeaderMap) -> bool {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let scheme = if hub.tls { "https://" } else { "http://" };
     let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .unwrap_or("");
-    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+        .get(..scheme.len())
+        .filter(|s| s.eq_ignore_ascii_case(scheme))
+        .map(|_| &origin[scheme.len()..]);
+    !host.is_empty() && origin_host.is_some_and(|o| o.eq_ignore_ascii_case(host))
 }
 
 /// Refuse state-changing requests from other sites (CSRF): a POST whose

@@ -52,6 +52,7 @@ const LIVE_HTML: &str = include_str!("../../assets/live.html");
 const CAMERA_HTML: &str = include_str!("../../assets/camera.html");
 const EVENTS_HTML: &str = include_str!("../../assets/events.html");
 const STATUS_HTML: &str = include_str!("../../assets/status.html");
+const ACCOUNT_HTML: &str = include_str!("../../assets/account.html");
 
 /// How much footage before an event's start the pages play and export, and
 /// how much after its end an event clip holds. The one place these are set.
@@ -65,6 +66,8 @@ pub enum Section {
     Recordings,
     Events,
     Status,
+    /// The signed-in user's own page (reached from their name, not from the sections).
+    Account,
 }
 
 const NAV: &[(Section, &str, &str)] = &[
@@ -88,7 +91,7 @@ fn nav_html(current: Section, v: &PageViewer) -> String {
     }
     format!(
         "<header class=\"top\">\n  <a class=\"brand\" href=\"/live\">Camera hub</a>\n  \
-         <nav aria-label=\"Main\">{links}</nav>\n  <div class=\"account\"><span class=\"user\">{}</span>\
+         <nav aria-label=\"Main\">{links}</nav>\n  <div class=\"account\"><a class=\"user\" href=\"/account\">{}</a>\
          <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form></div>\n</header>",
         user_label(v)
     )
@@ -165,10 +168,21 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
-/// Only local paths are allowed as a post-login destination.
+/// The post-login destination: `next` if it is a path on this hub, else `/live`.
+/// A path starts with one `/` and holds only printable ASCII without `\\`: browsers
+/// drop tabs and newlines from a URL (`/\t/evil.example` becomes `//evil.example`,
+/// another site), read `\\` as `/`, and a header cannot carry control characters
+/// or non-ASCII (percent-encoded ones are fine: they stay in the path).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+                && n.parse::<axum::http::uri::PathAndQuery>().is_ok() =>
+        {
+            n.to_owned()
+        }
         _ => "/live".to_owned(),
     }
 }
@@ -216,11 +230,16 @@ pub struct LoginForm {
 pub async fn login_submit(
     State(hub): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     match hub.auth.login(&f.username, &f.password, peer.ip()).await {
-        Ok(user) => match hub.auth.create_session(&user).await {
+        Ok(user) => match hub.auth.create_session(&user, peer.ip(), agent).await {
             Ok(sid) => {
                 tracing::info!(user = %user.name, "logged in");
                 let max_age = hub.auth.session_lifetime.as_secs();
@@ -269,6 +288,92 @@ pub async fn login_submit(
     }
 }
 
+/// A time in unix ms as the account page shows it (UTC).
+fn utc(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// `GET /account`: the signed-in user's sessions, with "sign out everywhere".
+pub async fn account_page(
+    State(hub): State<AppState>,
+    v: PageViewer,
+    headers: HeaderMap,
+) -> Response {
+    let Some(user) = v.0.clone() else {
+        return Redirect::to("/login?next=/account").into_response();
+    };
+    let current = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(session_from_cookie_header)
+        .map(crate::auth::sha256_hex);
+    let sessions = match hub.auth.sessions(user.id).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "could not list sessions");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not list sessions\n",
+            )
+                .into_response();
+        }
+    };
+    let mut rows = String::new();
+    for s in &sessions {
+        let here = if current.as_deref() == Some(s.id_sha256.as_str()) {
+            "this browser"
+        } else {
+            ""
+        };
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{here}</td></tr>\n",
+            utc(s.created_ms),
+            html_escape(&s.address),
+            html_escape(&s.user_agent),
+            utc(s.expires_ms),
+        ));
+    }
+    if sessions.is_empty() {
+        rows.push_str("<tr><td colspan=\"5\">No sessions (signed in with a password on each request).</td></tr>\n");
+    }
+    render(
+        ACCOUNT_HTML,
+        Section::Account,
+        &v,
+        &[("user", &html_escape(&user.name)), ("rows", &rows)],
+    )
+}
+
+/// `POST /account/sign-out-everywhere`: ends every session of the signed-in user.
+pub async fn sign_out_everywhere(State(hub): State<AppState>, v: PageViewer) -> Response {
+    if let Some(user) = &v.0 {
+        match hub.auth.end_all_sessions(user.id).await {
+            Ok(n) => tracing::info!(user = %user.name, sessions = n, "signed out everywhere"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not end sessions");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "could not end sessions\n",
+                )
+                    .into_response();
+            }
+        }
+    }
+    signed_out()
+}
+
+/// To the login page, with the session cookie cleared.
+fn signed_out() -> Response {
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("hub_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    r
+}
+
 pub async fn logout(State(hub): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(sid) = headers
         .get(header::COOKIE)
@@ -277,12 +382,7 @@ pub async fn logout(State(hub): State<AppState>, headers: HeaderMap) -> Response
     {
         hub.auth.end_session(sid).await;
     }
-    let mut r = Redirect::to("/login").into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("hub_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
-    r
+    signed_out()
 }
 
 /// The signed-in user's name for the header ("guest" with anonymous viewing).
@@ -340,5 +440,39 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_are_post_login_destinations() {
+        for good in [
+            "/live",
+            "/timeline?camera=a&day=2026-01-02",
+            "/live/cam%20one",
+            "/",
+        ] {
+            assert_eq!(safe_next(Some(good)), good);
+        }
+        for bad in [
+            "//evil.example/",
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r\n/evil.example/",
+            "/\\evil.example/",
+            "\\/evil.example/",
+            "https://evil.example/",
+            "evil.example",
+            "/ /evil",
+            "/caf\u{e9}",
+            "/\u{3000}/evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/live", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/live");
     }
 }

@@ -4,14 +4,14 @@
 //! frames). The token is a user's API token; a logged-in browser may send
 //! any token, its session cookie authenticates it.
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, State};
 use axum::http::{HeaderMap, request::Parts};
 use axum::response::Response;
 use bytes::BytesMut;
 
 use super::ws::{
-    GOING_AWAY, HELLO_TIMEOUT, INVALID_PAYLOAD, POLICY_VIOLATION, foreign_origin, send_close,
+    GOING_AWAY, HELLO_TIMEOUT, INVALID_PAYLOAD, Message, POLICY_VIOLATION, WebSocket,
+    WebSocketUpgrade, foreign_origin, send_close,
 };
 use super::{AppState, Viewer};
 use crate::db::User;
@@ -43,8 +43,7 @@ pub async fn upgrade(
     if let Some(refused) = foreign_origin(&hub, &headers) {
         return refused;
     }
-    ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| run(hub, socket, user))
+    ws.on_upgrade(64 * 1024, move |socket| run(hub, socket, user))
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: impl Into<String>) {
@@ -53,6 +52,8 @@ async fn close(mut socket: WebSocket, code: u16, reason: impl Into<String>) {
 
 async fn run(hub: AppState, mut socket: WebSocket, user: Option<User>) {
     let mut buf = BytesMut::new();
+    // One deadline for the whole hello, however it is split or padded with pings.
+    let hello_by = tokio::time::Instant::now() + HELLO_TIMEOUT;
     let hello = loop {
         match wire::decode_viewer_hello(&mut buf) {
             Ok(Some(h)) => break h,
@@ -62,7 +63,7 @@ async fn run(hub: AppState, mut socket: WebSocket, user: Option<User>) {
                 return close(socket, INVALID_PAYLOAD, "Invalid client info").await;
             }
         }
-        match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
+        match tokio::time::timeout_at(hello_by, socket.recv()).await {
             Ok(Some(Ok(Message::Binary(b)))) => buf.extend_from_slice(&b),
             Ok(Some(Ok(Message::Text(t)))) => buf.extend_from_slice(t.as_bytes()),
             Ok(Some(Ok(_))) => {}

@@ -201,6 +201,60 @@ async fn repeated_failed_logins_are_throttled() {
     h.stop().await;
 }
 
+/// A client whose connections come from the loopback address `from`.
+fn client_from(from: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(std::net::IpAddr::from(from))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_guesser_cannot_lock_the_real_user_out() {
+    let h = TestHub::start(CONFIG).await;
+    let attacker = client_from([127, 0, 0, 66]);
+    let home = client_from([127, 0, 0, 2]);
+    let login = |c: &reqwest::Client, user: &str, password: &str| {
+        c.post(h.url("/login"))
+            .form(&[("username", user), ("password", password)])
+            .send()
+    };
+    // The guesser gets 5 tries at the user, then waits 30 s, then 60 s.
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let r = login(&attacker, USER, &format!("guess {i}")).await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            let wait: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((29..=30).contains(&wait), "{wait}");
+        }
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
+    // Meanwhile the real user signs in from home.
+    let r = login(&home, USER, PASSWORD).await.unwrap();
+    assert_eq!(r.status(), 303, "the real user is not locked out");
+    // Trying other names from the same address: 20 failures in all, then the address
+    // is locked for every name.
+    let mut sprayed = Vec::new();
+    for i in 0..17 {
+        let r = login(&attacker, &format!("user{i}"), "guess")
+            .await
+            .unwrap();
+        sprayed.push(r.status().as_u16());
+    }
+    assert_eq!(&sprayed[..15], &[401; 15]);
+    assert_eq!(&sprayed[15..], &[429, 429]);
+    let r = login(&home, USER, PASSWORD).await.unwrap();
+    assert_eq!(r.status(), 303, "still not locked out");
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn seed_api_formats() {
     let h = TestHub::start(CONFIG).await;

@@ -63,7 +63,7 @@ fn migrations_from_empty_and_from_v1() {
         Ok(())
     })
     .unwrap();
-    assert_eq!(version(&p), 2);
+    assert_eq!(version(&p), 3);
 
     // Version 1 with a user and a session: both survive, the index appears.
     let p = dir.path().join("v1.db");
@@ -83,13 +83,19 @@ fn migrations_from_empty_and_from_v1() {
     }
     assert_eq!(version(&p), 1);
     let db = Db::open(&p).unwrap();
-    assert_eq!(version(&p), 2);
+    assert_eq!(version(&p), 3);
     db.call_blocking(|c| {
         assert_eq!(
             hub::db::user_by_name(c, "ann")?.unwrap().password_phc,
             "phc"
         );
         assert!(hub::db::session_user(c, "s", 10)?.is_some());
+        // Sessions from before addresses were kept list with empty ones.
+        let listed = hub::db::sessions_of(c, 1, 10)?;
+        assert_eq!(
+            (listed[0].address.as_str(), listed[0].user_agent.as_str()),
+            ("", "")
+        );
         assert!(index::all(c, None)?.is_empty());
         index::insert(c, &s, 1)
     })

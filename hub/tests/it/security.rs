@@ -242,6 +242,8 @@ async fn state_changing_routes_and_websockets_refuse_other_sites() {
     let c = h.client();
     let mut session = login(&h).await;
     let own = format!("http://{}", h.addr);
+    // Our host and port over another scheme is another origin (this hub is plain HTTP).
+    let own_https = format!("https://{}", h.addr);
     let mut state_changing = 0;
     for r in routes() {
         let url = url_of(&h, &r);
@@ -253,6 +255,8 @@ async fn state_changing_routes_and_websockets_refuse_other_sites() {
                 ("origin", "null"),
                 ("referer", "http://evil.example/page"),
                 ("origin", "https://127.0.0.1.evil.example"),
+                ("origin", own_https.as_str()),
+                ("referer", &format!("{own_https}/live")),
             ] {
                 let resp = c
                     .request(m.clone(), &url)
@@ -278,7 +282,11 @@ async fn state_changing_routes_and_websockets_refuse_other_sites() {
             session = login(&h).await;
         }
         if r.websocket {
-            for (origin, refused) in [("http://evil.example", true), (own.as_str(), false)] {
+            for (origin, refused) in [
+                ("http://evil.example", true),
+                (own_https.as_str(), true),
+                (own.as_str(), false),
+            ] {
                 let mut req = h
                     .ws_url(&fill(r.path, ordinary))
                     .into_client_request()
@@ -431,4 +439,95 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// Signs in with `next` as given in the form (already decoded); where the hub sends us.
+async fn login_with_next(h: &TestHub, next: &str) -> (u16, String) {
+    let r = h
+        .client()
+        .post(h.url("/login"))
+        .form(&[("username", USER), ("password", PASSWORD), ("next", next)])
+        .send()
+        .await
+        .unwrap();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (r.status().as_u16(), location)
+}
+
+#[tokio::test]
+async fn after_login_only_a_local_path_is_followed() {
+    let h = TestHub::start("").await;
+    for (next, to) in [
+        (
+            "/timeline?camera=a&day=2026-01-02",
+            "/timeline?camera=a&day=2026-01-02",
+        ),
+        ("/\t/evil.example/", "/live"),
+        ("/\n/evil.example/", "/live"),
+        ("/\r\nSet-Cookie: x=1", "/live"),
+        ("//evil.example/", "/live"),
+        ("/\\evil.example/", "/live"),
+        ("https://evil.example/", "/live"),
+        ("/caf\u{e9}", "/live"),
+    ] {
+        assert_eq!(
+            login_with_next(&h, next).await,
+            (303, to.to_owned()),
+            "{next:?}"
+        );
+        // The form carries the same destination.
+        let page = h
+            .client()
+            .get(h.url("/login"))
+            .query(&[("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{next:?}");
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains(&format!("value=\"{}\"", to.replace('&', "&amp;"))),
+            "{next:?}: {html}"
+        );
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn chromium_stays_on_the_hub_after_login() {
+    if let Some(why) = testkit::Browser::available() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let h = TestHub::start("").await;
+    let b = testkit::Browser::launch().await.expect("chromium starts");
+    for next in [
+        "/%09/evil.example/",
+        "/%0A/evil.example/",
+        "/%5Cevil.example/",
+    ] {
+        crate::common::browser_login(&b, &h, next).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let url = loop {
+            let url = b.current_url().await.unwrap();
+            if !url.contains("/login") {
+                break url;
+            }
+            assert!(std::time::Instant::now() < deadline, "still at {url}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(url, h.url("/live"), "{next}");
+        // Sign out for the next round.
+        b.goto(&h.url("/account")).await.unwrap();
+        b.click("#sign-out-everywhere").await.unwrap();
+        b.wait_for("#login-form", Duration::from_secs(20))
+            .await
+            .unwrap();
+    }
+    b.close().await.unwrap();
+    h.stop().await;
 }

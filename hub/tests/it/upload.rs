@@ -436,3 +436,197 @@ async fn a_fully_staged_upload_is_committed_by_the_next_put() {
     assert_eq!(rows[0]["sha256"], sha);
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_uploads_are_capped_counted_and_listed() {
+    let h = TestHub::start(&format!(
+        "[recordings]\nmax_unfinished_uploads = 2\n{}",
+        CONFIG.trim_start().trim_start_matches("[recordings]\n")
+    ))
+    .await;
+    let file = one_segment(3);
+    let sha = sha256_hex(&file);
+    let names = [
+        "2026-11-21T07-31-50.000Z.mp4",
+        "2026-11-21T07-32-50.000Z.mp4",
+        "2026-11-21T07-33-50.000Z.mp4",
+    ];
+    // Two unfinished uploads for the camera are held...
+    for name in &names[..2] {
+        interrupted_put(&h, 1, name, &sha, &file, 1000).await;
+    }
+    for _ in 0..100 {
+        if offset(&h, 1, names[1]).await.1 == Some(1000) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // ...a third is refused before its body (507: try later), with the reason.
+    let r = put(&h, 1, names[2], &agent_token(1), &sha)
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 507);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("max_unfinished_uploads"), "{body}");
+    // Another camera is not affected; resuming a held one is not a new one.
+    let r = put(&h, 2, names[2], &agent_token(2), &sha)
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = put(&h, 1, names[0], &agent_token(1), &sha)
+        .header(
+            "Content-Range",
+            format!("bytes 1000-{}/{}", file.len() - 1, file.len()),
+        )
+        .body(file[1000..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // `hub check` lists what is left unfinished.
+    let rec = h.hub.recordings.clone();
+    let report = tokio::task::spawn_blocking(move || hub::recordings::check::run(&rec))
+        .await
+        .unwrap()
+        .unwrap();
+    let lines = report.lines();
+    assert_eq!(
+        lines,
+        vec![format!(
+            "unfinished upload porch/{}: 1000 of {} bytes staged, last written 0 min ago",
+            names[1],
+            file.len()
+        )]
+    );
+    assert!(report.is_clean(), "listed, not repaired");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_must_fit_above_the_free_space_floor() {
+    // A floor no disk here reaches: the bytes an upload announces do not fit.
+    let h = TestHub::start(&format!("[retention]\nmin_free = \"1000TiB\"\n{CONFIG}")).await;
+    let file = one_segment(3);
+    let r = put(&h, 1, NAME, &agent_token(1), &sha256_hex(&file))
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 507);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("free-space floor"), "{body}");
+    assert!(stored_files(&h).is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_times_far_from_the_clock_are_refused() {
+    let h = TestHub::start(CONFIG).await;
+    let file = one_segment(3);
+    let sha = sha256_hex(&file);
+    for (name, key) in [
+        ("9999-01-01T00-00-00.000Z.mp4", "max_clock_skew"),
+        ("0000-01-01T00-00-00.000Z.mp4", "max_upload_age"),
+        ("1970-01-01T00-00-00.000Z.mp4", "max_upload_age"),
+    ] {
+        let r = put(&h, 1, name, &agent_token(1), &sha)
+            .body(file.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{name}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(key), "{name}: {body}");
+    }
+    assert!(listed(&h, "porch").await.is_empty());
+    assert!(stored_files(&h).is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codecs_the_pages_cannot_play_are_refused() {
+    if !testkit::process::have("ffmpeg") {
+        eprintln!("skipping: ffmpeg not installed");
+        return;
+    }
+    let h = TestHub::start(CONFIG).await;
+    let dir = tempfile::tempdir().unwrap();
+    // MPEG-4 Part 2 (`mp4v`) and MJPEG in fragmented MP4: complete files the hub
+    // could index, that no page could play.
+    for codec in ["mpeg4", "mjpeg"] {
+        let out = dir.path().join(format!("{codec}.mp4"));
+        let st = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc=size=160x120:rate=5")
+            .args(["-t", "2", "-c:v", codec, "-g", "5"])
+            .args(["-movflags", "frag_keyframe+empty_moov+default_base_moof"])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let file = std::fs::read(&out).unwrap();
+        let r = put(&h, 1, NAME, &agent_token(1), &sha256_hex(&file))
+            .body(file)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 422, "{codec}: {body}");
+        assert!(body.contains("cannot be played"), "{codec}: {body}");
+    }
+    assert!(listed(&h, "porch").await.is_empty());
+    assert!(stored_files(&h).is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staged_bytes_count_against_retention() {
+    let file = one_segment(3);
+    // Room for one segment and a half: a stored one and most of another staged
+    // are over it.
+    let limit = file.len() * 3 / 2;
+    let h = TestHub::start(&format!(
+        "[[camera]]\nid = 1\nname = \"porch\"\nkind = \"agent\"\n[camera.retention]\nmax_size = \"{limit}B\"\n"
+    ))
+    .await;
+    let r = put(&h, 1, NAME, &agent_token(1), &sha256_hex(&file))
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let rec = h.hub.recordings.clone();
+    let report = tokio::task::spawn_blocking(move || rec.enforce_retention())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(report.deleted.is_empty(), "one segment fits");
+    let later = "2026-11-21T07-40-00.000Z.mp4";
+    interrupted_put(&h, 1, later, &sha256_hex(&file), &file, file.len() - 10).await;
+    for _ in 0..100 {
+        if offset(&h, 1, later).await.1 == Some(file.len() as u64 - 10) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rec = h.hub.recordings.clone();
+    let report = tokio::task::spawn_blocking(move || rec.enforce_retention())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        report
+            .deleted
+            .iter()
+            .map(|(c, f, _)| format!("{c}/{f}"))
+            .collect::<Vec<_>>(),
+        vec![format!("porch/{NAME}")],
+        "the staged upload's bytes count: the older segment goes"
+    );
+    h.stop().await;
+}

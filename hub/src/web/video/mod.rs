@@ -16,14 +16,15 @@ pub mod mse;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::status::CameraJson;
-use super::ws::{GOING_AWAY, INTERNAL_ERROR, foreign_origin, send_close};
+use super::ws::{
+    GOING_AWAY, INTERNAL_ERROR, Message, WebSocket, WebSocketUpgrade, foreign_origin, send_close,
+};
 use super::{Access, AppState, Route, Viewer, message};
 use crate::camera::Camera;
 use crate::video::VideoFeed;
@@ -103,8 +104,7 @@ async fn live_ws(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| run_live(hub, cam, name, socket))
+    ws.on_upgrade(64 * 1024, move |socket| run_live(hub, cam, name, socket))
 }
 
 async fn send(socket: &mut WebSocket, out: Out) -> bool {
