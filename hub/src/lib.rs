@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod event_feed;
 pub mod event_log;
+pub mod event_store;
 pub mod import;
 pub mod listener;
 pub mod rate;

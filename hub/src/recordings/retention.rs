@@ -5,6 +5,9 @@
 //! creation order), so a crash in between leaves a file without a row, which
 //! `hub check` re-indexes or the next pass deletes.
 //!
+//! Events go with their footage: after a pass deleted footage of a camera, its events
+//! that ended before its oldest footage left are deleted (with their thumbnails).
+//!
 //! Runs every `recordings.retention_interval`, after each finished segment, and
 //! when a write fails for lack of space.
 
@@ -83,6 +86,7 @@ impl Recordings {
                 }
             }
         }
+        self.delete_events_without_footage(&report)?;
         Ok(report)
     }
 
@@ -114,7 +118,42 @@ impl Recordings {
         };
         let mut report = RetentionReport::default();
         self.delete(camera, &[d], &mut report)?;
+        self.delete_events_without_footage(&report)?;
         Ok(report.bytes_freed)
+    }
+
+    /// The events of each camera `report` deleted footage of that ended before the
+    /// camera's oldest footage left (before the start of the newest deleted, if none is
+    /// left).
+    fn delete_events_without_footage(&self, report: &RetentionReport) -> Result<()> {
+        let mut cameras: Vec<&str> = report.deleted.iter().map(|(c, _, _)| c.as_str()).collect();
+        cameras.sort();
+        cameras.dedup();
+        for camera in cameras {
+            let cam = camera.to_owned();
+            let oldest = self.db.call_blocking(|c| index::oldest_start(c, &cam))?;
+            let cutoff = match oldest {
+                Some(ms) => ms,
+                None => report
+                    .deleted
+                    .iter()
+                    .filter(|(c, _, _)| c == camera)
+                    .filter_map(|(_, name, _)| store::parse_segment_name(name))
+                    .max()
+                    .unwrap_or(i64::MIN),
+            };
+            let n = self.db.call_blocking(|c| {
+                crate::event_store::rows::delete_ended_before(c, &cam, cutoff)
+            })?;
+            if n > 0 {
+                tracing::info!(
+                    camera,
+                    events = n,
+                    "retention deleted events with their footage"
+                );
+            }
+        }
+        Ok(())
     }
 
     fn free_bytes(&self, path: &std::path::Path) -> u64 {

@@ -3,6 +3,7 @@
 //! the cross-site checks. Handlers live in the submodules, grouped by the API family they
 //! keep compatible; their JSON types are theirs, separate from the domain types.
 
+pub mod events;
 mod ingest;
 mod live;
 mod mjpeg;
@@ -204,6 +205,8 @@ pub fn routes() -> Vec<Route> {
     v.extend(video::routes());
     // Recordings: Pi-Cam pages, timeline, JSON API, export.
     v.extend(recordings::routes());
+    // Events: list, thumbnails, clips, live push.
+    v.extend(events::routes());
     // Agents' segment uploads.
     v.extend(upload::routes());
     v

@@ -527,16 +527,27 @@ async fn export_mp4(
     if let Err(e) = known_camera(&hub, &q.camera) {
         return e.into_response();
     }
+    export_response(&hub, &q.camera, q.start, q.end).await
+}
+
+/// The footage of `camera` over `[start, end)` as one MP4 download (an export, or an
+/// event's clip).
+pub(super) async fn export_response(
+    hub: &AppState,
+    camera: &str,
+    start: i64,
+    end: i64,
+) -> Response {
     let rec = hub.recordings.clone();
-    let (camera, start, end) = (q.camera.clone(), q.start, q.end);
-    let plan = match blocking(move || export::plan(&rec, &camera, start, end)).await {
+    let cam = camera.to_owned();
+    let plan = match blocking(move || export::plan(&rec, &cam, start, end)).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
     let len = plan.len();
     let rec = hub.recordings.clone();
     let body = blocking_body(move |send| export::write(&rec, plan, send));
-    let filename = format!("{}_{}_{}.mp4", q.camera, q.start, q.end);
+    let filename = format!("{camera}_{start}_{end}.mp4");
     let mut r = Response::new(body);
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));

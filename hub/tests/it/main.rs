@@ -8,6 +8,7 @@ mod rtsp_support;
 mod browser_live;
 mod camera_faults;
 mod e2e_agent;
+mod events;
 mod exhaustion;
 mod hls;
 mod http_api;

@@ -1,0 +1,410 @@
+//! Events over real HTTP: source events of a camera stored and served by
+//! `GET /api/events` (paged, filtered), thumbnails, an event's clip with pre- and
+//! post-roll, the live push (SSE), `hub check` over thumbnails and retention deleting
+//! events with their footage.
+
+use std::time::Duration;
+
+use events::{Event, Label, Origin, What};
+use futures_util::StreamExt;
+use hub::event_store::{Kind, NewEvent};
+use serde_json::{Value, json};
+
+use crate::common::{TestHub, jpeg};
+use crate::recordings_support::{T0, one_segment, upload_two};
+
+const CONFIG: &str = r#"
+[[camera]]
+id = 1
+name = "porch"
+kind = "agent"
+
+[[camera]]
+id = 2
+name = "yard"
+kind = "agent"
+"#;
+
+async fn get_json(h: &TestHub, path: &str) -> (u16, Value) {
+    let r = h.get_auth(path).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls `path` until `done` holds for its JSON (10 s at most).
+async fn wait_for(h: &TestHub, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        let (status, v) = get_json(h, path).await;
+        if status == 200 && done(&v) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{path}: never as expected; last {:?}",
+        get_json(h, path).await
+    );
+}
+
+/// The live push: each `event: event` message's data, as it arrives.
+struct Push {
+    stream:
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buf: String,
+}
+
+impl Push {
+    async fn open(h: &TestHub) -> Push {
+        let r = h.get_auth("/api/events/stream").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "text/event-stream");
+        Push {
+            stream: Box::pin(r.bytes_stream()),
+            buf: String::new(),
+        }
+    }
+
+    async fn next(&mut self) -> Value {
+        loop {
+            if let Some(i) = self.buf.find("\n\n") {
+                let msg: String = self.buf.drain(..i + 2).collect();
+                let mut kind = None;
+                let mut data = None;
+                for line in msg.lines() {
+                    if let Some(k) = line.strip_prefix("event:") {
+                        kind = Some(k.trim().to_owned());
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data = Some(d.trim().to_owned());
+                    }
+                }
+                if let (Some(k), Some(d)) = (kind, data) {
+                    assert_eq!(k, "event");
+                    return serde_json::from_str(&d).unwrap();
+                }
+                continue; // a keep-alive comment
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.stream.next())
+                .await
+                .expect("a pushed event within 10 s")
+                .expect("the stream stays open")
+                .unwrap();
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+#[tokio::test]
+async fn source_events_are_stored_served_and_pushed() {
+    let h = TestHub::start(CONFIG).await;
+    upload_two(&h).await; // porch footage T0 .. T0 + 7 s
+    let mut push = Push::open(&h).await;
+    let porch = h.hub.cameras.by_name("porch").unwrap().clone();
+    let picture = jpeg(3);
+    porch.publish(bytes::Bytes::from(picture.clone()));
+
+    // Motion from T0 + 1 s to T0 + 3 s.
+    porch.events.publish(Event::new(
+        T0 + 1000,
+        Origin::Camera,
+        What::Motion { active: true },
+    ));
+    let started = push.next().await;
+    let id = started["id"].as_i64().unwrap();
+    assert_eq!(
+        started,
+        json!({"id": id, "camera": "porch", "kind": "motion", "label": null,
+            "start_ms": T0 + 1000, "end_ms": null, "score": null, "zone": null,
+            "thumbnail": format!("/api/events/{id}/thumbnail.jpg"), "message": null})
+    );
+    porch.events.publish(Event::new(
+        T0 + 3000,
+        Origin::Camera,
+        What::Motion { active: false },
+    ));
+    let ended = push.next().await;
+    assert_eq!(
+        (ended["id"].as_i64(), ended["end_ms"].as_i64()),
+        (Some(id), Some(T0 + 3000))
+    );
+    let (status, page) = get_json(&h, "/api/events?camera=porch").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["events"], json!([ended]));
+    assert_eq!(page["next_before"], Value::Null);
+
+    // Its thumbnail is the camera's picture of the moment.
+    let r = h
+        .get_auth(&format!("/api/events/{id}/thumbnail.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert_eq!(r.bytes().await.unwrap().to_vec(), picture);
+
+    // Its clip: the footage from 5 s before its start to 5 s after its end, the same
+    // bytes as the export of that range.
+    let clip = h
+        .get_auth(&format!("/api/events/{id}/clip.mp4"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clip.status(), 200);
+    assert_eq!(clip.headers()["content-type"], "video/mp4");
+    let clip = clip.bytes().await.unwrap();
+    let export = h
+        .get_auth(&format!(
+            "/api/recordings/export?camera=porch&start={}&end={}",
+            T0 + 1000 - 5000,
+            T0 + 3000 + 5000
+        ))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(clip, export);
+    let info = media::probe(&clip).unwrap();
+    assert_eq!(info.recovery.duration.0, 7 * 90_000, "all 7 s of footage");
+
+    // A person alarm, then an outage of the yard camera with its reason, ended by its
+    // return.
+    porch.events.publish(Event::new(
+        T0 + 2000,
+        Origin::Camera,
+        What::Alarm {
+            label: Label::Person,
+            active: true,
+        },
+    ));
+    let alarm = push.next().await;
+    assert_eq!(
+        (alarm["kind"].as_str(), alarm["label"].as_str()),
+        (Some("alarm"), Some("person"))
+    );
+    let yard = h.hub.cameras.by_name("yard").unwrap().clone();
+    yard.events.publish(Event::new(
+        T0 + 500,
+        Origin::Hub,
+        What::offline("the agent disconnected"),
+    ));
+    let outage = push.next().await;
+    assert_eq!(
+        (
+            outage["kind"].as_str(),
+            outage["label"].as_str(),
+            outage["message"].as_str()
+        ),
+        (
+            Some("health"),
+            Some("offline"),
+            Some("Camera offline: the agent disconnected")
+        )
+    );
+    assert_eq!(outage["thumbnail"], Value::Null);
+    yard.events
+        .publish(Event::new(T0 + 9000, Origin::Hub, What::Online));
+    let back = push.next().await;
+    assert_eq!(
+        (back["id"].clone(), back["end_ms"].as_i64()),
+        (outage["id"].clone(), Some(T0 + 9000))
+    );
+
+    // Filters: kind, camera, time.
+    let (_, v) = get_json(&h, "/api/events?kind=alarm").await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 1);
+    assert_eq!(v["events"][0]["label"], "person");
+    let (_, v) = get_json(&h, "/api/events?camera=yard&kind=motion,health").await;
+    assert_eq!(v["events"], json!([back]));
+    let (_, v) = get_json(
+        &h,
+        &format!("/api/events?start={}&end={}", T0 + 3000, T0 + 4000),
+    )
+    .await;
+    let ids: Vec<i64> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![back["id"].as_i64().unwrap(), alarm["id"].as_i64().unwrap()],
+        "newest first; the motion ended at T0 + 3 s"
+    );
+    let (_, v) = get_json(
+        &h,
+        &format!("/api/events?start={}&end={}", T0 + 20_000, T0 + 30_000),
+    )
+    .await;
+    assert_eq!(
+        v["events"],
+        json!([alarm]),
+        "an ongoing event overlaps every later range"
+    );
+
+    // Malformed requests and unknown things.
+    for (path, status) in [
+        ("/api/events?camera=nobody", 404),
+        ("/api/events?start=yesterday", 400),
+        ("/api/events?kind=motion,weather", 400),
+        ("/api/events?limit=0", 400),
+        ("/api/events/999999/thumbnail.jpg", 404),
+        ("/api/events/x/thumbnail.jpg", 400),
+        ("/api/events/999999/clip.mp4", 404),
+    ] {
+        let (got, body) = get_json(&h, path).await;
+        assert_eq!(got, status, "{path}");
+        assert!(body["message"].is_string(), "{path}: {body}");
+    }
+    let (got, v) = get_json(&h, &format!("/api/events/{}/thumbnail.jpg", outage["id"])).await;
+    assert_eq!((got, v["message"].is_string()), (404, true), "no thumbnail");
+    let r = h.client().get(h.url("/api/events")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    h.stop().await;
+}
+
+fn keyed(camera: &str, key: usize, start_ms: i64, end_ms: i64) -> NewEvent {
+    NewEvent {
+        camera: camera.into(),
+        kind: Kind::Motion,
+        label: None,
+        start_ms,
+        end_ms: Some(end_ms),
+        score: Some(0.1),
+        zone: None,
+        message: None,
+        origin: "agent",
+        key: Some(format!("k{key}")),
+        thumbnail: Some(jpeg(key as u32)),
+    }
+}
+
+#[tokio::test]
+async fn pages_follow_one_another_to_the_end() {
+    let h = TestHub::start(CONFIG).await;
+    for i in 0..23 {
+        let t = T0 + i as i64 * 1000;
+        h.hub.events.upsert(keyed("porch", i, t, t + 500)).unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/events?camera=porch&limit=5".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, v) = get_json(&h, &path).await;
+        assert_eq!(status, 200);
+        pages += 1;
+        let ids: Vec<i64> = v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .collect();
+        seen.extend(ids);
+        match v["next_before"].as_i64() {
+            Some(b) => {
+                assert_eq!(Some(&b), seen.last());
+                path = format!("/api/events?camera=porch&limit=5&before={b}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 5);
+    let mut sorted = seen.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(
+        (seen.len(), seen.clone()),
+        (23, sorted),
+        "newest first, each once"
+    );
+    let (_, v) = get_json(&h, "/api/events?camera=yard").await;
+    assert_eq!(v, json!({"events": [], "next_before": null}));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn check_drops_unreadable_thumbnails_and_retention_takes_events_with_footage() {
+    let h = TestHub::start(&format!("{CONFIG}\n[camera.retention]\nmax_age = \"7d\"\n")).await;
+    // The config's retention is the yard camera's (the last [[camera]]).
+    let now = hub::camera::now_ms();
+    let (old, new) = (now - 10 * 86_400_000, now - 60_000);
+    let old_id = h
+        .hub
+        .events
+        .upsert(keyed("yard", 1, old + 500, old + 1500))
+        .unwrap()
+        .unwrap();
+    let new_id = h
+        .hub
+        .events
+        .upsert(keyed("yard", 2, new + 500, new + 1500))
+        .unwrap()
+        .unwrap();
+    let bad_id = h
+        .hub
+        .events
+        .upsert(keyed("porch", 3, T0, T0 + 1))
+        .unwrap()
+        .unwrap();
+    // A thumbnail torn on disk (written by hand: the store refuses non-JPEGs).
+    h.hub
+        .events
+        .db()
+        .call_blocking(|c| {
+            c.execute(
+                "UPDATE event SET thumbnail = x'FFD8FFE000' WHERE id = ?1",
+                [bad_id],
+            )
+            .map_err(hub::db::DbError::from)
+        })
+        .unwrap();
+    let report = hub::recordings::check::run(&h.hub.recordings).unwrap();
+    assert_eq!(report.dropped_thumbnails, vec![bad_id]);
+    assert!(report.lines().contains(&format!(
+        "dropped the unreadable thumbnail of event {bad_id}"
+    )));
+    let (_, v) = get_json(&h, "/api/events?camera=porch").await;
+    assert_eq!(v["events"][0]["thumbnail"], Value::Null, "the event stays");
+    let r = h
+        .get_auth(&format!("/api/events/{old_id}/thumbnail.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Footage of the yard ten days old and a minute old: retention deletes the old
+    // segment and the event in it, and keeps the new one's.
+    let seg = one_segment(2);
+    let put = |start: i64| {
+        let name = store::segment_name(start).unwrap();
+        let seg = seg.clone();
+        let h = &h;
+        async move {
+            let r = crate::recordings_support::put_segment(
+                h,
+                2,
+                &name,
+                &seg,
+                &crate::recordings_support::sha256_hex(&seg),
+            )
+            .await;
+            assert_eq!(r.status(), 201);
+        }
+    };
+    put(new).await;
+    put(old).await;
+    h.hub.recordings.enforce_retention().unwrap();
+    let v = wait_for(&h, "/api/events?camera=yard", |v| {
+        v["events"].as_array().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(v["events"][0]["id"].as_i64(), Some(new_id));
+    let r = h
+        .get_auth(&format!("/api/events/{old_id}/thumbnail.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "the thumbnail went with its event");
+    h.stop().await;
+}
