@@ -10,6 +10,7 @@ pub mod db;
 pub mod event_feed;
 pub mod event_log;
 pub mod event_store;
+pub mod health;
 pub mod import;
 pub mod listener;
 pub mod rate;

@@ -150,6 +150,7 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     crate::recordings::spawn_all(&hub.recordings, &hub.cameras, &tracker, &hub.shutdown);
     crate::event_log::spawn(&hub.cameras, &tracker, &hub.shutdown);
     crate::event_store::spawn(&hub.events, &hub.cameras, &tracker, &hub.shutdown);
+    crate::health::spawn(&hub, &tracker, &hub.shutdown);
     let app = web::router(web::WebState::start(hub.clone(), &tracker));
     let addr = listener.local_addr()?;
     tracing::info!(

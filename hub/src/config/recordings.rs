@@ -20,6 +20,17 @@ pub struct RecordingsConfig {
     /// How often retention runs (also after each segment and on a full disk).
     #[serde(default = "default_retention_interval")]
     pub retention_interval: Dur,
+    /// A pause in a camera's footage longer than this is a `recording_gap` health event.
+    #[serde(default = "default_gap_warning")]
+    pub gap_warning: Dur,
+    /// When the disk holds less footage than this at the current rate (the free space,
+    /// not a quota, being the limit), a `disk_low` health event opens.
+    #[serde(default = "default_disk_warning")]
+    pub disk_warning: Dur,
+    /// An agent with this many segments waiting to be uploaded opens an
+    /// `upload_backlog` health event (closed when it is below again).
+    #[serde(default = "default_backlog_warning")]
+    pub backlog_warning: u32,
 }
 
 impl Default for RecordingsConfig {
@@ -28,6 +39,9 @@ impl Default for RecordingsConfig {
             segment_duration: default_segment_duration(),
             max_segment_size: default_max_segment_size(),
             retention_interval: default_retention_interval(),
+            gap_warning: default_gap_warning(),
+            disk_warning: default_disk_warning(),
+            backlog_warning: default_backlog_warning(),
         }
     }
 }
@@ -40,6 +54,16 @@ fn default_max_segment_size() -> ByteSize {
 }
 fn default_retention_interval() -> Dur {
     Dur::from_secs(60)
+}
+
+fn default_gap_warning() -> Dur {
+    Dur::from_secs(30)
+}
+fn default_disk_warning() -> Dur {
+    Dur::from_secs(3 * 86_400)
+}
+fn default_backlog_warning() -> u32 {
+    10
 }
 
 /// Checks `[recordings]` and `[retention]`; the key named is relative to the file.
@@ -60,6 +84,21 @@ pub fn validate(r: &RecordingsConfig, retention: &Retention) -> Result<(), (Stri
         return Err((
             "recordings.retention_interval".into(),
             "must be 1s..=1d".into(),
+        ));
+    }
+    if !(1..=86_400).contains(&r.gap_warning.as_secs()) {
+        return Err(("recordings.gap_warning".into(), "must be 1s..=1d".into()));
+    }
+    if r.disk_warning.as_secs() > 3650 * 86_400 {
+        return Err((
+            "recordings.disk_warning".into(),
+            "must be at most 3650d".into(),
+        ));
+    }
+    if r.backlog_warning == 0 {
+        return Err((
+            "recordings.backlog_warning".into(),
+            "must be at least 1 segment".into(),
         ));
     }
     retention

@@ -16,6 +16,13 @@ use store::{Reason, RetentionPolicy, SegmentInfo};
 
 use super::{Recordings, Result, index};
 
+/// What the hub's storage holds and how long it lasts: the store's forecast over every
+/// camera's footage, the free space and the global limits.
+#[derive(Debug, Clone)]
+pub struct StorageForecast {
+    pub continuous: store::Forecast,
+}
+
 /// What one pass deleted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RetentionReport {
@@ -120,6 +127,26 @@ impl Recordings {
         self.delete(camera, &[d], &mut report)?;
         self.delete_events_without_footage(&report)?;
         Ok(report.bytes_freed)
+    }
+
+    /// The storage forecast over all cameras (reads every camera's listing).
+    pub fn forecast(&self) -> Result<StorageForecast> {
+        let mut all = Vec::new();
+        let mut names: Vec<&str> = self.camera_names().collect();
+        names.sort();
+        for camera in names {
+            if let Some(dir) = self.dir(camera) {
+                all.extend(dir.segments()?.into_iter().map(|s| SegmentInfo {
+                    name: format!("{camera}/{}", s.name),
+                    ..s
+                }));
+            }
+        }
+        let free = self.free_bytes(self.root());
+        let policy = RetentionPolicy::from_config(&self.global_retention(), false);
+        Ok(StorageForecast {
+            continuous: store::forecast(&all, free, &policy),
+        })
     }
 
     /// The events of each camera `report` deleted footage of that ended before the

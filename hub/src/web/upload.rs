@@ -172,6 +172,21 @@ async fn put_segment(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if let Some(waiting) = headers
+        .get(wire::upload::BACKLOG_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        let (h, cam) = (hub.clone(), camera.clone());
+        let threshold = hub.cfg.recordings.backlog_warning;
+        let done = tokio::task::spawn_blocking(move || {
+            crate::health::upload_backlog(&h.events, &cam, waiting, threshold)
+        })
+        .await;
+        if let Ok(Err(e)) = done {
+            tracing::warn!(camera, error = %e, "upload backlog event not stored");
+        }
+    }
     match receive(&hub, camera, name, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

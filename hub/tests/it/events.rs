@@ -408,3 +408,151 @@ async fn check_drops_unreadable_thumbnails_and_retention_takes_events_with_foota
     assert_eq!(r.status(), 404, "the thumbnail went with its event");
     h.stop().await;
 }
+
+/// A websocket agent of camera `id` that says hello and sends one frame.
+async fn agent_connects(
+    h: &TestHub,
+    id: u32,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures_util::SinkExt;
+    let (mut ws, _) = tokio_tungstenite::connect_async(h.ws_url("/video-input-stream"))
+        .await
+        .unwrap();
+    let mut b = bytes::BytesMut::new();
+    wire::encode_hello(id, &crate::recordings_support::agent_token(id), &mut b);
+    wire::encode_frame(&jpeg(1), &mut b);
+    ws.send(tokio_tungstenite::tungstenite::Message::binary(b.to_vec()))
+        .await
+        .unwrap();
+    ws
+}
+
+/// `PUT`s segment `file` of camera 1 starting at `start_ms`, saying `waiting` segments wait.
+async fn put_with_backlog(h: &TestHub, start_ms: i64, file: &[u8], waiting: u64) {
+    let name = store::segment_name(start_ms).unwrap();
+    let r = h
+        .client()
+        .put(h.url(&wire::upload::segment_path(1, &name)))
+        .bearer_auth(crate::recordings_support::agent_token(1))
+        .header(
+            wire::upload::SHA256_HEADER,
+            crate::recordings_support::sha256_hex(file),
+        )
+        .header(wire::upload::BACKLOG_HEADER, waiting)
+        .body(file.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+fn health_of<'a>(v: &'a Value, code: &str) -> Vec<&'a Value> {
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "health" && e["label"] == code)
+        .collect()
+}
+
+#[tokio::test]
+async fn health_events_outages_gaps_backlog_and_disk() {
+    let h = TestHub::start(&format!(
+        "[recordings]\nretention_interval = \"1s\"\ngap_warning = \"30s\"\n\
+         disk_warning = \"3650d\"\nbacklog_warning = 3\n{CONFIG}"
+    ))
+    .await;
+    // An agent connects and goes away: an outage from then until it is back.
+    let mut ws = agent_connects(&h, 1).await;
+    let mut push = Push::open(&h).await;
+    let _ = ws.close(None).await;
+    let outage = push.next().await;
+    assert_eq!(
+        (
+            outage["label"].as_str(),
+            outage["message"].as_str(),
+            outage["end_ms"].clone()
+        ),
+        (
+            Some("offline"),
+            Some("Camera offline: the agent disconnected"),
+            Value::Null
+        )
+    );
+    let mut ws = agent_connects(&h, 1).await;
+    let back = push.next().await;
+    assert_eq!(back["id"], outage["id"]);
+    assert!(back["end_ms"].as_i64().unwrap() >= outage["start_ms"].as_i64().unwrap());
+    let _ = ws.close(None).await;
+
+    // A refused password until the camera is online again.
+    let yard = h.hub.cameras.by_name("yard").unwrap().clone();
+    yard.events
+        .publish(Event::new(T0, Origin::Hub, What::AuthFailed));
+    let refused = push.next().await;
+    assert_eq!(
+        (refused["label"].as_str(), refused["message"].as_str()),
+        (
+            Some("auth_failed"),
+            Some("Camera refused the user name or password")
+        )
+    );
+    yard.events
+        .publish(Event::new(T0 + 60_000, Origin::Hub, What::Online));
+    assert_eq!(push.next().await["end_ms"].as_i64(), Some(T0 + 60_000));
+
+    // An agent with a backlog of 5 segments, then of 1: the backlog event opens and closes.
+    let seg = one_segment(2);
+    let base = hub::camera::now_ms() / 1000 * 1000 - 600_000;
+    put_with_backlog(&h, base, &seg, 5).await;
+    let v = wait_for(&h, "/api/events?camera=porch&kind=health", |v| {
+        !health_of(v, "upload_backlog").is_empty()
+    })
+    .await;
+    let backlog = health_of(&v, "upload_backlog")[0].clone();
+    assert_eq!(
+        (backlog["message"].as_str(), backlog["end_ms"].clone()),
+        (Some("Upload backlog: 5 segments"), Value::Null)
+    );
+    // The next segment a minute later: a gap of 58 s in the footage.
+    put_with_backlog(&h, base + 60_000, &seg, 1).await;
+    let v = wait_for(&h, "/api/events?camera=porch&kind=health", |v| {
+        health_of(v, "upload_backlog")[0]["end_ms"].is_i64()
+            && !health_of(v, "recording_gap").is_empty()
+    })
+    .await;
+    let gap = health_of(&v, "recording_gap");
+    assert_eq!(gap.len(), 1);
+    assert_eq!(
+        (
+            gap[0]["start_ms"].as_i64(),
+            gap[0]["end_ms"].as_i64(),
+            gap[0]["message"].as_str()
+        ),
+        (
+            Some(base + 2000),
+            Some(base + 60_000),
+            Some("No recording for 58 s")
+        )
+    );
+    // The disk holds less than the (here huge) warning: disk_low on the camera with footage
+    // only.
+    let v = wait_for(&h, "/api/events?kind=health", |v| {
+        !health_of(v, "disk_low").is_empty()
+    })
+    .await;
+    let disk = health_of(&v, "disk_low");
+    assert_eq!(disk.len(), 1);
+    assert_eq!(disk[0]["camera"], "porch");
+    let text = disk[0]["message"].as_str().unwrap();
+    assert!(
+        text.starts_with("Disk almost full: room for ") && text.ends_with(" days of footage"),
+        "{text}"
+    );
+    // Later passes store nothing twice.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, again) = get_json(&h, "/api/events?kind=health").await;
+    assert_eq!(health_of(&again, "recording_gap").len(), 1);
+    assert_eq!(health_of(&again, "disk_low").len(), 1);
+    h.stop().await;
+}
