@@ -102,6 +102,16 @@ pub fn upsert_keyed(c: &mut Connection, e: &NewEvent, now_ms: i64) -> Result<Opt
     Ok(Some(id))
 }
 
+/// The id of `camera`'s event with source key `key`.
+pub fn id_of_key(c: &Connection, camera: &str, key: &str) -> Result<Option<i64>, DbError> {
+    Ok(c.query_row(
+        "SELECT id FROM event WHERE camera = ?1 AND source_key = ?2",
+        params![camera, key],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
 /// The open (unended) event of `camera` of this kind and label, if any.
 pub fn find_open(
     c: &Connection,

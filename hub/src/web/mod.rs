@@ -3,6 +3,7 @@
 //! the cross-site checks. Handlers live in the submodules, grouped by the API family they
 //! keep compatible; their JSON types are theirs, separate from the domain types.
 
+mod agent_events;
 pub mod events;
 mod ingest;
 mod live;
@@ -207,8 +208,9 @@ pub fn routes() -> Vec<Route> {
     v.extend(recordings::routes());
     // Events: list, thumbnails, clips, live push.
     v.extend(events::routes());
-    // Agents' segment uploads.
+    // Agents' segment uploads and events.
     v.extend(upload::routes());
+    v.extend(agent_events::routes());
     v
 }
 
