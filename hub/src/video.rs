@@ -92,6 +92,16 @@ pub struct SourceStatus {
     pub battery: Option<BatteryStatus>,
     /// Device model / firmware when the camera says (Reolink).
     pub model: Option<String>,
+    /// The camera's own motion and AI alarms now (Reolink).
+    pub alarm: AlarmStatus,
+}
+
+/// What a camera's own detection reports now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlarmStatus {
+    pub motion: bool,
+    /// What its AI classifies (`people`, `vehicle`, `dog_cat`, ...), sorted.
+    pub labels: Vec<String>,
 }
 
 /// A battery camera's charge.

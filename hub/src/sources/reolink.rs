@@ -13,7 +13,7 @@ use tracing::Instrument;
 use super::bridge::{forward, refuse};
 use crate::camera::Camera;
 use crate::config::{ReolinkSettings, ReolinkStream, ReolinkTransport};
-use crate::video::{BatteryStatus, SourceState, SourceStatus};
+use crate::video::{AlarmStatus, BatteryStatus, SourceState, SourceStatus};
 
 /// What people read when the camera refuses the password.
 pub const AUTH_MESSAGE: &str =
@@ -86,5 +86,9 @@ fn map_status(s: &ReolinkStatus) -> SourceStatus {
             charging: b.charging,
         }),
         model: s.device.as_ref().and_then(|d| d.model.clone()),
+        alarm: AlarmStatus {
+            motion: s.alarm.motion,
+            labels: s.alarm.labels.clone(),
+        },
     }
 }

@@ -62,5 +62,6 @@ fn map_status(s: &RtspStatus) -> SourceStatus {
         last_error: s.last_error.clone(),
         battery: None,
         model: None,
+        alarm: Default::default(),
     }
 }

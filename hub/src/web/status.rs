@@ -160,6 +160,7 @@ mod tests {
                     charging: true,
                 }),
                 model: None,
+                alarm: Default::default(),
             }),
             snapshots: None,
             last_frame: None,

@@ -556,3 +556,92 @@ async fn health_events_outages_gaps_backlog_and_disk() {
     assert_eq!(health_of(&again, "disk_low").len(), 1);
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reolink_alarm_messages_become_labelled_events() {
+    use reolink::sim::{SimCamera, SimConfig, SimEncryption, SimTransport};
+    let mut c = SimConfig::new(SimTransport::Tcp);
+    c.encryption = SimEncryption::BcEncrypt;
+    let sim = SimCamera::start(c).await.expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let pw = crate::rtsp_support::password_file(dir.path(), "reolink.password", "password");
+    let h = TestHub::start(&format!(
+        "[[camera]]\nid = 1\nname = \"door\"\nkind = \"reolink\"\ntransport = \"tcp\"\n\
+         host = \"127.0.0.1\"\nport = {}\nusername = \"admin\"\npassword_file = {:?}\n\
+         snapshot_interval = \"1s\"\n",
+        sim.port(),
+        pw.display().to_string()
+    ))
+    .await;
+    crate::rtsp_support::wait_camera(&h, "door", Duration::from_secs(30), |c| {
+        c["video"]["source"]["state"] == "playing" && c["last_frame_ms"].is_i64()
+    })
+    .await;
+    for _ in 0..100 {
+        if sim.stats().alarm_subscriptions > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        sim.stats().alarm_subscriptions,
+        1,
+        "the hub subscribed to alarms"
+    );
+    let mut push = Push::open(&h).await;
+
+    // Motion with a person, then a vehicle too, then nothing.
+    sim.set_alarm(true, &["people"]);
+    let motion = push.next().await;
+    let person = push.next().await;
+    assert_eq!(
+        (
+            motion["kind"].as_str(),
+            motion["label"].clone(),
+            motion["end_ms"].clone()
+        ),
+        (Some("motion"), Value::Null, Value::Null)
+    );
+    assert_eq!(
+        (
+            person["kind"].as_str(),
+            person["label"].as_str(),
+            person["end_ms"].clone()
+        ),
+        (Some("alarm"), Some("person"), Value::Null)
+    );
+    sim.set_alarm(true, &["people", "vehicle"]);
+    let vehicle = push.next().await;
+    assert_eq!(
+        (vehicle["kind"].as_str(), vehicle["label"].as_str()),
+        (Some("alarm"), Some("vehicle"))
+    );
+    sim.set_alarm(false, &[]);
+    let mut ended = Vec::new();
+    for _ in 0..3 {
+        let e = push.next().await;
+        assert!(e["end_ms"].is_i64(), "{e}");
+        ended.push(e["id"].as_i64().unwrap());
+    }
+    ended.sort_unstable();
+    let mut ids: Vec<i64> = [&motion, &person, &vehicle]
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ended, ids, "each ended once");
+    let (_, v) = get_json(&h, "/api/events?camera=door&kind=motion,alarm").await;
+    let events = v["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3);
+    // Each has the camera's picture of its moment.
+    for e in events {
+        let thumb = e["thumbnail"].as_str().expect("a thumbnail");
+        let r = h.get_auth(thumb).send().await.unwrap();
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        let jpeg = r.bytes().await.unwrap();
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+    }
+    assert!(sim.stats().alarm_pushes >= 4, "{:?}", sim.stats());
+    h.stop().await;
+    sim.stop().await;
+}
