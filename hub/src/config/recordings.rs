@@ -31,6 +31,11 @@ pub struct RecordingsConfig {
     /// `upload_backlog` health event (closed when it is below again).
     #[serde(default = "default_backlog_warning")]
     pub backlog_warning: u32,
+    /// Footage with a motion or alarm event in it (with the pages' pre- and post-roll) is
+    /// kept this long, and goes only after all other footage when a size or free-space
+    /// limit presses; never shorter than a camera's own `max_age`.
+    #[serde(default = "default_event_max_age")]
+    pub event_max_age: Dur,
 }
 
 impl Default for RecordingsConfig {
@@ -42,6 +47,7 @@ impl Default for RecordingsConfig {
             gap_warning: default_gap_warning(),
             disk_warning: default_disk_warning(),
             backlog_warning: default_backlog_warning(),
+            event_max_age: default_event_max_age(),
         }
     }
 }
@@ -64,6 +70,9 @@ fn default_disk_warning() -> Dur {
 }
 fn default_backlog_warning() -> u32 {
     10
+}
+fn default_event_max_age() -> Dur {
+    Dur::from_secs(30 * 86_400)
 }
 
 /// Checks `[recordings]` and `[retention]`; the key named is relative to the file.
@@ -93,6 +102,12 @@ pub fn validate(r: &RecordingsConfig, retention: &Retention) -> Result<(), (Stri
         return Err((
             "recordings.disk_warning".into(),
             "must be at most 3650d".into(),
+        ));
+    }
+    if r.event_max_age.as_secs() < 60 {
+        return Err((
+            "recordings.event_max_age".into(),
+            "must be at least 1m".into(),
         ));
     }
     if r.backlog_warning == 0 {

@@ -29,6 +29,9 @@ use crate::db::{Db, DbError};
 pub const ANNOUNCE_CAPACITY: usize = 256;
 /// The largest thumbnail stored (bigger ones are refused).
 pub const MAX_THUMBNAIL_BYTES: usize = 64 * 1024;
+/// Footage kept, played and exported before an event's start, and after its end.
+pub const PRE_ROLL_MS: i64 = 5_000;
+pub const POST_ROLL_MS: i64 = 5_000;
 /// The most events one page of the API returns.
 pub const MAX_PAGE: u32 = 1000;
 

@@ -230,3 +230,16 @@ pub fn delete_ended_before(c: &Connection, camera: &str, ms: i64) -> Result<usiz
         params![camera, ms],
     )?)
 }
+
+/// `(start_ms, end_ms)` of `camera`'s motion and alarm events (`None`: still going), by
+/// start.
+pub fn footage_intervals(c: &Connection, camera: &str) -> Result<Vec<(i64, Option<i64>)>, DbError> {
+    let mut st = c.prepare(
+        "SELECT start_ms, end_ms FROM event
+         WHERE camera = ?1 AND kind IN ('motion', 'alarm') ORDER BY start_ms",
+    )?;
+    let rows = st
+        .query_map([camera], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}

@@ -5,14 +5,21 @@
 //! creation order), so a crash in between leaves a file without a row, which
 //! `hub check` re-indexes or the next pass deletes.
 //!
+//! Event-aware: footage with a motion or alarm event in it (the event with its pre- and
+//! post-roll) keeps `recordings.event_max_age` (never less than the camera's `max_age`),
+//! and under size or free-space pressure all other footage goes first
+//! ([`store::plan_keeping`]).
+//!
 //! Events go with their footage: after a pass deleted footage of a camera, its events
 //! that ended before its oldest footage left are deleted (with their thumbnails).
 //!
 //! Runs every `recordings.retention_interval`, after each finished segment, and
 //! when a write fails for lack of space.
 
-use store::retention::{Deletion, plan};
-use store::{Reason, RetentionPolicy, SegmentInfo};
+use std::collections::HashSet;
+
+use store::retention::Deletion;
+use store::{Keep, Reason, RetentionPolicy, SegmentInfo, plan_keeping};
 
 use super::{Recordings, Result, index};
 
@@ -43,21 +50,37 @@ impl Recordings {
         let mut names: Vec<String> = self.camera_names().map(str::to_owned).collect();
         names.sort();
         let mut listings = Vec::new();
+        // (camera, file name) of the segments with events in them.
+        let mut with_events: HashSet<String> = HashSet::new();
         for camera in &names {
             let Some(dir) = self.dir(camera) else {
                 continue;
             };
             let mut segments = dir.segments()?;
+            let cam = camera.clone();
+            let intervals = self
+                .db
+                .call_blocking(|c| crate::event_store::rows::footage_intervals(c, &cam))?;
+            for s in event_footage(&segments, &intervals, now_ms) {
+                with_events.insert(format!("{camera}/{s}"));
+            }
             if let Some(r) = self.camera_retention(camera)
                 && !r.is_unlimited()
             {
                 let free = self.free_bytes(dir.path());
-                let deletions = plan(
+                let marked =
+                    |s: &SegmentInfo| with_events.contains(&format!("{camera}/{}", s.name));
+                let policy = RetentionPolicy::from_config(&r, false);
+                let deletions = plan_keeping(
                     &segments,
-                    &RetentionPolicy::from_config(&r, false),
+                    &policy,
                     now_ms,
                     free,
                     None,
+                    &Keep {
+                        marked: &marked,
+                        max_age: self.event_max_age(policy.max_age),
+                    },
                 );
                 self.delete(camera, &deletions, &mut report)?;
                 segments.retain(|s| !deletions.iter().any(|d| d.name == s.name));
@@ -77,12 +100,18 @@ impl Recordings {
                 })
                 .collect();
             let free = self.free_bytes(self.root());
-            for d in plan(
+            let marked = |s: &SegmentInfo| with_events.contains(&s.name);
+            let policy = RetentionPolicy::from_config(&global, false);
+            for d in plan_keeping(
                 &all,
-                &RetentionPolicy::from_config(&global, false),
+                &policy,
                 now_ms,
                 free,
                 None,
+                &Keep {
+                    marked: &marked,
+                    max_age: self.event_max_age(policy.max_age),
+                },
             ) {
                 if let Some((camera, name)) = d.name.split_once('/') {
                     let one = Deletion {
@@ -127,6 +156,18 @@ impl Recordings {
         self.delete(camera, &[d], &mut report)?;
         self.delete_events_without_footage(&report)?;
         Ok(report.bytes_freed)
+    }
+
+    /// The age limit of footage with events: `recordings.event_max_age`, never less than
+    /// the continuous footage's own `max_age`.
+    fn event_max_age(
+        &self,
+        continuous: Option<std::time::Duration>,
+    ) -> Option<std::time::Duration> {
+        Some(match continuous {
+            Some(c) => c.max(self.event_max_age),
+            None => return None,
+        })
     }
 
     /// The storage forecast over all cameras (reads every camera's listing).
@@ -208,4 +249,30 @@ impl Recordings {
         }
         Ok(())
     }
+}
+
+/// Names of the segments that overlap an event (from `intervals`, by start: an event's
+/// start minus the pre-roll to its end, or `now_ms` while it goes on, plus the post-roll).
+pub fn event_footage(
+    segments: &[SegmentInfo],
+    intervals: &[(i64, Option<i64>)],
+    now_ms: i64,
+) -> Vec<String> {
+    use crate::event_store::{POST_ROLL_MS, PRE_ROLL_MS};
+    let starts: Vec<i64> = intervals.iter().map(|(s, _)| s - PRE_ROLL_MS).collect();
+    // The latest end among the first k intervals (by start).
+    let mut max_end = Vec::with_capacity(intervals.len());
+    let mut m = i64::MIN;
+    for (s, e) in intervals {
+        m = m.max(e.unwrap_or(now_ms).max(*s) + POST_ROLL_MS);
+        max_end.push(m);
+    }
+    segments
+        .iter()
+        .filter(|seg| {
+            let k = starts.partition_point(|&s| s < seg.end_ms());
+            k > 0 && max_end[k - 1] > seg.start_ms
+        })
+        .map(|seg| seg.name.clone())
+        .collect()
 }

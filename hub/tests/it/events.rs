@@ -325,7 +325,10 @@ async fn pages_follow_one_another_to_the_end() {
 
 #[tokio::test]
 async fn check_drops_unreadable_thumbnails_and_retention_takes_events_with_footage() {
-    let h = TestHub::start(&format!("{CONFIG}\n[camera.retention]\nmax_age = \"7d\"\n")).await;
+    let h = TestHub::start(&format!(
+        "[recordings]\nevent_max_age = \"8d\"\n{CONFIG}\n[camera.retention]\nmax_age = \"7d\"\n"
+    ))
+    .await;
     // The config's retention is the yard camera's (the last [[camera]]).
     let now = hub::camera::now_ms();
     let (old, new) = (now - 10 * 86_400_000, now - 60_000);
@@ -374,7 +377,8 @@ async fn check_drops_unreadable_thumbnails_and_retention_takes_events_with_foota
     assert_eq!(r.status(), 200);
 
     // Footage of the yard ten days old and a minute old: retention deletes the old
-    // segment and the event in it, and keeps the new one's.
+    // segment (footage with an event is kept 8 days here) and the event in it, and keeps
+    // the new one's.
     let seg = one_segment(2);
     let put = |start: i64| {
         let name = store::segment_name(start).unwrap();
@@ -644,4 +648,62 @@ async fn reolink_alarm_messages_become_labelled_events() {
     assert!(sim.stats().alarm_pushes >= 4, "{:?}", sim.stats());
     h.stop().await;
     sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_small_quota_deletes_continuous_footage_before_event_footage() {
+    let seg = one_segment(10);
+    let size = seg.len();
+    // Room for three and a half segments of the porch.
+    let h = TestHub::start(&format!(
+        "{CONFIG}\n[camera.retention]\nmax_size = \"{}B\"\n",
+        size * 7 / 2
+    ))
+    .await;
+    // The quota is the last camera's (yard): its footage is what we upload.
+    let base = hub::camera::now_ms() / 1000 * 1000 - 3_600_000;
+    // Motion from 22 s to 24 s: with 5 s of pre- and post-roll it touches the segments
+    // at 10 s and 20 s.
+    let mut e = keyed("yard", 1, base + 22_000, base + 24_000);
+    e.key = Some("m1".into());
+    let id = h.hub.events.upsert(e).unwrap().unwrap();
+    for i in 0..6 {
+        let name = store::segment_name(base + i * 10_000).unwrap();
+        let r = crate::recordings_support::put_segment(
+            &h,
+            2,
+            &name,
+            &seg,
+            &crate::recordings_support::sha256_hex(&seg),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+    }
+    h.hub.recordings.enforce_retention().unwrap();
+    let kept: Vec<i64> = crate::recordings_support::segments(&h, "yard")
+        .await
+        .iter()
+        .map(|s| (s["start_ms"].as_i64().unwrap() - base) / 1000)
+        .collect();
+    assert_eq!(
+        kept,
+        vec![10, 20, 50],
+        "the oldest continuous footage went first (0 s, 30 s, 40 s); the event's stays"
+    );
+    // The event and its clip are whole.
+    let (_, v) = get_json(&h, "/api/events?camera=yard").await;
+    assert_eq!(v["events"][0]["id"].as_i64(), Some(id));
+    let clip = h
+        .get_auth(&format!("/api/events/{id}/clip.mp4"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clip.status(), 200);
+    let info = media::probe(&clip.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        info.recovery.duration.0,
+        12 * 90_000,
+        "17 s to 29 s: the event with 5 s before and after"
+    );
+    h.stop().await;
 }
