@@ -27,7 +27,20 @@ use super::{Recordings, Result, index};
 /// camera's footage, the free space and the global limits.
 #[derive(Debug, Clone)]
 pub struct StorageForecast {
+    /// All footage: the store's forecast (bitrate, capacity, days at that rate).
     pub continuous: store::Forecast,
+    /// Footage with motion or alarm events in it.
+    pub events: EventForecast,
+}
+
+/// How long footage with events lasts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventForecast {
+    /// Bytes of the segments with events in them.
+    pub bytes: u64,
+    /// Days of event footage the storage holds at the rate events have been recorded
+    /// (capped by the event age limit); `None` before any event footage.
+    pub days_possible: Option<f64>,
 }
 
 /// What one pass deleted.
@@ -170,23 +183,75 @@ impl Recordings {
         })
     }
 
-    /// The storage forecast over all cameras (reads every camera's listing).
+    /// The storage forecast over all cameras under the global limits (reads every
+    /// camera's listing): days of all footage at the current rate, and days of event
+    /// footage at the rate events have been recorded, which under pressure keeps the whole
+    /// capacity once continuous footage is gone.
     pub fn forecast(&self) -> Result<StorageForecast> {
-        let mut all = Vec::new();
         let mut names: Vec<&str> = self.camera_names().collect();
         names.sort();
-        for camera in names {
+        self.forecast_of(&names, &self.global_retention())
+    }
+
+    /// The forecast of one camera under its own limits (the global ones if it has none).
+    pub fn camera_forecast(&self, camera: &str) -> Result<StorageForecast> {
+        let limits = self
+            .camera_retention(camera)
+            .filter(|r| !r.is_unlimited())
+            .unwrap_or_else(|| self.global_retention());
+        self.forecast_of(&[camera], &limits)
+    }
+
+    fn forecast_of(&self, cameras: &[&str], limits: &units::Retention) -> Result<StorageForecast> {
+        let now_ms = self.clock.now_ms();
+        let mut all = Vec::new();
+        let mut event_bytes = 0u64;
+        for &camera in cameras {
             if let Some(dir) = self.dir(camera) {
-                all.extend(dir.segments()?.into_iter().map(|s| SegmentInfo {
+                let segments = dir.segments()?;
+                let cam = camera.to_owned();
+                let intervals = self
+                    .db
+                    .call_blocking(|c| crate::event_store::rows::footage_intervals(c, &cam))?;
+                let marked: HashSet<String> = event_footage(&segments, &intervals, now_ms)
+                    .into_iter()
+                    .collect();
+                event_bytes += segments
+                    .iter()
+                    .filter(|s| marked.contains(&s.name))
+                    .map(|s| s.size_bytes)
+                    .sum::<u64>();
+                all.extend(segments.into_iter().map(|s| SegmentInfo {
                     name: format!("{camera}/{}", s.name),
                     ..s
                 }));
             }
         }
         let free = self.free_bytes(self.root());
-        let policy = RetentionPolicy::from_config(&self.global_retention(), false);
+        let policy = RetentionPolicy::from_config(limits, false);
+        let continuous = store::forecast(&all, free, &policy);
+        let span_ms = all
+            .iter()
+            .map(|s| s.start_ms)
+            .min()
+            .map(|oldest| (now_ms - oldest).max(3_600_000));
+        let days_possible = match span_ms {
+            Some(span) if event_bytes > 0 => {
+                let per_day = event_bytes as f64 * 86_400_000.0 / span as f64;
+                let days = continuous.capacity_bytes as f64 / per_day;
+                Some(match self.event_max_age(policy.max_age) {
+                    Some(age) => days.min(age.as_secs_f64() / 86_400.0),
+                    None => days,
+                })
+            }
+            _ => None,
+        };
         Ok(StorageForecast {
-            continuous: store::forecast(&all, free, &policy),
+            continuous,
+            events: EventForecast {
+                bytes: event_bytes,
+                days_possible,
+            },
         })
     }
 

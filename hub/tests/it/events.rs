@@ -690,6 +690,22 @@ async fn a_small_quota_deletes_continuous_footage_before_event_footage() {
         vec![10, 20, 50],
         "the oldest continuous footage went first (0 s, 30 s, 40 s); the event's stays"
     );
+    // The forecast: days of continuous footage at the current rate within the quota,
+    // and days of event footage, which keeps the quota longer.
+    let (status, all) = get_json(&h, "/api/recordings/storage").await;
+    assert_eq!(status, 200);
+    assert_eq!(all["events"]["bytes"].as_u64(), Some(2 * size as u64));
+    let f = all["cameras"]["yard"].clone();
+    let kept_bytes = 3 * size as u64;
+    assert_eq!(f["bytes_used"].as_u64(), Some(kept_bytes));
+    assert_eq!(f["capacity_bytes"].as_u64(), Some(size as u64 * 7 / 2));
+    assert_eq!(f["continuous"]["limited_by"], "size");
+    let rate = f["continuous"]["bytes_per_second"].as_f64().unwrap();
+    let days = f["continuous"]["days"].as_f64().unwrap();
+    let expect = (size as u64 * 7 / 2) as f64 / rate / 86_400.0;
+    assert!((days - expect).abs() < 1e-9, "{days} vs {expect}");
+    assert_eq!(f["events"]["bytes"].as_u64(), Some(2 * size as u64));
+    assert!(f["events"]["days"].as_f64().unwrap() > days, "{f}");
     // The event and its clip are whole.
     let (_, v) = get_json(&h, "/api/events?camera=yard").await;
     assert_eq!(v["events"][0]["id"].as_i64(), Some(id));
