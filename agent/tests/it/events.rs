@@ -3,6 +3,8 @@
 //! crossing and sends it to the hub (the `hub` binary); the hub serves it in
 //! `/api/events` with a JPEG thumbnail of the moment. With the hub killed during the
 //! event, the event waits in the agent's spool and arrives once when the hub is back.
+//! With recording and upload on, the event is on the hub's timeline in headless Chromium
+//! in a non-UTC zone, and clicking it plays from its start minus the pre-roll.
 
 use std::path::Path;
 use std::time::Duration;
@@ -219,4 +221,171 @@ async fn an_event_during_a_hub_outage_arrives_once_after_it() {
         .unwrap()
         .unwrap();
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
+}
+
+/// The object enters late enough that its event's pre-roll lies in recorded footage.
+const LATE_ENTER_S: f64 = 12.0;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_is_on_the_timeline_in_the_viewers_zone_and_plays_from_its_pre_roll() {
+    if let Some(why) = testkit::Browser::available() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, token) = hub_setup(dir.path());
+    let _hub = setup.start_async().await.unwrap();
+    // The agent records 4 s segments and uploads them, and detects motion.
+    let scene_path = dir.path().join("scene.toml");
+    std::fs::write(
+        &scene_path,
+        format!(
+            "width = 640\nheight = 480\nfps = 10\nduration_s = 120.0\nseed = 7\nnoise = 2.0\n\
+             [[object]]\ncolor = [{}, {}, {}]\nsize = [0.15, 0.35]\n\
+             path = [[{LATE_ENTER_S}, -0.075, 0.6], [{}, 1.075, 0.6]]\n",
+            RED[0],
+            RED[1],
+            RED[2],
+            LATE_ENTER_S + 5.0
+        ),
+    )
+    .unwrap();
+    let cfg_path = dir.path().join("agent.toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "hub_url = \"{}\"\ncamera_id = 1\ntoken = \"{token}\"\nstate_dir = {:?}\n\
+             [source]\nkind = \"testsrc\"\nwidth = 640\nheight = 480\nfps = 10\nscene = {:?}\n\
+             [record]\nenabled = true\ndir = {:?}\nsegment_duration = \"4s\"\ngop = 10\n\
+             [upload]\nenabled = true\nbackoff_max = \"2s\"\n\
+             [motion]\nmin_duration = \"1s\"\ncooldown = \"3s\"\n",
+            setup.ingest_url(),
+            dir.path().join("state").display().to_string(),
+            scene_path.display().to_string(),
+            dir.path().join("rec").display().to_string(),
+        ),
+    )
+    .unwrap();
+    agent::cmds::setup_recording::run(&cfg_path).unwrap();
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(agent::cmds::run::run_with(
+        agent::config::Config::load(&cfg_path).unwrap(),
+        cancel.clone(),
+    ));
+    let events = wait_events(&setup, 60, |e| e.len() == 1 && e[0]["end_ms"].is_i64()).await;
+    let event = events[0].clone();
+    let (id, start) = (
+        event["id"].as_i64().unwrap(),
+        event["start_ms"].as_i64().unwrap(),
+    );
+    let play_from = start - 5_000;
+    // Footage around the event reaches the hub.
+    let mut segment = None;
+    for _ in 0..150 {
+        let (_, body) = get(&setup, "/api/recordings?camera=porch").await;
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if let Some(segs) = v["segments"].as_array()
+            && segs
+                .iter()
+                .any(|s| s["end_ms"].as_i64() > event["end_ms"].as_i64())
+        {
+            segment = segs
+                .iter()
+                .find(|s| {
+                    s["start_ms"].as_i64().unwrap() <= play_from
+                        && play_from < s["end_ms"].as_i64().unwrap()
+                })
+                .cloned();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let segment = segment.expect("a recorded segment holds the event's pre-roll");
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the agent stops")
+        .unwrap()
+        .unwrap();
+
+    // The timeline in Kolkata (UTC+5:30): the marker is on the day's axis.
+    let b = testkit::Browser::launch_with(testkit::LaunchOptions {
+        time_zone: Some("Asia/Kolkata".into()),
+        phone: None,
+    })
+    .await
+    .expect("chromium starts");
+    b.goto(&setup.url("/login?next=/timeline/porch"))
+        .await
+        .unwrap();
+    b.fill("#username", USER).await.unwrap();
+    b.fill("#password", PASSWORD).await.unwrap();
+    b.click("#login-button").await.unwrap();
+    let wait = Duration::from_secs(20);
+    b.wait_until("return window.timeline && window.timeline.ready", wait)
+        .await
+        .unwrap();
+    let zone = b
+        .eval("return document.getElementById('zone').textContent")
+        .await
+        .unwrap();
+    assert!(
+        zone.as_str().unwrap().starts_with("Asia/Calcutta")
+            || zone.as_str().unwrap().starts_with("Asia/Kolkata"),
+        "{zone}"
+    );
+    let marker = format!("#events-lane .event[data-id=\"{id}\"]");
+    b.wait_until(
+        &format!("return document.querySelector('{marker}') !== null"),
+        wait,
+    )
+    .await
+    .unwrap();
+    // Zoom to the event's minute so the marker is wide enough to click.
+    b.eval(&format!(
+        "window.timeline.setView({}, 120000); return true",
+        start - 60_000
+    ))
+    .await
+    .unwrap();
+    let rect = b
+        .wait_until(
+            &format!(
+                "const r = document.querySelector('{marker}'); if (!r) return null;
+                 const b = r.getBoundingClientRect(); const l = document.getElementById('events-lane').getBoundingClientRect();
+                 return b.width >= 2 && b.left >= l.left && b.right <= l.right + 1 ? [b.left + b.width / 2, b.top + b.height / 2, b.width, l.width] : null"
+            ),
+            wait,
+        )
+        .await
+        .unwrap();
+    // The marker spans the event on the axis: its width is the event's share of the view.
+    let span = (event["end_ms"].as_i64().unwrap() - start) as f64;
+    let (w, lane) = (rect[2].as_f64().unwrap(), rect[3].as_f64().unwrap());
+    assert!(
+        (w - span / 120_000.0 * lane).abs() <= 2.0,
+        "marker {w} px of {lane} for {span} ms"
+    );
+    b.eval(
+        "window.__seeks = []; const v = document.getElementById('player');
+         v.addEventListener('seeking', () => window.__seeks.push([v.dataset.name, v.currentTime])); return true",
+    )
+    .await
+    .unwrap();
+    b.click_at((rect[0].as_f64().unwrap(), rect[1].as_f64().unwrap()))
+        .await
+        .unwrap();
+    b.wait_until("return window.__seeks.length > 0", wait)
+        .await
+        .unwrap();
+    let seeks = b.eval("return window.__seeks").await.unwrap();
+    // The page plays from the event's start minus the pre-roll: that moment's offset into
+    // the segment holding it.
+    let want = (play_from - segment["start_ms"].as_i64().unwrap()) as f64 / 1000.0;
+    assert_eq!(seeks[0][0], segment["name"], "{seeks}");
+    assert!(
+        (seeks[0][1].as_f64().unwrap() - want).abs() < 0.001,
+        "{seeks} vs {want}"
+    );
+    let _ = b.close().await;
 }
