@@ -723,3 +723,57 @@ async fn a_small_quota_deletes_continuous_footage_before_event_footage() {
     );
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_detects_motion_on_an_rtsp_sub_stream() {
+    use crate::rtsp_support::{
+        RTSP_PASSWORD, RTSP_USER, RtspServer, password_file, rtsp_server_available,
+    };
+    if !rtsp_server_available() {
+        eprintln!("skipping: no GStreamer RTSP server");
+        return;
+    }
+    // The stand-in's sub stream shows a moving ball (and the clock, top left, excluded).
+    let server = RtspServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pw = password_file(dir.path(), "tapo.password", RTSP_PASSWORD);
+    let h = TestHub::start(&format!(
+        "[[camera]]\nid = 1\nname = \"tapo\"\nkind = \"rtsp\"\nhost = \"127.0.0.1\"\nport = {}\n\
+         username = \"{RTSP_USER}\"\npassword_file = {:?}\npath = \"stream1\"\n\
+         motion_path = \"stream2\"\nsnapshot_interval = \"1s\"\n\
+         [camera.motion]\nmin_duration = \"1s\"\n\
+         [[camera.motion.exclude]]\nname = \"clock\"\n\
+         points = [[0.0, 0.0], [0.6, 0.0], [0.6, 0.25], [0.0, 0.25]]\n",
+        server.port,
+        pw.display().to_string()
+    ))
+    .await;
+    let v = wait_for_secs(&h, "/api/events?camera=tapo&kind=motion", 60, |v| {
+        !v["events"].as_array().unwrap().is_empty()
+    })
+    .await;
+    let e = &v["events"][0];
+    assert_eq!(
+        (e["kind"].as_str(), e["camera"].as_str()),
+        (Some("motion"), Some("tapo"))
+    );
+    // It started after the hub did, and the ball keeps moving: it goes on.
+    assert!(e["start_ms"].as_i64().unwrap() > hub::camera::now_ms() - 120_000);
+    assert_eq!(e["end_ms"], Value::Null, "{e}");
+    h.stop().await;
+}
+
+/// [`wait_for`] with a limit in seconds.
+async fn wait_for_secs(h: &TestHub, path: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..secs * 10 {
+        let (status, v) = get_json(h, path).await;
+        if status == 200 && done(&v) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{path}: never as expected; last {:?}",
+        get_json(h, path).await
+    );
+}
