@@ -99,6 +99,16 @@ async fn wait_events(hub: &HubSetup, secs: u64, done: impl Fn(&[Value]) -> bool)
     );
 }
 
+/// Stops the in-process agent; it must stop cleanly within 20 s.
+async fn stop_agent(cancel: CancellationToken, run: tokio::task::JoinHandle<anyhow::Result<()>>) {
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the agent stops")
+        .unwrap()
+        .unwrap();
+}
+
 /// Pixels of `jpeg` that are clearly the object's red.
 fn red_pixels(jpeg: &[u8]) -> (usize, (usize, usize)) {
     let mut d = zune_jpeg::JpegDecoder::new(std::io::Cursor::new(jpeg));
@@ -161,12 +171,7 @@ async fn agent_motion_reaches_the_hub_with_a_thumbnail_of_the_moment() {
     // Nothing else happens in the scene: still exactly one event a while later.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(motion_events(&setup).await.len(), 1);
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(20), run)
-        .await
-        .expect("the agent stops")
-        .unwrap()
-        .unwrap();
+    stop_agent(cancel, run).await;
     let spool: Vec<_> = std::fs::read_dir(dir.path().join("state/events"))
         .unwrap()
         .collect();
@@ -214,12 +219,7 @@ async fn an_event_during_a_hub_outage_arrives_once_after_it() {
     check_event(&setup, &events[0]).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(motion_events(&setup).await.len(), 1, "once");
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(20), run)
-        .await
-        .expect("the agent stops")
-        .unwrap()
-        .unwrap();
+    stop_agent(cancel, run).await;
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
 }
 
@@ -301,12 +301,7 @@ async fn the_event_is_on_the_timeline_in_the_viewers_zone_and_plays_from_its_pre
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let segment = segment.expect("a recorded segment holds the event's pre-roll");
-    cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(20), run)
-        .await
-        .expect("the agent stops")
-        .unwrap()
-        .unwrap();
+    stop_agent(cancel, run).await;
 
     // The timeline in Kolkata (UTC+5:30): the marker is on the day's axis.
     let b = testkit::Browser::launch_with(testkit::LaunchOptions {

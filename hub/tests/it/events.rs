@@ -33,17 +33,7 @@ async fn get_json(h: &TestHub, path: &str) -> (u16, Value) {
 
 /// Polls `path` until `done` holds for its JSON (10 s at most).
 async fn wait_for(h: &TestHub, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..200 {
-        let (status, v) = get_json(h, path).await;
-        if status == 200 && done(&v) {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "{path}: never as expected; last {:?}",
-        get_json(h, path).await
-    );
+    wait_for_secs(h, path, 10, done).await
 }
 
 /// The live push: each `event: event` message's data, as it arrives.
