@@ -1,7 +1,7 @@
 //! Motion detection by the hub on an RTSP camera's stream (`[camera.motion]`), for cameras
 //! that report none themselves: a second RTSP session on `motion_path` (Tapo's
 //! low-resolution `stream2`), every frame decoded with openh264 (P frames need their
-//! references) on a thread of its own, `motion.analysis_fps` frames a second analysed by
+//! references) on a thread of its own, no colour conversion, `motion.analysis_fps` frames a second analysed by
 //! the `motion` crate, the same detector and settings as the agent's. Its starts and
 //! ends go into the camera's event channel as motion events (the event store gives them
 //! the camera's picture of the moment).
@@ -73,42 +73,51 @@ fn run(cam: &Camera, mut detector: Detector, mut rx: mpsc::Receiver<VideoEvent>)
             if !frame.is_key {
                 continue;
             }
-            decoder = codec::KeyFrameJpeg::new(80).ok();
+            decoder = codec::LumaDecoder::new().ok();
         }
         let Some(dec) = decoder.as_mut() else {
             continue;
         };
         let time = Millis(now_ms());
         let due = detector.due(time);
-        let picture = t
+        index += 1;
+        let at = FrameRef { index, time };
+        // Every frame is decoded (P frames need their references); only due ones are
+        // analysed, straight from the luma plane.
+        let mut analysis = None;
+        let mut analyse = |y: codec::Luma<'_>| {
+            let picture = Picture::Luma {
+                data: y.data,
+                width: y.width,
+                height: y.height,
+                stride: y.stride,
+            };
+            analysis = Some(detector.analyse(&picture, at));
+        };
+        let decoded = t
             .h264_annexb(&frame.data)
             .map_err(|e| e.to_string())
-            .and_then(|annexb| dec.decode(&annexb).map_err(|e| e.to_string()));
-        let image = match picture {
-            Ok(Some(image)) => image,
-            Ok(None) => continue,
-            Err(e) => {
-                if !warned {
-                    tracing::warn!(camera = %cam.name, error = %e, "motion stream frame not decoded");
-                    warned = true;
-                }
-                decoder = None;
-                continue;
+            .and_then(|annexb| {
+                let want: Option<&mut dyn FnMut(codec::Luma<'_>)> =
+                    if due { Some(&mut analyse) } else { None };
+                dec.decode(&annexb, want).map_err(|e| e.to_string())
+            });
+        if let Err(e) = decoded {
+            if !warned {
+                tracing::warn!(camera = %cam.name, error = %e, "motion stream frame not decoded");
+                warned = true;
             }
-        };
-        index += 1;
-        if !due {
+            decoder = None;
             continue;
         }
-        let at = FrameRef { index, time };
-        let analysis =
-            match detector.analyse(&Picture::rgb24(&image.rgb, image.width, image.height), at) {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::debug!(error = %e, "motion analysis failed");
-                    continue;
-                }
-            };
+        let analysis = match analysis {
+            Some(Ok(a)) => a,
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "motion analysis failed");
+                continue;
+            }
+            None => continue,
+        };
         match analysis.update {
             Some(Update::Started { start, .. }) => cam.events.publish(Event::new(
                 start.0,
