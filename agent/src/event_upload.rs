@@ -85,6 +85,20 @@ impl Spool {
         Ok(out)
     }
 
+    /// Ends the events a previous run left open (it stopped without ending them, e.g.
+    /// killed): each ends where it started, the only moment known. How many.
+    pub fn end_dangling(&self) -> std::io::Result<usize> {
+        let mut n = 0;
+        for mut e in self.list()? {
+            if e.end_ms.is_none() {
+                e.end_ms = Some(e.start_ms);
+                self.put(&e)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Deletes `id`'s file.
     pub fn remove(&self, id: &str) -> std::io::Result<()> {
         if !valid_id(id) {
@@ -283,6 +297,10 @@ mod tests {
         assert!(!dir.path().join("events/junk.json").exists());
         spool.remove("a").unwrap();
         assert_eq!(spool.list().unwrap().len(), 1);
+        spool.put(&ev("c", 40)).unwrap();
+        assert_eq!(spool.end_dangling().unwrap(), 1);
+        let c = spool.list().unwrap().pop().unwrap();
+        assert_eq!((c.id.as_str(), c.end_ms), ("c", Some(40)));
         assert!(spool.put(&ev("../x", 1)).is_err());
     }
 }

@@ -97,6 +97,11 @@ pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Resu
         Some(settings) => {
             let spool = crate::event_upload::Spool::open(&config.state_dir.join("events"))
                 .context("creating the event spool (state_dir/events)")?;
+            match spool.end_dangling() {
+                Ok(0) => {}
+                Ok(n) => info!(events = n, "ended motion events a previous run left open"),
+                Err(e) => warn!(error = %e, "could not read the event spool"),
+            }
             let wake = Arc::new(tokio::sync::Notify::new());
             let (tap, thread) = crate::motion::spawn(
                 settings.clone(),
