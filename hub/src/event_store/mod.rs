@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use events::{Event, What};
 use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -326,40 +325,26 @@ pub fn spawn(
         Err(e) => tracing::warn!(error = %e, "could not end open events"),
     }
     for cam in cameras.iter() {
-        let (mut rx, stop, store, cam) = (
+        let (store, cam) = (Arc::clone(store), Arc::clone(cam));
+        tracker.spawn(crate::event_feed::consume(
             cam.events.subscribe(),
+            cam.name.clone(),
+            "event store",
             stop.clone(),
-            Arc::clone(store),
-            Arc::clone(cam),
-        );
-        tracker.spawn(async move {
-            loop {
-                let event = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    e = rx.recv() => e,
-                };
-                match event {
-                    Ok(e) => {
-                        let (store, cam2) = (Arc::clone(&store), Arc::clone(&cam));
-                        let done =
-                            tokio::task::spawn_blocking(move || store.record(&cam2, &e)).await;
-                        match done {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => {
-                                tracing::warn!(camera = %cam.name, error = %e, "event not stored")
-                            }
-                            Err(e) => {
-                                tracing::warn!(camera = %cam.name, error = %e, "event task failed")
-                            }
+            move |e| {
+                let (store, cam) = (Arc::clone(&store), Arc::clone(&cam));
+                async move {
+                    let name = cam.name.clone();
+                    match tokio::task::spawn_blocking(move || store.record(&cam, &e)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(camera = %name, error = %e, "event not stored")
                         }
+                        Err(e) => tracing::warn!(camera = %name, error = %e, "event task failed"),
                     }
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(camera = %cam.name, missed, "event store fell behind");
-                    }
-                    Err(RecvError::Closed) => return,
                 }
-            }
-        });
+            },
+        ));
     }
 }
 
