@@ -62,6 +62,10 @@ pub struct Config {
     pub record: RecordConfig,
     #[serde(default)]
     pub upload: UploadSection,
+    /// `[motion]`: motion detection on the captured frames (the `motion` crate's settings);
+    /// absent: off. Events are kept in `STATE_DIR/events/` until the hub has them.
+    #[serde(default)]
+    pub motion: Option<motion::Settings>,
 }
 
 /// `[upload]`: store and forward — each finished segment is uploaded to the hub.
@@ -351,6 +355,10 @@ pub struct SourceConfig {
     pub rpicam: RpicamConfig,
     #[serde(default)]
     pub libcamera: LibcameraConfig,
+    /// `testsrc` only: a scripted scene (a `testpattern::scene::Scene` as TOML) to show
+    /// instead of the moving pattern, from its time 0 at the source's start.
+    #[serde(default)]
+    pub scene: Option<PathBuf>,
 }
 
 /// `source.kind`.
@@ -675,6 +683,16 @@ impl Config {
         }
         if !(1..=100).contains(&s.jpeg_quality) {
             return Err(invalid("source.jpeg_quality", "must be in 1..=100"));
+        }
+        if s.scene.is_some() && s.kind != SourceKind::Testsrc {
+            return Err(invalid(
+                "source.scene",
+                "only the testsrc source shows a scene",
+            ));
+        }
+        if let Some(m) = &self.motion {
+            m.validate()
+                .map_err(|e| invalid("motion", format!("{}: {}", e.key, e.reason)))?;
         }
         if s.libcamera.camera.trim().is_empty() {
             return Err(invalid("source.libcamera.camera", "is empty"));

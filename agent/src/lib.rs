@@ -11,6 +11,8 @@
 pub mod backoff;
 pub mod cmds;
 pub mod config;
+pub mod event_upload;
+pub mod motion;
 pub mod queue;
 pub mod record;
 pub mod source;

@@ -42,6 +42,9 @@ pub struct FrameQueue {
     notify: Notify,
     pushed: AtomicU64,
     dropped: AtomicU64,
+    /// A second consumer offered every frame without waiting (motion detection): it
+    /// holds one frame and skips those offered while it is full.
+    tap: std::sync::OnceLock<std::sync::mpsc::SyncSender<Frame>>,
 }
 
 impl FrameQueue {
@@ -54,12 +57,22 @@ impl FrameQueue {
             notify: Notify::new(),
             pushed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            tap: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Offers every frame pushed from now on to `tap` too (once; later calls are ignored).
+    pub fn set_tap(&self, tap: std::sync::mpsc::SyncSender<Frame>) {
+        let _ = self.tap.set(tap);
     }
 
     /// Add a frame, dropping the oldest if full. Returns true if a frame
     /// was dropped.
     pub fn push(&self, frame: Frame) -> bool {
+        if let Some(tap) = self.tap.get() {
+            // Full (busy) or gone: the frame is skipped there, never waited for.
+            let _ = tap.try_send(frame.clone());
+        }
         let dropped = {
             let mut q = self.frames.lock().unwrap_or_else(|p| p.into_inner());
             let dropped = if q.len() >= self.capacity {

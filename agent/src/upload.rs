@@ -48,7 +48,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
-use wire::upload::{Answer, ContentRange, Held, OFFSET_HEADER, SHA256_HEADER, UploadStatus};
+use wire::upload::{
+    Answer, BACKLOG_HEADER, ContentRange, Held, OFFSET_HEADER, SHA256_HEADER, UploadStatus,
+};
 
 use crate::backoff::{Backoff, Problem, sleep_or_cancel};
 pub use crate::config::UploadConfig;
@@ -834,6 +836,7 @@ impl Uploader {
             .put(url)
             .bearer_auth(self.cfg.token.expose())
             .header(SHA256_HEADER, sha256)
+            .header(BACKLOG_HEADER, self.stats.pending.load(Ordering::Relaxed))
             .header(reqwest::header::CONTENT_LENGTH, len)
             .header(
                 reqwest::header::CONTENT_RANGE,

@@ -390,7 +390,22 @@ async function statusPage() {
       ol.appendChild(li);
     }
   }
+  // The retention forecast: days of all footage, and of footage with events.
+  async function storage() {
+    const s = await H.getJson("/api/recordings/storage");
+    if (!s) return;
+    const days = (d) => (d == null ? null : d >= 10 ? Math.round(d) + " days" : d.toFixed(1) + " days");
+    const c = days(s.continuous.days);
+    document.getElementById("storage-continuous").textContent = c
+      ? "Room for " + c + " of continuous footage" + (s.continuous.limited_by === "age" ? " (the age limit)." : ".")
+      : "No footage yet.";
+    const e = days(s.events.days);
+    document.getElementById("storage-events").textContent = e ? "Footage with events: " + e + "." : "";
+    document.getElementById("storage").hidden = false;
+  }
   await refresh();
+  storage().catch(() => {});
+  setInterval(() => storage().catch(() => {}), 60000);
   E.onChange(() => outages().catch(() => {}));
   E.subscribe((e) => {
     if (e.kind === "health") outages().catch(() => {});

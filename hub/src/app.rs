@@ -1,5 +1,5 @@
 //! The running hub's state, shared by every part of it: the configuration, the camera
-//! registry, authentication, recordings, the secret agent tokens derive from, and the
+//! registry, authentication, recordings, events, the secret agent tokens derive from, and the
 //! shutdown token. Built by [`crate::server::build`]; the web layer, the sources and the
 //! recorders each take from it what they need.
 
@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Auth;
 use crate::camera::Registry;
 use crate::config::Config;
+use crate::event_store::EventStore;
 use crate::recordings::Recordings;
 
 /// The hub.
@@ -25,6 +26,8 @@ pub struct Hub {
     pub tls: bool,
     /// Recorded segments: files, index, retention.
     pub recordings: Arc<Recordings>,
+    /// Every camera's events: motion, alarms, health.
+    pub events: Arc<EventStore>,
 }
 
 impl std::fmt::Debug for Hub {

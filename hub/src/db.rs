@@ -1,5 +1,5 @@
-//! The hub's SQLite database (`DATA_DIR/hub.db`): users, sessions, and later
-//! the recordings index. Schema changes are numbered migrations applied at
+//! The hub's SQLite database (`DATA_DIR/hub.db`): users, sessions, the recordings
+//! index and the events. Schema changes are numbered migrations applied at
 //! open; each is tested from an empty database.
 //!
 //! One connection behind a mutex, used only from blocking threads
@@ -51,10 +51,33 @@ fn migrations() -> Migrations<'static> {
             ) STRICT;
             CREATE INDEX recording_camera_start ON recording(camera, start_ms);",
         ),
-        // Where each session signed in from, for the user's list of sessions.
+        // 3: events (see `crate::event_store`): motion, camera alarms, health. Times in unix
+        // ms; `end_ms` NULL while an event goes on; `source_key` the source's own id of an
+        // event that may be delivered twice (an agent's), unique per camera; `thumbnail` a
+        // small JPEG.
         M::up(
-            "-- 6
-            ALTER TABLE session ADD COLUMN address TEXT NOT NULL DEFAULT '';
+            "CREATE TABLE event (
+                id INTEGER PRIMARY KEY,
+                camera TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('motion', 'alarm', 'health')),
+                label TEXT,
+                start_ms INTEGER NOT NULL,
+                end_ms INTEGER CHECK (end_ms IS NULL OR end_ms >= start_ms),
+                score REAL CHECK (score IS NULL OR (score >= 0 AND score <= 1)),
+                zone TEXT,
+                message TEXT,
+                origin TEXT NOT NULL CHECK (origin IN ('camera', 'agent', 'hub')),
+                source_key TEXT,
+                thumbnail BLOB,
+                updated_ms INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX event_camera_start ON event(camera, start_ms);
+            CREATE UNIQUE INDEX event_source_key ON event(camera, source_key)
+                WHERE source_key IS NOT NULL;",
+        ),
+        // 4: where each session signed in from, for the user's list of sessions.
+        M::up(
+            "ALTER TABLE session ADD COLUMN address TEXT NOT NULL DEFAULT '';
             ALTER TABLE session ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
             CREATE INDEX session_user ON session(user_id);",
         ),

@@ -1,8 +1,8 @@
 //! Each camera's source events ([`events::Event`]: motion, alarms, battery, online and
 //! offline, refused passwords) beside its video feed: sources publish into the camera's
-//! [`EventFeed`], the hub's consumers subscribe. Today's consumer logs them
-//! (`crate::event_log`); an event store, the timeline, MQTT and webhooks subscribe the same
-//! way.
+//! [`EventFeed`], the hub's consumers subscribe, each running [`consume`]: the log
+//! (`crate::event_log`) and the event store (`crate::event_store`); MQTT and webhooks would
+//! subscribe the same way.
 //!
 //! Overflow policy: a bounded `broadcast` channel of [`EVENT_CAPACITY`] per camera; a
 //! consumer that falls behind is told how many events it missed and reads on from the
@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use events::Event;
 use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
 
 /// Events held per consumer before it lags.
 pub const EVENT_CAPACITY: usize = 256;
@@ -59,5 +61,33 @@ impl EventFeed {
     pub fn recent(&self) -> Vec<Arc<Event>> {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent.iter().cloned().collect()
+    }
+}
+
+/// The loop of a consumer of one camera's events: `handle` each event in order until
+/// `stop` or the feed closes; a consumer that falls behind logs what it missed (as
+/// `who`) and reads on.
+pub async fn consume<F, Fut>(
+    mut rx: broadcast::Receiver<Arc<Event>>,
+    camera: String,
+    who: &'static str,
+    stop: CancellationToken,
+    mut handle: F,
+) where
+    F: FnMut(Arc<Event>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => return,
+            e = rx.recv() => e,
+        };
+        match event {
+            Ok(e) => handle(e).await,
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(camera = %camera, missed, consumer = who, "fell behind the camera's events");
+            }
+            Err(RecvError::Closed) => return,
+        }
     }
 }

@@ -10,6 +10,8 @@ pub mod db;
 pub mod demand;
 pub mod event_feed;
 pub mod event_log;
+pub mod event_store;
+pub mod health;
 pub mod import;
 pub mod listener;
 pub mod rate;

@@ -147,6 +147,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
             "start-up check repaired the recordings index"
         );
     }
+    let events = Arc::new(crate::event_store::EventStore::new(db.clone()));
     let auth = Auth::new(db, cfg.session_lifetime.as_duration());
     Ok(Arc::new(Hub {
         cfg,
@@ -156,6 +157,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         shutdown,
         tls: cfg_tls,
         recordings: Arc::new(recordings),
+        events,
     }))
 }
 
@@ -187,6 +189,8 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     crate::sources::spawn_all(&hub.cfg.cameras, &hub.cameras, &tracker, &hub.shutdown);
     crate::recordings::spawn_all(&hub.recordings, &hub.cameras, &tracker, &hub.shutdown);
     crate::event_log::spawn(&hub.cameras, &tracker, &hub.shutdown);
+    crate::event_store::spawn(&hub.events, &hub.cameras, &tracker, &hub.shutdown);
+    crate::health::spawn(&hub, &tracker, &hub.shutdown);
     let app = web::router(web::WebState::start(hub.clone(), &tracker));
     let addr = listener.local_addr()?;
     tracing::info!(

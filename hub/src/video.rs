@@ -98,6 +98,16 @@ pub struct SourceStatus {
     /// On-demand cameras: times woken for a viewer since the hub started (`None`: the
     /// camera streams always).
     pub wakes: Option<u64>,
+    /// The camera's own motion and AI alarms now (Reolink).
+    pub alarm: AlarmStatus,
+}
+
+/// What a camera's own detection reports now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlarmStatus {
+    pub motion: bool,
+    /// What its AI classifies (`people`, `vehicle`, `dog_cat`, ...), sorted.
+    pub labels: Vec<String>,
 }
 
 /// A battery camera's charge.

@@ -90,6 +90,39 @@ pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Resu
         }
     };
     let queue = Arc::new(FrameQueue::new(config.uplink.queue_frames));
+    // Motion detection: a detector thread fed beside the uplink, its events spooled and
+    // sent to the hub.
+    let mut motion_thread = None;
+    let event_sender = match &config.motion {
+        Some(settings) => {
+            let spool = crate::event_upload::Spool::open(&config.state_dir.join("events"))
+                .context("creating the event spool (state_dir/events)")?;
+            match spool.end_dangling() {
+                Ok(0) => {}
+                Ok(n) => info!(events = n, "ended motion events a previous run left open"),
+                Err(e) => warn!(error = %e, "could not read the event spool"),
+            }
+            let wake = Arc::new(tokio::sync::Notify::new());
+            let (tap, thread) = crate::motion::spawn(
+                settings.clone(),
+                spool.clone(),
+                wake.clone(),
+                cancel.clone(),
+            )
+            .context("starting the motion detector")?;
+            queue.set_tap(tap);
+            motion_thread = Some(thread);
+            Some(
+                crate::event_upload::EventSender::new(
+                    config.upload_config(token.clone())?,
+                    spool,
+                    wake,
+                )
+                .context("the event sender's HTTP client")?,
+            )
+        }
+        None => None,
+    };
     let stats = Arc::new(UplinkStats::default());
     let tracker = TaskTracker::new();
     info!(
@@ -126,6 +159,13 @@ pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Resu
         }
         .instrument(span)
     });
+    if let Some(sender) = event_sender {
+        tracker.spawn(
+            sender
+                .run(cancel.clone())
+                .instrument(info_span!("events", camera_id = config.camera_id)),
+        );
+    }
     if let Some(uploader) = uploader {
         tracker.spawn(
             uploader
@@ -162,6 +202,10 @@ pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Resu
     // queued and finishes its segment.
     if let Some(r) = recorder {
         stop_recorder(r).await;
+    }
+    // The detector ends an open event at its last moving frame (kept in the spool).
+    if let Some(t) = motion_thread {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
     let r = reporter.clone();
     let _ = tokio::task::spawn_blocking(move || r.write()).await;

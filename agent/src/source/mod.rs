@@ -45,6 +45,8 @@ pub enum SourceError {
     Thread(std::io::Error),
     #[error("the capture thread panicked")]
     Panicked,
+    #[error("source.scene: {0}")]
+    Scene(String),
 }
 
 /// The future a source runs as.
@@ -81,7 +83,7 @@ pub fn from_config_with(
     record: Option<RecordTap>,
 ) -> Result<Box<dyn Source>, SourceError> {
     match cfg.kind {
-        SourceKind::Testsrc => Ok(Box::new(testsrc::TestSource::new(cfg, record))),
+        SourceKind::Testsrc => Ok(Box::new(testsrc::TestSource::new(cfg, record)?)),
         SourceKind::Rpicam => Ok(Box::new(rpicam::RpicamSource::new(cfg, record))),
         SourceKind::Libcamera => Ok(Box::new(libcamera::LibcameraSource::new(cfg, record))),
         #[cfg(feature = "v4l2")]

@@ -4,6 +4,11 @@
 //! bunched) and rendered and encoded on the blocking pool. `Stamp.millis` is
 //! wall-clock ms since the Unix epoch at capture, so a receiver can measure
 //! latency; `Stamp.frame` is the sequence number (truncated to 32 bits).
+//!
+//! With `source.scene`, a scripted scene (`testpattern::scene`: a still room, objects on
+//! timed paths, lighting changes, sensor noise) is shown instead, from its time 0 at the
+//! source's start, at the source's size: what a motion detector should find is in the
+//! script.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,19 +29,32 @@ use crate::record::RecordItem;
 #[derive(Debug)]
 pub struct TestSource {
     pattern: Arc<Pattern>,
+    scene: Option<Arc<testpattern::scene::Renderer>>,
     period: Duration,
     quality: u8,
     record: Option<RecordTap>,
 }
 
 impl TestSource {
-    pub fn new(cfg: &SourceConfig, record: Option<RecordTap>) -> TestSource {
-        TestSource {
+    pub fn new(cfg: &SourceConfig, record: Option<RecordTap>) -> Result<TestSource, SourceError> {
+        let scene = match &cfg.scene {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| SourceError::Scene(format!("{}: {e}", path.display())))?;
+                let mut scene: testpattern::scene::Scene = toml::from_str(&text)
+                    .map_err(|e| SourceError::Scene(format!("{}: {e}", path.display())))?;
+                (scene.width, scene.height) = (cfg.width, cfg.height);
+                Some(Arc::new(scene.renderer()))
+            }
+        };
+        Ok(TestSource {
             pattern: Arc::new(Pattern::new(cfg.width, cfg.height)),
+            scene,
             period: Duration::from_secs(1) / cfg.fps.max(1),
             quality: cfg.jpeg_quality,
             record,
-        }
+        })
     }
 
     async fn capture(
@@ -53,6 +71,7 @@ impl TestSource {
         let mut ticks = tokio::time::interval(self.period);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut seq: u64 = 0;
+        let started = Instant::now();
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -64,10 +83,15 @@ impl TestSource {
                 millis: wall_millis(),
             };
             let pattern = self.pattern.clone();
+            let scene = self.scene.clone();
             let quality = self.quality;
             let record = self.record.clone();
+            let scene_ms = captured_at.duration_since(started).as_millis() as u64;
             let jpeg = tokio::task::spawn_blocking(move || {
-                let image = pattern.render(stamp);
+                let image = match &scene {
+                    Some(r) => r.render(seq, scene_ms),
+                    None => pattern.render(stamp),
+                };
                 if let Some(tap) = record {
                     tap.queue.push(RecordItem::Raw {
                         i420: Bytes::from(image.to_i420()),

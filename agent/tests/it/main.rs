@@ -4,6 +4,7 @@ mod common;
 
 mod cli;
 mod config;
+mod events;
 mod record;
 mod record_cli;
 mod record_fault;

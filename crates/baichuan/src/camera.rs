@@ -8,7 +8,7 @@ use crate::header::{Header, MsgClass};
 use crate::media::MediaPacket;
 use crate::msg::{Body, LegacyLogin, Message, MsgId, XmlBody};
 use crate::xml::{
-    self, BatteryInfo, DeviceInfo, Element, EncryptionXml, Extension, Layout, LoginUser,
+    self, AlarmEvent, BatteryInfo, DeviceInfo, Element, EncryptionXml, Extension, Layout, LoginUser,
 };
 
 fn reply_header(request: &Header, class: MsgClass, code: u16) -> Header {
@@ -74,6 +74,15 @@ pub fn battery_list_push(infos: &[BatteryInfo]) -> Message {
         h.response_code = 200;
         h
     };
+    Message::new(h, xml_body(vec![list], Layout::BC_INDENTED))
+}
+
+/// Msg 33 push: the alarm state of each channel.
+pub fn alarm_event_list_push(events: &[AlarmEvent]) -> Message {
+    let mut list = Element::versioned("AlarmEventList");
+    list.children = events.iter().map(AlarmEvent::to_element).collect();
+    let mut h = Header::new(MsgId::AlarmEventList.to_u32(), MsgClass::ModernReply);
+    h.response_code = 200;
     Message::new(h, xml_body(vec![list], Layout::BC_INDENTED))
 }
 

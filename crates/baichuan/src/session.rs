@@ -12,7 +12,7 @@ use crate::header::Header;
 use crate::login::{self, LoginLayout, StreamKind};
 use crate::media::{MediaDecoder, MediaError, MediaPacket};
 use crate::msg::{self, Body, Codec, Message, MsgId};
-use crate::xml::{BatteryInfo, DeviceInfo, Extension};
+use crate::xml::{AlarmEvent, BatteryInfo, DeviceInfo, Extension};
 
 /// Largest amount of undecoded media buffered per stream before it is dropped.
 pub const MAX_MEDIA_BUFFER: usize = 16 * 1024 * 1024;
@@ -125,6 +125,8 @@ pub enum Action {
     },
     /// Battery state (msg 252 push or msg 253 reply).
     Battery(Vec<BatteryInfo>),
+    /// Motion and AI alarm state (msg 33 push, after [`Session::subscribe_alarms`]).
+    Alarms(Vec<AlarmEvent>),
     /// The reply to a request made with [`Session::request`] (matched on msg id + tag).
     Reply(Message),
     /// An unsolicited message (alarm events, channel info, …).
@@ -324,6 +326,11 @@ impl Session {
                     out.push(Action::Battery(b));
                 }
             }
+            (_, MsgId::AlarmEventList) if m.xml().and_then(|x| x.alarm_events()).is_some() => {
+                if let Some(list) = m.xml().and_then(|x| x.alarm_events()) {
+                    out.push(Action::Alarms(list));
+                }
+            }
             _ => {
                 if self.take_pending(&m.header) {
                     out.push(Action::Reply(m));
@@ -460,6 +467,12 @@ impl Session {
             Some(Extension::channel(channel)),
             Body::Empty,
         )
+    }
+
+    /// Alarm subscription (msg 31): the camera then pushes msg 33, arriving as
+    /// [`Action::Alarms`]. Its own reply arrives as [`Action::Reply`].
+    pub fn subscribe_alarms(&mut self) -> Result<Bytes, SessionError> {
+        self.request(MsgId::AlarmSubscribe.to_u32(), None, Body::Empty)
     }
 
     /// Any request; its reply arrives as [`Action::Reply`].

@@ -608,6 +608,73 @@ impl BatteryInfo {
     }
 }
 
+/// `<AlarmEvent>` (inside a msg 33 `AlarmEventList` push): the camera's motion detection
+/// (`status` `MD`, else `none`) and, on cameras with AI detection, what it classified
+/// (`AItype`: `people`, `vehicle`, `dog_cat`, ..., comma-separated, or `none`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlarmEvent {
+    /// Channel.
+    pub channel_id: Option<u8>,
+    /// `MD` while motion is detected, `none` otherwise.
+    pub status: String,
+    /// AI classifications, comma-separated; `none` or absent for none.
+    pub ai_type: Option<String>,
+    /// 0/1: the camera is recording.
+    pub recording: Option<i32>,
+    /// Camera time (often 0).
+    pub timestamp: Option<i64>,
+}
+
+/// The most labels one alarm event is read for (a hostile camera cannot make more).
+pub const MAX_ALARM_LABELS: usize = 16;
+
+impl AlarmEvent {
+    /// From an `<AlarmEvent>` element.
+    pub fn from_element(e: &Element) -> Self {
+        AlarmEvent {
+            channel_id: e.parse_of("channelId"),
+            status: e.text_of("status").unwrap_or_default().to_owned(),
+            ai_type: e.text_of("AItype").map(str::to_owned),
+            recording: e.parse_of("recording"),
+            timestamp: e.parse_of("timeStamp"),
+        }
+    }
+
+    /// To an element (fields in the order cameras send them).
+    pub fn to_element(&self) -> Element {
+        Element::versioned("AlarmEvent")
+            .leaf_opt("channelId", self.channel_id)
+            .leaf("status", &self.status)
+            .leaf_opt("AItype", self.ai_type.as_deref())
+            .leaf_opt("recording", self.recording)
+            .leaf_opt("timeStamp", self.timestamp)
+    }
+
+    /// Whether the camera reports motion.
+    pub fn motion(&self) -> bool {
+        self.status
+            .split(',')
+            .any(|s| s.trim().eq_ignore_ascii_case("md"))
+    }
+
+    /// What the camera's AI sees now, lower-cased, sorted, without `none` (at most
+    /// [`MAX_ALARM_LABELS`]).
+    pub fn ai_labels(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .ai_type
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty() && s != "none")
+            .take(MAX_ALARM_LABELS)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 /// `<Extension>`: the optional XML before the payload.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Extension {
@@ -735,6 +802,14 @@ impl BcXml {
     pub fn preview(&self) -> Option<Preview> {
         self.item("Preview").map(Preview::from_element)
     }
+    /// `<AlarmEventList>` (msg 33) as a list.
+    pub fn alarm_events(&self) -> Option<Vec<AlarmEvent>> {
+        self.item("AlarmEventList").map(|list| {
+            list.all("AlarmEvent")
+                .map(AlarmEvent::from_element)
+                .collect()
+        })
+    }
     /// `<BatteryList>` (msg 252) as a list; `<BatteryInfo>` alone (msg 253) gives one entry.
     pub fn battery(&self) -> Option<Vec<BatteryInfo>> {
         if let Some(list) = self.item("BatteryList") {
@@ -746,5 +821,42 @@ impl BcXml {
         }
         self.item("BatteryInfo")
             .map(|b| vec![BatteryInfo::from_element(b)])
+    }
+}
+
+#[cfg(test)]
+mod alarm_tests {
+    use super::*;
+
+    #[test]
+    fn alarm_events_read_motion_and_ai_labels() {
+        let e = AlarmEvent {
+            channel_id: Some(0),
+            status: "MD".into(),
+            ai_type: Some("people, dog_cat,none,People".into()),
+            recording: Some(1),
+            timestamp: Some(0),
+        };
+        assert!(e.motion());
+        assert_eq!(e.ai_labels(), vec!["dog_cat", "people"]);
+        let back = AlarmEvent::from_element(&e.to_element());
+        assert_eq!(back, e);
+        let none = AlarmEvent {
+            status: "none".into(),
+            ai_type: Some("none".into()),
+            ..e.clone()
+        };
+        assert!(!none.motion());
+        assert!(none.ai_labels().is_empty());
+        let many = AlarmEvent {
+            ai_type: Some(
+                (0..100)
+                    .map(|i| format!("l{i}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ..e
+        };
+        assert_eq!(many.ai_labels().len(), MAX_ALARM_LABELS);
     }
 }

@@ -57,6 +57,10 @@ struct Args {
     /// Skip the snapshot-cost comparison.
     #[arg(long)]
     no_snapshot: bool,
+    /// Only the motion comparison: one camera with the hub's motion detection on its
+    /// sub-stream (`stream2`) vs without, vs `ffmpeg` decoding the same sub-stream.
+    #[arg(long)]
+    motion_only: bool,
 }
 
 const USER: &str = "tapo";
@@ -110,6 +114,17 @@ fn start_hub(
     rtsp_port: u16,
     snapshot_interval: &str,
 ) -> anyhow::Result<(Proc, PathBuf)> {
+    start_hub_with(dir, n, rtsp_port, snapshot_interval, "")
+}
+
+/// [`start_hub`] with `extra` keys for every camera.
+fn start_hub_with(
+    dir: &Path,
+    n: usize,
+    rtsp_port: u16,
+    snapshot_interval: &str,
+    extra: &str,
+) -> anyhow::Result<(Proc, PathBuf)> {
     use std::os::unix::fs::PermissionsExt;
     let port = testkit::process::free_port();
     let data = dir.join(format!("hub-{port}"));
@@ -122,7 +137,7 @@ fn start_hub(
     );
     for i in 1..=n {
         cfg.push_str(&format!(
-            "[[camera]]\nid = {i}\nname = \"cam{i}\"\nkind = \"rtsp\"\nhost = \"127.0.0.1\"\nport = {rtsp_port}\nusername = \"{USER}\"\npassword_file = {:?}\npath = \"stream1\"\nsnapshot_interval = \"{snapshot_interval}\"\n",
+            "[[camera]]\nid = {i}\nname = \"cam{i}\"\nkind = \"rtsp\"\nhost = \"127.0.0.1\"\nport = {rtsp_port}\nusername = \"{USER}\"\npassword_file = {:?}\npath = \"stream1\"\nsnapshot_interval = \"{snapshot_interval}\"\n{extra}",
             pw.display().to_string()
         ));
     }
@@ -280,6 +295,71 @@ fn snapshot_cost_ms() -> anyhow::Result<(f64, usize)> {
     ))
 }
 
+/// The hub's motion detection on one camera's sub-stream: hub CPU with and without it,
+/// and `ffmpeg` decoding the same sub-stream (`-f null`), each over `seconds`.
+fn motion_cost(args: &Args, dir: &Path) -> anyhow::Result<()> {
+    let (_server, rtsp_port) = rtsp_server(args)?;
+    let motion = "motion_path = \"stream2\"\n[camera.motion]\n";
+    let with = {
+        let (p, _) = start_hub_with(dir, 1, rtsp_port, "1h", motion)?;
+        measure(&[p.pid()], args.seconds)?
+    };
+    let without = {
+        let (p, _) = start_hub(dir, 1, rtsp_port, "1h")?;
+        measure(&[p.pid()], args.seconds)?
+    };
+    let ffmpeg = {
+        let child = Command::new(&args.ffmpeg)
+            .args([
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-rtsp_transport",
+                "tcp",
+                "-i",
+            ])
+            .arg(format!(
+                "rtsp://{USER}:{PASSWORD}@127.0.0.1:{rtsp_port}/stream2"
+            ))
+            .args(["-an", "-f", "null", "-"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let p = Proc(child);
+        measure(&[p.pid()], args.seconds)?
+    };
+    let detection = with.cpu_pct - without.cpu_pct;
+    println!();
+    println!(
+        "| motion on the sub-stream ({}x{} 15 fps, 1 camera) | CPU % of a core |",
+        (args.width / 4) * 2,
+        (args.height / 4) * 2
+    );
+    println!("|---|---|");
+    println!("| hub with motion detection | {:.2} |", with.cpu_pct);
+    println!("| hub without | {:.2} |", without.cpu_pct);
+    println!("| the detection (difference) | {detection:.2} |");
+    println!(
+        "| ffmpeg decoding the sub-stream (-f null) | {:.2} |",
+        ffmpeg.cpu_pct
+    );
+    println!(
+        "| detection / ffmpeg decode | {:.2}x |",
+        detection / ffmpeg.cpu_pct.max(0.01)
+    );
+    bench::record(
+        args.json.as_deref(),
+        "rtsp-motion",
+        &[("n", "1")],
+        &[
+            ("hub_with_cpu_pct", with.cpu_pct),
+            ("hub_without_cpu_pct", without.cpu_pct),
+            ("ffmpeg_decode_cpu_pct", ffmpeg.cpu_pct),
+        ],
+    )?;
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if Command::new(&args.ffmpeg).arg("-version").output().is_err() {
@@ -287,6 +367,11 @@ fn main() -> anyhow::Result<()> {
     }
     let dir: PathBuf = std::env::temp_dir().join(format!("bench-rtsp-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    if args.motion_only {
+        let r = motion_cost(&args, &dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        return r;
+    }
     println!(
         "# RTSP bridging + recording: hub vs one ffmpeg -c copy -f hls per camera ({}x{} 15 fps H.264 ~{} kbit/s + AAC, loopback, {} s per point, {} run(s))",
         args.width, args.height, args.kbps, args.seconds, args.repeats

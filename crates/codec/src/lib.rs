@@ -224,6 +224,57 @@ impl KeyFrameJpeg {
     }
 }
 
+/// Decodes an H.264 stream frame after frame (P frames too, in order) and hands out a
+/// picture's luma plane only when asked: what motion detection on a camera's sub-stream
+/// needs, with no colour conversion of the frames it skips.
+pub struct LumaDecoder {
+    dec: Decoder,
+}
+
+impl std::fmt::Debug for LumaDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LumaDecoder").finish_non_exhaustive()
+    }
+}
+
+/// A decoded picture's luma plane: `stride` bytes per row, `width` of them used.
+#[derive(Debug)]
+pub struct Luma<'a> {
+    pub data: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+    pub stride: usize,
+}
+
+impl LumaDecoder {
+    pub fn new() -> Result<LumaDecoder, CodecError> {
+        let dec = Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new())?;
+        Ok(LumaDecoder { dec })
+    }
+
+    /// Decodes one access unit (Annex B). When it gives a picture and `use_luma` is given,
+    /// calls it with the luma plane. Whether a picture came out.
+    pub fn decode(
+        &mut self,
+        annexb: &[u8],
+        use_luma: Option<&mut dyn FnMut(Luma<'_>)>,
+    ) -> Result<bool, CodecError> {
+        let Some(yuv) = self.dec.decode(annexb)? else {
+            return Ok(false);
+        };
+        if let Some(f) = use_luma {
+            let (w, h) = yuv.dimensions();
+            f(Luma {
+                data: yuv.y(),
+                width: w as u32,
+                height: h as u32,
+                stride: yuv.strides().0,
+            });
+        }
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,4 +36,4 @@ pub mod sim;
 pub use config::{EncryptionLevel, ReolinkConfig, Stream, Timing, Transport};
 pub use error::SourceError;
 pub use source::ReolinkSource;
-pub use status::{Battery, ConnState, DeviceSummary, ReolinkStatus};
+pub use status::{Alarm, Battery, ConnState, DeviceSummary, ReolinkStatus};

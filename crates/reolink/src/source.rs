@@ -20,7 +20,7 @@ use crate::config::{ReolinkConfig, Transport};
 use crate::conn::{Conn, TcpConn, UdpConn};
 use crate::error::SourceError;
 use crate::sink::{EVENT_CHANNEL_CAPACITY, EventSink, Offer};
-use crate::status::{Battery, ConnState, DeviceSummary, ReolinkStatus};
+use crate::status::{Alarm, Battery, ConnState, DeviceSummary, ReolinkStatus};
 use crate::video::{Converter, Skip};
 
 /// A Reolink camera as a video source.
@@ -175,7 +175,13 @@ impl Runner {
     }
 
     fn set_state(&self, state: ConnState) {
-        self.status.send_modify(|s| s.state = state);
+        self.status.send_modify(|s| {
+            // Without a session the camera's alarms are unknown: they end.
+            if !matches!(state, ConnState::Streaming | ConnState::LoggingIn) {
+                s.alarm = Alarm::default();
+            }
+            s.state = state;
+        });
     }
 
     /// Waits `d` (cut short when the session stops being wanted); false when cancelled.
@@ -434,6 +440,10 @@ impl Runner {
                             .request_battery(self.cfg.channel)
                             .map_err(|e| SourceError::Protocol(e.to_string()))?;
                         conn.send(&b).await?;
+                        let b = session
+                            .subscribe_alarms()
+                            .map_err(|e| SourceError::Protocol(e.to_string()))?;
+                        conn.send(&b).await?;
                     }
                     Action::LoginFailed(f) => return Err(login_error(f)),
                     Action::Media { packet, .. } => {
@@ -514,6 +524,21 @@ impl Runner {
                             self.status.send_if_modified(|s| {
                                 let changed = s.battery != Some(b);
                                 s.battery = Some(b);
+                                changed
+                            });
+                        }
+                    }
+                    Action::Alarms(list) => {
+                        let ch = self.cfg.channel;
+                        if let Some(e) = list
+                            .iter()
+                            .find(|e| e.channel_id == Some(ch))
+                            .or_else(|| list.first())
+                        {
+                            let alarm = Alarm::from_event(e);
+                            self.status.send_if_modified(|s| {
+                                let changed = s.alarm != alarm;
+                                s.alarm = alarm;
                                 changed
                             });
                         }

@@ -46,6 +46,25 @@ impl Battery {
     }
 }
 
+/// What the camera's own detection reports now (msg 33 pushes): motion, and the AI
+/// classes it sees (`people`, `vehicle`, `dog_cat`, ...). Cleared when the session ends.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Alarm {
+    pub motion: bool,
+    /// Sorted, lower-case, without `none`.
+    pub labels: Vec<String>,
+}
+
+impl Alarm {
+    /// From the camera's alarm event of one channel.
+    pub fn from_event(e: &baichuan::xml::AlarmEvent) -> Alarm {
+        Alarm {
+            motion: e.motion(),
+            labels: e.ai_labels(),
+        }
+    }
+}
+
 /// A summary of the login reply's DeviceInfo.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DeviceSummary {
@@ -80,6 +99,8 @@ pub struct ReolinkStatus {
     pub state: ConnState,
     /// Latest battery reading (battery cameras only).
     pub battery: Option<Battery>,
+    /// The camera's motion and AI alarms now.
+    pub alarm: Alarm,
     /// From the last successful login.
     pub device: Option<DeviceSummary>,
     /// Video frames delivered to the channel since start.

@@ -122,7 +122,9 @@ pub use name::{
     UPLOADED_EXT, parse_segment_name, segment_name,
 };
 pub use recover::{RecoveryAction, RecoveryReport};
-pub use retention::{Deletion, Forecast, Reason, RetentionPolicy, forecast, oldest, plan};
+pub use retention::{
+    Deletion, Forecast, Keep, Reason, RetentionPolicy, forecast, oldest, plan, plan_keeping,
+};
 pub use retime::{
     PreparedRetime, RetimePass, RetimeReport, RetimeScope, RetimedCopy, write_retimed_copy,
 };

@@ -13,7 +13,9 @@
 //!    what the steps before freed), the next segment in pressure order goes.
 //!
 //! Pressure order is oldest first; with `prefer_uploaded`, every uploaded segment (oldest
-//! first) goes before any segment the hub does not have yet. `None` is no limit, and a
+//! first) goes before any segment the hub does not have yet. [`plan_keeping`] also keeps
+//! marked footage (with events in it) for an age limit of its own and deletes it only after
+//! all unmarked footage under pressure. `None` is no limit, and a
 //! policy with no limits deletes nothing. `.partial` files and the current segment are never
 //! deleted.
 
@@ -117,8 +119,54 @@ pub fn plan(
     fs_free_bytes: u64,
     current_segment: Option<&str>,
 ) -> Vec<Deletion> {
+    plan_keeping(
+        segments,
+        policy,
+        now_ms,
+        fs_free_bytes,
+        current_segment,
+        &Keep::NOTHING,
+    )
+}
+
+/// Footage kept longer than the rest (a hub keeps footage with events in it): the
+/// segments `marked` says have their own age limit, `max_age` (`None`: no age limit), and
+/// go only after every unmarked segment under size or free-space pressure.
+pub struct Keep<'a> {
+    pub marked: &'a dyn Fn(&SegmentInfo) -> bool,
+    pub max_age: Option<Duration>,
+}
+
+impl Keep<'_> {
+    /// Nothing kept longer: [`plan`].
+    pub const NOTHING: Keep<'static> = Keep {
+        marked: &|_| false,
+        max_age: None,
+    };
+}
+
+impl std::fmt::Debug for Keep<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keep")
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`plan`], keeping the footage `keep` marks for its own age limit and deleting it last
+/// under pressure (oldest first within each group; `prefer_uploaded` applies within
+/// each group).
+pub fn plan_keeping(
+    segments: &[SegmentInfo],
+    policy: &RetentionPolicy,
+    now_ms: i64,
+    fs_free_bytes: u64,
+    current_segment: Option<&str>,
+    keep: &Keep<'_>,
+) -> Vec<Deletion> {
     let mut order: Vec<&SegmentInfo> = segments.iter().collect();
     order.sort_by(|a, b| (a.start_ms, &a.name).cmp(&(b.start_ms, &b.name)));
+    let marked: Vec<bool> = order.iter().map(|s| (keep.marked)(s)).collect();
     let deletable = |s: &SegmentInfo| !s.partial && Some(s.name.as_str()) != current_segment;
     let mut p = Planner {
         used_bytes: order.iter().map(|s| s.size_bytes).sum(),
@@ -126,23 +174,22 @@ pub fn plan(
         gone: vec![false; order.len()],
         out: Vec::new(),
     };
-
-    if let Some(max_age) = policy.max_age.filter(|d| !d.is_zero()) {
-        let max_age_ms = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
-        let cutoff_ms = now_ms.saturating_sub(max_age_ms);
-        for (i, s) in order.iter().enumerate() {
-            if deletable(s) && s.end_ms() < cutoff_ms {
-                p.delete(i, s, Reason::Age);
-            }
+    let cutoff = |age: Option<Duration>| {
+        age.filter(|d| !d.is_zero())
+            .map(|d| now_ms.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    };
+    let (plain_cutoff, kept_cutoff) = (cutoff(policy.max_age), cutoff(keep.max_age));
+    for (i, s) in order.iter().enumerate() {
+        let limit = if marked[i] { kept_cutoff } else { plain_cutoff };
+        if deletable(s) && limit.is_some_and(|c| s.end_ms() < c) {
+            p.delete(i, s, Reason::Age);
         }
     }
-
     let mut pressure: Vec<usize> = (0..order.len())
         .filter(|&i| !p.gone[i] && deletable(order[i]))
         .collect();
-    if policy.prefer_uploaded {
-        pressure.sort_by_key(|&i| !order[i].uploaded); // stable: oldest first within each
-    }
+    // Stable: oldest first within each group.
+    pressure.sort_by_key(|&i| (marked[i], policy.prefer_uploaded && !order[i].uploaded));
     let mut next = pressure.into_iter();
     if let Some(max_bytes) = policy.max_bytes.filter(|&b| b > 0) {
         while p.used_bytes > max_bytes {

@@ -14,6 +14,7 @@
 //! u32 camera_id | u32 token_len | token (UTF-8) | { u32 frame_len | JPEG }*
 //! ```
 
+pub mod events;
 pub mod ingest;
 pub mod token;
 pub mod upload;

@@ -24,6 +24,9 @@ pub fn segment_path(camera_id: u32, name: &str) -> String {
 
 /// Request header carrying the whole file's SHA-256 (64 hex digits).
 pub const SHA256_HEADER: &str = "x-content-sha256";
+/// Request header (optional): how many segments the agent has waiting to upload, this
+/// one included; the hub turns a long backlog into a health event.
+pub const BACKLOG_HEADER: &str = "x-upload-backlog";
 /// Response header: how many bytes of the segment the hub holds.
 pub const OFFSET_HEADER: &str = "upload-offset";
 /// The realm of the hub's `WWW-Authenticate` challenge on a 401.

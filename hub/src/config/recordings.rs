@@ -31,6 +31,22 @@ pub struct RecordingsConfig {
     /// that was offline uploads its backlog).
     #[serde(default = "default_max_upload_age")]
     pub max_upload_age: Dur,
+    /// A pause in a camera's footage longer than this is a `recording_gap` health event.
+    #[serde(default = "default_gap_warning")]
+    pub gap_warning: Dur,
+    /// When the disk holds less footage than this at the current rate (the free space,
+    /// not a quota, being the limit), a `disk_low` health event opens.
+    #[serde(default = "default_disk_warning")]
+    pub disk_warning: Dur,
+    /// An agent with this many segments waiting to be uploaded opens an
+    /// `upload_backlog` health event (closed when it is below again).
+    #[serde(default = "default_backlog_warning")]
+    pub backlog_warning: u32,
+    /// Footage with a motion or alarm event in it (with the pages' pre- and post-roll) is
+    /// kept this long, and goes only after all other footage when a size or free-space
+    /// limit presses; never shorter than a camera's own `max_age`.
+    #[serde(default = "default_event_max_age")]
+    pub event_max_age: Dur,
 }
 
 impl Default for RecordingsConfig {
@@ -42,6 +58,10 @@ impl Default for RecordingsConfig {
             max_unfinished_uploads: default_max_unfinished_uploads(),
             max_clock_skew: default_max_clock_skew(),
             max_upload_age: default_max_upload_age(),
+            gap_warning: default_gap_warning(),
+            disk_warning: default_disk_warning(),
+            backlog_warning: default_backlog_warning(),
+            event_max_age: default_event_max_age(),
         }
     }
 }
@@ -63,6 +83,19 @@ fn default_max_clock_skew() -> Dur {
 }
 fn default_max_upload_age() -> Dur {
     Dur::from_secs(365 * 86_400)
+}
+
+fn default_gap_warning() -> Dur {
+    Dur::from_secs(30)
+}
+fn default_disk_warning() -> Dur {
+    Dur::from_secs(3 * 86_400)
+}
+fn default_backlog_warning() -> u32 {
+    10
+}
+fn default_event_max_age() -> Dur {
+    Dur::from_secs(30 * 86_400)
 }
 
 /// Checks `[recordings]` and `[retention]`; the key named is relative to the file.
@@ -101,6 +134,27 @@ pub fn validate(r: &RecordingsConfig, retention: &Retention) -> Result<(), (Stri
         return Err((
             "recordings.max_upload_age".into(),
             "must be 1s..=100 years".into(),
+        ));
+    }
+    if !(1..=86_400).contains(&r.gap_warning.as_secs()) {
+        return Err(("recordings.gap_warning".into(), "must be 1s..=1d".into()));
+    }
+    if r.disk_warning.as_secs() > 3650 * 86_400 {
+        return Err((
+            "recordings.disk_warning".into(),
+            "must be at most 3650d".into(),
+        ));
+    }
+    if r.event_max_age.as_secs() < 60 {
+        return Err((
+            "recordings.event_max_age".into(),
+            "must be at least 1m".into(),
+        ));
+    }
+    if r.backlog_warning == 0 {
+        return Err((
+            "recordings.backlog_warning".into(),
+            "must be at least 1 segment".into(),
         ));
     }
     retention

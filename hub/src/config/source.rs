@@ -140,6 +140,14 @@ pub struct RtspSettings {
     /// Least time between two JPEG pictures decoded for the JPEG views.
     #[serde(default = "default_snapshot_interval")]
     pub snapshot_interval: Dur,
+    /// Motion detection by the hub (`[camera.motion]`, the agent's settings): absent, none.
+    #[serde(default)]
+    pub motion: Option<motion::Settings>,
+    /// The stream motion is detected on, e.g. Tapo's low-resolution `stream2` (default:
+    /// `path`). Decoded on a thread of its own; `motion.analysis_fps` frames a second
+    /// are analysed.
+    #[serde(default)]
+    pub motion_path: Option<String>,
 }
 
 /// How a Reolink camera is reached.
@@ -323,6 +331,8 @@ impl std::fmt::Debug for RtspSettings {
             .field("path", &self.path)
             .field("transport", &self.transport)
             .field("snapshot_interval", &self.snapshot_interval)
+            .field("motion", &self.motion)
+            .field("motion_path", &self.motion_path)
             .finish()
     }
 }
@@ -417,6 +427,19 @@ impl SourceConfig {
                 };
                 if let Err(e) = cfg.url() {
                     return Err(("host", e.to_string()));
+                }
+                if let Some(m) = &s.motion {
+                    m.validate()
+                        .map_err(|e| ("motion", format!("{}: {}", e.key, e.reason)))?;
+                }
+                if let Some(p) = &s.motion_path {
+                    let cfg = rtsp::RtspConfig {
+                        path: p.clone(),
+                        ..cfg
+                    };
+                    if let Err(e) = cfg.url() {
+                        return Err(("motion_path", e.to_string()));
+                    }
                 }
                 (&s.password, &s.password_file, s.snapshot_interval)
             }

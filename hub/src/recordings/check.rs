@@ -12,7 +12,9 @@
 //!    started at 0) are rewritten to start at 0 ([`store::retime`]: crash-safe, the
 //!    index row updated from the new bytes before they replace the old). `hub check`
 //!    looks at every segment ([`run`]); the start-up check ([`run_at_start`]) only at
-//!    those new since its previous pass, and at files without a row.
+//!    those new since its previous pass, and at files without a row;
+//! 6. event thumbnails (JPEGs in the `event` rows) that a decoder cannot read are
+//!    dropped from their event (the event stays).
 //!
 //! Every action is reported; nothing is silently changed.
 
@@ -45,6 +47,8 @@ pub struct CheckReport {
     pub retimed: Vec<(String, String, Time90k)>,
     /// Segments whose interrupted retiming was finished and re-indexed.
     pub retimes_finished: Vec<(String, String)>,
+    /// Events whose unreadable thumbnail was dropped (event id).
+    pub dropped_thumbnails: Vec<i64>,
     /// Problems left as they are (camera, file, error).
     pub failed: Vec<(String, String, String)>,
     /// Uploads staged and not finished (listed, left for their agents to resume).
@@ -60,6 +64,7 @@ impl CheckReport {
             && self.removed_uploads.is_empty()
             && self.retimed.is_empty()
             && self.retimes_finished.is_empty()
+            && self.dropped_thumbnails.is_empty()
             && self.failed.is_empty()
     }
 
@@ -91,6 +96,9 @@ impl CheckReport {
             out.push(format!(
                 "finished moving the media time of {c}/{f} to start at 0 and re-indexed it"
             ));
+        }
+        for id in &self.dropped_thumbnails {
+            out.push(format!("dropped the unreadable thumbnail of event {id}"));
         }
         for (c, f, e) in &self.failed {
             out.push(format!("could not fix {c}/{f}: {e}"));
@@ -131,6 +139,7 @@ fn run_scoped(rec: &Recordings, scope: RetimeScope) -> Result<CheckReport> {
     }
     remove_stale_uploads(rec, &mut report);
     report.unfinished_uploads = rec.unfinished_uploads();
+    check_thumbnails(rec, &mut report)?;
     for line in report.lines() {
         tracing::info!("check: {line}");
     }
@@ -243,4 +252,21 @@ fn remove_stale_uploads(rec: &Recordings, report: &mut CheckReport) {
             }
         }
     }
+}
+
+/// Step 6: every stored event thumbnail must be a JPEG; an unreadable one is dropped.
+fn check_thumbnails(rec: &Recordings, report: &mut CheckReport) -> Result<()> {
+    use crate::event_store::{is_jpeg, rows};
+    let ids = rec.db.call_blocking(|c| rows::with_thumbnails(c))?;
+    for id in ids {
+        let ok = rec
+            .db
+            .call_blocking(|c| rows::thumbnail(c, id))?
+            .is_some_and(|t| is_jpeg(&t));
+        if !ok {
+            rec.db.call_blocking(|c| rows::drop_thumbnail(c, id))?;
+            report.dropped_thumbnails.push(id);
+        }
+    }
+    Ok(())
 }

@@ -166,6 +166,15 @@ pub fn range(
     Ok(rows)
 }
 
+/// The start of `camera`'s oldest indexed segment.
+pub fn oldest_start(c: &Connection, camera: &str) -> Result<Option<i64>, DbError> {
+    Ok(c.query_row(
+        "SELECT min(start_ms) FROM recording WHERE camera = ?1",
+        params![camera],
+        |r| r.get(0),
+    )?)
+}
+
 /// Every segment of `camera` (all cameras if `None`), newest first.
 pub fn all(c: &Connection, camera: Option<&str>) -> Result<Vec<Segment>, DbError> {
     let mut st = c.prepare(&format!(

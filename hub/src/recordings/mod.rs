@@ -155,6 +155,8 @@ pub struct Recordings {
     pub max_upload_age_ms: i64,
     pub retention_interval: std::time::Duration,
     global: Retention,
+    /// How long footage with events is kept (`recordings.event_max_age`).
+    event_max_age: std::time::Duration,
     pub clock: Arc<dyn Clock>,
     pub fs: Arc<dyn FsStats>,
     /// Uploads being received (camera, file name): one request at a time each.
@@ -230,6 +232,7 @@ impl Recordings {
             .unwrap_or(i64::MAX),
             retention_interval: cfg.recordings.retention_interval.as_duration(),
             global: cfg.retention,
+            event_max_age: cfg.recordings.event_max_age.as_duration(),
             clock,
             fs,
             uploads_in_progress: Arc::new(Mutex::new(HashSet::new())),

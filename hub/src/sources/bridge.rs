@@ -1,11 +1,12 @@
 //! What the bridged cameras (RTSP, Reolink) share: [`forward`] hands a source crate's
 //! video to the camera's video feed, its status to the feed's status, and what changed in
-//! that status as source events (online, offline, a refused password, battery) to the
+//! that status as source events (online, offline, a refused password, battery, the camera's
+//! own motion and AI alarms) to the
 //! camera's event feed; [`refuse`] says once why a camera cannot start.
 
 use std::sync::Arc;
 
-use events::{Event, Origin, What};
+use events::{Event, Label, Origin, What};
 use media::VideoEvent;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -97,6 +98,35 @@ pub fn changes(prev: Option<&SourceStatus>, next: &SourceStatus, at_ms: i64) -> 
         if next.state == SourceState::AuthFailed {
             out.push(hub(What::AuthFailed));
         }
+    }
+    // The camera's own alarms: motion, and each AI class as it appears and goes.
+    let before = prev.map(|p| p.alarm.clone()).unwrap_or_default();
+    let camera = |what| Event::new(at_ms, Origin::Camera, what);
+    if before.motion != next.alarm.motion {
+        out.push(camera(What::Motion {
+            active: next.alarm.motion,
+        }));
+    }
+    for label in next
+        .alarm
+        .labels
+        .iter()
+        .filter(|l| !before.labels.contains(l))
+    {
+        out.push(camera(What::Alarm {
+            label: Label::parse(label),
+            active: true,
+        }));
+    }
+    for label in before
+        .labels
+        .iter()
+        .filter(|l| !next.alarm.labels.contains(l))
+    {
+        out.push(camera(What::Alarm {
+            label: Label::parse(label),
+            active: false,
+        }));
     }
     if let Some(BatteryStatus { percent, charging }) = next.battery
         && prev.and_then(|p| p.battery) != next.battery

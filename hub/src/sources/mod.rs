@@ -8,6 +8,7 @@
 
 pub mod bridge;
 pub mod demo;
+pub mod motion;
 pub mod reolink;
 pub mod rtsp;
 pub mod snapshot;

@@ -15,7 +15,7 @@ use tracing::Instrument;
 use super::bridge::{forward, refuse};
 use crate::camera::Camera;
 use crate::config::{ReolinkSettings, ReolinkStream, ReolinkTransport, StreamMode};
-use crate::video::{BatteryStatus, SourceState, SourceStatus};
+use crate::video::{AlarmStatus, BatteryStatus, SourceState, SourceStatus};
 
 /// What people read when the camera refuses the password.
 pub const AUTH_MESSAGE: &str =
@@ -115,5 +115,9 @@ fn map_status(s: &ReolinkStatus, on_demand: bool) -> SourceStatus {
         }),
         model: s.device.as_ref().and_then(|d| d.model.clone()),
         wakes: on_demand.then_some(s.wakes),
+        alarm: AlarmStatus {
+            motion: s.alarm.motion,
+            labels: s.alarm.labels.clone(),
+        },
     }
 }

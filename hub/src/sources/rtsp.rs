@@ -36,6 +36,14 @@ pub fn spawn(cam: Arc<Camera>, s: &RtspSettings, tracker: &TaskTracker, stop: &C
         path: s.path.clone(),
         transport: s.transport,
     };
+    if let Some(settings) = &s.motion {
+        let motion_cfg = RtspConfig {
+            name: format!("{}-motion", cam.name),
+            path: s.motion_path.clone().unwrap_or_else(|| s.path.clone()),
+            ..cfg.clone()
+        };
+        super::motion::spawn(cam.clone(), motion_cfg, settings.clone(), tracker, stop);
+    }
     let opts = SourceOptions::default();
     let (tx, rx) = mpsc::channel(opts.channel_capacity.max(1));
     let (status_tx, status_rx) = watch::channel(RtspStatus::default());
@@ -63,5 +71,6 @@ fn map_status(s: &RtspStatus) -> SourceStatus {
         battery: None,
         model: None,
         wakes: None,
+        alarm: Default::default(),
     }
 }

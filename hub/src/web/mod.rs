@@ -3,6 +3,8 @@
 //! the cross-site checks. Handlers live in the submodules, grouped by the API family they
 //! keep compatible; their JSON types are theirs, separate from the domain types.
 
+mod agent_events;
+pub mod events;
 mod ingest;
 pub mod limits;
 mod live;
@@ -221,8 +223,11 @@ pub fn routes() -> Vec<Route> {
     v.extend(video::routes());
     // Recordings: Pi-Cam pages, timeline, JSON API, export.
     v.extend(recordings::routes());
-    // Agents' segment uploads.
+    // Events: list, thumbnails, clips, live push.
+    v.extend(events::routes());
+    // Agents' segment uploads and events.
     v.extend(upload::routes());
+    v.extend(agent_events::routes());
     v
 }
 

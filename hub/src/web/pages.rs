@@ -55,9 +55,10 @@ const STATUS_HTML: &str = include_str!("../../assets/status.html");
 const ACCOUNT_HTML: &str = include_str!("../../assets/account.html");
 
 /// How much footage before an event's start the pages play and export, and
-/// how much after its end an event clip holds. The one place these are set.
-pub const EVENT_PRE_ROLL_MS: i64 = 5_000;
-pub const EVENT_POST_ROLL_MS: i64 = 5_000;
+/// how much after its end an event clip holds (set in `event_store`, where retention
+/// keeps the same footage).
+pub const EVENT_PRE_ROLL_MS: i64 = crate::event_store::PRE_ROLL_MS;
+pub const EVENT_POST_ROLL_MS: i64 = crate::event_store::POST_ROLL_MS;
 
 /// The parts of the site the navigation bar links to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -42,6 +42,7 @@ pub fn routes() -> Vec<Route> {
         Route::new("/api/recordings/days", V)
             .get(days_json)
             .query(&["camera"]),
+        Route::new("/api/recordings/storage", V).get(storage_json),
         Route::new("/api/recordings/export", V)
             .get(export_mp4)
             .query(&["camera"]),
@@ -527,16 +528,27 @@ async fn export_mp4(
     if let Err(e) = known_camera(&hub, &q.camera) {
         return e.into_response();
     }
+    export_response(&hub, &q.camera, q.start, q.end).await
+}
+
+/// The footage of `camera` over `[start, end)` as one MP4 download (an export, or an
+/// event's clip).
+pub(super) async fn export_response(
+    hub: &AppState,
+    camera: &str,
+    start: i64,
+    end: i64,
+) -> Response {
     let rec = hub.recordings.clone();
-    let (camera, start, end) = (q.camera.clone(), q.start, q.end);
-    let plan = match blocking(move || export::plan(&rec, &camera, start, end)).await {
+    let cam = camera.to_owned();
+    let plan = match blocking(move || export::plan(&rec, &cam, start, end)).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
     let len = plan.len();
     let rec = hub.recordings.clone();
     let body = blocking_body(move |send| export::write(&rec, plan, send));
-    let filename = format!("{}_{}_{}.mp4", q.camera, q.start, q.end);
+    let filename = format!("{camera}_{start}_{end}.mp4");
     let mut r = Response::new(body);
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
@@ -545,6 +557,88 @@ async fn export_mp4(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     r
+}
+
+/// `GET /api/recordings/storage`: what the recordings take and how long they last, over
+/// all cameras under the global limits, and per camera under its own.
+#[derive(Debug, Serialize)]
+struct StorageJson {
+    bytes_free: u64,
+    #[serde(flatten)]
+    all: ForecastJson,
+    cameras: std::collections::BTreeMap<String, ForecastJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct ForecastJson {
+    bytes_used: u64,
+    /// Bytes recordings may take under the limits.
+    capacity_bytes: u64,
+    continuous: ContinuousJson,
+    events: EventFootageJson,
+}
+
+#[derive(Debug, Serialize)]
+struct ContinuousJson {
+    /// Days of footage the storage holds at the current rate; null before a segment.
+    days: Option<f64>,
+    /// `age`, `size` or `free_space`: which limit decides.
+    limited_by: &'static str,
+    bytes_per_second: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct EventFootageJson {
+    bytes: u64,
+    /// Days of footage with events the storage holds; null before any.
+    days: Option<f64>,
+}
+
+impl From<&crate::recordings::retention::StorageForecast> for ForecastJson {
+    fn from(f: &crate::recordings::retention::StorageForecast) -> ForecastJson {
+        let c = &f.continuous;
+        ForecastJson {
+            bytes_used: c.bytes_used,
+            capacity_bytes: c.capacity_bytes,
+            continuous: ContinuousJson {
+                days: c.days_of_footage_possible.filter(|d| d.is_finite()),
+                limited_by: match c.limited_by {
+                    store::Reason::Age => "age",
+                    store::Reason::Size => "size",
+                    store::Reason::FreeSpace => "free_space",
+                },
+                bytes_per_second: c.bitrate_bytes_per_sec,
+            },
+            events: EventFootageJson {
+                bytes: f.events.bytes,
+                days: f.events.days_possible.filter(|d| d.is_finite()),
+            },
+        }
+    }
+}
+
+async fn storage_json(State(hub): State<AppState>, _v: Viewer) -> Response {
+    let rec = hub.recordings.clone();
+    let answer = blocking(move || {
+        let all = ForecastJson::from(&rec.forecast()?);
+        let mut cameras = std::collections::BTreeMap::new();
+        for name in rec.camera_names() {
+            cameras.insert(
+                name.to_owned(),
+                ForecastJson::from(&rec.camera_forecast(name)?),
+            );
+        }
+        Ok(StorageJson {
+            bytes_free: rec.fs.free_bytes(rec.root()).unwrap_or(0),
+            all,
+            cameras,
+        })
+    })
+    .await;
+    match answer {
+        Ok(j) => axum::Json(j).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 #[cfg(test)]

@@ -176,6 +176,7 @@ mod tests {
                 }),
                 model: None,
                 wakes: None,
+                alarm: Default::default(),
             }),
             snapshots: None,
             last_frame: None,

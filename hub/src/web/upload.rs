@@ -42,7 +42,7 @@ fn answer(a: Answer, offset: u64, body: impl Serialize) -> Response {
 
 /// Refusal of a request without the camera's agent token.
 #[derive(Debug)]
-struct NoToken;
+pub(super) struct NoToken;
 
 impl IntoResponse for NoToken {
     fn into_response(self) -> Response {
@@ -59,7 +59,7 @@ impl IntoResponse for NoToken {
 }
 
 /// The camera name, if `headers` carry the right token for camera `id`.
-fn authorize(hub: &AppState, id: &str, headers: &HeaderMap) -> Result<String, NoToken> {
+pub(super) fn authorize(hub: &AppState, id: &str, headers: &HeaderMap) -> Result<String, NoToken> {
     let id: u32 = id.parse().map_err(|_| NoToken)?;
     let token = headers
         .get(header::AUTHORIZATION)
@@ -169,6 +169,21 @@ async fn put_segment(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if let Some(waiting) = headers
+        .get(wire::upload::BACKLOG_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        let (h, cam) = (hub.clone(), camera.clone());
+        let threshold = hub.cfg.recordings.backlog_warning;
+        let done = tokio::task::spawn_blocking(move || {
+            crate::health::upload_backlog(&h.events, &cam, waiting, threshold)
+        })
+        .await;
+        if let Ok(Err(e)) = done {
+            tracing::warn!(camera, error = %e, "upload backlog event not stored");
+        }
+    }
     match receive(&hub, camera, name, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

@@ -117,12 +117,12 @@ async fn browser_logs_in_and_sees_live_video() {
         .await
         .unwrap();
     assert_eq!(nopic, serde_json::json!([null, "Offline · no picture yet"]));
-    // This hub has no events: no motion badges, no links to them.
+    // No motion now: no motion badges; each camera links to its events.
     let quiet = b
         .eval("return [[...document.querySelectorAll('.tile .motion')].map(m => m.hidden), document.querySelectorAll('.tile a[href^=\"/events\"]').length]")
         .await
         .unwrap();
-    assert_eq!(quiet, serde_json::json!([[true, true], 0]));
+    assert_eq!(quiet, serde_json::json!([[true, true], 2]));
     // Given an events feed, the indicator follows it: motion, then a person
     // alarm (named), then nothing once both end.
     b.eval("hubEvents.setSource(async () => ({events: [], next_before: null})); return true")
@@ -229,12 +229,27 @@ async fn browser_logs_in_and_sees_live_video() {
         .await
         .unwrap();
     assert_eq!(current, "Status");
-    // Outages of the last day, where the hub reports events.
+    // Outages of the last day: the hub reports events, none yet.
     let outages = b
-        .eval("return document.getElementById('health-events').hidden")
+        .wait_until(
+            "const s = document.getElementById('health-events');
+             return s.hidden ? null : s.querySelector('ol').textContent",
+            Duration::from_secs(20),
+        )
         .await
         .unwrap();
-    assert_eq!(outages, true);
+    assert_eq!(outages, "None.");
+    // The storage forecast: the demo camera's first segment is not finished yet.
+    let storage = b
+        .wait_until(
+            "const s = document.getElementById('storage');
+             return s.hidden ? null : [document.getElementById('storage-continuous').textContent,
+                                       document.getElementById('storage-events').textContent]",
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(storage, serde_json::json!(["No footage yet.", ""]));
     b.eval(
         "const now = Date.now();
          hubEvents.setSource(async (q) => ({events: q.kind && q.kind.includes('health') ? [

@@ -13,6 +13,7 @@ mod camera_server;
 mod check_config;
 mod demo_script;
 mod e2e_agent;
+mod events;
 mod exhaustion;
 mod export_edges;
 mod hls;

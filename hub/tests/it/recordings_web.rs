@@ -243,7 +243,7 @@ async fn pages_api_downloads_and_export() {
     assert_eq!(r.headers()["location"], "/timeline/porch");
 
     // Every page is filled in completely, with the navigation bar marking
-    // its section, and says this hub serves no events API.
+    // its section, and says this hub serves the events API and its live push.
     for (path, section) in [
         ("/live", "Live"),
         ("/live/porch", "Live"),
@@ -262,7 +262,7 @@ async fn pages_api_downloads_and_export() {
         assert_eq!(html.matches("aria-current").count(), 1, "{path}");
         assert!(html.contains(&current), "{path}");
         assert!(
-            html.contains("data-events=\"0\" data-event-stream=\"0\" data-pre-roll-ms=\"5000\""),
+            html.contains("data-events=\"1\" data-event-stream=\"1\" data-pre-roll-ms=\"5000\""),
             "{path}"
         );
     }

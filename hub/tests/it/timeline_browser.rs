@@ -7,7 +7,7 @@
 //! boundary and across the gap, and an events layer fed by fixture events
 //! through the page's events data source (marker positions, colours by
 //! kind, the hover card, click plays from start minus the pre-roll, live
-//! additions). Without an events API nothing asks for one and the console
+//! additions). The hub's events API is asked for the day's events, and the console
 //! stays clean.
 
 use std::time::Duration;
@@ -210,16 +210,18 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
             [C, C + 10_000, "2:35:10 AM – 2:35:20 AM EST · 10 s"]
         ])
     );
-    // No events API on this hub: no lane, no legend, nothing requested.
-    let quiet = b
-        .eval(
-            "return [document.body.dataset.events, document.getElementById('events-lane').hidden,
-                     document.getElementById('legend').hidden,
-                     performance.getEntriesByType('resource').filter(e => e.name.includes('/api/events')).length]",
+    // The hub serves events: the lane and legend are shown and the day's events are
+    // asked for (none yet).
+    let lane = b
+        .wait_until(
+            "const n = performance.getEntriesByType('resource').filter(e => e.name.includes('/api/events?')).length;
+             return n > 0 ? [document.body.dataset.events, document.getElementById('events-lane').hidden,
+                     document.getElementById('legend').hidden, document.querySelectorAll('#events-lane .event').length] : null",
+            WAIT,
         )
         .await
         .unwrap();
-    assert_eq!(quiet, json!(["0", true, true, 0]));
+    assert_eq!(lane, json!(["1", false, false, 0]));
 
     // Nothing plays yet: the player says how to start.
     assert_eq!(
@@ -649,12 +651,12 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
     b.wait_until("return window.eventList && window.eventList.ready", WAIT)
         .await
         .unwrap();
-    // No events API here: a sentence instead of empty filters and lists.
-    let off = b
+    // The hub serves events: filters and the (empty) list, no sentence saying it does not.
+    let on = b
         .eval("return [document.getElementById('unavailable').hidden, document.getElementById('filters').hidden, document.getElementById('events').hidden]")
         .await
         .unwrap();
-    assert_eq!(off, json!([false, true, true]));
+    assert_eq!(on, json!([true, false, false]));
     install_events(&b, &fixture_events()).await;
     b.wait_until(
         "return document.querySelectorAll('#events .event-item').length === 4",

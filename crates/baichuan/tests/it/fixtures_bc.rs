@@ -429,6 +429,21 @@ fn messages_md_xml_parse() {
     );
     let bl = BcXml::parse(&b).unwrap().battery().unwrap();
     assert_eq!(bl[0].voltage_mv, Some(3999));
+    // A camera's motion alarm push (msg 33): status MD on channel 0, no AI type.
+    let b = read(
+        &root,
+        "literals/neolink_docs/messages_md_xml/msg033_camera_AlarmEventList.xml",
+    );
+    let alarms = BcXml::parse(&b).unwrap().alarm_events().unwrap();
+    assert_eq!(alarms.len(), 1);
+    assert_eq!(
+        (
+            alarms[0].channel_id,
+            alarms[0].motion(),
+            alarms[0].ai_labels()
+        ),
+        (Some(0), true, Vec::<String>::new())
+    );
 }
 
 /// The XML literals from neolink's tests.

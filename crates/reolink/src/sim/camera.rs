@@ -48,6 +48,8 @@ pub(crate) struct CameraConn {
     closed: bool,
     /// This session's number, for the shared streaming clock.
     id: u64,
+    /// The client asked for alarm pushes (msg 31).
+    alarms_subscribed: bool,
 }
 
 impl Drop for CameraConn {
@@ -75,6 +77,7 @@ impl CameraConn {
             keepalive_outstanding: None,
             closed: false,
             id: conn_no,
+            alarms_subscribed: false,
         }
     }
 
@@ -248,6 +251,12 @@ impl CameraConn {
                 let b = self.battery();
                 self.encode(&camera::battery_info_reply(&h, &b), out);
             }
+            (MsgId::AlarmSubscribe, _) => {
+                self.shared.stat(|s| s.alarm_subscriptions += 1);
+                self.encode(&camera::status_reply(&h, 200), out);
+                self.alarms_subscribed = true;
+                self.push_alarm(out);
+            }
             (MsgId::KeepAlive, _) => {
                 self.keepalive_outstanding = None;
                 self.shared.stat(|s| s.keepalive_replies += 1);
@@ -262,6 +271,27 @@ impl CameraConn {
                 self.encode(&camera::status_reply(&h, 400), out);
             }
         }
+    }
+
+    /// Pushes msg 33 AlarmEventList with the current alarm state, to a subscribed session.
+    pub(crate) fn push_alarm(&mut self, out: &mut BytesMut) {
+        if !self.logged_in || !self.alarms_subscribed {
+            return;
+        }
+        let (motion, ai) = self.shared.alarm.borrow().clone();
+        let event = baichuan::xml::AlarmEvent {
+            channel_id: Some(0),
+            status: if motion { "MD" } else { "none" }.into(),
+            ai_type: Some(if ai.is_empty() {
+                "none".to_owned()
+            } else {
+                ai.join(",")
+            }),
+            recording: Some(0),
+            timestamp: Some(0),
+        };
+        self.encode(&camera::alarm_event_list_push(&[event]), out);
+        self.shared.stat(|s| s.alarm_pushes += 1);
     }
 
     /// Pushes msg 252 BatteryList.

@@ -4,7 +4,8 @@
 //! It speaks the camera's side of Baichuan over TCP or BcUdp: the login handshake with a
 //! configurable encryption level (none/BCEncrypt, AES, full AES with partially encrypted
 //! media) and real credential checks, DeviceInfo, battery replies and msg 252 pushes (also
-//! on [`SimHandle::set_battery`]), ping replies, and media paced in real time: a replayed
+//! on [`SimHandle::set_battery`]), msg 33 alarm pushes to sessions that subscribed with msg 31
+//! (on [`SimHandle::set_alarm`]), ping replies, and media paced in real time: a replayed
 //! capture (looped, timestamps rewritten to a continuous microsecond clock that wraps 3 s
 //! in) or generated H.264. On UDP it answers discovery by UID (`C2D_C`) and UID lookup
 //! (`C2D_S`), opens each session on its own socket (as real cameras talk from a new port),
@@ -165,6 +166,10 @@ pub struct SimStats {
     pub battery_requests: u64,
     /// Msg 252 pushes sent.
     pub battery_pushes: u64,
+    /// Alarm subscriptions (msg 31) received.
+    pub alarm_subscriptions: u64,
+    /// Msg 33 alarm pushes sent.
+    pub alarm_pushes: u64,
     /// Msg 234 keep-alives sent.
     pub keepalives_sent: u64,
     /// Msg 234 replies received.
@@ -201,6 +206,8 @@ pub(crate) struct Shared {
     stats: Mutex<SimStats>,
     activity: Mutex<Activity>,
     battery: watch::Sender<(u8, bool)>,
+    /// Motion, and the AI classes seen (`people`, `vehicle`, `dog_cat`).
+    alarm: watch::Sender<(bool, Vec<String>)>,
 }
 
 impl Shared {
@@ -264,6 +271,7 @@ impl SimCamera {
             stats: Mutex::new(SimStats::default()),
             activity: Mutex::new(Activity::default()),
             battery,
+            alarm: watch::channel((false, Vec::new())).0,
         });
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -338,6 +346,14 @@ impl SimHandle {
     /// Changes the battery state; logged-in sessions get a msg 252 push.
     pub fn set_battery(&self, percent: u8, charging: bool) {
         self.shared.battery.send_replace((percent, charging));
+    }
+
+    /// Changes the camera's alarm state (motion, AI classes such as `people`); sessions
+    /// that subscribed to alarms (msg 31) get a msg 33 push.
+    pub fn set_alarm(&self, motion: bool, ai: &[&str]) {
+        self.shared
+            .alarm
+            .send_replace((motion, ai.iter().map(|s| (*s).to_owned()).collect()));
     }
 
     /// Stops serving: closes the listener and every connection (as a camera reboot would)

@@ -47,6 +47,7 @@ async fn serve(mut s: TcpStream, shared: Arc<Shared>, stop: CancellationToken, n
     let _open = shared.session_opened();
     let mut cam = CameraConn::new(shared.clone(), n);
     let mut battery_rx = shared.battery.subscribe();
+    let mut alarm_rx = shared.alarm.subscribe();
     let mut push = tokio::time::interval(shared.cfg.battery_push_interval);
     push.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut inb = BytesMut::with_capacity(8192);
@@ -67,6 +68,11 @@ async fn serve(mut s: TcpStream, shared: Arc<Shared>, stop: CancellationToken, n
             r = battery_rx.changed() => {
                 if r.is_ok() {
                     cam.push_battery(&mut out);
+                }
+            }
+            r = alarm_rx.changed() => {
+                if r.is_ok() {
+                    cam.push_alarm(&mut out);
                 }
             }
             _ = stop.cancelled() => break,

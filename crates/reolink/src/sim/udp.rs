@@ -175,6 +175,7 @@ async fn session(
     let mut push = tokio::time::interval(shared.cfg.battery_push_interval);
     push.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut battery_rx = shared.battery.subscribe();
+    let mut alarm_rx = shared.alarm.subscribe();
     let mut buf = vec![0u8; MAX_DATAGRAM_LEN];
     let mut inb = BytesMut::new();
     let mut out = BytesMut::new();
@@ -237,6 +238,11 @@ async fn session(
             r = battery_rx.changed() => {
                 if r.is_ok() {
                     cam.push_battery(&mut out);
+                }
+            }
+            r = alarm_rx.changed() => {
+                if r.is_ok() {
+                    cam.push_alarm(&mut out);
                 }
             }
             _ = done.cancelled() => break,

@@ -409,3 +409,95 @@ fn enforce_on_real_files_with_sim_clock_and_fake_disk() {
     assert!(matches!(err, StoreError::Config(_)), "{err:?}");
     assert!(fs.total_bytes(dir.path()).unwrap() == FREE);
 }
+
+#[test]
+fn marked_footage_keeps_its_own_age_and_goes_last_under_pressure() {
+    let segs = ten(|_| false);
+    // Segments 2, 3 and 7 have events in them.
+    let names: Vec<String> = [2usize, 3, 7]
+        .iter()
+        .map(|&i| segs[i].name.clone())
+        .collect();
+    let marked = |s: &store::SegmentInfo| names.contains(&s.name);
+    let keep = store::Keep {
+        marked: &marked,
+        max_age: Some(Duration::from_secs(3 * 3600)),
+    };
+    let by_name = |d: &[Deletion]| -> Vec<(usize, Reason)> {
+        d.iter()
+            .map(|d| {
+                (
+                    segs.iter().position(|s| s.name == d.name).unwrap(),
+                    d.reason,
+                )
+            })
+            .collect()
+    };
+    // Age: one hour for the rest, three hours for marked footage; two hours later the
+    // unmarked segments go, the marked stay.
+    let policy = RetentionPolicy {
+        max_age: Some(Duration::from_secs(3600)),
+        ..RetentionPolicy::UNLIMITED
+    };
+    let got = store::plan_keeping(&segs, &policy, T0 + 2 * HOUR, u64::MAX, None, &keep);
+    let want: Vec<(usize, Reason)> = [0, 1, 4, 5, 6, 8, 9]
+        .iter()
+        .map(|&i| (i, Reason::Age))
+        .collect();
+    assert_eq!(by_name(&got), want);
+    let got = store::plan_keeping(&segs, &policy, T0 + 4 * HOUR, u64::MAX, None, &keep);
+    assert_eq!(got.len(), 10, "past its own limit, marked footage goes too");
+    // Size: 10 MB held, a 4 MB quota: six segments go, every unmarked one before any
+    // marked, oldest first; the current one (9) is spared.
+    let policy = RetentionPolicy {
+        max_bytes: Some(4_000_000),
+        ..RetentionPolicy::UNLIMITED
+    };
+    let got = store::plan_keeping(
+        &segs,
+        &policy,
+        T0 + HOUR,
+        u64::MAX,
+        Some(&segs[9].name),
+        &keep,
+    );
+    assert_eq!(
+        by_name(&got),
+        [0, 1, 4, 5, 6, 8]
+            .iter()
+            .map(|&i| (i, Reason::Size))
+            .collect::<Vec<_>>()
+    );
+    let policy = RetentionPolicy {
+        max_bytes: Some(2_000_000),
+        ..RetentionPolicy::UNLIMITED
+    };
+    let got = store::plan_keeping(
+        &segs,
+        &policy,
+        T0 + HOUR,
+        u64::MAX,
+        Some(&segs[9].name),
+        &keep,
+    );
+    assert_eq!(
+        by_name(&got),
+        [0, 1, 4, 5, 6, 8, 2, 3]
+            .iter()
+            .map(|&i| (i, Reason::Size))
+            .collect::<Vec<_>>(),
+        "then the oldest marked"
+    );
+    // Plain `plan` is `plan_keeping` with nothing marked.
+    assert_eq!(
+        plan(&segs, &policy, T0 + HOUR, u64::MAX, None),
+        store::plan_keeping(
+            &segs,
+            &policy,
+            T0 + HOUR,
+            u64::MAX,
+            None,
+            &store::Keep::NOTHING
+        )
+    );
+}
