@@ -25,6 +25,10 @@ pub struct Hub {
     pub tls: bool,
     /// Recorded segments: files, index, retention.
     pub recordings: Arc<Recordings>,
+    /// The bearer token `/metrics` accepts (`[metrics] token_file`).
+    pub metrics_token: Option<String>,
+    /// The listener's connections by state.
+    pub connections: Arc<crate::listener::ConnStats>,
 }
 
 impl std::fmt::Debug for Hub {

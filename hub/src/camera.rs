@@ -50,6 +50,8 @@ pub struct Camera {
     pub video: Option<Arc<crate::video::VideoFeed>>,
     /// What its source says besides video (online/offline, battery, alarms).
     pub events: crate::event_feed::EventFeed,
+    /// Viewers, frames out and dropped, retention (read by `/metrics`).
+    pub counters: Arc<crate::counters::CameraCounters>,
     live: watch::Sender<Option<LiveFrame>>,
     seq: AtomicU64,
     stats: Mutex<Stats>,
@@ -103,6 +105,7 @@ impl Camera {
             fallback_image: c.fallback_image.clone(),
             video: kind.video.then(|| Arc::new(crate::video::VideoFeed::new())),
             events: crate::event_feed::EventFeed::default(),
+            counters: Arc::default(),
             live: watch::Sender::new(None),
             seq: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),

@@ -40,6 +40,17 @@ pub struct Limits {
     pub handshake_timeout: Duration,
 }
 
+/// Connections by state, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    /// Open now (every state; websockets included).
+    pub open: AtomicU64,
+    /// Of those, in their TLS handshake.
+    pub tls_handshake: AtomicU64,
+    /// Closed at once because the cap was reached, since start.
+    pub refused: AtomicU64,
+}
+
 /// Serve `app` on `listener` until `shutdown`; then give open connections
 /// `grace` to finish their current request.
 pub async fn serve(
@@ -50,9 +61,22 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) {
+    serve_counted(listener, app, tls, limits, shutdown, grace, Arc::default()).await
+}
+
+/// [`serve`], keeping `stats` up to date.
+pub async fn serve_counted(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: Limits,
+    shutdown: CancellationToken,
+    grace: Duration,
+    stats: Arc<ConnStats>,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let conns = TaskTracker::new();
-    let refused = AtomicU64::new(0);
+    let refused = &stats.refused;
     let mut last_warning: Option<Instant> = None;
     loop {
         let (tcp, peer) = tokio::select! {
@@ -82,19 +106,25 @@ pub async fn serve(
             continue;
         };
         let _ = tcp.set_nodelay(true);
+        stats.open.fetch_add(1, Ordering::Relaxed);
         let io = Counted {
             io: tcp,
             _slot: permit,
+            stats: Arc::clone(&stats),
         };
         let app = app.clone();
         let tls = tls.clone();
         let stop = shutdown.clone();
+        let stats = Arc::clone(&stats);
         conns.spawn(async move {
             match tls {
                 None => connection(io, peer, app, limits, stop, grace).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(io)).await
-                    {
+                    stats.tls_handshake.fetch_add(1, Ordering::Relaxed);
+                    let hs =
+                        tokio::time::timeout(limits.handshake_timeout, acceptor.accept(io)).await;
+                    stats.tls_handshake.fetch_sub(1, Ordering::Relaxed);
+                    match hs {
                         Ok(Ok(s)) => connection(s, peer, app, limits, stop, grace).await,
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -148,6 +178,13 @@ async fn connection<I>(
 struct Counted {
     io: TcpStream,
     _slot: OwnedSemaphorePermit,
+    stats: Arc<ConnStats>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.stats.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl AsyncRead for Counted {

@@ -108,6 +108,20 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         );
     }
     let auth = Auth::new(db, cfg.session_lifetime.as_duration());
+    let metrics_token = match &cfg.metrics.token_file {
+        None => None,
+        Some(p) => {
+            let token = crate::config::read_private_file("metrics.token_file", p)
+                .map_err(anyhow::Error::msg)?;
+            if token.trim().len() < 16 {
+                bail!(
+                    "metrics.token_file {}: the token must be at least 16 characters",
+                    p.display()
+                );
+            }
+            Some(token.trim().to_owned())
+        }
+    };
     Ok(Arc::new(Hub {
         cfg,
         cameras,
@@ -116,6 +130,8 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         shutdown,
         tls: cfg_tls,
         recordings: Arc::new(recordings),
+        metrics_token,
+        connections: Arc::default(),
     }))
 }
 
@@ -164,13 +180,14 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
         Some(t) => Some(crate::listener::tls_acceptor(&t.cert, &t.key)?),
     };
     let limits = hub.cfg.connections.limits();
-    let server = tokio::spawn(crate::listener::serve(
+    let server = tokio::spawn(crate::listener::serve_counted(
         listener,
         app,
         tls,
         limits,
         hub.shutdown.clone(),
         SHUTDOWN_GRACE,
+        Arc::clone(&hub.connections),
     ));
     hub.shutdown.cancelled().await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);

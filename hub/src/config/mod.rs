@@ -7,6 +7,7 @@
 //! dialect the agent's file speaks too); secrets live in files of their own, never in
 //! this file.
 
+pub mod ops;
 pub mod recordings;
 pub mod source;
 
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use units::{ByteSize, Dur, Retention};
 
+pub use ops::MetricsConfig;
 pub use recordings::RecordingsConfig;
 pub use source::{
     DemoSettings, ReolinkSettings, ReolinkStream, ReolinkTransport, RtspSettings, SourceConfig,
@@ -66,6 +68,9 @@ pub struct Config {
     /// Bounds on connections (`[connections]`).
     #[serde(default)]
     pub connections: ConnectionsConfig,
+    /// Who may scrape `/metrics` (`[metrics]`).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// Bounds on connections, so idle or half-open ones cannot starve others
@@ -219,6 +224,9 @@ impl Config {
         if let Some(p) = self.secret_file.as_mut() {
             fix(p);
         }
+        if let Some(p) = self.metrics.token_file.as_mut() {
+            fix(p);
+        }
         for c in &mut self.cameras {
             if let Some(p) = c.fallback_image.as_mut() {
                 fix(p);
@@ -321,6 +329,25 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A secret kept in a file of its own (`key` names it in errors): refused if group or
+/// others can read it; the text without its trailing line break.
+pub fn read_private_file(key: &str, path: &Path) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{key} {}: readable by group or others (mode {:o}); run `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        ));
+    }
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// Camera names appear in URLs; keep them to a safe alphabet.

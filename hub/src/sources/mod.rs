@@ -24,24 +24,10 @@ use crate::config::{CameraConfig, SourceConfig};
 /// The password of a bridged camera: read from `file` (refused if group or
 /// others can read it), else the inline one, else empty.
 pub fn read_password(file: Option<&Path>, inline: Option<&str>) -> Result<String, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let Some(path) = file else {
-        return Ok(inline.unwrap_or_default().to_owned());
-    };
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("password_file {}: {e}", path.display()))?;
-    let mode = meta.permissions().mode();
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "password_file {}: readable by group or others (mode {:o}); run `chmod 600 {}`",
-            path.display(),
-            mode & 0o777,
-            path.display()
-        ));
+    match file {
+        Some(path) => crate::config::read_private_file("password_file", path),
+        None => Ok(inline.unwrap_or_default().to_owned()),
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("password_file {}: {e}", path.display()))?;
-    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// Starts every hub-side source of `cameras`: the demo pattern, the bridges, and for the

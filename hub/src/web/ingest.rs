@@ -16,6 +16,7 @@ use super::ws::{
     GOING_AWAY, HELLO_TIMEOUT, IDLE_TIMEOUT, NORMAL, POLICY_VIOLATION, foreign_origin, send_close,
 };
 use crate::camera::{Camera, now_ms};
+use crate::counters::DropReason;
 
 pub async fn upgrade(
     State(hub): State<AppState>,
@@ -195,6 +196,7 @@ async fn stream_frames(
                         cam.publish(jpeg);
                     } else {
                         cam.frames_rejected.fetch_add(1, Ordering::Relaxed);
+                        cam.counters.drop_frames(DropReason::Rejected, 1);
                         tracing::debug!(
                             len = jpeg.len(),
                             "frame without a JPEG start marker skipped"

@@ -5,6 +5,7 @@
 
 mod ingest;
 mod live;
+mod metrics;
 mod mjpeg;
 mod pages;
 mod proxy_api;
@@ -97,6 +98,9 @@ pub enum Access {
     AgentToken,
     /// The seed viewer websocket: a session, or an API token in its hello.
     ViewerToken,
+    /// Prometheus: the `[metrics]` bearer token or a user's credentials; others get 401
+    /// with a Basic challenge, even with anonymous viewing on.
+    Metrics,
 }
 
 /// One entry of the route table: a path, its methods and who may use them.
@@ -206,6 +210,8 @@ pub fn routes() -> Vec<Route> {
     v.extend(recordings::routes());
     // Agents' segment uploads.
     v.extend(upload::routes());
+    // Prometheus metrics.
+    v.extend(metrics::routes());
     v
 }
 

@@ -12,6 +12,7 @@ mod exhaustion;
 mod hls;
 mod http_api;
 mod hub_faults;
+mod metrics;
 mod mse;
 mod outage;
 mod phone_browser;

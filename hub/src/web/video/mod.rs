@@ -26,6 +26,7 @@ use super::status::CameraJson;
 use super::ws::{GOING_AWAY, INTERNAL_ERROR, foreign_origin, send_close};
 use super::{Access, AppState, Route, Viewer, message};
 use crate::camera::Camera;
+use crate::counters::{DropReason, ViewerGuard, ViewerKind};
 use crate::video::VideoFeed;
 use mse::{LiveMuxer, Out};
 
@@ -99,8 +100,12 @@ async fn live_ws(
         Ok(f) => f,
         Err(r) => return *r,
     };
-    ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| run_live(hub, feed, name, socket))
+    let Some(counters) = hub.cameras.by_name(&name).map(|c| Arc::clone(&c.counters)) else {
+        return message(StatusCode::NOT_FOUND, format!("No camera {name}"));
+    };
+    ws.max_message_size(64 * 1024).on_upgrade(move |socket| {
+        run_live(hub, feed, name, counters.viewer(ViewerKind::Mse), socket)
+    })
 }
 
 async fn send(socket: &mut WebSocket, out: Out) -> bool {
@@ -118,7 +123,13 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
     send_close(&mut socket, code, reason).await;
 }
 
-async fn run_live(hub: AppState, feed: Arc<VideoFeed>, name: String, mut socket: WebSocket) {
+async fn run_live(
+    hub: AppState,
+    feed: Arc<VideoFeed>,
+    name: String,
+    viewer: ViewerGuard,
+    mut socket: WebSocket,
+) {
     let (snap, mut rx) = feed.subscribe();
     let mut mux = LiveMuxer::new();
     let first = match mux.start(&snap) {
@@ -148,6 +159,7 @@ async fn run_live(hub: AppState, feed: Arc<VideoFeed>, name: String, mut socket:
                     },
                     Err(RecvError::Lagged(n)) => {
                         tracing::debug!(camera = %name, missed = n, "live viewer lagged; skipping to the next key frame");
+                        viewer.dropped(DropReason::ViewerLag, n);
                         mux.lagged();
                         continue;
                     }
@@ -158,6 +170,7 @@ async fn run_live(hub: AppState, feed: Arc<VideoFeed>, name: String, mut socket:
                         return;
                     }
                 }
+                viewer.sent();
             }
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
