@@ -29,6 +29,8 @@ pub struct Hub {
     pub metrics_token: Option<String>,
     /// The listener's connections by state.
     pub connections: Arc<crate::listener::ConnStats>,
+    /// The MQTT publisher's state (`[mqtt]`).
+    pub mqtt: Arc<crate::counters::MqttStats>,
 }
 
 impl std::fmt::Debug for Hub {

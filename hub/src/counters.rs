@@ -1,6 +1,6 @@
 //! Per-camera counters the hub's parts bump as they work and `/metrics` reads
 //! (`crate::metrics`): live viewers open by kind (a guard held for a view's lifetime),
-//! frames sent to them, frames dropped by reason. Plain atomics: counting never takes a lock or waits.
+//! frames sent to them, frames dropped by reason; and the MQTT publisher's state. Plain atomics: counting never takes a lock or waits.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -97,6 +97,21 @@ impl CameraCounters {
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.dropped[reason as usize].load(Ordering::Relaxed)
     }
+}
+
+/// The MQTT publisher's state (all zero without `[mqtt]`).
+#[derive(Debug, Default)]
+pub struct MqttStats {
+    /// 1 while connected to the broker.
+    pub connected: AtomicU64,
+    /// Messages waiting in the outbox.
+    pub queued: AtomicU64,
+    /// Messages dropped from a full outbox (the oldest first).
+    pub dropped: AtomicU64,
+    /// Messages handed to the broker connection.
+    pub published: AtomicU64,
+    /// Connections to the broker made (the first and every reconnect).
+    pub connects: AtomicU64,
 }
 
 /// An open live view; counts its frames, and closes the count when dropped.

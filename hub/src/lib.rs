@@ -13,6 +13,7 @@ pub mod event_log;
 pub mod import;
 pub mod listener;
 pub mod metrics;
+pub mod mqtt;
 pub mod rate;
 pub mod recordings;
 pub mod server;

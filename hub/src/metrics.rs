@@ -14,7 +14,9 @@
 //! `camera_segments_stored`, `camera_stored_bytes`,
 //! `camera_retention_deleted_segments_total`, `camera_retention_deleted_bytes_total`,
 //! `camera_events_total{kind}`; `process_resident_memory_bytes`, `process_open_fds`,
-//! `process_max_fds`, `hub_connections{state}`, `hub_connections_refused_total`.
+//! `process_max_fds`, `hub_connections{state}`, `hub_connections_refused_total`; with
+//! `[mqtt]`: `mqtt_connected`, `mqtt_queued_messages`, `mqtt_dropped_messages_total`,
+//! `mqtt_published_messages_total`, `mqtt_connects_total`.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -346,6 +348,49 @@ fn process(hub: &Hub, snap: &mut Snapshot) {
         int(open.saturating_sub(handshake)),
     );
     snap.add(f);
+    if hub.cfg.mqtt.is_some() {
+        let m = &hub.mqtt;
+        for (name, help, counter, v) in [
+            (
+                "mqtt_connected",
+                "1 while connected to the MQTT broker",
+                false,
+                &m.connected,
+            ),
+            (
+                "mqtt_queued_messages",
+                "MQTT messages waiting for the broker",
+                false,
+                &m.queued,
+            ),
+            (
+                "mqtt_dropped_messages_total",
+                "MQTT messages dropped from a full queue (oldest first)",
+                true,
+                &m.dropped,
+            ),
+            (
+                "mqtt_published_messages_total",
+                "MQTT messages handed to the broker connection",
+                true,
+                &m.published,
+            ),
+            (
+                "mqtt_connects_total",
+                "Connections to the MQTT broker made",
+                true,
+                &m.connects,
+            ),
+        ] {
+            let mut f = if counter {
+                Family::counter(name, help)
+            } else {
+                Family::gauge(name, help)
+            };
+            f.push(Vec::new(), int(v.load(Ordering::Relaxed)));
+            snap.add(f);
+        }
+    }
     let mut f = Family::counter(
         "hub_connections_refused_total",
         "Connections closed at once because the connection cap was reached",

@@ -132,6 +132,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         recordings: Arc::new(recordings),
         metrics_token,
         connections: Arc::default(),
+        mqtt: Arc::default(),
     }))
 }
 
@@ -160,6 +161,8 @@ pub fn fd_limit() -> Option<u64> {
 /// Run the hub on `listener` until `shutdown` is cancelled.
 pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
+    // First: a configuration it cannot use stops the hub before anything else starts.
+    crate::mqtt::spawn(&hub, &tracker, &hub.shutdown)?;
     crate::sources::spawn_all(&hub.cfg.cameras, &hub.cameras, &tracker, &hub.shutdown);
     crate::recordings::spawn_all(&hub.recordings, &hub.cameras, &tracker, &hub.shutdown);
     crate::event_log::spawn(&hub.cameras, &tracker, &hub.shutdown);

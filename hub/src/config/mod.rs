@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use units::{ByteSize, Dur, Retention};
 
-pub use ops::MetricsConfig;
+pub use ops::{MetricsConfig, MqttConfig, MqttTls};
 pub use recordings::RecordingsConfig;
 pub use source::{
     DemoSettings, ReolinkSettings, ReolinkStream, ReolinkTransport, RtspSettings, SourceConfig,
@@ -71,6 +71,9 @@ pub struct Config {
     /// Who may scrape `/metrics` (`[metrics]`).
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Home Assistant over MQTT (`[mqtt]`; off without it).
+    #[serde(default)]
+    pub mqtt: Option<MqttConfig>,
 }
 
 /// Bounds on connections, so idle or half-open ones cannot starve others
@@ -227,6 +230,14 @@ impl Config {
         if let Some(p) = self.metrics.token_file.as_mut() {
             fix(p);
         }
+        if let Some(m) = self.mqtt.as_mut() {
+            if let Some(p) = m.password_file.as_mut() {
+                fix(p);
+            }
+            if let Some(t) = m.tls.as_mut() {
+                fix(&mut t.ca_file);
+            }
+        }
         for c in &mut self.cameras {
             if let Some(p) = c.fallback_image.as_mut() {
                 fix(p);
@@ -326,6 +337,9 @@ impl Config {
         }
         if let Err((k, reason)) = recordings::validate(&self.recordings, &self.retention) {
             return Err(invalid(k, reason));
+        }
+        if let Some(Err((k, reason))) = self.mqtt.as_ref().map(MqttConfig::validate) {
+            return Err(invalid(format!("mqtt.{k}"), reason));
         }
         Ok(())
     }

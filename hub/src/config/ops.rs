@@ -1,4 +1,5 @@
-//! Keys for operating the hub from outside: `[metrics]` (who may scrape `/metrics`).
+//! Keys for operating the hub from outside: `[metrics]` (who may scrape `/metrics`) and
+//! `[mqtt]` (Home Assistant over an MQTT broker).
 
 use std::path::PathBuf;
 
@@ -14,4 +15,171 @@ pub struct MetricsConfig {
     /// group or others; at least 16 characters.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+}
+
+/// `[mqtt]`: the broker the hub publishes Home Assistant discovery, states, events and
+/// snapshots to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// The broker's host name or address.
+    pub host: String,
+    /// The broker's port (default 1883, 8883 with `[mqtt.tls]`).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Connect over TLS (`[mqtt.tls]`).
+    #[serde(default)]
+    pub tls: Option<MqttTls>,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// File holding the password; must not be readable by group or others.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The hub's topics start with this (`PREFIX/status`, `PREFIX/CAMERA/motion`, ...).
+    #[serde(default = "default_topic_prefix")]
+    pub topic_prefix: String,
+    /// Home Assistant's discovery prefix.
+    #[serde(default = "default_discovery_prefix")]
+    pub discovery_prefix: String,
+    /// The MQTT client id; also the start of every entity's unique id.
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    /// Least time between two snapshots of a camera while its motion lasts.
+    #[serde(default = "default_snapshot_interval")]
+    pub snapshot_interval: units::Dur,
+    /// Messages held while the broker is slow or away; past it the oldest is dropped.
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+    /// MQTT keep-alive; the broker publishes the hub's last will after 1.5 times this
+    /// without a word (at once when the connection drops).
+    #[serde(default = "default_keep_alive")]
+    pub keep_alive: units::Dur,
+}
+
+/// `[mqtt.tls]`: the certificate authorities the broker's certificate must chain to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttTls {
+    /// PEM bundle (default: Debian's system bundle).
+    #[serde(default = "default_ca_file")]
+    pub ca_file: PathBuf,
+}
+
+fn default_topic_prefix() -> String {
+    "camera-hub".into()
+}
+fn default_discovery_prefix() -> String {
+    "homeassistant".into()
+}
+fn default_client_id() -> String {
+    "camera-hub".into()
+}
+fn default_snapshot_interval() -> units::Dur {
+    units::Dur::from_secs(1)
+}
+fn default_queue() -> usize {
+    256
+}
+fn default_keep_alive() -> units::Dur {
+    units::Dur::from_secs(30)
+}
+fn default_ca_file() -> PathBuf {
+    PathBuf::from("/etc/ssl/certs/ca-certificates.crt")
+}
+
+impl MqttConfig {
+    pub fn port(&self) -> u16 {
+        self.port
+            .unwrap_or(if self.tls.is_some() { 8883 } else { 1883 })
+    }
+
+    /// The problem with these values, as (key, reason).
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let topic_ok = |t: &str| {
+            !t.is_empty()
+                && t.len() <= 128
+                && !t.starts_with('/')
+                && !t.ends_with('/')
+                && !t.contains(['+', '#', '\0'])
+        };
+        if self.host.trim().is_empty() {
+            return Err(("host", "must not be empty".into()));
+        }
+        if !topic_ok(&self.topic_prefix) {
+            return Err((
+                "topic_prefix",
+                "1-128 characters, no '+', '#', or leading/trailing '/'".into(),
+            ));
+        }
+        if !topic_ok(&self.discovery_prefix) {
+            return Err((
+                "discovery_prefix",
+                "1-128 characters, no '+', '#', or leading/trailing '/'".into(),
+            ));
+        }
+        if self.client_id.is_empty()
+            || self.client_id.len() > 64
+            || !self
+                .client_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err((
+                "client_id",
+                "1-64 characters of letters, digits, '-' and '_'".into(),
+            ));
+        }
+        if self.queue == 0 || self.queue > 100_000 {
+            return Err(("queue", "between 1 and 100000 messages".into()));
+        }
+        if self.snapshot_interval.is_zero() {
+            return Err(("snapshot_interval", "must be above 0".into()));
+        }
+        if self.keep_alive.as_secs() < 5 || self.keep_alive.as_secs() > 3600 {
+            return Err(("keep_alive", "between 5s and 1h".into()));
+        }
+        if self.password_file.is_some() && self.username.is_none() {
+            return Err(("password_file", "needs a username".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn err(mqtt: &str) -> String {
+        let text = format!("data_dir = \"d\"\n[mqtt]\nhost = \"broker\"\n{mqtt}\n");
+        match Config::parse(&text, Path::new("hub.toml")) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_mqtt_keys_are_named() {
+        assert_eq!(err(""), "");
+        for (line, key) in [
+            ("client_id = \"a b\"", "mqtt.client_id"),
+            ("topic_prefix = \"a/#\"", "mqtt.topic_prefix"),
+            ("discovery_prefix = \"/ha\"", "mqtt.discovery_prefix"),
+            ("queue = 0", "mqtt.queue"),
+            ("snapshot_interval = \"0s\"", "mqtt.snapshot_interval"),
+            ("keep_alive = \"1s\"", "mqtt.keep_alive"),
+            ("password_file = \"p\"", "mqtt.password_file"),
+        ] {
+            let e = err(line);
+            assert!(e.contains(key), "{line}: {e}");
+        }
+        assert!(err("colour = \"red\"").contains("unknown field"));
+        let cfg = Config::parse(
+            "data_dir = \"d\"\n[mqtt]\nhost = \"b\"\n[mqtt.tls]\n",
+            Path::new("hub.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.mqtt.unwrap().port(), 8883);
+    }
 }

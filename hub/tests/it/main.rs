@@ -13,6 +13,7 @@ mod hls;
 mod http_api;
 mod hub_faults;
 mod metrics;
+mod mqtt;
 mod mse;
 mod outage;
 mod phone_browser;
