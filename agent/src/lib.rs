@@ -11,6 +11,7 @@
 pub mod backoff;
 pub mod cmds;
 pub mod config;
+pub mod health;
 pub mod queue;
 pub mod record;
 pub mod source;

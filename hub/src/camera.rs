@@ -52,6 +52,8 @@ pub struct Camera {
     pub events: crate::event_feed::EventFeed,
     /// Viewers, frames out and dropped, retention (read by `/metrics`).
     pub counters: Arc<crate::counters::CameraCounters>,
+    /// Its agent's latest health report and the health problems active now.
+    pub agent_health: crate::health::slot::HealthSlot,
     live: watch::Sender<Option<LiveFrame>>,
     seq: AtomicU64,
     stats: Mutex<Stats>,
@@ -90,6 +92,10 @@ pub struct CameraStatus {
     pub viewers: usize,
     /// Encoded video and its source's state (cameras with a video feed).
     pub video: Option<crate::video::VideoStatus>,
+    /// The agent's latest health report (agent cameras that sent one).
+    pub agent: Option<crate::health::slot::AgentReport>,
+    /// Health problems active now (`crate::health::monitor`).
+    pub problems: Vec<&'static str>,
 }
 
 static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -106,6 +112,7 @@ impl Camera {
             video: kind.video.then(|| Arc::new(crate::video::VideoFeed::new())),
             events: crate::event_feed::EventFeed::default(),
             counters: Arc::default(),
+            agent_health: Default::default(),
             live: watch::Sender::new(None),
             seq: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
@@ -200,6 +207,8 @@ impl Camera {
             frames_total: self.frames_total.load(Ordering::Relaxed),
             viewers: self.live.receiver_count(),
             video,
+            agent: self.agent_health.latest(),
+            problems: self.agent_health.problems(),
         }
     }
 }

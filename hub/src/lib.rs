@@ -10,6 +10,7 @@ pub mod counters;
 pub mod db;
 pub mod event_feed;
 pub mod event_log;
+pub mod health;
 pub mod import;
 pub mod listener;
 pub mod metrics;

@@ -13,7 +13,11 @@
 //! `camera_last_segment_age_seconds` (since the newest segment was stored),
 //! `camera_segments_stored`, `camera_stored_bytes`,
 //! `camera_retention_deleted_segments_total`, `camera_retention_deleted_bytes_total`,
-//! `camera_events_total{kind}`; `process_resident_memory_bytes`, `process_open_fds`,
+//! `camera_events_total{kind}`, `camera_health_problem{code}`; from agents' health reports
+//! `agent_cpu_temperature_celsius`, `agent_under_voltage`, `agent_throttled`, `agent_load1`,
+//! `agent_disk_free_bytes`, `agent_upload_backlog_segments`, `agent_upload_backlog_bytes`,
+//! `agent_uptime_seconds`, `agent_report_age_seconds`, `agent_info{version}`;
+//! `process_resident_memory_bytes`, `process_open_fds`,
 //! `process_max_fds`, `hub_connections{state}`, `hub_connections_refused_total`; with
 //! `[mqtt]`: `mqtt_connected`, `mqtt_queued_messages`, `mqtt_dropped_messages_total`,
 //! `mqtt_published_messages_total`, `mqtt_connects_total`.
@@ -147,14 +151,17 @@ fn int(v: u64) -> Value {
 
 /// What the recordings index holds for one camera.
 #[derive(Debug, Default, Clone, Copy)]
-struct Stored {
-    segments: u64,
-    bytes: u64,
-    newest_end_ms: Option<i64>,
-    newest_indexed_ms: Option<i64>,
+pub struct Stored {
+    pub segments: u64,
+    pub bytes: u64,
+    /// The end of the newest segment (unix ms).
+    pub newest_end_ms: Option<i64>,
+    /// When the newest segment was stored (unix ms).
+    pub newest_indexed_ms: Option<i64>,
 }
 
-async fn stored(hub: &Hub) -> HashMap<String, Stored> {
+/// What the recordings index holds, by camera.
+pub async fn stored(hub: &Hub) -> HashMap<String, Stored> {
     let r = hub
         .recordings
         .db
@@ -236,6 +243,38 @@ pub async fn collect(hub: &Hub) -> Snapshot {
         "Bytes deleted by retention",
     );
     let mut events = Family::counter("camera_events_total", "Source events, by kind");
+    let mut problems = Family::gauge(
+        "camera_health_problem",
+        "1 while a health problem is active, by code",
+    );
+    let mut a_temp = Family::gauge("agent_cpu_temperature_celsius", "The Pi's SoC temperature");
+    let mut a_uv = Family::gauge(
+        "agent_under_voltage",
+        "1 while the Pi reports under-voltage",
+    );
+    let mut a_thr = Family::gauge(
+        "agent_throttled",
+        "1 while the Pi is throttled or frequency-capped",
+    );
+    let mut a_load = Family::gauge("agent_load1", "The Pi's 1-minute load average");
+    let mut a_free = Family::gauge(
+        "agent_disk_free_bytes",
+        "Free bytes on the Pi's recordings disk",
+    );
+    let mut a_backlog = Family::gauge(
+        "agent_upload_backlog_segments",
+        "Segments recorded on the Pi and not yet on the hub",
+    );
+    let mut a_backlog_bytes = Family::gauge(
+        "agent_upload_backlog_bytes",
+        "Bytes recorded on the Pi and not yet on the hub",
+    );
+    let mut a_uptime = Family::gauge("agent_uptime_seconds", "Seconds since the agent started");
+    let mut a_age = Family::gauge(
+        "agent_report_age_seconds",
+        "Seconds since the agent's latest health report",
+    );
+    let mut a_info = Family::gauge("agent_info", "The agent's version (value 1)");
 
     for c in hub.cameras.iter() {
         let l = cam(&c.name);
@@ -290,6 +329,43 @@ pub async fn collect(hub: &Hub) -> Snapshot {
         for (kind, n) in c.events.counts() {
             events.push(with(l.clone(), "kind", kind), int(n));
         }
+        for code in crate::health::monitor::CODES {
+            problems.push(
+                with(l.clone(), "code", code),
+                Value::Int(i64::from(st.problems.contains(&code))),
+            );
+        }
+        if let Some(r) = &st.agent {
+            let h = &r.health;
+            if let Some(t) = h.cpu_temp_c {
+                a_temp.push(l.clone(), Value::Float(t));
+            }
+            if let Some(t) = h.throttled {
+                a_uv.push(l.clone(), Value::Int(i64::from(t.under_voltage)));
+                a_thr.push(
+                    l.clone(),
+                    Value::Int(i64::from(t.throttled || t.frequency_capped)),
+                );
+            }
+            if let Some(load) = h.load {
+                a_load.push(l.clone(), Value::Float(load[0]));
+            }
+            if let Some(f) = h.disk_free_bytes {
+                a_free.push(l.clone(), int(f));
+            }
+            if let Some(b) = h.upload_backlog_segments {
+                a_backlog.push(l.clone(), int(b));
+            }
+            if let Some(b) = h.upload_backlog_bytes {
+                a_backlog_bytes.push(l.clone(), int(b));
+            }
+            a_uptime.push(l.clone(), int(h.uptime_s));
+            a_age.push(
+                l.clone(),
+                Value::Float((now_ms - r.received_ms) as f64 / 1000.0),
+            );
+            a_info.push(with(l.clone(), "version", &h.version), Value::Int(1));
+        }
     }
 
     let mut snap = Snapshot::default();
@@ -311,6 +387,17 @@ pub async fn collect(hub: &Hub) -> Snapshot {
         ret_segments,
         ret_bytes,
         events,
+        problems,
+        a_temp,
+        a_uv,
+        a_thr,
+        a_load,
+        a_free,
+        a_backlog,
+        a_backlog_bytes,
+        a_uptime,
+        a_age,
+        a_info,
     ] {
         snap.add(f);
     }

@@ -166,6 +166,7 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     crate::sources::spawn_all(&hub.cfg.cameras, &hub.cameras, &tracker, &hub.shutdown);
     crate::recordings::spawn_all(&hub.recordings, &hub.cameras, &tracker, &hub.shutdown);
     crate::event_log::spawn(&hub.cameras, &tracker, &hub.shutdown);
+    crate::health::monitor::spawn(hub.clone(), &tracker, &hub.shutdown);
     let app = web::router(web::WebState::start(hub.clone(), &tracker));
     let addr = listener.local_addr()?;
     tracing::info!(

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use units::{ByteSize, Dur, Retention};
 
-pub use ops::{MetricsConfig, MqttConfig, MqttTls};
+pub use ops::{HealthConfig, MetricsConfig, MqttConfig, MqttTls};
 pub use recordings::RecordingsConfig;
 pub use source::{
     DemoSettings, ReolinkSettings, ReolinkStream, ReolinkTransport, RtspSettings, SourceConfig,
@@ -74,6 +74,9 @@ pub struct Config {
     /// Home Assistant over MQTT (`[mqtt]`; off without it).
     #[serde(default)]
     pub mqtt: Option<MqttConfig>,
+    /// When health readings become events (`[health]`).
+    #[serde(default)]
+    pub health: HealthConfig,
 }
 
 /// Bounds on connections, so idle or half-open ones cannot starve others
@@ -337,6 +340,13 @@ impl Config {
         }
         if let Err((k, reason)) = recordings::validate(&self.recordings, &self.retention) {
             return Err(invalid(k, reason));
+        }
+        let h = &self.health;
+        if h.check_interval.is_zero() || h.offline_after.is_zero() || h.disk_forecast_days == 0 {
+            return Err(invalid(
+                "health".into(),
+                "check_interval, offline_after and disk_forecast_days must be above 0".into(),
+            ));
         }
         if let Some(Err((k, reason))) = self.mqtt.as_ref().map(MqttConfig::validate) {
             return Err(invalid(format!("mqtt.{k}"), reason));

@@ -1,5 +1,5 @@
 //! Keys for operating the hub from outside: `[metrics]` (who may scrape `/metrics`) and
-//! `[mqtt]` (Home Assistant over an MQTT broker).
+//! `[mqtt]` (Home Assistant over an MQTT broker) and `[health]` (when health events fire).
 
 use std::path::PathBuf;
 
@@ -15,6 +15,41 @@ pub struct MetricsConfig {
     /// group or others; at least 16 characters.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+}
+
+/// `[health]`: when readings and silences become health events (`crate::health`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Time between two checks.
+    #[serde(default = "default_check_interval")]
+    pub check_interval: units::Dur,
+    /// A camera silent this long is a health problem (`offline`).
+    #[serde(default = "default_health_offline")]
+    pub offline_after: units::Dur,
+    /// An agent's disk forecast to fill within this many days is a problem.
+    #[serde(default = "default_forecast_days")]
+    pub disk_forecast_days: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            check_interval: default_check_interval(),
+            offline_after: default_health_offline(),
+            disk_forecast_days: default_forecast_days(),
+        }
+    }
+}
+
+fn default_check_interval() -> units::Dur {
+    units::Dur::from_secs(10)
+}
+fn default_health_offline() -> units::Dur {
+    units::Dur::from_secs(300)
+}
+fn default_forecast_days() -> u32 {
+    7
 }
 
 /// `[mqtt]`: the broker the hub publishes Home Assistant discovery, states, events and

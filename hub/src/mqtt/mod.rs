@@ -143,6 +143,16 @@ impl Shared {
                 s.online = Some(false);
                 Some(("online".to_owned(), "OFF".to_owned()))
             }
+            What::Health { code, active, .. } => {
+                if code
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                {
+                    Some((format!("health_{code}"), Self::on_off(*active).to_owned()))
+                } else {
+                    None
+                }
+            }
             What::AuthFailed => None,
         };
         drop(s);

@@ -3,6 +3,7 @@
 //! the cross-site checks. Handlers live in the submodules, grouped by the API family they
 //! keep compatible; their JSON types are theirs, separate from the domain types.
 
+mod agent_status;
 mod ingest;
 mod live;
 mod metrics;
@@ -212,6 +213,8 @@ pub fn routes() -> Vec<Route> {
     v.extend(upload::routes());
     // Prometheus metrics.
     v.extend(metrics::routes());
+    // Agents' health reports.
+    v.extend(agent_status::routes());
     v
 }
 

@@ -42,7 +42,7 @@ fn answer(a: Answer, offset: u64, body: impl Serialize) -> Response {
 
 /// Refusal of a request without the camera's agent token.
 #[derive(Debug)]
-struct NoToken;
+pub(super) struct NoToken;
 
 impl IntoResponse for NoToken {
     fn into_response(self) -> Response {
@@ -59,7 +59,7 @@ impl IntoResponse for NoToken {
 }
 
 /// The camera name, if `headers` carry the right token for camera `id`.
-fn authorize(hub: &AppState, id: &str, headers: &HeaderMap) -> Result<String, NoToken> {
+pub(super) fn authorize(hub: &AppState, id: &str, headers: &HeaderMap) -> Result<String, NoToken> {
     let id: u32 = id.parse().map_err(|_| NoToken)?;
     let token = headers
         .get(header::AUTHORIZATION)
@@ -75,7 +75,7 @@ fn authorize(hub: &AppState, id: &str, headers: &HeaderMap) -> Result<String, No
         return Err(NoToken);
     };
     if !wire::verify_token(token_scheme, &hub.secret, id, token) {
-        tracing::warn!(camera = id, "upload with a bad agent token refused");
+        tracing::warn!(camera = id, "request with a bad agent token refused");
         return Err(NoToken);
     }
     Ok(cam.name.clone())

@@ -5,6 +5,7 @@ mod common;
 mod recordings_support;
 mod rtsp_support;
 
+mod agent_health;
 mod browser_live;
 mod camera_faults;
 mod e2e_agent;

@@ -1,0 +1,7 @@
+//! Camera health: what an agent reports about its Pi ([`slot`], kept on each camera) and
+//! the checks that turn readings into health events on the camera's event feed
+//! ([`monitor`]: under-voltage, throttling, a recording that stopped, a camera offline
+//! too long, a disk about to fill), so they reach MQTT and every other consumer.
+
+pub mod monitor;
+pub mod slot;
