@@ -31,6 +31,8 @@ pub struct Hub {
     pub connections: Arc<crate::listener::ConnStats>,
     /// The MQTT publisher's state (`[mqtt]`).
     pub mqtt: Arc<crate::counters::MqttStats>,
+    /// Each `[[webhook]]`'s counters, in configuration order.
+    pub webhooks: Vec<Arc<crate::webhooks::WebhookStats>>,
 }
 
 impl std::fmt::Debug for Hub {

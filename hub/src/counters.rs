@@ -99,15 +99,22 @@ impl CameraCounters {
     }
 }
 
+/// An outbox's counters (`crate::outbox`).
+#[derive(Debug, Default)]
+pub struct QueueStats {
+    /// Items waiting now.
+    pub queued: AtomicU64,
+    /// Items dropped from a full queue (the oldest first).
+    pub dropped: AtomicU64,
+}
+
 /// The MQTT publisher's state (all zero without `[mqtt]`).
 #[derive(Debug, Default)]
 pub struct MqttStats {
     /// 1 while connected to the broker.
     pub connected: AtomicU64,
-    /// Messages waiting in the outbox.
-    pub queued: AtomicU64,
-    /// Messages dropped from a full outbox (the oldest first).
-    pub dropped: AtomicU64,
+    /// Its outbox.
+    pub queue: Arc<QueueStats>,
     /// Messages handed to the broker connection.
     pub published: AtomicU64,
     /// Connections to the broker made (the first and every reconnect).

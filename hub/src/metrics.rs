@@ -20,7 +20,9 @@
 //! `process_resident_memory_bytes`, `process_open_fds`,
 //! `process_max_fds`, `hub_connections{state}`, `hub_connections_refused_total`; with
 //! `[mqtt]`: `mqtt_connected`, `mqtt_queued_messages`, `mqtt_dropped_messages_total`,
-//! `mqtt_published_messages_total`, `mqtt_connects_total`.
+//! `mqtt_published_messages_total`, `mqtt_connects_total`; with `[[webhook]]` (label
+//! `webhook`, its index): `webhook_delivered_total`, `webhook_failed_attempts_total`,
+//! `webhook_given_up_total`, `webhook_dropped_total`, `webhook_queued`.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -448,13 +450,13 @@ fn process(hub: &Hub, snap: &mut Snapshot) {
                 "mqtt_queued_messages",
                 "MQTT messages waiting for the broker",
                 false,
-                &m.queued,
+                &m.queue.queued,
             ),
             (
                 "mqtt_dropped_messages_total",
                 "MQTT messages dropped from a full queue (oldest first)",
                 true,
-                &m.dropped,
+                &m.queue.dropped,
             ),
             (
                 "mqtt_published_messages_total",
@@ -475,6 +477,42 @@ fn process(hub: &Hub, snap: &mut Snapshot) {
                 Family::gauge(name, help)
             };
             f.push(Vec::new(), int(v.load(Ordering::Relaxed)));
+            snap.add(f);
+        }
+    }
+    if !hub.webhooks.is_empty() {
+        let mut fams = [
+            Family::counter(
+                "webhook_delivered_total",
+                "Deliveries the receiver accepted",
+            ),
+            Family::counter(
+                "webhook_failed_attempts_total",
+                "Attempts that failed and were tried again",
+            ),
+            Family::counter(
+                "webhook_given_up_total",
+                "Deliveries refused by the receiver or too old",
+            ),
+            Family::counter(
+                "webhook_dropped_total",
+                "Deliveries dropped from a full queue (oldest first)",
+            ),
+            Family::gauge("webhook_queued", "Deliveries waiting"),
+        ];
+        for (i, w) in hub.webhooks.iter().enumerate() {
+            let l: Labels = vec![("webhook", i.to_string())];
+            for (f, v) in fams.iter_mut().zip([
+                &w.delivered,
+                &w.failed_attempts,
+                &w.given_up,
+                &w.queue.dropped,
+                &w.queue.queued,
+            ]) {
+                f.push(l.clone(), int(v.load(Ordering::Relaxed)));
+            }
+        }
+        for f in fams {
             snap.add(f);
         }
     }

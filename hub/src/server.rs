@@ -122,6 +122,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
             Some(token.trim().to_owned())
         }
     };
+    let webhooks = crate::webhooks::stats_for(&cfg.webhooks)?;
     Ok(Arc::new(Hub {
         cfg,
         cameras,
@@ -133,6 +134,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         metrics_token,
         connections: Arc::default(),
         mqtt: Arc::default(),
+        webhooks,
     }))
 }
 
@@ -163,6 +165,7 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     // First: a configuration it cannot use stops the hub before anything else starts.
     crate::mqtt::spawn(&hub, &tracker, &hub.shutdown)?;
+    crate::webhooks::spawn(&hub, &tracker, &hub.shutdown)?;
     crate::sources::spawn_all(&hub.cfg.cameras, &hub.cameras, &tracker, &hub.shutdown);
     crate::recordings::spawn_all(&hub.recordings, &hub.cameras, &tracker, &hub.shutdown);
     crate::event_log::spawn(&hub.cameras, &tracker, &hub.shutdown);

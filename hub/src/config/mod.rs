@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use units::{ByteSize, Dur, Retention};
 
-pub use ops::{HealthConfig, MetricsConfig, MqttConfig, MqttTls};
+pub use ops::{HealthConfig, MetricsConfig, MqttConfig, MqttTls, WebhookConfig};
 pub use recordings::RecordingsConfig;
 pub use source::{
     DemoSettings, ReolinkSettings, ReolinkStream, ReolinkTransport, RtspSettings, SourceConfig,
@@ -77,6 +77,9 @@ pub struct Config {
     /// When health readings become events (`[health]`).
     #[serde(default)]
     pub health: HealthConfig,
+    /// URLs that get signed JSON POSTs of chosen events (`[[webhook]]`).
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 /// Bounds on connections, so idle or half-open ones cannot starve others
@@ -233,6 +236,9 @@ impl Config {
         if let Some(p) = self.metrics.token_file.as_mut() {
             fix(p);
         }
+        for w in &mut self.webhooks {
+            fix(&mut w.secret_file);
+        }
         if let Some(m) = self.mqtt.as_mut() {
             if let Some(p) = m.password_file.as_mut() {
                 fix(p);
@@ -347,6 +353,11 @@ impl Config {
                 "health".into(),
                 "check_interval, offline_after and disk_forecast_days must be above 0".into(),
             ));
+        }
+        for (i, w) in self.webhooks.iter().enumerate() {
+            if let Err((k, reason)) = w.validate() {
+                return Err(invalid(format!("webhook[{i}].{k}"), reason));
+            }
         }
         if let Some(Err((k, reason))) = self.mqtt.as_ref().map(MqttConfig::validate) {
             return Err(invalid(format!("mqtt.{k}"), reason));

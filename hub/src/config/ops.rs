@@ -17,6 +17,79 @@ pub struct MetricsConfig {
     pub token_file: Option<PathBuf>,
 }
 
+/// One `[[webhook]]`: a URL that gets a signed JSON `POST` for each chosen event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http://` or `https://` URL.
+    pub url: String,
+    /// File holding the HMAC-SHA256 key (at least 16 characters, mode 0600).
+    pub secret_file: PathBuf,
+    /// Event kinds to send (`motion`, `alarm`, `battery`, `online`, `offline`,
+    /// `auth_failed`, `health`); empty for all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Deliveries held while the receiver is down or slow; past it the oldest is dropped.
+    #[serde(default = "default_webhook_queue")]
+    pub queue: usize,
+    /// Bound on one attempt (a receiver that hangs is given up on and tried again).
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout: units::Dur,
+    /// A delivery not accepted within this long after its event is dropped.
+    #[serde(default = "default_webhook_max_age")]
+    pub max_age: units::Dur,
+}
+
+/// The event kinds a webhook may choose (`events::What::key`).
+pub const EVENT_KINDS: [&str; 7] = [
+    "motion",
+    "alarm",
+    "battery",
+    "online",
+    "offline",
+    "auth_failed",
+    "health",
+];
+
+fn default_webhook_queue() -> usize {
+    256
+}
+fn default_webhook_timeout() -> units::Dur {
+    units::Dur::from_secs(10)
+}
+fn default_webhook_max_age() -> units::Dur {
+    units::Dur::from_secs(3600)
+}
+
+impl WebhookConfig {
+    /// The problem with these values, as (key, reason).
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let url = self.url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || reqwest::Url::parse(url).is_err()
+        {
+            return Err(("url", "an http:// or https:// URL".into()));
+        }
+        if let Some(k) = self
+            .events
+            .iter()
+            .find(|k| !EVENT_KINDS.contains(&k.as_str()))
+        {
+            return Err((
+                "events",
+                format!("{k:?} is not one of {}", EVENT_KINDS.join(", ")),
+            ));
+        }
+        if self.queue == 0 || self.queue > 100_000 {
+            return Err(("queue", "between 1 and 100000 deliveries".into()));
+        }
+        if self.timeout.is_zero() || self.max_age.is_zero() {
+            return Err(("timeout", "timeout and max_age must be above 0".into()));
+        }
+        Ok(())
+    }
+}
+
 /// `[health]`: when readings and silences become health events (`crate::health`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -216,5 +289,41 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.mqtt.unwrap().port(), 8883);
+    }
+}
+
+#[cfg(test)]
+mod webhook_tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn err(hook: &str) -> String {
+        let text = format!("data_dir = \"d\"\n[[webhook]]\nsecret_file = \"s\"\n{hook}\n");
+        match Config::parse(&text, Path::new("hub.toml")) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_webhook_keys_are_named() {
+        assert_eq!(err("url = \"https://example.org/hook\""), "");
+        for (line, key) in [
+            ("url = \"ftp://x/\"", "webhook[0].url"),
+            ("url = \"http://\"", "webhook[0].url"),
+            (
+                "url = \"http://h/\"\nevents = [\"motoin\"]",
+                "webhook[0].events",
+            ),
+            ("url = \"http://h/\"\nqueue = 0", "webhook[0].queue"),
+            (
+                "url = \"http://h/\"\ntimeout = \"0s\"",
+                "webhook[0].timeout",
+            ),
+        ] {
+            let e = err(line);
+            assert!(e.contains(key), "{line}: {e}");
+        }
     }
 }

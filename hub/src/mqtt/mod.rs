@@ -5,13 +5,12 @@
 //! (`PREFIX/status`: `online` on connect, `offline` as its last will and on shutdown).
 //!
 //! Nothing waits for the broker: the event consumers push into a bounded [`Outbox`] that
-//! drops its oldest message when full (counted in `/metrics`); one task forwards it to the
+//! drops its oldest message when full (counted in `/metrics`; `crate::outbox`); one task forwards it to the
 //! connection, another drives the connection and reconnects with backoff (1 s doubling to
 //! 30 s). On every (re)connection the discovery configs and the current states are
 //! published again.
 
 pub mod discovery;
-pub mod outbox;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -19,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use bytes::Bytes;
 use events::What;
 use rumqttc::{AsyncClient, Event as MqttEvent, LastWill, MqttOptions, Packet, QoS};
 use tokio::sync::broadcast::error::RecvError;
@@ -28,8 +28,8 @@ use tokio_util::task::TaskTracker;
 use crate::camera::Camera;
 use crate::config::{MqttConfig, SourceConfig};
 use crate::counters::MqttStats;
+use crate::outbox::Outbox;
 use discovery::{CameraFacts, Topics};
-use outbox::{Message, Outbox};
 
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -62,7 +62,7 @@ struct Cam {
 /// Everything the tasks share.
 struct Shared {
     topics: Topics,
-    outbox: Outbox,
+    outbox: Outbox<Message>,
     cams: Vec<Cam>,
 }
 
@@ -175,6 +175,37 @@ impl Shared {
     }
 }
 
+/// One message to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub topic: String,
+    pub payload: Bytes,
+    pub retain: bool,
+    /// QoS 0 (snapshots: the next one replaces it); others QoS 1.
+    pub at_most_once: bool,
+}
+
+impl Message {
+    pub fn new(topic: String, payload: impl Into<Bytes>, retain: bool) -> Message {
+        Message {
+            topic,
+            payload: payload.into(),
+            retain,
+            at_most_once: false,
+        }
+    }
+
+    /// A camera's latest picture: retained, QoS 0.
+    pub fn snapshot(topic: String, jpeg: Bytes) -> Message {
+        Message {
+            topic,
+            payload: jpeg,
+            retain: true,
+            at_most_once: true,
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -274,7 +305,7 @@ pub fn spawn(
         .collect();
     let shared = Arc::new(Shared {
         topics,
-        outbox: Outbox::new(cfg.queue, Arc::clone(&hub.mqtt)),
+        outbox: Outbox::new(cfg.queue, Arc::clone(&hub.mqtt.queue)),
         cams,
     });
     let (client, eventloop) = AsyncClient::new(opts, CLIENT_CHANNEL);

@@ -36,3 +36,4 @@ mod timeline_browser;
 mod tls;
 mod upload;
 mod watchdog;
+mod webhooks;
