@@ -236,16 +236,7 @@ impl Config {
     /// The uploader's settings (`token` from [`Config::load_token`]).
     pub fn upload_config(&self, token: Secret) -> Result<UploadConfig, ConfigError> {
         let u = &self.upload;
-        let base = match &u.hub_base_url {
-            Some(b) => b.clone(),
-            None => http_base_url(&self.hub_url).ok_or_else(|| {
-                invalid(
-                    "upload.hub_base_url",
-                    "cannot derive it from hub_url; set it",
-                )
-            })?,
-        };
-        let mut c = UploadConfig::new(base, self.camera_id, token);
+        let mut c = UploadConfig::new(self.hub_base_url()?, self.camera_id, token);
         c.chunk_size = u.chunk_size.0;
         c.backoff_initial = u.backoff_initial.0;
         c.backoff_max = u.backoff_max.0;
@@ -678,20 +669,24 @@ impl Config {
         Ok(config)
     }
 
-    /// The URL health reports go to (`upload.hub_base_url`, or derived from `hub_url`).
-    pub fn health_url(&self) -> Result<String, ConfigError> {
-        let base = match &self.upload.hub_base_url {
-            Some(b) => b.clone(),
+    /// The hub's HTTP base URL: `upload.hub_base_url`, or derived from `hub_url`.
+    pub fn hub_base_url(&self) -> Result<String, ConfigError> {
+        match &self.upload.hub_base_url {
+            Some(b) => Ok(b.clone()),
             None => http_base_url(&self.hub_url).ok_or_else(|| {
                 invalid(
                     "upload.hub_base_url",
                     "cannot derive it from hub_url; set it",
                 )
-            })?,
-        };
+            }),
+        }
+    }
+
+    /// The URL health reports go to.
+    pub fn health_url(&self) -> Result<String, ConfigError> {
         Ok(format!(
             "{}{}",
-            base.trim_end_matches('/'),
+            self.hub_base_url()?.trim_end_matches('/'),
             wire::health::status_path(self.camera_id)
         ))
     }

@@ -52,20 +52,8 @@ pub struct ConnStats {
 }
 
 /// Serve `app` on `listener` until `shutdown`; then give open connections
-/// `grace` to finish their current request.
+/// `grace` to finish their current request. Keeps `stats` up to date.
 pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    limits: Limits,
-    shutdown: CancellationToken,
-    grace: Duration,
-) {
-    serve_counted(listener, app, tls, limits, shutdown, grace, Arc::default()).await
-}
-
-/// [`serve`], keeping `stats` up to date.
-pub async fn serve_counted(
     listener: TcpListener,
     app: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,

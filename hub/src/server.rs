@@ -187,7 +187,7 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
         Some(t) => Some(crate::listener::tls_acceptor(&t.cert, &t.key)?),
     };
     let limits = hub.cfg.connections.limits();
-    let server = tokio::spawn(crate::listener::serve_counted(
+    let server = tokio::spawn(crate::listener::serve(
         listener,
         app,
         tls,

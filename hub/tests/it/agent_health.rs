@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common::{SECRET, TestHub};
+use crate::metrics::metric;
 use events::What;
 use testkit::process::{bin_path, spawn_logged};
 
@@ -35,15 +36,7 @@ fn fake_tree(root: &Path) {
 }
 
 async fn porch(h: &TestHub) -> serde_json::Value {
-    let v: serde_json::Value = h
-        .get_auth("/api/cameras")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["cameras"][0].clone()
+    h.json("/api/cameras").await["cameras"][0].clone()
 }
 
 /// Waits until camera `porch` has published a health event `code` with `active`.
@@ -62,18 +55,6 @@ async fn health_event(h: &TestHub, code: &str, active: bool) {
         "no health event {code} active={active}: {:?}",
         cam.events.recent()
     );
-}
-
-async fn metric(h: &TestHub, series: &str) -> Option<f64> {
-    let text = h
-        .get_auth("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    crate::metrics::sample(&text, series)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,6 +78,28 @@ impl TestHub {
             .basic_auth(USER, Some(PASSWORD))
     }
 
+    /// `path` read with Basic auth: its JSON.
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        self.get_auth(path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// `path` read with Basic auth: its text.
+    pub async fn text(&self, path: &str) -> String {
+        self.get_auth(path)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.task).await;

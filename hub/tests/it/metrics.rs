@@ -23,6 +23,26 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// The value of `series` in the hub's `/metrics` now (read with a user's credentials).
+pub async fn metric(h: &TestHub, series: &str) -> Option<f64> {
+    let text = h
+        .get_auth("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    sample(&text, series)
+}
+
+/// [`metric`], which must be present.
+pub async fn metric_present(h: &TestHub, series: &str) -> f64 {
+    metric(h, series)
+        .await
+        .unwrap_or_else(|| panic!("{series} missing from /metrics"))
+}
+
 async fn scrape(h: &TestHub) -> String {
     let r = h
         .client()

@@ -134,18 +134,6 @@ fn publish(h: &TestHub, what: What) {
         .publish(Event::new(hub::camera::now_ms(), Origin::Camera, what));
 }
 
-async fn metric(h: &TestHub, series: &str) -> f64 {
-    let text = h
-        .get_auth("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    crate::metrics::sample(&text, series).unwrap_or_else(|| panic!("{series}:\n{text}"))
-}
-
 async fn hub_with_hook(port: u16, extra: &str) -> (TestHub, tempfile::TempDir) {
     let secrets = tempfile::tempdir().unwrap();
     write_secret(&secrets.path().join("hook"), SECRET);
@@ -156,7 +144,7 @@ async fn hub_with_hook(port: u16, extra: &str) -> (TestHub, tempfile::TempDir) {
     ))
     .await;
     // Answering means `server::run` has started its event consumers.
-    metric(&h, "webhook_queued{webhook=\"0\"}").await;
+    crate::metrics::metric_present(&h, "webhook_queued{webhook=\"0\"}").await;
     (h, secrets)
 }
 
@@ -192,12 +180,17 @@ async fn signed_chosen_events_arrive_in_order_through_outages_and_hangs() {
     battery(&h, 51);
     battery(&h, 52);
     for _ in 0..50 {
-        if metric(&h, "webhook_failed_attempts_total{webhook=\"0\"}").await >= 1.0 {
+        if crate::metrics::metric_present(&h, "webhook_failed_attempts_total{webhook=\"0\"}").await
+            >= 1.0
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(metric(&h, "webhook_failed_attempts_total{webhook=\"0\"}").await >= 1.0);
+    assert!(
+        crate::metrics::metric_present(&h, "webhook_failed_attempts_total{webhook=\"0\"}").await
+            >= 1.0
+    );
     assert_eq!(
         h.get_auth("/api/cameras").send().await.unwrap().status(),
         200
@@ -216,12 +209,15 @@ async fn signed_chosen_events_arrive_in_order_through_outages_and_hangs() {
     *rx.mode.lock().unwrap() = Mode::Hang;
     battery(&h, 53);
     for _ in 0..100 {
-        if metric(&h, "webhook_failed_attempts_total{webhook=\"0\"}").await >= 3.0 {
+        if crate::metrics::metric_present(&h, "webhook_failed_attempts_total{webhook=\"0\"}").await
+            >= 3.0
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let before = metric(&h, "webhook_failed_attempts_total{webhook=\"0\"}").await;
+    let before =
+        crate::metrics::metric_present(&h, "webhook_failed_attempts_total{webhook=\"0\"}").await;
     assert!(before >= 2.0, "the hanging attempt timed out: {before}");
     assert_eq!(
         h.get_auth("/api/cameras").send().await.unwrap().status(),
@@ -231,11 +227,11 @@ async fn signed_chosen_events_arrive_in_order_through_outages_and_hangs() {
     let got = rx.wait_for(4, 30).await;
     assert_eq!(got[3]["event"]["percent"], 53);
     assert_eq!(
-        metric(&h, "webhook_delivered_total{webhook=\"0\"}").await,
+        crate::metrics::metric_present(&h, "webhook_delivered_total{webhook=\"0\"}").await,
         4.0
     );
     assert_eq!(
-        metric(&h, "webhook_dropped_total{webhook=\"0\"}").await,
+        crate::metrics::metric_present(&h, "webhook_dropped_total{webhook=\"0\"}").await,
         0.0
     );
     h.stop().await;
@@ -250,7 +246,9 @@ async fn a_long_outage_keeps_the_newest_deliveries() {
     // keeps the newest four and drops five.
     battery(&h, 0);
     for _ in 0..50 {
-        if metric(&h, "webhook_failed_attempts_total{webhook=\"0\"}").await >= 1.0 {
+        if crate::metrics::metric_present(&h, "webhook_failed_attempts_total{webhook=\"0\"}").await
+            >= 1.0
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -259,10 +257,13 @@ async fn a_long_outage_keeps_the_newest_deliveries() {
         battery(&h, p);
     }
     assert_eq!(
-        metric(&h, "webhook_dropped_total{webhook=\"0\"}").await,
+        crate::metrics::metric_present(&h, "webhook_dropped_total{webhook=\"0\"}").await,
         5.0
     );
-    assert_eq!(metric(&h, "webhook_queued{webhook=\"0\"}").await, 4.0);
+    assert_eq!(
+        crate::metrics::metric_present(&h, "webhook_queued{webhook=\"0\"}").await,
+        4.0
+    );
     rx.up().await;
     let got = rx.wait_for(5, 30).await;
     let percents: Vec<u64> = got
