@@ -248,3 +248,49 @@ async fn a_recording_that_stops_is_a_health_problem() {
     health_event(&h, "recording_stopped", false).await;
     h.stop().await;
 }
+
+/// The camera page shows the Pi's readings and its health problems, as a person sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_page_shows_the_pis_health() {
+    if let Some(why) = testkit::Browser::available() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let h = TestHub::start(CONFIG).await;
+    let token = wire::make_token(wire::TokenScheme::HmacSha256, SECRET.as_bytes(), 1);
+    let report = serde_json::json!({
+        "version": "9.8.7", "uptime_s": 7200, "cpu_temp_c": 71.45,
+        "throttled": wire::health::Throttled::parse("0x50005"),
+        "load": [1.5, 1.0, 0.5], "disk_free_bytes": 12_300_000_000u64,
+        "upload_backlog_segments": 4
+    });
+    let r = h
+        .client()
+        .post(h.url(&wire::health::status_path(1)))
+        .bearer_auth(&token)
+        .json(&report)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    health_event(&h, "under_voltage", true).await;
+    let b = testkit::Browser::launch().await.expect("chromium starts");
+    crate::common::browser_login(&b, &h, "/live/porch").await;
+    b.wait_for_text(
+        "#agent",
+        "Pi: 71.5 °C · UNDER-VOLTAGE · THROTTLED · load 1.50 · 12.3 GB free · backlog 4 · agent 9.8.7 · up 2 h",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    b.wait_for_text(
+        "#problem",
+        "the Pi is throttled · under-voltage on the Pi",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    assert!(b.console_errors().await.unwrap().is_empty());
+    b.close().await.unwrap();
+    h.stop().await;
+}
