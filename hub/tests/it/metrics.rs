@@ -287,6 +287,8 @@ async fn promtool_accepts_a_live_hubs_metrics() {
     let setup = HubSetup::new(
         dir.path(),
         "data_dir = \"data\"\n[metrics]\ntoken_file = \"metrics-token\"\n\
+         [mqtt]\nhost = \"127.0.0.1\"\nport = 9\n\
+         [[webhook]]\nurl = \"http://127.0.0.1:9/hook\"\nsecret_file = \"metrics-token\"\n\
          [[camera]]\nid = 7\nname = \"porch\"\nkind = \"agent\"\n\
          [[camera]]\nid = 8\nname = \"demo\"\nkind = \"demo\"\nsegment_duration = \"1s\"\n",
     )
@@ -330,7 +332,8 @@ async fn promtool_accepts_a_live_hubs_metrics() {
         text = get().await;
         let frames = sample(&text, "camera_frames_in_total{camera=\"porch\"}").unwrap_or(0.0);
         let segs = sample(&text, "camera_segments_stored{camera=\"demo\"}").unwrap_or(0.0);
-        if frames >= 10.0 && segs >= 1.0 {
+        let reported = sample(&text, "agent_uptime_seconds{camera=\"porch\"}").is_some();
+        if frames >= 10.0 && segs >= 1.0 && reported {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -339,6 +342,15 @@ async fn promtool_accepts_a_live_hubs_metrics() {
     assert!(first >= 10.0, "agent frames: {first}\n{text}");
     assert!(sample(&text, "camera_segments_stored{camera=\"demo\"}").unwrap() >= 1.0);
     assert!(sample(&text, "camera_stored_bytes{camera=\"demo\"}").unwrap() > 0.0);
+    // The agent's health report, the MQTT publisher and the webhook are in it too.
+    for series in [
+        "agent_uptime_seconds{camera=\"porch\"}",
+        "mqtt_connected",
+        "webhook_queued{webhook=\"0\"}",
+        "camera_health_problem{camera=\"porch\",code=\"offline\"}",
+    ] {
+        assert!(sample(&text, series).is_some(), "{series}\n{text}");
+    }
     let lag = sample(&text, "camera_recording_lag_seconds{camera=\"demo\"}").unwrap();
     assert!((0.0..30.0).contains(&lag), "recording lag {lag}");
 
