@@ -16,6 +16,8 @@ pub const PASSWORD: &str = "mqtt password for the hub";
 /// A broker the test owns; stopped when dropped.
 pub struct Mosquitto {
     pub port: u16,
+    /// A second listener speaking TLS, when started with [`Mosquitto::start_with_tls`].
+    pub tls_port: Option<u16>,
     conf: PathBuf,
     child: Option<ChildGuard>,
 }
@@ -30,6 +32,16 @@ impl Mosquitto {
     /// Writes a config and password file ([`USER`], [`PASSWORD`]) under `dir` and starts
     /// the broker on a free loopback port.
     pub async fn start(dir: &Path) -> Result<Mosquitto> {
+        Self::start_inner(dir, None).await
+    }
+
+    /// [`Mosquitto::start`] with a second listener on [`Mosquitto::tls_port`] that speaks
+    /// TLS with the PEM certificate chain `cert` and key `key` (same users).
+    pub async fn start_with_tls(dir: &Path, cert: &Path, key: &Path) -> Result<Mosquitto> {
+        Self::start_inner(dir, Some((cert, key))).await
+    }
+
+    async fn start_inner(dir: &Path, tls: Option<(&Path, &Path)>) -> Result<Mosquitto> {
         let port = free_port();
         let passwd = dir.join("mosquitto.passwd");
         let out = Command::new("/usr/bin/mosquitto_passwd")
@@ -53,8 +65,19 @@ impl Mosquitto {
                 passwd.display()
             ),
         )?;
+        let tls_port = tls.map(|_| free_port());
+        if let (Some((cert, key)), Some(p)) = (tls, tls_port) {
+            let mut text = std::fs::read_to_string(&conf)?;
+            text.push_str(&format!(
+                "listener {p} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
+                cert.display(),
+                key.display()
+            ));
+            std::fs::write(&conf, text)?;
+        }
         let mut m = Mosquitto {
             port,
+            tls_port,
             conf,
             child: None,
         };

@@ -418,3 +418,116 @@ async fn the_hub_goes_on_while_the_broker_is_away_for_a_minute() {
     );
     h.stop().await;
 }
+
+/// Makes a CA and a certificate for 127.0.0.1 signed by it (openssl); returns
+/// (ca.pem, server cert, server key).
+fn certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test broker CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "ext",
+    ]);
+    (dir.join("ca.pem"), dir.join("srv.pem"), dir.join("srv.key"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_the_broker_verifies_its_certificate() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    let broker = Mosquitto::start_with_tls(dir.path(), &cert, &key)
+        .await
+        .unwrap();
+    let tls_port = broker.tls_port.unwrap();
+    let mut sub = Subscriber::connect(broker.port, "tls-sub").await;
+
+    // A CA bundle that does not hold the broker's CA: no connection.
+    let other = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = certificates(other.path());
+    let h = TestHub::start(&format!(
+        "{}[mqtt.tls]\nca_file = {:?}\n",
+        mqtt_section(dir.path(), tls_port, ""),
+        other_ca.display().to_string()
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        crate::metrics::metric_present(&h, "mqtt_connected").await,
+        0.0
+    );
+    h.stop().await;
+    sub.drain(Duration::from_millis(200)).await;
+    assert!(
+        sub.last("hubtest/status").is_none(),
+        "nothing published without trust"
+    );
+
+    // The broker's CA: connected over TLS, online.
+    let h = TestHub::start(&format!(
+        "{}[mqtt.tls]\nca_file = {:?}\n[[camera]]\nid = 2\nname = \"yard\"\nkind = \"demo\"\n",
+        mqtt_section(dir.path(), tls_port, ""),
+        ca.display().to_string()
+    ))
+    .await;
+    sub.expect("hubtest/status", b"online", 15).await;
+    sub.expect("hubtest/yard/online", b"ON", 15).await;
+    assert_eq!(
+        crate::metrics::metric_present(&h, "mqtt_connected").await,
+        1.0
+    );
+    h.stop().await;
+}
