@@ -28,6 +28,14 @@ pub const CODES: [&str; 5] = [
     "disk_forecast",
 ];
 
+/// The codes checked for a camera of `kind`: the Pi's own only where an agent reports.
+pub fn codes_for(kind: crate::config::SourceKind) -> impl Iterator<Item = &'static &'static str> {
+    let agent = kind.agent_token.is_some();
+    CODES
+        .iter()
+        .filter(move |c| agent || matches!(**c, "recording_stopped" | "offline"))
+}
+
 /// Least span of free-space readings a forecast is made from.
 const FORECAST_MIN_SPAN_MS: i64 = 3_600_000;
 

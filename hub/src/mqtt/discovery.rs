@@ -1,7 +1,7 @@
 //! Home Assistant MQTT discovery: the retained config messages that make each camera a
 //! device with a `camera` entity (its snapshots), a motion `binary_sensor` (and person,
 //! vehicle and animal ones where the camera labels what it sees), a battery `sensor` for
-//! battery cameras and an online `binary_sensor`. Every entity is available while the
+//! battery cameras, an online `binary_sensor` and a `problem` one per health check. Every entity is available while the
 //! hub's status topic says `online` (the hub's last will sets it `offline`). Pure: topics
 //! and JSON only.
 
@@ -49,6 +49,8 @@ pub struct CameraFacts {
     pub labels: bool,
     /// The camera runs on a battery.
     pub battery: bool,
+    /// Its health problem codes (`crate::health::monitor`), each a `problem` sensor.
+    pub health: Vec<&'static str>,
 }
 
 /// The labels a labelling camera gets a binary sensor for.
@@ -97,6 +99,13 @@ pub fn configs(t: &Topics, cam: &CameraFacts) -> Vec<(String, Value)> {
     let (topic, mut online) = binary("online", "Online", "connectivity");
     online["entity_category"] = json!("diagnostic");
     out.push((topic, online));
+    for code in &cam.health {
+        let what = format!("health_{code}");
+        let name = format!("Health: {}", code.replace('_', " "));
+        let (topic, mut v) = binary(&what, &name, "problem");
+        v["entity_category"] = json!("diagnostic");
+        out.push((topic, v));
+    }
     if cam.battery {
         let mut b = base("battery", "Battery");
         b["state_topic"] = json!(t.camera(&cam.name, "battery"));
@@ -126,6 +135,7 @@ mod tests {
             kind: "reolink",
             labels: true,
             battery: true,
+            health: vec!["offline"],
         };
         let c = configs(&t, &cam);
         let topics: Vec<&str> = c.iter().map(|(t, _)| t.as_str()).collect();
@@ -138,6 +148,7 @@ mod tests {
                 "homeassistant/binary_sensor/home/door_vehicle/config",
                 "homeassistant/binary_sensor/home/door_animal/config",
                 "homeassistant/binary_sensor/home/door_online/config",
+                "homeassistant/binary_sensor/home/door_health_offline/config",
                 "homeassistant/sensor/home/door_battery/config",
             ]
         );
@@ -153,6 +164,8 @@ mod tests {
         }
         assert_eq!(c[0].1["topic"], "hub/door/snapshot");
         assert_eq!(c[1].1["state_topic"], "hub/door/motion");
-        assert_eq!(c[6].1["unit_of_measurement"], "%");
+        assert_eq!(c[6].1["state_topic"], "hub/door/health_offline");
+        assert_eq!(c[6].1["device_class"], "problem");
+        assert_eq!(c[7].1["unit_of_measurement"], "%");
     }
 }

@@ -105,6 +105,14 @@ impl Shared {
                 self.outbox
                     .push(Message::new(t.camera(name, "battery"), p.to_string(), true));
             }
+            let active = c.camera.agent_health.problems();
+            for code in &c.facts.health {
+                self.outbox.push(Message::new(
+                    t.camera(name, &format!("health_{code}")),
+                    Self::on_off(active.contains(code)),
+                    true,
+                ));
+            }
         }
     }
 
@@ -222,6 +230,7 @@ fn facts(c: &crate::config::CameraConfig) -> CameraFacts {
         kind: kind.name,
         labels,
         battery,
+        health: crate::health::monitor::codes_for(kind).copied().collect(),
     }
 }
 

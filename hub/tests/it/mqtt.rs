@@ -170,8 +170,10 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
     // The demo camera's source says it is online.
     sub.expect("hubtest/yard/online", b"ON", 15).await;
 
-    // Discovery: 3 entities for the agent and demo cameras, 7 for the labelling battery
-    // camera; retained, so a subscriber that comes later sees them too.
+    // Discovery: a snapshot camera, motion, online and problem sensors for the health
+    // checks that apply (all five for an agent's Pi, recording and offline for others);
+    // person/vehicle/animal and battery for the labelling battery camera. Retained, so a
+    // subscriber that comes later sees them too.
     let mut late = Subscriber::connect(broker.port, "late-sub").await;
     late.drain(Duration::from_secs(2)).await;
     let configs: HashMap<String, serde_json::Value> = late
@@ -185,18 +187,30 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
         })
         .collect();
     let mut expected: Vec<String> = Vec::new();
+    let all = [
+        "health_under_voltage",
+        "health_throttled",
+        "health_recording_stopped",
+        "health_offline",
+        "health_disk_forecast",
+    ];
+    let others = ["health_recording_stopped", "health_offline"];
+    let door = [
+        "camera", "motion", "person", "vehicle", "animal", "online", "battery",
+    ];
     for (cam, parts) in [
-        ("porch", &["camera", "motion", "online"][..]),
-        ("yard", &["camera", "motion", "online"][..]),
         (
-            "door",
-            &[
-                "camera", "motion", "person", "vehicle", "animal", "online", "battery",
-            ][..],
+            "porch",
+            [&["camera", "motion", "online"][..], &all[..]].concat(),
         ),
+        (
+            "yard",
+            [&["camera", "motion", "online"][..], &others[..]].concat(),
+        ),
+        ("door", [&door[..], &others[..]].concat()),
     ] {
         for p in parts {
-            let component = match *p {
+            let component = match p {
                 "camera" => "camera",
                 "battery" => "sensor",
                 _ => "binary_sensor",
@@ -299,6 +313,13 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
         },
     );
     sub.expect("hubtest/door/battery", b"77", 5).await;
+    // A health event (the health checks publish them on the same feed).
+    publish(
+        &h,
+        "door",
+        What::health("offline", true, "Camera offline for more than 5 min"),
+    );
+    sub.expect("hubtest/door/health_offline", b"ON", 5).await;
 
     // A clean shutdown says offline.
     h.stop().await;
