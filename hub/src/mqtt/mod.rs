@@ -7,12 +7,13 @@
 //! Nothing waits for the broker: the event consumers push into a bounded [`Outbox`] that
 //! drops its oldest message when full (counted in `/metrics`; `crate::outbox`); one task forwards it to the
 //! connection, another drives the connection and reconnects with backoff (1 s doubling to
-//! 30 s). On every (re)connection the discovery configs and the current states are
-//! published again.
+//! 30 s). On every (re)connection the availability, discovery configs and current states
+//! are published again, ahead of the outbox and outside its bound (so a small queue full of
+//! outage-time messages cannot push them out).
 
 pub mod discovery;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -63,6 +64,11 @@ struct Cam {
 struct Shared {
     topics: Topics,
     outbox: Outbox<Message>,
+    /// What a fresh connection needs, sent before the outbox (not subject to its bound;
+    /// replaced by the next connection's). The outbox's state messages after it are in
+    /// the order they happened, so the last one of each topic is still the current state.
+    announcement: Mutex<VecDeque<Message>>,
+    announced: tokio::sync::Notify,
     cams: Vec<Cam>,
 }
 
@@ -71,18 +77,19 @@ impl Shared {
         if v { "ON" } else { "OFF" }
     }
 
-    /// The messages a fresh connection needs: availability, discovery, current states.
+    /// The messages a fresh connection needs: availability, discovery, current states;
+    /// queued ahead of the outbox.
     fn announce(&self) {
         let t = &self.topics;
-        self.outbox.push(Message::new(t.status(), "online", true));
+        let mut out = VecDeque::new();
+        out.push_back(Message::new(t.status(), "online", true));
         for c in &self.cams {
             for (topic, json) in discovery::configs(t, &c.facts) {
-                self.outbox
-                    .push(Message::new(topic, json.to_string(), true));
+                out.push_back(Message::new(topic, json.to_string(), true));
             }
             let s = lock(&c.states).clone();
             let name = &c.facts.name;
-            self.outbox.push(Message::new(
+            out.push_back(Message::new(
                 t.camera(name, "motion"),
                 Self::on_off(s.motion),
                 true,
@@ -90,30 +97,30 @@ impl Shared {
             if c.facts.labels {
                 for l in discovery::LABELS {
                     let on = s.labels.get(l).copied().unwrap_or(false);
-                    self.outbox
-                        .push(Message::new(t.camera(name, l), Self::on_off(on), true));
+                    out.push_back(Message::new(t.camera(name, l), Self::on_off(on), true));
                 }
             }
             if let Some(on) = s.online {
-                self.outbox.push(Message::new(
+                out.push_back(Message::new(
                     t.camera(name, "online"),
                     Self::on_off(on),
                     true,
                 ));
             }
             if let Some(p) = s.battery {
-                self.outbox
-                    .push(Message::new(t.camera(name, "battery"), p.to_string(), true));
+                out.push_back(Message::new(t.camera(name, "battery"), p.to_string(), true));
             }
             let active = c.camera.agent_health.problems();
             for code in &c.facts.health {
-                self.outbox.push(Message::new(
+                out.push_back(Message::new(
                     t.camera(name, &format!("health_{code}")),
                     Self::on_off(active.contains(code)),
                     true,
                 ));
             }
         }
+        *lock(&self.announcement) = out;
+        self.announced.notify_one();
     }
 
     /// Applies `what` to the camera's states and queues the state messages it changes.
@@ -315,6 +322,8 @@ pub fn spawn(
     let shared = Arc::new(Shared {
         topics,
         outbox: Outbox::new(cfg.queue, Arc::clone(&hub.mqtt.queue)),
+        announcement: Mutex::default(),
+        announced: tokio::sync::Notify::new(),
         cams,
     });
     let (client, eventloop) = AsyncClient::new(opts, CLIENT_CHANNEL);
@@ -406,9 +415,14 @@ async fn forward(
     stop: CancellationToken,
 ) {
     loop {
-        let m = tokio::select! {
-            _ = stop.cancelled() => return,
-            m = shared.outbox.pop() => m,
+        let next = lock(&shared.announcement).pop_front();
+        let m = match next {
+            Some(m) => m,
+            None => tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = shared.announced.notified() => continue,
+                m = shared.outbox.pop() => m,
+            },
         };
         let qos = if m.at_most_once {
             QoS::AtMostOnce
