@@ -21,6 +21,10 @@
 #                              the ARM binaries, readelf (binutils), a venv for zig (ARMv6)
 #   systemd-container          the units under systemd as PID 1 (scripts/systemd-test.sh)
 #   openssh-server/-client     deploy/deploy.sh against sshd on loopback
+#   prometheus                 `promtool check metrics` on a live hub's /metrics (its server is
+#                              not used: stopped and disabled below)
+#   mosquitto                  the MQTT tests start their own broker on a loopback port with a
+#                              password file (the packaged service is stopped and disabled below)
 set -euo pipefail
 
 PACKAGES=(
@@ -61,7 +65,24 @@ PACKAGES=(
   systemd-container
   openssh-server
   openssh-client
+  prometheus
+  mosquitto
 )
+
+# Packages that bring a service the tests do not want running: the tests run their own
+# broker, and promtool needs no server. Stopped and disabled after every run.
+SERVICES=(prometheus prometheus-node-exporter mosquitto)
+stop_services() {
+  local s
+  for s in "${SERVICES[@]}"; do
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now "$s" >/dev/null 2>&1 || true
+    elif [ -x "/etc/init.d/$s" ]; then
+      "/etc/init.d/$s" stop >/dev/null 2>&1 || true
+      update-rc.d "$s" disable >/dev/null 2>&1 || true
+    fi
+  done
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -72,8 +93,10 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-test-deps: all ${#PACKAGES[@]} packages present"
+  stop_services
   exit 0
 fi
 echo "install-test-deps: installing ${missing[*]}"
 "$(dirname "$0")/apt-install.sh" "${missing[@]}"
+stop_services
 echo "install-test-deps: done"

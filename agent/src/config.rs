@@ -66,6 +66,36 @@ pub struct Config {
     /// absent: off. Events are kept in `STATE_DIR/events/` until the hub has them.
     #[serde(default)]
     pub motion: Option<motion::Settings>,
+    #[serde(default)]
+    pub health: HealthSection,
+}
+
+/// `[health]`: the Pi's health reported to the hub (see `crate::health`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSection {
+    #[serde(default = "defaults::health_enabled")]
+    pub enabled: bool,
+    /// Time between two reports.
+    #[serde(default = "defaults::health_interval")]
+    pub interval: Dur,
+    /// Where the kernel's `/sys` is (temperature, throttling); tests point it elsewhere.
+    #[serde(default = "defaults::sys_root")]
+    pub sys_root: PathBuf,
+    /// Where `/proc` is (load).
+    #[serde(default = "defaults::proc_root")]
+    pub proc_root: PathBuf,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        HealthSection {
+            enabled: defaults::health_enabled(),
+            interval: defaults::health_interval(),
+            sys_root: defaults::sys_root(),
+            proc_root: defaults::proc_root(),
+        }
+    }
 }
 
 /// `[upload]`: store and forward — each finished segment is uploaded to the hub.
@@ -210,16 +240,7 @@ impl Config {
     /// The uploader's settings (`token` from [`Config::load_token`]).
     pub fn upload_config(&self, token: Secret) -> Result<UploadConfig, ConfigError> {
         let u = &self.upload;
-        let base = match &u.hub_base_url {
-            Some(b) => b.clone(),
-            None => http_base_url(&self.hub_url).ok_or_else(|| {
-                invalid(
-                    "upload.hub_base_url",
-                    "cannot derive it from hub_url; set it",
-                )
-            })?,
-        };
-        let mut c = UploadConfig::new(base, self.camera_id, token);
+        let mut c = UploadConfig::new(self.hub_base_url()?, self.camera_id, token);
         c.chunk_size = u.chunk_size.0;
         c.backoff_initial = u.backoff_initial.0;
         c.backoff_max = u.backoff_max.0;
@@ -603,6 +624,18 @@ mod defaults {
     pub fn upload_request_timeout() -> Dur {
         Dur(Duration::from_secs(120))
     }
+    pub fn health_enabled() -> bool {
+        true
+    }
+    pub fn health_interval() -> Dur {
+        Dur(Duration::from_secs(30))
+    }
+    pub fn sys_root() -> PathBuf {
+        PathBuf::from("/sys")
+    }
+    pub fn proc_root() -> PathBuf {
+        PathBuf::from("/proc")
+    }
     pub fn record_dir() -> PathBuf {
         PathBuf::from("/var/lib/camera-agent/recordings")
     }
@@ -644,8 +677,34 @@ impl Config {
         Ok(config)
     }
 
+    /// The hub's HTTP base URL: `upload.hub_base_url`, or derived from `hub_url`.
+    pub fn hub_base_url(&self) -> Result<String, ConfigError> {
+        match &self.upload.hub_base_url {
+            Some(b) => Ok(b.clone()),
+            None => http_base_url(&self.hub_url).ok_or_else(|| {
+                invalid(
+                    "upload.hub_base_url",
+                    "cannot derive it from hub_url; set it",
+                )
+            }),
+        }
+    }
+
+    /// The URL health reports go to.
+    pub fn health_url(&self) -> Result<String, ConfigError> {
+        Ok(format!(
+            "{}{}",
+            self.hub_base_url()?.trim_end_matches('/'),
+            wire::health::status_path(self.camera_id)
+        ))
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         validate_hub_url(&self.hub_url)?;
+        let hi = self.health.interval.0;
+        if hi < std::time::Duration::from_millis(200) || hi > std::time::Duration::from_secs(3600) {
+            return Err(invalid("health.interval", "between 200ms and 1h"));
+        }
         if self.camera_id == 0 {
             return Err(invalid("camera_id", "must be 1 or more"));
         }

@@ -12,6 +12,7 @@ pub mod backoff;
 pub mod cmds;
 pub mod config;
 pub mod event_upload;
+pub mod health;
 pub mod motion;
 pub mod queue;
 pub mod record;

@@ -74,7 +74,38 @@ function showState(el, c) {
 function problemText(c) {
   const s = c.video && c.video.source;
   if (s && s.message && s.state !== "playing") return s.message;
+  const p = c.problems || [];
+  if (p.length) return "Health: " + p.map((x) => PROBLEMS[x] || x).join(" · ");
   return "";
+}
+
+// Health problem codes, for people.
+const PROBLEMS = {
+  under_voltage: "under-voltage on the Pi",
+  throttled: "the Pi is throttled",
+  recording_stopped: "recording stopped",
+  offline: "offline too long",
+  disk_forecast: "the Pi's disk is filling up",
+};
+
+// One line about an agent's Pi: temperature, power, load, disk, backlog, version, uptime.
+function agentText(a) {
+  const parts = [];
+  if (a.cpu_temp_c != null) parts.push(a.cpu_temp_c.toFixed(1) + " °C");
+  if (a.throttled) {
+    const t = a.throttled;
+    if (t.under_voltage) parts.push("UNDER-VOLTAGE");
+    if (t.throttled || t.frequency_capped) parts.push("THROTTLED");
+    if (!t.under_voltage && t.under_voltage_occurred) parts.push("under-voltage since boot");
+  }
+  if (a.load) parts.push("load " + a.load[0].toFixed(2));
+  if (a.disk_free_bytes != null) parts.push((a.disk_free_bytes / 1e9).toFixed(1) + " GB free");
+  if (a.upload_backlog_segments != null) parts.push("backlog " + a.upload_backlog_segments);
+  parts.push("agent " + a.version);
+  const up = a.uptime_s;
+  parts.push("up " + (up >= 86400 ? Math.floor(up / 86400) + " d" : up >= 3600 ? Math.floor(up / 3600) + " h" : Math.floor(up / 60) + " min"));
+  parts.push("reported " + T.ago(a.received_ms));
+  return "Pi: " + parts.join(" · ");
 }
 
 // Motion and alarms going on now, per camera, from the events feed: calls
@@ -296,6 +327,9 @@ async function cameraPage() {
     const p = problemText(c);
     problem.textContent = p;
     problem.hidden = !p;
+    const agent = document.getElementById("agent");
+    agent.hidden = !c.agent;
+    if (c.agent) agent.textContent = agentText(c.agent);
     if (!started) {
       started = true;
       // The JPEG picture shows at once; live video replaces it when it plays.

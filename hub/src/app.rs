@@ -28,6 +28,14 @@ pub struct Hub {
     pub recordings: Arc<Recordings>,
     /// Every camera's events: motion, alarms, health.
     pub events: Arc<EventStore>,
+    /// The bearer token `/metrics` accepts (`[metrics] token_file`).
+    pub metrics_token: Option<String>,
+    /// The listener's connections by state.
+    pub connections: Arc<crate::listener::ConnStats>,
+    /// The MQTT publisher's state (`[mqtt]`).
+    pub mqtt: Arc<crate::counters::MqttStats>,
+    /// Each `[[webhook]]`'s counters, in configuration order.
+    pub webhooks: Vec<Arc<crate::webhooks::WebhookStats>>,
 }
 
 impl std::fmt::Debug for Hub {

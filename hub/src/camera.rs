@@ -61,6 +61,10 @@ pub struct Camera {
     pub demand: Arc<Demand>,
     /// The idle timeout of a camera that streams only on demand; `None`: always.
     pub on_demand: Option<Duration>,
+    /// Viewers, frames out and dropped, retention (read by `/metrics`).
+    pub counters: Arc<crate::counters::CameraCounters>,
+    /// Its agent's latest health report and the health problems active now.
+    pub agent_health: crate::health::slot::HealthSlot,
     live: watch::Sender<Option<LiveFrame>>,
     seq: AtomicU64,
     stats: Mutex<Stats>,
@@ -102,6 +106,10 @@ pub struct CameraStatus {
     pub viewers: usize,
     /// Encoded video and its source's state (cameras with a video feed).
     pub video: Option<crate::video::VideoStatus>,
+    /// The agent's latest health report (agent cameras that sent one).
+    pub agent: Option<crate::health::slot::AgentReport>,
+    /// Health problems active now (`crate::health::monitor`).
+    pub problems: Vec<&'static str>,
 }
 
 static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -143,6 +151,8 @@ impl Camera {
             events: crate::event_feed::EventFeed::default(),
             demand: Arc::default(),
             on_demand: c.source.on_demand(),
+            counters: Arc::default(),
+            agent_health: Default::default(),
             live: watch::Sender::new(None),
             seq: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
@@ -312,6 +322,8 @@ impl Camera {
             last_rejected: st.last_rejected.clone(),
             viewers: self.live.receiver_count(),
             video,
+            agent: self.agent_health.latest(),
+            problems: self.agent_health.problems(),
         }
     }
 }

@@ -9,7 +9,7 @@
 //! oldest still held (a publisher never waits). The latest [`RECENT`] events are also kept
 //! for a consumer that starts later.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use events::Event;
@@ -27,6 +27,8 @@ pub const RECENT: usize = 64;
 pub struct EventFeed {
     tx: broadcast::Sender<Arc<Event>>,
     recent: Mutex<VecDeque<Arc<Event>>>,
+    /// Events published since start, by [`events::What::key`].
+    counts: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Default for EventFeed {
@@ -34,6 +36,7 @@ impl Default for EventFeed {
         EventFeed {
             tx: broadcast::Sender::new(EVENT_CAPACITY),
             recent: Mutex::new(VecDeque::with_capacity(RECENT)),
+            counts: Mutex::default(),
         }
     }
 }
@@ -42,6 +45,12 @@ impl EventFeed {
     /// Hands `event` to every consumer. Never blocks.
     pub fn publish(&self, event: Event) {
         let event = Arc::new(event);
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(event.what.key())
+            .or_default() += 1;
         {
             let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
             if recent.len() == RECENT {
@@ -55,6 +64,14 @@ impl EventFeed {
     /// Events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
+    }
+
+    /// Events published since start, by kind ([`events::What::key`]).
+    pub fn counts(&self) -> BTreeMap<&'static str, u64> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The latest events, oldest first.

@@ -84,8 +84,19 @@ impl Drop for AddressSlot {
     }
 }
 
+/// Connections by state, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    /// Open now (every state; websockets included).
+    pub open: AtomicU64,
+    /// Of those, in their TLS handshake.
+    pub tls_handshake: AtomicU64,
+    /// Closed at once because the cap was reached, since start.
+    pub refused: AtomicU64,
+}
+
 /// Serve `app` on `listener` until `shutdown`; then give open connections
-/// `grace` to finish their current request.
+/// `grace` to finish their current request. Keeps `stats` up to date.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -93,11 +104,12 @@ pub async fn serve(
     limits: Limits,
     shutdown: CancellationToken,
     grace: Duration,
+    stats: Arc<ConnStats>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = Arc::new(PerAddress::default());
     let conns = TaskTracker::new();
-    let refused = AtomicU64::new(0);
+    let refused = &stats.refused;
     let refused_address = AtomicU64::new(0);
     let mut last_warning: Option<Instant> = None;
     let mut last_address_warning: Option<Instant> = None;
@@ -143,20 +155,26 @@ pub async fn serve(
             continue;
         };
         let _ = tcp.set_nodelay(true);
+        stats.open.fetch_add(1, Ordering::Relaxed);
         let io = Counted {
             io: tcp,
             _slot: permit,
             _address: address_slot,
+            stats: Arc::clone(&stats),
         };
         let app = app.clone();
         let tls = tls.clone();
         let stop = shutdown.clone();
+        let stats = Arc::clone(&stats);
         conns.spawn(async move {
             match tls {
                 None => connection(io, peer, app, limits, stop, grace).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(io)).await
-                    {
+                    stats.tls_handshake.fetch_add(1, Ordering::Relaxed);
+                    let hs =
+                        tokio::time::timeout(limits.handshake_timeout, acceptor.accept(io)).await;
+                    stats.tls_handshake.fetch_sub(1, Ordering::Relaxed);
+                    match hs {
                         Ok(Ok(s)) => connection(s, peer, app, limits, stop, grace).await,
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -211,6 +229,13 @@ struct Counted {
     io: TcpStream,
     _slot: OwnedSemaphorePermit,
     _address: AddressSlot,
+    stats: Arc<ConnStats>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.stats.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl AsyncRead for Counted {

@@ -149,6 +149,21 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
     }
     let events = Arc::new(crate::event_store::EventStore::new(db.clone()));
     let auth = Auth::new(db, cfg.session_lifetime.as_duration());
+    let metrics_token = match &cfg.metrics.token_file {
+        None => None,
+        Some(p) => {
+            let token = crate::config::read_secret_file("metrics.token_file", p)
+                .map_err(anyhow::Error::msg)?;
+            if token.trim().len() < 16 {
+                bail!(
+                    "metrics.token_file {}: the token must be at least 16 characters",
+                    p.display()
+                );
+            }
+            Some(token.trim().to_owned())
+        }
+    };
+    let webhooks = crate::webhooks::stats_for(&cfg.webhooks)?;
     Ok(Arc::new(Hub {
         cfg,
         cameras,
@@ -158,6 +173,10 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         tls: cfg_tls,
         recordings: Arc::new(recordings),
         events,
+        metrics_token,
+        connections: Arc::default(),
+        mqtt: Arc::default(),
+        webhooks,
     }))
 }
 
@@ -186,11 +205,15 @@ pub fn fd_limit() -> Option<u64> {
 /// Run the hub on `listener` until `shutdown` is cancelled.
 pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
+    // First: a configuration it cannot use stops the hub before anything else starts.
+    crate::mqtt::spawn(&hub, &tracker, &hub.shutdown)?;
+    crate::webhooks::spawn(&hub, &tracker, &hub.shutdown)?;
     crate::sources::spawn_all(&hub.cfg.cameras, &hub.cameras, &tracker, &hub.shutdown);
     crate::recordings::spawn_all(&hub.recordings, &hub.cameras, &tracker, &hub.shutdown);
     crate::event_log::spawn(&hub.cameras, &tracker, &hub.shutdown);
     crate::event_store::spawn(&hub.events, &hub.cameras, &tracker, &hub.shutdown);
-    crate::health::spawn(&hub, &tracker, &hub.shutdown);
+    crate::health::footage::spawn(&hub, &tracker, &hub.shutdown);
+    crate::health::monitor::spawn(hub.clone(), &tracker, &hub.shutdown);
     let app = web::router(web::WebState::start(hub.clone(), &tracker));
     let addr = listener.local_addr()?;
     tracing::info!(
@@ -215,6 +238,7 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
         limits,
         hub.shutdown.clone(),
         SHUTDOWN_GRACE,
+        Arc::clone(&hub.connections),
     ));
     hub.shutdown.cancelled().await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);

@@ -166,6 +166,28 @@ pub async fn run_with(config: Config, cancel: CancellationToken) -> anyhow::Resu
                 .instrument(info_span!("events", camera_id = config.camera_id)),
         );
     }
+    if config.health.enabled {
+        let probe = crate::health::Probe {
+            sys_root: config.health.sys_root.clone(),
+            proc_root: config.health.proc_root.clone(),
+            disk: config.record.enabled.then(|| config.record.dir.clone()),
+            try_vcgencmd: config.health.sys_root == Path::new("/sys"),
+        };
+        let reporter = crate::health::Reporter {
+            url: config.health_url()?,
+            token: token.clone(),
+            interval: config.health.interval.0,
+            probe,
+            queue: queue.clone(),
+            uploads: uploader.as_ref().map(|u| u.stats()),
+            started: std::time::Instant::now(),
+        };
+        tracker.spawn(
+            reporter
+                .run(cancel.clone())
+                .instrument(info_span!("health", camera_id = config.camera_id)),
+        );
+    }
     if let Some(uploader) = uploader {
         tracker.spawn(
             uploader

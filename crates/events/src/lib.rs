@@ -68,6 +68,14 @@ pub enum What {
     Offline { reason: String },
     /// The camera refused the user name or password.
     AuthFailed,
+    /// Something about the camera's health began (`active`) or ended: `code` is a short
+    /// stable name (`under_voltage`, `throttled`, `recording_stopped`, `offline`,
+    /// `disk_forecast`), `message` a sentence for people.
+    Health {
+        code: String,
+        active: bool,
+        message: String,
+    },
 }
 
 impl What {
@@ -80,6 +88,7 @@ impl What {
             What::Online => "online",
             What::Offline { .. } => "offline",
             What::AuthFailed => "auth_failed",
+            What::Health { .. } => "health",
         }
     }
 
@@ -87,8 +96,19 @@ impl What {
     /// it. A timeline pairs starts with ends.
     pub fn active(&self) -> Option<bool> {
         match self {
-            What::Motion { active } | What::Alarm { active, .. } => Some(*active),
+            What::Motion { active } | What::Alarm { active, .. } | What::Health { active, .. } => {
+                Some(*active)
+            }
             _ => None,
+        }
+    }
+
+    /// A health condition began or ended; code and message bounded as device text is.
+    pub fn health(code: &str, active: bool, message: &str) -> What {
+        What::Health {
+            code: bounded(code),
+            active,
+            message: bounded(message),
         }
     }
 

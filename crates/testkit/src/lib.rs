@@ -13,6 +13,7 @@
 //! - [`hub`]: the hub binary as a process: config file, user, token, start.
 //! - [`h264`]: real H.264 from openh264, cut into fMP4 segments by `media`.
 //! - [`ffprobe`]: ffprobe/ffmpeg as the judge of recorded files.
+//! - [`mosquitto`]: a real Mosquitto broker on loopback with a password file, stoppable.
 //!
 //! This crate may print: a [`process::ChildGuard`] dropped while its test
 //! panics writes the child's log to stderr, where the test harness shows it.
@@ -24,6 +25,7 @@ pub mod garage;
 pub mod h264;
 pub mod hub;
 pub mod mjpeg;
+pub mod mosquitto;
 pub mod process;
 
 pub use browser::{Browser, LaunchOptions, png_diff};
@@ -31,6 +33,7 @@ pub use browser::{Browser, LaunchOptions, png_diff};
 pub use fantoccini::key::Key;
 pub use faultproxy::FaultProxy;
 pub use garage::Garage;
+pub use mosquitto::Mosquitto;
 pub use process::{ChildGuard, Signal};
 
 /// Re-exported so tests build requests (basic auth, cookies) with the same

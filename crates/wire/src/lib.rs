@@ -1,6 +1,7 @@
 //! The agent-to-hub protocols: live frames, byte for byte the seed camera server's
 //! `/video-input-stream` ingest, plus its viewer handshake and agent tokens; and the
-//! segment upload ([`upload`]: URL, headers, status meanings, JSON bodies).
+//! segment upload ([`upload`]: URL, headers, status meanings, JSON bodies) and the agent's
+//! health report ([`health`]).
 //!
 //! Everything here is pure: decoders take a [`bytes::BytesMut`] that the
 //! caller fills from whatever transport it has (one websocket message, many,
@@ -15,6 +16,7 @@
 //! ```
 
 pub mod events;
+pub mod health;
 pub mod ingest;
 pub mod token;
 pub mod upload;

@@ -7,6 +7,7 @@
 //! dialect the agent's file speaks too); secrets live in files of their own, never in
 //! this file.
 
+pub mod ops;
 pub mod recordings;
 pub mod source;
 mod unknown;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use units::{ByteSize, Dur, Retention};
 
+pub use ops::{HealthConfig, MetricsConfig, MqttConfig, MqttTls, WebhookConfig};
 pub use recordings::RecordingsConfig;
 pub use source::{
     DEFAULT_IDLE_TIMEOUT, DemoSettings, ReolinkSettings, ReolinkStream, ReolinkTransport,
@@ -72,6 +74,18 @@ pub struct Config {
     /// Bounds on connections (`[connections]`).
     #[serde(default)]
     pub connections: ConnectionsConfig,
+    /// Who may scrape `/metrics` (`[metrics]`).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// Home Assistant over MQTT (`[mqtt]`; off without it).
+    #[serde(default)]
+    pub mqtt: Option<MqttConfig>,
+    /// When health readings become events (`[health]`).
+    #[serde(default)]
+    pub health: HealthConfig,
+    /// URLs that get signed JSON POSTs of chosen events (`[[webhook]]`).
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 /// Bounds on connections, so idle or half-open ones cannot starve others
@@ -260,6 +274,20 @@ impl Config {
         if let Some(p) = self.secret_file.as_mut() {
             fix(p);
         }
+        if let Some(p) = self.metrics.token_file.as_mut() {
+            fix(p);
+        }
+        for w in &mut self.webhooks {
+            fix(&mut w.secret_file);
+        }
+        if let Some(m) = self.mqtt.as_mut() {
+            if let Some(p) = m.password_file.as_mut() {
+                fix(p);
+            }
+            if let Some(t) = m.tls.as_mut() {
+                fix(&mut t.ca_file);
+            }
+        }
         for c in &mut self.cameras {
             if let Some(p) = c.fallback_image.as_mut() {
                 fix(p);
@@ -381,6 +409,21 @@ impl Config {
         }
         if let Err((k, reason)) = recordings::validate(&self.recordings, &self.retention) {
             return Err(invalid(k, reason));
+        }
+        let h = &self.health;
+        if h.check_interval.is_zero() || h.offline_after.is_zero() || h.disk_forecast_days == 0 {
+            return Err(invalid(
+                "health".into(),
+                "check_interval, offline_after and disk_forecast_days must be above 0".into(),
+            ));
+        }
+        for (i, w) in self.webhooks.iter().enumerate() {
+            if let Err((k, reason)) = w.validate() {
+                return Err(invalid(format!("webhook[{i}].{k}"), reason));
+            }
+        }
+        if let Some(Err((k, reason))) = self.mqtt.as_ref().map(MqttConfig::validate) {
+            return Err(invalid(format!("mqtt.{k}"), reason));
         }
         Ok(())
     }

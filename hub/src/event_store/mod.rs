@@ -286,6 +286,24 @@ impl EventStore {
                 self.close(name, Kind::Health, Some("auth_failed"), e.at_ms)?;
                 Ok(())
             }
+            // Health checks of the monitor (`crate::health::monitor`). Offline and the
+            // disk forecast are on the timeline already, from the camera's own offline
+            // event and `crate::health::footage`'s `disk_low`.
+            What::Health { code, .. } if code == "offline" || code == "disk_forecast" => Ok(()),
+            What::Health {
+                code,
+                active: true,
+                message,
+            } => self
+                .open(NewEvent::health(name, code, message.clone(), e.at_ms))
+                .map(drop),
+            What::Health {
+                code,
+                active: false,
+                ..
+            } => self
+                .close(name, Kind::Health, Some(code.as_str()), e.at_ms)
+                .map(drop),
             What::Battery { percent, charging } => {
                 if *percent <= LOW_BATTERY_PERCENT && !charging {
                     self.open(NewEvent::health(

@@ -163,6 +163,8 @@ pub struct Recordings {
     uploads_in_progress: Arc<Mutex<HashSet<(String, String)>>>,
     /// Serialises retention passes (periodic, after a segment, on a full disk).
     retention_lock: Mutex<()>,
+    /// Segments and bytes retention deleted since start, by camera (for `/metrics`).
+    retention_deleted: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 impl std::fmt::Debug for Recordings {
@@ -237,7 +239,17 @@ impl Recordings {
             fs,
             uploads_in_progress: Arc::new(Mutex::new(HashSet::new())),
             retention_lock: Mutex::new(()),
+            retention_deleted: Mutex::default(),
         })
+    }
+
+    /// Segments and bytes retention deleted from `camera` since start.
+    pub fn retention_deleted(&self, camera: &str) -> (u64, u64) {
+        let counts = self
+            .retention_deleted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        counts.get(camera).copied().unwrap_or_default()
     }
 
     pub fn root(&self) -> &Path {
@@ -478,10 +490,11 @@ pub fn spawn_all(
 ) {
     for cam in cameras.iter() {
         if let Some(feed) = &cam.video {
-            recorder::spawn(
+            recorder::spawn_counted(
                 rec.clone(),
                 cam.name.clone(),
                 feed.clone(),
+                cam.counters.clone(),
                 tracker,
                 shutdown.clone(),
             );

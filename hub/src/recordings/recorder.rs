@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{RecError, Recordings, Segment, Source};
+use crate::counters::{CameraCounters, DropReason};
 use crate::video::VideoFeed;
 
 /// Events queued between the feed task and the disk thread.
@@ -44,6 +45,18 @@ pub fn spawn(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) {
+    spawn_counted(rec, camera, feed, Arc::default(), tracker, shutdown);
+}
+
+/// [`spawn`], counting the frames the recorder skips when it falls behind in `counters`.
+pub fn spawn_counted(
+    rec: Arc<Recordings>,
+    camera: String,
+    feed: Arc<VideoFeed>,
+    counters: Arc<CameraCounters>,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) {
     let (tx, rx) = mpsc::channel::<Msg>(RECORDER_QUEUE);
     let thread_rec = rec.clone();
     let thread_camera = camera.clone();
@@ -60,7 +73,7 @@ pub fn spawn(
     let span = tracing::info_span!("recorder", camera = %camera);
     tracker.spawn(tracing::Instrument::instrument(
         async move {
-            forward(feed, tx, shutdown).await;
+            forward(feed, tx, &counters, shutdown).await;
             // The sender is gone: the thread closes its segment and exits.
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
             tracing::info!("recorder stopped");
@@ -69,7 +82,12 @@ pub fn spawn(
     ));
 }
 
-async fn forward(feed: Arc<VideoFeed>, tx: mpsc::Sender<Msg>, shutdown: CancellationToken) {
+async fn forward(
+    feed: Arc<VideoFeed>,
+    tx: mpsc::Sender<Msg>,
+    counters: &CameraCounters,
+    shutdown: CancellationToken,
+) {
     let (snap, mut rx) = feed.subscribe();
     if let Some(t) = snap.track {
         let _ = tx.send(Msg::Event(Arc::new(VideoEvent::Track(t)))).await;
@@ -95,6 +113,7 @@ async fn forward(feed: Arc<VideoFeed>, tx: mpsc::Sender<Msg>, shutdown: Cancella
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "recorder fell behind the feed; resynchronising");
+                    counters.drop_frames(DropReason::RecorderLag, n);
                     skip_until = None;
                     Msg::Resync
                 }

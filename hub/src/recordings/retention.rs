@@ -328,6 +328,15 @@ impl Recordings {
             self.db.call_blocking(|c| index::delete(c, &cam, &name))?;
             let applied = dir.apply(std::slice::from_ref(d))?;
             report.bytes_freed += applied.bytes_freed;
+            {
+                let mut counts = self
+                    .retention_deleted
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let c = counts.entry(camera.to_owned()).or_default();
+                c.0 += applied.deleted.len() as u64;
+                c.1 += applied.bytes_freed;
+            }
             for a in applied.deleted {
                 report.deleted.push((camera.to_owned(), a.name, a.reason));
             }

@@ -16,6 +16,7 @@ use super::ws::{
     WebSocketUpgrade, foreign_origin, send_close,
 };
 use crate::camera::{Camera, now_ms};
+use crate::counters::DropReason;
 
 pub async fn upgrade(
     State(hub): State<AppState>,
@@ -206,6 +207,7 @@ async fn stream_frames(
                             );
                         }
                         cam.reject_frame(why);
+                        cam.counters.drop_frames(DropReason::Rejected, 1);
                     }
                 }
                 Ok(Some(IngestEvent::Hello { .. })) => unreachable!("one hello per stream"),

@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use tokio_stream::wrappers::WatchStream;
 
 use crate::camera::Camera;
+use crate::counters::ViewerKind;
 use crate::web::WebState;
 
 /// One lazily built `--boundary` part per boundary the MJPEG routes use.
@@ -54,9 +55,11 @@ impl PartCache {
 pub fn response(web: &WebState, cam: &Arc<Camera>, boundary: &'static str) -> Response {
     let slot = BOUNDARIES.iter().position(|b| *b == boundary);
     let cache = web.mjpeg.get(&cam.id).cloned();
+    let viewer = cam.counters.viewer(ViewerKind::Mjpeg);
     let frames = WatchStream::new(cam.subscribe())
         .filter_map(std::future::ready)
         .map(move |f| {
+            viewer.sent();
             let part = match (slot, &cache) {
                 (Some(i), Some(cache)) => cache.parts(f.seq)[i]
                     .get_or_init(|| build_part(boundary, &f.jpeg))

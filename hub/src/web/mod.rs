@@ -4,10 +4,12 @@
 //! keep compatible; their JSON types are theirs, separate from the domain types.
 
 mod agent_events;
+mod agent_status;
 pub mod events;
 mod ingest;
 pub mod limits;
 mod live;
+mod metrics;
 mod mjpeg;
 mod pages;
 mod proxy_api;
@@ -112,6 +114,9 @@ pub enum Access {
     AgentToken,
     /// The seed viewer websocket: a session, or an API token in its hello.
     ViewerToken,
+    /// Prometheus: the `[metrics]` bearer token or a user's credentials; others get 401
+    /// with a Basic challenge, even with anonymous viewing on.
+    Metrics,
 }
 
 /// One entry of the route table: a path, its methods and who may use them.
@@ -228,6 +233,10 @@ pub fn routes() -> Vec<Route> {
     // Agents' segment uploads and events.
     v.extend(upload::routes());
     v.extend(agent_events::routes());
+    // Prometheus metrics.
+    v.extend(metrics::routes());
+    // Agents' health reports.
+    v.extend(agent_status::routes());
     v
 }
 

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 use super::{AppState, Viewer, message, proxy_api::jpeg_response};
 use crate::camera::{Camera, unix_ms};
+use crate::counters::ViewerKind;
 
 fn param<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     q.iter()
@@ -141,32 +143,37 @@ pub async fn stream_image(
         .unwrap_or(Duration::ZERO)
         .max(MIN_SSE_DELAY);
     let rx = cam.subscribe();
-    let events = futures_util::stream::unfold((rx, true), move |(mut rx, first)| async move {
-        if !first {
-            tokio::time::sleep(delay).await;
-        }
-        // The first event is the current frame; for a camera without one yet it is the
-        // empty data URL the seed sent (`data:image/jpg;base64,`), which its frontend
-        // shows as "Camera is offline".
-        let jpeg = if first {
-            rx.borrow_and_update()
-                .as_ref()
-                .map(|f| f.jpeg.clone())
-                .unwrap_or_default()
-        } else {
-            loop {
-                rx.changed().await.ok()?;
-                if let Some(f) = rx.borrow_and_update().clone() {
-                    break f.jpeg;
-                }
+    let viewer = Arc::new(cam.counters.viewer(ViewerKind::Sse));
+    let events = futures_util::stream::unfold((rx, true), move |(mut rx, first)| {
+        let viewer = Arc::clone(&viewer);
+        async move {
+            if !first {
+                tokio::time::sleep(delay).await;
             }
-        };
-        let data = format!(
-            "data:image/jpg;base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(&jpeg)
-        );
-        let ev = Event::default().event("image-update").data(data);
-        Some((Ok::<Event, Infallible>(ev), (rx, false)))
+            // The first event is the current frame; for a camera without one yet it is
+            // the empty data URL the seed sent (`data:image/jpg;base64,`), which its
+            // frontend shows as "Camera is offline".
+            let jpeg = if first {
+                rx.borrow_and_update()
+                    .as_ref()
+                    .map(|f| f.jpeg.clone())
+                    .unwrap_or_default()
+            } else {
+                loop {
+                    rx.changed().await.ok()?;
+                    if let Some(f) = rx.borrow_and_update().clone() {
+                        break f.jpeg;
+                    }
+                }
+            };
+            let data = format!(
+                "data:image/jpg;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(&jpeg)
+            );
+            let ev = Event::default().event("image-update").data(data);
+            viewer.sent();
+            Some((Ok::<Event, Infallible>(ev), (rx, false)))
+        }
     })
     .take_until(hub.shutdown.clone().cancelled_owned());
     Sse::new(events)

@@ -29,6 +29,20 @@ pub struct CameraJson {
     /// Encoded video and its source's state (cameras with a video feed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub video: Option<VideoJson>,
+    /// The agent's latest health report (`wire::health::AgentHealth`) and when it came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentJson>,
+    /// Health problems active now (`under_voltage`, `offline`, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AgentJson {
+    /// Unix milliseconds of the report.
+    pub received_ms: i64,
+    #[serde(flatten)]
+    pub health: wire::health::AgentHealth,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,6 +103,11 @@ impl From<CameraStatus> for CameraJson {
             last_rejected: s.last_rejected,
             viewers: s.viewers,
             video: s.video.map(VideoJson::from),
+            agent: s.agent.map(|a| AgentJson {
+                received_ms: a.received_ms,
+                health: a.health,
+            }),
+            problems: s.problems,
         }
     }
 }
@@ -150,6 +169,8 @@ mod tests {
             last_rejected: None,
             viewers: 2,
             video,
+            agent: None,
+            problems: Vec::new(),
         }
     }
 

@@ -72,7 +72,7 @@ pub(super) fn authorize(hub: &AppState, id: &str, headers: &HeaderMap) -> Result
     }
     let cam = hub.cameras.by_id(id).ok_or(NoToken)?;
     if !cam.agent_token_ok(&hub.secret, token).ok_or(NoToken)? {
-        tracing::warn!(camera = id, "upload with a bad agent token refused");
+        tracing::warn!(camera = id, "request with a bad agent token refused");
         return Err(NoToken);
     }
     Ok(cam.name.clone())
@@ -177,7 +177,7 @@ async fn put_segment(
         let (h, cam) = (hub.clone(), camera.clone());
         let threshold = hub.cfg.recordings.backlog_warning;
         let done = tokio::task::spawn_blocking(move || {
-            crate::health::upload_backlog(&h.events, &cam, waiting, threshold)
+            crate::health::footage::upload_backlog(&h.events, &cam, waiting, threshold)
         })
         .await;
         if let Ok(Err(e)) = done {

@@ -14,6 +14,7 @@ use super::ws::{
     WebSocketUpgrade, foreign_origin, send_close,
 };
 use super::{AppState, Viewer};
+use crate::counters::ViewerKind;
 use crate::db::User;
 
 /// The viewer's session, if its cookie (or Basic header) is valid.
@@ -92,6 +93,7 @@ async fn run(hub: AppState, mut socket: WebSocket, user: Option<User>) {
         return close(socket, POLICY_VIOLATION, "Invalid token").await;
     }
     let mut rx = cam.subscribe();
+    let viewer = cam.counters.viewer(ViewerKind::Websocket);
     rx.mark_changed(); // send the current frame first
     loop {
         tokio::select! {
@@ -99,10 +101,11 @@ async fn run(hub: AppState, mut socket: WebSocket, user: Option<User>) {
             changed = rx.changed() => {
                 if changed.is_err() { return; }
                 let frame = rx.borrow_and_update().clone();
-                if let Some(f) = frame
-                    && socket.send(Message::Binary(f.jpeg)).await.is_err()
-                {
-                    return;
+                if let Some(f) = frame {
+                    if socket.send(Message::Binary(f.jpeg)).await.is_err() {
+                        return;
+                    }
+                    viewer.sent();
                 }
             }
             msg = socket.recv() => match msg {

@@ -96,6 +96,17 @@ impl TestHub {
             .unwrap()
     }
 
+    /// `path` read with Basic auth: its text.
+    pub async fn text(&self, path: &str) -> String {
+        self.get_auth(path)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.task).await;

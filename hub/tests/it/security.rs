@@ -141,7 +141,7 @@ async fn only_public_routes_answer_without_credentials() {
                     assert_eq!(status, 303, "{what}");
                     assert!(location.starts_with("/login?next="), "{what}: {location}");
                 }
-                Access::Viewer => {
+                Access::Viewer | Access::Metrics => {
                     assert_eq!(status, 401, "{what}");
                     let challenge = resp.headers()["www-authenticate"].to_str().unwrap();
                     assert!(challenge.starts_with("Basic"), "{what}");

@@ -27,6 +27,7 @@ use super::ws::{
 };
 use super::{Access, AppState, Route, Viewer, message};
 use crate::camera::Camera;
+use crate::counters::{DropReason, ViewerGuard, ViewerKind};
 use crate::video::VideoFeed;
 use mse::{LiveMuxer, Out};
 
@@ -104,7 +105,10 @@ async fn live_ws(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    ws.on_upgrade(64 * 1024, move |socket| run_live(hub, cam, name, socket))
+    let counters = Arc::clone(&cam.counters);
+    ws.on_upgrade(64 * 1024, move |socket| {
+        run_live(hub, cam, name, counters.viewer(ViewerKind::Mse), socket)
+    })
 }
 
 async fn send(socket: &mut WebSocket, out: Out) -> bool {
@@ -122,7 +126,13 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
     send_close(&mut socket, code, reason).await;
 }
 
-async fn run_live(hub: AppState, cam: Arc<Camera>, name: String, mut socket: WebSocket) {
+async fn run_live(
+    hub: AppState,
+    cam: Arc<Camera>,
+    name: String,
+    viewer: ViewerGuard,
+    mut socket: WebSocket,
+) {
     // The lease keeps an on-demand camera awake while this viewer watches.
     let Some((snap, mut rx, _lease)) = cam.watch_video() else {
         return close(socket, INTERNAL_ERROR, "this camera has no video").await;
@@ -155,6 +165,7 @@ async fn run_live(hub: AppState, cam: Arc<Camera>, name: String, mut socket: Web
                     },
                     Err(RecvError::Lagged(n)) => {
                         tracing::debug!(camera = %name, missed = n, "live viewer lagged; skipping to the next key frame");
+                        viewer.dropped(DropReason::ViewerLag, n);
                         mux.lagged();
                         continue;
                     }
@@ -165,6 +176,7 @@ async fn run_live(hub: AppState, cam: Arc<Camera>, name: String, mut socket: Web
                         return;
                     }
                 }
+                viewer.sent();
             }
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,

@@ -1,0 +1,176 @@
+//! The health checks, every `[health] check_interval`, for every camera: each problem is
+//! a health event (`events::What::Health`) on the camera's event feed when it begins and
+//! again when it ends.
+//!
+//! | code | active while |
+//! |---|---|
+//! | `under_voltage` | the agent's Pi reports under-voltage now |
+//! | `throttled` | the Pi's firmware throttles or caps the CPU frequency now |
+//! | `recording_stopped` | the camera is online, has recordings, and none newer than twice its segment length |
+//! | `offline` | the camera has sent nothing for longer than `[health] offline_after` |
+//! | `disk_forecast` | at the rate the agent's free space fell over the last day (at least an hour of readings), it fills within `[health] disk_forecast_days` |
+
+use std::sync::Arc;
+
+use events::{Event, Origin, What};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::app::Hub;
+use crate::camera::{Camera, now_ms, unix_ms};
+
+/// Every problem code, for `/metrics`.
+pub const CODES: [&str; 5] = [
+    "under_voltage",
+    "throttled",
+    "recording_stopped",
+    "offline",
+    "disk_forecast",
+];
+
+/// The codes checked for a camera of `kind`: the Pi's own only where an agent reports.
+pub fn codes_for(kind: crate::config::SourceKind) -> impl Iterator<Item = &'static &'static str> {
+    let agent = kind.agent_token.is_some();
+    CODES
+        .iter()
+        .filter(move |c| agent || matches!(**c, "recording_stopped" | "offline"))
+}
+
+/// Least span of free-space readings a forecast is made from.
+const FORECAST_MIN_SPAN_MS: i64 = 3_600_000;
+
+/// Days until the disk is full at the rate `samples` (unix ms, free bytes; oldest first)
+/// show, or `None` when free space is not falling or the readings span under an hour.
+pub fn forecast_days(samples: &[(i64, u64)]) -> Option<f64> {
+    let (&(t0, f0), &(t1, f1)) = (samples.first()?, samples.last()?);
+    let span = t1 - t0;
+    if span < FORECAST_MIN_SPAN_MS || f1 >= f0 {
+        return None;
+    }
+    let per_day = (f0 - f1) as f64 * 86_400_000.0 / span as f64;
+    Some(f1 as f64 / per_day)
+}
+
+/// What one check found for one camera: (code, active, message).
+fn findings(
+    hub: &Hub,
+    cam: &Camera,
+    newest_indexed_ms: Option<i64>,
+    started_ms: i64,
+) -> Vec<(&'static str, bool, String)> {
+    let cfg = &hub.cfg.health;
+    let now = now_ms();
+    let status = cam.status(hub.cfg.offline_after.as_duration());
+    let report = cam.agent_health.latest();
+    let throttled = report
+        .as_ref()
+        .and_then(|r| r.health.throttled)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    if cam.kind.agent_token.is_some() {
+        out.push((
+            "under_voltage",
+            throttled.under_voltage,
+            "Under-voltage on the Pi: its power supply is too weak".to_owned(),
+        ));
+        out.push((
+            "throttled",
+            throttled.throttled || throttled.frequency_capped,
+            "The Pi is throttled (too hot or under-powered)".to_owned(),
+        ));
+        let forecast = forecast_days(&cam.agent_health.free_samples());
+        let days = f64::from(cfg.disk_forecast_days);
+        out.push((
+            "disk_forecast",
+            forecast.is_some_and(|d| d < days),
+            format!(
+                "The Pi's disk fills in about {:.1} days",
+                forecast.unwrap_or(0.0)
+            ),
+        ));
+    }
+    let seg_ms = hub.recordings.segment_duration_secs(&cam.name) as i64 * 1000;
+    let stopped = status.online && newest_indexed_ms.is_some_and(|t| now - t > 2 * seg_ms);
+    out.push((
+        "recording_stopped",
+        stopped,
+        format!(
+            "No new recording for {} s (segments of {} s)",
+            newest_indexed_ms.map(|t| (now - t) / 1000).unwrap_or(0),
+            seg_ms / 1000
+        ),
+    ));
+    let since = status.last_frame.map(unix_ms).unwrap_or(started_ms);
+    let limit = cfg.offline_after.as_duration().as_millis() as i64;
+    out.push((
+        "offline",
+        !status.online && now - since > limit,
+        format!(
+            "Camera offline for more than {}",
+            humanize(cfg.offline_after.as_duration())
+        ),
+    ));
+    out
+}
+
+fn humanize(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// Runs the checks until `stop`.
+pub fn spawn(hub: Arc<Hub>, tracker: &TaskTracker, stop: &CancellationToken) {
+    let stop = stop.clone();
+    tracker.spawn(async move {
+        let started_ms = now_ms();
+        let mut tick = tokio::time::interval(hub.cfg.health.check_interval.as_duration());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let stored = crate::metrics::stored(&hub).await;
+            for cam in hub.cameras.iter() {
+                let newest = stored.get(&cam.name).and_then(|s| s.newest_indexed_ms);
+                for (code, active, message) in findings(&hub, cam, newest, started_ms) {
+                    if cam.agent_health.set_problem(code, active) {
+                        if active {
+                            tracing::warn!(camera = %cam.name, code, %message, "health problem");
+                        } else {
+                            tracing::info!(camera = %cam.name, code, "health problem over");
+                        }
+                        cam.events.publish(Event::new(
+                            now_ms(),
+                            Origin::Hub,
+                            What::health(code, active, &message),
+                        ));
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forecast_from_a_falling_free_space() {
+        let h = 3_600_000;
+        // 1 GB a day falling, 3 GB left: 3 days.
+        let gb = 1_000_000_000u64;
+        let s = [(0, 4 * gb), (24 * h, 3 * gb)];
+        assert!((forecast_days(&s).unwrap() - 3.0).abs() < 1e-9);
+        // Not falling, or too short a span: no forecast.
+        assert_eq!(forecast_days(&[(0, gb), (24 * h, gb)]), None);
+        assert_eq!(forecast_days(&[(0, 2 * gb), (h / 2, gb)]), None);
+        assert_eq!(forecast_days(&[(0, gb)]), None);
+        assert_eq!(forecast_days(&[]), None);
+    }
+}
