@@ -14,18 +14,21 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Why a camera is wanted awake. Only viewers today; the camera's own motion/PIR alarms
-/// will wake it (and so record) as a variant of their own, through [`Demand::wake`].
+/// Why a camera is wanted awake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WakeReason {
     /// A live view (page, MSE, HLS, MJPEG, snapshot, a seed API) asked for the video.
     Viewer,
+    /// The camera reports motion or a PIR/AI alarm over its session ([`follow_alarms`]):
+    /// it stays awake, and records, while the alarm lasts and the idle timeout after.
+    Alarm,
 }
 
 impl WakeReason {
     pub fn as_str(self) -> &'static str {
         match self {
             WakeReason::Viewer => "viewer",
+            WakeReason::Alarm => "alarm",
         }
     }
 }
@@ -150,6 +153,55 @@ pub async fn drive(
             }
         }
     }
+}
+
+/// Keeps an on-demand camera awake while it reports motion or an alarm of its own (a
+/// Reolink motion/PIR or AI alarm over the session a viewer opened): a [`Lease`] is held
+/// from the first alarm that starts to the last that ends, so recording follows the
+/// alarms and the idle timeout counts from their end. A camera asleep has no session and
+/// so reports nothing; this never opens one.
+pub async fn follow_alarms(
+    name: String,
+    demand: Arc<Demand>,
+    events: tokio::sync::broadcast::Receiver<Arc<events::Event>>,
+    stop: CancellationToken,
+) {
+    let mut active: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut lease: Option<Lease> = None;
+    crate::event_feed::consume(events, name.clone(), "alarm wake", stop, |e| {
+        let key = match &e.what {
+            events::What::Motion { active: on } => Some(("motion".to_owned(), *on)),
+            events::What::Alarm { label, active: on } => {
+                Some((format!("alarm:{}", label.as_str()), *on))
+            }
+            // Session lost: what it reported is no longer known to last.
+            events::What::Offline { .. } => {
+                active.clear();
+                lease = None;
+                None
+            }
+            _ => None,
+        };
+        if let Some((key, on)) = key
+            && e.origin == events::Origin::Camera
+        {
+            if on {
+                active.insert(key);
+            } else {
+                active.remove(&key);
+            }
+            match (active.is_empty(), lease.is_some()) {
+                (false, false) => {
+                    tracing::info!(camera = %name, "the camera reports an alarm: keeping it awake");
+                    lease = Some(demand.lease(WakeReason::Alarm));
+                }
+                (true, true) => lease = None,
+                _ => {}
+            }
+        }
+        std::future::ready(())
+    })
+    .await;
 }
 
 #[cfg(test)]

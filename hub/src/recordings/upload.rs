@@ -90,6 +90,9 @@ pub enum Begin {
     AllStaged { claim: UploadClaim },
 }
 
+/// The most segments one upload may delete to find room on a full disk (per camera).
+const MAX_DELETIONS_FOR_ONE_UPLOAD: usize = 64;
+
 impl Recordings {
     /// (data, meta, directory, retimed copy of data) of an upload's staging.
     fn staging(&self, camera: &str, name: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
@@ -194,6 +197,28 @@ impl Recordings {
         if short() {
             // Retention counts the uploads' pending bytes: it makes room if it can.
             let _ = self.enforce_retention();
+            // A full disk without a free-space limit: the oldest footage goes, this
+            // camera's first, as when a recorder's write fails (bounded: an upload is at
+            // most max_segment_size).
+            let mut cameras: Vec<String> = vec![camera.to_owned()];
+            cameras.extend(
+                self.camera_names()
+                    .filter(|c| *c != camera)
+                    .map(str::to_owned),
+            );
+            'cameras: for cam in &cameras {
+                for _ in 0..MAX_DELETIONS_FOR_ONE_UPLOAD {
+                    if !short() {
+                        break 'cameras;
+                    }
+                    match self.make_room(cam) {
+                        Ok(freed) if freed > 0 => {
+                            tracing::info!(camera = %cam, freed, "made room for an upload");
+                        }
+                        _ => break,
+                    }
+                }
+            }
             if short() {
                 return Err(RecError::NoRoom(format!(
                     "not enough free space for {needed} more bytes of uploads above the \

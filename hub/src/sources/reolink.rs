@@ -69,6 +69,12 @@ pub fn spawn(
             let cam = Arc::clone(&cam);
             move || cam.viewers_now()
         };
+        tracker.spawn(crate::demand::follow_alarms(
+            cam.name.clone(),
+            Arc::clone(&cam.demand),
+            cam.events.subscribe(),
+            stop.clone(),
+        ));
         tracker.spawn(crate::demand::drive(
             cam.name.clone(),
             Arc::clone(&cam.demand),

@@ -165,6 +165,7 @@ impl WebSocketUpgrade {
             };
             let gate = Arc::new(GateState {
                 limit: AtomicUsize::new(BEFORE_AUTH.min(max_message)),
+                max_message,
                 refused: OnceLock::new(),
             });
             let io = Gated::new(TokioIo::new(upgraded), Arc::clone(&gate), budget);
@@ -236,6 +237,8 @@ impl WebSocket {
 struct GateState {
     /// The largest message the peer may send now.
     limit: AtomicUsize,
+    /// The largest once the peer has authenticated (the route's own).
+    max_message: usize,
     /// The close code, once the gate has refused the peer.
     refused: OnceLock<u16>,
 }
@@ -259,6 +262,11 @@ struct Gated<S> {
     message: u64,
     /// The budget the current message holds.
     held: Option<OwnedSemaphorePermit>,
+    /// Bytes read off the socket but not yet handed on: before authentication, reads
+    /// stop at the end of each message, so that the handler sees (and can accept) the
+    /// hello before the gate judges the next message's header by the lower limit. At
+    /// most one read's worth.
+    stash: Vec<u8>,
 }
 
 /// The length of a frame header that starts with `h`, once its first two bytes are known.
@@ -288,11 +296,26 @@ impl<S> Gated<S> {
             fin: false,
             message: 0,
             held: None,
+            stash: Vec::new(),
         }
     }
 
     /// Looks at `bytes`, the next bytes off the socket; `Err` is the close code.
-    fn scan(&mut self, mut bytes: &[u8]) -> Result<(), u16> {
+    #[cfg(test)]
+    fn scan(&mut self, bytes: &[u8]) -> Result<(), u16> {
+        self.scan_to(bytes, false)
+            .map(drop)
+            .map_err(|(code, _)| code)
+    }
+
+    /// Looks at `bytes`, the next bytes off the socket, and returns how many of them
+    /// may be handed on now: all, or with `stop_after_message` those up to the end of
+    /// the first message that ends in them. `Err` is the close code and how many of
+    /// `all` came before the refused frame's header (they may still be handed on).
+    fn scan_to(&mut self, all: &[u8], stop_after_message: bool) -> Result<usize, (u16, usize)> {
+        let mut bytes = all;
+        // Where the header being read began in `all` (0 if it began in an earlier read).
+        let mut head_start = 0;
         while !bytes.is_empty() {
             if self.payload_left > 0 {
                 let n = usize::try_from(self.payload_left)
@@ -300,10 +323,13 @@ impl<S> Gated<S> {
                     .min(bytes.len());
                 bytes = &bytes[n..];
                 self.payload_left -= n as u64;
-                if self.payload_left == 0 {
-                    self.frame_done();
+                if self.payload_left == 0 && self.frame_done() && stop_after_message {
+                    return Ok(all.len() - bytes.len());
                 }
                 continue;
+            }
+            if self.head_len == 0 {
+                head_start = all.len() - bytes.len();
             }
             self.head[self.head_len] = bytes[0];
             self.head_len += 1;
@@ -317,13 +343,14 @@ impl<S> Gated<S> {
                 };
                 let (fin, opcode) = (h[0] & 0x80 != 0, h[0] & 0x0f);
                 self.head_len = 0;
-                self.frame_start(fin, opcode, len)?;
-                if len == 0 {
-                    self.frame_done();
+                self.frame_start(fin, opcode, len)
+                    .map_err(|code| (code, head_start))?;
+                if len == 0 && self.frame_done() && stop_after_message {
+                    return Ok(all.len() - bytes.len());
                 }
             }
         }
-        Ok(())
+        Ok(all.len())
     }
 
     fn frame_start(&mut self, fin: bool, opcode: u8, len: u64) -> Result<(), u16> {
@@ -353,11 +380,14 @@ impl<S> Gated<S> {
         Ok(())
     }
 
-    fn frame_done(&mut self) {
+    /// The current frame is complete; true when it ended a data message.
+    fn frame_done(&mut self) -> bool {
         if self.data && self.fin {
             self.held = None;
             self.message = 0;
+            return true;
         }
+        false
     }
 }
 
@@ -371,13 +401,47 @@ impl<S: AsyncRead + Unpin> AsyncRead for Gated<S> {
         if this.gate.refused.get().is_some() {
             return Poll::Ready(Err(io::Error::other("websocket refused")));
         }
-        let before = buf.filled().len();
-        std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
-        if let Err(code) = this.scan(&buf.filled()[before..]) {
+        let before_auth = this.gate.limit.load(Ordering::Relaxed) < this.gate.max_message;
+        // Refused: what came before the refused frame is still handed on (a frame
+        // that arrived in the same read is not lost); the next read fails.
+        let refuse = |this: &mut Self, code: u16, handed: usize| {
             let _ = this.gate.refused.set(code);
             this.held = None;
-            buf.set_filled(before);
-            return Poll::Ready(Err(io::Error::other("websocket refused")));
+            this.stash = Vec::new();
+            if handed > 0 {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Ready(Err(io::Error::other("websocket refused")))
+            }
+        };
+        if !this.stash.is_empty() {
+            let stash = std::mem::take(&mut this.stash);
+            let n = stash.len().min(buf.remaining());
+            match this.scan_to(&stash[..n], before_auth) {
+                Ok(used) => {
+                    buf.put_slice(&stash[..used]);
+                    this.stash = stash[used..].to_vec();
+                    return Poll::Ready(Ok(()));
+                }
+                Err((code, ok)) => {
+                    buf.put_slice(&stash[..ok]);
+                    return refuse(this, code, ok);
+                }
+            }
+        }
+        let before = buf.filled().len();
+        std::task::ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        let got = buf.filled().len() - before;
+        match this.scan_to(&buf.filled()[before..], before_auth) {
+            Ok(used) if used < got => {
+                this.stash = buf.filled()[before + used..].to_vec();
+                buf.set_filled(before + used);
+            }
+            Ok(_) => {}
+            Err((code, ok)) => {
+                buf.set_filled(before + ok);
+                return refuse(this, code, ok);
+            }
         }
         Poll::Ready(Ok(()))
     }
@@ -408,6 +472,7 @@ mod tests {
     fn gate(limit: usize, budget: u64) -> Gated<()> {
         let state = GateState {
             limit: AtomicUsize::new(limit),
+            max_message: limit,
             refused: OnceLock::new(),
         };
         Gated::new((), Arc::new(state), Budget::new(budget))
@@ -469,6 +534,31 @@ mod tests {
         g.scan(&bytes).unwrap();
         assert_eq!(g.budget.available(), (1 << 20) - 60);
         assert_eq!(g.scan(&head(true, 0, 41)), Err(MESSAGE_TOO_BIG));
+    }
+
+    #[test]
+    fn before_authentication_reads_stop_after_each_message() {
+        // The hello (a 20-byte message) and, in the same read, the header of a first
+        // frame larger than the limit before authentication.
+        let mut g = gate(1000, 1 << 20);
+        let mut bytes = head(true, 2, 20);
+        bytes.extend([0u8; 20]);
+        let hello = bytes.len();
+        bytes.extend(head(true, 2, 5000));
+        assert_eq!(g.scan_to(&bytes, true), Ok(hello));
+        // Authenticated: the rest is judged by the route's limit.
+        g.gate.limit.store(10_000, Ordering::Relaxed);
+        assert_eq!(g.scan_to(&bytes[hello..], false), Ok(bytes.len() - hello));
+    }
+
+    #[test]
+    fn a_message_before_a_refused_header_in_the_same_read_is_handed_on() {
+        let mut g = gate(1000, 1 << 20);
+        let mut bytes = head(true, 2, 20);
+        bytes.extend([0u8; 20]);
+        let ok = bytes.len();
+        bytes.extend(head(true, 2, 5000));
+        assert_eq!(g.scan_to(&bytes, false), Err((MESSAGE_TOO_BIG, ok)));
     }
 
     #[test]

@@ -388,3 +388,55 @@ async fn the_pages_show_a_sleeping_camera_and_its_page_wakes_it() {
     h.stop().await;
     sim.stop().await;
 }
+
+/// The camera's own motion alarm, reported over the session a viewer opened, keeps a
+/// battery camera awake (and recording) after the viewer left, for as long as it lasts;
+/// when it ends, the camera sleeps after the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_alarm_keeps_it_awake_and_recording_until_it_ends() {
+    let sim = sim(SimTransport::Udp, 64).await;
+    let (h, _pw) = hub_with(&sim, "udp", "idle_timeout = \"3s\"\n").await;
+    wait_camera(&h, "cam", Duration::from_secs(10), |c| {
+        state(c) == "sleeping"
+    })
+    .await;
+
+    // A viewer wakes it; the camera then reports motion, and the viewer leaves.
+    let m = mse_read(&h, "cam", 5).await;
+    assert_eq!(m.fragments.len(), 5);
+    sim.set_alarm(true, &[]);
+    // The hub has the alarm: an open motion event from the camera.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = h.get_json("/api/events?camera=cam&kind=motion").await;
+        let open = v["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["end_ms"].is_null()));
+        if open {
+            break;
+        }
+        assert!(Instant::now() < until, "no motion event: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Well past the idle timeout (+ the release slack), the session is still open and
+    // the camera still records.
+    let before = recorded(&h).await;
+    tokio::time::sleep(IDLE + RELEASE_SLACK + Duration::from_secs(2)).await;
+    assert_eq!(sim.open_sessions(), 1, "{:?}", sim.stats());
+    assert!(
+        recorded(&h).await > before,
+        "no recording while the alarm lasts"
+    );
+
+    // The alarm ends: asleep within the idle timeout + 5 s, and it stays so.
+    sim.set_alarm(false, &[]);
+    sessions_end(&sim, IDLE + RELEASE_SLACK).await;
+    stays_closed(&sim, Duration::from_secs(4)).await;
+    let c = camera_json(&h, "cam").await;
+    assert_eq!(state(&c), "sleeping", "{c}");
+    assert_eq!(c["video"]["source"]["wakes"], 1, "{c}");
+
+    h.stop().await;
+    sim.stop().await;
+}
