@@ -282,7 +282,8 @@ mod tests {
             let e = err(line);
             assert!(e.contains(key), "{line}: {e}");
         }
-        assert!(err("colour = \"red\"").contains("unknown field"));
+        let e = err("colour = \"red\"");
+        assert!(e.ends_with("unknown key `colour` (line 4)"), "{e}");
         let cfg = Config::parse(
             "data_dir = \"d\"\n[mqtt]\nhost = \"b\"\n[mqtt.tls]\n",
             Path::new("hub.toml"),
