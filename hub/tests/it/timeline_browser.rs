@@ -277,7 +277,16 @@ async fn timeline_in_new_york_zooms_scrubs_steps_and_plays_events() {
 
     // ---- Zoom in step by step (buttons and keys): the playhead stays put on the axis.
     let frac = |v: &Value, t: f64| (t - v["start"].as_f64().unwrap()) / v["span"].as_f64().unwrap();
-    let wall = num(&b, "return window.timeline.wallTime").await;
+    // Paused: the playhead's time settles (a last timeupdate may still move it).
+    let mut wall = num(&b, "return window.timeline.wallTime").await;
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let now = num(&b, "return window.timeline.wallTime").await;
+        if now == wall {
+            break;
+        }
+        wall = now;
+    }
     let mut f0 = frac(&b.eval("return window.timeline.view").await.unwrap(), wall);
     for (i, span) in [12 * HOUR, 3 * HOUR, HOUR, 15 * MIN, 5 * MIN, MIN]
         .into_iter()
