@@ -91,7 +91,7 @@ pub struct ConnStats {
     pub open: AtomicU64,
     /// Of those, in their TLS handshake.
     pub tls_handshake: AtomicU64,
-    /// Closed at once because the cap was reached, since start.
+    /// Closed at once because a cap (all connections, or one address's) was reached, since start.
     pub refused: AtomicU64,
 }
 
@@ -142,6 +142,8 @@ pub async fn serve(
         };
         let Some(address_slot) = per_address.enter(peer.ip(), limits.max_per_address) else {
             drop(tcp);
+            // In the total the metrics show, and counted apart for this warning.
+            refused.fetch_add(1, Ordering::Relaxed);
             let n = refused_address.fetch_add(1, Ordering::Relaxed) + 1;
             if last_address_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                 last_address_warning = Some(Instant::now());

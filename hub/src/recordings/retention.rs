@@ -167,6 +167,12 @@ impl Recordings {
         if report.bytes_freed > 0 {
             return Ok(report.bytes_freed);
         }
+        self.delete_oldest(camera)
+    }
+
+    /// Deletes `camera`'s oldest finished segment (its row first, then the file), without
+    /// a retention pass. Returns the bytes freed (0: nothing to delete).
+    pub fn delete_oldest(&self, camera: &str) -> Result<u64> {
         let _guard = self
             .retention_lock
             .lock()

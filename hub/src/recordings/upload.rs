@@ -198,8 +198,8 @@ impl Recordings {
             // Retention counts the uploads' pending bytes: it makes room if it can.
             let _ = self.enforce_retention();
             // A full disk without a free-space limit: the oldest footage goes, this
-            // camera's first, as when a recorder's write fails (bounded: an upload is at
-            // most max_segment_size).
+            // camera's first, as when a recorder's write fails (retention ran just above;
+            // bounded: an upload is at most max_segment_size).
             let mut cameras: Vec<String> = vec![camera.to_owned()];
             cameras.extend(
                 self.camera_names()
@@ -211,7 +211,7 @@ impl Recordings {
                     if !short() {
                         break 'cameras;
                     }
-                    match self.make_room(cam) {
+                    match self.delete_oldest(cam) {
                         Ok(freed) if freed > 0 => {
                             tracing::info!(camera = %cam, freed, "made room for an upload");
                         }
