@@ -81,6 +81,65 @@ fn migrations() -> Migrations<'static> {
             ALTER TABLE session ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
             CREATE INDEX session_user ON session(user_id);",
         ),
+        // 5: off-site copies (see `offsite` and `crate::recordings`). The recording table
+        // is rebuilt to know two more sources (`imported` from another system, `offsite`
+        // restored from the bucket) and to say whether the file is on the local disk
+        // (`local` 0: only the bucket holds it). `replication` is the durable queue of
+        // objects to copy, one row per object key: a segment (`recording_id`), an event
+        // record or its thumbnail (`event_id`), or a camera's day index; a row is `done`
+        // only after the store acknowledged the object and its SHA-256 matched.
+        // `multipart_upload` is the journal of multipart uploads in progress (the JSON of
+        // `offsite::MultipartState`), so a kill -9 resumes the same upload.
+        M::up(
+            "CREATE TABLE recording_new (
+                id INTEGER PRIMARY KEY,
+                camera TEXT NOT NULL,
+                file_name TEXT NOT NULL,
+                start_ms INTEGER NOT NULL,
+                duration_ms INTEGER NOT NULL CHECK (duration_ms >= 0),
+                size_bytes INTEGER NOT NULL CHECK (size_bytes >= 0),
+                sha256 TEXT NOT NULL,
+                codec TEXT NOT NULL,
+                width INTEGER NOT NULL,
+                height INTEGER NOT NULL,
+                source TEXT NOT NULL
+                    CHECK (source IN ('upload', 'recorder', 'found', 'imported', 'offsite')),
+                indexed_ms INTEGER NOT NULL,
+                local INTEGER NOT NULL DEFAULT 1 CHECK (local IN (0, 1)),
+                UNIQUE (camera, file_name)
+            ) STRICT;
+            INSERT INTO recording_new (id, camera, file_name, start_ms, duration_ms, size_bytes,
+                    sha256, codec, width, height, source, indexed_ms, local)
+                SELECT id, camera, file_name, start_ms, duration_ms, size_bytes, sha256, codec,
+                    width, height, source, indexed_ms, 1 FROM recording;
+            DROP TABLE recording;
+            ALTER TABLE recording_new RENAME TO recording;
+            CREATE INDEX recording_camera_start ON recording(camera, start_ms);
+            CREATE TABLE replication (
+                id INTEGER PRIMARY KEY,
+                kind TEXT NOT NULL
+                    CHECK (kind IN ('segment', 'event', 'thumbnail', 'day_index')),
+                camera TEXT NOT NULL,
+                recording_id INTEGER,
+                event_id INTEGER,
+                key TEXT NOT NULL UNIQUE,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+                attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                next_try_ms INTEGER NOT NULL,
+                last_error TEXT,
+                etag TEXT,
+                queued_ms INTEGER NOT NULL,
+                done_ms INTEGER
+            ) STRICT;
+            CREATE INDEX replication_due ON replication(state, next_try_ms);
+            CREATE INDEX replication_recording ON replication(recording_id)
+                WHERE recording_id IS NOT NULL;
+            CREATE TABLE multipart_upload (
+                key TEXT PRIMARY KEY,
+                state TEXT NOT NULL,
+                updated_ms INTEGER NOT NULL
+            ) STRICT;",
+        ),
     ])
 }
 
@@ -123,6 +182,15 @@ impl Db {
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
         })
+    }
+
+    /// Brings the database file at `path` to schema `version` (not the latest), for
+    /// tests of upgrades from databases older hubs left behind.
+    #[doc(hidden)]
+    pub fn migrate_file_to(path: &Path, version: usize) -> Result<(), DbError> {
+        let mut conn = Connection::open(path)?;
+        migrations().to_version(&mut conn, version)?;
+        Ok(())
     }
 
     /// An in-memory database, for tests.

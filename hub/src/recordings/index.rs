@@ -20,9 +20,12 @@ pub enum Source {
     Recorder,
     /// A file neither recorded by the hub nor uploaded by an agent: one `hub check`
     /// found on disk without a row (e.g. the hub stopped between the rename and the
-    /// insert), or one imported from another system (`hub import-picam`). (The
-    /// column's CHECK constraint knows these three values.)
+    /// insert).
     Found,
+    /// Imported from another system (`hub import-picam`).
+    Imported,
+    /// Restored from the off-site bucket (`hub restore --from-offsite`).
+    Offsite,
 }
 
 impl Source {
@@ -31,6 +34,8 @@ impl Source {
             Source::Upload => "upload",
             Source::Recorder => "recorder",
             Source::Found => "found",
+            Source::Imported => "imported",
+            Source::Offsite => "offsite",
         }
     }
 
@@ -38,6 +43,8 @@ impl Source {
         match s {
             "upload" => Source::Upload,
             "recorder" => Source::Recorder,
+            "imported" => Source::Imported,
+            "offsite" => Source::Offsite,
             _ => Source::Found,
         }
     }

@@ -173,7 +173,7 @@ pub fn import(
                     &staged,
                     &retimed,
                     sha,
-                    Source::Found,
+                    Source::Imported,
                     &discard,
                 )
             });

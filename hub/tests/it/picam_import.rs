@@ -184,7 +184,7 @@ async fn picam_recordings_are_imported_listed_and_played() {
         assert_eq!(s["start_ms"], T1305_BERLIN + offset, "{s}");
         let duration = s["duration_ms"].as_i64().unwrap();
         assert!((3999..=4000).contains(&duration), "{s}");
-        assert_eq!(s["source"], "found", "{s}");
+        assert_eq!(s["source"], "imported", "{s}");
         assert_eq!(
             (s["width"].as_u64(), s["height"].as_u64()),
             (Some(320), Some(240)),

@@ -63,7 +63,7 @@ fn migrations_from_empty_and_from_v1() {
         Ok(())
     })
     .unwrap();
-    assert_eq!(version(&p), 4);
+    assert_eq!(version(&p), 5);
 
     // Version 1 with a user and a session: both survive, the index appears.
     let p = dir.path().join("v1.db");
@@ -83,7 +83,7 @@ fn migrations_from_empty_and_from_v1() {
     }
     assert_eq!(version(&p), 1);
     let db = Db::open(&p).unwrap();
-    assert_eq!(version(&p), 4);
+    assert_eq!(version(&p), 5);
     db.call_blocking(|c| {
         assert_eq!(
             hub::db::user_by_name(c, "ann")?.unwrap().password_phc,
@@ -103,6 +103,41 @@ fn migrations_from_empty_and_from_v1() {
     // Reopening a current database changes nothing.
     let db = Db::open(&p).unwrap();
     assert_eq!(db.call_blocking(|c| index::all(c, None)).unwrap().len(), 1);
+}
+
+#[test]
+fn the_recordings_table_rebuild_keeps_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("v4.db");
+    Db::migrate_file_to(&p, 4).unwrap();
+    assert_eq!(version(&p), 4);
+    let segs: Vec<Segment> = [
+        "2026-11-21T07-31-50.123Z.mp4",
+        "2026-11-21T07-32-50.123Z.mp4",
+    ]
+    .iter()
+    .map(|f| segment("porch", f))
+    .collect();
+    {
+        let c = rusqlite::Connection::open(&p).unwrap();
+        for s in &segs {
+            index::insert(&c, s, 1).unwrap();
+        }
+    }
+    let db = Db::open(&p).unwrap();
+    assert_eq!(version(&p), 5);
+    let (all, local) = db
+        .call_blocking(|c| {
+            let local: i64 =
+                c.query_row("SELECT count(*) FROM recording WHERE local = 1", [], |r| {
+                    r.get(0)
+                })?;
+            Ok((index::all(c, None)?, local))
+        })
+        .unwrap();
+    // Listed newest first.
+    assert_eq!(all, segs.iter().rev().cloned().collect::<Vec<_>>());
+    assert_eq!(local, 2, "rows from before the rebuild are local files");
 }
 
 #[test]
