@@ -36,6 +36,8 @@ pub struct Hub {
     pub mqtt: Arc<crate::counters::MqttStats>,
     /// Each `[[webhook]]`'s counters, in configuration order.
     pub webhooks: Vec<Arc<crate::webhooks::WebhookStats>>,
+    /// The off-site bucket (`[offsite]`), when configured.
+    pub offsite: Option<Arc<offsite::Bucket>>,
 }
 
 impl std::fmt::Debug for Hub {

@@ -17,6 +17,7 @@ pub mod import;
 pub mod listener;
 pub mod metrics;
 pub mod mqtt;
+pub mod offsite;
 pub mod outbox;
 pub mod rate;
 pub mod recordings;

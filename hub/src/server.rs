@@ -126,6 +126,9 @@ pub fn check_files(cfg: &Config) -> Vec<String> {
             problems.push(format!("camera[{i}] ({}): {e}", c.name));
         }
     }
+    if let Some(o) = &cfg.offsite {
+        problems.extend(crate::offsite::check_files(o));
+    }
     problems
 }
 
@@ -148,7 +151,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         );
     }
     let events = Arc::new(crate::event_store::EventStore::new(db.clone()));
-    let auth = Auth::new(db, cfg.session_lifetime.as_duration());
+    let auth = Auth::new(db.clone(), cfg.session_lifetime.as_duration());
     let metrics_token = match &cfg.metrics.token_file {
         None => None,
         Some(p) => {
@@ -164,6 +167,10 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         }
     };
     let webhooks = crate::webhooks::stats_for(&cfg.webhooks)?;
+    let offsite = match &cfg.offsite {
+        None => None,
+        Some(o) => Some(crate::offsite::open_bucket(o, db.clone())?),
+    };
     Ok(Arc::new(Hub {
         cfg,
         cameras,
@@ -177,6 +184,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         connections: Arc::default(),
         mqtt: Arc::default(),
         webhooks,
+        offsite,
     }))
 }
 

@@ -62,7 +62,7 @@ pub use chunkseal as crypto;
 pub use bucket::{Bucket, Listing, Replicated, StoredObject};
 pub use config::{OffsiteConfig, Rate};
 pub use error::{Error, ErrorKind, Result};
-pub use journal::{DirJournal, MultipartState, UploadJournal};
+pub use journal::{DirJournal, MultipartState, PartDone, UploadJournal};
 pub use layout::{Layout, ObjectName};
 pub use manifest::{DayIndex, SegmentRecord};
 pub use ops::{CheckReport, Expected, Restored};

@@ -86,6 +86,10 @@ pub struct Config {
     /// URLs that get signed JSON POSTs of chosen events (`[[webhook]]`).
     #[serde(default, rename = "webhook")]
     pub webhooks: Vec<WebhookConfig>,
+    /// Copies of recordings and events in S3-compatible storage (`[offsite]`; off
+    /// without it). See [`crate::offsite`].
+    #[serde(default)]
+    pub offsite: Option<offsite::OffsiteConfig>,
 }
 
 /// Bounds on connections, so idle or half-open ones cannot starve others
@@ -288,6 +292,9 @@ impl Config {
                 fix(&mut t.ca_file);
             }
         }
+        if let Some(o) = self.offsite.as_mut() {
+            o.resolve_relative(base);
+        }
         for c in &mut self.cameras {
             if let Some(p) = c.fallback_image.as_mut() {
                 fix(p);
@@ -425,6 +432,19 @@ impl Config {
         if let Some(Err((k, reason))) = self.mqtt.as_ref().map(MqttConfig::validate) {
             return Err(invalid(format!("mqtt.{k}"), reason));
         }
+        if let Some(o) = &self.offsite {
+            if let Err(e) = o.validate() {
+                return Err(invalid(e.key, e.reason));
+            }
+            for name in o.cameras.iter().flatten() {
+                if !self.cameras.iter().any(|c| &c.name == name) {
+                    return Err(invalid(
+                        "offsite.cameras".into(),
+                        format!("{name:?} is not a configured camera"),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -520,6 +540,29 @@ mod tests {
                 .to_string();
             assert!(e.contains("cors_origins[0]"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn offsite_is_read_strictly_and_names_its_keys() {
+        let base = "data_dir = \"d\"\n[[camera]]\nid = 1\nname = \"porch\"\nkind = \"agent\"\n";
+        let offsite = "[offsite]\nendpoint = \"http://127.0.0.1:3900\"\nbucket = \"cams\"\n\
+                       access_key_id = \"GK1\"\nsecret_access_key_file = \"s3.secret\"\n";
+        let c = parse(&format!("{base}{offsite}cameras = [\"porch\"]\n")).unwrap();
+        let o = c.offsite.unwrap();
+        assert_eq!(o.bucket, "cams");
+        assert!(o.includes_camera("porch"));
+        let e = parse(&format!("{base}{offsite}cameras = [\"garden\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("offsite.cameras") && e.contains("garden"), "{e}");
+        let e = parse(&format!("{base}{offsite}part_size = \"1MiB\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("offsite.part_size"), "{e}");
+        let e = parse(&format!("{base}{offsite}bucket_name = \"x\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bucket_name"), "{e}");
     }
 
     #[test]
