@@ -57,6 +57,7 @@ function stateText(c) {
     if (s.state !== "playing" && s.state !== "sleeping") t += " · " + s.state;
     if (s.reconnects) t += " · " + s.reconnects + " reconnects";
     if (s.battery) t += " · battery " + s.battery.percent + "%" + (s.battery.charging ? " (charging)" : "");
+    if (s.wifi_signal_dbm != null) t += " · Wi-Fi " + s.wifi_signal_dbm + " dBm";
     if (s.wakes != null) t += " · on demand, woken " + s.wakes + "×";
   }
   t += " · last frame " + T.ago(c.last_frame_ms);

@@ -8,7 +8,7 @@
 //! `camera_frames_in_total`, `camera_bytes_in_total`, `camera_fps_in`,
 //! `camera_frames_out_total{viewer}` (fps out is its rate), `camera_viewers{viewer}`,
 //! `camera_frames_dropped_total{reason}`, `camera_online`, `camera_source_state{state}`,
-//! `camera_source_reconnects_total`, `camera_battery_percent`,
+//! `camera_source_reconnects_total`, `camera_battery_percent`, `camera_wifi_signal_dbm`,
 //! `camera_recording_lag_seconds` (now minus the end of the newest segment),
 //! `camera_last_segment_age_seconds` (since the newest segment was stored),
 //! `camera_segments_stored`, `camera_stored_bytes`,
@@ -226,6 +226,10 @@ pub async fn collect(hub: &Hub) -> Snapshot {
         "Sessions re-established after a lost one",
     );
     let mut battery = Family::gauge("camera_battery_percent", "A battery camera's charge");
+    let mut signal = Family::gauge(
+        "camera_wifi_signal_dbm",
+        "A Wi-Fi camera's signal strength in dBm",
+    );
     let mut lag = Family::gauge(
         "camera_recording_lag_seconds",
         "Now minus the end of the newest recorded segment",
@@ -315,6 +319,9 @@ pub async fn collect(hub: &Hub) -> Snapshot {
             if let Some(b) = src.battery {
                 battery.push(l.clone(), Value::Int(i64::from(b.percent)));
             }
+            if let Some(dbm) = src.wifi_signal_dbm {
+                signal.push(l.clone(), Value::Int(i64::from(dbm)));
+            }
         }
         let s = stored.get(&c.name).copied().unwrap_or_default();
         segments.push(l.clone(), int(s.segments));
@@ -382,6 +389,7 @@ pub async fn collect(hub: &Hub) -> Snapshot {
         state,
         reconnects,
         battery,
+        signal,
         lag,
         age,
         segments,

@@ -79,6 +79,9 @@ pub struct SourceJson {
     /// started. Absent for cameras that stream always.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wakes: Option<u64>,
+    /// Cameras on Wi-Fi that report it: the signal in dBm (nearer 0 is stronger).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wifi_signal_dbm: Option<i32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -141,6 +144,7 @@ impl From<SourceStatus> for SourceJson {
             }),
             model: s.model,
             wakes: s.wakes,
+            wifi_signal_dbm: s.wifi_signal_dbm,
         }
     }
 }
@@ -198,6 +202,7 @@ mod tests {
                 model: None,
                 wakes: None,
                 alarm: Default::default(),
+                wifi_signal_dbm: None,
             }),
             snapshots: None,
             last_frame: None,

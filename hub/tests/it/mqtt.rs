@@ -200,6 +200,17 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
     sub.expect("hubtest/yard/online", b"ON", 15).await;
     sub.state("hubtest/door/online", b"ON", 30).await;
     sub.state("hubtest/door/battery", b"80", 10).await;
+    // Its Wi-Fi signal, asked at login (msg 115), read from the source within 5 s; also in
+    // the camera's API and in /metrics.
+    sub.state("hubtest/door/signal", b"-55", 10).await;
+    assert_eq!(
+        crate::rtsp_support::camera_json(&h, "door").await["video"]["source"]["wifi_signal_dbm"],
+        -55
+    );
+    assert_eq!(
+        crate::metrics::metric_present(&h, "camera_wifi_signal_dbm{camera=\"door\"}").await,
+        -55.0
+    );
     crate::rtsp_support::wait_camera(&h, "door", Duration::from_secs(30), |c| {
         c["last_frame_ms"].is_i64()
     })
@@ -242,7 +253,7 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
     ];
     let others = ["health_recording_stopped", "health_offline"];
     let door_parts = [
-        "camera", "motion", "person", "vehicle", "animal", "online", "battery",
+        "camera", "motion", "person", "vehicle", "animal", "online", "battery", "signal",
     ];
     for (cam, parts) in [
         (
@@ -258,7 +269,7 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
         for p in parts {
             let component = match p {
                 "camera" => "camera",
-                "battery" => "sensor",
+                "battery" | "signal" => "sensor",
                 _ => "binary_sensor",
             };
             expected.push(format!(
