@@ -86,7 +86,7 @@ const PROBLEMS = {
   throttled: "the Pi is throttled",
   recording_stopped: "recording stopped",
   offline: "offline too long",
-  disk_forecast: "the Pi's disk is filling up",
+  disk_low: "the disk is filling up",
 };
 
 // One line about an agent's Pi: temperature, power, load, disk, backlog, version, uptime.

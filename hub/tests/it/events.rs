@@ -452,8 +452,9 @@ fn health_of<'a>(v: &'a Value, code: &str) -> Vec<&'a Value> {
 #[tokio::test]
 async fn health_events_outages_gaps_backlog_and_disk() {
     let h = TestHub::start(&format!(
-        "[recordings]\nretention_interval = \"1s\"\ngap_warning = \"30s\"\n\
-         disk_warning = \"3650d\"\nbacklog_warning = 3\n{CONFIG}"
+        "[health]\ncheck_interval = \"500ms\"\ndisk_forecast_days = 36500\n\
+         [recordings]\nretention_interval = \"1s\"\ngap_warning = \"30s\"\n\
+         backlog_warning = 3\n{CONFIG}"
     ))
     .await;
     // An agent connects and goes away: an outage from then until it is back.

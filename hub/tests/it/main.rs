@@ -13,6 +13,7 @@ mod camera_proxy;
 mod camera_server;
 mod check_config;
 mod demo_script;
+mod disk_forecast;
 mod e2e_agent;
 mod events;
 mod exhaustion;

@@ -21,14 +21,14 @@ use tokio::sync::mpsc;
 
 /// One message the subscriber received.
 #[derive(Debug, Clone)]
-struct Msg {
+pub(crate) struct Msg {
     topic: String,
     payload: Vec<u8>,
     at: Instant,
 }
 
 /// A subscriber to everything on the broker.
-struct Subscriber {
+pub(crate) struct Subscriber {
     rx: mpsc::UnboundedReceiver<Msg>,
     task: tokio::task::JoinHandle<()>,
     /// Every message so far, in order.
@@ -36,7 +36,7 @@ struct Subscriber {
 }
 
 impl Subscriber {
-    async fn connect(port: u16, id: &str) -> Subscriber {
+    pub(crate) async fn connect(port: u16, id: &str) -> Subscriber {
         let mut o = MqttOptions::new(id, "127.0.0.1", port);
         o.set_credentials(testkit::mosquitto::USER, testkit::mosquitto::PASSWORD);
         o.set_max_packet_size(16 << 20, 64 << 10);
@@ -71,7 +71,7 @@ impl Subscriber {
     }
 
     /// Waits up to `secs` for a message on `topic` whose payload is `payload`.
-    async fn expect(&mut self, topic: &str, payload: &[u8], secs: u64) -> Msg {
+    pub(crate) async fn expect(&mut self, topic: &str, payload: &[u8], secs: u64) -> Msg {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let m = match tokio::time::timeout_at(deadline, self.rx.recv()).await {
@@ -92,7 +92,7 @@ impl Subscriber {
 
     /// Waits up to `secs` until the last message on `topic` (seen already or arriving)
     /// is `payload`: a state, whatever came in between.
-    async fn state(&mut self, topic: &str, payload: &[u8], secs: u64) {
+    pub(crate) async fn state(&mut self, topic: &str, payload: &[u8], secs: u64) {
         if self.last(topic).is_some_and(|m| m.payload == payload) {
             return;
         }
@@ -118,7 +118,7 @@ impl Drop for Subscriber {
     }
 }
 
-fn mqtt_section(dir: &Path, port: u16, extra: &str) -> String {
+pub(crate) fn mqtt_section(dir: &Path, port: u16, extra: &str) -> String {
     let pw = dir.join("mqtt-password");
     write_secret(&pw, testkit::mosquitto::PASSWORD);
     format!(
@@ -160,7 +160,7 @@ snapshot_interval = "100ms"
     )
 }
 
-fn skip() -> bool {
+pub(crate) fn skip() -> bool {
     if !Mosquitto::available() {
         eprintln!("SKIP: mosquitto not installed (Debian package mosquitto)");
         return true;
@@ -228,7 +228,7 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
     );
 
     // Discovery: a snapshot camera, motion, online and problem sensors for the health
-    // checks that apply (all five for an agent's Pi, recording and offline for others);
+    // checks that apply (all five for an agent's Pi; recording, offline and disk for others);
     // person/vehicle/animal and battery for the labelling battery camera. Retained, so a
     // subscriber that comes later sees them too.
     let mut late = Subscriber::connect(broker.port, "late-sub").await;
@@ -249,9 +249,13 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
         "health_throttled",
         "health_recording_stopped",
         "health_offline",
-        "health_disk_forecast",
+        "health_disk_low",
     ];
-    let others = ["health_recording_stopped", "health_offline"];
+    let others = [
+        "health_recording_stopped",
+        "health_offline",
+        "health_disk_low",
+    ];
     let door_parts = [
         "camera", "motion", "person", "vehicle", "animal", "online", "battery", "signal",
     ];
