@@ -50,7 +50,8 @@ pub struct DiskForecast {
 }
 
 impl DiskForecast {
-    /// `hub_free_days`: the hub's forecast when free space limits it ([`hub_free_days`]).
+    /// `hub_free_days`: the hub's forecast when free space limits it ([`hub_free_days`]);
+    /// `has_footage`: the camera has segments on the hub.
     pub fn of(cam: &Camera, has_footage: bool, hub_free_days: Option<f64>) -> DiskForecast {
         DiskForecast {
             hub_days: hub_free_days.filter(|_| has_footage),
@@ -83,13 +84,19 @@ impl DiskForecast {
     }
 }
 
-/// The hub's disk forecast when its free space is the limit (blocking): days of footage it
-/// holds at the current rate.
-pub fn hub_free_days(rec: &crate::recordings::Recordings) -> Option<f64> {
-    let f = rec.forecast().ok()?;
-    (f.continuous.limited_by == store::Reason::FreeSpace)
-        .then_some(f.continuous.days_of_footage_possible)
-        .flatten()
+/// The hub's disk forecast when its free space is the limit: days of footage it holds at
+/// the current rate (read off the async runtime).
+pub async fn hub_free_days(hub: &Arc<Hub>) -> Option<f64> {
+    let h = Arc::clone(hub);
+    tokio::task::spawn_blocking(move || {
+        let f = h.recordings.forecast().ok()?;
+        (f.continuous.limited_by == store::Reason::FreeSpace)
+            .then_some(f.continuous.days_of_footage_possible)
+            .flatten()
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// Least span of free-space readings a forecast is made from.
@@ -189,11 +196,7 @@ pub fn spawn(hub: Arc<Hub>, tracker: &TaskTracker, stop: &CancellationToken) {
                 _ = tick.tick() => {}
             }
             let stored = crate::metrics::stored(&hub).await;
-            let h = Arc::clone(&hub);
-            let hub_days = tokio::task::spawn_blocking(move || hub_free_days(&h.recordings))
-                .await
-                .ok()
-                .flatten();
+            let hub_days = hub_free_days(&hub).await;
             for cam in hub.cameras.iter() {
                 let newest = stored.get(&cam.name).and_then(|s| s.newest_indexed_ms);
                 for (code, active, message) in findings(&hub, cam, newest, hub_days, started_ms) {

@@ -24,9 +24,9 @@ name = "porch"
 kind = "agent"
 "#;
 
-const THROTTLED: &str = "devices/platform/soc/soc:firmware/get_throttled";
+pub(crate) const THROTTLED: &str = "devices/platform/soc/soc:firmware/get_throttled";
 
-fn fake_tree(root: &Path) {
+pub(crate) fn fake_tree(root: &Path) {
     std::fs::create_dir_all(root.join("sys/class/thermal/thermal_zone0")).unwrap();
     std::fs::create_dir_all(root.join("sys/devices/platform/soc/soc:firmware")).unwrap();
     std::fs::create_dir_all(root.join("proc")).unwrap();

@@ -42,6 +42,7 @@ mod security;
 mod seed_ingest;
 mod shutdown;
 mod slow_viewer;
+mod status_page;
 mod timeline_browser;
 mod tls;
 mod upload;
