@@ -6,7 +6,8 @@
 //!
 //! Names (every per-camera series has a `camera` label):
 //! `camera_frames_in_total`, `camera_bytes_in_total`, `camera_fps_in`,
-//! `camera_frames_out_total{viewer}` (fps out is its rate), `camera_viewers{viewer}`,
+//! `camera_frames_out_total{viewer}` (fps out is its rate), `camera_viewers{viewer}` (HLS:
+//! clients with a request in the last `counters::HLS_VIEWER_WINDOW`),
 //! `camera_frames_dropped_total{reason}`, `camera_online`, `camera_source_state{state}`,
 //! `camera_source_reconnects_total`, `camera_battery_percent`, `camera_wifi_signal_dbm`,
 //! `camera_recording_lag_seconds` (now minus the end of the newest segment),
@@ -212,7 +213,7 @@ pub async fn collect(hub: &Hub) -> Snapshot {
     );
     let mut frames_out = Family::counter(
         "camera_frames_out_total",
-        "Frames (MSE: video messages) sent to live viewers",
+        "Frames (MSE: video messages; HLS: frames of the segments served) sent to live viewers",
     );
     let mut viewers = Family::gauge("camera_viewers", "Live viewers open now, by kind");
     let mut dropped = Family::counter("camera_frames_dropped_total", "Frames dropped, by reason");
