@@ -35,6 +35,10 @@ pub struct CameraJson {
     /// Health problems active now (`under_voltage`, `offline`, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<&'static str>,
+    /// On-demand cameras wanted awake now: `viewer` or `alarm` (the camera's own motion or
+    /// AI alarm keeps it awake); absent when it may sleep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awake_for: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -111,6 +115,7 @@ impl From<CameraStatus> for CameraJson {
                 health: a.health,
             }),
             problems: s.problems,
+            awake_for: s.awake_for.map(|r| r.as_str()),
         }
     }
 }
@@ -175,6 +180,7 @@ mod tests {
             video,
             agent: None,
             problems: Vec::new(),
+            awake_for: None,
         }
     }
 
