@@ -572,17 +572,7 @@ async fn reolink_alarm_messages_become_labelled_events() {
         c["video"]["source"]["state"] == "playing" && c["last_frame_ms"].is_i64()
     })
     .await;
-    for _ in 0..100 {
-        if sim.stats().alarm_subscriptions > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        sim.stats().alarm_subscriptions,
-        1,
-        "the hub subscribed to alarms"
-    );
+    crate::rtsp_support::wait_alarm_subscription(&sim).await;
     let mut push = Push::open(&h).await;
 
     // Motion with a person, then a vehicle too, then nothing.

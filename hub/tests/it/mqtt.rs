@@ -215,17 +215,7 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
         c["last_frame_ms"].is_i64()
     })
     .await;
-    for _ in 0..100 {
-        if door.stats().alarm_subscriptions > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        door.stats().alarm_subscriptions,
-        1,
-        "the hub subscribed to alarms"
-    );
+    crate::rtsp_support::wait_alarm_subscription(&door).await;
 
     // Discovery: a snapshot camera, motion, online and problem sensors for the health
     // checks that apply (all five for an agent's Pi; recording, offline and disk for others);

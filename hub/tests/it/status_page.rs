@@ -8,10 +8,10 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::agent_health::{THROTTLED, fake_tree};
+use crate::agent_health::{THROTTLED, agent_config, fake_tree};
 use crate::browser_support::PLAIN;
-use crate::common::{PASSWORD, TestHub, USER, write_secret};
-use crate::recordings_support::{T0, agent_token, one_segment, upload};
+use crate::common::{PASSWORD, TestHub, USER};
+use crate::recordings_support::{T0, one_segment, upload};
 use serde_json::Value;
 use testkit::browser::{Browser, LaunchOptions};
 use testkit::process::{bin_path, spawn_logged};
@@ -106,26 +106,16 @@ async fn the_status_table_shows_state_segment_backlog_health_disk_and_forecast()
     )
     .unwrap();
     std::fs::write(dir.path().join("sys").join(THROTTLED), "0x50005\n").unwrap();
-    write_secret(&dir.path().join("token"), &agent_token(1));
     let front = front(h.url("")).await;
-    let config = dir.path().join("agent.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "hub_url = \"{}\"\ncamera_id = 1\ntoken_file = {:?}\nstate_dir = {:?}\n\
-             [source]\nkind = \"testsrc\"\nwidth = 160\nheight = 120\nfps = 5\n\
-             [record]\nenabled = true\ndir = {:?}\nsegment_duration = \"1s\"\n\
-             [upload]\nenabled = true\nhub_base_url = \"http://127.0.0.1:{front}\"\n\
-             [health]\ninterval = \"300ms\"\nsys_root = {:?}\nproc_root = {:?}\n",
-            h.ws_url("/video-input-stream"),
-            dir.path().join("token").display().to_string(),
-            dir.path().join("state").display().to_string(),
-            dir.path().join("rec").display().to_string(),
-            dir.path().join("sys").display().to_string(),
-            dir.path().join("proc").display().to_string(),
+    let config = agent_config(
+        &h,
+        dir.path(),
+        &format!(
+            "[record]\nenabled = true\ndir = {:?}\nsegment_duration = \"1s\"\n\
+             [upload]\nenabled = true\nhub_base_url = \"http://127.0.0.1:{front}\"\n",
+            dir.path().join("rec").display().to_string()
         ),
-    )
-    .unwrap();
+    );
     let out = Command::new(bin_path("agent"))
         .args(["setup-recording", "--config"])
         .arg(&config)
