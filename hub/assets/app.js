@@ -57,6 +57,7 @@ function stateText(c) {
     if (s.state !== "playing" && s.state !== "sleeping") t += " · " + s.state;
     if (s.reconnects) t += " · " + s.reconnects + " reconnects";
     if (s.battery) t += " · battery " + s.battery.percent + "%" + (s.battery.charging ? " (charging)" : "");
+    if (s.wifi_signal_dbm != null) t += " · Wi-Fi " + s.wifi_signal_dbm + " dBm";
     if (s.wakes != null) t += " · on demand, woken " + s.wakes + "×";
   }
   t += " · last frame " + T.ago(c.last_frame_ms);
@@ -85,7 +86,7 @@ const PROBLEMS = {
   throttled: "the Pi is throttled",
   recording_stopped: "recording stopped",
   offline: "offline too long",
-  disk_forecast: "the Pi's disk is filling up",
+  disk_low: "the disk is filling up",
 };
 
 // One line about an agent's Pi: temperature, power, load, disk, backlog, version, uptime.
@@ -366,14 +367,52 @@ async function cameraPage() {
   setInterval(refresh, 1000);
 }
 
-// Status: every camera's health in a table, and the outages and warnings
-// the hub reported in the last 24 hours (where it reports events).
+// Bytes for people: "812 B", "12.3 kB", "4.1 MB", "27.5 GB" (powers of 1000).
+function sizeText(b) {
+  if (b < 1000) return b + " B";
+  const units = ["kB", "MB", "GB", "TB"];
+  let i = -1;
+  do { b /= 1000; i++; } while (b >= 1000 && i < units.length - 1);
+  return b.toFixed(1) + " " + units[i];
+}
+
+// Days for people: "3.5 days" under ten, "42 days" from ten.
+function daysText(d) {
+  return d >= 10 ? Math.round(d) + " days" : d.toFixed(1) + " days";
+}
+
+// The status table's own columns for one camera's row `r` of /api/status:
+// last segment, upload backlog, health flags, disk use and forecast.
+function statusCells(r, agent) {
+  const flags = r.problems.map((p) => PROBLEMS[p] || p);
+  if (!flags.length) flags.push("no problems");
+  if (r.cpu_temp_c != null) flags.push(r.cpu_temp_c.toFixed(1) + " °C");
+  const disk = [];
+  if (r.stored_bytes) disk.push(sizeText(r.stored_bytes) + " on the hub");
+  if (r.pi_disk) disk.push("Pi: " + sizeText(r.pi_disk.free_bytes) + " free" + (r.pi_disk.total_bytes != null ? " of " + sizeText(r.pi_disk.total_bytes) : ""));
+  const forecast = [];
+  if (r.forecast.hub_days != null) forecast.push("hub: room for " + daysText(r.forecast.hub_days));
+  if (r.forecast.agent_days != null) forecast.push("Pi full in " + daysText(r.forecast.agent_days));
+  const b = r.upload_backlog;
+  return {
+    segment: r.last_segment_ms != null ? T.dayShort(r.last_segment_ms) + " " + T.time(r.last_segment_ms) : "none",
+    backlog: b ? b.segments + " segments" + (b.bytes != null ? " · " + sizeText(b.bytes) : "") : agent ? "not reported" : "—",
+    flags: flags.join(" · "),
+    disk: disk.join(" · ") || "—",
+    forecast: forecast.join(" · ") || "—",
+  };
+}
+
+// Status: every camera's state, last segment, upload backlog, health flags, disk
+// use and forecast in one table, and the outages and warnings the hub reported in
+// the last 24 hours (where it reports events).
 async function statusPage() {
   const tbody = document.querySelector("#cameras tbody");
   const rows = new Map();
   async function refresh() {
-    const cams = await fetchCameras();
+    const [cams, status] = await Promise.all([fetchCameras(), H.getJson("/api/status")]);
     if (!cams) return;
+    const byName = new Map(((status && status.cameras) || []).map((r) => [r.name, r]));
     document.getElementById("empty").hidden = cams.length > 0;
     document.getElementById("cameras").hidden = cams.length === 0;
     for (const c of cams) {
@@ -381,7 +420,7 @@ async function statusPage() {
       if (!tr) {
         tr = document.createElement("tr");
         tr.dataset.cameraId = c.id;
-        for (const k of ["camera", "health", "frames", "last", "video", "source", "viewers"]) {
+        for (const k of ["camera", "health", "segment", "backlog", "flags", "disk", "forecast", "frames", "last", "video", "source", "viewers"]) {
           const td = H.el("td", k);
           td.dataset.label = k;
           tr.appendChild(td);
@@ -398,6 +437,12 @@ async function statusPage() {
       h.textContent = "";
       h.appendChild(H.el("span", "badge " + health, health));
       tr.dataset.health = health;
+      const r = byName.get(c.name);
+      if (r) {
+        const cells = statusCells(r, c.kind === "agent");
+        for (const k of Object.keys(cells)) cell(k, cells[k]);
+        tr.dataset.problems = r.problems.join(" ");
+      }
       cell("frames", c.fps.toFixed(1) + " fps · " + c.frames_total + " frames" + (c.frames_rejected ? " · " + c.frames_rejected + " not JPEG (skipped)" : ""));
       tr.querySelector(".frames").title = c.last_rejected || "";
       cell("last", T.ago(c.last_frame_ms));

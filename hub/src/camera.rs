@@ -110,6 +110,8 @@ pub struct CameraStatus {
     pub agent: Option<crate::health::slot::AgentReport>,
     /// Health problems active now (`crate::health::monitor`).
     pub problems: Vec<&'static str>,
+    /// On-demand cameras wanted awake now: by a viewer, or by the camera's own alarm.
+    pub awake_for: Option<WakeReason>,
 }
 
 static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -324,7 +326,20 @@ impl Camera {
             video,
             agent: self.agent_health.latest(),
             problems: self.agent_health.problems(),
+            awake_for: self.wanted_by(),
         }
+    }
+
+    /// Why an on-demand camera is wanted awake now (`None`: it may sleep, or it streams
+    /// always): who holds it, else who last wanted it within the idle timeout.
+    pub fn wanted_by(&self) -> Option<WakeReason> {
+        let idle = self.on_demand?;
+        let n = self.viewers_now();
+        if n > 0 {
+            return Some(self.demand.holder(n));
+        }
+        let (at, reason) = self.demand.last()?;
+        (at.elapsed() < idle).then_some(reason)
     }
 }
 

@@ -1,9 +1,22 @@
 //! Per-camera counters the hub's parts bump as they work and `/metrics` reads
-//! (`crate::metrics`): live viewers open by kind (a guard held for a view's lifetime),
-//! frames sent to them, frames dropped by reason; and the MQTT publisher's state. Plain atomics: counting never takes a lock or waits.
+//! (`crate::metrics`): live viewers open by kind (a guard held for a view's lifetime;
+//! HLS, which holds no connection, by recent requests: [`HLS_VIEWER_WINDOW`]), frames sent
+//! to them, frames dropped by reason; and the MQTT publisher's state. Plain atomics, but
+//! for the small bounded map of recent HLS clients.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// An HLS viewer is a client (address, user agent, user) that fetched the camera's
+/// playlist or a segment within this long. Players fetch the playlist about every target
+/// duration (2 s here; up to the longest segment, 4 to 6 s with long key frame intervals),
+/// so 10 s keeps a playing viewer counted, and one that stopped leaves within 10 s.
+pub const HLS_VIEWER_WINDOW: Duration = Duration::from_secs(10);
+/// Most HLS clients remembered per camera; more at once are not counted (the map stays
+/// bounded whatever a LAN peer sends).
+pub const MAX_HLS_CLIENTS: usize = 256;
 
 /// How a live viewer watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,14 +29,17 @@ pub enum ViewerKind {
     Websocket,
     /// The MSE websocket (fragmented MP4).
     Mse,
+    /// HLS playlists and segments ([`HLS_VIEWER_WINDOW`]).
+    Hls,
 }
 
 impl ViewerKind {
-    pub const ALL: [ViewerKind; 4] = [
+    pub const ALL: [ViewerKind; 5] = [
         ViewerKind::Mjpeg,
         ViewerKind::Sse,
         ViewerKind::Websocket,
         ViewerKind::Mse,
+        ViewerKind::Hls,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -32,6 +48,7 @@ impl ViewerKind {
             ViewerKind::Sse => "sse",
             ViewerKind::Websocket => "websocket",
             ViewerKind::Mse => "mse",
+            ViewerKind::Hls => "hls",
         }
     }
 }
@@ -66,9 +83,11 @@ impl DropReason {
 /// One camera's counters.
 #[derive(Debug, Default)]
 pub struct CameraCounters {
-    viewers: [AtomicI64; 4],
-    frames_out: [AtomicU64; 4],
+    viewers: [AtomicI64; 5],
+    frames_out: [AtomicU64; 5],
     dropped: [AtomicU64; 3],
+    /// HLS clients by key, with their latest request.
+    hls: Mutex<HashMap<u64, Instant>>,
 }
 
 impl CameraCounters {
@@ -82,7 +101,35 @@ impl CameraCounters {
     }
 
     pub fn viewers(&self, kind: ViewerKind) -> i64 {
+        if kind == ViewerKind::Hls {
+            return self.hls_viewers(Instant::now()) as i64;
+        }
         self.viewers[kind as usize].load(Ordering::Relaxed)
+    }
+
+    fn hls_lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Instant>> {
+        self.hls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An HLS request from client `key` at `now`, sending `frames` video frames (0 for a
+    /// playlist or an init segment).
+    pub fn hls_request(&self, key: u64, frames: u32, now: Instant) {
+        self.frames_out[ViewerKind::Hls as usize].fetch_add(u64::from(frames), Ordering::Relaxed);
+        let mut m = self.hls_lock();
+        if !m.contains_key(&key) && m.len() >= MAX_HLS_CLIENTS {
+            m.retain(|_, t| now.saturating_duration_since(*t) < HLS_VIEWER_WINDOW);
+            if m.len() >= MAX_HLS_CLIENTS {
+                return;
+            }
+        }
+        m.insert(key, now);
+    }
+
+    /// HLS clients with a request within [`HLS_VIEWER_WINDOW`] of `now`.
+    pub fn hls_viewers(&self, now: Instant) -> usize {
+        let mut m = self.hls_lock();
+        m.retain(|_, t| now.saturating_duration_since(*t) < HLS_VIEWER_WINDOW);
+        m.len()
     }
 
     /// Frames (or video messages, for MSE) sent to viewers of `kind`.
@@ -165,5 +212,25 @@ mod tests {
         assert_eq!(c.frames_out(ViewerKind::Mjpeg), 2);
         c.drop_frames(DropReason::RecorderLag, 5);
         assert_eq!(c.dropped(DropReason::RecorderLag), 5);
+    }
+
+    #[test]
+    fn hls_viewers_are_recent_clients_bounded() {
+        let c = CameraCounters::default();
+        let t0 = Instant::now();
+        c.hls_request(1, 0, t0);
+        c.hls_request(1, 30, t0 + Duration::from_secs(2));
+        c.hls_request(2, 30, t0 + Duration::from_secs(3));
+        assert_eq!(c.hls_viewers(t0 + Duration::from_secs(4)), 2);
+        assert_eq!(c.frames_out(ViewerKind::Hls), 60);
+        // Client 1 last asked at 2 s: gone at 12 s; client 2 at 13 s.
+        assert_eq!(c.hls_viewers(t0 + Duration::from_secs(12)), 1);
+        assert_eq!(c.hls_viewers(t0 + Duration::from_secs(13)), 0);
+        // Many clients at once: at most MAX_HLS_CLIENTS remembered.
+        let t1 = t0 + Duration::from_secs(20);
+        for k in 0..(MAX_HLS_CLIENTS as u64 + 50) {
+            c.hls_request(k, 0, t1);
+        }
+        assert_eq!(c.hls_viewers(t1), MAX_HLS_CLIENTS);
     }
 }

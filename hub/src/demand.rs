@@ -41,6 +41,8 @@ const POLL: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub struct Demand {
     leases: AtomicUsize,
+    /// Of those, the leases a camera alarm holds ([`follow_alarms`]).
+    alarm_leases: AtomicUsize,
     last: Mutex<Option<(Instant, WakeReason)>>,
     /// Bumped on every wake and every lease taken, so [`drive`] reacts at once.
     woken: watch::Sender<u64>,
@@ -50,6 +52,7 @@ impl Default for Demand {
     fn default() -> Self {
         Demand {
             leases: AtomicUsize::new(0),
+            alarm_leases: AtomicUsize::new(0),
             last: Mutex::new(None),
             woken: watch::Sender::new(0),
         }
@@ -73,6 +76,9 @@ impl Demand {
     /// timeout after.
     pub fn lease(self: &Arc<Self>, reason: WakeReason) -> Lease {
         self.leases.fetch_add(1, Ordering::SeqCst);
+        if reason == WakeReason::Alarm {
+            self.alarm_leases.fetch_add(1, Ordering::SeqCst);
+        }
         self.wake(reason);
         Lease {
             demand: Arc::clone(self),
@@ -83,6 +89,16 @@ impl Demand {
     /// Viewers holding a lease now.
     pub fn leases(&self) -> usize {
         self.leases.load(Ordering::SeqCst)
+    }
+
+    /// Why the camera is wanted while `viewers` (JPEG views subscribed and all leases)
+    /// hold it: a viewer if any of them is one, else the camera's alarm.
+    pub fn holder(&self, viewers: usize) -> WakeReason {
+        if viewers > self.alarm_leases.load(Ordering::SeqCst) {
+            WakeReason::Viewer
+        } else {
+            WakeReason::Alarm
+        }
     }
 
     /// When the video was last wanted, and by what.
@@ -101,6 +117,9 @@ pub struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.demand.set_last(self.reason);
+        if self.reason == WakeReason::Alarm {
+            self.demand.alarm_leases.fetch_sub(1, Ordering::SeqCst);
+        }
         self.demand.leases.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -122,15 +141,27 @@ pub async fn drive(
     stop: CancellationToken,
 ) {
     let mut woken = demand.woken.subscribe();
+    let mut held_by = None;
     loop {
         let n = viewers();
         if n > 0 {
-            // Still watched: the idle timeout counts from when the last one leaves.
-            demand.set_last(WakeReason::Viewer);
+            // Still wanted (by a viewer, or by an alarm alone): the idle timeout counts
+            // from when the last one leaves.
+            demand.set_last(demand.holder(n));
         }
         let last = demand.last();
         let want = wanted(n, last.map(|(t, _)| t), Instant::now(), idle);
         let changed = wanted_tx.send_if_modified(|w| std::mem::replace(w, want) != want);
+        // Who holds it now; a change while it stays awake is said (a viewer left and the
+        // camera's alarm keeps it awake, or the other way round).
+        let now_by = (n > 0).then(|| demand.holder(n));
+        if let (Some(by), Some(before)) = (now_by, held_by)
+            && by != before
+            && !changed
+        {
+            tracing::info!(camera = %name, reason = by.as_str(), "keeping the camera awake");
+        }
+        held_by = now_by;
         if changed {
             match last {
                 Some((_, reason)) if want => {
@@ -228,5 +259,20 @@ mod tests {
         drop(l);
         assert_eq!(d.leases(), 0);
         assert!(d.last().unwrap().0 >= first);
+    }
+
+    #[test]
+    fn an_alarm_alone_holds_the_camera_as_the_alarm() {
+        let d = Arc::new(Demand::default());
+        let viewer = d.lease(WakeReason::Viewer);
+        let alarm = d.lease(WakeReason::Alarm);
+        assert_eq!(d.holder(d.leases()), WakeReason::Viewer);
+        // A JPEG view (not a lease) counts as a viewer too.
+        drop(viewer);
+        assert_eq!(d.holder(d.leases()), WakeReason::Alarm);
+        assert_eq!(d.holder(d.leases() + 1), WakeReason::Viewer);
+        drop(alarm);
+        assert_eq!(d.last().unwrap().1, WakeReason::Alarm);
+        assert_eq!(d.leases(), 0);
     }
 }

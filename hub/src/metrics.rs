@@ -6,9 +6,10 @@
 //!
 //! Names (every per-camera series has a `camera` label):
 //! `camera_frames_in_total`, `camera_bytes_in_total`, `camera_fps_in`,
-//! `camera_frames_out_total{viewer}` (fps out is its rate), `camera_viewers{viewer}`,
+//! `camera_frames_out_total{viewer}` (fps out is its rate), `camera_viewers{viewer}` (HLS:
+//! clients with a request in the last `counters::HLS_VIEWER_WINDOW`),
 //! `camera_frames_dropped_total{reason}`, `camera_online`, `camera_source_state{state}`,
-//! `camera_source_reconnects_total`, `camera_battery_percent`,
+//! `camera_source_reconnects_total`, `camera_battery_percent`, `camera_wifi_signal_dbm`,
 //! `camera_recording_lag_seconds` (now minus the end of the newest segment),
 //! `camera_last_segment_age_seconds` (since the newest segment was stored),
 //! `camera_segments_stored`, `camera_stored_bytes`,
@@ -212,7 +213,7 @@ pub async fn collect(hub: &Hub) -> Snapshot {
     );
     let mut frames_out = Family::counter(
         "camera_frames_out_total",
-        "Frames (MSE: video messages) sent to live viewers",
+        "Frames (MSE: video messages; HLS: frames of the segments served) sent to live viewers",
     );
     let mut viewers = Family::gauge("camera_viewers", "Live viewers open now, by kind");
     let mut dropped = Family::counter("camera_frames_dropped_total", "Frames dropped, by reason");
@@ -226,6 +227,10 @@ pub async fn collect(hub: &Hub) -> Snapshot {
         "Sessions re-established after a lost one",
     );
     let mut battery = Family::gauge("camera_battery_percent", "A battery camera's charge");
+    let mut signal = Family::gauge(
+        "camera_wifi_signal_dbm",
+        "A Wi-Fi camera's signal strength in dBm",
+    );
     let mut lag = Family::gauge(
         "camera_recording_lag_seconds",
         "Now minus the end of the newest recorded segment",
@@ -315,6 +320,9 @@ pub async fn collect(hub: &Hub) -> Snapshot {
             if let Some(b) = src.battery {
                 battery.push(l.clone(), Value::Int(i64::from(b.percent)));
             }
+            if let Some(dbm) = src.wifi_signal_dbm {
+                signal.push(l.clone(), Value::Int(i64::from(dbm)));
+            }
         }
         let s = stored.get(&c.name).copied().unwrap_or_default();
         segments.push(l.clone(), int(s.segments));
@@ -382,6 +390,7 @@ pub async fn collect(hub: &Hub) -> Snapshot {
         state,
         reconnects,
         battery,
+        signal,
         lag,
         age,
         segments,

@@ -100,6 +100,9 @@ pub struct SourceStatus {
     pub wakes: Option<u64>,
     /// The camera's own motion and AI alarms now (Reolink).
     pub alarm: AlarmStatus,
+    /// The camera's Wi-Fi signal in dBm (Reolink cameras on Wi-Fi, polled every minute
+    /// while a session is open).
+    pub wifi_signal_dbm: Option<i32>,
 }
 
 /// What a camera's own detection reports now.

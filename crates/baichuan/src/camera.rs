@@ -8,7 +8,8 @@ use crate::header::{Header, MsgClass};
 use crate::media::MediaPacket;
 use crate::msg::{Body, LegacyLogin, Message, MsgId, XmlBody};
 use crate::xml::{
-    self, AlarmEvent, BatteryInfo, DeviceInfo, Element, EncryptionXml, Extension, Layout, LoginUser,
+    self, AlarmEvent, BatteryInfo, DeviceInfo, Element, EncryptionXml, Extension, Layout,
+    LoginUser, WifiSignal,
 };
 
 fn reply_header(request: &Header, class: MsgClass, code: u16) -> Header {
@@ -91,6 +92,15 @@ pub fn battery_info_reply(request: &Header, info: &BatteryInfo) -> Message {
     Message::new(
         reply_header(request, MsgClass::ModernReply, 200),
         xml_body(vec![info.to_element()], Layout::BC),
+    )
+}
+
+/// Reply to msg 115: the Wi-Fi signal in dBm.
+pub fn wifi_signal_reply(request: &Header, dbm: i32) -> Message {
+    let w = WifiSignal { signal: Some(dbm) };
+    Message::new(
+        reply_header(request, MsgClass::ModernReply, 200),
+        xml_body(vec![w.to_element()], Layout::BC),
     )
 }
 

@@ -72,6 +72,8 @@ pub enum MsgId {
     Ping,
     /// 109: snapshot.
     Snap,
+    /// 115: WifiSignal (header-only request; the reply's `<signal>` is in dBm).
+    WifiSignal,
     /// 145: ChannelInfoList push.
     ChannelInfoList,
     /// 146: StreamInfoList.
@@ -102,6 +104,7 @@ impl MsgId {
             MsgId::VersionInfo => 80,
             MsgId::Ping => 93,
             MsgId::Snap => 109,
+            MsgId::WifiSignal => 115,
             MsgId::ChannelInfoList => 145,
             MsgId::StreamInfoList => 146,
             MsgId::AbilityInfo => 151,
@@ -125,6 +128,7 @@ impl MsgId {
             80 => MsgId::VersionInfo,
             93 => MsgId::Ping,
             109 => MsgId::Snap,
+            115 => MsgId::WifiSignal,
             145 => MsgId::ChannelInfoList,
             146 => MsgId::StreamInfoList,
             151 => MsgId::AbilityInfo,

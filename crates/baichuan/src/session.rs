@@ -125,6 +125,9 @@ pub enum Action {
     },
     /// Battery state (msg 252 push or msg 253 reply).
     Battery(Vec<BatteryInfo>),
+    /// The camera's Wi-Fi signal in dBm (msg 115 reply, after
+    /// [`Session::request_wifi_signal`]).
+    WifiSignal(i32),
     /// Motion and AI alarm state (msg 33 push, after [`Session::subscribe_alarms`]).
     Alarms(Vec<AlarmEvent>),
     /// The reply to a request made with [`Session::request`] (matched on msg id + tag).
@@ -326,6 +329,18 @@ impl Session {
                     out.push(Action::Battery(b));
                 }
             }
+            (_, MsgId::WifiSignal)
+                if m.header.response_code == 200
+                    && m.xml()
+                        .and_then(|x| x.wifi_signal())
+                        .and_then(|w| w.signal)
+                        .is_some() =>
+            {
+                self.take_pending(&m.header);
+                if let Some(dbm) = m.xml().and_then(|x| x.wifi_signal()).and_then(|w| w.signal) {
+                    out.push(Action::WifiSignal(dbm));
+                }
+            }
             (_, MsgId::AlarmEventList) if m.xml().and_then(|x| x.alarm_events()).is_some() => {
                 if let Some(list) = m.xml().and_then(|x| x.alarm_events()) {
                     out.push(Action::Alarms(list));
@@ -467,6 +482,12 @@ impl Session {
             Some(Extension::channel(channel)),
             Body::Empty,
         )
+    }
+
+    /// Wi-Fi signal query (msg 115, header only); a reply with a signal arrives as
+    /// [`Action::WifiSignal`], any other (a wired camera's 400) as [`Action::Reply`].
+    pub fn request_wifi_signal(&mut self) -> Result<Bytes, SessionError> {
+        self.request(MsgId::WifiSignal.to_u32(), None, Body::Empty)
     }
 
     /// Alarm subscription (msg 31): the camera then pushes msg 33, arriving as

@@ -1,7 +1,7 @@
 //! XML bodies: a bounded, lenient parser into a small element tree (quick-xml underneath), a
 //! writer with the exact line layout cameras and clients use, and typed views of the bodies
 //! this crate uses (Encryption, LoginUser, LoginNet, DeviceInfo, StreamInfoList, Preview,
-//! BatteryList/BatteryInfo, Extension).
+//! BatteryList/BatteryInfo, AlarmEventList, WifiSignal, Extension).
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -608,6 +608,29 @@ impl BatteryInfo {
     }
 }
 
+/// `<WifiSignal>` (the msg 115 reply): the camera's Wi-Fi signal strength. The protocol
+/// notes name the message but not its fields; `signal`, in dBm (negative; nearer 0 is
+/// stronger), is what the clients that read it take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WifiSignal {
+    /// dBm.
+    pub signal: Option<i32>,
+}
+
+impl WifiSignal {
+    /// From a `<WifiSignal>` element.
+    pub fn from_element(e: &Element) -> Self {
+        WifiSignal {
+            signal: e.parse_of("signal"),
+        }
+    }
+
+    /// To an element.
+    pub fn to_element(&self) -> Element {
+        Element::versioned("WifiSignal").leaf_opt("signal", self.signal)
+    }
+}
+
 /// `<AlarmEvent>` (inside a msg 33 `AlarmEventList` push): the camera's motion detection
 /// (`status` `MD`, else `none`) and, on cameras with AI detection, what it classified
 /// (`AItype`: `people`, `vehicle`, `dog_cat`, ..., comma-separated, or `none`).
@@ -809,6 +832,10 @@ impl BcXml {
                 .map(AlarmEvent::from_element)
                 .collect()
         })
+    }
+    /// `<WifiSignal>` (msg 115 reply).
+    pub fn wifi_signal(&self) -> Option<WifiSignal> {
+        self.item("WifiSignal").map(WifiSignal::from_element)
     }
     /// `<BatteryList>` (msg 252) as a list; `<BatteryInfo>` alone (msg 253) gives one entry.
     pub fn battery(&self) -> Option<Vec<BatteryInfo>> {

@@ -70,7 +70,7 @@ pub enum What {
     AuthFailed,
     /// Something about the camera's health began (`active`) or ended: `code` is a short
     /// stable name (`under_voltage`, `throttled`, `recording_stopped`, `offline`,
-    /// `disk_forecast`), `message` a sentence for people.
+    /// `disk_low`), `message` a sentence for people.
     Health {
         code: String,
         active: bool,

@@ -105,6 +105,9 @@ pub struct Timing {
     pub ping_interval: Duration,
     /// Battery (msg 253) poll interval.
     pub battery_interval: Duration,
+    /// Wi-Fi signal (msg 115) poll interval while a session is open (also asked once at
+    /// login).
+    pub signal_interval: Duration,
     /// Silence after which the connection is considered dead.
     pub idle_timeout: Duration,
     /// First reconnect delay; doubles per failure up to `backoff_max` (± 25 % jitter).
@@ -122,6 +125,7 @@ impl Default for Timing {
             login_timeout: Duration::from_secs(15),
             ping_interval: Duration::from_secs(5),
             battery_interval: Duration::from_secs(60),
+            signal_interval: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(20),
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),

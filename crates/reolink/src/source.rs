@@ -365,6 +365,9 @@ impl Runner {
         let mut battery =
             tokio::time::interval_at(Instant::now() + t.battery_interval, t.battery_interval);
         battery.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut signal =
+            tokio::time::interval_at(Instant::now() + t.signal_interval, t.signal_interval);
+        signal.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut events = Vec::new();
         loop {
             tokio::select! {
@@ -387,6 +390,13 @@ impl Runner {
                 _ = battery.tick(), if logged_in => {
                     let b = session
                         .request_battery(self.cfg.channel)
+                        .map_err(|e| SourceError::Protocol(e.to_string()))?;
+                    conn.send(&b).await?;
+                    continue;
+                }
+                _ = signal.tick(), if logged_in => {
+                    let b = session
+                        .request_wifi_signal()
                         .map_err(|e| SourceError::Protocol(e.to_string()))?;
                     conn.send(&b).await?;
                     continue;
@@ -442,6 +452,10 @@ impl Runner {
                         conn.send(&b).await?;
                         let b = session
                             .subscribe_alarms()
+                            .map_err(|e| SourceError::Protocol(e.to_string()))?;
+                        conn.send(&b).await?;
+                        let b = session
+                            .request_wifi_signal()
                             .map_err(|e| SourceError::Protocol(e.to_string()))?;
                         conn.send(&b).await?;
                     }
@@ -527,6 +541,13 @@ impl Runner {
                                 changed
                             });
                         }
+                    }
+                    Action::WifiSignal(dbm) => {
+                        self.status.send_if_modified(|s| {
+                            let changed = s.wifi_signal_dbm != Some(dbm);
+                            s.wifi_signal_dbm = Some(dbm);
+                            changed
+                        });
                     }
                     Action::Alarms(list) => {
                         let ch = self.cfg.channel;

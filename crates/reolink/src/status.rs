@@ -101,6 +101,9 @@ pub struct ReolinkStatus {
     pub battery: Option<Battery>,
     /// The camera's motion and AI alarms now.
     pub alarm: Alarm,
+    /// The camera's Wi-Fi signal in dBm, from its latest msg 115 reply (cameras on a
+    /// cable refuse the question: `None`).
+    pub wifi_signal_dbm: Option<i32>,
     /// From the last successful login.
     pub device: Option<DeviceSummary>,
     /// Video frames delivered to the channel since start.

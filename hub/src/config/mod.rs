@@ -913,6 +913,11 @@ max_age = "7d"
             "data_dir = \"d\"\n[[camera]]\nid = 1\nname = \"a\"\nkind = \"agent\"\n[camera.retention]\nmax_size = \"0B\"\n",
             "camera[0].retention.max_size",
         );
+        check(
+            "data_dir = \"d\"\n[recordings]\ndisk_warning = \"3d\"\n",
+            "recordings.disk_warning: moved: one disk check covers the hub's disk and the \
+             agents'; set [health] disk_forecast_days",
+        );
     }
 
     #[test]

@@ -100,7 +100,8 @@ pub struct HealthConfig {
     /// A camera silent this long is a health problem (`offline`).
     #[serde(default = "default_health_offline")]
     pub offline_after: units::Dur,
-    /// An agent's disk forecast to fill within this many days is a problem.
+    /// A disk forecast under this many days is a problem (`disk_low`): the hub's disk
+    /// holding fewer days of footage, or an agent's Pi filling within them.
     #[serde(default = "default_forecast_days")]
     pub disk_forecast_days: u32,
 }

@@ -34,10 +34,10 @@ pub struct RecordingsConfig {
     /// A pause in a camera's footage longer than this is a `recording_gap` health event.
     #[serde(default = "default_gap_warning")]
     pub gap_warning: Dur,
-    /// When the disk holds less footage than this at the current rate (the free space,
-    /// not a quota, being the limit), a `disk_low` health event opens.
-    #[serde(default = "default_disk_warning")]
-    pub disk_warning: Dur,
+    /// Moved: the one disk check's threshold is `[health] disk_forecast_days`. Still read,
+    /// so a file that sets it is refused with that explanation.
+    #[serde(default)]
+    pub disk_warning: Option<Dur>,
     /// An agent with this many segments waiting to be uploaded opens an
     /// `upload_backlog` health event (closed when it is below again).
     #[serde(default = "default_backlog_warning")]
@@ -59,7 +59,7 @@ impl Default for RecordingsConfig {
             max_clock_skew: default_max_clock_skew(),
             max_upload_age: default_max_upload_age(),
             gap_warning: default_gap_warning(),
-            disk_warning: default_disk_warning(),
+            disk_warning: None,
             backlog_warning: default_backlog_warning(),
             event_max_age: default_event_max_age(),
         }
@@ -87,9 +87,6 @@ fn default_max_upload_age() -> Dur {
 
 fn default_gap_warning() -> Dur {
     Dur::from_secs(30)
-}
-fn default_disk_warning() -> Dur {
-    Dur::from_secs(3 * 86_400)
 }
 fn default_backlog_warning() -> u32 {
     10
@@ -139,10 +136,12 @@ pub fn validate(r: &RecordingsConfig, retention: &Retention) -> Result<(), (Stri
     if !(1..=86_400).contains(&r.gap_warning.as_secs()) {
         return Err(("recordings.gap_warning".into(), "must be 1s..=1d".into()));
     }
-    if r.disk_warning.as_secs() > 3650 * 86_400 {
+    if r.disk_warning.is_some() {
         return Err((
             "recordings.disk_warning".into(),
-            "must be at most 3650d".into(),
+            "moved: one disk check covers the hub's disk and the agents'; set [health] \
+             disk_forecast_days (days) instead"
+                .into(),
         ));
     }
     if r.event_max_age.as_secs() < 60 {

@@ -286,10 +286,9 @@ impl EventStore {
                 self.close(name, Kind::Health, Some("auth_failed"), e.at_ms)?;
                 Ok(())
             }
-            // Health checks of the monitor (`crate::health::monitor`). Offline and the
-            // disk forecast are on the timeline already, from the camera's own offline
-            // event and `crate::health::footage`'s `disk_low`.
-            What::Health { code, .. } if code == "offline" || code == "disk_forecast" => Ok(()),
+            // Health checks of the monitor (`crate::health::monitor`). Offline is on the
+            // timeline already, from the camera's own offline event.
+            What::Health { code, .. } if code == "offline" => Ok(()),
             What::Health {
                 code,
                 active: true,

@@ -1,10 +1,9 @@
 //! The hub's own health events, on the same store and timeline as motion and alarms:
 //! a pause in a camera's footage longer than `recordings.gap_warning` (`recording_gap`,
-//! from the end of one segment to the start of the next), a disk that holds less than
-//! `recordings.disk_warning` of footage at the current rate (`disk_low`, on every camera
-//! with footage, open until there is room again), and an agent's upload backlog
+//! from the end of one segment to the start of the next) and an agent's upload backlog
 //! (`upload_backlog`, from the count its uploads carry). Offline/online and a refused
-//! password come from the cameras' source events (`crate::event_store`).
+//! password come from the cameras' source events (`crate::event_store`); the disk
+//! forecast (`disk_low`) is one of the checks of `crate::health::monitor`.
 //!
 //! [`spawn`] runs a pass every `recordings.retention_interval`; gap events carry a key
 //! (camera and gap start), so passes over the same footage store each gap once.
@@ -91,39 +90,7 @@ pub fn record_gaps(
     Ok(new)
 }
 
-/// Opens (or closes) the `disk_low` event of every camera with footage from the hub's
-/// storage forecast (blocking).
-pub fn check_disk(rec: &Recordings, events: &EventStore, warning_ms: i64) -> Result<(), DbError> {
-    let Ok(f) = rec.forecast() else {
-        return Ok(());
-    };
-    let now = crate::camera::now_ms();
-    let low = f.continuous.limited_by == store::Reason::FreeSpace
-        && f.continuous
-            .days_of_footage_possible
-            .is_some_and(|d| d * 86_400_000.0 < warning_ms as f64);
-    for camera in rec.camera_names() {
-        let cam = camera.to_owned();
-        let has_footage = rec
-            .db
-            .call_blocking(|c| index::oldest_start(c, &cam))?
-            .is_some();
-        if low && has_footage {
-            let days = f.continuous.days_of_footage_possible.unwrap_or(0.0);
-            events.open(NewEvent::health(
-                camera,
-                "disk_low",
-                format!("Disk almost full: room for {days:.1} days of footage"),
-                now,
-            ))?;
-        } else if !low {
-            events.close(camera, Kind::Health, Some("disk_low"), now)?;
-        }
-    }
-    Ok(())
-}
-
-/// One pass over every camera: gaps, then the disk.
+/// One pass over every camera's gaps.
 pub fn pass(hub: &Hub) -> Result<(), DbError> {
     let rec = &hub.recordings;
     let now = crate::camera::now_ms();
@@ -133,8 +100,7 @@ pub fn pass(hub: &Hub) -> Result<(), DbError> {
     for camera in &names {
         record_gaps(rec, &hub.events, camera, now - GAP_LOOKBACK_MS, gap_ms)?;
     }
-    let warning_ms = hub.cfg.recordings.disk_warning.as_duration().as_millis() as i64;
-    check_disk(rec, &hub.events, warning_ms)
+    Ok(())
 }
 
 /// Runs [`pass`] every `recordings.retention_interval` until `stop`.

@@ -8,7 +8,10 @@
 //! | `throttled` | the Pi's firmware throttles or caps the CPU frequency now |
 //! | `recording_stopped` | the camera is online, has recordings, and none newer than twice its segment length |
 //! | `offline` | the camera has sent nothing for longer than `[health] offline_after` |
-//! | `disk_forecast` | at the rate the agent's free space fell over the last day (at least an hour of readings), it fills within `[health] disk_forecast_days` |
+//! | `disk_low` | [`DiskForecast::days`] is under `[health] disk_forecast_days`: the hub's disk holds fewer days of footage than that (free space, not a quota, being the limit; cameras with footage on the hub), or the agent's Pi fills within them |
+//!
+//! The events go to every consumer of the feed: the timeline (`crate::event_store`),
+//! MQTT, webhooks.
 
 use std::sync::Arc;
 
@@ -25,7 +28,7 @@ pub const CODES: [&str; 5] = [
     "throttled",
     "recording_stopped",
     "offline",
-    "disk_forecast",
+    "disk_low",
 ];
 
 /// The codes checked for a camera of `kind`: the Pi's own only where an agent reports.
@@ -33,7 +36,67 @@ pub fn codes_for(kind: crate::config::SourceKind) -> impl Iterator<Item = &'stat
     let agent = kind.agent_token.is_some();
     CODES
         .iter()
-        .filter(move |c| agent || matches!(**c, "recording_stopped" | "offline"))
+        .filter(move |c| agent || matches!(**c, "recording_stopped" | "offline" | "disk_low"))
+}
+
+/// A camera's disk forecast: the one the `disk_low` check, `/status` and the API share.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct DiskForecast {
+    /// Days of footage the hub's disk holds at the current rate, when its free space (not
+    /// a quota) is the limit and the camera has footage there.
+    pub hub_days: Option<f64>,
+    /// Days until the agent's Pi fills ([`forecast_days`] of its free-space readings).
+    pub agent_days: Option<f64>,
+}
+
+impl DiskForecast {
+    /// `hub_free_days`: the hub's forecast when free space limits it ([`hub_free_days`]);
+    /// `has_footage`: the camera has segments on the hub.
+    pub fn of(cam: &Camera, has_footage: bool, hub_free_days: Option<f64>) -> DiskForecast {
+        DiskForecast {
+            hub_days: hub_free_days.filter(|_| has_footage),
+            agent_days: cam
+                .kind
+                .agent_token
+                .is_some()
+                .then(|| forecast_days(&cam.agent_health.free_samples()))
+                .flatten(),
+        }
+    }
+
+    /// The sooner of the two.
+    pub fn days(&self) -> Option<f64> {
+        match (self.hub_days, self.agent_days) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The `disk_low` message: which disk, and how long.
+    fn message(&self) -> String {
+        match (self.hub_days, self.agent_days) {
+            (_, Some(pi)) if self.days() == Some(pi) => {
+                format!("The Pi's disk fills in about {pi:.1} days")
+            }
+            (Some(hub), _) => format!("Disk almost full: room for {hub:.1} days of footage"),
+            _ => "Disk forecast unknown".to_owned(),
+        }
+    }
+}
+
+/// The hub's disk forecast when its free space is the limit: days of footage it holds at
+/// the current rate (read off the async runtime).
+pub async fn hub_free_days(hub: &Arc<Hub>) -> Option<f64> {
+    let h = Arc::clone(hub);
+    tokio::task::spawn_blocking(move || {
+        let f = h.recordings.forecast().ok()?;
+        (f.continuous.limited_by == store::Reason::FreeSpace)
+            .then_some(f.continuous.days_of_footage_possible)
+            .flatten()
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// Least span of free-space readings a forecast is made from.
@@ -56,6 +119,7 @@ fn findings(
     hub: &Hub,
     cam: &Camera,
     newest_indexed_ms: Option<i64>,
+    hub_free_days: Option<f64>,
     started_ms: i64,
 ) -> Vec<(&'static str, bool, String)> {
     let cfg = &hub.cfg.health;
@@ -78,17 +142,14 @@ fn findings(
             throttled.throttled || throttled.frequency_capped,
             "The Pi is throttled (too hot or under-powered)".to_owned(),
         ));
-        let forecast = forecast_days(&cam.agent_health.free_samples());
-        let days = f64::from(cfg.disk_forecast_days);
-        out.push((
-            "disk_forecast",
-            forecast.is_some_and(|d| d < days),
-            format!(
-                "The Pi's disk fills in about {:.1} days",
-                forecast.unwrap_or(0.0)
-            ),
-        ));
     }
+    let disk = DiskForecast::of(cam, newest_indexed_ms.is_some(), hub_free_days);
+    let days = f64::from(cfg.disk_forecast_days);
+    out.push((
+        "disk_low",
+        disk.days().is_some_and(|d| d < days),
+        disk.message(),
+    ));
     let seg_ms = hub.recordings.segment_duration_secs(&cam.name) as i64 * 1000;
     let stopped = status.online && newest_indexed_ms.is_some_and(|t| now - t > 2 * seg_ms);
     out.push((
@@ -135,9 +196,10 @@ pub fn spawn(hub: Arc<Hub>, tracker: &TaskTracker, stop: &CancellationToken) {
                 _ = tick.tick() => {}
             }
             let stored = crate::metrics::stored(&hub).await;
+            let hub_days = hub_free_days(&hub).await;
             for cam in hub.cameras.iter() {
                 let newest = stored.get(&cam.name).and_then(|s| s.newest_indexed_ms);
-                for (code, active, message) in findings(&hub, cam, newest, started_ms) {
+                for (code, active, message) in findings(&hub, cam, newest, hub_days, started_ms) {
                     if cam.agent_health.set_problem(code, active) {
                         if active {
                             tracing::warn!(camera = %cam.name, code, %message, "health problem");
@@ -172,5 +234,25 @@ mod tests {
         assert_eq!(forecast_days(&[(0, 2 * gb), (h / 2, gb)]), None);
         assert_eq!(forecast_days(&[(0, gb)]), None);
         assert_eq!(forecast_days(&[]), None);
+    }
+
+    #[test]
+    fn the_sooner_disk_names_the_problem() {
+        let both = DiskForecast {
+            hub_days: Some(2.0),
+            agent_days: Some(5.0),
+        };
+        assert_eq!(both.days(), Some(2.0));
+        assert_eq!(
+            both.message(),
+            "Disk almost full: room for 2.0 days of footage"
+        );
+        let pi = DiskForecast {
+            hub_days: Some(9.0),
+            agent_days: Some(1.25),
+        };
+        assert_eq!(pi.days(), Some(1.25));
+        assert_eq!(pi.message(), "The Pi's disk fills in about 1.2 days");
+        assert_eq!(DiskForecast::default().days(), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Home Assistant MQTT discovery: the retained config messages that make each camera a
 //! device with a `camera` entity (its snapshots), a motion `binary_sensor` (and person,
-//! vehicle and animal ones where the camera labels what it sees), a battery `sensor` for
-//! battery cameras, an online `binary_sensor` and a `problem` one per health check. Every entity is available while the
+//! vehicle and animal ones where the camera labels what it sees), battery and Wi-Fi
+//! signal `sensor`s for battery cameras, an online `binary_sensor` and a `problem` one per health check. Every entity is available while the
 //! hub's status topic says `online` (the hub's last will sets it `offline`). Pure: topics
 //! and JSON only.
 
@@ -21,7 +21,8 @@ impl Topics {
         format!("{}/status", self.prefix)
     }
 
-    /// `PREFIX/CAMERA/WHAT` (`motion`, `online`, `battery`, `snapshot`, `event`, a label).
+    /// `PREFIX/CAMERA/WHAT` (`motion`, `online`, `battery`, `signal`, `snapshot`, `event`,
+    /// a label).
     pub fn camera(&self, camera: &str, what: &str) -> String {
         format!("{}/{camera}/{what}", self.prefix)
     }
@@ -114,6 +115,13 @@ pub fn configs(t: &Topics, cam: &CameraFacts) -> Vec<(String, Value)> {
         b["state_class"] = json!("measurement");
         b["entity_category"] = json!("diagnostic");
         out.push((t.config("sensor", &format!("{}_battery", cam.name)), b));
+        let mut s = base("signal", "Wi-Fi signal");
+        s["state_topic"] = json!(t.camera(&cam.name, "signal"));
+        s["device_class"] = json!("signal_strength");
+        s["unit_of_measurement"] = json!("dBm");
+        s["state_class"] = json!("measurement");
+        s["entity_category"] = json!("diagnostic");
+        out.push((t.config("sensor", &format!("{}_signal", cam.name)), s));
     }
     out
 }
@@ -150,6 +158,7 @@ mod tests {
                 "homeassistant/binary_sensor/home/door_online/config",
                 "homeassistant/binary_sensor/home/door_health_offline/config",
                 "homeassistant/sensor/home/door_battery/config",
+                "homeassistant/sensor/home/door_signal/config",
             ]
         );
         let ids: std::collections::HashSet<&str> = c
@@ -167,5 +176,8 @@ mod tests {
         assert_eq!(c[6].1["state_topic"], "hub/door/health_offline");
         assert_eq!(c[6].1["device_class"], "problem");
         assert_eq!(c[7].1["unit_of_measurement"], "%");
+        assert_eq!(c[8].1["state_topic"], "hub/door/signal");
+        assert_eq!(c[8].1["unit_of_measurement"], "dBm");
+        assert_eq!(c[8].1["device_class"], "signal_strength");
     }
 }

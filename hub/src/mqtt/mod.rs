@@ -1,6 +1,8 @@
 //! Home Assistant over MQTT (`[mqtt]`, `rumqttc`): the hub announces every camera with
 //! retained discovery configs ([`discovery`]), publishes each camera's source events as
 //! they start and end (motion, labelled alarms, battery, online; every event as JSON too),
+//! a battery camera's Wi-Fi signal as it changes (read from its source status every
+//! [`SIGNAL_CHECK`]; the camera is asked every minute),
 //! snapshots at `snapshot_interval` while motion lasts, and its own availability
 //! (`PREFIX/status`: `online` on connect, `offline` as its last will and on shutdown).
 //!
@@ -34,6 +36,8 @@ use discovery::{CameraFacts, Topics};
 
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How often a battery camera's source status is read for a new Wi-Fi signal reading.
+pub const SIGNAL_CHECK: Duration = Duration::from_secs(5);
 /// rumqttc's own request channel; the outbox in front of it is the real bound.
 const CLIENT_CHANNEL: usize = 16;
 
@@ -43,6 +47,8 @@ struct States {
     motion: bool,
     online: Option<bool>,
     battery: Option<u8>,
+    /// Wi-Fi signal, dBm.
+    signal: Option<i32>,
     labels: BTreeMap<String, bool>,
 }
 
@@ -110,6 +116,13 @@ impl Shared {
             if let Some(p) = s.battery {
                 out.push_back(Message::new(t.camera(name, "battery"), p.to_string(), true));
             }
+            if let Some(dbm) = s.signal {
+                out.push_back(Message::new(
+                    t.camera(name, "signal"),
+                    dbm.to_string(),
+                    true,
+                ));
+            }
             let active = c.camera.agent_health.problems();
             for code in &c.facts.health {
                 out.push_back(Message::new(
@@ -175,6 +188,28 @@ impl Shared {
             self.outbox
                 .push(Message::new(t.camera(name, &what), payload, true));
         }
+    }
+
+    /// Queues the camera's Wi-Fi signal when its source reports a new reading.
+    fn signal(&self, c: &Cam) {
+        let now = c
+            .camera
+            .video
+            .as_ref()
+            .and_then(|v| v.status().source)
+            .and_then(|s| s.wifi_signal_dbm);
+        let Some(dbm) = now else { return };
+        let mut s = lock(&c.states);
+        if s.signal == Some(dbm) {
+            return;
+        }
+        s.signal = Some(dbm);
+        drop(s);
+        self.outbox.push(Message::new(
+            self.topics.camera(&c.facts.name, "signal"),
+            dbm.to_string(),
+            true,
+        ));
     }
 
     fn snapshot(&self, c: &Cam, last_seq: &mut u64) {
@@ -453,10 +488,16 @@ async fn consume(shared: Arc<Shared>, i: usize, every: Duration, stop: Cancellat
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seq = 0;
+    let mut signal = tokio::time::interval(SIGNAL_CHECK);
+    signal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let active = lock(&c.states).active();
         let event = tokio::select! {
             _ = stop.cancelled() => return,
+            _ = signal.tick(), if c.facts.battery => {
+                shared.signal(c);
+                continue;
+            }
             _ = tick.tick(), if active => {
                 shared.snapshot(c, &mut last_seq);
                 continue;

@@ -125,5 +125,6 @@ fn map_status(s: &ReolinkStatus, on_demand: bool) -> SourceStatus {
             motion: s.alarm.motion,
             labels: s.alarm.labels.clone(),
         },
+        wifi_signal_dbm: s.wifi_signal_dbm,
     }
 }

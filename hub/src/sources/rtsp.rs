@@ -72,5 +72,6 @@ fn map_status(s: &RtspStatus) -> SourceStatus {
         model: None,
         wakes: None,
         alarm: Default::default(),
+        wifi_signal_dbm: None,
     }
 }

@@ -11,6 +11,7 @@ pub mod limits;
 mod live;
 mod metrics;
 mod mjpeg;
+mod overview;
 mod pages;
 mod proxy_api;
 pub mod recordings;
@@ -235,8 +236,9 @@ pub fn routes() -> Vec<Route> {
     v.extend(agent_events::routes());
     // Prometheus metrics.
     v.extend(metrics::routes());
-    // Agents' health reports.
+    // Agents' health reports, and the status page's table.
     v.extend(agent_status::routes());
+    v.extend(overview::routes());
     v
 }
 

@@ -35,6 +35,10 @@ pub struct CameraJson {
     /// Health problems active now (`under_voltage`, `offline`, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<&'static str>,
+    /// On-demand cameras wanted awake now: `viewer` or `alarm` (the camera's own motion or
+    /// AI alarm keeps it awake); absent when it may sleep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awake_for: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,6 +83,9 @@ pub struct SourceJson {
     /// started. Absent for cameras that stream always.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wakes: Option<u64>,
+    /// Cameras on Wi-Fi that report it: the signal in dBm (nearer 0 is stronger).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wifi_signal_dbm: Option<i32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,6 +115,7 @@ impl From<CameraStatus> for CameraJson {
                 health: a.health,
             }),
             problems: s.problems,
+            awake_for: s.awake_for.map(|r| r.as_str()),
         }
     }
 }
@@ -141,6 +149,7 @@ impl From<SourceStatus> for SourceJson {
             }),
             model: s.model,
             wakes: s.wakes,
+            wifi_signal_dbm: s.wifi_signal_dbm,
         }
     }
 }
@@ -171,6 +180,7 @@ mod tests {
             video,
             agent: None,
             problems: Vec::new(),
+            awake_for: None,
         }
     }
 
@@ -198,6 +208,7 @@ mod tests {
                 model: None,
                 wakes: None,
                 alarm: Default::default(),
+                wifi_signal_dbm: None,
             }),
             snapshots: None,
             last_frame: None,

@@ -24,9 +24,33 @@ name = "porch"
 kind = "agent"
 "#;
 
-const THROTTLED: &str = "devices/platform/soc/soc:firmware/get_throttled";
+pub(crate) const THROTTLED: &str = "devices/platform/soc/soc:firmware/get_throttled";
 
-fn fake_tree(root: &Path) {
+/// Writes `dir/agent.toml` for camera 1 of `h` (its token in `dir/token`): a 5 fps test
+/// pattern, health reports every 300 ms read from the fake tree under `dir`, and `extra`
+/// sections. Returns its path.
+pub(crate) fn agent_config(h: &TestHub, dir: &Path, extra: &str) -> std::path::PathBuf {
+    let token = wire::make_token(wire::TokenScheme::HmacSha256, SECRET.as_bytes(), 1);
+    crate::common::write_secret(&dir.join("token"), &token);
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hub_url = \"{}\"\ncamera_id = 1\ntoken_file = {:?}\nstate_dir = {:?}\n\
+             [source]\nkind = \"testsrc\"\nwidth = 160\nheight = 120\nfps = 5\n\
+             [health]\ninterval = \"300ms\"\nsys_root = {:?}\nproc_root = {:?}\n{extra}",
+            h.ws_url("/video-input-stream"),
+            dir.join("token").display().to_string(),
+            dir.join("state").display().to_string(),
+            dir.join("sys").display().to_string(),
+            dir.join("proc").display().to_string(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+pub(crate) fn fake_tree(root: &Path) {
     std::fs::create_dir_all(root.join("sys/class/thermal/thermal_zone0")).unwrap();
     std::fs::create_dir_all(root.join("sys/devices/platform/soc/soc:firmware")).unwrap();
     std::fs::create_dir_all(root.join("proc")).unwrap();
@@ -62,23 +86,7 @@ async fn agent_health_reaches_the_page_api_metrics_and_events() {
     let h = TestHub::start(CONFIG).await;
     let dir = tempfile::tempdir().unwrap();
     fake_tree(dir.path());
-    let token = wire::make_token(wire::TokenScheme::HmacSha256, SECRET.as_bytes(), 1);
-    crate::common::write_secret(&dir.path().join("token"), &token);
-    let config = dir.path().join("agent.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "hub_url = \"{}\"\ncamera_id = 1\ntoken_file = {:?}\nstate_dir = {:?}\n\
-             [source]\nkind = \"testsrc\"\nwidth = 160\nheight = 120\nfps = 5\n\
-             [health]\ninterval = \"300ms\"\nsys_root = {:?}\nproc_root = {:?}\n",
-            h.ws_url("/video-input-stream"),
-            dir.path().join("token").display().to_string(),
-            dir.path().join("state").display().to_string(),
-            dir.path().join("sys").display().to_string(),
-            dir.path().join("proc").display().to_string(),
-        ),
-    )
-    .unwrap();
+    let config = agent_config(&h, dir.path(), "");
     let mut agent = spawn_logged(
         Command::new(bin_path("agent")).arg("--config").arg(&config),
         "agent",

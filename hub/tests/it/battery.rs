@@ -260,6 +260,7 @@ async fn five_minutes_with_one_20s_viewing_stream_20s_plus_the_idle_timeout() {
     let c = camera_json(&h, "cam").await;
     assert_eq!(state(&c), "sleeping", "{c}");
     assert_eq!(c["video"]["source"]["wakes"], 1, "{c}");
+    assert!(c.get("awake_for").is_none(), "{c}");
     assert_eq!(sim.stats().connections, 1);
     assert_eq!((sim.open_sessions(), sim.active_streams()), (0, 0));
 
@@ -402,8 +403,11 @@ async fn a_camera_alarm_keeps_it_awake_and_recording_until_it_ends() {
     .await;
 
     // A viewer wakes it; the camera then reports motion, and the viewer leaves.
+    assert!(camera_json(&h, "cam").await.get("awake_for").is_none());
     let m = mse_read(&h, "cam", 5).await;
     assert_eq!(m.fragments.len(), 5);
+    // The viewer just left: it is the one the camera is awake for (the idle timeout).
+    assert_eq!(camera_json(&h, "cam").await["awake_for"], "viewer");
     sim.set_alarm(true, &[]);
     // The hub has the alarm: an open motion event from the camera.
     let until = Instant::now() + Duration::from_secs(10);
@@ -424,6 +428,8 @@ async fn a_camera_alarm_keeps_it_awake_and_recording_until_it_ends() {
     let before = recorded(&h).await;
     tokio::time::sleep(IDLE + RELEASE_SLACK + Duration::from_secs(2)).await;
     assert_eq!(sim.open_sessions(), 1, "{:?}", sim.stats());
+    // What holds it awake is the alarm, not a viewer.
+    assert_eq!(camera_json(&h, "cam").await["awake_for"], "alarm");
     assert!(
         recorded(&h).await > before,
         "no recording while the alarm lasts"

@@ -452,8 +452,9 @@ fn health_of<'a>(v: &'a Value, code: &str) -> Vec<&'a Value> {
 #[tokio::test]
 async fn health_events_outages_gaps_backlog_and_disk() {
     let h = TestHub::start(&format!(
-        "[recordings]\nretention_interval = \"1s\"\ngap_warning = \"30s\"\n\
-         disk_warning = \"3650d\"\nbacklog_warning = 3\n{CONFIG}"
+        "[health]\ncheck_interval = \"500ms\"\ndisk_forecast_days = 36500\n\
+         [recordings]\nretention_interval = \"1s\"\ngap_warning = \"30s\"\n\
+         backlog_warning = 3\n{CONFIG}"
     ))
     .await;
     // An agent connects and goes away: an outage from then until it is back.
@@ -571,17 +572,7 @@ async fn reolink_alarm_messages_become_labelled_events() {
         c["video"]["source"]["state"] == "playing" && c["last_frame_ms"].is_i64()
     })
     .await;
-    for _ in 0..100 {
-        if sim.stats().alarm_subscriptions > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        sim.stats().alarm_subscriptions,
-        1,
-        "the hub subscribed to alarms"
-    );
+    crate::rtsp_support::wait_alarm_subscription(&sim).await;
     let mut push = Push::open(&h).await;
 
     // Motion with a person, then a vehicle too, then nothing.

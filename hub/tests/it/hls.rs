@@ -159,3 +159,78 @@ async fn hls_playlist_slides_and_serves_segments_from_memory() {
     }
     h.stop().await;
 }
+
+/// HLS viewers in `/metrics`: a client that fetched the playlist or a segment within the
+/// last 10 s (`hub::counters::HLS_VIEWER_WINDOW`). A real HLS client (ffmpeg, playing
+/// from the live edge for 6 s) is one viewer while it plays, a second client with its own
+/// user agent is another, and both are gone 10 s after their last request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_clients_count_as_viewers_while_they_fetch() {
+    if !testkit::ffprobe::available() {
+        eprintln!("SKIP: ffmpeg not installed");
+        return;
+    }
+    let h = TestHub::start(DEMO).await;
+    let viewers = "camera_viewers{camera=\"camera1\",viewer=\"hls\"}";
+    let frames = "camera_frames_out_total{camera=\"camera1\",viewer=\"hls\"}";
+    assert_eq!(crate::metrics::metric_present(&h, viewers).await, 0.0);
+    let url = format!(
+        "http://{}:{}@{}/camera1/stream.m3u8",
+        crate::common::USER,
+        crate::common::PASSWORD.replace(' ', "%20"),
+        h.addr
+    );
+    let mut ffmpeg = std::process::Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-live_start_index",
+            "-1",
+            "-i",
+        ])
+        .arg(&url)
+        .args(["-t", "6", "-f", "null", "-"])
+        .spawn()
+        .expect("ffmpeg runs");
+    // Playing: one viewer (the /metrics scrapes themselves are not HLS requests).
+    let mut seen = 0.0;
+    for _ in 0..50 {
+        seen = crate::metrics::metric_present(&h, viewers).await;
+        if seen > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 1.0);
+    // Another client, with its own user agent: two.
+    let r = h
+        .get_auth("/camera1/stream.m3u8")
+        .header("user-agent", "second-player")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(crate::metrics::metric_present(&h, viewers).await, 2.0);
+    let mut status = None;
+    for _ in 0..600 {
+        status = ffmpeg.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(status) = status else {
+        let _ = ffmpeg.kill();
+        panic!("ffmpeg still playing after 60 s");
+    };
+    assert!(status.success(), "{status}");
+    let ended = std::time::Instant::now();
+    // Segments went out: their frames are counted (10 fps, 6 s played).
+    assert!(crate::metrics::metric_present(&h, frames).await >= 60.0);
+    // Still counted until 10 s after each client's last request, then none.
+    let window = hub::counters::HLS_VIEWER_WINDOW;
+    tokio::time::sleep((window + Duration::from_secs(1)).saturating_sub(ended.elapsed())).await;
+    assert_eq!(crate::metrics::metric_present(&h, viewers).await, 0.0);
+    h.stop().await;
+}

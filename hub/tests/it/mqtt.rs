@@ -1,34 +1,34 @@
 //! Home Assistant over MQTT against a real Mosquitto on loopback (password file, no
 //! anonymous access; `testkit::Mosquitto`), read by a `rumqttc` subscriber: discovery
 //! configs for every camera with unique ids, motion ON then OFF with snapshots only while
-//! it lasts, labelled alarms and battery, the hub's last will when the hub process is
-//! killed, and the hub going on (live frames, no waiting) while the broker is away for a
-//! minute, then catching up.
+//! it lasts, labelled alarms, battery and Wi-Fi signal, all from a Reolink battery camera
+//! (the simulator over UDP, its alarms set with `SimHandle::set_alarm`) bridged by the hub;
+//! the hub's last will when the hub process is killed, and the hub going on (live frames,
+//! no waiting) while the broker is away for a minute, then catching up.
 //!
-//! No source on this hub reports motion yet (the Reolink simulator sends no alarms), so
-//! the scripted events are published into the camera's event feed, `Camera::events`,
-//! the same call the sources make.
+//! The broker-outage test scripts its many motion changes straight into the camera's event
+//! feed (`Camera::events`, the call the sources make), as do the health problems here.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::{PASSWORD, TestHub, USER, write_secret};
-use events::{Event, Label, Origin, What};
+use events::{Event, Origin, What};
 use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS};
 use testkit::Mosquitto;
 use tokio::sync::mpsc;
 
 /// One message the subscriber received.
 #[derive(Debug, Clone)]
-struct Msg {
+pub(crate) struct Msg {
     topic: String,
     payload: Vec<u8>,
     at: Instant,
 }
 
 /// A subscriber to everything on the broker.
-struct Subscriber {
+pub(crate) struct Subscriber {
     rx: mpsc::UnboundedReceiver<Msg>,
     task: tokio::task::JoinHandle<()>,
     /// Every message so far, in order.
@@ -36,7 +36,7 @@ struct Subscriber {
 }
 
 impl Subscriber {
-    async fn connect(port: u16, id: &str) -> Subscriber {
+    pub(crate) async fn connect(port: u16, id: &str) -> Subscriber {
         let mut o = MqttOptions::new(id, "127.0.0.1", port);
         o.set_credentials(testkit::mosquitto::USER, testkit::mosquitto::PASSWORD);
         o.set_max_packet_size(16 << 20, 64 << 10);
@@ -71,7 +71,7 @@ impl Subscriber {
     }
 
     /// Waits up to `secs` for a message on `topic` whose payload is `payload`.
-    async fn expect(&mut self, topic: &str, payload: &[u8], secs: u64) -> Msg {
+    pub(crate) async fn expect(&mut self, topic: &str, payload: &[u8], secs: u64) -> Msg {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let m = match tokio::time::timeout_at(deadline, self.rx.recv()).await {
@@ -88,6 +88,15 @@ impl Subscriber {
                 return m;
             }
         }
+    }
+
+    /// Waits up to `secs` until the last message on `topic` (seen already or arriving)
+    /// is `payload`: a state, whatever came in between.
+    pub(crate) async fn state(&mut self, topic: &str, payload: &[u8], secs: u64) {
+        if self.last(topic).is_some_and(|m| m.payload == payload) {
+            return;
+        }
+        self.expect(topic, payload, secs).await;
     }
 
     /// Reads for `d`, keeping what arrives.
@@ -109,7 +118,7 @@ impl Drop for Subscriber {
     }
 }
 
-fn mqtt_section(dir: &Path, port: u16, extra: &str) -> String {
+pub(crate) fn mqtt_section(dir: &Path, port: u16, extra: &str) -> String {
     let pw = dir.join("mqtt-password");
     write_secret(&pw, testkit::mosquitto::PASSWORD);
     format!(
@@ -120,7 +129,12 @@ fn mqtt_section(dir: &Path, port: u16, extra: &str) -> String {
     )
 }
 
-const CAMERAS: &str = r#"
+/// An agent's camera, a demo camera and a Reolink battery camera (`door`, the simulator
+/// on `door_port`, streaming always so its alarms arrive without a viewer; JPEG pictures
+/// every 100 ms for the snapshots).
+fn cameras(door_port: u16, door_password: &Path) -> String {
+    format!(
+        r#"
 [[camera]]
 id = 1
 name = "porch"
@@ -135,11 +149,18 @@ id = 3
 name = "door"
 kind = "reolink"
 transport = "udp"
-uid = "95270000ABCDEFGH"
+uid = "95270000SIMCAM01"
 ip = "127.0.0.1"
-"#;
+port = {door_port}
+password_file = {:?}
+stream = "always"
+snapshot_interval = "100ms"
+"#,
+        door_password.display().to_string()
+    )
+}
 
-fn skip() -> bool {
+pub(crate) fn skip() -> bool {
     if !Mosquitto::available() {
         eprintln!("SKIP: mosquitto not installed (Debian package mosquitto)");
         return true;
@@ -161,17 +182,43 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path()).await.unwrap();
     let mut sub = Subscriber::connect(broker.port, "test-sub").await;
+    let mut door = reolink::sim::SimConfig::new(reolink::sim::SimTransport::Udp);
+    door.battery_percent = 80;
+    // A key frame every 2 frames at 15 fps: a new JPEG picture every 133 ms.
+    door.media = reolink::sim::SimMedia::Generated { fps: 15, gop: 2 };
+    let door = reolink::sim::SimCamera::start(door).await.unwrap();
+    let door_pw = crate::rtsp_support::password_file(dir.path(), "door.password", "password");
     let config = format!(
-        "{}{CAMERAS}",
-        mqtt_section(dir.path(), broker.port, "snapshot_interval = \"250ms\"")
+        "{}{}",
+        mqtt_section(dir.path(), broker.port, "snapshot_interval = \"250ms\""),
+        cameras(door.port(), &door_pw)
     );
     let h = TestHub::start(&config).await;
     sub.expect("hubtest/status", b"online", 15).await;
-    // The demo camera's source says it is online.
+    // The demo camera's source says it is online, and so does the Reolink camera once its
+    // session is up, with its battery.
     sub.expect("hubtest/yard/online", b"ON", 15).await;
+    sub.state("hubtest/door/online", b"ON", 30).await;
+    sub.state("hubtest/door/battery", b"80", 10).await;
+    // Its Wi-Fi signal, asked at login (msg 115), read from the source within 5 s; also in
+    // the camera's API and in /metrics.
+    sub.state("hubtest/door/signal", b"-55", 10).await;
+    assert_eq!(
+        crate::rtsp_support::camera_json(&h, "door").await["video"]["source"]["wifi_signal_dbm"],
+        -55
+    );
+    assert_eq!(
+        crate::metrics::metric_present(&h, "camera_wifi_signal_dbm{camera=\"door\"}").await,
+        -55.0
+    );
+    crate::rtsp_support::wait_camera(&h, "door", Duration::from_secs(30), |c| {
+        c["last_frame_ms"].is_i64()
+    })
+    .await;
+    crate::rtsp_support::wait_alarm_subscription(&door).await;
 
     // Discovery: a snapshot camera, motion, online and problem sensors for the health
-    // checks that apply (all five for an agent's Pi, recording and offline for others);
+    // checks that apply (all five for an agent's Pi; recording, offline and disk for others);
     // person/vehicle/animal and battery for the labelling battery camera. Retained, so a
     // subscriber that comes later sees them too.
     let mut late = Subscriber::connect(broker.port, "late-sub").await;
@@ -192,11 +239,15 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
         "health_throttled",
         "health_recording_stopped",
         "health_offline",
-        "health_disk_forecast",
+        "health_disk_low",
     ];
-    let others = ["health_recording_stopped", "health_offline"];
-    let door = [
-        "camera", "motion", "person", "vehicle", "animal", "online", "battery",
+    let others = [
+        "health_recording_stopped",
+        "health_offline",
+        "health_disk_low",
+    ];
+    let door_parts = [
+        "camera", "motion", "person", "vehicle", "animal", "online", "battery", "signal",
     ];
     for (cam, parts) in [
         (
@@ -207,12 +258,12 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
             "yard",
             [&["camera", "motion", "online"][..], &others[..]].concat(),
         ),
-        ("door", [&door[..], &others[..]].concat()),
+        ("door", [&door_parts[..], &others[..]].concat()),
     ] {
         for p in parts {
             let component = match p {
                 "camera" => "camera",
-                "battery" => "sensor",
+                "battery" | "signal" => "sensor",
                 _ => "binary_sensor",
             };
             expected.push(format!(
@@ -247,25 +298,28 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
         "motion"
     );
     // Motion is off to begin with.
-    assert_eq!(late.last("hubtest/yard/motion").unwrap().payload, b"OFF");
+    assert_eq!(late.last("hubtest/door/motion").unwrap().payload, b"OFF");
     assert!(
-        late.last("hubtest/yard/snapshot").is_none(),
+        late.last("hubtest/door/snapshot").is_none(),
         "no snapshot without motion"
     );
     drop(late);
 
-    // A scripted motion event of 1.5 s: ON at once, snapshots every 250 ms while it lasts,
-    // OFF at its end, then no more snapshots.
-    publish(&h, "yard", What::Motion { active: true });
-    let on = sub.expect("hubtest/yard/motion", b"ON", 5).await;
+    // The camera reports motion for 1.5 s. Nothing on the way from its msg 33 push to the
+    // broker waits on a timer (the source's status channel, the bridge, the event feed, the
+    // MQTT outbox), so ON and OFF arrive within a second of the camera's reports on an
+    // idle machine; 3 s allows for a loaded one. Snapshots every 250 ms while it lasts,
+    // none after.
+    door.set_alarm(true, &[]);
+    let on = sub.expect("hubtest/door/motion", b"ON", 3).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    publish(&h, "yard", What::Motion { active: false });
-    let off = sub.expect("hubtest/yard/motion", b"OFF", 5).await;
+    door.set_alarm(false, &[]);
+    let off = sub.expect("hubtest/door/motion", b"OFF", 3).await;
     sub.drain(Duration::from_secs(1)).await;
     let snaps: Vec<&Msg> = sub
         .seen
         .iter()
-        .filter(|m| m.topic == "hubtest/yard/snapshot")
+        .filter(|m| m.topic == "hubtest/door/snapshot")
         .collect();
     for s in &snaps {
         assert!(s.payload.starts_with(&[0xFF, 0xD8]), "a snapshot is a JPEG");
@@ -277,41 +331,32 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
                 && s.at <= off.at + Duration::from_millis(300)),
         "snapshots only while motion lasts"
     );
-    // 1.5 s at one per 250 ms: the first at the start, then about 6 (the demo camera's
-    // frames arrive at 10 fps, so each tick has a new picture).
+    // 1.5 s at one per 250 ms: the first at the start, then about 6 (the camera's key
+    // frames come every 133 ms, each decoded, so each tick has a new picture).
     assert!((5..=8).contains(&snaps.len()), "{} snapshots", snaps.len());
-    let ev = sub.last("hubtest/yard/event").unwrap();
+    let ev = sub.last("hubtest/door/event").unwrap();
     let v: serde_json::Value = serde_json::from_slice(&ev.payload).unwrap();
     assert_eq!(v["kind"], "motion");
     assert_eq!(v["active"], false);
 
-    // A labelled alarm and a battery report on the battery camera.
-    publish(
-        &h,
-        "door",
-        What::Alarm {
-            label: Label::Person,
-            active: true,
-        },
+    // A person seen: motion and the person sensor ON, then both OFF; the other labels stay
+    // OFF.
+    door.set_alarm(true, &["people"]);
+    sub.expect("hubtest/door/person", b"ON", 3).await;
+    assert_eq!(sub.last("hubtest/door/motion").unwrap().payload, b"ON");
+    door.set_alarm(false, &[]);
+    sub.expect("hubtest/door/person", b"OFF", 3).await;
+    sub.drain(Duration::from_millis(500)).await;
+    assert_eq!(sub.last("hubtest/door/motion").unwrap().payload, b"OFF");
+    assert!(
+        sub.seen
+            .iter()
+            .filter(|m| m.topic == "hubtest/door/vehicle" || m.topic == "hubtest/door/animal")
+            .all(|m| m.payload == b"OFF"),
+        "only the person sensor went on"
     );
-    sub.expect("hubtest/door/person", b"ON", 5).await;
-    publish(
-        &h,
-        "door",
-        What::Alarm {
-            label: Label::Person,
-            active: false,
-        },
-    );
-    sub.expect("hubtest/door/person", b"OFF", 5).await;
-    publish(
-        &h,
-        "door",
-        What::Battery {
-            percent: 77,
-            charging: false,
-        },
-    );
+    // A new battery reading (the camera pushes it at once).
+    door.set_battery(77, false);
     sub.expect("hubtest/door/battery", b"77", 5).await;
     // A health event (the health checks publish them on the same feed).
     publish(
@@ -324,6 +369,7 @@ async fn discovery_states_and_snapshots_while_motion_lasts() {
     // A clean shutdown says offline.
     h.stop().await;
     sub.expect("hubtest/status", b"offline", 10).await;
+    door.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

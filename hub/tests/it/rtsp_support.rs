@@ -323,3 +323,19 @@ pub fn ffprobe(url: &str) -> Option<(String, u64, u64)> {
         .unwrap_or_else(|e| panic!("{e:#}"));
     Some((p.codec, p.width, p.height))
 }
+
+/// Waits (up to 10 s) until the hub has subscribed to the simulated camera's alarms
+/// (msg 31), once.
+pub async fn wait_alarm_subscription(sim: &reolink::sim::SimHandle) {
+    for _ in 0..100 {
+        if sim.stats().alarm_subscriptions > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        sim.stats().alarm_subscriptions,
+        1,
+        "the hub subscribed to alarms"
+    );
+}

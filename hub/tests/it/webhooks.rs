@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::{TestHub, write_secret};
 
-const SECRET: &str = "webhook secret 0123456789";
+pub(crate) const SECRET: &str = "webhook secret 0123456789";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -23,15 +23,15 @@ enum Mode {
 /// What the receiver got: (timestamp header, signature header, body).
 type Got = Arc<Mutex<Vec<(String, String, String)>>>;
 
-struct Receiver {
-    port: u16,
+pub(crate) struct Receiver {
+    pub(crate) port: u16,
     mode: Arc<Mutex<Mode>>,
     got: Got,
     stop: Option<CancellationToken>,
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let mut r = Receiver {
@@ -102,7 +102,7 @@ impl Receiver {
             .collect()
     }
 
-    async fn wait_for(&self, n: usize, secs: u64) -> Vec<serde_json::Value> {
+    pub(crate) async fn wait_for(&self, n: usize, secs: u64) -> Vec<serde_json::Value> {
         for _ in 0..secs * 10 {
             if self.got.lock().unwrap().len() >= n {
                 break;

@@ -201,6 +201,19 @@ fn streaming_keepalive_battery() {
         vec![Action::Battery(vec![bat])]
     );
 
+    // Wi-Fi signal on demand: a header-only msg 115; a wired camera's 400 is a plain reply.
+    let q = cam.recv(&s.request_wifi_signal().unwrap()).remove(0);
+    assert_eq!((q.id(), q.extension.clone()), (MsgId::WifiSignal, None));
+    let mut r = cam.send(&camera::wifi_signal_reply(&q.header, -61));
+    assert_eq!(s.on_bytes(&mut r).unwrap(), vec![Action::WifiSignal(-61)]);
+    let q = cam.recv(&s.request_wifi_signal().unwrap()).remove(0);
+    let mut r = cam.send(&camera::status_reply(&q.header, 400));
+    let acts = s.on_bytes(&mut r).unwrap();
+    assert!(
+        matches!(&acts[..], [Action::Reply(m)] if m.header.response_code == 400),
+        "{acts:?}"
+    );
+
     // Stop.
     let stop = cam
         .recv(&s.stop_video(0, StreamKind::Sub).unwrap())

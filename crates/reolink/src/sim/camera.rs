@@ -251,6 +251,14 @@ impl CameraConn {
                 let b = self.battery();
                 self.encode(&camera::battery_info_reply(&h, &b), out);
             }
+            (MsgId::WifiSignal, _) => {
+                self.shared.stat(|s| s.signal_requests += 1);
+                let signal = *self.shared.wifi_signal.borrow();
+                match signal {
+                    Some(dbm) => self.encode(&camera::wifi_signal_reply(&h, dbm), out),
+                    None => self.encode(&camera::status_reply(&h, 400), out),
+                }
+            }
             (MsgId::AlarmSubscribe, _) => {
                 self.shared.stat(|s| s.alarm_subscriptions += 1);
                 self.encode(&camera::status_reply(&h, 200), out);

@@ -5,7 +5,8 @@
 //! configurable encryption level (none/BCEncrypt, AES, full AES with partially encrypted
 //! media) and real credential checks, DeviceInfo, battery replies and msg 252 pushes (also
 //! on [`SimHandle::set_battery`]), msg 33 alarm pushes to sessions that subscribed with msg 31
-//! (on [`SimHandle::set_alarm`]), ping replies, and media paced in real time: a replayed
+//! (on [`SimHandle::set_alarm`]), msg 115 Wi-Fi signal replies (battery cameras; on
+//! [`SimHandle::set_wifi_signal`]), ping replies, and media paced in real time: a replayed
 //! capture (looped, timestamps rewritten to a continuous microsecond clock that wraps 3 s
 //! in) or generated H.264. On UDP it answers discovery by UID (`C2D_C`) and UID lookup
 //! (`C2D_S`), opens each session on its own socket (as real cameras talk from a new port),
@@ -109,13 +110,17 @@ pub struct SimConfig {
     pub keepalive_interval: Duration,
     /// Interval of unsolicited msg 252 battery pushes.
     pub battery_push_interval: Duration,
+    /// Wi-Fi signal answered to msg 115, dBm (`None`: a camera on a cable, which answers
+    /// 400).
+    pub wifi_signal: Option<i32>,
     /// Drop the connection on the header-only login "upgrade" message, as some firmware
     /// does (spec §4.2, D5K): clients must fall back to the 1836-byte legacy message.
     pub reset_on_login_upgrade: bool,
 }
 
 impl SimConfig {
-    /// admin/password, BCEncrypt, generated media, 87 % not charging, no faults.
+    /// admin/password, BCEncrypt, generated media, 87 % not charging, no faults; on UDP
+    /// (battery cameras, on Wi-Fi) a signal of -55 dBm.
     pub fn new(transport: SimTransport) -> Self {
         SimConfig {
             transport,
@@ -130,6 +135,7 @@ impl SimConfig {
             udp_faults: Faults::NONE,
             keepalive_interval: Duration::from_secs(2),
             battery_push_interval: Duration::from_secs(10),
+            wifi_signal: (transport == SimTransport::Udp).then_some(-55),
             reset_on_login_upgrade: false,
         }
     }
@@ -166,6 +172,8 @@ pub struct SimStats {
     pub battery_requests: u64,
     /// Msg 252 pushes sent.
     pub battery_pushes: u64,
+    /// Msg 115 Wi-Fi signal requests received.
+    pub signal_requests: u64,
     /// Alarm subscriptions (msg 31) received.
     pub alarm_subscriptions: u64,
     /// Msg 33 alarm pushes sent.
@@ -208,6 +216,8 @@ pub(crate) struct Shared {
     battery: watch::Sender<(u8, bool)>,
     /// Motion, and the AI classes seen (`people`, `vehicle`, `dog_cat`).
     alarm: watch::Sender<(bool, Vec<String>)>,
+    /// The Wi-Fi signal answered to msg 115.
+    wifi_signal: watch::Sender<Option<i32>>,
 }
 
 impl Shared {
@@ -265,6 +275,7 @@ impl SimCamera {
     pub async fn start(cfg: SimConfig) -> std::io::Result<SimHandle> {
         let media = media::prepare(&cfg.media)?;
         let (battery, _) = watch::channel((cfg.battery_percent, cfg.charging));
+        let cfg_signal = cfg.wifi_signal;
         let shared = Arc::new(Shared {
             cfg,
             media,
@@ -272,6 +283,7 @@ impl SimCamera {
             activity: Mutex::new(Activity::default()),
             battery,
             alarm: watch::channel((false, Vec::new())).0,
+            wifi_signal: watch::channel(cfg_signal).0,
         });
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -346,6 +358,12 @@ impl SimHandle {
     /// Changes the battery state; logged-in sessions get a msg 252 push.
     pub fn set_battery(&self, percent: u8, charging: bool) {
         self.shared.battery.send_replace((percent, charging));
+    }
+
+    /// Changes the Wi-Fi signal the camera answers to its next msg 115 (`None`: it answers
+    /// 400, as a camera on a cable).
+    pub fn set_wifi_signal(&self, dbm: Option<i32>) {
+        self.shared.wifi_signal.send_replace(dbm);
     }
 
     /// Changes the camera's alarm state (motion, AI classes such as `people`); sessions

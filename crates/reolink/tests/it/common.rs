@@ -27,6 +27,7 @@ pub fn fast_timing() -> Timing {
         login_timeout: Duration::from_secs(5),
         ping_interval: Duration::from_secs(1),
         battery_interval: Duration::from_secs(2),
+        signal_interval: Duration::from_secs(2),
         idle_timeout: Duration::from_secs(5),
         backoff_initial: Duration::from_millis(200),
         backoff_max: Duration::from_secs(2),

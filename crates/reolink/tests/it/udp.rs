@@ -28,7 +28,7 @@ fn by_uid(sim: SocketAddr) -> Transport {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn udp_by_uid_streams_and_reports_battery() {
+async fn udp_by_uid_streams_and_reports_battery_and_signal() {
     init_tracing();
     let mut sc = SimConfig::new(SimTransport::Udp);
     sc.encryption = SimEncryption::FullAes;
@@ -53,6 +53,20 @@ async fn udp_by_uid_streams_and_reports_battery() {
     );
     assert_eq!(st.state, ConnState::Streaming);
     assert_eq!(st.device.and_then(|d| d.kind).as_deref(), Some("wifipc"));
+    // The Wi-Fi signal, asked at login, then polled (every 2 s here) while the session
+    // lasts.
+    let st = wait_status(&mut status, Duration::from_secs(5), |s| {
+        s.wifi_signal_dbm.is_some()
+    })
+    .await;
+    assert_eq!(st.wifi_signal_dbm, Some(-55));
+    sim.set_wifi_signal(Some(-72));
+    let st = wait_status(&mut status, Duration::from_secs(5), |s| {
+        s.wifi_signal_dbm != Some(-55)
+    })
+    .await;
+    assert_eq!(st.wifi_signal_dbm, Some(-72));
+    assert!(sim.stats().signal_requests >= 2, "{:?}", sim.stats());
     // The camera's msg 234 keep-alive (every 2 s) is answered.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let stats = sim.stats();

@@ -32,6 +32,8 @@ struct Segment {
     duration_secs: f64,
     discontinuity: bool,
     data: Bytes,
+    /// Video frames in it.
+    frames: u32,
 }
 
 #[derive(Debug, Default)]
@@ -147,6 +149,11 @@ impl HlsStore {
 
     /// A segment or init segment by file name (`seg-N.m4s`, `init-N.mp4`).
     pub fn file(&self, name: &str) -> Option<Bytes> {
+        self.file_with_frames(name).map(|(b, _)| b)
+    }
+
+    /// [`HlsStore::file`] with the number of video frames in it (0 for an init segment).
+    pub fn file_with_frames(&self, name: &str) -> Option<(Bytes, u32)> {
         let st = self.lock();
         if let Some(n) = name
             .strip_prefix("seg-")
@@ -157,7 +164,7 @@ impl HlsStore {
                 .segments
                 .iter()
                 .find(|s| s.seq == n)
-                .map(|s| s.data.clone());
+                .map(|s| (s.data.clone(), s.frames));
         }
         if let Some(n) = name
             .strip_prefix("init-")
@@ -168,7 +175,7 @@ impl HlsStore {
                 .inits
                 .iter()
                 .find(|(id, _)| *id == n)
-                .map(|(_, b)| b.clone());
+                .map(|(_, b)| (b.clone(), 0));
         }
         None
     }
@@ -272,6 +279,7 @@ impl Packager {
                 duration_secs: total as f64 / 90_000.0,
                 discontinuity: std::mem::take(&mut self.discontinuity),
                 data: Bytes::from(data),
+                frames: u32::try_from(samples.len()).unwrap_or(u32::MAX),
             }),
             Err(e) => tracing::warn!(error = %e, "HLS segment dropped"),
         }

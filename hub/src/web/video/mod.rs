@@ -8,7 +8,9 @@
 //!   the MIME type, then binary: the init segment, then fragments from a key
 //!   frame on. A viewer that falls behind skips to the next key frame.
 //! - `GET /api/v1/cameras/{name}/status`: the camera's status JSON.
-//! - `GET /{camera}/stream.m3u8`, `GET /{camera}/hls/{file}`: HLS.
+//! - `GET /{camera}/stream.m3u8`, `GET /{camera}/hls/{file}`: HLS. Each request counts
+//!   its client (address, user agent, user) as an HLS viewer for
+//!   `crate::counters::HLS_VIEWER_WINDOW` (10 s), and a segment's frames as sent.
 
 pub mod hls;
 pub mod mse;
@@ -16,7 +18,7 @@ pub mod mse;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
@@ -186,16 +188,40 @@ async fn run_live(
     }
 }
 
+/// The HLS client making a request: its address, user agent and user, hashed.
+fn hls_client(peer: std::net::SocketAddr, headers: &HeaderMap, viewer: &Viewer) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    peer.ip().hash(&mut h);
+    headers
+        .get(header::USER_AGENT)
+        .map(|v| v.as_bytes())
+        .hash(&mut h);
+    viewer.0.as_ref().map(|u| u.id).hash(&mut h);
+    h.finish()
+}
+
+/// Counts an HLS request of camera `name` (a viewer, and `frames` sent).
+fn count_hls(hub: &AppState, name: &str, client: u64, frames: u32) {
+    if let Ok(cam) = camera(hub, name) {
+        cam.counters
+            .hls_request(client, frames, std::time::Instant::now());
+    }
+}
+
 /// `GET /{camera}/stream.m3u8`: the sliding playlist.
 async fn hls_playlist(
     State(hub): State<AppState>,
-    _v: Viewer,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    v: Viewer,
     Path(name): Path<String>,
 ) -> Response {
     let store = match hls_store(&hub, &name) {
         Ok(s) => s,
         Err(r) => return *r,
     };
+    count_hls(&hub, &name, hls_client(peer, &headers, &v), 0);
     // A camera just woken: its window holds only what it sent before it slept.
     let resting = camera(&hub, &name).is_ok_and(|c| c.resting());
     let ready = if resting {
@@ -228,22 +254,28 @@ async fn hls_playlist(
 /// `GET /{camera}/hls/{file}`: an init segment or a media segment.
 async fn hls_file(
     State(hub): State<AppState>,
-    _v: Viewer,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    v: Viewer,
     Path((name, file)): Path<(String, String)>,
 ) -> Response {
     let store = match hls_store(&hub, &name) {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    match store.file(&file) {
-        Some(bytes) => (
-            [
-                (header::CONTENT_TYPE, "video/mp4"),
-                (header::CACHE_CONTROL, "private, max-age=60"),
-            ],
-            bytes,
-        )
-            .into_response(),
+    let client = hls_client(peer, &headers, &v);
+    match store.file_with_frames(&file) {
+        Some((bytes, frames)) => {
+            count_hls(&hub, &name, client, frames);
+            (
+                [
+                    (header::CONTENT_TYPE, "video/mp4"),
+                    (header::CACHE_CONTROL, "private, max-age=60"),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
         None => message(
             StatusCode::NOT_FOUND,
             format!("No segment {file} (segments expire after about 12 s)"),
