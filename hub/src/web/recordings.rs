@@ -63,11 +63,20 @@ impl IntoResponse for RecError {
             ErrorKind::TooLarge => Some(Answer::TooLarge),
             ErrorKind::Rejected => Some(Answer::Rejected),
             ErrorKind::NoSpace => Some(Answer::NoSpace),
-            ErrorKind::Internal => None,
+            ErrorKind::Internal | ErrorKind::BadGateway | ErrorKind::GatewayTimeout => None,
         };
-        let status = answer
-            .and_then(|a| StatusCode::from_u16(a.status()).ok())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = match kind {
+            // The off-site store's messages name the object and the store's error code,
+            // never a credential: the viewer is told what failed.
+            ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
+            ErrorKind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+            _ => answer
+                .and_then(|a| StatusCode::from_u16(a.status()).ok())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        };
+        if matches!(kind, ErrorKind::BadGateway | ErrorKind::GatewayTimeout) {
+            tracing::warn!(error = %self, "reading a recording from the off-site bucket failed");
+        }
         let msg = if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "recordings request failed");
             "internal error".to_owned()
@@ -96,9 +105,13 @@ pub struct SegmentJson {
     name: String,
     sha256: String,
     size_bytes: u64,
-    /// `upload`, `recorder` or `found`.
+    /// `upload`, `recorder`, `found`, `imported` or `offsite`.
     source: &'static str,
     start_ms: i64,
+    /// Where the segment is kept: `local`, `offsite`, `both` (or `unavailable`). Only in
+    /// the list of recordings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stored: Option<&'static str>,
     url: String,
     width: u32,
 }
@@ -119,6 +132,7 @@ impl From<&Segment> for SegmentJson {
             size_bytes: s.size_bytes,
             source: s.source.as_str(),
             start_ms: s.start_ms,
+            stored: None,
             width: s.width,
         }
     }
@@ -472,12 +486,27 @@ async fn list_json(
     match hub
         .recordings
         .db
-        .call(move |c| index::range(c, &cam, start, end))
+        .call(move |c| {
+            Ok((
+                index::range(c, &cam, start, end)?,
+                index::stored_range(c, &cam, start, end)?,
+            ))
+        })
         .await
     {
-        Ok(segs) => axum::Json(SegmentList {
+        Ok((segs, stored)) => axum::Json(SegmentList {
             camera: q.camera,
-            segments: segs.iter().map(SegmentJson::from).collect(),
+            segments: segs
+                .iter()
+                .map(|s| SegmentJson {
+                    stored: Some(
+                        stored
+                            .get(&s.file_name)
+                            .map_or("local", index::Stored::place),
+                    ),
+                    ..SegmentJson::from(s)
+                })
+                .collect(),
         })
         .into_response(),
         Err(e) => RecError::from(e).into_response(),
