@@ -8,6 +8,7 @@
 //! the bucket against the index ([`check`]).
 
 pub mod check;
+pub mod events;
 pub mod read;
 pub mod restore;
 

@@ -8,7 +8,8 @@
 //! is already there with the same SHA-256 is kept as it is (its local file, if any,
 //! still plays first); one with another hash is reported and left alone. Segments of
 //! cameras this hub does not configure are counted, not indexed (nothing could play
-//! them). Running either again changes nothing.
+//! them). Events and their thumbnails come back too ([`super::events`]). Running either
+//! again changes nothing.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -37,6 +38,10 @@ pub struct Report {
     pub without_record: Vec<String>,
     /// Keys under the prefix that are not this layout's.
     pub foreign: usize,
+    /// Events added to the event table from the bucket.
+    pub events_added: usize,
+    /// Event objects that could not be added (key, why).
+    pub events_skipped: Vec<(String, String)>,
 }
 
 impl Report {
@@ -57,6 +62,9 @@ impl Report {
         for (c, f) in &self.removed {
             out.push(format!("dropped {c}/{f}: the bucket no longer holds it"));
         }
+        for (k, why) in &self.events_skipped {
+            out.push(format!("skipped event {k}: {why}"));
+        }
         if self.foreign > 0 {
             out.push(format!(
                 "ignored {} objects under the prefix that are not the hub's",
@@ -64,12 +72,13 @@ impl Report {
             ));
         }
         out.push(format!(
-            "restore: {} segments indexed, {} already indexed, {} left as they are, {} skipped, {} dropped",
+            "restore: {} segments indexed, {} already indexed, {} left as they are, {} skipped, {} dropped; {} events added",
             self.added.len(),
             self.already,
             self.conflicts.len(),
             self.without_record.len() + self.other_cameras.values().sum::<usize>(),
-            self.removed.len()
+            self.removed.len(),
+            self.events_added
         ));
         out
     }
@@ -107,12 +116,27 @@ pub async fn restore(
         foreign: restored.foreign.len(),
         ..Report::default()
     };
-    let cameras = cameras.clone();
+    let cams = cameras.clone();
     let applied = db
-        .call(move |c| apply(c, &records, &cameras, None, now_ms))
+        .call(move |c| apply(c, &records, &cams, None, now_ms))
         .await?;
     merge(&mut report, applied);
+    add_events(&mut report, bucket, db, cameras, camera, now_ms).await?;
     Ok(report)
+}
+
+async fn add_events(
+    report: &mut Report,
+    bucket: &Bucket,
+    db: &Db,
+    cameras: &HashSet<String>,
+    camera: Option<&str>,
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    let events = super::events::restore(bucket, db, cameras, camera, now_ms).await?;
+    report.events_added += events.added;
+    report.events_skipped.extend(events.skipped);
+    Ok(())
 }
 
 /// Brings the index in step with the bucket (a read-only hub, periodically): segments
@@ -191,11 +215,12 @@ pub async fn refresh(
         }
     }
     let present: HashSet<String> = listing.objects.into_iter().map(|l| l.key).collect();
-    let cameras = cameras.clone();
+    let cams = cameras.clone();
     let applied = db
-        .call(move |c| apply(c, &records, &cameras, Some(&present), now_ms))
+        .call(move |c| apply(c, &records, &cams, Some(&present), now_ms))
         .await?;
     merge(&mut report, applied);
+    add_events(&mut report, bucket, db, cameras, None, now_ms).await?;
     Ok(report)
 }
 
@@ -361,10 +386,11 @@ pub fn spawn_refresh(
                 r = pass => r,
             };
             match outcome {
-                Ok(r) if r.added.is_empty() && r.removed.is_empty() => {}
+                Ok(r) if r.added.is_empty() && r.removed.is_empty() && r.events_added == 0 => {}
                 Ok(r) => tracing::info!(
                     added = r.added.len(),
                     removed = r.removed.len(),
+                    events = r.events_added,
                     "off-site index refreshed"
                 ),
                 Err(e) => {

@@ -291,7 +291,17 @@ async fn encrypted_offsite_ranges_decrypt_to_the_local_bytes() {
     )
     .await;
     assert!(bucket(&h).is_encrypting());
-    let file = crate::recordings_support::one_segment(3);
+    // Larger than one block the reader fetches (1 MiB), so ranges cross blocks and
+    // encryption chunks.
+    let spec = testkit::h264::Spec {
+        bitrate_bps: 4_000_000,
+        picture: testkit::h264::Picture::Noise,
+        ..testkit::h264::Spec::new(10 * 15, 15)
+    };
+    let (track, frames) = testkit::h264::encode(&spec);
+    let file = crate::recordings_support::segment_files(&track, &frames, 3600).remove(0);
+    let block = hub::offsite::read::BLOCK as usize;
+    assert!(file.len() > block + 100_000, "{} bytes", file.len());
     let name = upload(&h, T0, &file).await;
     let key = move_offsite(&h, &name).await;
     // The bucket holds ciphertext, not the file.
@@ -301,7 +311,14 @@ async fn encrypted_offsite_ranges_decrypt_to_the_local_bytes() {
 
     let url = format!("/recordings/{name}");
     let len = file.len();
-    for (from, to) in [(0, len - 1), (7, 70_000.min(len - 1)), (len - 3, len - 1)] {
+    for (from, to) in [
+        (0, len - 1),
+        (7, 70_000),
+        (block - 10, block + 10),
+        (block - 1, block),
+        (block, len - 1),
+        (len - 3, len - 1),
+    ] {
         let (status, _, body) = get(&h, &url, Some(&format!("bytes={from}-{to}"))).await;
         assert_eq!(status, 206);
         assert_eq!(body.as_ref(), &file[from..=to], "{from}-{to}");
@@ -339,6 +356,38 @@ async fn restore_on_an_empty_data_dir_lists_every_segment_and_check_finds_damage
         keys.push(move_offsite(&a, n).await);
     }
     let listed_a = segments(&a, "porch").await;
+    // An event with its thumbnail, as replication copies them.
+    let event = hub::offsite::events::EventRecord {
+        version: 1,
+        id: 12,
+        camera: "porch".into(),
+        kind: "alarm".into(),
+        label: Some("person".into()),
+        start_ms: T0 + 1000,
+        end_ms: Some(T0 + 2500),
+        score: Some(0.75),
+        zone: Some("drive".into()),
+        message: None,
+        origin: "camera".into(),
+    };
+    let thumb = crate::common::jpeg(3);
+    let layout = bucket(&a).layout().clone();
+    bucket(&a)
+        .replicate_bytes(
+            &layout.event("porch", T0 + 1000, "12").unwrap(),
+            event.to_json(),
+            None,
+        )
+        .await
+        .unwrap();
+    bucket(&a)
+        .replicate_bytes(
+            &layout.thumbnail("porch", T0 + 1000, "12").unwrap(),
+            Bytes::from(thumb.clone()),
+            None,
+        )
+        .await
+        .unwrap();
     a.stop().await;
 
     // A new hub: an empty data directory, the same [offsite].
@@ -358,14 +407,16 @@ async fn restore_on_an_empty_data_dir_lists_every_segment_and_check_finds_damage
     let (ok, out, err) = hub_cmd(&config, &["restore", "--from-offsite"]);
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains("restore: 3 segments indexed, 0 already indexed"),
+        out.contains(
+            "restore: 3 segments indexed, 0 already indexed, 0 left as they are, 0 skipped, 0 dropped; 1 events added"
+        ),
         "{out}"
     );
     // Again: nothing new.
     let (ok, out, err) = hub_cmd(&config, &["restore", "--from-offsite", "--camera", "porch"]);
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains("restore: 0 segments indexed, 3 already indexed"),
+        out.contains("restore: 0 segments indexed, 3 already indexed, 0 left as they are, 0 skipped, 0 dropped; 0 events added"),
         "{out}"
     );
     let (ok, out, _) = hub_cmd(&config, &["restore", "--from-offsite", "--camera", "attic"]);
@@ -408,6 +459,30 @@ async fn restore_on_an_empty_data_dir_lists_every_segment_and_check_finds_damage
         let (status, _, body) = get(&b, &format!("/recordings/{n}"), None).await;
         assert_eq!((status, body.as_ref()), (200, f.as_slice()), "{n}");
     }
+    // The event, with its thumbnail.
+    let events = b.get_json("/api/events?camera=porch").await;
+    let e = &events["events"][0];
+    assert_eq!(events["events"].as_array().unwrap().len(), 1, "{events}");
+    assert_eq!(
+        (
+            &e["kind"],
+            &e["label"],
+            &e["start_ms"],
+            &e["end_ms"],
+            &e["score"],
+            &e["zone"]
+        ),
+        (
+            &Value::from("alarm"),
+            &Value::from("person"),
+            &Value::from(T0 + 1000),
+            &Value::from(T0 + 2500),
+            &Value::from(0.75),
+            &Value::from("drive")
+        )
+    );
+    let (status, _, body) = get(&b, e["thumbnail"].as_str().unwrap(), None).await;
+    assert_eq!((status, body.as_ref()), (200, thumb.as_slice()));
     let bkt = bucket(&b);
     b.stop().await;
     // A restarted hub keeps them (its start-up check knows they are off site).
