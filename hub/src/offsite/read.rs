@@ -22,7 +22,7 @@ use offsite::{Bucket, ErrorKind, StoredObject};
 use crate::recordings::{RecError, Result, SegmentFile};
 
 /// How long one request to the store (a HEAD, one block) may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Objects whose HEAD is remembered.
 pub const HEAD_CACHE_ENTRIES: usize = 1024;
 /// How long a remembered HEAD is trusted (the bucket's retention may delete objects).

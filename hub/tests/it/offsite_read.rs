@@ -600,3 +600,73 @@ async fn a_read_only_hub_lists_and_plays_the_first_hubs_footage_and_writes_nothi
     r.stop().await;
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_never_answers_gets_a_504_in_bounded_time() {
+    // An "S3 endpoint" that accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let config = format!(
+        "{CAMERA}[offsite]\nendpoint = \"http://127.0.0.1:{port}\"\nregion = \"garage\"\n\
+         bucket = \"silent\"\naccess_key_id = \"GK0123\"\n\
+         secret_access_key_file = \"{{dir}}/s3-secret\"\nprefix = \"{PREFIX}\"\n"
+    );
+    let h = TestHub::start_prepared(&config, |d| {
+        write_secret(&d.join("s3-secret"), "s3cr3t-s3cr3t")
+    })
+    .await;
+    let file = crate::recordings_support::one_segment(2);
+    let name = upload(&h, T0, &file).await;
+    let file_name = name.trim_start_matches("porch_").to_owned();
+    let key = bucket(&h).layout().segment("porch", &file_name).unwrap();
+    let f = file_name.clone();
+    h.hub
+        .recordings
+        .db
+        .call(move |c| {
+            c.execute(
+                "INSERT INTO replication (kind, camera, recording_id, key, state, next_try_ms,
+                     queued_ms, done_ms)
+                 SELECT 'segment', camera, id, ?2, 'done', 0, 0, 0 FROM recording
+                 WHERE camera = 'porch' AND file_name = ?1",
+                [&f, &key],
+            )?;
+            c.execute("UPDATE recording SET local = 0 WHERE file_name = ?1", [&f])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    std::fs::remove_file(
+        h.hub
+            .recordings
+            .dir("porch")
+            .unwrap()
+            .path()
+            .join(&file_name),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (status, _, body) = get(&h, &format!("/recordings/{name}"), None).await;
+    let took = started.elapsed();
+    assert_eq!(status, 504, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("no answer from the store within 20 s"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert!(took >= hub::offsite::read::REQUEST_TIMEOUT, "{took:?}");
+    eprintln!("a silent store answered 504 after {took:?}");
+    // Local footage still plays meanwhile.
+    let other = crate::recordings_support::one_segment(2);
+    let n2 = upload(&h, T0 + 60_000, &other).await;
+    let (status, _, body) = get(&h, &format!("/recordings/{n2}"), None).await;
+    assert_eq!((status, body.as_ref()), (200, other.as_slice()));
+    h.stop().await;
+    silent.abort();
+}
