@@ -66,6 +66,12 @@ fn bucket(h: &TestHub) -> Arc<offsite::Bucket> {
 /// Copies segment `public` (e.g. `porch_2026-…mp4`) of `h` to the bucket as the hub's
 /// replication does, marks it replicated and not local, and deletes the local file.
 async fn move_offsite(h: &TestHub, public: &str) -> String {
+    copy_offsite(h, public, true).await
+}
+
+/// [`move_offsite`]; with `mark` false the row still says the file is local (the file
+/// then went missing behind the hub's back).
+async fn copy_offsite(h: &TestHub, public: &str, mark: bool) -> String {
     let (camera, file) = hub::recordings::index::parse_public_name(public).unwrap();
     let (camera, file) = (camera.to_owned(), file.to_owned());
     let db = h.hub.recordings.db.clone();
@@ -97,7 +103,9 @@ async fn move_offsite(h: &TestHub, public: &str) -> String {
              VALUES ('segment', ?1, ?2, ?3, 'done', 0, 0, 0, ?4)",
             rusqlite::params![camera, id, k, done.e_tag],
         )?;
-        c.execute("UPDATE recording SET local = 0 WHERE id = ?1", [id])?;
+        if mark {
+            c.execute("UPDATE recording SET local = 0 WHERE id = ?1", [id])?;
+        }
         Ok(())
     })
     .await
@@ -352,10 +360,25 @@ async fn restore_on_an_empty_data_dir_lists_every_segment_and_check_finds_damage
     names.push(upload(&a, T0 + 60_000, &third).await);
     files.push(third);
     let mut keys = Vec::new();
-    for n in &names {
+    for n in &names[..2] {
         keys.push(move_offsite(&a, n).await);
     }
+    // The third one's file vanishes while its row still says local: the check keeps the
+    // row (the bucket has it) and marks it off-site instead of dropping it.
+    keys.push(copy_offsite(&a, &names[2], false).await);
+    let rec = a.hub.recordings.clone();
+    let report = tokio::task::spawn_blocking(move || hub::recordings::check::run(&rec))
+        .await
+        .unwrap()
+        .unwrap();
+    let third_file = names[2].trim_start_matches("porch_").to_owned();
+    assert_eq!(report.offsite_only, vec![("porch".to_owned(), third_file)]);
+    assert!(report.removed_rows.is_empty(), "{:?}", report.removed_rows);
     let listed_a = segments(&a, "porch").await;
+    assert!(
+        listed_a.iter().all(|s| s["stored"] == "offsite"),
+        "{listed_a:?}"
+    );
     // An event with its thumbnail, as replication copies them.
     let event = hub::offsite::events::EventRecord {
         version: 1,
