@@ -6,10 +6,12 @@
 //! deleted. Then: the list says where each segment is, the served file is the
 //! original byte for byte (whole and by Range, plain and encrypted), ffprobe reads it,
 //! Chromium plays it from the timeline, an export across local and off-site segments
-//! is the same file as before, a stopped store is a 502; `hub restore --from-offsite`
-//! on an empty data directory and `hub check --offsite` (the real binary); and a second,
-//! read-only hub on the same bucket lists and plays the first's footage, follows what
-//! is added and deleted, and writes nothing.
+//! is the same file as before, a stopped store is a 502 and one that never answers a
+//! 504 after the read timeout; the start-up check keeps rows whose file vanished but
+//! whose copy is done; `hub restore --from-offsite` on an empty data directory (segments
+//! and events) and `hub check --offsite` (the real binary); and a second, read-only hub
+//! on the same bucket lists and plays the first's footage, follows what is added and
+//! deleted, and writes nothing.
 
 use std::path::Path;
 use std::process::Command;
