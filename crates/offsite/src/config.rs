@@ -65,6 +65,12 @@ pub struct OffsiteConfig {
     /// since (1 s to 1 day).
     #[serde(default = "default_refresh_interval")]
     pub refresh_interval: Dur,
+    /// How often a read-only hub lists the whole bucket (between, it asks only for keys
+    /// after the newest it knows): segments deleted there, and segments the writing hub
+    /// copied late (after an outage), show from then. Not shorter than
+    /// `refresh_interval`.
+    #[serde(default = "default_full_refresh_interval")]
+    pub full_refresh_interval: Dur,
     /// The bucket's own retention, independent of the hub's disk (`[offsite.retention]`).
     #[serde(default)]
     pub retention: BucketRetention,
@@ -170,6 +176,10 @@ fn default_region() -> String {
 
 fn default_refresh_interval() -> Dur {
     Dur::from_secs(60)
+}
+
+fn default_full_refresh_interval() -> Dur {
+    Dur::from_secs(3600)
 }
 
 fn default_part_size() -> ByteSize {
@@ -297,6 +307,12 @@ impl OffsiteConfig {
             return Err(bad(
                 "refresh_interval",
                 format!("{refresh:?} must be between 1 s and 1 day"),
+            ));
+        }
+        if self.full_refresh_interval < self.refresh_interval {
+            return Err(bad(
+                "full_refresh_interval",
+                "must not be shorter than refresh_interval",
             ));
         }
         let r = &self.retention;
@@ -476,6 +492,10 @@ mod tests {
         );
         check("part_size = \"1MiB\"", "offsite.part_size");
         check("refresh_interval = \"500ms\"", "offsite.refresh_interval");
+        check(
+            "refresh_interval = \"2m\"\nfull_refresh_interval = \"1m\"",
+            "offsite.full_refresh_interval",
+        );
         check("max_upload_rate = \"4Mbit\"", "must end in /s");
         check("max_upload_rate = \"0Mbit/s\"", "zero");
         check("addressing = \"dns\"", "unknown variant");

@@ -141,19 +141,38 @@ async fn add_events(
 
 /// Brings the index in step with the bucket (a read-only hub, periodically): segments
 /// new in the bucket are indexed (from their day's index when there is one, else from
-/// their metadata: one request per new segment, none per known one), and rows restored
-/// from the bucket whose object is gone (deleted by the writing hub's bucket retention)
-/// are dropped.
+/// their metadata: one request per new segment, none per known one). A `full` pass
+/// lists the whole bucket and also drops rows restored from it whose object is gone
+/// (deleted by the writing hub's bucket retention); otherwise only keys after the
+/// newest each camera has are asked for (one cheap listing per camera).
 pub async fn refresh(
     bucket: &Bucket,
     db: &Db,
     cameras: &HashSet<String>,
+    full: bool,
     now_ms: i64,
 ) -> anyhow::Result<Report> {
-    let listing = bucket
-        .list("rec", None)
-        .await
-        .map_err(|e| anyhow::anyhow!("listing the bucket: {e}"))?;
+    let listing = if full {
+        bucket
+            .list("rec", None)
+            .await
+            .map_err(|e| anyhow::anyhow!("listing the bucket: {e}"))?
+    } else {
+        let newest = db.call(newest_segment_keys).await?;
+        let mut names: Vec<&String> = cameras.iter().collect();
+        names.sort();
+        let mut all = offsite::Listing::default();
+        for cam in names {
+            let part = match newest.get(cam) {
+                Some(after) => bucket.list_after("rec", cam, after).await,
+                None => bucket.list("rec", Some(cam)).await,
+            }
+            .map_err(|e| anyhow::anyhow!("listing the bucket: {e}"))?;
+            all.objects.extend(part.objects);
+            all.foreign.extend(part.foreign);
+        }
+        all
+    };
     let known: HashSet<String> = db.call(done_segment_keys).await?;
     let mut report = Report {
         foreign: listing.foreign.len(),
@@ -214,10 +233,11 @@ pub async fn refresh(
             }
         }
     }
-    let present: HashSet<String> = listing.objects.into_iter().map(|l| l.key).collect();
+    let present: Option<HashSet<String>> =
+        full.then(|| listing.objects.into_iter().map(|l| l.key).collect());
     let cams = cameras.clone();
     let applied = db
-        .call(move |c| apply(c, &records, &cams, Some(&present), now_ms))
+        .call(move |c| apply(c, &records, &cams, present.as_ref(), now_ms))
         .await?;
     merge(&mut report, applied);
     add_events(&mut report, bucket, db, cameras, None, now_ms).await?;
@@ -242,6 +262,18 @@ fn done_segment_keys(c: &mut Connection) -> Result<HashSet<String>, DbError> {
     )?;
     let keys = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     Ok(keys)
+}
+
+/// The newest segment key the index records as copied, by camera.
+fn newest_segment_keys(c: &mut Connection) -> Result<HashMap<String, String>, DbError> {
+    let mut st = c.prepare(
+        "SELECT camera, max(key) FROM replication
+         WHERE kind = 'segment' AND state = 'done' GROUP BY camera",
+    )?;
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// Indexes `records` (key, record) in one transaction; with `present`, drops the rows
@@ -355,7 +387,8 @@ pub fn record_of(s: &Segment) -> SegmentRecord {
 }
 
 /// On a read-only hub: [`refresh`] at start and then every `offsite.refresh_interval`,
-/// until `shutdown`. A failed pass is logged and tried again at the next.
+/// a full pass at start and every `offsite.full_refresh_interval`, until `shutdown`. A
+/// failed pass is logged and tried again at the next (a failed full pass, in full).
 pub fn spawn_refresh(
     hub: &Arc<crate::app::Hub>,
     tracker: &tokio_util::task::TaskTracker,
@@ -368,6 +401,7 @@ pub fn spawn_refresh(
         return;
     }
     let every = cfg.refresh_interval.as_duration();
+    let full_every = cfg.full_refresh_interval.as_duration();
     let bucket = bucket.clone();
     let db = hub.recordings.db.clone();
     let cameras: HashSet<String> = hub.cfg.cameras.iter().map(|c| c.name.clone()).collect();
@@ -375,16 +409,21 @@ pub fn spawn_refresh(
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_full: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let pass = refresh(&bucket, &db, &cameras, crate::camera::now_ms());
+            let full = last_full.is_none_or(|t| t.elapsed() >= full_every);
+            let pass = refresh(&bucket, &db, &cameras, full, crate::camera::now_ms());
             let outcome = tokio::select! {
                 _ = stop.cancelled() => return,
                 r = pass => r,
             };
+            if full && outcome.is_ok() {
+                last_full = Some(tokio::time::Instant::now());
+            }
             match outcome {
                 Ok(r) if r.added.is_empty() && r.removed.is_empty() && r.events_added == 0 => {}
                 Ok(r) => tracing::info!(

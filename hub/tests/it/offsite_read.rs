@@ -599,6 +599,26 @@ async fn a_read_only_hub_lists_and_plays_the_first_hubs_footage_and_writes_nothi
         .segment("porch", names[0].trim_start_matches("porch_"))
         .unwrap();
     bucket(&a).delete(&[first_key]).await.unwrap();
+    // The periodic passes ask only for keys after the newest known (the full listing is
+    // hourly by default): the deleted segment stays listed until a full pass drops it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_listed(&r, &all).await;
+    let cameras = std::collections::HashSet::from(["porch".to_owned()]);
+    let db = r.hub.recordings.db.clone();
+    let quick = hub::offsite::restore::refresh(&bucket(&r), &db, &cameras, false, 0)
+        .await
+        .unwrap();
+    assert_eq!((quick.added.len(), quick.removed.len()), (0, 0));
+    let full = hub::offsite::restore::refresh(&bucket(&r), &db, &cameras, true, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        full.removed,
+        vec![(
+            "porch".to_owned(),
+            names[0].trim_start_matches("porch_").to_owned()
+        )]
+    );
     wait_listed(&r, &all[1..]).await;
 
     // It writes nothing: every writing call refuses, and the bucket holds only what the
