@@ -44,7 +44,30 @@ enum Cmd {
     CheckConfig,
     /// Reconcile the recordings index with the files (also run at start-up):
     /// recover torn segments, index files without rows, drop rows without files.
-    Check,
+    /// With --offsite: check the off-site bucket against the index instead.
+    Check {
+        /// Report segments the index says the bucket holds that are missing or differ
+        /// (size, SHA-256); exits non-zero if any.
+        #[arg(long)]
+        offsite: bool,
+        /// With --offsite: download and hash every object (decrypting it if encrypted).
+        #[arg(long, requires = "offsite")]
+        deep: bool,
+        /// With --offsite: only this camera's segments.
+        #[arg(long, requires = "offsite")]
+        camera: Option<String>,
+    },
+    /// Rebuild the recordings index from the off-site bucket (after the hub was lost):
+    /// every segment it holds is listed and played from there. Running it again adds
+    /// only what is new.
+    Restore {
+        /// Read the `[offsite]` bucket of the configuration (the only source today).
+        #[arg(long, required = true)]
+        from_offsite: bool,
+        /// Only this camera's segments.
+        #[arg(long)]
+        camera: Option<String>,
+    },
     /// Convert camera_proxy's settings.json into `[[camera]]` entries of kind
     /// "reolink": appended to --config FILE if given, else printed. Passwords
     /// go to mode-0600 files, never into the TOML.
@@ -80,7 +103,16 @@ fn main() -> ExitCode {
         (Some(Cmd::Demo { data_dir, listen }), _) => cmds::demo::run(data_dir, listen),
         (Some(Cmd::Token { id }), cfg) => cmds::token::run(cfg, id),
         (Some(Cmd::User(u)), cfg) => cmds::user::run(cfg, u),
-        (Some(Cmd::Check), cfg) => cmds::check::run(cfg),
+        (
+            Some(Cmd::Check {
+                offsite: true,
+                deep,
+                camera,
+            }),
+            cfg,
+        ) => cmds::offsite::check(cfg, camera.as_deref(), deep),
+        (Some(Cmd::Check { .. }), cfg) => cmds::check::run(cfg),
+        (Some(Cmd::Restore { camera, .. }), cfg) => cmds::offsite::restore(cfg, camera.as_deref()),
         (Some(Cmd::ImportCameraProxy { settings }), cfg) => hub::import::run(&settings, cfg),
         (
             Some(Cmd::ImportPicam {

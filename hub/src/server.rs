@@ -140,7 +140,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         Db::open(&db_path(&cfg)).with_context(|| format!("opening {}", db_path(&cfg).display()))?;
     let cameras = Registry::new(&cfg.cameras).map_err(anyhow::Error::msg)?;
     let cfg_tls = cfg.tls.is_some();
-    let recordings = crate::recordings::Recordings::open(&cfg, db.clone())
+    let mut recordings = crate::recordings::Recordings::open(&cfg, db.clone())
         .context("opening the recordings directories")?;
     let report =
         crate::recordings::check::run_at_start(&recordings).context("checking the recordings")?;
@@ -171,6 +171,14 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         None => None,
         Some(o) => Some(crate::offsite::open_bucket(o, db.clone())?),
     };
+    if let Some(bucket) = &offsite {
+        let runtime = tokio::runtime::Handle::try_current()
+            .context("the hub is built inside its runtime (reads from the bucket run on it)")?;
+        recordings.set_offsite(crate::offsite::read::OffsiteReader::new(
+            bucket.clone(),
+            runtime,
+        ));
+    }
     Ok(Arc::new(Hub {
         cfg,
         cameras,
@@ -222,6 +230,7 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     crate::event_store::spawn(&hub.events, &hub.cameras, &tracker, &hub.shutdown);
     crate::health::footage::spawn(&hub, &tracker, &hub.shutdown);
     crate::health::monitor::spawn(hub.clone(), &tracker, &hub.shutdown);
+    crate::offsite::restore::spawn_refresh(&hub, &tracker, &hub.shutdown);
     let app = web::router(web::WebState::start(hub.clone(), &tracker));
     let addr = listener.local_addr()?;
     tracing::info!(

@@ -750,6 +750,28 @@ impl Bucket {
             .try_collect()
             .await
             .map_err(|e| Error::from_store(&format!("listing {prefix}/"), e))?;
+        Ok(self.listing(metas))
+    }
+
+    /// As [`Bucket::list`] for one camera, only the keys after `after` (S3 `start-after`,
+    /// so the store sends only those): what is new since a listing that ended there.
+    pub async fn list_after(
+        &self,
+        kind: &str,
+        camera: &str,
+        after: &str,
+    ) -> Result<Listing, Error> {
+        let prefix = self.layout.list_prefix(kind, Some(camera));
+        let metas: Vec<object_store::ObjectMeta> = self
+            .store
+            .list_with_offset(Some(&path(&prefix)?), &path(after)?)
+            .try_collect()
+            .await
+            .map_err(|e| Error::from_store(&format!("listing {prefix}/ after {after}"), e))?;
+        Ok(self.listing(metas))
+    }
+
+    fn listing(&self, metas: Vec<object_store::ObjectMeta>) -> Listing {
         let mut out = Listing::default();
         for m in metas {
             let key = m.location.to_string();
@@ -766,7 +788,7 @@ impl Bucket {
         }
         out.objects.sort_by(|a, b| a.key.cmp(&b.key));
         out.foreign.sort();
-        Ok(out)
+        out
     }
 
     /// Deletes `keys` (a missing one is not an error).

@@ -61,6 +61,16 @@ pub struct OffsiteConfig {
     /// or deletes.
     #[serde(default)]
     pub read_only: bool,
+    /// How often a read-only hub lists the bucket again for segments added or deleted
+    /// since (1 s to 1 day).
+    #[serde(default = "default_refresh_interval")]
+    pub refresh_interval: Dur,
+    /// How often a read-only hub lists the whole bucket (between, it asks only for keys
+    /// after the newest it knows): segments deleted there, and segments the writing hub
+    /// copied late (after an outage), show from then. Not shorter than
+    /// `refresh_interval`.
+    #[serde(default = "default_full_refresh_interval")]
+    pub full_refresh_interval: Dur,
     /// The bucket's own retention, independent of the hub's disk (`[offsite.retention]`).
     #[serde(default)]
     pub retention: BucketRetention,
@@ -162,6 +172,14 @@ impl<'de> Deserialize<'de> for Rate {
 
 fn default_region() -> String {
     "us-east-1".to_owned()
+}
+
+fn default_refresh_interval() -> Dur {
+    Dur::from_secs(60)
+}
+
+fn default_full_refresh_interval() -> Dur {
+    Dur::from_secs(3600)
 }
 
 fn default_part_size() -> ByteSize {
@@ -280,6 +298,21 @@ impl OffsiteConfig {
             return Err(bad(
                 "part_size",
                 format!("{} must be between 5 MiB and 256 MiB", self.part_size),
+            ));
+        }
+        let refresh = self.refresh_interval.as_duration();
+        if refresh < std::time::Duration::from_secs(1)
+            || refresh > std::time::Duration::from_secs(86_400)
+        {
+            return Err(bad(
+                "refresh_interval",
+                format!("{refresh:?} must be between 1 s and 1 day"),
+            ));
+        }
+        if self.full_refresh_interval < self.refresh_interval {
+            return Err(bad(
+                "full_refresh_interval",
+                "must not be shorter than refresh_interval",
             ));
         }
         let r = &self.retention;
@@ -425,6 +458,7 @@ mod tests {
             part_size = \"16MiB\"
             encryption_key_file = \"offsite-key\"
             read_only = true
+            refresh_interval = \"30s\"
             [retention]
             max_age = \"365d\"
             max_size = \"2TiB\"
@@ -442,6 +476,7 @@ mod tests {
         assert!(c.includes_camera("porch") && !c.includes_camera("attic"));
         assert_eq!(c.retention.max_age, Some(Dur::from_secs(365 * 86400)));
         assert_eq!(c.retention.max_size, Some(ByteSize(2 << 40)));
+        assert_eq!(c.refresh_interval, Dur::from_secs(30));
     }
 
     /// Each bad line is refused with the key it is on.
@@ -456,6 +491,11 @@ mod tests {
             "unknown field `secret_access_key`",
         );
         check("part_size = \"1MiB\"", "offsite.part_size");
+        check("refresh_interval = \"500ms\"", "offsite.refresh_interval");
+        check(
+            "refresh_interval = \"2m\"\nfull_refresh_interval = \"1m\"",
+            "offsite.full_refresh_interval",
+        );
         check("max_upload_rate = \"4Mbit\"", "must end in /s");
         check("max_upload_rate = \"0Mbit/s\"", "zero");
         check("addressing = \"dns\"", "unknown variant");

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod demo;
 pub mod import_picam;
+pub mod offsite;
 pub mod serve;
 pub mod token;
 pub mod user;

@@ -2,8 +2,15 @@
 //! bucket with its secret and key files, and the multipart journal kept in the index
 //! (table `multipart_upload`, migration 5) so an upload cut by a crash resumes.
 //!
-//! The replication queue (table `replication`), playback from the bucket, restore and
-//! check build on the [`offsite::Bucket`] held in [`crate::app::Hub::offsite`].
+//! The replication queue (table `replication`) builds on the [`offsite::Bucket`] held in
+//! [`crate::app::Hub::offsite`]; so do playback from the bucket ([`read`]), the index
+//! rebuilt from it and kept in step on a read-only hub ([`restore`]) and the check of
+//! the bucket against the index ([`check`]).
+
+pub mod check;
+pub mod events;
+pub mod read;
+pub mod restore;
 
 use std::sync::Arc;
 

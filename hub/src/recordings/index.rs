@@ -194,6 +194,77 @@ pub fn all(c: &Connection, camera: Option<&str>) -> Result<Vec<Segment>, DbError
     Ok(rows)
 }
 
+/// Where an indexed segment is kept: on this machine's disk (`local`), in the off-site
+/// bucket (`offsite_key`: a `replication` row of kind `segment` in state `done`), or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub local: bool,
+    pub offsite_key: Option<String>,
+}
+
+impl Stored {
+    /// `local`, `offsite`, `both`, or `unavailable` (neither: the local copy was
+    /// deleted before the bucket acknowledged one).
+    pub fn place(&self) -> &'static str {
+        match (self.local, self.offsite_key.is_some()) {
+            (true, true) => "both",
+            (true, false) => "local",
+            (false, true) => "offsite",
+            (false, false) => "unavailable",
+        }
+    }
+}
+
+const STORED: &str = "SELECT s.file_name, s.local,
+        (SELECT r.key FROM replication r WHERE r.recording_id = s.id AND r.kind = 'segment'
+            AND r.state = 'done' ORDER BY r.id LIMIT 1)
+    FROM recording s";
+
+fn stored_row(r: &Row<'_>) -> rusqlite::Result<(String, Stored)> {
+    Ok((
+        r.get(0)?,
+        Stored {
+            local: r.get::<_, i64>(1)? != 0,
+            offsite_key: r.get(2)?,
+        },
+    ))
+}
+
+/// Where segment `file_name` of `camera` is kept; `None` without a row.
+pub fn stored(c: &Connection, camera: &str, file_name: &str) -> Result<Option<Stored>, DbError> {
+    Ok(c.query_row(
+        &format!("{STORED} WHERE s.camera = ?1 AND s.file_name = ?2"),
+        params![camera, file_name],
+        stored_row,
+    )
+    .optional()?
+    .map(|(_, s)| s))
+}
+
+/// Where each segment of `camera` overlapping `[start_ms, end_ms)` is kept, by file name.
+pub fn stored_range(
+    c: &Connection,
+    camera: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<std::collections::HashMap<String, Stored>, DbError> {
+    let mut st = c.prepare(&format!(
+        "{STORED} WHERE s.camera = ?1 AND s.start_ms < ?3 AND s.start_ms + s.duration_ms > ?2"
+    ))?;
+    let rows = st
+        .query_map(params![camera, start_ms, end_ms], stored_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Records that the local file of a segment is gone (the bucket's copy remains).
+pub fn mark_not_local(c: &Connection, camera: &str, file_name: &str) -> Result<bool, DbError> {
+    Ok(c.execute(
+        "UPDATE recording SET local = 0 WHERE camera = ?1 AND file_name = ?2",
+        params![camera, file_name],
+    )? > 0)
+}
+
 /// UTC days (`YYYY-MM-DD`) with footage of `camera`, newest first, with the
 /// number of segments starting that day.
 pub fn days(c: &Connection, camera: &str) -> Result<Vec<(String, i64)>, DbError> {

@@ -78,6 +78,13 @@ pub enum RecError {
     },
     #[error("task failed: {0}")]
     Join(String),
+    /// The off-site bucket failed, refused, or holds something other than the index
+    /// says (a missing object is [`ErrorKind::NotFound`]).
+    #[error("off-site copy: {}", .0.message())]
+    Offsite(offsite::Error),
+    /// The off-site bucket did not answer in time.
+    #[error("off-site copy: {0}")]
+    OffsiteTimeout(String),
 }
 
 /// What a [`RecError`] means to the one who asked.
@@ -96,6 +103,10 @@ pub enum ErrorKind {
     NoSpace,
     /// A fault of the hub (I/O, database, a task).
     Internal,
+    /// The off-site store failed or answered something unusable.
+    BadGateway,
+    /// The off-site store did not answer in time.
+    GatewayTimeout,
 }
 
 impl RecError {
@@ -117,6 +128,9 @@ impl RecError {
             RecError::Store(_) | RecError::Db(_) | RecError::Io { .. } | RecError::Join(_) => {
                 ErrorKind::Internal
             }
+            RecError::Offsite(e) if e.kind() == offsite::ErrorKind::NotFound => ErrorKind::NotFound,
+            RecError::Offsite(_) => ErrorKind::BadGateway,
+            RecError::OffsiteTimeout(_) => ErrorKind::GatewayTimeout,
         }
     }
 }
@@ -165,6 +179,8 @@ pub struct Recordings {
     retention_lock: Mutex<()>,
     /// Segments and bytes retention deleted since start, by camera (for `/metrics`).
     retention_deleted: Mutex<HashMap<String, (u64, u64)>>,
+    /// Reads segments the off-site bucket holds when their local file is gone.
+    offsite: Option<Arc<crate::offsite::read::OffsiteReader>>,
 }
 
 impl std::fmt::Debug for Recordings {
@@ -240,7 +256,13 @@ impl Recordings {
             uploads_in_progress: Arc::new(Mutex::new(HashSet::new())),
             retention_lock: Mutex::new(()),
             retention_deleted: Mutex::default(),
+            offsite: None,
         })
+    }
+
+    /// Lets [`Recordings::open_segment`] read segments from the off-site bucket.
+    pub fn set_offsite(&mut self, reader: Arc<crate::offsite::read::OffsiteReader>) {
+        self.offsite = Some(reader);
     }
 
     /// Segments and bytes retention deleted from `camera` since start.

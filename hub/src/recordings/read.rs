@@ -3,10 +3,10 @@
 //! ([`SegmentFile::read_at`]). Downloads with HTTP Range, the playback page and export read
 //! only through this, never by path.
 //!
-//! Today every segment is a file in its camera's [`store::SegmentDir`] ([`LocalFile`]). A
-//! second storage tier (an S3-compatible object store, say, for segments moved off the
-//! disk) is a second implementation of [`SegmentFile`] that `open_segment` picks from the
-//! row. Blocking: call it from a blocking thread.
+//! A segment is a file in its camera's [`store::SegmentDir`] ([`LocalFile`]) or, when
+//! that file is gone (its row says `local = 0`, or the file went missing) and the
+//! off-site bucket holds the segment, an object read by byte range
+//! ([`crate::offsite::read::OffsiteFile`]). Blocking: call it from a blocking thread.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -90,13 +90,38 @@ impl SegmentFile for LocalFile {
 }
 
 impl Recordings {
-    /// Opens an indexed segment for reading; [`RecError::NotFound`] when it is gone (e.g.
+    /// Opens an indexed segment for reading: its local file, else the off-site copy
+    /// when the bucket holds it; [`RecError::NotFound`] when it is in neither (e.g.
     /// deleted by retention since the row was read).
     pub fn open_segment(&self, seg: &Segment) -> Result<Box<dyn SegmentFile>> {
         let path = self
             .file_path(&seg.camera, &seg.file_name)
             .ok_or_else(|| RecError::NotFound("no such recording".into()))?;
-        Ok(Box::new(LocalFile::open(&path)?))
+        let Some(offsite) = &self.offsite else {
+            return Ok(Box::new(LocalFile::open(&path)?));
+        };
+        let (camera, file) = (seg.camera.clone(), seg.file_name.clone());
+        let stored = self
+            .db
+            .call_blocking(|c| index::stored(c, &camera, &file))?;
+        let (local, key) = match stored {
+            Some(s) => (s.local, s.offsite_key),
+            None => (true, None),
+        };
+        if local {
+            match LocalFile::open(&path) {
+                Ok(f) => return Ok(Box::new(f)),
+                Err(RecError::NotFound(_)) if key.is_some() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match key {
+            Some(key) => Ok(Box::new(offsite.open(&key, seg.size_bytes)?)),
+            None => Err(RecError::NotFound(
+                "no such recording: its local file is gone and the off-site bucket holds no copy"
+                    .into(),
+            )),
+        }
     }
 
     /// Opens a segment by its public name (`CAMERA_FILENAME`): an exact match in the index,

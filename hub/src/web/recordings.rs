@@ -63,11 +63,20 @@ impl IntoResponse for RecError {
             ErrorKind::TooLarge => Some(Answer::TooLarge),
             ErrorKind::Rejected => Some(Answer::Rejected),
             ErrorKind::NoSpace => Some(Answer::NoSpace),
-            ErrorKind::Internal => None,
+            ErrorKind::Internal | ErrorKind::BadGateway | ErrorKind::GatewayTimeout => None,
         };
-        let status = answer
-            .and_then(|a| StatusCode::from_u16(a.status()).ok())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = match kind {
+            // The off-site store's messages name the object and the store's error code,
+            // never a credential: the viewer is told what failed.
+            ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
+            ErrorKind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+            _ => answer
+                .and_then(|a| StatusCode::from_u16(a.status()).ok())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        };
+        if matches!(kind, ErrorKind::BadGateway | ErrorKind::GatewayTimeout) {
+            tracing::warn!(error = %self, "reading a recording from the off-site bucket failed");
+        }
         let msg = if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "recordings request failed");
             "internal error".to_owned()
@@ -96,9 +105,13 @@ pub struct SegmentJson {
     name: String,
     sha256: String,
     size_bytes: u64,
-    /// `upload`, `recorder` or `found`.
+    /// `upload`, `recorder`, `found`, `imported` or `offsite`.
     source: &'static str,
     start_ms: i64,
+    /// Where the segment is kept: `local`, `offsite`, `both` (or `unavailable`). Only in
+    /// the list of recordings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stored: Option<&'static str>,
     url: String,
     width: u32,
 }
@@ -119,6 +132,7 @@ impl From<&Segment> for SegmentJson {
             size_bytes: s.size_bytes,
             source: s.source.as_str(),
             start_ms: s.start_ms,
+            stored: None,
             width: s.width,
         }
     }
@@ -252,7 +266,7 @@ async fn file(
 ) -> Response {
     let rec = hub.recordings.clone();
     match blocking(move || rec.open_public(&file)).await {
-        Ok((seg, reader)) => serve_segment(reader, &headers, &seg.public_name()),
+        Ok((seg, reader)) => serve_segment(reader, &headers, &seg.public_name()).await,
         Err(e) => e.into_response(),
     }
 }
@@ -276,9 +290,26 @@ fn blocking_body(
     }))
 }
 
+/// Reads bytes `at..end` of `reader` up to 64 KiB, on the blocking pool.
+async fn read_piece(
+    reader: std::sync::Arc<dyn SegmentFile>,
+    at: u64,
+    end: u64,
+) -> Result<Bytes, RecError> {
+    blocking(move || {
+        let mut buf = vec![0u8; (end - at).min(64 * 1024) as usize];
+        let got = reader.read_at(at, &mut buf)?;
+        buf.truncate(got);
+        Ok(Bytes::from(buf))
+    })
+    .await
+}
+
 /// A recording as `video/mp4`: 200 for the whole file, 206 for one byte range, 416 for a
-/// range outside it. Read in 64 KiB pieces, each on the blocking pool.
-fn serve_segment(reader: Box<dyn SegmentFile>, headers: &HeaderMap, name: &str) -> Response {
+/// range outside it. Read in 64 KiB pieces, each on the blocking pool. The first piece is
+/// read before the answer starts, so a store that fails (the off-site bucket) gets its
+/// own status rather than a body cut short.
+async fn serve_segment(reader: Box<dyn SegmentFile>, headers: &HeaderMap, name: &str) -> Response {
     let len = reader.len();
     let range = headers
         .get(header::RANGE)
@@ -299,28 +330,32 @@ fn serve_segment(reader: Box<dyn SegmentFile>, headers: &HeaderMap, name: &str) 
     let remaining = end - start;
     // One blocking read per piece: a slow client holds no thread while it reads.
     let reader: std::sync::Arc<dyn SegmentFile> = reader.into();
-    let pieces = futures_util::stream::unfold((reader, start), move |(reader, at)| async move {
+    let first = if start < end {
+        match read_piece(reader.clone(), start, end).await {
+            Ok(b) => Some(b),
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        None
+    };
+    let next = start + first.as_ref().map_or(0, |b| b.len() as u64);
+    let rest = futures_util::stream::unfold((reader, next), move |(reader, at)| async move {
         if at >= end {
             return None;
         }
-        let r = std::sync::Arc::clone(&reader);
-        let read = tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; (end - at).min(64 * 1024) as usize];
-            let got = r.read_at(at, &mut buf)?;
-            buf.truncate(got);
-            Ok::<_, RecError>(buf)
-        })
-        .await;
-        match read {
-            Ok(Ok(buf)) if buf.is_empty() => None,
-            Ok(Ok(buf)) => {
+        match read_piece(std::sync::Arc::clone(&reader), at, end).await {
+            Ok(buf) if buf.is_empty() => None,
+            Ok(buf) => {
                 let next = at + buf.len() as u64;
-                Some((Ok(Bytes::from(buf)), (reader, next)))
+                Some((Ok(buf), (reader, next)))
             }
-            Ok(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), (reader, end))),
             Err(e) => Some((Err(std::io::Error::other(e.to_string())), (reader, end))),
         }
     });
+    let pieces = futures_util::StreamExt::chain(
+        futures_util::stream::iter(first.map(Ok::<_, std::io::Error>)),
+        rest,
+    );
     let body = Body::from_stream(pieces);
     let mut r = Response::new(body);
     *r.status_mut() = status;
@@ -472,12 +507,27 @@ async fn list_json(
     match hub
         .recordings
         .db
-        .call(move |c| index::range(c, &cam, start, end))
+        .call(move |c| {
+            Ok((
+                index::range(c, &cam, start, end)?,
+                index::stored_range(c, &cam, start, end)?,
+            ))
+        })
         .await
     {
-        Ok(segs) => axum::Json(SegmentList {
+        Ok((segs, stored)) => axum::Json(SegmentList {
             camera: q.camera,
-            segments: segs.iter().map(SegmentJson::from).collect(),
+            segments: segs
+                .iter()
+                .map(|s| SegmentJson {
+                    stored: Some(
+                        stored
+                            .get(&s.file_name)
+                            .map_or("local", index::Stored::place),
+                    ),
+                    ..SegmentJson::from(s)
+                })
+                .collect(),
         })
         .into_response(),
         Err(e) => RecError::from(e).into_response(),

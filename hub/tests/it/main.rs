@@ -24,6 +24,7 @@ mod hub_faults;
 mod metrics;
 mod mqtt;
 mod mse;
+mod offsite_read;
 mod outage;
 mod phone_browser;
 mod picam_import;
