@@ -2,8 +2,12 @@
 //! bucket with its secret and key files, and the multipart journal kept in the index
 //! (table `multipart_upload`, migration 5) so an upload cut by a crash resumes.
 //!
-//! The replication queue (table `replication`), playback from the bucket, restore and
-//! check build on the [`offsite::Bucket`] held in [`crate::app::Hub::offsite`].
+//! The replication queue (table `replication`, [`queue`]) and the task that empties it
+//! ([`replicate`]); playback from the bucket, restore and check build on the
+//! [`offsite::Bucket`] held in [`crate::app::Hub::offsite`].
+
+pub mod queue;
+pub mod replicate;
 
 use std::sync::Arc;
 

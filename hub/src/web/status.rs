@@ -35,6 +35,18 @@ pub struct CameraJson {
     /// Health problems active now (`under_voltage`, `offline`, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<&'static str>,
+    /// Off-site copies of the camera's footage (with `[offsite]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offsite: Option<super::offsite::OffsiteJson>,
+}
+
+impl CameraJson {
+    /// The camera's status with its off-site copies' state.
+    pub fn of(hub: &crate::app::Hub, s: CameraStatus) -> CameraJson {
+        let mut j = CameraJson::from(s);
+        j.offsite = super::offsite::camera_json(hub, &j.name);
+        j
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -108,6 +120,7 @@ impl From<CameraStatus> for CameraJson {
                 health: a.health,
             }),
             problems: s.problems,
+            offsite: None,
         }
     }
 }
