@@ -311,6 +311,15 @@ pub fn replicated_files(c: &Connection, camera: &str) -> Result<HashSet<String>,
     Ok(names)
 }
 
+/// File names of `camera`'s segments with no local file (`local = 0`).
+pub fn bucket_only_files(c: &Connection, camera: &str) -> Result<HashSet<String>, DbError> {
+    let mut st = c.prepare("SELECT file_name FROM recording WHERE camera = ?1 AND local = 0")?;
+    let names = st
+        .query_map([camera], |r| r.get::<_, String>(0))?
+        .collect::<Result<HashSet<_>, _>>()?;
+    Ok(names)
+}
+
 /// How the local deletion of a segment went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LocalDeletion {

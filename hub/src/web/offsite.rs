@@ -9,8 +9,11 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{AppState, Viewer};
+use axum::http::StatusCode;
+
+use super::{AppState, Viewer, message};
 use crate::app::Hub;
+use crate::offsite::queue::{self, Backlog};
 use crate::offsite::replicate::Paused;
 
 /// One camera's off-site copies.
@@ -30,13 +33,17 @@ pub struct OffsiteJson {
     pub last_error: Option<String>,
 }
 
-/// `camera`'s off-site state; `None` when its footage is not copied.
+/// `camera`'s off-site state (its queue as the replicator last counted it, at most
+/// [`crate::offsite::replicate::RESCAN`] ago); `None` when its footage is not copied.
 pub fn camera_json(hub: &Hub, camera: &str) -> Option<OffsiteJson> {
+    camera_json_of(hub, camera, hub.replication.camera(camera))
+}
+
+fn camera_json_of(hub: &Hub, camera: &str, b: Backlog) -> Option<OffsiteJson> {
     let q = hub.recordings.offsite.as_ref()?;
     if hub.offsite.is_none() || !q.includes(camera) {
         return None;
     }
-    let b = hub.replication.camera(camera);
     let now = crate::camera::now_ms();
     Some(OffsiteJson {
         backlog_objects: b.pending,
@@ -50,7 +57,7 @@ pub fn camera_json(hub: &Hub, camera: &str) -> Option<OffsiteJson> {
     })
 }
 
-/// `GET /api/offsite`.
+/// The answer of `GET /api/offsite`.
 #[derive(Debug, Serialize)]
 struct HubOffsiteJson {
     /// False without a writable `[offsite]`.
@@ -69,11 +76,17 @@ struct HubOffsiteJson {
     cameras: BTreeMap<String, OffsiteJson>,
 }
 
+/// `GET /api/offsite`: the queue counted now.
 pub async fn offsite_json(State(hub): State<AppState>, _v: Viewer) -> Response {
     let st = &hub.replication;
+    let backlog = match hub.recordings.db.call(|c| queue::backlog(c)).await {
+        Ok(b) => b,
+        Err(e) => return message(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
     let mut cameras = BTreeMap::new();
     for name in hub.recordings.camera_names() {
-        if let Some(j) = camera_json(&hub, name) {
+        let b = backlog.get(name).cloned().unwrap_or_default();
+        if let Some(j) = camera_json_of(&hub, name, b) {
             cameras.insert(name.to_owned(), j);
         }
     }

@@ -23,6 +23,7 @@ mod hub_faults;
 mod metrics;
 mod mqtt;
 mod mse;
+mod offsite_replication;
 mod outage;
 mod phone_browser;
 mod picam_import;
