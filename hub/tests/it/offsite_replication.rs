@@ -383,6 +383,7 @@ async fn a_full_bucket_is_a_health_event_and_recording_goes_on() {
             .any(|l| l == "offsite_paused{cause=\"quota-reached\"} 1"),
         "{metrics}"
     );
+    status_page_shows_the_pause(&h).await;
     // Room again: within the pause (60 s) and a bit, everything goes and the event ends.
     g.set_quota(None, None).unwrap();
     wait_replicated(&h, 3, Duration::from_secs(100)).await;
@@ -632,4 +633,38 @@ async fn a_hub_killed_mid_multipart_upload_finishes_it_once_after_restart() {
         .unwrap();
     assert_eq!(journal_left, 0);
     drop(hub2);
+}
+
+/// `/status` in Chromium, as the owner sees it: the off-site table with porch's waiting
+/// segments, and the pause with its cause. Skipped with a message without Chromium.
+async fn status_page_shows_the_pause(h: &TestHub) {
+    if let Some(reason) = testkit::Browser::available() {
+        eprintln!("skipping the status page: {reason}");
+        return;
+    }
+    let b = testkit::Browser::launch().await.unwrap();
+    crate::common::browser_login(&b, h, "/status").await;
+    b.wait_until(
+        "const r = document.querySelector('#offsite tr[data-camera=\"porch\"] .waiting'); \
+         return !document.getElementById('offsite').hidden && r && r.textContent.startsWith('2 ')",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    let summary = b.text("#offsite-summary").await.unwrap();
+    assert!(summary.starts_with("Paused: quota-reached"), "{summary}");
+    assert_eq!(
+        b.text("#offsite tr[data-camera=\"porch\"] .replicated")
+            .await
+            .unwrap(),
+        "1"
+    );
+    assert_eq!(
+        b.text("#offsite tr[data-camera=\"porch\"] .error")
+            .await
+            .unwrap(),
+        "quota-reached"
+    );
+    let outages = b.text("#health-events").await.unwrap();
+    assert!(outages.contains("quota"), "{outages}");
 }
