@@ -105,6 +105,36 @@ pub fn enqueue_segment(
     Ok(())
 }
 
+/// Queues every local segment of a copied camera that has no queue row (footage indexed
+/// before `[offsite]` was configured, or before its camera was added to it). Returns how
+/// many were queued.
+pub fn enqueue_unqueued_segments(
+    c: &Connection,
+    q: &Enqueue,
+    now_ms: i64,
+) -> Result<usize, DbError> {
+    let mut st = c.prepare(
+        "SELECT g.camera, g.file_name FROM recording g
+         WHERE g.local = 1 AND NOT EXISTS (SELECT 1 FROM replication r
+                                           WHERE r.recording_id = g.id AND r.kind = 'segment')
+         ORDER BY g.start_ms",
+    )?;
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut queued = 0;
+    for (camera, file_name) in rows {
+        if !q.includes(&camera) {
+            continue;
+        }
+        if let Some(seg) = crate::recordings::index::get(c, &camera, &file_name)? {
+            enqueue_segment(c, q, &seg, false, now_ms)?;
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
 /// Queues every ended motion or alarm event of a copied camera that has no row yet,
 /// with its thumbnail if it has one. Returns how many rows were added.
 pub fn enqueue_ended_events(c: &Connection, q: &Enqueue, now_ms: i64) -> Result<usize, DbError> {
@@ -346,10 +376,15 @@ pub fn delete_local(
         LocalDeletion::KeptInBucket
     } else {
         let was_queued = tx.execute(
+            "DELETE FROM replication WHERE kind = 'segment' AND state = 'pending'
+                 AND recording_id = (SELECT id FROM recording WHERE camera = ?1 AND file_name = ?2)",
+            params![camera, file_name],
+        )? > 0;
+        tx.execute(
             "DELETE FROM replication WHERE kind = 'segment' AND recording_id =
                  (SELECT id FROM recording WHERE camera = ?1 AND file_name = ?2)",
             params![camera, file_name],
-        )? > 0;
+        )?;
         crate::recordings::index::delete(&tx, camera, file_name)?;
         LocalDeletion::NotReplicated { was_queued }
     };
@@ -357,8 +392,10 @@ pub fn delete_local(
     Ok(out)
 }
 
-/// After the bucket's retention deleted `keys`: their queue rows go, and so do the
-/// index rows of segments with no local file left. Returns the index rows removed.
+/// After the bucket's retention deleted `keys`: the index rows of segments with no local
+/// file left go with their queue rows; a segment still on the disk keeps its queue row
+/// as `failed` (`bucket-retention`), so it is not copied again. Returns the index rows
+/// removed.
 pub fn forget_deleted(c: &mut Connection, keys: &[String]) -> Result<usize, DbError> {
     let tx = c.transaction()?;
     let mut removed = 0;
@@ -371,7 +408,16 @@ pub fn forget_deleted(c: &mut Connection, keys: &[String]) -> Result<usize, DbEr
             )
             .optional()?;
         if let Some(Some(id)) = rec {
-            removed += tx.execute("DELETE FROM recording WHERE id = ?1 AND local = 0", [id])?;
+            let gone = tx.execute("DELETE FROM recording WHERE id = ?1 AND local = 0", [id])?;
+            removed += gone;
+            if gone == 0 {
+                tx.execute(
+                    "UPDATE replication SET state = 'failed', last_error = 'bucket-retention',
+                         done_ms = NULL WHERE key = ?1",
+                    [key],
+                )?;
+                continue;
+            }
         }
         tx.execute("DELETE FROM replication WHERE key = ?1", [key])?;
     }
@@ -518,6 +564,36 @@ mod tests {
             assert_eq!(forget_deleted(c, &[first.key])?, 1);
             assert!(index::get(c, "porch", &a.file_name)?.is_none());
             assert!(backlog(c)?.is_empty());
+            // A segment still local whose copy the bucket's retention deleted is not
+            // queued again, not even by the start-up backfill.
+            let d = seg("2026-11-21T07-33-50.123Z.mp4");
+            index::insert(c, &d, 1)?;
+            enqueue_segment(c, &q, &d, false, 1)?;
+            let r = next_due(c, 5)?.unwrap();
+            mark_done(c, r.id, "e", 6)?;
+            assert_eq!(forget_deleted(c, &[r.key])?, 0);
+            assert!(!is_replicated(c, "porch", &d.file_name)?);
+            assert_eq!(enqueue_unqueued_segments(c, &q, 7)?, 0);
+            assert_eq!(next_due(c, 10)?, None);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn footage_indexed_before_offsite_is_queued_once() {
+        let db = Db::open_in_memory().unwrap();
+        let q = enqueue();
+        db.call_blocking(|c| {
+            let a = seg("2026-11-21T07-31-50.123Z.mp4");
+            index::insert(c, &a, 1)?;
+            let mut other = seg("2026-11-21T07-32-50.123Z.mp4");
+            other.camera = "garden".into();
+            index::insert(c, &other, 1)?;
+            assert_eq!(enqueue_unqueued_segments(c, &q, 2)?, 1);
+            assert_eq!(enqueue_unqueued_segments(c, &q, 3)?, 0);
+            let r = next_due(c, 5)?.unwrap();
+            assert_eq!(r.key, "home/rec/porch/2026-11-21T07-31-50.123Z.mp4");
             Ok(())
         })
         .unwrap();

@@ -15,8 +15,9 @@
 //!   through. Recording goes on; nothing local is deleted because of it.
 //! * [`ErrorKind::Local`] and [`ErrorKind::Invalid`] (the file is gone or differs from
 //!   the index, a name the layout refuses): the row is dropped with a warning.
-//! * At start, a multipart upload a previous run left in the journal is resumed first
-//!   (its row is the first due); one whose row is gone is aborted on the store.
+//! * At start, local footage without a queue row (indexed before `[offsite]` named its
+//!   camera) is queued; a multipart upload a previous run left in the journal is resumed
+//!   first (its row is the first due); one whose row is gone is aborted on the store.
 //! * Finished events (motion, alarm) are queued with their thumbnails, and a camera's
 //!   day index once its UTC day is over and all its segments are in the bucket
 //!   ([`RESCAN`]).
@@ -189,9 +190,20 @@ impl Replicator {
         }
     }
 
-    /// Aborts journaled multipart uploads whose object is no longer queued (the others
-    /// are resumed by the queue, first).
+    /// Queues local footage that has no queue row yet, and aborts journaled multipart
+    /// uploads whose object is no longer queued (the others are resumed by the queue,
+    /// first).
     async fn start_up(&self) {
+        let q = self.q.clone();
+        let now = crate::camera::now_ms();
+        match self
+            .db(move |c| queue::enqueue_unqueued_segments(c, &q, now))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(segments = n, "queued earlier footage for off-site copies"),
+            Err(e) => tracing::warn!(error = %e, "off-site queue: cannot queue earlier footage"),
+        }
         let pending = match self.db(|c| queue::pending_keys(c)).await {
             Ok(p) => p,
             Err(e) => {
