@@ -51,6 +51,8 @@ pub const PAUSE: Duration = Duration::from_secs(60);
 pub const RESCAN: Duration = Duration::from_secs(5);
 /// How often the bucket's retention runs (the first time a minute after start).
 pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// The most often the backlog is counted while objects go.
+const COUNT_EVERY: Duration = Duration::from_secs(1);
 /// How long the queue sleeps when nothing is due.
 const IDLE: Duration = Duration::from_secs(1);
 
@@ -148,6 +150,7 @@ impl Replicator {
         self.start_up().await;
         let mut backoff = BACKOFF_START;
         let mut next_scan = tokio::time::Instant::now();
+        let mut next_count = tokio::time::Instant::now();
         let mut next_retention = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             if stop.is_cancelled() {
@@ -165,6 +168,11 @@ impl Replicator {
             let wait = match self.step().await {
                 Ok(Some(Outcome::Settled)) => {
                     backoff = BACKOFF_START;
+                    // The counts the camera status shows, at most a second behind.
+                    if now >= next_count {
+                        self.count().await;
+                        next_count = now + COUNT_EVERY;
+                    }
                     continue;
                 }
                 Ok(Some(Outcome::Backoff)) => {
@@ -240,10 +248,18 @@ impl Replicator {
             .db(move |c| {
                 queue::enqueue_ended_events(c, &q, now)?;
                 queue::enqueue_day_indexes(c, &q, &today, now)?;
-                queue::backlog(c)
+                Ok(())
             })
             .await;
-        match r {
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "off-site queue: cannot queue events and days");
+        }
+        self.count().await;
+    }
+
+    /// Counts each camera's queue for the camera status.
+    async fn count(&self) {
+        match self.db(|c| queue::backlog(c)).await {
             Ok(b) => *lock(&self.stats().backlog) = b,
             Err(e) => tracing::warn!(error = %e, "off-site queue: cannot count the backlog"),
         }

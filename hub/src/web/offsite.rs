@@ -33,8 +33,9 @@ pub struct OffsiteJson {
     pub last_error: Option<String>,
 }
 
-/// `camera`'s off-site state (its queue as the replicator last counted it, at most
-/// [`crate::offsite::replicate::RESCAN`] ago); `None` when its footage is not copied.
+/// `camera`'s off-site state (its queue as the replicator last counted it: after the
+/// objects it sent in the last second, and every [`crate::offsite::replicate::RESCAN`]);
+/// `None` when its footage is not copied.
 pub fn camera_json(hub: &Hub, camera: &str) -> Option<OffsiteJson> {
     camera_json_of(hub, camera, hub.replication.camera(camera))
 }
