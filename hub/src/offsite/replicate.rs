@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use offsite::{Bucket, ErrorKind, EventSpan, SegmentRecord};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::OptionalExtension;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -40,6 +40,7 @@ use super::queue::{self, Backlog, Enqueue, Kind, Row};
 use crate::app::Hub;
 use crate::db::DbError;
 use crate::event_store::{self, NewEvent};
+use crate::recordings::index;
 
 /// The first wait after the store could not be reached.
 pub const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -518,21 +519,19 @@ fn code_of(cause: &str) -> Option<&'static str> {
     }
 }
 
-const RECORD_COLUMNS: &str =
-    "camera, file_name, start_ms, duration_ms, size_bytes, sha256, codec, width, height";
-
-fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRecord> {
-    Ok(SegmentRecord {
-        camera: r.get(0)?,
-        file_name: r.get(1)?,
-        start_ms: r.get(2)?,
-        duration_ms: r.get(3)?,
-        size_bytes: r.get::<_, i64>(4)?.max(0) as u64,
-        sha256: r.get(5)?,
-        codec: r.get(6)?,
-        width: r.get(7)?,
-        height: r.get(8)?,
-    })
+/// A segment as the bucket describes it.
+fn record_of(s: &crate::recordings::Segment) -> SegmentRecord {
+    SegmentRecord {
+        camera: s.camera.clone(),
+        file_name: s.file_name.clone(),
+        start_ms: s.start_ms,
+        duration_ms: s.duration_ms,
+        size_bytes: s.size_bytes,
+        sha256: s.sha256.clone(),
+        codec: s.codec.clone(),
+        width: s.width,
+        height: s.height,
+    }
 }
 
 /// Recording `id` as the bucket describes it, and whether its file is local.
@@ -540,35 +539,43 @@ fn segment_record(
     c: &rusqlite::Connection,
     id: i64,
 ) -> Result<Option<(SegmentRecord, bool)>, DbError> {
-    Ok(c.query_row(
-        &format!("SELECT {RECORD_COLUMNS}, local FROM recording WHERE id = ?1"),
-        [id],
-        |r| Ok((record(r)?, r.get::<_, bool>(9)?)),
-    )
-    .optional()?)
+    let Some((camera, file_name, local)) = c
+        .query_row(
+            "SELECT camera, file_name, local FROM recording WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                ))
+            },
+        )
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    Ok(index::get(c, &camera, &file_name)?.map(|s| (record_of(&s), local)))
 }
 
-/// `camera`'s segments of UTC `day` the bucket holds, oldest first.
+/// `camera`'s segments of UTC `day` (`YYYY-MM-DD`) the bucket holds, oldest first.
 fn day_records(
     c: &rusqlite::Connection,
     camera: &str,
     day: &str,
 ) -> Result<Vec<SegmentRecord>, DbError> {
-    let mut st = c.prepare(&format!(
-        "SELECT {} FROM recording g JOIN replication r ON r.recording_id = g.id
-         WHERE g.camera = ?1 AND strftime('%Y-%m-%d', g.start_ms / 1000, 'unixepoch') = ?2
-           AND r.kind = 'segment' AND r.state = 'done'
-         ORDER BY g.start_ms",
-        RECORD_COLUMNS
-            .split(", ")
-            .map(|c| format!("g.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))?;
-    let rows = st
-        .query_map(params![camera, day], record)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    let Some(start) =
+        store::parse_segment_name(&format!("{day}T00-00-00.000Z{}", store::SEGMENT_EXT))
+    else {
+        return Ok(Vec::new());
+    };
+    let in_bucket = queue::replicated_files(c, camera)?;
+    Ok(index::range(c, camera, start, start + 86_400_000)?
+        .iter()
+        .filter(|s| offsite::layout::day_of(s.start_ms).as_deref() == Some(day))
+        .filter(|s| in_bucket.contains(&s.file_name))
+        .map(record_of)
+        .collect())
 }
 
 /// The finished motion and alarm events, for the bucket's retention.
