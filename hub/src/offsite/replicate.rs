@@ -166,7 +166,13 @@ impl Replicator {
                 self.bucket_retention().await;
                 next_retention = now + RETENTION_EVERY;
             }
-            let wait = match self.step().await {
+            // Stopping drops an upload in flight: its parts are journaled and the next
+            // start resumes it (or finds it complete and records it).
+            let step = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = self.step() => r,
+            };
+            let wait = match step {
                 Ok(Some(Outcome::Settled)) => {
                     backoff = BACKOFF_START;
                     // The counts the camera status shows, at most a second behind.
