@@ -179,7 +179,9 @@ pub fn enqueue_ended_events(c: &Connection, q: &Enqueue, now_ms: i64) -> Result<
 
 /// Queues the day index of every (camera, UTC day) that is over (before `today`) and has
 /// segments in the bucket but no pending segment; a day whose index was written before
-/// a later segment of it reached the bucket is queued again. Returns the rows queued.
+/// a later segment of it reached the bucket is queued again. Only days with a segment
+/// pending or copied in the last [`DAY_INDEX_LOOKBACK_MS`] are looked at (not a year of
+/// rows each pass). Returns the rows queued.
 pub fn enqueue_day_indexes(
     c: &Connection,
     q: &Enqueue,
@@ -190,10 +192,11 @@ pub fn enqueue_day_indexes(
         "SELECT r.camera, strftime('%Y-%m-%d', g.start_ms / 1000, 'unixepoch') AS day,
                 sum(r.state = 'pending'), max(r.done_ms)
          FROM replication r JOIN recording g ON g.id = r.recording_id
-         WHERE r.kind = 'segment' GROUP BY r.camera, day",
+         WHERE r.kind = 'segment' AND (r.state = 'pending' OR r.done_ms > ?1)
+         GROUP BY r.camera, day",
     )?;
     let days = st
-        .query_map([], |r| {
+        .query_map([now_ms - DAY_INDEX_LOOKBACK_MS], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -224,6 +227,9 @@ pub fn enqueue_day_indexes(
     }
     Ok(queued)
 }
+
+/// How far back [`enqueue_day_indexes`] looks for segments copied.
+pub const DAY_INDEX_LOOKBACK_MS: i64 = 7 * 86_400_000;
 
 /// One queued object.
 #[derive(Debug, Clone, PartialEq, Eq)]
