@@ -482,8 +482,37 @@ async function statusPage() {
     document.getElementById("storage-events").textContent = e ? "Footage with events: " + e + "." : "";
     document.getElementById("storage").hidden = false;
   }
+  // Off-site copies: what waits, since when, and why it stopped if it did.
+  async function offsite() {
+    const o = await H.getJson("/api/offsite");
+    const sec = document.getElementById("offsite");
+    sec.hidden = !o || !o.enabled;
+    if (sec.hidden) return;
+    const mb = (b) => (b / 1e6).toFixed(1) + " MB";
+    const errs = Object.entries(o.errors).map(([k, n]) => k + " " + n).join(", ");
+    document.getElementById("offsite-summary").textContent =
+      (o.paused ? "Paused: " + o.paused.cause + " (" + o.paused.message + "). " : "") +
+      "Copied since start: " + o.replicated_objects + " objects, " + mb(o.replicated_bytes) +
+      (errs ? ". Failed tries: " + errs + "." : ".");
+    const tbody = sec.querySelector("tbody");
+    tbody.textContent = "";
+    for (const [name, c] of Object.entries(o.cameras)) {
+      const tr = document.createElement("tr");
+      tr.dataset.camera = name;
+      const lag = c.backlog_objects ? T.duration(c.lag_seconds * 1000) : "—";
+      for (const [k, text] of [["camera", name], ["waiting", c.backlog_objects + " (" + mb(c.backlog_bytes) + ")"], ["lag", lag],
+        ["replicated", String(c.replicated_objects)], ["lost", String(c.lost_before_copy)], ["error", c.last_error || "—"]]) {
+        const td = H.el("td", k, text);
+        td.dataset.label = k;
+        tr.appendChild(td);
+      }
+      tbody.appendChild(tr);
+    }
+  }
   await refresh();
   storage().catch(() => {});
+  offsite().catch(() => {});
+  setInterval(() => offsite().catch(() => {}), 5000);
   setInterval(() => storage().catch(() => {}), 60000);
   E.onChange(() => outages().catch(() => {}));
   E.subscribe((e) => {

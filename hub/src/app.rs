@@ -38,6 +38,8 @@ pub struct Hub {
     pub webhooks: Vec<Arc<crate::webhooks::WebhookStats>>,
     /// The off-site bucket (`[offsite]`), when configured.
     pub offsite: Option<Arc<offsite::Bucket>>,
+    /// The off-site replicator's counters and backlog.
+    pub replication: Arc<crate::offsite::replicate::Stats>,
 }
 
 impl std::fmt::Debug for Hub {

@@ -23,7 +23,13 @@
 //! `[mqtt]`: `mqtt_connected`, `mqtt_queued_messages`, `mqtt_dropped_messages_total`,
 //! `mqtt_published_messages_total`, `mqtt_connects_total`; with `[[webhook]]` (label
 //! `webhook`, its index): `webhook_delivered_total`, `webhook_failed_attempts_total`,
-//! `webhook_given_up_total`, `webhook_dropped_total`, `webhook_queued`.
+//! `webhook_given_up_total`, `webhook_dropped_total`, `webhook_queued`; with a writable
+//! `[offsite]` (per copied camera) `camera_offsite_backlog_objects`,
+//! `camera_offsite_backlog_bytes`, `camera_offsite_lag_seconds` (age of the oldest object
+//! waiting), `camera_offsite_replicated_objects`, `camera_offsite_lost_total` (segments
+//! deleted locally before they were copied), and `offsite_replicated_bytes_total`,
+//! `offsite_replicated_objects_total`, `offsite_sent_bytes_total` (request bodies on the
+//! wire, retries included), `offsite_errors_total{kind}`, `offsite_paused{cause}`.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -413,7 +419,113 @@ pub async fn collect(hub: &Hub) -> Snapshot {
         snap.add(f);
     }
     process(hub, &mut snap);
+    offsite(hub, now_ms, &mut snap).await;
     snap
+}
+
+/// The off-site replicator: each copied camera's queue, the bytes sent, errors by kind.
+async fn offsite(hub: &Hub, now_ms: i64, snap: &mut Snapshot) {
+    let (Some(bucket), Some(q)) = (&hub.offsite, &hub.recordings.offsite) else {
+        return;
+    };
+    let backlog = match hub
+        .recordings
+        .db
+        .call(|c| crate::offsite::queue::backlog(c))
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: cannot read the off-site queue");
+            Default::default()
+        }
+    };
+    let mut fams = [
+        Family::gauge(
+            "camera_offsite_backlog_objects",
+            "Objects (segments, events, thumbnails, day indexes) waiting to be copied off-site",
+        ),
+        Family::gauge(
+            "camera_offsite_backlog_bytes",
+            "Bytes of the segments waiting to be copied off-site",
+        ),
+        Family::gauge(
+            "camera_offsite_lag_seconds",
+            "Age of the oldest object waiting to be copied off-site (0: none)",
+        ),
+        Family::gauge(
+            "camera_offsite_replicated_objects",
+            "Objects the off-site bucket holds",
+        ),
+        Family::counter(
+            "camera_offsite_lost_total",
+            "Segments deleted locally before they were copied off-site",
+        ),
+    ];
+    let mut names: Vec<&str> = hub
+        .recordings
+        .camera_names()
+        .filter(|c| q.includes(c))
+        .collect();
+    names.sort();
+    for name in names {
+        let b = backlog.get(name).cloned().unwrap_or_default();
+        let lag_ms = b.oldest_queued_ms.map_or(0, |t| (now_ms - t).max(0));
+        for (f, v) in fams.iter_mut().zip([
+            int(b.pending),
+            int(b.pending_bytes),
+            Value::Float(lag_ms as f64 / 1000.0),
+            int(b.done),
+            int(hub.recordings.lost_before_replication(name)),
+        ]) {
+            f.push(cam(name), v);
+        }
+    }
+    for f in fams {
+        snap.add(f);
+    }
+    let st = &hub.replication;
+    for (name, help, v) in [
+        (
+            "offsite_replicated_bytes_total",
+            "Bytes of objects stored off-site (as stored) since start",
+            st.bytes_replicated.load(Ordering::Relaxed),
+        ),
+        (
+            "offsite_replicated_objects_total",
+            "Objects stored off-site since start",
+            st.objects_replicated.load(Ordering::Relaxed),
+        ),
+        (
+            "offsite_sent_bytes_total",
+            "Request body bytes sent to the object store, retries included",
+            bucket.traffic().body_bytes_sent.load(Ordering::Relaxed),
+        ),
+    ] {
+        let mut f = Family::counter(name, help);
+        f.push(Vec::new(), int(v));
+        snap.add(f);
+    }
+    let mut errors = Family::counter(
+        "offsite_errors_total",
+        "Failed tries to copy an object off-site, by kind",
+    );
+    for (kind, n) in st.errors() {
+        errors.push(vec![("kind", kind.to_owned())], int(n));
+    }
+    snap.add(errors);
+    let mut paused = Family::gauge(
+        "offsite_paused",
+        "1 while off-site copies are paused, by cause (auth-refused, quota-reached)",
+    );
+    let cause = st.paused().map(|p| p.cause);
+    for c in ["auth-refused", "quota-reached"] {
+        paused.push(
+            vec![("cause", c.to_owned())],
+            int(u64::from(cause == Some(c))),
+        );
+    }
+    snap.add(paused);
 }
 
 /// The process: memory, file descriptors, connections.

@@ -193,6 +193,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
         mqtt: Arc::default(),
         webhooks,
         offsite,
+        replication: Arc::default(),
     }))
 }
 
@@ -231,6 +232,7 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
     crate::health::footage::spawn(&hub, &tracker, &hub.shutdown);
     crate::health::monitor::spawn(hub.clone(), &tracker, &hub.shutdown);
     crate::offsite::restore::spawn_refresh(&hub, &tracker, &hub.shutdown);
+    crate::offsite::replicate::spawn(&hub, &tracker, &hub.shutdown);
     let app = web::router(web::WebState::start(hub.clone(), &tracker));
     let addr = listener.local_addr()?;
     tracing::info!(

@@ -1,6 +1,8 @@
 //! bench-offsite: replication to a real Garage on loopback against `curl -T` of the same
 //! files to the same Garage (SigV4-signed by curl), as throughput and client CPU per MB;
-//! then the upload bandwidth cap, as the rate achieved over the rate set.
+//! also through an in-process hub's replicator (segments queued in its index, the queue
+//! timed until empty); then the upload bandwidth cap, as the rate achieved over the
+//! rate set.
 //!
 //! ```text
 //! bench-offsite [--files 6] [--mib 16] [--repeats 3]
@@ -89,11 +91,13 @@ fn main() -> Result<()> {
             ("curl -T (SigV4)", 0),
             ("offsite", 1),
             ("offsite, encrypted", 2),
+            ("hub replicator (queue in hub.db)", 3),
         ] {
             let g0 = cpu_ticks(garage_pid)?;
             let prefix = format!("r{round}-{which}");
             let run = match which {
                 0 => curl_run(&garage, &files, &prefix)?,
+                3 => rt.block_on(through_hub(&garage, dir.path(), &files, &prefix))?,
                 n => rt.block_on(ours(&garage, dir.path(), &files, &prefix, n == 2, None))?,
             };
             let g = (cpu_ticks(garage_pid)? - g0) as f64 / TICKS_PER_SEC;
@@ -229,4 +233,79 @@ async fn ours(
         secs,
         cpu_secs: (cpu_ticks(me)? - c0) as f64 / TICKS_PER_SEC,
     })
+}
+
+/// The files as segments of an in-process hub with `[offsite]`: indexed (which queues
+/// them), then the hub's replicator started and timed until its queue is empty.
+async fn through_hub(g: &Garage, dir: &Path, files: &[PathBuf], prefix: &str) -> Result<Run> {
+    use std::os::unix::fs::PermissionsExt;
+    let root = dir.join(format!("hub-{prefix}"));
+    std::fs::create_dir_all(&root)?;
+    for (name, text) in [
+        ("secret", "bench-secret-0123456789abcdef0123"),
+        ("s3", &g.secret),
+    ] {
+        let p = root.join(name);
+        std::fs::write(&p, text)?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let text = format!(
+        "data_dir = {:?}\nsecret_file = {:?}\n[[camera]]\nid = 1\nname = \"bench\"\nkind = \"agent\"\n\
+         [offsite]\nendpoint = \"{}\"\nregion = \"{}\"\nbucket = \"{}\"\naccess_key_id = \"{}\"\n\
+         secret_access_key_file = {:?}\nprefix = \"{prefix}\"\n",
+        root.join("data").display().to_string(),
+        root.join("secret").display().to_string(),
+        g.endpoint(),
+        testkit::garage::REGION,
+        g.bucket,
+        g.key_id,
+        root.join("s3").display().to_string(),
+    );
+    let cfg = hub::config::Config::parse(&text, &root.join("hub.toml"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let h = hub::server::build(cfg, stop.clone())?;
+    let rec = h.recordings.clone();
+    let cam_dir = rec.dir("bench").context("camera dir")?.path().to_owned();
+    for (i, f) in files.iter().enumerate() {
+        let start_ms = 1_800_000_000_000 + i as i64 * 60_000;
+        let name = store::segment_name(start_ms).context("name")?;
+        std::fs::copy(f, cam_dir.join(&name))?;
+        let size_bytes = std::fs::metadata(f)?.len();
+        rec.insert(&hub::recordings::Segment {
+            camera: "bench".into(),
+            file_name: name,
+            start_ms,
+            duration_ms: 60_000,
+            size_bytes,
+            sha256: hub::recordings::sha256_file(f)?,
+            codec: "avc1.640028".into(),
+            width: 1920,
+            height: 1080,
+            source: hub::recordings::Source::Upload,
+        })?;
+    }
+    let me = std::process::id();
+    let c0 = cpu_ticks(me)?;
+    let t0 = Instant::now();
+    let tracker = tokio_util::task::TaskTracker::new();
+    hub::offsite::replicate::spawn(&h, &tracker, &stop);
+    loop {
+        let b = rec.db.call(|c| hub::offsite::queue::backlog(c)).await?;
+        let pending: u64 = b.values().map(|c| c.pending).sum();
+        let done: u64 = b.values().map(|c| c.done).sum();
+        if pending == 0 && done == files.len() as u64 {
+            break;
+        }
+        if t0.elapsed().as_secs() > 600 {
+            bail!("the hub's replicator did not finish in 10 min: {b:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu_secs = (cpu_ticks(me)? - c0) as f64 / TICKS_PER_SEC;
+    stop.cancel();
+    tracker.close();
+    tracker.wait().await;
+    Ok(Run { secs, cpu_secs })
 }

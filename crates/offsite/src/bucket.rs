@@ -612,6 +612,18 @@ impl Bucket {
         Ok(aborted)
     }
 
+    /// Aborts on the store the journaled multipart upload of `key`, if there is one (its
+    /// object is no longer wanted), and forgets it. Returns whether there was one.
+    pub async fn abort_journaled(&self, key: &str) -> Result<bool, Error> {
+        self.writable()?;
+        let Some(s) = self.journal_load(key).await? else {
+            return Ok(false);
+        };
+        self.abort(&s.key, &s.upload_id).await?;
+        self.journal_remove(&s.key).await?;
+        Ok(true)
+    }
+
     /// HEAD `key`; for a sealed object also its header.
     pub async fn head(&self, key: &str) -> Result<StoredObject, Error> {
         let p = path(key)?;

@@ -2,14 +2,17 @@
 //! bucket with its secret and key files, and the multipart journal kept in the index
 //! (table `multipart_upload`, migration 5) so an upload cut by a crash resumes.
 //!
-//! The replication queue (table `replication`) builds on the [`offsite::Bucket`] held in
-//! [`crate::app::Hub::offsite`]; so do playback from the bucket ([`read`]), the index
-//! rebuilt from it and kept in step on a read-only hub ([`restore`]) and the check of
-//! the bucket against the index ([`check`]).
+//! The replication queue (table `replication`, [`queue`]) and the task that empties it
+//! ([`replicate`]) build on the [`offsite::Bucket`] held in [`crate::app::Hub::offsite`];
+//! so do playback from the bucket ([`read`]), the index rebuilt from it and kept in step
+//! on a read-only hub ([`restore`]) and the check of the bucket against the index
+//! ([`check`]).
 
 pub mod check;
 pub mod events;
+pub mod queue;
 pub mod read;
+pub mod replicate;
 pub mod restore;
 
 use std::sync::Arc;

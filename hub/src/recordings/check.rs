@@ -6,9 +6,8 @@
 //! 2. finished files without a row (a crash between rename and insert, or between
 //!    deleting a row and its file) are probed ([`media::probe`]) and indexed;
 //! 3. rows whose file is gone (a crash between deleting a file and its row, or a
-//!    file removed by hand) are dropped, unless the off-site bucket holds the segment:
-//!    then the row is kept and marked as not local (rows already so marked are left
-//!    alone: the reader plays them from the bucket);
+//!    file removed by hand) are dropped, unless the off-site bucket holds the segment
+//!    (the row stays, marked not local);
 //! 4. upload staging files untouched for [`STALE_UPLOAD`] are removed;
 //! 5. segments whose media time does not start at 0 (recorded before every file
 //!    started at 0) are rewritten to start at 0 ([`store::retime`]: crash-safe, the
@@ -42,9 +41,9 @@ pub struct CheckReport {
     pub indexed_orphans: Vec<(String, String)>,
     /// Rows removed because their file is missing.
     pub removed_rows: Vec<(String, String)>,
-    /// Rows whose file is missing but whose segment the bucket holds: kept, marked as
-    /// not local.
-    pub offsite_only: Vec<(String, String)>,
+    /// Rows whose file is missing and whose segment the off-site bucket holds: kept,
+    /// marked as not local.
+    pub now_bucket_only: Vec<(String, String)>,
     /// Stale upload staging files removed.
     pub removed_uploads: Vec<String>,
     /// Segments whose media time was moved to start at 0 (camera, file, where it
@@ -66,7 +65,7 @@ impl CheckReport {
             && self.deleted_partials.is_empty()
             && self.indexed_orphans.is_empty()
             && self.removed_rows.is_empty()
-            && self.offsite_only.is_empty()
+            && self.now_bucket_only.is_empty()
             && self.removed_uploads.is_empty()
             && self.retimed.is_empty()
             && self.retimes_finished.is_empty()
@@ -89,9 +88,9 @@ impl CheckReport {
         for (c, f) in &self.removed_rows {
             out.push(format!("removed index row of missing file {c}/{f}"));
         }
-        for (c, f) in &self.offsite_only {
+        for (c, f) in &self.now_bucket_only {
             out.push(format!(
-                "the local file of {c}/{f} is missing: kept its index row, played from the off-site copy"
+                "file of {c}/{f} is missing; the off-site bucket holds it (row kept)"
             ));
         }
         for f in &self.removed_uploads {
@@ -229,21 +228,27 @@ fn check_camera(
                 .push((camera.to_owned(), name.clone(), e.to_string())),
         }
     }
-    let mut missing: Vec<&String> = rows.difference(&files).collect();
+    // Rows of segments only the off-site bucket holds have no file, rightly.
+    let cam = camera.to_owned();
+    let bucket_only = rec
+        .db
+        .call_blocking(|c| crate::offsite::queue::bucket_only_files(c, &cam))?;
+    let mut missing: Vec<&String> = rows
+        .difference(&files)
+        .filter(|n| !bucket_only.contains(*n))
+        .collect();
     missing.sort();
     for name in missing {
         let (c2, n2) = (camera.to_owned(), name.clone());
-        match stored.get(name) {
-            Some(s) if !s.local => {}
-            Some(s) if s.offsite_key.is_some() => {
-                rec.db
-                    .call_blocking(|c| index::mark_not_local(c, &c2, &n2))?;
-                report.offsite_only.push((camera.to_owned(), name.clone()));
-            }
-            _ => {
-                rec.db.call_blocking(|c| index::delete(c, &c2, &n2))?;
-                report.removed_rows.push((camera.to_owned(), name.clone()));
-            }
+        let how = rec
+            .db
+            .call_blocking(|c| crate::offsite::queue::delete_local(c, &c2, &n2))?;
+        if how == crate::offsite::queue::LocalDeletion::KeptInBucket {
+            report
+                .now_bucket_only
+                .push((camera.to_owned(), name.clone()));
+        } else {
+            report.removed_rows.push((camera.to_owned(), name.clone()));
         }
     }
     Ok(())

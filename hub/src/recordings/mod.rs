@@ -180,7 +180,11 @@ pub struct Recordings {
     /// Segments and bytes retention deleted since start, by camera (for `/metrics`).
     retention_deleted: Mutex<HashMap<String, (u64, u64)>>,
     /// Reads segments the off-site bucket holds when their local file is gone.
-    offsite: Option<Arc<crate::offsite::read::OffsiteReader>>,
+    offsite_reader: Option<Arc<crate::offsite::read::OffsiteReader>>,
+    /// Which cameras' segments are queued for the off-site bucket (`[offsite]`).
+    pub(crate) offsite: Option<crate::offsite::queue::Enqueue>,
+    /// Segments deleted locally before they reached the bucket, since start, by camera.
+    lost_before_replication: Mutex<HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for Recordings {
@@ -256,13 +260,15 @@ impl Recordings {
             uploads_in_progress: Arc::new(Mutex::new(HashSet::new())),
             retention_lock: Mutex::new(()),
             retention_deleted: Mutex::default(),
-            offsite: None,
+            offsite_reader: None,
+            offsite: crate::offsite::queue::Enqueue::from_config(cfg.offsite.as_ref()),
+            lost_before_replication: Mutex::default(),
         })
     }
 
     /// Lets [`Recordings::open_segment`] read segments from the off-site bucket.
     pub fn set_offsite(&mut self, reader: Arc<crate::offsite::read::OffsiteReader>) {
-        self.offsite = Some(reader);
+        self.offsite_reader = Some(reader);
     }
 
     /// Segments and bytes retention deleted from `camera` since start.
@@ -272,6 +278,24 @@ impl Recordings {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         counts.get(camera).copied().unwrap_or_default()
+    }
+
+    /// Segments of `camera` deleted locally before they were copied off-site, since
+    /// start.
+    pub fn lost_before_replication(&self, camera: &str) -> u64 {
+        let counts = self
+            .lost_before_replication
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        counts.get(camera).copied().unwrap_or_default()
+    }
+
+    pub(crate) fn count_lost_before_replication(&self, camera: &str) {
+        let mut counts = self
+            .lost_before_replication
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *counts.entry(camera.to_owned()).or_default() += 1;
     }
 
     pub fn root(&self) -> &Path {
@@ -401,9 +425,21 @@ impl Recordings {
         self.index_file(camera, file_name, source)
     }
 
+    /// Writes `seg`'s index row and, for a camera copied off-site, its replication row,
+    /// in one transaction.
     pub fn insert(&self, seg: &Segment) -> Result<()> {
         let now = self.clock.now_ms();
-        self.db.call_blocking(|c| index::insert(c, seg, now))?;
+        self.db.call_blocking(|c| {
+            let tx = c.transaction()?;
+            let before = index::get(&tx, &seg.camera, &seg.file_name)?;
+            index::insert(&tx, seg, now)?;
+            if let Some(q) = &self.offsite {
+                let changed = before.is_some_and(|b| b.sha256 != seg.sha256);
+                crate::offsite::queue::enqueue_segment(&tx, q, seg, changed, now)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })?;
         Ok(())
     }
 

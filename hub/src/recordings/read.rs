@@ -97,7 +97,7 @@ impl Recordings {
         let path = self
             .file_path(&seg.camera, &seg.file_name)
             .ok_or_else(|| RecError::NotFound("no such recording".into()))?;
-        let Some(offsite) = &self.offsite else {
+        let Some(offsite) = &self.offsite_reader else {
             return Ok(Box::new(LocalFile::open(&path)?));
         };
         let (camera, file) = (seg.camera.clone(), seg.file_name.clone());

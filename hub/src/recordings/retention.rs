@@ -10,6 +10,11 @@
 //! and under size or free-space pressure all other footage goes first
 //! ([`store::plan_keeping`]).
 //!
+//! With `[offsite]`, segments the bucket holds go first under pressure, and deleting
+//! one locally keeps its index row (`local = 0`: playable from the bucket); a segment
+//! deleted before it was copied is counted and logged
+//! ([`Recordings::lost_before_replication`]).
+//!
 //! Events go with their footage: after a pass deleted footage of a camera, its events
 //! that ended before its oldest footage left are deleted (with their thumbnails).
 //!
@@ -22,6 +27,7 @@ use store::retention::Deletion;
 use store::{Keep, Reason, RetentionPolicy, SegmentInfo, plan_keeping};
 
 use super::{Recordings, Result, index};
+use crate::offsite::queue::LocalDeletion;
 
 /// What the hub's storage holds and how long it lasts: the store's forecast over every
 /// camera's footage, the free space and the global limits.
@@ -77,6 +83,7 @@ impl Recordings {
                 continue;
             };
             let mut segments = dir.segments()?;
+            self.mark_replicated(camera, &mut segments)?;
             segments.extend(
                 staged
                     .iter()
@@ -103,7 +110,7 @@ impl Recordings {
                 let free = self.free_bytes(dir.path()).saturating_sub(pending);
                 let marked =
                     |s: &SegmentInfo| with_events.contains(&format!("{camera}/{}", s.name));
-                let policy = RetentionPolicy::from_config(&r, false);
+                let policy = RetentionPolicy::from_config(&r, self.offsite.is_some());
                 let deletions = plan_keeping(
                     &segments,
                     &policy,
@@ -134,7 +141,7 @@ impl Recordings {
                 .collect();
             let free = self.free_bytes(self.root()).saturating_sub(pending);
             let marked = |s: &SegmentInfo| with_events.contains(&s.name);
-            let policy = RetentionPolicy::from_config(&global, false);
+            let policy = RetentionPolicy::from_config(&global, self.offsite.is_some());
             for d in plan_keeping(
                 &all,
                 &policy,
@@ -182,7 +189,9 @@ impl Recordings {
         };
         let mut segments: Vec<SegmentInfo> =
             dir.segments()?.into_iter().filter(|s| !s.partial).collect();
-        segments.sort_by_key(|s| s.start_ms);
+        // Segments the bucket holds go first.
+        self.mark_replicated(camera, &mut segments)?;
+        segments.sort_by_key(|s| (!s.uploaded, s.start_ms));
         let Some(oldest) = segments.first() else {
             return Ok(0);
         };
@@ -195,6 +204,23 @@ impl Recordings {
         self.delete(camera, &[d], &mut report)?;
         self.delete_events_without_footage(&report)?;
         Ok(report.bytes_freed)
+    }
+
+    /// With `[offsite]`, marks the segments the bucket holds as `uploaded`, so that
+    /// retention under pressure deletes them first (as an agent does with the segments
+    /// the hub has).
+    fn mark_replicated(&self, camera: &str, segments: &mut [SegmentInfo]) -> Result<()> {
+        if self.offsite.is_none() {
+            return Ok(());
+        }
+        let cam = camera.to_owned();
+        let done = self
+            .db
+            .call_blocking(|c| crate::offsite::queue::replicated_files(c, &cam))?;
+        for s in segments.iter_mut() {
+            s.uploaded = !s.partial && done.contains(&s.name);
+        }
+        Ok(())
     }
 
     /// The age limit of footage with events: `recordings.event_max_age`, never less than
@@ -331,7 +357,22 @@ impl Recordings {
         };
         for d in deletions {
             let (cam, name) = (camera.to_owned(), d.name.clone());
-            self.db.call_blocking(|c| index::delete(c, &cam, &name))?;
+            if self.offsite.is_some() {
+                let how = self
+                    .db
+                    .call_blocking(|c| crate::offsite::queue::delete_local(c, &cam, &name))?;
+                if how == (LocalDeletion::NotReplicated { was_queued: true }) {
+                    self.count_lost_before_replication(camera);
+                    tracing::warn!(
+                        camera,
+                        segment = %name,
+                        reason = ?d.reason,
+                        "segment deleted locally before it was copied off-site"
+                    );
+                }
+            } else {
+                self.db.call_blocking(|c| index::delete(c, &cam, &name))?;
+            }
             let applied = dir.apply(std::slice::from_ref(d))?;
             report.bytes_freed += applied.bytes_freed;
             {

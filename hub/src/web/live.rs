@@ -14,7 +14,7 @@ pub async fn cameras_json(State(hub): State<AppState>, _v: Viewer) -> Response {
     let list: Vec<CameraJson> = hub
         .cameras
         .iter()
-        .map(|c| CameraJson::from(c.status(offline_after)))
+        .map(|c| CameraJson::of(&hub, c.status(offline_after)))
         .collect();
     // Through a `Value`, as this answer always was: each camera's keys in sorted order.
     Json(serde_json::json!({ "cameras": list })).into_response()

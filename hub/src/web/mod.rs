@@ -12,6 +12,7 @@ mod live;
 mod metrics;
 mod mjpeg;
 mod overview;
+pub mod offsite;
 mod pages;
 mod proxy_api;
 pub mod recordings;
@@ -207,6 +208,7 @@ pub fn routes() -> Vec<Route> {
         // JSON API behind the pages.
         Route::new("/api/cameras", Viewer).get(live::cameras_json),
         Route::new("/api/me", Viewer).get(live::me_json),
+        Route::new("/api/offsite", Viewer).get(offsite::offsite_json),
         // Seed camera-server API and websockets.
         Route::new("/video-input-stream", AgentToken).websocket(ingest::upgrade),
         Route::new("/video-output-stream", ViewerToken).websocket(viewer_ws::upgrade),

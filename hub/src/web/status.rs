@@ -39,6 +39,18 @@ pub struct CameraJson {
     /// AI alarm keeps it awake); absent when it may sleep.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub awake_for: Option<&'static str>,
+    /// Off-site copies of the camera's footage (with `[offsite]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offsite: Option<super::offsite::OffsiteJson>,
+}
+
+impl CameraJson {
+    /// The camera's status with its off-site copies' state.
+    pub fn of(hub: &crate::app::Hub, s: CameraStatus) -> CameraJson {
+        let mut j = CameraJson::from(s);
+        j.offsite = super::offsite::camera_json(hub, &j.name);
+        j
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -116,6 +128,7 @@ impl From<CameraStatus> for CameraJson {
             }),
             problems: s.problems,
             awake_for: s.awake_for.map(|r| r.as_str()),
+            offsite: None,
         }
     }
 }

@@ -25,6 +25,7 @@ mod metrics;
 mod mqtt;
 mod mse;
 mod offsite_read;
+mod offsite_replication;
 mod outage;
 mod phone_browser;
 mod picam_import;

@@ -374,7 +374,7 @@ async fn restore_on_an_empty_data_dir_lists_every_segment_and_check_finds_damage
         .unwrap()
         .unwrap();
     let third_file = names[2].trim_start_matches("porch_").to_owned();
-    assert_eq!(report.offsite_only, vec![("porch".to_owned(), third_file)]);
+    assert_eq!(report.now_bucket_only, vec![("porch".to_owned(), third_file)]);
     assert!(report.removed_rows.is_empty(), "{:?}", report.removed_rows);
     let listed_a = segments(&a, "porch").await;
     assert!(

@@ -84,7 +84,8 @@ fn hls_store(hub: &AppState, name: &str) -> Result<Arc<hls::HlsStore>, Box<Respo
 /// `GET /api/v1/cameras/{name}/status`.
 async fn status(State(hub): State<AppState>, _v: Viewer, Path(name): Path<String>) -> Response {
     match camera(&hub, &name) {
-        Ok(cam) => axum::Json(CameraJson::from(
+        Ok(cam) => axum::Json(CameraJson::of(
+            &hub,
             cam.status(hub.cfg.offline_after.as_duration()),
         ))
         .into_response(),
