@@ -184,7 +184,7 @@ impl Model {
                 let r = self.resid[i].abs();
                 self.noise[i] = (self.noise[i] + 0.5 * (r - self.noise[i])).max(NOISE_FLOOR);
             }
-            self.follow(|_| 0.5);
+            self.follow(0.5, 0.5);
             return Seen::Learning;
         }
 
@@ -324,11 +324,18 @@ impl Model {
         }
     }
 
-    /// Move each cell's background towards the picture by `rate(i)`; a
-    /// cell seen clipped keeps that as its bound.
-    fn follow(&mut self, rate: impl Fn(usize) -> f32) {
+    /// Move each cell's background towards the picture by `quiet` (by
+    /// `moving` where the last mask had motion); a quiet cell seen clipped keeps that as its bound. A moving cell's
+    /// clipped value is the moving thing's (a white car, a headlight), not a
+    /// bound of the background behind it: taken as one, the background would
+    /// jump to the thing and leave a ghost where it passed.
+    fn follow(&mut self, quiet: f32, moving: f32) {
         for i in 0..self.cur.len() {
-            self.bg[i] += rate(i) * (self.cur[i] - self.bg[i]);
+            let rate = if self.fg[i] { moving } else { quiet };
+            self.bg[i] += rate * (self.cur[i] - self.bg[i]);
+            if self.fg[i] {
+                continue;
+            }
             match Clip::of(self.cur[i]) {
                 Clip::None => {
                     if self.clip[i] != Clip::None && (self.cur[i] - self.bg[i]).abs() < 2.0 {
@@ -469,9 +476,7 @@ impl Model {
                 self.noise[i] = (self.noise[i] + a_noise * (r - self.noise[i])).max(NOISE_FLOOR);
             }
         }
-        let fg = std::mem::take(&mut self.fg);
-        self.follow(|i| if fg[i] { a_fg } else { a_bg });
-        self.fg = fg;
+        self.follow(a_bg, a_fg);
     }
 }
 
