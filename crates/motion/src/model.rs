@@ -81,6 +81,9 @@ pub struct Found {
     pub fraction: f32,
     /// Bounding box of those regions, normalized.
     pub region: Rect,
+    /// Of those cells, how many lie in each named detection zone (empty
+    /// when the camera has none).
+    pub by_zone: Vec<u32>,
 }
 
 /// The model for one picture size.
@@ -89,6 +92,9 @@ pub struct Model {
     cols: usize,
     rows: usize,
     excluded: Vec<bool>,
+    /// Each cell's detection zone, 1-based (0: none); empty without zones.
+    zone_of: Vec<u8>,
+    zones: usize,
     usable_cells: usize,
     /// Background, in the exposure of the last frame seen.
     bg: Vec<f32>,
@@ -109,20 +115,34 @@ pub struct Model {
     changed: Vec<bool>,
     kept: Vec<bool>,
     label: Vec<u32>,
+    /// Per label: whether its region counts.
+    counted: Vec<bool>,
     stack: Vec<usize>,
     scratch: Vec<f32>,
 }
 
 impl Model {
-    /// A model for a `cols` x `rows` grid; `excluded[i]` cells never count.
-    pub fn new(cols: usize, rows: usize, excluded: Vec<bool>, now: Millis) -> Model {
+    /// A model for a `cols` x `rows` grid; `excluded[i]` cells never count;
+    /// `zone_of[i]` is cell `i`'s detection zone, 1-based (0: none), or
+    /// empty when the camera has no zones.
+    pub fn new(
+        cols: usize,
+        rows: usize,
+        excluded: Vec<bool>,
+        zone_of: Vec<u8>,
+        now: Millis,
+    ) -> Model {
         let n = cols * rows;
         debug_assert_eq!(excluded.len(), n);
+        debug_assert!(zone_of.is_empty() || zone_of.len() == n);
+        let zones = zone_of.iter().copied().max().map_or(0, usize::from);
         let usable_cells = excluded.iter().filter(|&&e| !e).count();
         Model {
             cols,
             rows,
             excluded,
+            zone_of,
+            zones,
             usable_cells,
             bg: vec![0.0; n],
             clip: vec![Clip::None; n],
@@ -137,6 +157,7 @@ impl Model {
             changed: vec![false; n],
             kept: vec![false; n],
             label: vec![0; n],
+            counted: Vec::new(),
             stack: Vec::new(),
             scratch: Vec::with_capacity(n),
         }
@@ -415,6 +436,8 @@ impl Model {
             }
         }
         self.label.fill(0);
+        self.counted.clear();
+        self.counted.push(false); // label 0: no region
         let mut next = 0u32;
         let mut total = 0usize;
         let mut bbox: Option<(usize, usize, usize, usize)> = None;
@@ -443,7 +466,9 @@ impl Model {
                     }
                 }
             }
-            if cells >= min_cells.max(1) {
+            let counts = cells >= min_cells.max(1);
+            self.counted.push(counts);
+            if counts {
                 total += cells;
                 bbox = Some(match bbox {
                     None => (x0, y0, x1, y1),
@@ -452,6 +477,15 @@ impl Model {
             }
         }
         let (x0, y0, x1, y1) = bbox?;
+        let mut by_zone = vec![0u32; self.zones];
+        if self.zones > 0 {
+            for i in 0..w * h {
+                let zone = usize::from(self.zone_of[i]);
+                if self.kept[i] && zone > 0 && self.counted[self.label[i] as usize] {
+                    by_zone[zone - 1] += 1;
+                }
+            }
+        }
         Some(Found {
             cells: total,
             fraction: total as f32 / (w * h) as f32,
@@ -461,6 +495,7 @@ impl Model {
                 x1: (x1 + 1) as f32 / w as f32,
                 y1: (y1 + 1) as f32 / h as f32,
             },
+            by_zone,
         })
     }
 
@@ -510,7 +545,7 @@ mod tests {
     }
 
     fn learned(cols: usize, rows: usize, grid: &[u16]) -> Model {
-        let mut m = Model::new(cols, rows, vec![false; cols * rows], Millis(0));
+        let mut m = Model::new(cols, rows, vec![false; cols * rows], Vec::new(), Millis(0));
         let mut t = 0;
         while t < LEARN_MS {
             assert_eq!(m.step(grid, Millis(t), &params(), false), Seen::Learning);
@@ -553,6 +588,7 @@ mod tests {
                 y1: 16.0 / 30.0
             }
         );
+        assert!(found.by_zone.is_empty());
         assert_eq!(step(&mut m, &bg), Seen::Watching(None));
         // 30 % brighter plus an offset, everywhere: not motion.
         let brighter: Vec<u16> = bg
@@ -604,7 +640,7 @@ mod tests {
             }
         }
         let base = flat(w, h, 100);
-        let mut m = Model::new(w, h, excluded, Millis(0));
+        let mut m = Model::new(w, h, excluded, Vec::new(), Millis(0));
         for t in (0..=1_200).step_by(200) {
             m.step(&base, Millis(t), &params(), false);
         }
