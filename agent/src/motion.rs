@@ -75,7 +75,7 @@ fn run(
             index: frame.seq,
             time,
         };
-        let analysis = match detector.analyse(&Picture::Jpeg(&frame.jpeg), at) {
+        let analysis = match analyse(&mut detector, &frame.jpeg, at) {
             Ok(a) => {
                 failed.clear();
                 a
@@ -109,6 +109,15 @@ fn run(
     if let Some(event) = detector.finish() {
         save(spool, wake, ended(&event, best.as_deref()));
     }
+}
+
+/// One analysed frame: the live JPEG, read at reduced scale (DC coefficients only).
+pub fn analyse(
+    detector: &mut Detector,
+    jpeg: &[u8],
+    at: FrameRef,
+) -> Result<motion::Analysis, motion::Error> {
+    detector.analyse(&Picture::Jpeg(jpeg), at)
 }
 
 fn started(start: Millis, zone: Option<String>, picture: Option<&[u8]>) -> AgentEvent {
