@@ -518,7 +518,8 @@ mod tests {
     }
 
     /// An event is named by the detection zone its motion was in; motion
-    /// outside every zone is no event.
+    /// outside every zone is no event. The square is white (at the clip
+    /// level), so the event's end also shows that it left no ghost behind.
     #[test]
     fn events_carry_their_detection_zone() {
         let ups = events_with_zones(vec![zone("left", 0.0, 0.5), zone("right", 0.5, 1.0)]);
