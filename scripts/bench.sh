@@ -14,7 +14,7 @@
 # `motion`; `ustreamer`, which needs a V4L2 device, runs inside the test VM
 # (scripts/vm-bench-ustreamer.sh, on scripts/vm-capture.sh) beside the agent.
 #
-# Env: BENCH_WORKLOADS (default "fanout slow ingest rtsp latency wake agent encode size")
+# Env: BENCH_WORKLOADS (default "fanout slow ingest rtsp latency wake agent encode motion size")
 # runs a subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +28,7 @@ for a in "$@"; do
     *) echo "bench.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
-WORKLOADS=${BENCH_WORKLOADS:-"fanout slow ingest rtsp latency wake agent encode size"}
+WORKLOADS=${BENCH_WORKLOADS:-"fanout slow ingest rtsp latency wake agent encode motion size"}
 want() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -54,15 +54,15 @@ OUT=target/bench
 mkdir -p "$OUT"
 RES=$OUT/results.jsonl
 : > "$RES"
-rm -f "$OUT"/encode-*.md
+rm -f "$OUT"/encode-*.md "$OUT"/motion-*.md
 B=target/release
 
 if [ $QUICK = 1 ]; then
   RUNS=1; FAN_N=1,100; FAN_BIG=1000; FAN_S=4; ING_N=1,50; ING_S=4; RTSP_N=1,8; RTSP_S=6
-  AGENT_S=5; ENC_FRAMES=30
+  AGENT_S=5; ENC_FRAMES=30; MOTION_FRAMES=40; MOTION_S=5
 else
   RUNS=3; FAN_N=1,10,100,500,1000; FAN_BIG=4000; FAN_S=5; ING_N=1,50,200; ING_S=6; RTSP_N=1,8,32; RTSP_S=6
-  AGENT_S=8; ENC_FRAMES=60
+  AGENT_S=8; ENC_FRAMES=60; MOTION_FRAMES=100; MOTION_S=20
 fi
 
 {
@@ -148,6 +148,11 @@ if want encode; then
   done
   cat "$OUT/encode-1.md"
 fi
+if want motion; then
+  step "motion detection: the agent per source kind vs its capture path; the hub's sub-stream detection vs ffmpeg"
+  $B/agent bench-motion --frames "$MOTION_FRAMES" --rounds "$RUNS" | tee "$OUT/motion-agent.md"
+  $B/bench-rtsp --motion-only --seconds "$MOTION_S" --repeats "$RUNS" --json "$RES" | tee "$OUT/motion-hub.md"
+fi
 if want size; then
   step "binary sizes"
   for bin in agent hub; do
@@ -170,6 +175,10 @@ step "report"
 {
   cat "$OUT/header.md"
   python3 scripts/bench-report.py "$RES" $(ls "$OUT"/encode-*.md 2>/dev/null)
+  if want motion && [ -f "$OUT/motion-agent.md" ]; then
+    echo; echo "### Motion detection: agent, per source kind (agent bench-motion)"; echo; cat "$OUT/motion-agent.md"
+    echo; echo "### Motion detection: hub sub-stream vs ffmpeg (bench-rtsp --motion-only)"; echo; cat "$OUT/motion-hub.md"
+  fi
   if want fanout && [ -f "$OUT/ustreamer.md" ]; then
     echo; echo "### ustreamer vs the agent (in the VM)"; echo; cat "$OUT/ustreamer.md"
   fi

@@ -273,6 +273,7 @@ mod tests {
 
     fn ev(id: &str, start: i64) -> AgentEvent {
         AgentEvent {
+            zone: None,
             id: id.into(),
             kind: "motion".into(),
             start_ms: start,

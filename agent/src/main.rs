@@ -66,6 +66,16 @@ enum Cmd {
         #[arg(long, default_value_t = 100)]
         frames: usize,
     },
+    /// Measure motion detection's CPU per analysed frame for each source kind at
+    /// 640x480, against that source's own capture path, and print a Markdown table.
+    BenchMotion {
+        /// Frames of the scripted scene per stage and round.
+        #[arg(long, default_value_t = 100)]
+        frames: usize,
+        /// Interleaved rounds; the median round is reported.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -89,6 +99,7 @@ fn main() -> std::process::ExitCode {
         Some(Cmd::Status { config, json }) => agent::cmds::status::run(&config, json),
         Some(Cmd::SetupRecording { config }) => agent::cmds::setup_recording::run(&config),
         Some(Cmd::BenchEncode { frames }) => agent::record::bench::run(frames),
+        Some(Cmd::BenchMotion { frames, rounds }) => agent::cmds::bench_motion::run(frames, rounds),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,8 +1,8 @@
 //! Motion detection on the agent: every frame the source hands the uplink is offered to a
 //! detector thread (the `motion` crate) that reads the live JPEG at reduced scale (its DC
 //! coefficients only). Each event is written to the event spool ([`crate::event_upload`])
-//! when it starts and again when it ends, with its score and a small JPEG of the moment
-//! with the most motion; the sender takes it to the hub from there.
+//! when it starts and again when it ends, with its score, its detection zone and a small
+//! JPEG of the moment with the most motion; the sender takes it to the hub from there.
 //!
 //! Overflow policy: the hand-over to the detector holds one frame; a frame offered while
 //! it is full is skipped (the detector analyses a few frames a second and wants the
@@ -75,7 +75,7 @@ fn run(
             index: frame.seq,
             time,
         };
-        let analysis = match detector.analyse(&Picture::Jpeg(&frame.jpeg), at) {
+        let analysis = match analyse(&mut detector, &frame.jpeg, at) {
             Ok(a) => {
                 failed.clear();
                 a
@@ -89,15 +89,16 @@ fn run(
             best = Some(frame.jpeg.clone());
         }
         match analysis.update {
-            Some(Update::Started { start, .. }) => {
-                tracing::info!(start_ms = start.0, "motion started");
-                save(spool, wake, started(start, best.as_deref()));
+            Some(Update::Started { start, zone, .. }) => {
+                tracing::info!(start_ms = start.0, zone, "motion started");
+                save(spool, wake, started(start, zone, best.as_deref()));
             }
             Some(Update::Ended(event)) => {
                 tracing::info!(
                     start_ms = event.start.0,
                     end_ms = event.end.0,
                     score = event.score,
+                    zone = event.zone,
                     "motion ended"
                 );
                 save(spool, wake, ended(&event, best.take().as_deref()));
@@ -110,7 +111,16 @@ fn run(
     }
 }
 
-fn started(start: Millis, picture: Option<&[u8]>) -> AgentEvent {
+/// One analysed frame: the live JPEG, read at reduced scale (DC coefficients only).
+pub fn analyse(
+    detector: &mut Detector,
+    jpeg: &[u8],
+    at: FrameRef,
+) -> Result<motion::Analysis, motion::Error> {
+    detector.analyse(&Picture::Jpeg(jpeg), at)
+}
+
+fn started(start: Millis, zone: Option<String>, picture: Option<&[u8]>) -> AgentEvent {
     AgentEvent {
         id: event_id(start),
         kind: "motion".into(),
@@ -118,6 +128,7 @@ fn started(start: Millis, picture: Option<&[u8]>) -> AgentEvent {
         end_ms: None,
         score: None,
         thumbnail_jpeg: picture.and_then(thumbnail),
+        zone,
     }
 }
 
@@ -129,6 +140,7 @@ fn ended(event: &motion::Event, picture: Option<&[u8]>) -> AgentEvent {
         end_ms: Some(event.end.0),
         score: Some(event.score.clamp(0.0, 1.0)),
         thumbnail_jpeg: picture.and_then(thumbnail),
+        zone: event.zone.clone(),
     }
 }
 

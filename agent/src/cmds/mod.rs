@@ -1,6 +1,7 @@
 //! The subcommands: `run` (the default), `probe`, `check-config`, `token`, `status`,
-//! `setup-recording` and `bench-encode`.
+//! `setup-recording`, `bench-encode` and `bench-motion`.
 
+pub mod bench_motion;
 pub mod check_config;
 pub mod probe;
 pub mod run;

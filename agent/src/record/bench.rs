@@ -83,18 +83,7 @@ pub fn measure(width: u32, height: u32, frames: usize, dir: &Path) -> anyhow::Re
     let yuyvs: Vec<Vec<u8>> = i420s
         .iter()
         .take(10)
-        .map(|p| {
-            let (yp, rest) = p.split_at(w * h);
-            let (up, vp) = rest.split_at(w / 2 * h / 2);
-            let mut out = Vec::with_capacity(w * h * 2);
-            for y in 0..h {
-                for x in (0..w).step_by(2) {
-                    let c = (y / 2) * (w / 2) + x / 2;
-                    out.extend_from_slice(&[yp[y * w + x], up[c], yp[y * w + x + 1], vp[c]]);
-                }
-            }
-            out
-        })
+        .map(|p| crate::source::yuyv::i420_to_yuyv(p, w, h))
         .collect();
     let yuyv_to_i420_ms = per_call(frames, |i| {
         std::hint::black_box(crate::source::yuyv::yuyv_to_i420(
@@ -273,7 +262,8 @@ pub fn measure(width: u32, height: u32, frames: usize, dir: &Path) -> anyhow::Re
     })
 }
 
-fn machine() -> String {
+/// The CPU, the cores and the build, for a report's first line.
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

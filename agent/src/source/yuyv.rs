@@ -29,6 +29,22 @@ pub fn yuyv_to_rgb(src: &[u8], width: usize, height: usize, stride: usize) -> Op
     Some(rgb)
 }
 
+/// An I420 picture (even `width` and `height`) as a webcam's YUYV, each chroma
+/// sample used for both rows of its pair: for benchmarks and tests that need a
+/// webcam's frames.
+pub fn i420_to_yuyv(i420: &[u8], width: usize, height: usize) -> Vec<u8> {
+    let (yp, rest) = i420.split_at(width * height);
+    let (up, vp) = rest.split_at(width / 2 * height / 2);
+    let mut out = Vec::with_capacity(width * height * 2);
+    for y in 0..height {
+        for x in (0..width).step_by(2) {
+            let c = (y / 2) * (width / 2) + x / 2;
+            out.extend_from_slice(&[yp[y * width + x], up[c], yp[y * width + x + 1], vp[c]]);
+        }
+    }
+    out
+}
+
 /// Convert one YUYV picture to I420 (planar 4:2:0, the encoder's input):
 /// luma copied, chroma of each row pair averaged. `None` as for
 /// [`yuyv_to_rgb`], or if `height` is odd.
@@ -106,15 +122,7 @@ mod tests {
             millis: 1234,
         });
         let i420 = img.to_i420();
-        let (yp, rest) = i420.split_at(w * h);
-        let (up, vp) = rest.split_at(w / 2 * h / 2);
-        let mut yuyv = Vec::with_capacity(w * h * 2);
-        for y in 0..h {
-            for x in (0..w).step_by(2) {
-                let c = (y / 2) * (w / 2) + x / 2;
-                yuyv.extend_from_slice(&[yp[y * w + x], up[c], yp[y * w + x + 1], vp[c]]);
-            }
-        }
+        let yuyv = i420_to_yuyv(&i420, w, h);
         let back = yuyv_to_i420(&yuyv, w, h, w * 2).unwrap();
         assert_eq!(
             back, i420,

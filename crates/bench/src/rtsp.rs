@@ -155,24 +155,32 @@ fn start_hub_with(
     Ok((p, data))
 }
 
+/// `ffmpeg` reading the stand-in's `path` over RTSP/TCP (its outputs to be added).
+fn ffmpeg_reading(bin: &str, rtsp_port: u16, path: &str) -> Command {
+    let mut c = Command::new(bin);
+    c.args([
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-rtsp_transport",
+        "tcp",
+        "-i",
+    ])
+    .arg(format!(
+        "rtsp://{USER}:{PASSWORD}@127.0.0.1:{rtsp_port}/{path}"
+    ))
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    c
+}
+
 /// One ffmpeg per camera, writing a sliding HLS playlist like the seed's.
 fn start_ffmpegs(bin: &str, dir: &Path, n: usize, rtsp_port: u16) -> anyhow::Result<Vec<Proc>> {
     let mut v = Vec::new();
     for i in 1..=n {
         let out = dir.join("ffmpeg").join(i.to_string());
         std::fs::create_dir_all(&out)?;
-        let child = Command::new(bin)
-            .args([
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-rtsp_transport",
-                "tcp",
-                "-i",
-            ])
-            .arg(format!(
-                "rtsp://{USER}:{PASSWORD}@127.0.0.1:{rtsp_port}/stream1"
-            ))
+        let child = ffmpeg_reading(bin, rtsp_port, "stream1")
             .args([
                 "-c",
                 "copy",
@@ -185,8 +193,6 @@ fn start_ffmpegs(bin: &str, dir: &Path, n: usize, rtsp_port: u16) -> anyhow::Res
             ])
             .args(["-hls_flags", "delete_segments"])
             .arg(out.join("stream.m3u8"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {bin}"))?;
         v.push(Proc(child));
@@ -296,67 +302,70 @@ fn snapshot_cost_ms() -> anyhow::Result<(f64, usize)> {
 }
 
 /// The hub's motion detection on one camera's sub-stream: hub CPU with and without it,
-/// and `ffmpeg` decoding the same sub-stream (`-f null`), each over `seconds`.
+/// and `ffmpeg` decoding the same sub-stream (`-f null`), each over `seconds`, the three
+/// interleaved in every one of `repeats` rounds (so a busy machine weighs on all alike);
+/// medians of the rounds.
 fn motion_cost(args: &Args, dir: &Path) -> anyhow::Result<()> {
     let (_server, rtsp_port) = rtsp_server(args)?;
     let motion = "motion_path = \"stream2\"\n[camera.motion]\n";
-    let with = {
-        let (p, _) = start_hub_with(dir, 1, rtsp_port, "1h", motion)?;
-        measure(&[p.pid()], args.seconds)?
+    let (mut with, mut without, mut ffmpeg) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..args.repeats.max(1) {
+        let w = {
+            let (p, _) = start_hub_with(dir, 1, rtsp_port, "1h", motion)?;
+            measure(&[p.pid()], args.seconds)?.cpu_pct
+        };
+        let wo = {
+            let (p, _) = start_hub(dir, 1, rtsp_port, "1h")?;
+            measure(&[p.pid()], args.seconds)?.cpu_pct
+        };
+        let f = {
+            let child = ffmpeg_reading(&args.ffmpeg, rtsp_port, "stream2")
+                .args(["-an", "-f", "null", "-"])
+                .spawn()?;
+            let p = Proc(child);
+            measure(&[p.pid()], args.seconds)?.cpu_pct
+        };
+        eprintln!(
+            "round {}: hub with {w:.2} %, without {wo:.2} %, ffmpeg {f:.2} %",
+            round + 1
+        );
+        bench::record(
+            args.json.as_deref(),
+            "rtsp-motion",
+            &[("n", "1")],
+            &[
+                ("hub_with_cpu_pct", w),
+                ("hub_without_cpu_pct", wo),
+                ("ffmpeg_decode_cpu_pct", f),
+            ],
+        )?;
+        with.push(w);
+        without.push(wo);
+        ffmpeg.push(f);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
     };
-    let without = {
-        let (p, _) = start_hub(dir, 1, rtsp_port, "1h")?;
-        measure(&[p.pid()], args.seconds)?
-    };
-    let ffmpeg = {
-        let child = Command::new(&args.ffmpeg)
-            .args([
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-rtsp_transport",
-                "tcp",
-                "-i",
-            ])
-            .arg(format!(
-                "rtsp://{USER}:{PASSWORD}@127.0.0.1:{rtsp_port}/stream2"
-            ))
-            .args(["-an", "-f", "null", "-"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let p = Proc(child);
-        measure(&[p.pid()], args.seconds)?
-    };
-    let detection = with.cpu_pct - without.cpu_pct;
+    let (with, without, ffmpeg) = (median(with), median(without), median(ffmpeg));
+    let detection = with - without;
     println!();
     println!(
-        "| motion on the sub-stream ({}x{} 15 fps, 1 camera) | CPU % of a core |",
+        "| motion on the sub-stream ({}x{} 15 fps, 1 camera; median of {} interleaved rounds of {} s) | CPU % of a core |",
         (args.width / 4) * 2,
-        (args.height / 4) * 2
+        (args.height / 4) * 2,
+        args.repeats.max(1),
+        args.seconds
     );
     println!("|---|---|");
-    println!("| hub with motion detection | {:.2} |", with.cpu_pct);
-    println!("| hub without | {:.2} |", without.cpu_pct);
+    println!("| hub with motion detection | {with:.2} |");
+    println!("| hub without | {without:.2} |");
     println!("| the detection (difference) | {detection:.2} |");
-    println!(
-        "| ffmpeg decoding the sub-stream (-f null) | {:.2} |",
-        ffmpeg.cpu_pct
-    );
+    println!("| ffmpeg decoding the sub-stream (-f null) | {ffmpeg:.2} |");
     println!(
         "| detection / ffmpeg decode | {:.2}x |",
-        detection / ffmpeg.cpu_pct.max(0.01)
+        detection / ffmpeg.max(0.01)
     );
-    bench::record(
-        args.json.as_deref(),
-        "rtsp-motion",
-        &[("n", "1")],
-        &[
-            ("hub_with_cpu_pct", with.cpu_pct),
-            ("hub_without_cpu_pct", without.cpu_pct),
-            ("ffmpeg_decode_cpu_pct", ffmpeg.cpu_pct),
-        ],
-    )?;
     Ok(())
 }
 

@@ -28,6 +28,10 @@ pub struct Event {
     pub origin: Origin,
     #[serde(flatten)]
     pub what: What,
+    /// The named detection zone of the camera where the motion was, when its detector
+    /// has zones (bounded like device text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 impl Event {
@@ -36,7 +40,14 @@ impl Event {
             at_ms,
             origin,
             what,
+            zone: None,
         }
+    }
+
+    /// The same event, in the named zone `zone` (if any).
+    pub fn in_zone(mut self, zone: Option<&str>) -> Event {
+        self.zone = zone.map(bounded);
+        self
     }
 }
 

@@ -29,6 +29,10 @@ pub struct Event {
     pub moving_frames: u32,
     /// The frame with the most motion: the one to show.
     pub thumbnail: Thumbnail,
+    /// The detection zone where most of the motion was (moving cells
+    /// summed over the event's analysed frames); `None` when the camera
+    /// has no zones.
+    pub zone: Option<String>,
 }
 
 /// The frame an event is best shown by.
@@ -45,8 +49,13 @@ pub struct Thumbnail {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Update {
     /// Motion lasted `min_duration`: an event is open since `start` (the
-    /// first moving frame); `frame` is the frame that confirmed it.
-    Started { start: Millis, frame: FrameRef },
+    /// first moving frame); `frame` is the frame that confirmed it; `zone`
+    /// the detection zone where most of its motion was so far.
+    Started {
+        start: Millis,
+        frame: FrameRef,
+        zone: Option<String>,
+    },
     /// The event is over (`cooldown` passed without motion, or the stream
     /// ended).
     Ended(Event),
@@ -60,6 +69,8 @@ struct Open {
     score: f32,
     region: Rect,
     thumbnail: Thumbnail,
+    /// Moving cells per detection zone, summed over the frames.
+    by_zone: Vec<u64>,
 }
 
 impl Open {
@@ -76,6 +87,7 @@ impl Open {
             score: found.fraction,
             region: found.region,
             thumbnail,
+            by_zone: found.by_zone.iter().map(|&n| u64::from(n)).collect(),
         }
     }
 
@@ -85,6 +97,9 @@ impl Open {
         self.moving_frames += 1;
         self.score = self.score.max(found.fraction);
         self.region = self.region.union(&found.region);
+        for (sum, &n) in self.by_zone.iter_mut().zip(&found.by_zone) {
+            *sum += u64::from(n);
+        }
         if found.fraction > self.thumbnail.score {
             self.thumbnail = Thumbnail {
                 frame,
@@ -97,7 +112,18 @@ impl Open {
         }
     }
 
-    fn event(&self) -> Event {
+    /// The zone with the most moving cells so far (the first listed of equals).
+    fn zone(&self, names: &[String]) -> Option<String> {
+        let (mut best, mut most) = (None, 0);
+        for (i, &n) in self.by_zone.iter().enumerate() {
+            if n > most {
+                (best, most) = (Some(i), n);
+            }
+        }
+        best.and_then(|i| names.get(i)).cloned()
+    }
+
+    fn event(&self, names: &[String]) -> Event {
         Event {
             start: self.start,
             end: self.last_motion,
@@ -105,6 +131,7 @@ impl Open {
             region: self.region,
             moving_frames: self.moving_frames,
             thumbnail: self.thumbnail,
+            zone: self.zone(names),
         }
     }
 }
@@ -121,6 +148,8 @@ enum State {
 #[derive(Debug, Clone, Default)]
 pub struct Tracker {
     state: State,
+    /// The detection zones' names, in the order of the model's zone numbers.
+    zones: Vec<String>,
 }
 
 /// What one frame did to the events.
@@ -147,6 +176,14 @@ fn ms(d: Duration) -> i64 {
 }
 
 impl Tracker {
+    /// A tracker naming events by `zones` (the detection zones, in order).
+    pub fn new(zones: Vec<String>) -> Tracker {
+        Tracker {
+            state: State::Idle,
+            zones,
+        }
+    }
+
     /// True while an event is open (the model uses the lower, continuing
     /// area threshold then).
     pub fn is_open(&self) -> bool {
@@ -181,7 +218,7 @@ impl Tracker {
                     State::Active(open)
                 }
                 None if now.0 - open.last_motion.0 >= ms(t.cooldown) => {
-                    out.update = Some(Update::Ended(open.event()));
+                    out.update = Some(Update::Ended(open.event(&self.zones)));
                     State::Idle
                 }
                 None => State::Active(open),
@@ -195,6 +232,7 @@ impl Tracker {
             out.update = Some(Update::Started {
                 start: open.start,
                 frame,
+                zone: open.zone(&self.zones),
             });
             State::Active(open)
         } else {
@@ -206,7 +244,7 @@ impl Tracker {
     /// its last moving frame; forget a pending run.
     pub fn finish(&mut self) -> Option<Event> {
         match std::mem::take(&mut self.state) {
-            State::Active(open) => Some(open.event()),
+            State::Active(open) => Some(open.event(&self.zones)),
             _ => None,
         }
     }

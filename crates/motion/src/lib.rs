@@ -224,10 +224,11 @@ impl Detector {
     /// A detector with validated `settings`.
     pub fn new(settings: Settings) -> Result<Detector, SettingsError> {
         settings.validate()?;
+        let zones = settings.zones.iter().map(|z| z.name.clone()).collect();
         Ok(Detector {
             settings,
             model: None,
-            tracker: Tracker::default(),
+            tracker: Tracker::new(zones),
             last_time: None,
             next_due: None,
         })
@@ -277,12 +278,8 @@ impl Detector {
             .as_ref()
             .is_some_and(|m| m.dims() == (grid.cols, grid.rows));
         if !fits {
-            self.model = Some(Model::new(
-                grid.cols,
-                grid.rows,
-                self.excluded_cells(grid.cols, grid.rows),
-                now,
-            ));
+            let (excluded, zone_of) = self.layout(grid.cols, grid.rows);
+            self.model = Some(Model::new(grid.cols, grid.rows, excluded, zone_of, now));
         }
         let params = self.params(grid.cols * grid.rows);
         let continuing = self.tracker.is_open();
@@ -351,11 +348,15 @@ impl Detector {
         }
     }
 
-    /// Cells whose centre lies in an exclusion zone.
-    fn excluded_cells(&self, cols: usize, rows: usize) -> Vec<bool> {
-        let mut out = vec![false; cols * rows];
-        if self.settings.exclude.is_empty() {
-            return out;
+    /// Which cells never count (centre in an exclusion zone, or, when there
+    /// are detection zones, in none of them), and each cell's detection
+    /// zone, 1-based (0: none; empty without zones).
+    fn layout(&self, cols: usize, rows: usize) -> (Vec<bool>, Vec<u8>) {
+        let (exclude, zones) = (&self.settings.exclude, &self.settings.zones);
+        let mut excluded = vec![false; cols * rows];
+        let mut zone_of = vec![0u8; if zones.is_empty() { 0 } else { cols * rows }];
+        if exclude.is_empty() && zones.is_empty() {
+            return (excluded, zone_of);
         }
         for y in 0..rows {
             for x in 0..cols {
@@ -363,10 +364,17 @@ impl Detector {
                     (x as f32 + 0.5) / cols as f32,
                     (y as f32 + 0.5) / rows as f32,
                 );
-                out[y * cols + x] = self.settings.exclude.iter().any(|z| z.contains(cx, cy));
+                let i = y * cols + x;
+                excluded[i] = exclude.iter().any(|z| z.contains(cx, cy));
+                if !zones.is_empty() {
+                    // MAX_ZONES (32) numbers fit a byte.
+                    let zone = zones.iter().position(|z| z.contains(cx, cy));
+                    zone_of[i] = zone.map_or(0, |z| z as u8 + 1);
+                    excluded[i] |= zone.is_none();
+                }
             }
         }
-        out
+        (excluded, zone_of)
     }
 }
 
@@ -475,5 +483,59 @@ mod tests {
         let e = d.finish().expect("open event");
         assert_eq!((e.start, e.end), (Millis(3_000), Millis(5_000)));
         assert_eq!(d.finish(), None);
+    }
+
+    fn zone(name: &str, x0: f32, x1: f32) -> Zone {
+        Zone {
+            name: name.into(),
+            points: vec![[x0, 0.0], [x1, 0.0], [x1, 1.0], [x0, 1.0]],
+        }
+    }
+
+    /// The square moving in the right half for 3 s: the events of a detector
+    /// with these zones.
+    fn events_with_zones(zones: Vec<Zone>) -> Vec<Update> {
+        let settings = Settings {
+            zones,
+            ..Settings::default()
+        };
+        let mut d = Detector::new(settings).unwrap();
+        let mut updates = Vec::new();
+        for i in 0..60i64 {
+            let t = i * 200;
+            let pic = if (3_000..6_000).contains(&t) {
+                picture(Some(85 + ((t - 3_000) / 200) as usize * 3))
+            } else {
+                picture(None)
+            };
+            let a = d
+                .analyse(&Picture::luma(&pic, 160, 120), frame(i as u64, t))
+                .unwrap();
+            updates.extend(a.update);
+        }
+        updates.extend(d.finish().map(Update::Ended));
+        updates
+    }
+
+    /// An event is named by the detection zone its motion was in; motion
+    /// outside every zone is no event. The square is white (at the clip
+    /// level), so the event's end also shows that it left no ghost behind.
+    #[test]
+    fn events_carry_their_detection_zone() {
+        let ups = events_with_zones(vec![zone("left", 0.0, 0.5), zone("right", 0.5, 1.0)]);
+        let [Update::Started { zone: started, .. }, Update::Ended(e)] = &ups[..] else {
+            panic!("{ups:?}");
+        };
+        assert_eq!(started.as_deref(), Some("right"));
+        assert_eq!(e.zone.as_deref(), Some("right"));
+        assert_eq!((e.start, e.end), (Millis(3_000), Millis(5_800)));
+        // A zone on the left only: the motion on the right does not count.
+        assert_eq!(events_with_zones(vec![zone("left", 0.0, 0.5)]), vec![]);
+        // No zones: the event is unnamed.
+        let ups = events_with_zones(vec![]);
+        let [Update::Started { zone: None, .. }, Update::Ended(e)] = &ups[..] else {
+            panic!("{ups:?}");
+        };
+        assert_eq!(e.zone, None);
     }
 }

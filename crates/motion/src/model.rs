@@ -81,6 +81,9 @@ pub struct Found {
     pub fraction: f32,
     /// Bounding box of those regions, normalized.
     pub region: Rect,
+    /// Of those cells, how many lie in each named detection zone (empty
+    /// when the camera has none).
+    pub by_zone: Vec<u32>,
 }
 
 /// The model for one picture size.
@@ -89,6 +92,9 @@ pub struct Model {
     cols: usize,
     rows: usize,
     excluded: Vec<bool>,
+    /// Each cell's detection zone, 1-based (0: none); empty without zones.
+    zone_of: Vec<u8>,
+    zones: usize,
     usable_cells: usize,
     /// Background, in the exposure of the last frame seen.
     bg: Vec<f32>,
@@ -109,20 +115,34 @@ pub struct Model {
     changed: Vec<bool>,
     kept: Vec<bool>,
     label: Vec<u32>,
+    /// Per label: whether its region counts.
+    counted: Vec<bool>,
     stack: Vec<usize>,
     scratch: Vec<f32>,
 }
 
 impl Model {
-    /// A model for a `cols` x `rows` grid; `excluded[i]` cells never count.
-    pub fn new(cols: usize, rows: usize, excluded: Vec<bool>, now: Millis) -> Model {
+    /// A model for a `cols` x `rows` grid; `excluded[i]` cells never count;
+    /// `zone_of[i]` is cell `i`'s detection zone, 1-based (0: none), or
+    /// empty when the camera has no zones.
+    pub fn new(
+        cols: usize,
+        rows: usize,
+        excluded: Vec<bool>,
+        zone_of: Vec<u8>,
+        now: Millis,
+    ) -> Model {
         let n = cols * rows;
         debug_assert_eq!(excluded.len(), n);
+        debug_assert!(zone_of.is_empty() || zone_of.len() == n);
+        let zones = zone_of.iter().copied().max().map_or(0, usize::from);
         let usable_cells = excluded.iter().filter(|&&e| !e).count();
         Model {
             cols,
             rows,
             excluded,
+            zone_of,
+            zones,
             usable_cells,
             bg: vec![0.0; n],
             clip: vec![Clip::None; n],
@@ -137,6 +157,7 @@ impl Model {
             changed: vec![false; n],
             kept: vec![false; n],
             label: vec![0; n],
+            counted: Vec::new(),
             stack: Vec::new(),
             scratch: Vec::with_capacity(n),
         }
@@ -184,7 +205,7 @@ impl Model {
                 let r = self.resid[i].abs();
                 self.noise[i] = (self.noise[i] + 0.5 * (r - self.noise[i])).max(NOISE_FLOOR);
             }
-            self.follow(|_| 0.5);
+            self.follow(0.5, 0.5);
             return Seen::Learning;
         }
 
@@ -324,11 +345,18 @@ impl Model {
         }
     }
 
-    /// Move each cell's background towards the picture by `rate(i)`; a
-    /// cell seen clipped keeps that as its bound.
-    fn follow(&mut self, rate: impl Fn(usize) -> f32) {
+    /// Move each cell's background towards the picture by `quiet` (by
+    /// `moving` where the last mask had motion); a quiet cell seen clipped keeps that as its bound. A moving cell's
+    /// clipped value is the moving thing's (a white car, a headlight), not a
+    /// bound of the background behind it: taken as one, the background would
+    /// jump to the thing and leave a ghost where it passed.
+    fn follow(&mut self, quiet: f32, moving: f32) {
         for i in 0..self.cur.len() {
-            self.bg[i] += rate(i) * (self.cur[i] - self.bg[i]);
+            let rate = if self.fg[i] { moving } else { quiet };
+            self.bg[i] += rate * (self.cur[i] - self.bg[i]);
+            if self.fg[i] {
+                continue;
+            }
             match Clip::of(self.cur[i]) {
                 Clip::None => {
                     if self.clip[i] != Clip::None && (self.cur[i] - self.bg[i]).abs() < 2.0 {
@@ -408,6 +436,8 @@ impl Model {
             }
         }
         self.label.fill(0);
+        self.counted.clear();
+        self.counted.push(false); // label 0: no region
         let mut next = 0u32;
         let mut total = 0usize;
         let mut bbox: Option<(usize, usize, usize, usize)> = None;
@@ -436,7 +466,9 @@ impl Model {
                     }
                 }
             }
-            if cells >= min_cells.max(1) {
+            let counts = cells >= min_cells.max(1);
+            self.counted.push(counts);
+            if counts {
                 total += cells;
                 bbox = Some(match bbox {
                     None => (x0, y0, x1, y1),
@@ -445,6 +477,15 @@ impl Model {
             }
         }
         let (x0, y0, x1, y1) = bbox?;
+        let mut by_zone = vec![0u32; self.zones];
+        if self.zones > 0 {
+            for i in 0..w * h {
+                let zone = usize::from(self.zone_of[i]);
+                if self.kept[i] && zone > 0 && self.counted[self.label[i] as usize] {
+                    by_zone[zone - 1] += 1;
+                }
+            }
+        }
         Some(Found {
             cells: total,
             fraction: total as f32 / (w * h) as f32,
@@ -454,6 +495,7 @@ impl Model {
                 x1: (x1 + 1) as f32 / w as f32,
                 y1: (y1 + 1) as f32 / h as f32,
             },
+            by_zone,
         })
     }
 
@@ -469,9 +511,7 @@ impl Model {
                 self.noise[i] = (self.noise[i] + a_noise * (r - self.noise[i])).max(NOISE_FLOOR);
             }
         }
-        let fg = std::mem::take(&mut self.fg);
-        self.follow(|i| if fg[i] { a_fg } else { a_bg });
-        self.fg = fg;
+        self.follow(a_bg, a_fg);
     }
 }
 
@@ -505,7 +545,7 @@ mod tests {
     }
 
     fn learned(cols: usize, rows: usize, grid: &[u16]) -> Model {
-        let mut m = Model::new(cols, rows, vec![false; cols * rows], Millis(0));
+        let mut m = Model::new(cols, rows, vec![false; cols * rows], Vec::new(), Millis(0));
         let mut t = 0;
         while t < LEARN_MS {
             assert_eq!(m.step(grid, Millis(t), &params(), false), Seen::Learning);
@@ -548,6 +588,7 @@ mod tests {
                 y1: 16.0 / 30.0
             }
         );
+        assert!(found.by_zone.is_empty());
         assert_eq!(step(&mut m, &bg), Seen::Watching(None));
         // 30 % brighter plus an offset, everywhere: not motion.
         let brighter: Vec<u16> = bg
@@ -599,7 +640,7 @@ mod tests {
             }
         }
         let base = flat(w, h, 100);
-        let mut m = Model::new(w, h, excluded, Millis(0));
+        let mut m = Model::new(w, h, excluded, Vec::new(), Millis(0));
         for t in (0..=1_200).step_by(200) {
             m.step(&base, Millis(t), &params(), false);
         }

@@ -13,11 +13,21 @@
 //! [[exclude]]                 # zero or more polygons, normalized 0..1 (x right, y down)
 //! name = "street"
 //! points = [[0.0, 0.0], [1.0, 0.0], [1.0, 0.3], [0.0, 0.3]]
+//!
+//! [[zone]]                    # zero or more named detection zones, same coordinates
+//! name = "driveway"           # required: 1..=64 of letters, digits, space, - _ .
+//! points = [[0.0, 0.3], [0.5, 0.3], [0.5, 1.0], [0.0, 1.0]]
 //! ```
+//!
+//! Without `[[zone]]`, motion anywhere outside the exclusion zones counts.
+//! With zones, only motion inside one of them counts, and each event carries
+//! the name of the zone where most of its motion was (a cell in two zones
+//! belongs to the first listed).
 //!
 //! Unknown keys are refused; range errors from deserializing name the key
 //! (serde's path); [`Settings::validate`] checks what spans keys (polygon
-//! shape) and names the key as `exclude[2].points`.
+//! shape, zone names) and names the key as `exclude[2].points` or
+//! `zone[0].name`.
 
 use std::fmt;
 use std::time::Duration;
@@ -70,6 +80,11 @@ pub struct Settings {
     /// Regions where nothing counts as motion (a road, a tree, a clock
     /// overlay).
     pub exclude: Vec<Zone>,
+    /// Named detection zones (`[[zone]]`): when there are any, motion
+    /// counts only inside them, and an event is named by the zone where
+    /// most of its motion was.
+    #[serde(rename = "zone")]
+    pub zones: Vec<Zone>,
 }
 
 impl Default for Settings {
@@ -81,14 +96,17 @@ impl Default for Settings {
             cooldown: Duration::from_secs(5),
             analysis_fps: AnalysisFps(5),
             exclude: Vec::new(),
+            zones: Vec::new(),
         }
     }
 }
 
 /// Longest `min_duration` or `cooldown` accepted.
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
-/// Most exclusion zones per camera.
+/// Most exclusion zones, and most detection zones, per camera.
 pub const MAX_ZONES: usize = 32;
+/// The longest detection zone name.
+pub const MAX_ZONE_NAME: usize = 64;
 /// Most points per zone.
 pub const MAX_POINTS: usize = 64;
 
@@ -110,47 +128,18 @@ impl Settings {
                 ));
             }
         }
-        if self.exclude.len() > MAX_ZONES {
-            return Err(SettingsError::new(
-                "exclude",
-                format!(
-                    "{} zones; at most {MAX_ZONES} are allowed",
-                    self.exclude.len()
-                ),
-            ));
-        }
-        for (i, zone) in self.exclude.iter().enumerate() {
-            let key = format!("exclude[{i}].points");
-            if zone.points.len() < 3 {
+        check_polygons("exclude", &self.exclude)?;
+        check_polygons("zone", &self.zones)?;
+        for (i, zone) in self.zones.iter().enumerate() {
+            let key = format!("zone[{i}].name");
+            if let Err(why) = check_zone_name(&zone.name) {
+                return Err(SettingsError::new(key, why));
+            }
+            if self.zones[..i].iter().any(|z| z.name == zone.name) {
                 return Err(SettingsError::new(
                     key,
-                    format!(
-                        "a polygon needs at least 3 points, got {}",
-                        zone.points.len()
-                    ),
+                    format!("{:?} names another zone too; names must differ", zone.name),
                 ));
-            }
-            if zone.points.len() > MAX_POINTS {
-                return Err(SettingsError::new(
-                    key,
-                    format!(
-                        "{} points; at most {MAX_POINTS} are allowed",
-                        zone.points.len()
-                    ),
-                ));
-            }
-            for (j, p) in zone.points.iter().enumerate() {
-                for v in p {
-                    if !(0.0..=1.0).contains(v) {
-                        return Err(SettingsError::new(
-                            format!("{key}[{j}]"),
-                            format!("coordinate {v} is outside 0..=1 (normalized to the picture)"),
-                        ));
-                    }
-                }
-            }
-            if polygon_area(&zone.points) < 1e-6 {
-                return Err(SettingsError::new(key, "the polygon encloses no area"));
             }
         }
         Ok(())
@@ -160,6 +149,78 @@ impl Settings {
     pub fn min_area_fraction(&self) -> f32 {
         self.min_area_percent.0 / 100.0
     }
+}
+
+/// Checks the count and shape of the polygons of `key` (`exclude`, `zone`).
+fn check_polygons(key: &str, zones: &[Zone]) -> Result<(), SettingsError> {
+    if zones.len() > MAX_ZONES {
+        return Err(SettingsError::new(
+            key,
+            format!("{} zones; at most {MAX_ZONES} are allowed", zones.len()),
+        ));
+    }
+    for (i, zone) in zones.iter().enumerate() {
+        let key = format!("{key}[{i}].points");
+        if zone.points.len() < 3 {
+            return Err(SettingsError::new(
+                key,
+                format!(
+                    "a polygon needs at least 3 points, got {}",
+                    zone.points.len()
+                ),
+            ));
+        }
+        if zone.points.len() > MAX_POINTS {
+            return Err(SettingsError::new(
+                key,
+                format!(
+                    "{} points; at most {MAX_POINTS} are allowed",
+                    zone.points.len()
+                ),
+            ));
+        }
+        for (j, p) in zone.points.iter().enumerate() {
+            for v in p {
+                if !(0.0..=1.0).contains(v) {
+                    return Err(SettingsError::new(
+                        format!("{key}[{j}]"),
+                        format!("coordinate {v} is outside 0..=1 (normalized to the picture)"),
+                    ));
+                }
+            }
+        }
+        if polygon_area(&zone.points) < 1e-6 {
+            return Err(SettingsError::new(key, "the polygon encloses no area"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` can name a detection zone: it is shown on pages, stored with events
+/// and used in the events API's filter, so it is short, printable and has no
+/// characters that need escaping in a URL query beyond the space.
+pub fn check_zone_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a detection zone needs a name".into());
+    }
+    if name.len() > MAX_ZONE_NAME {
+        return Err(format!(
+            "{} bytes; a zone name is at most {MAX_ZONE_NAME}",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "{c:?} is not allowed; use letters, digits, space, - _ ."
+        ));
+    }
+    if name.trim() != name {
+        return Err("a zone name does not start or end with a space".into());
+    }
+    Ok(())
 }
 
 /// Twice the signed area's magnitude / 2 (shoelace formula).
@@ -174,13 +235,14 @@ fn polygon_area(points: &[[f32; 2]]) -> f32 {
     twice.abs() / 2.0
 }
 
-/// An exclusion zone: a polygon in normalized coordinates (0..=1, `x` to
-/// the right, `y` down), closed implicitly. A cell of the analysis grid is
-/// excluded when its centre is inside (even-odd rule).
+/// An exclusion or detection zone: a polygon in normalized coordinates
+/// (0..=1, `x` to the right, `y` down), closed implicitly. A cell of the
+/// analysis grid is in it when its centre is inside (even-odd rule).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Zone {
-    /// For people reading the configuration; not used by the detector.
+    /// An exclusion zone's name is for people reading the configuration; a
+    /// detection zone's names its events.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     pub points: Vec<[f32; 2]>,
@@ -309,6 +371,9 @@ mod tests {
             [[exclude]]
             name = "street"
             points = [[0.0, 0.0], [1.0, 0.0], [1.0, 0.25], [0.0, 0.25]]
+            [[zone]]
+            name = "front door"
+            points = [[0.0, 0.25], [0.5, 0.25], [0.5, 1.0], [0.0, 1.0]]
             "#,
         )
         .unwrap();
@@ -320,6 +385,7 @@ mod tests {
         assert_eq!(s.exclude.len(), 1);
         assert!(s.exclude[0].contains(0.5, 0.1));
         assert!(!s.exclude[0].contains(0.5, 0.3));
+        assert_eq!(s.zones[0].name, "front door");
         // Round trip through TOML.
         let back: Settings = toml::from_str(&toml::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
@@ -366,6 +432,27 @@ mod tests {
         check(
             "[[exclude]]\npoints = [[0.0, 0.0], [0.5, 0.5], [1.0, 1.0]]\ncolour = 1",
             &["unknown field `colour`"],
+        );
+        let square = "points = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]";
+        check(
+            &format!("[[zone]]\n{square}"),
+            &["zone[0].name", "needs a name"],
+        );
+        check(
+            &format!("[[zone]]\nname = \"a<b\"\n{square}"),
+            &["zone[0].name", "'<' is not allowed"],
+        );
+        check(
+            &format!("[[zone]]\nname = \"{}\"\n{square}", "x".repeat(65)),
+            &["zone[0].name", "at most 64"],
+        );
+        check(
+            &format!("[[zone]]\nname = \"door\"\n{square}\n[[zone]]\nname = \"door\"\n{square}"),
+            &["zone[1].name", "names another zone"],
+        );
+        check(
+            "[[zone]]\nname = \"door\"\npoints = [[0.0, 0.0], [2.0, 0.0], [1.0, 1.0]]",
+            &["zone[0].points[1]", "outside 0..=1"],
         );
     }
 

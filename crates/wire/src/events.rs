@@ -28,6 +28,8 @@ pub const MAX_BODY: usize = 96 * 1024;
 pub const MAX_THUMBNAIL: usize = 64 * 1024;
 /// The longest event id.
 pub const MAX_ID_LEN: usize = 64;
+/// The longest zone name.
+pub const MAX_ZONE_LEN: usize = 64;
 
 /// One event the agent noticed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +48,11 @@ pub struct AgentEvent {
     pub score: Option<f32>,
     /// A small JPEG of the moment with the most motion, base64 (standard alphabet).
     pub thumbnail_jpeg: Option<String>,
+    /// The named detection zone where most of the motion was (at most
+    /// [`MAX_ZONE_LEN`] bytes), when the agent's detector has zones. Left out of the
+    /// JSON when there is none, so an agent without zones speaks as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 /// The hub's answer to a stored event.
@@ -81,6 +88,13 @@ impl AgentEvent {
         if self.end_ms.is_some_and(|e| e < self.start_ms) {
             return Err("end_ms must not be before start_ms".into());
         }
+        if self
+            .zone
+            .as_ref()
+            .is_some_and(|z| z.is_empty() || z.len() > MAX_ZONE_LEN)
+        {
+            return Err(format!("zone must be 1 to {MAX_ZONE_LEN} bytes"));
+        }
         if self.score.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
             return Err("score must be 0..=1".into());
         }
@@ -110,6 +124,7 @@ mod tests {
             end_ms: None,
             score: None,
             thumbnail_jpeg: None,
+            zone: None,
         };
         assert_eq!(ok.check(), Ok(()));
         let json = serde_json::to_string(&ok).unwrap();
@@ -133,6 +148,14 @@ mod tests {
             },
             AgentEvent {
                 end_ms: Some(1),
+                ..ok.clone()
+            },
+            AgentEvent {
+                zone: Some(String::new()),
+                ..ok.clone()
+            },
+            AgentEvent {
+                zone: Some("z".repeat(65)),
                 ..ok.clone()
             },
             AgentEvent {

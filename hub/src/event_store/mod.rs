@@ -28,6 +28,10 @@ use crate::db::{Db, DbError};
 pub const ANNOUNCE_CAPACITY: usize = 256;
 /// The largest thumbnail stored (bigger ones are refused).
 pub const MAX_THUMBNAIL_BYTES: usize = 64 * 1024;
+/// A camera's picture larger than [`MAX_THUMBNAIL_BYTES`] is scaled to fit this box
+/// (aspect kept) for an event's thumbnail, at [`THUMBNAIL_QUALITY`].
+pub const THUMBNAIL_BOX: (u32, u32) = (640, 360);
+pub const THUMBNAIL_QUALITY: u8 = 75;
 /// Footage kept, played and exported before an event's start, and after its end.
 pub const PRE_ROLL_MS: i64 = 5_000;
 pub const POST_ROLL_MS: i64 = 5_000;
@@ -130,6 +134,8 @@ pub struct Query {
     pub limit: u32,
     /// Only events with an id below this one (the next page).
     pub before: Option<i64>,
+    /// Only events in this named detection zone.
+    pub zone: Option<String>,
 }
 
 /// Whether `bytes` look like a JPEG the pages can show: a baseline or progressive JPEG
@@ -211,12 +217,24 @@ impl EventStore {
         label: Option<&str>,
         end_ms: i64,
     ) -> Result<Option<i64>, DbError> {
+        self.close_in_zone(camera, kind, label, end_ms, None)
+    }
+
+    /// [`EventStore::close`], naming the event's detection zone when `zone` is given.
+    pub fn close_in_zone(
+        &self,
+        camera: &str,
+        kind: Kind,
+        label: Option<&str>,
+        end_ms: i64,
+        zone: Option<&str>,
+    ) -> Result<Option<i64>, DbError> {
         let now = now_ms();
         self.db.call_blocking(|c| {
             let Some(id) = rows::find_open(c, camera, kind, label)? else {
                 return Ok(None);
             };
-            rows::end(c, id, end_ms, now)?;
+            rows::end(c, id, end_ms, zone, now)?;
             self.announce(c, id)?;
             Ok(Some(id))
         })
@@ -237,21 +255,18 @@ impl EventStore {
             start_ms: e.at_ms,
             end_ms: None,
             score: None,
-            zone: None,
+            zone: e.zone.clone(),
             message: None,
             origin,
             key: None,
-            // The camera's picture of the moment, if it is small enough to keep.
-            thumbnail: cam
-                .latest()
-                .map(|f| f.jpeg.to_vec())
-                .filter(|j| j.len() <= MAX_THUMBNAIL_BYTES),
+            // The camera's picture of the moment, scaled down when it is too large to keep.
+            thumbnail: cam.latest().and_then(|f| small_jpeg(&cam.name, &f.jpeg)),
         };
         match &e.what {
             What::Motion { active: true } => self.open(seen(Kind::Motion, None)).map(drop),
-            What::Motion { active: false } => {
-                self.close(name, Kind::Motion, None, e.at_ms).map(drop)
-            }
+            What::Motion { active: false } => self
+                .close_in_zone(name, Kind::Motion, None, e.at_ms, e.zone.as_deref())
+                .map(drop),
             What::Alarm {
                 label,
                 active: true,
@@ -323,6 +338,31 @@ impl EventStore {
     /// Ends the motion and alarm events a previous run left open (blocking).
     pub fn end_dangling(&self) -> Result<usize, DbError> {
         self.db.call_blocking(|c| Ok(rows::end_dangling(c)?.len()))
+    }
+}
+
+/// `jpeg` as an event's thumbnail: itself when it is at most [`MAX_THUMBNAIL_BYTES`],
+/// else scaled into [`THUMBNAIL_BOX`] (blocking, milliseconds); `None` (logged) when it
+/// cannot be decoded or is still too large.
+pub fn small_jpeg(camera: &str, jpeg: &[u8]) -> Option<Vec<u8>> {
+    if jpeg.len() <= MAX_THUMBNAIL_BYTES {
+        return Some(jpeg.to_vec());
+    }
+    let (w, h) = THUMBNAIL_BOX;
+    match codec::thumbnail::thumbnail(jpeg, w, h, THUMBNAIL_QUALITY) {
+        Ok(Some(small)) if small.len() <= MAX_THUMBNAIL_BYTES => Some(small),
+        Ok(_) => {
+            tracing::warn!(
+                camera,
+                bytes = jpeg.len(),
+                "picture too large for a thumbnail"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(camera, error = %e, "no thumbnail of the camera's picture");
+            None
+        }
     }
 }
 
@@ -420,6 +460,7 @@ mod tests {
             kinds: vec![],
             limit: 2,
             before: None,
+            zone: None,
         };
         let (page, more) = store.db.call_blocking(|c| rows::list(c, &q)).unwrap();
         let starts: Vec<i64> = page.iter().map(|e| e.start_ms).collect();

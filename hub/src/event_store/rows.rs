@@ -129,11 +129,19 @@ pub fn find_open(
     .optional()?)
 }
 
-/// Ends event `id` at `end_ms` (never before its start).
-pub fn end(c: &Connection, id: i64, end_ms: i64, now_ms: i64) -> Result<(), DbError> {
+/// Ends event `id` at `end_ms` (never before its start), in detection zone `zone` when
+/// given (else its zone stays).
+pub fn end(
+    c: &Connection,
+    id: i64,
+    end_ms: i64,
+    zone: Option<&str>,
+    now_ms: i64,
+) -> Result<(), DbError> {
     c.execute(
-        "UPDATE event SET end_ms = max(start_ms, ?2), updated_ms = ?3 WHERE id = ?1",
-        params![id, end_ms, now_ms],
+        "UPDATE event SET end_ms = max(start_ms, ?2), updated_ms = ?3, zone = coalesce(?4, zone)
+         WHERE id = ?1",
+        params![id, end_ms, now_ms, zone],
     )?;
     Ok(())
 }
@@ -179,7 +187,7 @@ pub fn list(c: &Connection, q: &Query) -> Result<(Vec<StoredEvent>, bool), DbErr
         "SELECT {COLUMNS} FROM event
          WHERE (?1 IS NULL OR camera = ?1) AND start_ms < ?3
              AND (end_ms IS NULL OR max(end_ms, start_ms + 1) > ?2)
-             AND kind IN ({kinds}) AND id < ?4
+             AND kind IN ({kinds}) AND id < ?4 AND (?6 IS NULL OR zone = ?6)
          ORDER BY id DESC LIMIT ?5"
     ))?;
     let mut rows = st
@@ -189,7 +197,8 @@ pub fn list(c: &Connection, q: &Query) -> Result<(Vec<StoredEvent>, bool), DbErr
                 q.start_ms,
                 q.end_ms,
                 q.before.unwrap_or(i64::MAX),
-                i64::from(q.limit) + 1
+                i64::from(q.limit) + 1,
+                q.zone
             ],
             row,
         )?

@@ -3,8 +3,8 @@
 //! low-resolution `stream2`), every frame decoded with openh264 (P frames need their
 //! references) on a thread of its own, no colour conversion, `motion.analysis_fps` frames a second analysed by
 //! the `motion` crate, the same detector and settings as the agent's. Its starts and
-//! ends go into the camera's event channel as motion events (the event store gives them
-//! the camera's picture of the moment).
+//! ends go into the camera's event channel as motion events, with the detection zone
+//! where the motion was (the event store gives them the camera's picture of the moment).
 //!
 //! Overflow policy: the session's bounded channel (the `rtsp` crate's); when the decoder
 //! falls behind, the source drops to the next key frame, and decoding starts again there.
@@ -119,24 +119,22 @@ fn run(cam: &Camera, mut detector: Detector, mut rx: mpsc::Receiver<VideoEvent>)
             None => continue,
         };
         match analysis.update {
-            Some(Update::Started { start, .. }) => cam.events.publish(Event::new(
-                start.0,
-                Origin::Hub,
-                What::Motion { active: true },
-            )),
-            Some(Update::Ended(e)) => cam.events.publish(Event::new(
-                e.end.0,
-                Origin::Hub,
-                What::Motion { active: false },
-            )),
+            Some(Update::Started { start, zone, .. }) => cam.events.publish(
+                Event::new(start.0, Origin::Hub, What::Motion { active: true })
+                    .in_zone(zone.as_deref()),
+            ),
+            Some(Update::Ended(e)) => publish_end(cam, &e),
             None => {}
         }
     }
     if let Some(e) = detector.finish() {
-        cam.events.publish(Event::new(
-            e.end.0,
-            Origin::Hub,
-            What::Motion { active: false },
-        ));
+        publish_end(cam, &e);
     }
+}
+
+/// The motion event `e` ended.
+fn publish_end(cam: &Camera, e: &motion::Event) {
+    cam.events.publish(
+        Event::new(e.end.0, Origin::Hub, What::Motion { active: false }).in_zone(e.zone.as_deref()),
+    );
 }

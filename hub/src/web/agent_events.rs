@@ -44,6 +44,9 @@ async fn post_event(
     if let Err(why) = event.check() {
         return message(StatusCode::BAD_REQUEST, why);
     }
+    if let Some(Err(why)) = event.zone.as_deref().map(motion::settings::check_zone_name) {
+        return message(StatusCode::BAD_REQUEST, format!("zone: {why}"));
+    }
     let thumbnail = match &event.thumbnail_jpeg {
         None => None,
         Some(b64) => match base64::engine::general_purpose::STANDARD.decode(b64) {
@@ -63,7 +66,7 @@ async fn post_event(
         start_ms: event.start_ms,
         end_ms: event.end_ms,
         score: event.score.map(f64::from),
-        zone: None,
+        zone: event.zone.clone(),
         message: None,
         origin: "agent",
         key: Some(event.id.clone()),

@@ -105,8 +105,13 @@ fn parse_query(q: &HashMap<String, String>) -> Result<EventQuery, String> {
         }
     }
     let camera = q.get("camera").filter(|c| !c.is_empty()).cloned();
+    let zone = q.get("zone").filter(|z| !z.is_empty()).cloned();
+    if let Some(z) = &zone {
+        motion::settings::check_zone_name(z).map_err(|why| format!("zone: {why}"))?;
+    }
     Ok(EventQuery {
         camera,
+        zone,
         start_ms,
         end_ms,
         kinds,
@@ -255,7 +260,9 @@ mod tests {
         };
         let ok = q(&[("kind", "motion,health"), ("limit", "500"), ("before", "9")]).unwrap();
         assert_eq!(ok.kinds, vec![Kind::Motion, Kind::Health]);
-        assert_eq!((ok.limit, ok.before), (500, Some(9)));
+        assert_eq!((ok.limit, ok.before, ok.zone), (500, Some(9), None));
+        let zoned = q(&[("zone", "front door")]).unwrap();
+        assert_eq!(zoned.zone.as_deref(), Some("front door"));
         assert_eq!(q(&[]).unwrap().limit, DEFAULT_PAGE);
         for bad in [
             ("start", "yesterday"),
@@ -263,6 +270,7 @@ mod tests {
             ("limit", "1001"),
             ("kind", "motion,<b>"),
             ("before", "1.5"),
+            ("zone", "a\u{0}b"),
         ] {
             assert!(q(&[bad]).is_err(), "{bad:?}");
         }

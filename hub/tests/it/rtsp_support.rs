@@ -46,6 +46,8 @@ pub fn rtsp_server_available() -> bool {
 pub struct RtspServer {
     child: Child,
     pub port: u16,
+    /// What it printed after READY (the `/scene` mount's `SCENE ...` lines).
+    said: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for RtspServer {
@@ -77,7 +79,12 @@ impl RtspServer {
             .spawn()
             .expect("spawn rtsp-test-server.py");
         let stdout = child.stdout.take().expect("piped stdout");
-        let mut server = RtspServer { child, port };
+        let said = std::sync::Arc::default();
+        let mut server = RtspServer {
+            child,
+            port,
+            said: std::sync::Arc::clone(&said),
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
@@ -86,9 +93,10 @@ impl RtspServer {
             let _ = r.read_line(&mut line);
             let _ = tx.send(line);
             // Keep reading so the server never blocks on a full pipe.
-            let mut sink = String::new();
-            while r.read_line(&mut sink).is_ok_and(|n| n > 0) {
-                sink.clear();
+            let mut next = String::new();
+            while r.read_line(&mut next).is_ok_and(|n| n > 0) {
+                said.lock().unwrap().push(next.trim().to_owned());
+                next.clear();
             }
         });
         let line = tokio::time::timeout(Duration::from_secs(20), rx)
@@ -101,6 +109,17 @@ impl RtspServer {
             .parse()
             .ok()?;
         Some(server)
+    }
+
+    /// The wall-clock time (unix ms) the `/scene` mount printed for `what` (`enter`:
+    /// its first frame with the box, `leave`: its first frame without it again).
+    pub fn scene_time(&self, what: &str) -> Option<i64> {
+        let prefix = format!("SCENE {what} ");
+        self.said
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
     }
 
     pub fn pid(&self) -> u32 {
