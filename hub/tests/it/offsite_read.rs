@@ -1,9 +1,7 @@
 //! Footage read back from the off-site bucket, against a real Garage on loopback
 //! (`testkit::garage`; skipped with a message where it is not built). The bucket is
-//! filled the way the hub's replication does it: each recorded segment copied with
-//! `Bucket::replicate_file` (the index's SHA-256, a `SegmentRecord`), its
-//! `replication` row marked `done` and its row `local = 0`, then the local file
-//! deleted. Then: the list says where each segment is, the served file is the
+//! filled by the hub's own replicator; once a segment's copy is `done`, its local file
+//! is deleted the way local retention does it (the row stays, `local = 0`). Then: the list says where each segment is, the served file is the
 //! original byte for byte (whole and by Range, plain and encrypted), ffprobe reads it,
 //! Chromium plays it from the timeline, an export across local and off-site segments
 //! is the same file as before, a stopped store is a 502 and one that never answers a
@@ -65,8 +63,9 @@ fn bucket(h: &TestHub) -> Arc<offsite::Bucket> {
     h.hub.offsite.clone().expect("[offsite] is configured")
 }
 
-/// Copies segment `public` (e.g. `porch_2026-…mp4`) of `h` to the bucket as the hub's
-/// replication does, marks it replicated and not local, and deletes the local file.
+/// Waits until the hub's own replicator has copied segment `public` (e.g.
+/// `porch_2026-…mp4`) to the bucket, checks the object's SHA-256, deletes the local file
+/// the way local retention does (the row stays, marked not local) and returns its key.
 async fn move_offsite(h: &TestHub, public: &str) -> String {
     copy_offsite(h, public, true).await
 }
@@ -85,33 +84,39 @@ async fn copy_offsite(h: &TestHub, public: &str, mark: bool) -> String {
         .expect("indexed");
     let b = bucket(h);
     let key = b.layout().segment(&camera, &file).unwrap();
-    let path = h.hub.recordings.dir(&camera).unwrap().path().join(&file);
-    let record = hub::offsite::restore::record_of(&seg);
-    let done = b
-        .replicate_file(&key, &path, Some(&seg.sha256), Some(&record))
-        .await
-        .unwrap();
-    assert_eq!(done.sha256, seg.sha256);
-    let k = key.clone();
-    db.call(move |c| {
-        let id: i64 = c.query_row(
-            "SELECT id FROM recording WHERE camera = ?1 AND file_name = ?2",
-            [&camera, &file],
-            |r| r.get(0),
-        )?;
-        c.execute(
-            "INSERT INTO replication (kind, camera, recording_id, key, state, next_try_ms,
-                 queued_ms, done_ms, etag)
-             VALUES ('segment', ?1, ?2, ?3, 'done', 0, 0, 0, ?4)",
-            rusqlite::params![camera, id, k, done.e_tag],
-        )?;
-        if mark {
-            c.execute("UPDATE recording SET local = 0 WHERE id = ?1", [id])?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let k = key.clone();
+        let state: Option<String> = db
+            .call(move |c| {
+                use rusqlite::OptionalExtension;
+                Ok(c.query_row(
+                    "SELECT state FROM replication WHERE key = ?1",
+                    [&k],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })
+            .await
+            .unwrap();
+        if state.as_deref() == Some("done") {
+            break;
         }
-        Ok(())
-    })
-    .await
-    .unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "{key} not replicated within {WAIT:?} (state {state:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(b.head(&key).await.unwrap().sha256, Some(seg.sha256.clone()));
+    let path = h.hub.recordings.dir(&camera).unwrap().path().join(&file);
+    if mark {
+        let how = db
+            .call(move |c| hub::offsite::queue::delete_local(c, &camera, &file))
+            .await
+            .unwrap();
+        assert_eq!(how, hub::offsite::queue::LocalDeletion::KeptInBucket);
+    }
     std::fs::remove_file(&path).unwrap();
     key
 }
@@ -679,7 +684,8 @@ async fn a_store_that_never_answers_gets_a_504_in_bounded_time() {
                 "INSERT INTO replication (kind, camera, recording_id, key, state, next_try_ms,
                      queued_ms, done_ms)
                  SELECT 'segment', camera, id, ?2, 'done', 0, 0, 0 FROM recording
-                 WHERE camera = 'porch' AND file_name = ?1",
+                 WHERE camera = 'porch' AND file_name = ?1
+                 ON CONFLICT (key) DO UPDATE SET state = 'done', done_ms = 0",
                 [&f, &key],
             )?;
             c.execute("UPDATE recording SET local = 0 WHERE file_name = ?1", [&f])?;
