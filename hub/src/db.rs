@@ -140,6 +140,62 @@ fn migrations() -> Migrations<'static> {
                 updated_ms INTEGER NOT NULL
             ) STRICT;",
         ),
+        // 9: per camera and UTC day, the number of segments starting that day and the
+        // longest of them (an upper bound: it never shrinks), kept by triggers in the same
+        // transaction as the `recording` rows (no `OR IGNORE` in them: a trigger takes the
+        // conflict policy of the statement that fired it, an upsert's among them). `/api/recordings/days` reads this table, not
+        // millions of rows, and a time-range query bounds its index scan from below with
+        // the longest duration.
+        M::up(
+            "CREATE TABLE recording_day (
+                camera TEXT NOT NULL,
+                day TEXT NOT NULL,
+                segments INTEGER NOT NULL CHECK (segments >= 0),
+                max_duration_ms INTEGER NOT NULL CHECK (max_duration_ms >= 0),
+                PRIMARY KEY (camera, day)
+            ) STRICT, WITHOUT ROWID;
+            INSERT INTO recording_day (camera, day, segments, max_duration_ms)
+                SELECT camera, strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch'), count(*),
+                    max(duration_ms)
+                FROM recording GROUP BY 1, 2;
+            CREATE TRIGGER recording_day_insert AFTER INSERT ON recording BEGIN
+                INSERT INTO recording_day (camera, day, segments, max_duration_ms)
+                    SELECT NEW.camera, strftime('%Y-%m-%d', NEW.start_ms / 1000, 'unixepoch'), 0, 0
+                    WHERE NOT EXISTS (SELECT 1 FROM recording_day WHERE camera = NEW.camera
+                        AND day = strftime('%Y-%m-%d', NEW.start_ms / 1000, 'unixepoch'));
+                UPDATE recording_day SET segments = segments + 1,
+                        max_duration_ms = max(max_duration_ms, NEW.duration_ms)
+                    WHERE camera = NEW.camera
+                        AND day = strftime('%Y-%m-%d', NEW.start_ms / 1000, 'unixepoch');
+            END;
+            CREATE TRIGGER recording_day_delete AFTER DELETE ON recording BEGIN
+                UPDATE recording_day SET segments = segments - 1
+                    WHERE camera = OLD.camera
+                        AND day = strftime('%Y-%m-%d', OLD.start_ms / 1000, 'unixepoch');
+                DELETE FROM recording_day
+                    WHERE camera = OLD.camera
+                        AND day = strftime('%Y-%m-%d', OLD.start_ms / 1000, 'unixepoch')
+                        AND segments <= 0;
+            END;
+            CREATE TRIGGER recording_day_update AFTER UPDATE OF camera, start_ms, duration_ms
+                    ON recording BEGIN
+                UPDATE recording_day SET segments = segments - 1
+                    WHERE camera = OLD.camera
+                        AND day = strftime('%Y-%m-%d', OLD.start_ms / 1000, 'unixepoch');
+                DELETE FROM recording_day
+                    WHERE camera = OLD.camera
+                        AND day = strftime('%Y-%m-%d', OLD.start_ms / 1000, 'unixepoch')
+                        AND segments <= 0;
+                INSERT INTO recording_day (camera, day, segments, max_duration_ms)
+                    SELECT NEW.camera, strftime('%Y-%m-%d', NEW.start_ms / 1000, 'unixepoch'), 0, 0
+                    WHERE NOT EXISTS (SELECT 1 FROM recording_day WHERE camera = NEW.camera
+                        AND day = strftime('%Y-%m-%d', NEW.start_ms / 1000, 'unixepoch'));
+                UPDATE recording_day SET segments = segments + 1,
+                        max_duration_ms = max(max_duration_ms, NEW.duration_ms)
+                    WHERE camera = NEW.camera
+                        AND day = strftime('%Y-%m-%d', NEW.start_ms / 1000, 'unixepoch');
+            END;",
+        ),
     ])
 }
 
