@@ -145,7 +145,9 @@ fn migrations() -> Migrations<'static> {
         // transaction as the `recording` rows (no `OR IGNORE` in them: a trigger takes the
         // conflict policy of the statement that fired it, an upsert's among them). `/api/recordings/days` reads this table, not
         // millions of rows, and a time-range query bounds its index scan from below with
-        // the longest duration.
+        // the longest duration. `event_long` indexes the events longer than a day and the
+        // ongoing ones (`event_store::rows::LONG_EVENT_MS`), so that a time range of one
+        // camera's events is a bounded index scan plus these few.
         M::up(
             "CREATE TABLE recording_day (
                 camera TEXT NOT NULL,
@@ -158,6 +160,8 @@ fn migrations() -> Migrations<'static> {
                 SELECT camera, strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch'), count(*),
                     max(duration_ms)
                 FROM recording GROUP BY 1, 2;
+            CREATE INDEX event_long ON event(camera, start_ms)
+                WHERE end_ms IS NULL OR end_ms - start_ms > 86400000;
             CREATE TRIGGER recording_day_insert AFTER INSERT ON recording BEGIN
                 INSERT INTO recording_day (camera, day, segments, max_duration_ms)
                     SELECT NEW.camera, strftime('%Y-%m-%d', NEW.start_ms / 1000, 'unixepoch'), 0, 0
