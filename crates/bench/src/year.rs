@@ -166,29 +166,53 @@ impl Data {
         Ok(path)
     }
 
+    /// Links the segments of `camera` over `[from_ms, to_ms)` (one already there is left);
+    /// their names and starts.
+    fn link(&self, camera: &str, from_ms: i64, to_ms: i64) -> anyhow::Result<Vec<(String, i64)>> {
+        let dir = self.camera_dir(camera);
+        let mut names = Vec::new();
+        let mut ms = from_ms;
+        let mut link_from = self.template_for(camera, ms)?;
+        while ms < to_ms {
+            if ms % DAY_MS == 0 {
+                link_from = self.template_for(camera, ms)?;
+            }
+            let name = store::segment_name(ms).context("segment name")?;
+            match std::fs::hard_link(&link_from, dir.join(&name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e).with_context(|| format!("linking {name}")),
+            }
+            names.push((name, ms));
+            ms += MIN_MS;
+        }
+        Ok(names)
+    }
+
     /// Adds the footage of `[from_ms, to_ms)` (whole minutes; a segment already there is
     /// left) and the events of `[from_ms, events_to_ms)` of every camera.
     fn add(&self, db: &Db, from_ms: i64, to_ms: i64, events_to_ms: i64) -> anyhow::Result<u64> {
         let t = &self.template;
+        // The links of the cameras two at a time (the machine's cores; each its own
+        // directory), then the rows.
+        let mut linked: Vec<Vec<(String, i64)>> = Vec::new();
+        for pair in self.cameras.chunks(2) {
+            let done = std::thread::scope(|s| {
+                let jobs: Vec<_> = pair
+                    .iter()
+                    .map(|camera| s.spawn(move || self.link(camera, from_ms, to_ms)))
+                    .collect();
+                jobs.into_iter()
+                    .map(|j| {
+                        j.join()
+                            .unwrap_or_else(|_| Err(anyhow::anyhow!("linking panicked")))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            })?;
+            linked.extend(done);
+        }
         let mut rows = 0u64;
-        for camera in &self.cameras {
-            let dir = self.camera_dir(camera);
-            let mut names = Vec::new();
-            let mut ms = from_ms;
-            let mut link_from = self.template_for(camera, ms)?;
-            while ms < to_ms {
-                if ms % DAY_MS == 0 {
-                    link_from = self.template_for(camera, ms)?;
-                }
-                let name = store::segment_name(ms).context("segment name")?;
-                match std::fs::hard_link(&link_from, dir.join(&name)) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(e).with_context(|| format!("linking {name}")),
-                }
-                names.push((name, ms));
-                ms += MIN_MS;
-            }
+        for (camera, names) in self.cameras.iter().zip(linked) {
             let now = self.end_ms;
             let thumb = self.thumbnail.clone();
             let per_day = self.events_per_day;
