@@ -207,7 +207,9 @@ def report(rows, encode_runs):
         for key, label in (("rss_start_mib", "hub RSS after start, MiB"),
                            ("rss_end_mib", "hub RSS after queries and exports, MiB"),
                            ("export_mb_s", "export MB/s"), ("cat_mb_s", "cat MB/s"),
-                           ("export_ratio", "export vs cat")):
+                           ("export_ratio", "export vs cat"),
+                           ("export_direct_mb_s", "export in-process (no HTTP) MB/s"),
+                           ("export_direct_ratio", "export in-process vs cat")):
             vals = [median([r[key] for r in res[d]]) if res[d] else None for d in sizes]
             out.append(f"| {label} | " + " | ".join(fmt(v, 2) if v is not None else "-" for v in vals)
                        + " | |")
