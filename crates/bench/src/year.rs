@@ -18,7 +18,8 @@
 //!   hour after the end: the oldest hour of every camera is due) and a pass with nothing
 //!   due;
 //! - an export of `--export-hours` of one camera over HTTP against `cat` of the same files
-//!   read through a pipe, in the same run (files in the page cache for both).
+//!   read through a pipe, in the same run (files in the page cache for both), and the
+//!   export's own path in-process (no socket) against `cat` again.
 //!
 //! The data lives in a temporary directory (`--dir`, default the system's), deleted at the
 //! end. Prints a table per size and appends one JSON line per figure to `--json`.
