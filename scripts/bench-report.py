@@ -185,6 +185,47 @@ def report(rows, encode_runs):
                    f"{fmt(max(r['wake_ms'] for r in wake), 0)} | {ratio(w, a)} |")
         out.append("")
 
+    year = [r for r in rows if r["workload"] == "year"]
+    if year:
+        sizes = sorted({int(r["days"]) for r in year})
+        measures = []
+        for r in year:
+            if r["measure"] != "resources" and r["measure"] not in measures:
+                measures.append(r["measure"])
+        cell = {}
+        for r in year:
+            cell.setdefault((r["measure"], int(r["days"])), []).append(r)
+        out.append("### A year of footage: 10 cameras of one-minute segments (medians, ms)\n")
+        out.append("| measure | " + " | ".join(f"{d} days" for d in sizes) + " | largest vs smallest |")
+        out.append("|---|" + "---|" * (len(sizes) + 1))
+        for m in measures:
+            vals = [median([r["median_ms"] for r in cell.get((m, d), [])]) if cell.get((m, d)) else None
+                    for d in sizes]
+            out.append(f"| {m} | " + " | ".join(fmt(v) if v is not None else "-" for v in vals)
+                       + f" | {ratio(vals[-1], vals[0]) if None not in (vals[0], vals[-1]) else '-'} |")
+        res = {d: cell.get(("resources", d), []) for d in sizes}
+        for key, label in (("rss_start_mib", "hub RSS after start, MiB"),
+                           ("rss_end_mib", "hub RSS after queries and exports, MiB"),
+                           ("export_mb_s", "export MB/s"), ("cat_mb_s", "cat MB/s"),
+                           ("export_ratio", "export vs cat"),
+                           ("export_direct_mb_s", "export in-process (no HTTP) MB/s"),
+                           ("export_direct_ratio", "export in-process vs cat")):
+            vals = [median([r[key] for r in res[d]]) if res[d] else None for d in sizes]
+            out.append(f"| {label} | " + " | ".join(fmt(v, 2) if v is not None else "-" for v in vals)
+                       + " | |")
+        out.append("")
+        big, small = sizes[-1], sizes[0]
+        for m in measures:
+            if not (m.startswith("/api") or m.startswith("timeline")):
+                continue
+            a = median([r["median_ms"] for r in cell.get((m, small), [])] or [float("nan")])
+            b = median([r["median_ms"] for r in cell.get((m, big), [])] or [float("nan")])
+            target(f"{m} under 50 ms at {big} days, within 2x of {small} days",
+                   b < 50 and b <= 2 * max(a, 1.0), f"{fmt(b)} ms vs {fmt(a)} ms")
+        if res[big]:
+            e = median([r["export_ratio"] for r in res[big]])
+            target("export of hours of footage at >= 0.8x cat", e >= 0.8, f"{fmt(e, 2)}x")
+
     g = group(rows, "agent", key="case")
     if g:
         out.append("### Agent alone (medians)\n")

@@ -14,8 +14,10 @@
 # `motion`; `ustreamer`, which needs a V4L2 device, runs inside the test VM
 # (scripts/vm-bench-ustreamer.sh, on scripts/vm-capture.sh) beside the agent.
 #
-# Env: BENCH_WORKLOADS (default "fanout slow ingest rtsp latency wake agent encode motion size")
-# runs a subset.
+# Env: BENCH_WORKLOADS (default "fanout slow ingest rtsp latency wake year agent encode
+# motion size") runs a subset. The year workload puts up to 5 million hard links (directory
+# entries, a few hundred MB of templates, about 2 GB of index) in a temporary directory
+# under BENCH_TMPDIR (default /tmp) and deletes them at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_INCREMENTAL=0
@@ -28,7 +30,7 @@ for a in "$@"; do
     *) echo "bench.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
-WORKLOADS=${BENCH_WORKLOADS:-"fanout slow ingest rtsp latency wake agent encode motion size"}
+WORKLOADS=${BENCH_WORKLOADS:-"fanout slow ingest rtsp latency wake year agent encode motion size"}
 want() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -136,6 +138,14 @@ fi
 if want wake; then
   step "battery camera: first frame after waking it vs kept awake"
   $B/bench-wake --repeats "$([ "$QUICK" = 1 ] && echo 3 || echo $((RUNS * 5)))" --json "$RES"
+fi
+if want year; then
+  step "a week, a month and a year of footage: queries, check, retention, RSS, export vs cat"
+  if [ $QUICK = 1 ]; then
+    $B/bench-year --cameras 2 --days 7,30 --queries 5 --dir "${BENCH_TMPDIR:-/tmp}" --json "$RES"
+  else
+    $B/bench-year --days 7,30,365 --queries 20 --dir "${BENCH_TMPDIR:-/tmp}" --json "$RES"
+  fi
 fi
 if want agent; then
   step "agent alone: passthrough and JPEG, CPU per frame and RSS"

@@ -140,7 +140,74 @@ fn migrations() -> Migrations<'static> {
                 updated_ms INTEGER NOT NULL
             ) STRICT;",
         ),
+        // 6: per camera and UTC day, the number of segments starting that day and the
+        // longest of them (an upper bound: it never shrinks), kept by triggers in the same
+        // transaction as the `recording` rows ([`RECORDING_DAYS`]). `/api/recordings/days`
+        // reads this table, not millions of rows, and a time-range query bounds its index
+        // scan from below with the longest duration. `event_long` indexes the events longer than a day and the
+        // ongoing ones (`event_store::rows::LONG_EVENT_MS`), so that a time range of one
+        // camera's events is a bounded index scan plus these few.
+        M::up(&RECORDING_DAYS),
     ])
+}
+
+/// Migration 9: the per-day table filled from the rows there are, the triggers that keep
+/// it, and the index of long events.
+static RECORDING_DAYS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "CREATE TABLE recording_day (
+            camera TEXT NOT NULL,
+            day TEXT NOT NULL,
+            segments INTEGER NOT NULL CHECK (segments >= 0),
+            max_duration_ms INTEGER NOT NULL CHECK (max_duration_ms >= 0),
+            PRIMARY KEY (camera, day)
+        ) STRICT, WITHOUT ROWID;
+        INSERT INTO recording_day (camera, day, segments, max_duration_ms)
+            SELECT camera, strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch'), count(*),
+                max(duration_ms)
+            FROM recording GROUP BY 1, 2;
+        CREATE TRIGGER recording_day_insert AFTER INSERT ON recording BEGIN {} END;
+        CREATE TRIGGER recording_day_delete AFTER DELETE ON recording BEGIN {} END;
+        CREATE TRIGGER recording_day_update AFTER UPDATE OF camera, start_ms, duration_ms
+            ON recording BEGIN {} {} END;
+        CREATE INDEX event_long ON event(camera, start_ms)
+            WHERE end_ms IS NULL OR end_ms - start_ms > 86400000;",
+        day_count_add("NEW"),
+        day_count_remove("OLD"),
+        day_count_remove("OLD"),
+        day_count_add("NEW")
+    )
+});
+
+/// The UTC day (`YYYY-MM-DD`) of a `recording` row (`NEW` or `OLD` in a trigger).
+fn day_of(row: &str) -> String {
+    format!("strftime('%Y-%m-%d', {row}.start_ms / 1000, 'unixepoch')")
+}
+
+/// Counts row `row` into its day, creating the day's row. No `OR IGNORE`: a trigger takes
+/// the conflict policy of the statement that fired it, an upsert's among them.
+fn day_count_add(row: &str) -> String {
+    let day = day_of(row);
+    format!(
+        "INSERT INTO recording_day (camera, day, segments, max_duration_ms)
+            SELECT {row}.camera, {day}, 0, 0
+            WHERE NOT EXISTS (SELECT 1 FROM recording_day
+                WHERE camera = {row}.camera AND day = {day});
+        UPDATE recording_day SET segments = segments + 1,
+                max_duration_ms = max(max_duration_ms, {row}.duration_ms)
+            WHERE camera = {row}.camera AND day = {day};"
+    )
+}
+
+/// Counts row `row` out of its day, dropping the day's row at 0.
+fn day_count_remove(row: &str) -> String {
+    let day = day_of(row);
+    format!(
+        "UPDATE recording_day SET segments = segments - 1
+            WHERE camera = {row}.camera AND day = {day};
+        DELETE FROM recording_day
+            WHERE camera = {row}.camera AND day = {day} AND segments <= 0;"
+    )
 }
 
 /// Errors from the database layer.

@@ -270,6 +270,31 @@ impl SegmentDir {
         Ok(out)
     }
 
+    /// The names of the finished segment files (no `.partial`), oldest first, with their
+    /// start times. Reads the directory only (no `stat` per file), so that a check over a
+    /// year of one-minute segments costs one pass over the directory entries.
+    pub fn finished_segment_names(&self) -> Result<Vec<(i64, String)>> {
+        let mut out = Vec::new();
+        for entry in self.read_dir()? {
+            let entry = entry.map_err(|e| StoreError::io("list", self.path(), e))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let Some(start_ms) = parse_segment_name(&name) else {
+                continue;
+            };
+            // The type comes with the entry; a filesystem without it costs a stat.
+            match entry.file_type() {
+                Ok(t) if t.is_file() => out.push((start_ms, name)),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("stat", entry.path(), e)),
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
     /// Marks a finished segment as delivered to the hub: creates the empty sidecar
     /// `NAME.mp4.uploaded` and fsyncs the directory. Idempotent.
     pub fn mark_uploaded(&self, name: &str) -> Result<()> {

@@ -195,22 +195,22 @@ impl SegmentDir {
         let mut pass = RetimePass::default();
         let mut through = from;
         let mut first_failure: Option<i64> = None;
-        for seg in self.segments()? {
-            if seg.partial || from.is_some_and(|f| seg.start_ms < f) {
+        for (start_ms, name) in self.finished_segment_names()? {
+            if from.is_some_and(|f| start_ms < f) {
                 continue;
             }
             pass.checked += 1;
-            match self.retime_one(&seg.name, before_commit) {
+            match self.retime_one(&name, before_commit) {
                 Ok(Some(r)) => pass.retimed.push(r),
                 Ok(None) => {}
                 // Deleted meanwhile (retention): nothing to check.
                 Err(StoreError::NotFound(_)) => {}
                 Err(e) => {
-                    first_failure.get_or_insert(seg.start_ms);
-                    pass.failed.push((seg.name.clone(), e.to_string()));
+                    first_failure.get_or_insert(start_ms);
+                    pass.failed.push((name, e.to_string()));
                 }
             }
-            through = Some(through.map_or(seg.start_ms + 1, |t| t.max(seg.start_ms + 1)));
+            through = Some(through.map_or(start_ms + 1, |t| t.max(start_ms + 1)));
         }
         let through = match (through, first_failure) {
             (_, Some(f)) => Some(f),

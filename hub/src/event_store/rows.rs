@@ -6,6 +6,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{Kind, NewEvent, Query, StoredEvent};
 use crate::db::DbError;
 
+/// Events longer than this (and ongoing ones) are found through the `event_long` index;
+/// the shorter ones by a start at most this long before a range.
+pub const LONG_EVENT_MS: i64 = 86_400_000;
+
 const COLUMNS: &str =
     "id, camera, kind, label, start_ms, end_ms, score, zone, message, thumbnail IS NOT NULL";
 
@@ -169,6 +173,38 @@ pub fn get(c: &Connection, id: i64) -> Result<Option<StoredEvent>, DbError> {
     .optional()?)
 }
 
+/// The query of [`list`]: `camera` ?1 (NULL: every camera, then `one_camera` is false),
+/// the range ?2..?3, `before` ?4, the limit ?5; `kinds` spelled in.
+fn list_sql(one_camera: bool, kinds: &str) -> String {
+    if one_camera {
+        // One camera: the events of at most a day (nearly all) start at most a day before
+        // the range, so their index scan is bounded on both sides; the longer and the
+        // ongoing ones have an index of their own (`event_long`, migration 6), small.
+        format!(
+            "SELECT {COLUMNS} FROM (
+             SELECT * FROM event
+             WHERE camera = ?1 AND start_ms < ?3 AND start_ms >= ?2 - {LONG_EVENT_MS}
+                 AND end_ms IS NOT NULL AND end_ms - start_ms <= {LONG_EVENT_MS}
+                 AND max(end_ms, start_ms + 1) > ?2
+             UNION ALL
+             SELECT * FROM event
+             WHERE (end_ms IS NULL OR end_ms - start_ms > {LONG_EVENT_MS})
+                 AND camera = ?1 AND start_ms < ?3
+                 AND (end_ms IS NULL OR max(end_ms, start_ms + 1) > ?2))
+         WHERE kind IN ({kinds}) AND id < ?4 AND (?6 IS NULL OR zone = ?6)
+         ORDER BY id DESC LIMIT ?5"
+        )
+    } else {
+        format!(
+            "SELECT {COLUMNS} FROM event
+         WHERE ?1 IS NULL AND start_ms < ?3
+             AND (end_ms IS NULL OR max(end_ms, start_ms + 1) > ?2)
+             AND kind IN ({kinds}) AND id < ?4 AND (?6 IS NULL OR zone = ?6)
+         ORDER BY id DESC LIMIT ?5"
+        )
+    }
+}
+
 /// One page of events matching `q`, newest (highest id) first: at most `q.limit`, and
 /// whether more follow.
 pub fn list(c: &Connection, q: &Query) -> Result<(Vec<StoredEvent>, bool), DbError> {
@@ -183,13 +219,7 @@ pub fn list(c: &Connection, q: &Query) -> Result<(Vec<StoredEvent>, bool), DbErr
         .map(|k| format!("'{k}'"))
         .collect::<Vec<_>>()
         .join(",");
-    let mut st = c.prepare(&format!(
-        "SELECT {COLUMNS} FROM event
-         WHERE (?1 IS NULL OR camera = ?1) AND start_ms < ?3
-             AND (end_ms IS NULL OR max(end_ms, start_ms + 1) > ?2)
-             AND kind IN ({kinds}) AND id < ?4 AND (?6 IS NULL OR zone = ?6)
-         ORDER BY id DESC LIMIT ?5"
-    ))?;
+    let mut st = c.prepare_cached(&list_sql(q.camera.is_some(), &kinds))?;
     let mut rows = st
         .query_map(
             params![
@@ -251,4 +281,117 @@ pub fn footage_intervals(c: &Connection, camera: &str) -> Result<Vec<(i64, Optio
         .query_map([camera], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    const H: i64 = 3_600_000;
+    const DAY: i64 = 86_400_000;
+
+    fn event(camera: &str, kind: Kind, start_ms: i64, end_ms: Option<i64>) -> NewEvent {
+        NewEvent {
+            camera: camera.into(),
+            kind,
+            label: None,
+            start_ms,
+            end_ms,
+            score: None,
+            zone: None,
+            message: None,
+            origin: "hub",
+            key: None,
+            thumbnail: None,
+        }
+    }
+
+    /// A day of one camera: the short events in it, one that began days before and goes
+    /// on into it, one still going on, none of another camera or outside the day.
+    #[test]
+    fn a_cameras_day_finds_short_long_and_ongoing_events() {
+        let db = Db::open_in_memory().unwrap();
+        let d = 100 * DAY;
+        db.call_blocking(|c| {
+            let long = insert(
+                c,
+                &event("porch", Kind::Health, d - 3 * DAY, Some(d + H)),
+                0,
+            )?;
+            let ended_before = insert(c, &event("porch", Kind::Health, d - 3 * DAY, Some(d)), 0)?;
+            let across = insert(c, &event("porch", Kind::Motion, d - H, Some(d + 1)), 0)?;
+            let inside = insert(
+                c,
+                &event("porch", Kind::Motion, d + 2 * H, Some(d + 3 * H)),
+                0,
+            )?;
+            insert(c, &event("porch", Kind::Motion, d - 2 * H, Some(d - H)), 0)?;
+            insert(
+                c,
+                &event("porch", Kind::Motion, d + DAY, Some(d + DAY + 1)),
+                0,
+            )?;
+            insert(
+                c,
+                &event("yard", Kind::Motion, d + 2 * H, Some(d + 3 * H)),
+                0,
+            )?;
+            let going = insert(c, &event("porch", Kind::Health, d - 40 * DAY, None), 0)?;
+            let at_end = insert(c, &event("porch", Kind::Motion, d + DAY - 1, None), 0)?;
+            let q = |kinds: Vec<Kind>, limit, before| Query {
+                camera: Some("porch".into()),
+                start_ms: d,
+                end_ms: d + DAY,
+                kinds,
+                limit,
+                before,
+                zone: None,
+            };
+            let ids =
+                |q: &Query| -> Vec<i64> { list(c, q).unwrap().0.iter().map(|e| e.id).collect() };
+            assert_eq!(
+                ids(&q(vec![], 100, None)),
+                vec![at_end, going, inside, across, long]
+            );
+            assert!(!ids(&q(vec![], 100, None)).contains(&ended_before));
+            assert_eq!(ids(&q(vec![Kind::Health], 100, None)), vec![going, long]);
+            // Pages, newest first.
+            let (page, more) = list(c, &q(vec![], 2, None))?;
+            assert!(more);
+            assert_eq!(
+                page.iter().map(|e| e.id).collect::<Vec<_>>(),
+                vec![at_end, going]
+            );
+            assert_eq!(ids(&q(vec![], 2, Some(going))), vec![inside, across]);
+            // Every camera: the same query without the camera.
+            let all = Query {
+                camera: None,
+                ..q(vec![], 100, None)
+            };
+            assert_eq!(ids(&all).len(), 6);
+
+            // The short events' scan is bounded on both sides.
+            let mut st = c.prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                list_sql(true, "'motion'")
+            ))?;
+            let plan: Vec<String> = st
+                .query_map(params!["porch", d, d + DAY, i64::MAX, 10], |r| r.get(3))?
+                .collect::<Result<_, _>>()?;
+            let plan = plan.join("; ");
+            assert!(
+                plan.contains(
+                    "USING INDEX event_camera_start (camera=? AND start_ms>? AND start_ms<?)"
+                ),
+                "{plan}"
+            );
+            assert!(
+                plan.contains("USING INDEX event_long (camera=? AND start_ms<?)"),
+                "{plan}"
+            );
+            Ok(())
+        })
+        .unwrap();
+    }
 }

@@ -19,13 +19,15 @@
 //!
 //! Every action is reported; nothing is silently changed.
 
-use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use media::Time90k;
 use store::{RecoveryAction, RetimeScope};
 
 use super::{Recordings, Result, Source, UPLOADS_DIR, index};
+
+/// Index rows read per database call while comparing them with the files.
+const ROW_PAGE: usize = 10_000;
 
 /// Unfinished uploads older than this are given up.
 pub const STALE_UPLOAD: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -195,19 +197,37 @@ fn check_camera(
     for (name, why) in pass.failed {
         report.failed.push((camera.to_owned(), name, why));
     }
-    let files: HashSet<String> = dir
-        .segments()?
+    // Files and rows side by side in name order (which is time order): the rows are read
+    // a page at a time, so neither the memory nor the database lock grows with the index.
+    let mut files: Vec<String> = dir
+        .finished_segment_names()?
         .into_iter()
-        .filter(|s| !s.partial)
-        .map(|s| s.name)
+        .map(|(_, name)| name)
         .collect();
-    let cam = camera.to_owned();
-    let stored = rec
-        .db
-        .call_blocking(|c| index::stored_range(c, &cam, i64::MIN / 2, i64::MAX / 2))?;
-    let rows: HashSet<String> = stored.keys().cloned().collect();
-    let mut orphans: Vec<&String> = files.difference(&rows).collect();
-    orphans.sort();
+    files.sort_unstable();
+    let mut orphans: Vec<&String> = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+    let mut next_file = files.iter().peekable();
+    let mut after = String::new();
+    loop {
+        let (cam, from) = (camera.to_owned(), after.clone());
+        let page = rec
+            .db
+            .call_blocking(|c| index::names_after(c, &cam, &from, ROW_PAGE))?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after.clone_from(last);
+        for row in &page {
+            while let Some(f) = next_file.next_if(|f| *f < row) {
+                orphans.push(f);
+            }
+            if next_file.next_if(|f| *f == row).is_none() {
+                missing.push(row.clone());
+            }
+        }
+    }
+    orphans.extend(next_file);
     for name in orphans {
         // Checked whatever the scope: a file copied in may be older than the last pass.
         match rec.retime(camera, name) {
@@ -233,22 +253,15 @@ fn check_camera(
     let bucket_only = rec
         .db
         .call_blocking(|c| crate::offsite::queue::bucket_only_files(c, &cam))?;
-    let mut missing: Vec<&String> = rows
-        .difference(&files)
-        .filter(|n| !bucket_only.contains(*n))
-        .collect();
-    missing.sort();
-    for name in missing {
+    for name in missing.into_iter().filter(|n| !bucket_only.contains(n)) {
         let (c2, n2) = (camera.to_owned(), name.clone());
         let how = rec
             .db
             .call_blocking(|c| crate::offsite::queue::delete_local(c, &c2, &n2))?;
         if how == crate::offsite::queue::LocalDeletion::KeptInBucket {
-            report
-                .now_bucket_only
-                .push((camera.to_owned(), name.clone()));
+            report.now_bucket_only.push((camera.to_owned(), name));
         } else {
-            report.removed_rows.push((camera.to_owned(), name.clone()));
+            report.removed_rows.push((camera.to_owned(), name));
         }
     }
     Ok(())

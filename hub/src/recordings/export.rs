@@ -13,8 +13,8 @@ use super::{RecError, Recordings, Result, Segment, index};
 
 /// The longest range one export may span.
 pub const MAX_EXPORT_MS: i64 = 24 * 3600 * 1000;
-/// Bytes read per piece of media data.
-const CHUNK: u64 = 1 << 20;
+/// Bytes per piece of the file handed to the receiver.
+const PIECE: usize = 1 << 20;
 
 /// What [`write`] will send.
 #[derive(Debug)]
@@ -111,21 +111,73 @@ pub fn write(rec: &Recordings, plan: ExportPlan, send: impl FnMut(Bytes) -> bool
     write_with(plan, |seg| rec.open_segment(seg), send)
 }
 
-/// [`write`] with the segments opened by `open`.
+/// The file being cut into pieces of [`PIECE`] bytes for the receiver.
+struct Pieces<F: FnMut(Bytes) -> bool> {
+    buf: Vec<u8>,
+    fill: usize,
+    send: F,
+    /// The receiver is gone.
+    gone: bool,
+}
+
+impl<F: FnMut(Bytes) -> bool> Pieces<F> {
+    fn new(send: F) -> Self {
+        Pieces {
+            buf: vec![0; PIECE],
+            fill: 0,
+            send,
+            gone: false,
+        }
+    }
+
+    /// Hands on what the piece holds.
+    fn flush(&mut self) {
+        if self.fill == 0 || self.gone {
+            return;
+        }
+        let mut piece = std::mem::replace(&mut self.buf, vec![0; PIECE]);
+        piece.truncate(self.fill);
+        self.fill = 0;
+        self.gone = !(self.send)(Bytes::from(piece));
+    }
+
+    /// Copies `bytes` in (handing on full pieces).
+    fn put(&mut self, bytes: &[u8]) {
+        if bytes.len() > PIECE - self.fill {
+            self.flush();
+        }
+        if bytes.len() > PIECE {
+            self.gone = self.gone || !(self.send)(Bytes::copy_from_slice(bytes));
+            return;
+        }
+        self.buf[self.fill..self.fill + bytes.len()].copy_from_slice(bytes);
+        self.fill += bytes.len();
+    }
+
+    /// Room for at most `want` bytes (at least one; a full piece is handed on first).
+    fn room(&mut self, want: u64) -> &mut [u8] {
+        if self.fill == PIECE {
+            self.flush();
+        }
+        let n = want.min((PIECE - self.fill) as u64) as usize;
+        &mut self.buf[self.fill..self.fill + n]
+    }
+}
+
+/// [`write`] with the segments opened by `open`. The file goes out in pieces of
+/// [`PIECE`] bytes (the init segment, the `moof`s and the media data read straight into
+/// the piece), so that a byte costs a read and no send per fragment.
 pub fn write_with(
     plan: ExportPlan,
     open: impl Fn(&Segment) -> Result<Box<dyn SegmentFile>>,
-    mut send: impl FnMut(Bytes) -> bool,
+    send: impl FnMut(Bytes) -> bool,
 ) -> Result<()> {
     let ExportPlan { export, sources } = plan;
-    if !send(Bytes::from(export.init)) {
-        return Ok(());
-    }
+    let mut out = Pieces::new(send);
+    out.put(&export.init);
     let mut open_file: Option<(usize, Box<dyn SegmentFile>)> = None;
     for p in export.pieces {
-        if !send(Bytes::from(p.moof)) {
-            return Ok(());
-        }
+        out.put(&p.moof);
         if open_file
             .as_ref()
             .is_none_or(|(source, _)| *source != p.source)
@@ -139,19 +191,21 @@ pub fn write_with(
             continue;
         };
         let mut off = 0;
-        while off < p.mdat_len {
-            let n = (p.mdat_len - off).min(CHUNK) as usize;
-            let mut buf = vec![0u8; n];
+        while off < p.mdat_len && !out.gone {
             let at = p
                 .mdat_offset
                 .checked_add(off)
                 .ok_or_else(|| RecError::Rejected("cannot export: offset out of range".into()))?;
-            file.read_exact_at(at, &mut buf)?;
+            let room = out.room(p.mdat_len - off);
+            file.read_exact_at(at, room)?;
+            let n = room.len();
+            out.fill += n;
             off += n as u64;
-            if !send(Bytes::from(buf)) {
-                return Ok(());
-            }
+        }
+        if out.gone {
+            return Ok(());
         }
     }
+    out.flush();
     Ok(())
 }

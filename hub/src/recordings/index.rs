@@ -162,16 +162,31 @@ pub fn range(
     start_ms: i64,
     end_ms: i64,
 ) -> Result<Vec<Segment>, DbError> {
-    let mut st = c.prepare(&format!(
-        "SELECT {COLUMNS} FROM recording
-         WHERE camera = ?1 AND start_ms < ?3 AND start_ms + duration_ms > ?2
-         ORDER BY start_ms, file_name"
-    ))?;
+    // No segment of the camera lasts longer than its days' longest, so one that overlaps
+    // the range starts at most that long before it: the index scan is bounded on both
+    // sides, whatever the size of the index.
+    let mut st = c.prepare_cached(&range_sql())?;
     let rows = st
         .query_map(params![camera, start_ms, end_ms], row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
+
+/// The query of [`range`]: `camera` ?1, `start_ms` ?2, `end_ms` ?3.
+fn range_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM recording
+         WHERE camera = ?1 AND start_ms < ?3
+             AND start_ms >= ?2 - (SELECT coalesce(max(max_duration_ms), 0)
+                                   FROM recording_day WHERE camera = ?1)
+             AND start_ms + duration_ms > ?2
+         ORDER BY start_ms, file_name"
+    )
+}
+
+/// The query of [`days`]: `camera` ?1.
+const DAYS_SQL: &str = "SELECT day, segments FROM recording_day WHERE camera = ?1 AND segments > 0
+     ORDER BY day DESC";
 
 /// The start of `camera`'s oldest indexed segment.
 pub fn oldest_start(c: &Connection, camera: &str) -> Result<Option<i64>, DbError> {
@@ -180,6 +195,27 @@ pub fn oldest_start(c: &Connection, camera: &str) -> Result<Option<i64>, DbError
         params![camera],
         |r| r.get(0),
     )?)
+}
+
+/// Up to `limit` file names of `camera`'s rows after `after` (`""`: from the first), in
+/// name order: a page of a walk over the index that holds the database for one page only.
+pub fn names_after(
+    c: &Connection,
+    camera: &str,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<String>, DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT file_name FROM recording WHERE camera = ?1 AND file_name > ?2
+         ORDER BY file_name LIMIT ?3",
+    )?;
+    let rows = st
+        .query_map(
+            params![camera, after, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 /// Every segment of `camera` (all cameras if `None`), newest first.
@@ -268,10 +304,8 @@ pub fn mark_not_local(c: &Connection, camera: &str, file_name: &str) -> Result<b
 /// UTC days (`YYYY-MM-DD`) with footage of `camera`, newest first, with the
 /// number of segments starting that day.
 pub fn days(c: &Connection, camera: &str) -> Result<Vec<(String, i64)>, DbError> {
-    let mut st = c.prepare(
-        "SELECT strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch') AS day, count(*)
-         FROM recording WHERE camera = ?1 GROUP BY day ORDER BY day DESC",
-    )?;
+    // Counted as rows come and go (migration 6's triggers): a read of one row per day.
+    let mut st = c.prepare_cached(DAYS_SQL)?;
     let rows = st
         .query_map(params![camera], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
@@ -281,6 +315,185 @@ pub fn days(c: &Connection, camera: &str) -> Result<Vec<(String, i64)>, DbError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Db;
+
+    const DAY: i64 = 86_400_000;
+    /// 2026-11-21T00:00:00Z.
+    const T0: i64 = 1_795_219_200_000;
+
+    fn seg(start_ms: i64, duration_ms: i64) -> Segment {
+        Segment {
+            camera: "porch".into(),
+            file_name: store::segment_name(start_ms).unwrap(),
+            start_ms,
+            duration_ms,
+            size_bytes: 10,
+            sha256: "ab".repeat(32),
+            codec: "avc1.42C01E".into(),
+            width: 640,
+            height: 480,
+            source: Source::Recorder,
+        }
+    }
+
+    /// What `days` must answer: a count over every row.
+    fn counted(c: &Connection) -> Vec<(String, i64)> {
+        let mut st = c
+            .prepare(
+                "SELECT strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch') AS day, count(*)
+                 FROM recording WHERE camera = 'porch' GROUP BY day ORDER BY day DESC",
+            )
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn plan(c: &Connection, sql: &str, p: impl rusqlite::Params) -> String {
+        let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows: Vec<String> = st
+            .query_map(p, |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.join("; ")
+    }
+
+    #[test]
+    fn day_counts_follow_inserts_deletes_and_reindexing() {
+        let db = Db::open_in_memory().unwrap();
+        db.call_blocking(|c| {
+            for i in 0..3 {
+                insert(c, &seg(T0 + i * 60_000, 60_000), 0)?;
+            }
+            insert(c, &seg(T0 + DAY + 5, 60_000), 0)?;
+            insert(c, &seg(T0 + DAY + 70_000, 60_000), 0)?;
+            // Another camera's rows are its own.
+            insert(
+                c,
+                &Segment {
+                    camera: "yard".into(),
+                    ..seg(T0, 1)
+                },
+                0,
+            )?;
+            assert_eq!(
+                days(c, "porch")?,
+                vec![("2026-11-22".into(), 2), ("2026-11-21".into(), 3)]
+            );
+            // Re-indexing a file (same name, new bytes) counts it once.
+            insert(c, &seg(T0, 59_000), 0)?;
+            assert!(delete(
+                c,
+                "porch",
+                &store::segment_name(T0 + 60_000).unwrap()
+            )?);
+            assert!(!delete(
+                c,
+                "porch",
+                &store::segment_name(T0 + 60_000).unwrap()
+            )?);
+            assert_eq!(days(c, "porch")?, counted(c));
+            assert_eq!(days(c, "porch")?[1], ("2026-11-21".into(), 2));
+            // A day whose last segment goes is no longer listed.
+            delete(c, "porch", &store::segment_name(T0 + DAY + 5).unwrap())?;
+            delete(c, "porch", &store::segment_name(T0 + DAY + 70_000).unwrap())?;
+            assert_eq!(days(c, "porch")?, vec![("2026-11-21".into(), 2)]);
+            assert_eq!(days(c, "yard")?, vec![("2026-11-21".into(), 1)]);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_range_finds_a_long_segment_that_started_before_it() {
+        let db = Db::open_in_memory().unwrap();
+        db.call_blocking(|c| {
+            for i in 0..10 {
+                insert(c, &seg(T0 + i * 60_000, 60_000), 0)?;
+            }
+            // Two hours, from a day before.
+            insert(c, &seg(T0 - DAY, 2 * 3_600_000), 0)?;
+            insert(c, &seg(T0 - DAY + 7_200_000, 60_000), 0)?;
+            let names = |a, b| -> Vec<i64> {
+                range(c, "porch", a, b)
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.start_ms)
+                    .collect()
+            };
+            assert_eq!(
+                names(T0 - DAY + 3_600_000, T0 - DAY + 3_600_001),
+                vec![T0 - DAY]
+            );
+            assert_eq!(
+                names(T0 - DAY + 7_199_999, T0 - DAY + 7_200_001),
+                vec![T0 - DAY, T0 - DAY + 7_200_000]
+            );
+            assert_eq!(names(T0 + 60_000, T0 + 120_000), vec![T0 + 60_000]);
+            assert_eq!(names(T0 + 59_999, T0 + 60_001), vec![T0, T0 + 60_000]);
+            assert_eq!(names(T0 + 600_000, T0 + DAY), Vec::<i64>::new());
+            assert_eq!(names(i64::MIN / 2, i64::MAX / 2).len(), 12);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    /// The day-sized queries read an index range bounded on both sides (or the per-day
+    /// table), never every row of the camera.
+    #[test]
+    fn day_queries_are_bounded_index_searches() {
+        let db = Db::open_in_memory().unwrap();
+        db.call_blocking(|c| {
+            let range_plan = plan(c, &range_sql(), params!["porch", T0, T0 + DAY]);
+            assert!(
+                range_plan.contains(
+                    "SEARCH recording USING INDEX recording_camera_start (camera=? AND start_ms>? AND start_ms<?)"
+                ),
+                "{range_plan}"
+            );
+            let days_plan = plan(c, DAYS_SQL, params!["porch"]);
+            assert!(!days_plan.contains("recording "), "{days_plan}");
+            assert!(days_plan.contains("SEARCH recording_day USING PRIMARY KEY (camera=?)"), "{days_plan}");
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn upgrading_counts_the_existing_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.db");
+        Db::migrate_file_to(&path, 5).unwrap();
+        {
+            let c = Connection::open(&path).unwrap();
+            for (i, start) in [T0, T0 + 1, T0 + DAY].into_iter().enumerate() {
+                c.execute(
+                    "INSERT INTO recording (camera, file_name, start_ms, duration_ms, size_bytes,
+                         sha256, codec, width, height, source, indexed_ms)
+                     VALUES ('porch', ?1, ?2, ?3, 1, '', 'avc1', 1, 1, 'recorder', 0)",
+                    params![format!("f{i}"), start, 60_000 * (i as i64 + 1)],
+                )
+                .unwrap();
+            }
+        }
+        let db = Db::open(&path).unwrap();
+        db.call_blocking(|c| {
+            assert_eq!(
+                days(c, "porch")?,
+                vec![("2026-11-22".into(), 1), ("2026-11-21".into(), 2)]
+            );
+            let longest: i64 = c.query_row(
+                "SELECT max(max_duration_ms) FROM recording_day WHERE camera = 'porch'",
+                [],
+                |r| r.get(0),
+            )?;
+            assert_eq!(longest, 180_000);
+            Ok(())
+        })
+        .unwrap();
+    }
 
     #[test]
     fn public_names_are_strict() {

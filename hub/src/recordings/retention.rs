@@ -123,7 +123,8 @@ impl Recordings {
                     },
                 );
                 self.delete(camera, &deletions, &mut report)?;
-                segments.retain(|s| !deletions.iter().any(|d| d.name == s.name));
+                let gone: HashSet<&str> = deletions.iter().map(|d| d.name.as_str()).collect();
+                segments.retain(|s| !gone.contains(s.name.as_str()));
             }
             listings.push((camera.clone(), segments));
         }

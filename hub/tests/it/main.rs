@@ -21,6 +21,7 @@ mod export_edges;
 mod hls;
 mod http_api;
 mod hub_faults;
+mod large_index;
 mod metrics;
 mod mqtt;
 mod mse;
