@@ -377,7 +377,10 @@ mod tests {
                 list_sql(true, "'motion'")
             ))?;
             let plan: Vec<String> = st
-                .query_map(params!["porch", d, d + DAY, i64::MAX, 10], |r| r.get(3))?
+                .query_map(
+                    params!["porch", d, d + DAY, i64::MAX, 10, Option::<String>::None],
+                    |r| r.get(3),
+                )?
                 .collect::<Result<_, _>>()?;
             let plan = plan.join("; ");
             assert!(

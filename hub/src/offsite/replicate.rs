@@ -338,9 +338,7 @@ impl Replicator {
                 let found = self
                     .db(move |c| {
                         let origin: Option<String> = c
-                            .query_row("SELECT origin FROM event WHERE id = ?1", [id], |r| {
-                                r.get(0)
-                            })
+                            .query_row("SELECT origin FROM event WHERE id = ?1", [id], |r| r.get(0))
                             .optional()?;
                         Ok(event_store::rows::get(c, id)?.zip(origin))
                     })

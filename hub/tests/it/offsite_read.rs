@@ -82,20 +82,38 @@ async fn copy_offsite(h: &TestHub, public: &str, mark: bool) -> String {
         .await
         .unwrap()
         .expect("indexed");
+    let key = wait_replicated(h, public).await;
     let b = bucket(h);
-    let key = b.layout().segment(&camera, &file).unwrap();
+    assert_eq!(b.head(&key).await.unwrap().sha256, Some(seg.sha256.clone()));
+    let path = h.hub.recordings.dir(&camera).unwrap().path().join(&file);
+    if mark {
+        let how = db
+            .call(move |c| hub::offsite::queue::delete_local(c, &camera, &file))
+            .await
+            .unwrap();
+        assert_eq!(how, hub::offsite::queue::LocalDeletion::KeptInBucket);
+    }
+    std::fs::remove_file(&path).unwrap();
+    key
+}
+
+/// Waits until the hub's replicator has copied segment `public`; returns its key.
+async fn wait_replicated(h: &TestHub, public: &str) -> String {
+    let (camera, file) = hub::recordings::index::parse_public_name(public).unwrap();
+    let key = bucket(h).layout().segment(camera, file).unwrap();
+    let db = h.hub.recordings.db.clone();
     let deadline = Instant::now() + WAIT;
     loop {
         let k = key.clone();
         let state: Option<String> = db
             .call(move |c| {
                 use rusqlite::OptionalExtension;
-                Ok(c.query_row(
-                    "SELECT state FROM replication WHERE key = ?1",
-                    [&k],
-                    |r| r.get(0),
+                Ok(
+                    c.query_row("SELECT state FROM replication WHERE key = ?1", [&k], |r| {
+                        r.get(0)
+                    })
+                    .optional()?,
                 )
-                .optional()?)
             })
             .await
             .unwrap();
@@ -108,16 +126,6 @@ async fn copy_offsite(h: &TestHub, public: &str, mark: bool) -> String {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(b.head(&key).await.unwrap().sha256, Some(seg.sha256.clone()));
-    let path = h.hub.recordings.dir(&camera).unwrap().path().join(&file);
-    if mark {
-        let how = db
-            .call(move |c| hub::offsite::queue::delete_local(c, &camera, &file))
-            .await
-            .unwrap();
-        assert_eq!(how, hub::offsite::queue::LocalDeletion::KeptInBucket);
-    }
-    std::fs::remove_file(&path).unwrap();
     key
 }
 
@@ -174,13 +182,15 @@ async fn offsite_segments_are_listed_served_by_range_exported_and_played() {
         )
     );
 
-    // The list: both segments, as before, saying where each is.
+    // The list: both segments, as before, saying where each is (the second is copied
+    // too, and still on the disk).
+    wait_replicated(&h, &names[1]).await;
     let list = segments(&h, "porch").await;
     assert_eq!(
         stored_of(&list),
         vec![
             (names[0].clone(), "offsite".to_owned()),
-            (names[1].clone(), "local".to_owned())
+            (names[1].clone(), "both".to_owned())
         ]
     );
     assert_eq!(list[0]["size_bytes"], files[0].len() as u64);
@@ -379,7 +389,10 @@ async fn restore_on_an_empty_data_dir_lists_every_segment_and_check_finds_damage
         .unwrap()
         .unwrap();
     let third_file = names[2].trim_start_matches("porch_").to_owned();
-    assert_eq!(report.now_bucket_only, vec![("porch".to_owned(), third_file)]);
+    assert_eq!(
+        report.now_bucket_only,
+        vec![("porch".to_owned(), third_file)]
+    );
     assert!(report.removed_rows.is_empty(), "{:?}", report.removed_rows);
     let listed_a = segments(&a, "porch").await;
     assert!(
