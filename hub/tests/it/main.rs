@@ -20,6 +20,7 @@ mod export_edges;
 mod hls;
 mod http_api;
 mod hub_faults;
+mod jpeg_demand;
 mod metrics;
 mod mqtt;
 mod mse;
