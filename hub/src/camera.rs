@@ -104,7 +104,7 @@ pub struct CameraStatus {
     pub online: bool,
     pub connected: bool,
     pub fps: f64,
-    /// When the last frame arrived.
+    /// When the last frame arrived (a bridged camera: its last video frame).
     pub last_frame: Option<SystemTime>,
     pub frames_total: u64,
     /// Pushed frames that were not JPEG pictures (skipped), and why the latest was.
@@ -389,6 +389,14 @@ impl Camera {
             ),
             _ => (online, fps),
         };
+        // A bridged camera's last frame is its video's (its JPEG pictures are made only
+        // while someone looks).
+        let last_frame = match &video {
+            Some(v) if self.kind.bridged => v
+                .last_frame
+                .and_then(|t| SystemTime::now().checked_sub(now.duration_since(t))),
+            _ => st.last_frame_wall,
+        };
         let connected = match &video {
             Some(v) if self.kind.bridged => v
                 .source
@@ -406,7 +414,7 @@ impl Camera {
             online,
             connected,
             fps,
-            last_frame: st.last_frame_wall,
+            last_frame,
             frames_total: self.frames_total.load(Ordering::Relaxed),
             frames_rejected: self.frames_rejected.load(Ordering::Relaxed),
             last_rejected: st.last_rejected.clone(),

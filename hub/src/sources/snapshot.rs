@@ -41,8 +41,9 @@ pub fn key_frame_to_jpeg(track: &TrackConfig, avcc_frame: &[u8]) -> Result<Vec<u
         .ok_or_else(|| "the decoder returned no picture".to_owned())
 }
 
-/// Why a track gets no JPEG pictures, if it does not.
-fn note_for(t: &TrackConfig) -> Option<String> {
+/// Why a track gets no JPEG pictures, if it does not (the bridge sets it on the feed
+/// with each track, whether or not anyone looks).
+pub fn note_for(t: &TrackConfig) -> Option<String> {
     match t.codec() {
         VideoCodec::H264 => None,
         VideoCodec::H265 => Some(H265_NOTE.to_owned()),
@@ -55,9 +56,6 @@ fn note_for(t: &TrackConfig) -> Option<String> {
 pub async fn run(cam: Arc<Camera>, feed: Arc<VideoFeed>, every: Duration, stop: CancellationToken) {
     let span = tracing::info_span!("snapshots", camera = %cam.name);
     async move {
-        if let Some(t) = feed.track() {
-            feed.set_snapshot_note(note_for(&t));
-        }
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -86,9 +84,6 @@ async fn serve(
 ) -> bool {
     let (snap, mut rx) = feed.subscribe();
     let mut track = snap.track;
-    if let Some(t) = &track {
-        feed.set_snapshot_note(note_for(t));
-    }
     // Kept between key frames while someone looks; dropped with this function.
     let mut decoder: Option<KeyFrameJpeg> = None;
     let mut last: Option<Instant> = None;
@@ -147,7 +142,6 @@ async fn serve(
         match ev {
             Ok(ev) => match &*ev {
                 VideoEvent::Track(t) => {
-                    feed.set_snapshot_note(note_for(t));
                     track = Some(t.clone());
                     // New parameters: a new decoder for them.
                     decoder = None;
