@@ -95,6 +95,8 @@ async fn serve(
             && t.codec() == VideoCodec::H264
         {
             let dec = decoder.take();
+            // The error hands the decoder back (or drops it when its state is suspect).
+            #[allow(clippy::result_large_err)]
             let job = tokio::task::spawn_blocking(move || {
                 let mut dec = match dec {
                     Some(d) => d,
