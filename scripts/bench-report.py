@@ -130,13 +130,19 @@ def report(rows, encode_runs):
         target(f"{top} agents: memory per camera under 1 MiB plus its frame buffers",
                h["kib_per_agent"] < 1024, f"{fmt(h['kib_per_agent'], 0)} KiB per agent (frame buffers included)")
 
-    g = group(rows, "rtsp")
+    # A bridge that wrote nothing got no media from its camera server (it happens
+    # after many sessions): that run measured nothing and is left out, with a note.
+    blind = [r for r in rows if r["workload"] == "rtsp" and not r.get("write_mbps")]
+    g = group([r for r in rows if r not in blind], "rtsp")
     if g:
         out.append("### RTSP bridge and recording (medians)\n")
         out.append("| cameras | bridge | runs | CPU % of a core | RSS MB | CPU % per camera | RSS MB per camera "
                    "| in Mbit/s per camera | written MB/s | written per byte in | written per media byte "
                    "| camera server CPU % | CPU vs ffmpeg | RSS vs ffmpeg |")
         out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in blind:
+            out.insert(-2, f"Left out: {r['n']} cameras, {r['server']}, run {int(r['run'])} "
+                           "(no media from the camera server, nothing written).\n")
         for n in sorted({k[0] for k in g}):
             ff = g.get((n, "ffmpeg"), {})
             for srv in order([k[1] for k in g if k[0] == n],
