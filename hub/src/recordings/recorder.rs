@@ -1,7 +1,8 @@
 //! The hub's own recorder: one per camera whose source gives encoded video
 //! ([`crate::video::VideoFeed`]). An async task subscribes to the feed and hands
 //! events to a dedicated thread through a bounded channel, frames in batches that end
-//! at a key frame (one thread wake-up per GOP, not per frame; see [`BATCH_SPAN`]) (backpressure: if the
+//! just after a key frame (one thread wake-up per GOP, not per frame; see [`BATCH_SPAN`])
+//! (backpressure: if the
 //! disk is slow the task waits, the feed's buffer fills, and the task gets
 //! `Lagged` and resynchronises at the next key frame; the camera never waits).
 //! The thread runs [`media::Segmenter`] and writes segments with the store,
@@ -30,9 +31,11 @@ use crate::video::VideoFeed;
 /// of at most [`BATCH_SPAN`] or [`BATCH_FRAMES`], or one event).
 pub const RECORDER_QUEUE: usize = 8;
 /// The feed task hands frames to the disk thread in batches, so the thread wakes about
-/// once per GOP rather than once per frame: a batch ends with a key frame (the segmenter
-/// closes the previous GOP's fragment there, so fragments reach the disk when they did
-/// frame by frame), at this much media time, or at [`BATCH_FRAMES`].
+/// once per GOP rather than once per frame: a batch ends with the frame after a key frame
+/// (the segmenter holds each frame until the next gives its duration, and releasing the
+/// key frame is what closes the previous GOP's fragment and opens a new segment: so
+/// fragments and segments reach the disk when they did frame by frame), at this much
+/// media time, or at [`BATCH_FRAMES`].
 pub const BATCH_SPAN: media::Duration90k = media::Duration90k::from_secs(2);
 /// Most frames in one batch.
 pub const BATCH_FRAMES: usize = 120;
@@ -111,6 +114,8 @@ async fn forward(
     }
     let mut batch: Vec<Arc<VideoEvent>> = Vec::new();
     let mut batch_start = Time90k(0);
+    // The last frame batched was a key frame: the next one ends the batch.
+    let mut after_key = false;
     loop {
         let r = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -128,7 +133,8 @@ async fn forward(
                         batch_start = dts;
                     }
                     batch.push(ev);
-                    if !key
+                    let ends = std::mem::replace(&mut after_key, key);
+                    if !ends
                         && batch.len() < BATCH_FRAMES
                         && dts.0.saturating_sub(batch_start.0) < BATCH_SPAN.0
                     {
