@@ -39,6 +39,8 @@ pub const RECORDER_QUEUE: usize = 8;
 pub const BATCH_SPAN: media::Duration90k = media::Duration90k::from_secs(2);
 /// Most frames in one batch.
 pub const BATCH_FRAMES: usize = 120;
+/// Longest a batch waits for its end in wall time (a camera that stops sending).
+pub const BATCH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug)]
 enum Msg {
@@ -116,10 +118,18 @@ async fn forward(
     let mut batch_start = Time90k(0);
     // The last frame batched was a key frame: the next one ends the batch.
     let mut after_key = false;
+    // A batch waits at most BATCH_SPAN of wall time too (a camera that stops sending).
+    let mut flush_at = tokio::time::Instant::now();
     loop {
         let r = tokio::select! {
             _ = shutdown.cancelled() => break,
             r = rx.recv() => r,
+            _ = tokio::time::sleep_until(flush_at), if !batch.is_empty() => {
+                if !send(&tx, &shutdown, &mut batch).await {
+                    return;
+                }
+                continue;
+            }
         };
         let msg = match r {
             Ok(ev) => {
@@ -131,6 +141,7 @@ async fn forward(
                     let (key, dts) = (f.is_key, f.dts);
                     if batch.is_empty() {
                         batch_start = dts;
+                        flush_at = tokio::time::Instant::now() + BATCH_WAIT;
                     }
                     batch.push(ev);
                     let ends = std::mem::replace(&mut after_key, key);
