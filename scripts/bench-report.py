@@ -130,16 +130,23 @@ def report(rows, encode_runs):
         target(f"{top} agents: memory per camera under 1 MiB plus its frame buffers",
                h["kib_per_agent"] < 1024, f"{fmt(h['kib_per_agent'], 0)} KiB per agent (frame buffers included)")
 
-    g = group(rows, "rtsp")
+    # A bridge that wrote nothing got no media from its camera server (it happens
+    # after many sessions): that run measured nothing and is left out, with a note.
+    blind = [r for r in rows if r["workload"] == "rtsp" and not r.get("write_mbps")]
+    g = group([r for r in rows if r not in blind], "rtsp")
     if g:
         out.append("### RTSP bridge and recording (medians)\n")
         out.append("| cameras | bridge | runs | CPU % of a core | RSS MB | CPU % per camera | RSS MB per camera "
                    "| in Mbit/s per camera | written MB/s | written per byte in | written per media byte "
                    "| camera server CPU % | CPU vs ffmpeg | RSS vs ffmpeg |")
         out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in blind:
+            out.insert(-2, f"Left out: {r['n']} cameras, {r['server']}, run {int(r['run'])} "
+                           "(no media from the camera server, nothing written).\n")
         for n in sorted({k[0] for k in g}):
             ff = g.get((n, "ffmpeg"), {})
-            for srv in order([k[1] for k in g if k[0] == n], ["ffmpeg", "hub", "hub+snapshots"]):
+            for srv in order([k[1] for k in g if k[0] == n],
+                             ["ffmpeg", "before", "before+snapshots", "hub", "hub+viewer", "hub+snapshots"]):
                 m = g[(n, srv)]
                 out.append(
                     f"| {n} | {srv} | {m['runs']} | {fmt(m['cpu_pct'])} | {fmt(m['rss_mb'])} | "
@@ -157,6 +164,20 @@ def report(rows, encode_runs):
                        h.get("write_amp") is not None and h["write_amp"] < 1.02,
                        f"{fmt(h.get('write_amp'), 3)} per media byte, {fmt(h['write_per_in'], 3)} per byte in")
         out.append("")
+        views = sorted(n for (n, srv) in g if srv == "hub+viewer" and (n, "hub") in g)
+        if views:
+            out.append("JPEG views of the RTSP cameras: what one MJPEG viewer per camera (a grid "
+                       "of every camera open) adds to the hub with nobody looking, and the hub "
+                       "with nobody looking against the earlier hub without snapshots (when measured).\n")
+            out.append("| cameras | CPU % per camera added by a viewer | RSS MB per camera added "
+                       "| no viewer vs before, no snapshots: CPU | RSS |")
+            out.append("|---|---|---|---|---|")
+            for n in views:
+                h, v, b = g[(n, "hub")], g[(n, "hub+viewer")], g.get((n, "before"), {})
+                out.append(f"| {n} | {fmt((v['cpu_pct'] - h['cpu_pct']) / n, 2)} | "
+                           f"{fmt((v['rss_mb'] - h['rss_mb']) / n, 2)} | "
+                           f"{ratio(h['cpu_pct'], b.get('cpu_pct'))} | {ratio(h['rss_mb'], b.get('rss_mb'))} |")
+            out.append("")
 
     g = group(rows, "latency")
     if g:

@@ -18,6 +18,8 @@
 # motion size") runs a subset. The year workload puts up to 5 million hard links (directory
 # entries, a few hundred MB of templates, about 2 GB of index) in a temporary directory
 # under BENCH_TMPDIR (default /tmp) and deletes them at the end.
+# BENCH_HUB_BEFORE=PATH adds an earlier hub binary to the RTSP points (with snapshots
+# every 1h and with the default 1s), interleaved with the current one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_INCREMENTAL=0
@@ -26,7 +28,7 @@ QUICK=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -112,7 +114,13 @@ if want ingest; then
 fi
 if want rtsp; then
   step "RTSP bridge + recording: ffmpeg HLS per camera vs hub"
-  $B/bench-rtsp --cameras "$RTSP_N" --seconds "$RTSP_S" --repeats "$RUNS" --no-snapshot --json "$RES"
+  if [ -n "${BENCH_HUB_BEFORE:-}" ]; then
+    # An earlier hub binary measured the same way, interleaved point by point.
+    $B/bench-rtsp --cameras "$RTSP_N" --seconds "$RTSP_S" --repeats "$RUNS" --no-snapshot --json "$RES" \
+      --hub-before "$BENCH_HUB_BEFORE" --bridges ffmpeg,before,before+snapshots,hub,hub+viewer
+  else
+    $B/bench-rtsp --cameras "$RTSP_N" --seconds "$RTSP_S" --repeats "$RUNS" --no-snapshot --json "$RES"
+  fi
 fi
 if want latency; then
   step "live latency in headless Chromium: MSE vs HLS"

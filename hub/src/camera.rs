@@ -3,11 +3,13 @@
 //! camera or other viewers), frame-rate and activity statistics, which
 //! ingest connection currently owns the camera, and who wants its live video
 //! ([`crate::demand`]: every live view subscribes here, so an on-demand camera
-//! wakes for it).
+//! wakes for it). The JPEG views' subscriptions are also what a bridged camera's
+//! key-frame decoder ([`crate::sources::snapshot`]) runs for: it decodes only while
+//! one exists ([`Camera::jpeg_wanted`], [`Camera::jpeg_unwanted`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -66,6 +68,12 @@ pub struct Camera {
     /// Its agent's latest health report and the health problems active now.
     pub agent_health: crate::health::slot::HealthSlot,
     live: watch::Sender<Option<LiveFrame>>,
+    /// Signalled when a JPEG view subscribes (wakes an idle key-frame decoder).
+    jpeg_subscribed: tokio::sync::Notify,
+    /// Bridged cameras: whether the latest picture is current, i.e. the key-frame
+    /// decoder has run since the present JPEG consumers arrived. Always true for cameras
+    /// that push or render their own JPEGs.
+    picture_current: AtomicBool,
     seq: AtomicU64,
     stats: Mutex<Stats>,
     /// Generation of the ingest connection that owns the camera; a newer
@@ -96,7 +104,7 @@ pub struct CameraStatus {
     pub online: bool,
     pub connected: bool,
     pub fps: f64,
-    /// When the last frame arrived.
+    /// When the last frame arrived (a bridged camera: its last video frame).
     pub last_frame: Option<SystemTime>,
     pub frames_total: u64,
     /// Pushed frames that were not JPEG pictures (skipped), and why the latest was.
@@ -156,6 +164,8 @@ impl Camera {
             counters: Arc::default(),
             agent_health: Default::default(),
             live: watch::Sender::new(None),
+            jpeg_subscribed: tokio::sync::Notify::new(),
+            picture_current: AtomicBool::new(!kind.bridged),
             seq: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
             owner: AtomicU64::new(0),
@@ -210,7 +220,84 @@ impl Camera {
     /// it wakes an on-demand camera, which stays awake while any receiver lives.
     pub fn subscribe(&self) -> watch::Receiver<Option<LiveFrame>> {
         self.demand.wake(WakeReason::Viewer);
-        self.live.subscribe()
+        let rx = self.live.subscribe();
+        self.jpeg_subscribed.notify_waiters();
+        rx
+    }
+
+    /// Whether a JPEG consumer (a live JPEG view, a snapshot request waiting, an MQTT
+    /// snapshot publisher while motion lasts) is subscribed now.
+    pub fn jpeg_wanted_now(&self) -> bool {
+        self.live.receiver_count() > 0
+    }
+
+    /// Returns once a JPEG consumer is subscribed (at once if one is).
+    pub async fn jpeg_wanted(&self) {
+        loop {
+            let subscribed = self.jpeg_subscribed.notified();
+            if self.jpeg_wanted_now() {
+                return;
+            }
+            subscribed.await;
+        }
+    }
+
+    /// Returns once no JPEG consumer is subscribed (at once if none is).
+    pub async fn jpeg_unwanted(&self) {
+        self.live.closed().await;
+    }
+
+    /// Whether pictures come from a key-frame decoder that runs only while someone looks
+    /// (bridged cameras), rather than from the source itself.
+    pub fn decodes_pictures(&self) -> bool {
+        self.kind.bridged
+    }
+
+    /// Says whether the latest picture is current (the decoder sets it when it publishes
+    /// for the present consumers and clears it when the last one leaves).
+    pub fn set_picture_current(&self, current: bool) {
+        self.picture_current.store(current, Ordering::Relaxed);
+    }
+
+    /// Whether the latest picture is current (see [`Camera::current_picture`]).
+    pub fn picture_is_current(&self) -> bool {
+        !self.decodes_pictures() || self.picture_current.load(Ordering::Relaxed)
+    }
+
+    /// Whether a live view should skip the latest picture and wait for the next: a
+    /// streaming bridged camera whose decoder is only starting for this view (its latest
+    /// picture is from whenever someone last looked; the next comes within one decode).
+    pub fn picture_coming(&self) -> bool {
+        !self.picture_is_current() && self.streaming()
+    }
+
+    /// The current picture for a one-shot use (a snapshot request, an event's picture):
+    /// the latest if it is current; else, for a streaming camera whose pictures are
+    /// decoded only while someone looks, this request is such a consumer: it waits up to
+    /// `wait` for the decoder's picture of the current key frame. `None` if none came in
+    /// time (the caller may still serve [`Camera::latest`], an older picture). Never wakes
+    /// an on-demand camera: it is not streaming.
+    pub async fn current_picture(&self, wait: Duration) -> Option<LiveFrame> {
+        if !self.decodes_pictures() || !self.streaming() {
+            return self.latest();
+        }
+        let mut rx = self.subscribe();
+        let seen = {
+            let latest = rx.borrow_and_update();
+            if self.picture_current.load(Ordering::Relaxed) {
+                return latest.clone();
+            }
+            latest.as_ref().map(|f| f.seq)
+        };
+        let fresh = tokio::time::timeout(
+            wait,
+            rx.wait_for(|f| f.as_ref().is_some_and(|f| Some(f.seq) != seen)),
+        )
+        .await;
+        match fresh {
+            Ok(Ok(f)) => f.clone(),
+            _ => None,
+        }
     }
 
     /// The encoded video for a live viewer (MSE): the feed's current GOP and receiver
@@ -236,12 +323,15 @@ impl Camera {
 
     /// Whether an on-demand camera is not streaming now (asleep or still waking).
     pub fn resting(&self) -> bool {
-        self.on_demand.is_some()
-            && self
-                .video
-                .as_ref()
-                .and_then(|v| v.status().source)
-                .is_none_or(|s| s.state != SourceState::Playing)
+        self.on_demand.is_some() && !self.streaming()
+    }
+
+    /// Whether a bridged camera's source is playing now.
+    pub fn streaming(&self) -> bool {
+        self.video
+            .as_ref()
+            .and_then(|v| v.status().source)
+            .is_some_and(|s| s.state == SourceState::Playing)
     }
 
     /// For a one-shot picture (a snapshot): wakes the camera and, if it is an on-demand
@@ -301,6 +391,14 @@ impl Camera {
             ),
             _ => (online, fps),
         };
+        // A bridged camera's last frame is its video's (its JPEG pictures are made only
+        // while someone looks).
+        let last_frame = match &video {
+            Some(v) if self.kind.bridged => v
+                .last_frame
+                .and_then(|t| SystemTime::now().checked_sub(now.duration_since(t))),
+            _ => st.last_frame_wall,
+        };
         let connected = match &video {
             Some(v) if self.kind.bridged => v
                 .source
@@ -318,7 +416,7 @@ impl Camera {
             online,
             connected,
             fps,
-            last_frame: st.last_frame_wall,
+            last_frame,
             frames_total: self.frames_total.load(Ordering::Relaxed),
             frames_rejected: self.frames_rejected.load(Ordering::Relaxed),
             last_rejected: st.last_rejected.clone(),

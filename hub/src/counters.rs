@@ -1,8 +1,9 @@
 //! Per-camera counters the hub's parts bump as they work and `/metrics` reads
 //! (`crate::metrics`): live viewers open by kind (a guard held for a view's lifetime;
 //! HLS, which holds no connection, by recent requests: [`HLS_VIEWER_WINDOW`]), frames sent
-//! to them, frames dropped by reason; and the MQTT publisher's state. Plain atomics, but
-//! for the small bounded map of recent HLS clients.
+//! to them, frames dropped by reason, key frames decoded for the JPEG views and whether
+//! that decoder is held now; and the MQTT publisher's state. Plain atomics, but for the
+//! small bounded map of recent HLS clients.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -88,6 +89,8 @@ pub struct CameraCounters {
     dropped: [AtomicU64; 3],
     /// HLS clients by key, with their latest request.
     hls: Mutex<HashMap<u64, Instant>>,
+    jpeg_decodes: AtomicU64,
+    jpeg_decoder_bytes: AtomicU64,
 }
 
 impl CameraCounters {
@@ -143,6 +146,25 @@ impl CameraCounters {
 
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.dropped[reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// One key frame decoded (and JPEG-encoded) for the JPEG views.
+    pub fn jpeg_decoded(&self) {
+        self.jpeg_decodes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Key frames decoded for the JPEG views since start.
+    pub fn jpeg_decodes(&self) -> u64 {
+        self.jpeg_decodes.load(Ordering::Relaxed)
+    }
+
+    /// The picture buffers the key-frame decoder holds now (0: no decoder).
+    pub fn set_jpeg_decoder_bytes(&self, bytes: u64) {
+        self.jpeg_decoder_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    pub fn jpeg_decoder_bytes(&self) -> u64 {
+        self.jpeg_decoder_bytes.load(Ordering::Relaxed)
     }
 }
 

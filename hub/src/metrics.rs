@@ -8,7 +8,10 @@
 //! `camera_frames_in_total`, `camera_bytes_in_total`, `camera_fps_in`,
 //! `camera_frames_out_total{viewer}` (fps out is its rate), `camera_viewers{viewer}` (HLS:
 //! clients with a request in the last `counters::HLS_VIEWER_WINDOW`),
-//! `camera_frames_dropped_total{reason}`, `camera_online`, `camera_source_state{state}`,
+//! `camera_frames_dropped_total{reason}`, `camera_jpeg_decodes_total` (key frames decoded
+//! for the JPEG views of a bridged camera: moves only while someone looks),
+//! `camera_jpeg_decoder_bytes` (the picture buffers that decoder holds; 0 when released),
+//! `camera_online`, `camera_source_state{state}`,
 //! `camera_source_reconnects_total`, `camera_battery_percent`, `camera_wifi_signal_dbm`,
 //! `camera_recording_lag_seconds` (now minus the end of the newest segment),
 //! `camera_last_segment_age_seconds` (since the newest segment was stored),
@@ -223,6 +226,14 @@ pub async fn collect(hub: &Hub) -> Snapshot {
     );
     let mut viewers = Family::gauge("camera_viewers", "Live viewers open now, by kind");
     let mut dropped = Family::counter("camera_frames_dropped_total", "Frames dropped, by reason");
+    let mut jpeg_decodes = Family::counter(
+        "camera_jpeg_decodes_total",
+        "Key frames decoded to JPEG for the JPEG views (only while someone looks)",
+    );
+    let mut jpeg_decoder = Family::gauge(
+        "camera_jpeg_decoder_bytes",
+        "Picture buffers the key-frame decoder holds now (0: released)",
+    );
     let mut online = Family::gauge("camera_online", "1 while frames arrive");
     let mut state = Family::gauge(
         "camera_source_state",
@@ -305,6 +316,10 @@ pub async fn collect(hub: &Hub) -> Snapshot {
                 with(l.clone(), "reason", r.as_str()),
                 int(c.counters.dropped(r)),
             );
+        }
+        if c.decodes_pictures() {
+            jpeg_decodes.push(l.clone(), int(c.counters.jpeg_decodes()));
+            jpeg_decoder.push(l.clone(), int(c.counters.jpeg_decoder_bytes()));
         }
         online.push(l.clone(), Value::Int(i64::from(st.online)));
         if let Some(src) = st.video.as_ref().and_then(|v| v.source.as_ref()) {
@@ -392,6 +407,8 @@ pub async fn collect(hub: &Hub) -> Snapshot {
         frames_out,
         viewers,
         dropped,
+        jpeg_decodes,
+        jpeg_decoder,
         online,
         state,
         reconnects,

@@ -15,8 +15,11 @@
 //! whole-life `write_bytes` over the `mdat` payload of the recordings it
 //! wrote (database included), i.e. per media byte.
 //!
-//! Also measures what a JPEG snapshot costs: one H.264 key frame decoded with
-//! openh264 and encoded as JPEG, in process. Prints one row per run and
+//! The hub runs with its default settings, so it makes JPEG pictures only while someone
+//! looks: `hub` has no viewer, `hub+viewer` one MJPEG viewer per camera (a grid of every
+//! camera open); `--hub-before` measures an earlier binary the same way. Also measures
+//! what a JPEG snapshot costs: one H.264 key frame decoded with openh264 and encoded as
+//! JPEG, in process. Prints one row per run and
 //! appends it to `--json`.
 //! Run: `cargo build --release -p hub -p bench && target/release/bench-rtsp`.
 #![allow(clippy::print_stdout)]
@@ -57,6 +60,15 @@ struct Args {
     /// Skip the snapshot-cost comparison.
     #[arg(long)]
     no_snapshot: bool,
+    /// Bridges measured per point, in this order: `ffmpeg`; `hub` (default settings,
+    /// nobody looking at a JPEG view); `hub+viewer` (one MJPEG viewer per camera, i.e. a
+    /// grid of every camera open); `before`, `before+snapshots` (the `--hub-before`
+    /// binary with `snapshot_interval = "1h"` and with the default "1s").
+    #[arg(long, value_delimiter = ',', default_value = "ffmpeg,hub,hub+viewer")]
+    bridges: Vec<String>,
+    /// An earlier hub binary for the `before` bridges.
+    #[arg(long)]
+    hub_before: Option<PathBuf>,
     /// Only the motion comparison: one camera with the hub's motion detection on its
     /// sub-stream (`stream2`) vs without, vs `ffmpeg` decoding the same sub-stream.
     #[arg(long)]
@@ -114,17 +126,20 @@ fn start_hub(
     rtsp_port: u16,
     snapshot_interval: &str,
 ) -> anyhow::Result<(Proc, PathBuf)> {
-    start_hub_with(dir, n, rtsp_port, snapshot_interval, "")
+    let bin = testkit::process::bin_path("hub");
+    start_hub_with(&bin, dir, n, rtsp_port, snapshot_interval, "").map(|(p, d, _)| (p, d))
 }
 
-/// [`start_hub`] with `extra` keys for every camera.
+/// [`start_hub`] of binary `bin` with `extra` keys for every camera; also returns the
+/// port it listens on (anonymous viewing is on, for the bench's viewers).
 fn start_hub_with(
+    bin: &Path,
     dir: &Path,
     n: usize,
     rtsp_port: u16,
     snapshot_interval: &str,
     extra: &str,
-) -> anyhow::Result<(Proc, PathBuf)> {
+) -> anyhow::Result<(Proc, PathBuf, u16)> {
     use std::os::unix::fs::PermissionsExt;
     let port = testkit::process::free_port();
     let data = dir.join(format!("hub-{port}"));
@@ -132,7 +147,7 @@ fn start_hub_with(
     std::fs::write(&pw, PASSWORD)?;
     std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600))?;
     let mut cfg = format!(
-        "listen = \"127.0.0.1:{port}\"\ndata_dir = {:?}\n",
+        "listen = \"127.0.0.1:{port}\"\nallow_anonymous_viewing = true\ndata_dir = {:?}\n",
         data.display().to_string()
     );
     for i in 1..=n {
@@ -143,7 +158,7 @@ fn start_hub_with(
     }
     let file = dir.join(format!("hub-{port}.toml"));
     std::fs::write(&file, cfg)?;
-    let child = Command::new(testkit::process::bin_path("hub"))
+    let child = Command::new(bin)
         .arg("--config")
         .arg(&file)
         .env("RUST_LOG", "warn")
@@ -152,7 +167,63 @@ fn start_hub_with(
         .spawn()?;
     let p = Proc(child);
     testkit::process::wait_for_tcp(([127, 0, 0, 1], port).into(), Duration::from_secs(20))?;
-    Ok((p, data))
+    Ok((p, data, port))
+}
+
+/// One MJPEG viewer per camera (`cam1`..`camN`) on the hub at `port`: a thread each
+/// that reads the stream and throws the bytes away. Stopped when dropped.
+struct Viewers {
+    socks: Vec<std::net::TcpStream>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl Viewers {
+    fn start(port: u16, n: usize) -> anyhow::Result<Viewers> {
+        use std::io::Read as _;
+        let mut v = Viewers {
+            socks: Vec::new(),
+            threads: Vec::new(),
+        };
+        for i in 1..=n {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            write!(
+                s,
+                "GET /api/v1/cameras/cam{i}/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            )?;
+            v.socks.push(s.try_clone()?);
+            v.threads.push(std::thread::spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut total = 0u64;
+                while let Ok(k) = s.read(&mut buf) {
+                    if k == 0 {
+                        break;
+                    }
+                    total += k as u64;
+                }
+                total
+            }));
+        }
+        Ok(v)
+    }
+
+    /// Stops them; the bytes each received.
+    fn stop(mut self) -> Vec<u64> {
+        for s in &self.socks {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        std::mem::take(&mut self.threads)
+            .into_iter()
+            .map(|t| t.join().unwrap_or(0))
+            .collect()
+    }
+}
+
+impl Drop for Viewers {
+    fn drop(&mut self) {
+        for s in &self.socks {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 /// `ffmpeg` reading the stand-in's `path` over RTSP/TCP (its outputs to be added).
@@ -311,7 +382,8 @@ fn motion_cost(args: &Args, dir: &Path) -> anyhow::Result<()> {
     let (mut with, mut without, mut ffmpeg) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..args.repeats.max(1) {
         let w = {
-            let (p, _) = start_hub_with(dir, 1, rtsp_port, "1h", motion)?;
+            let bin = testkit::process::bin_path("hub");
+            let (p, _, _) = start_hub_with(&bin, dir, 1, rtsp_port, "1h", motion)?;
             measure(&[p.pid()], args.seconds)?.cpu_pct
         };
         let wo = {
@@ -392,15 +464,16 @@ fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.cameras {
         for run in 0..args.repeats {
-            // ffmpeg first, then the hub without and with JPEG snapshots
-            // (ffmpeg makes none; the hub's default is one per key frame).
+            // The bridges in the order given (ffmpeg makes no JPEGs; the hub makes
+            // them only for its viewers).
             let mut rows: Vec<(&str, Measured, Option<f64>)> = Vec::new();
+            let with_ffmpeg = args.bridges.iter().any(|b| b == "ffmpeg");
             // A fresh camera server for every bridge: after a few dozen
             // sessions were torn down, the GStreamer server stopped
             // answering new ones (32 cameras got no media).
             let mut gen_ticks = 0;
             let mut gen_secs = 0.0;
-            {
+            if with_ffmpeg {
                 let (server, rtsp_port) = rtsp_server(&args)?;
                 let g0 = (cpu_ticks(server.pid())?, Instant::now());
                 let procs = start_ffmpegs(&args.ffmpeg, &dir, n, rtsp_port)?;
@@ -412,11 +485,35 @@ fn main() -> anyhow::Result<()> {
                 let _ = std::fs::remove_dir_all(dir.join("ffmpeg"));
                 rows.push(("ffmpeg", m, None));
             }
-            for (name, snap) in [("hub", "1h"), ("hub+snapshots", "1s")] {
+            for name in args.bridges.iter().filter(|b| *b != "ffmpeg") {
+                let (bin, snap, viewers) = match name.as_str() {
+                    "hub" => (testkit::process::bin_path("hub"), "1s", false),
+                    "hub+viewer" => (testkit::process::bin_path("hub"), "1s", true),
+                    "before" | "before+snapshots" => (
+                        args.hub_before
+                            .clone()
+                            .context("the before bridges need --hub-before")?,
+                        if name == "before" { "1h" } else { "1s" },
+                        false,
+                    ),
+                    other => bail!("unknown bridge {other:?}"),
+                };
                 let (server, rtsp_port) = rtsp_server(&args)?;
                 let g0 = (cpu_ticks(server.pid())?, Instant::now());
-                let (p, data) = start_hub(&dir, n, rtsp_port, snap)?;
+                let (p, data, port) = start_hub_with(&bin, &dir, n, rtsp_port, snap, "")?;
+                let watching = if viewers {
+                    Some(Viewers::start(port, n)?)
+                } else {
+                    None
+                };
                 let m = measure(&[p.pid()], args.seconds)?;
+                if let Some(w) = watching {
+                    let got = w.stop();
+                    let blind = got.iter().filter(|b| **b < 10_000).count();
+                    if blind > 0 {
+                        eprintln!("warning: {blind} of {n} viewers got (almost) no pictures");
+                    }
+                }
                 gen_ticks += cpu_ticks(server.pid())? - g0.0;
                 gen_secs += g0.1.elapsed().as_secs_f64();
                 // Whole life: bytes written to storage over the media
@@ -425,7 +522,7 @@ fn main() -> anyhow::Result<()> {
                 drop(p);
                 let media = mdat_bytes(&data.join("recordings"));
                 let _ = std::fs::remove_dir_all(&data);
-                rows.push((name, m, Some(written as f64 / media.max(1) as f64)));
+                rows.push((name.as_str(), m, Some(written as f64 / media.max(1) as f64)));
             }
             let gen_cpu = gen_ticks as f64 / bench::TICKS_PER_SEC / gen_secs * 100.0;
             let nf = n as f64;
@@ -475,22 +572,10 @@ fn main() -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(());
     }
-    // The snapshot decoder's share: one camera with snapshots every second vs every hour.
-    let (_server, rtsp_port) = rtsp_server(&args)?;
-    let with = {
-        let (p, _) = start_hub(&dir, 1, rtsp_port, "1s")?;
-        measure(&[p.pid()], args.seconds)?
-    };
-    let without = {
-        let (p, _) = start_hub(&dir, 1, rtsp_port, "1h")?;
-        measure(&[p.pid()], args.seconds)?
-    };
     let (ms, jpeg_len) = snapshot_cost_ms()?;
     println!();
-    println!("| JPEG snapshots (1 camera) | hub CPU % of a core |");
+    println!("| JPEG snapshots | cost |");
     println!("|---|---|");
-    println!("| snapshot_interval = 1s | {:.2} |", with.cpu_pct);
-    println!("| snapshot_interval = 1h | {:.2} |", without.cpu_pct);
     println!(
         "| one 640x360 key frame -> JPEG (openh264 decode + jpeg-encoder, in process) | {ms:.1} ms, {} KB |",
         jpeg_len / 1000

@@ -213,6 +213,11 @@ impl KeyFrameJpeg {
         Ok(size.map(|(width, height)| testpattern::Image { width, height, rgb }))
     }
 
+    /// Bytes of the picture buffer kept between key frames (the RGB picture).
+    pub fn held_bytes(&self) -> usize {
+        self.rgb.capacity()
+    }
+
     /// Decode one key frame (as [`decode`](Self::decode)) and encode it as a JPEG.
     pub fn jpeg(&mut self, annexb: &[u8]) -> Result<Option<Vec<u8>>, CodecError> {
         let Some(image) = self.decode(annexb)? else {

@@ -369,6 +369,9 @@ pub fn small_jpeg(camera: &str, jpeg: &[u8]) -> Option<Vec<u8>> {
 /// A battery camera's charge at or below which (not charging) a health event opens.
 pub const LOW_BATTERY_PERCENT: u8 = 15;
 
+/// How long an opening event waits for a bridged camera's current picture.
+const EVENT_PICTURE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Stores every camera's source events until `stop`, in order per camera.
 pub fn spawn(
     store: &Arc<EventStore>,
@@ -392,6 +395,14 @@ pub fn spawn(
                 let (store, cam) = (Arc::clone(&store), Arc::clone(&cam));
                 async move {
                     let name = cam.name.clone();
+                    // An event that opens keeps the camera's picture of the moment: a
+                    // bridged camera nobody looks at decodes its current key frame first.
+                    if matches!(
+                        e.what,
+                        What::Motion { active: true } | What::Alarm { active: true, .. }
+                    ) {
+                        cam.current_picture(EVENT_PICTURE_WAIT).await;
+                    }
                     match tokio::task::spawn_blocking(move || store.record(&cam, &e)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {

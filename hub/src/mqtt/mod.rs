@@ -490,8 +490,17 @@ async fn consume(shared: Arc<Shared>, i: usize, every: Duration, stop: Cancellat
     let mut last_seq = 0;
     let mut signal = tokio::time::interval(SIGNAL_CHECK);
     signal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // While motion lasts this publisher is a JPEG consumer of the camera (a bridged
+    // camera decodes key frames only while one exists).
+    let mut looking: Option<tokio::sync::watch::Receiver<Option<crate::camera::LiveFrame>>> = None;
+    // Motion started before the camera had a current picture: send the next one.
+    let mut first_pending = false;
     loop {
         let active = lock(&c.states).active();
+        if !active {
+            looking = None;
+            first_pending = false;
+        }
         let event = tokio::select! {
             _ = stop.cancelled() => return,
             _ = signal.tick(), if c.facts.battery => {
@@ -500,6 +509,18 @@ async fn consume(shared: Arc<Shared>, i: usize, every: Duration, stop: Cancellat
             }
             _ = tick.tick(), if active => {
                 shared.snapshot(c, &mut last_seq);
+                continue;
+            }
+            changed = async {
+                match looking.as_mut() {
+                    Some(l) => l.changed().await.is_ok(),
+                    None => std::future::pending::<bool>().await,
+                }
+            }, if first_pending => {
+                first_pending = false;
+                if changed {
+                    shared.snapshot(c, &mut last_seq);
+                }
                 continue;
             }
             e = rx.recv() => e,
@@ -516,8 +537,14 @@ async fn consume(shared: Arc<Shared>, i: usize, every: Duration, stop: Cancellat
                     ));
                 }
                 if !was_active && lock(&c.states).active() {
-                    // Motion starts: a snapshot now, then one per interval.
-                    shared.snapshot(c, &mut last_seq);
+                    // Motion starts: a snapshot now (or as soon as the camera has a
+                    // current picture), then one per interval.
+                    looking = Some(c.camera.subscribe());
+                    if c.camera.picture_is_current() {
+                        shared.snapshot(c, &mut last_seq);
+                    } else {
+                        first_pending = true;
+                    }
                     tick.reset();
                 }
             }

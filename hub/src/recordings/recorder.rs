@@ -1,6 +1,8 @@
 //! The hub's own recorder: one per camera whose source gives encoded video
 //! ([`crate::video::VideoFeed`]). An async task subscribes to the feed and hands
-//! events to a dedicated thread through a bounded channel (backpressure: if the
+//! events to a dedicated thread through a bounded channel, frames in batches that end
+//! just after a key frame (one thread wake-up per GOP, not per frame; see [`BATCH_SPAN`])
+//! (backpressure: if the
 //! disk is slow the task waits, the feed's buffer fills, and the task gets
 //! `Lagged` and resynchronises at the next key frame; the camera never waits).
 //! The thread runs [`media::Segmenter`] and writes segments with the store,
@@ -25,13 +27,27 @@ use super::{RecError, Recordings, Segment, Source};
 use crate::counters::{CameraCounters, DropReason};
 use crate::video::VideoFeed;
 
-/// Events queued between the feed task and the disk thread.
-pub const RECORDER_QUEUE: usize = 64;
+/// Messages queued between the feed task and the disk thread (each a batch of frames
+/// of at most [`BATCH_SPAN`] or [`BATCH_FRAMES`], or one event).
+pub const RECORDER_QUEUE: usize = 8;
+/// The feed task hands frames to the disk thread in batches, so the thread wakes about
+/// once per GOP rather than once per frame: a batch ends with the frame after a key frame
+/// (the segmenter holds each frame until the next gives its duration, and releasing the
+/// key frame is what closes the previous GOP's fragment and opens a new segment: so
+/// fragments and segments reach the disk when they did frame by frame), at this much
+/// media time, or at [`BATCH_FRAMES`].
+pub const BATCH_SPAN: media::Duration90k = media::Duration90k::from_secs(2);
+/// Most frames in one batch.
+pub const BATCH_FRAMES: usize = 120;
+/// Longest a batch waits for its end in wall time (a camera that stops sending).
+pub const BATCH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug)]
 enum Msg {
     Event(Arc<VideoEvent>),
     Frame(media::Frame),
+    /// Frames of the feed, in order (every event a `VideoEvent::Frame`).
+    Frames(Vec<Arc<VideoEvent>>),
     /// We fell behind the feed: close the segment, restart at the next key frame.
     Resync,
 }
@@ -98,32 +114,88 @@ async fn forward(
             return;
         }
     }
+    let mut batch: Vec<Arc<VideoEvent>> = Vec::new();
+    let mut batch_start = Time90k(0);
+    // The last frame batched was a key frame: the next one ends the batch.
+    let mut after_key = false;
+    // A batch waits at most BATCH_SPAN of wall time too (a camera that stops sending).
+    let mut flush_at = tokio::time::Instant::now();
     loop {
-        let msg = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = rx.recv() => match r {
-                Ok(ev) => {
-                    if let (Some(last), VideoEvent::Frame(f)) = (skip_until, &*ev)
-                        && f.dts <= last
-                    {
+        let r = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = rx.recv() => r,
+            _ = tokio::time::sleep_until(flush_at), if !batch.is_empty() => {
+                if !send(&tx, &shutdown, &mut batch).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let msg = match r {
+            Ok(ev) => {
+                if let VideoEvent::Frame(f) = &*ev {
+                    if skip_until.is_some_and(|last| f.dts <= last) {
                         continue; // already sent with the snapshot
                     }
                     skip_until = None;
+                    let (key, dts) = (f.is_key, f.dts);
+                    if batch.is_empty() {
+                        batch_start = dts;
+                        flush_at = tokio::time::Instant::now() + BATCH_WAIT;
+                    }
+                    batch.push(ev);
+                    let ends = std::mem::replace(&mut after_key, key);
+                    if !ends
+                        && batch.len() < BATCH_FRAMES
+                        && dts.0.saturating_sub(batch_start.0) < BATCH_SPAN.0
+                    {
+                        continue;
+                    }
+                    Msg::Frames(std::mem::take(&mut batch))
+                } else {
+                    skip_until = None;
+                    if !send(&tx, &shutdown, &mut batch).await {
+                        return;
+                    }
                     Msg::Event(ev)
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "recorder fell behind the feed; resynchronising");
-                    counters.drop_frames(DropReason::RecorderLag, n);
-                    skip_until = None;
-                    Msg::Resync
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "recorder fell behind the feed; resynchronising");
+                counters.drop_frames(DropReason::RecorderLag, n);
+                skip_until = None;
+                if !send(&tx, &shutdown, &mut batch).await {
+                    return;
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
+                Msg::Resync
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
         };
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => break,
             r = tx.send(msg) => if r.is_err() { return },
         }
+    }
+    // Stopping: the frames batched so far still belong in the last segment.
+    if !batch.is_empty() {
+        let _ = tx.send(Msg::Frames(batch)).await;
+    }
+}
+
+/// Hands the frames batched so far to the disk thread (before an event, keeping the
+/// order); false if the thread is gone or the hub is stopping.
+async fn send(
+    tx: &mpsc::Sender<Msg>,
+    shutdown: &CancellationToken,
+    batch: &mut Vec<Arc<VideoEvent>>,
+) -> bool {
+    if batch.is_empty() {
+        return true;
+    }
+    let msg = Msg::Frames(std::mem::take(batch));
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        r = tx.send(msg) => r.is_ok(),
     }
 }
 
@@ -170,6 +242,13 @@ impl Thread {
         while let Some(msg) = rx.blocking_recv() {
             match msg {
                 Msg::Frame(f) => self.frame(f),
+                Msg::Frames(frames) => {
+                    for ev in frames {
+                        if let VideoEvent::Frame(f) = &*ev {
+                            self.frame(f.clone());
+                        }
+                    }
+                }
                 Msg::Resync => self.close("resync after lag"),
                 Msg::Event(ev) => match &*ev {
                     VideoEvent::Track(t) => match self.segmenter.as_mut() {

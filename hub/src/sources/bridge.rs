@@ -45,7 +45,12 @@ pub async fn forward<S: Send + Sync + 'static>(
         tokio::select! {
             _ = stop.cancelled() => break,
             ev = video.recv() => match ev {
-                Some(ev) => feed.publish(ev),
+                Some(ev) => {
+                    if let VideoEvent::Track(t) = &ev {
+                        feed.set_snapshot_note(super::snapshot::note_for(t));
+                    }
+                    feed.publish(ev)
+                }
                 None => break,
             },
             changed = status.changed(), if status_open => {

@@ -50,13 +50,20 @@ impl PartCache {
 }
 
 /// A live MJPEG stream of `cam` whose parts are separated by `boundary`.
-/// The first part is the latest frame, sent at once; after that each new
-/// frame, skipping any this client was too slow to take.
+/// The first part is the latest frame, sent at once (unless a bridged camera's decoder
+/// is only starting for this viewer: then its first picture, one decode later); after
+/// that each new frame, skipping any this client was too slow to take.
 pub fn response(web: &WebState, cam: &Arc<Camera>, boundary: &'static str) -> Response {
     let slot = BOUNDARIES.iter().position(|b| *b == boundary);
     let cache = web.mjpeg.get(&cam.id).cloned();
     let viewer = cam.counters.viewer(ViewerKind::Mjpeg);
-    let frames = WatchStream::new(cam.subscribe())
+    let rx = cam.subscribe();
+    let frames = if cam.picture_coming() {
+        WatchStream::from_changes(rx)
+    } else {
+        WatchStream::new(rx)
+    };
+    let frames = frames
         .filter_map(std::future::ready)
         .map(move |f| {
             viewer.sent();

@@ -12,7 +12,7 @@ use super::{AppState, Viewer, message, mjpeg};
 use crate::camera::{Camera, WokenPicture};
 
 /// How long a snapshot request waits for a camera's first frame.
-const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
+pub const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
 /// How long a snapshot of a sleeping on-demand camera waits for it to wake and send a
 /// picture (a battery camera wakes in a second or two; see BENCHMARKS.md).
 pub const WAKE_WAIT: Duration = Duration::from_secs(10);
@@ -63,13 +63,18 @@ pub async fn snapshot(
     let latest = match cam.picture_after_wake(WAKE_WAIT).await {
         WokenPicture::Fresh(f) => return jpeg_response(f.jpeg),
         WokenPicture::None => cam.latest().map(|f| f.jpeg),
-        WokenPicture::WasAwake => {
-            let mut rx = cam.subscribe();
-            match tokio::time::timeout(SNAPSHOT_WAIT, rx.wait_for(|f| f.is_some())).await {
-                Ok(Ok(frame)) => frame.as_ref().map(|f| f.jpeg.clone()),
-                _ => None,
+        // A bridged camera decodes pictures only while someone looks: this request waits
+        // for the current key frame's (one decode); failing that, for any picture.
+        WokenPicture::WasAwake => match cam.current_picture(SNAPSHOT_WAIT).await {
+            Some(f) => Some(f.jpeg),
+            None => {
+                let mut rx = cam.subscribe();
+                match tokio::time::timeout(SNAPSHOT_WAIT, rx.wait_for(|f| f.is_some())).await {
+                    Ok(Ok(frame)) => frame.as_ref().map(|f| f.jpeg.clone()),
+                    _ => None,
+                }
             }
-        }
+        },
     };
     if let Some(jpeg) = latest {
         if !thumb {

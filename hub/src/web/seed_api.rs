@@ -70,22 +70,32 @@ fn iso8601(ms: i64) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_owned())
 }
 
+/// How long `/camera/list` waits for the previews of bridged cameras nobody looks at.
+const LIST_PICTURE_WAIT: Duration = Duration::from_secs(2);
+
 /// `GET /camera/list`
 pub async fn list(State(hub): State<AppState>, _v: Viewer) -> Response {
+    // Every preview is a one-shot picture: the bridged cameras that stream and that
+    // nobody looks at decode their current key frame for it, all at once, bounded (a
+    // sleeping on-demand camera is not woken for a list).
+    let pictures = futures_util::future::join_all(hub.cameras.iter().map(|c| async move {
+        c.current_picture(LIST_PICTURE_WAIT)
+            .await
+            .or_else(|| c.latest())
+    }))
+    .await;
     let entries: Vec<ListEntry> = hub
         .cameras
         .iter()
-        .map(|c| {
-            let latest = c.latest();
-            ListEntry {
-                id: c.id,
-                name: c.name.clone(),
-                description: c.description.clone(),
-                last_active: iso8601(latest.as_ref().map(|f| unix_ms(f.received_at)).unwrap_or(0)),
-                preview: latest
-                    .map(|f| base64::engine::general_purpose::STANDARD.encode(&f.jpeg))
-                    .unwrap_or_default(),
-            }
+        .zip(pictures)
+        .map(|(c, latest)| ListEntry {
+            id: c.id,
+            name: c.name.clone(),
+            description: c.description.clone(),
+            last_active: iso8601(latest.as_ref().map(|f| unix_ms(f.received_at)).unwrap_or(0)),
+            preview: latest
+                .map(|f| base64::engine::general_purpose::STANDARD.encode(&f.jpeg))
+                .unwrap_or_default(),
         })
         .collect();
     Json(entries).into_response()
@@ -107,7 +117,8 @@ pub async fn get_image(
     {
         return jpeg_response(f.jpeg);
     }
-    match cam.latest() {
+    let current = cam.current_picture(super::proxy_api::SNAPSHOT_WAIT).await;
+    match current.or_else(|| cam.latest()) {
         Some(f) => jpeg_response(f.jpeg),
         None => {
             let mut r = message(StatusCode::SERVICE_UNAVAILABLE, "No image yet");

@@ -94,7 +94,9 @@ async fn run(hub: AppState, mut socket: WebSocket, user: Option<User>) {
     }
     let mut rx = cam.subscribe();
     let viewer = cam.counters.viewer(ViewerKind::Websocket);
-    rx.mark_changed(); // send the current frame first
+    if !cam.picture_coming() {
+        rx.mark_changed(); // send the current frame first
+    }
     loop {
         tokio::select! {
             _ = hub.shutdown.cancelled() => return close(socket, GOING_AWAY, "hub shutting down").await,

@@ -22,6 +22,7 @@ mod hls;
 mod http_api;
 mod hub_faults;
 mod large_index;
+mod jpeg_demand;
 mod metrics;
 mod mqtt;
 mod mse;
