@@ -160,7 +160,7 @@ function showMotion(el, text) {
 // arrival and append times, which tell where the delay of the picture is.
 const LIVE_LAG = 0.12;
 function mseFeed(name, video, onUnsupported) {
-  let ws, ms, sb, queue = [], closed = false, retry = 500, started = false;
+  let ws, ms, sb, queue = [], closed = false, retry = 500, started = false, startedAt = 0;
   let target = LIVE_LAG, calmSince = Date.now();
   const stats = { mime: "", fragments: 0, jumps: 0, rateChanges: 0, stalls: 0, arrivals: [] };
   // Arrival time of each queued buffer (null for the init segment).
@@ -232,8 +232,14 @@ function mseFeed(name, video, onUnsupported) {
   function setRate(r) {
     if (video.playbackRate !== r) { video.playbackRate = r; stats.rateChanges++; }
   }
-  video.addEventListener("playing", () => { started = true; });
+  // Stalls count (and widen the margin) from two seconds after the first
+  // picture: the start (the current GOP at once, then the jump to its end)
+  // is not a stall.
+  video.addEventListener("playing", () => {
+    if (!startedAt) startedAt = Date.now();
+  });
   video.addEventListener("waiting", () => {
+    started = startedAt > 0 && Date.now() - startedAt > 2000;
     if (!started || video.seeking) return;
     stats.stalls++;
     target = Math.min(target + 0.05, 0.5);
@@ -249,6 +255,7 @@ function mseFeed(name, video, onUnsupported) {
       calmSince = Date.now();
     }
     stats.target = target;
+    started = startedAt > 0 && Date.now() - startedAt > 2000;
     if (lag > 1.0 || (!started && lag > target + 0.1)) {
       // The first picture (the start of the current GOP) or a long stall: the newest frame.
       video.currentTime = Math.max(0, end - target);
