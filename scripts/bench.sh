@@ -65,7 +65,7 @@ if [ $QUICK = 1 ]; then
   RUNS=1; FAN_N=1,100; FAN_BIG=1000; FAN_S=4; ING_N=1,50; ING_S=4; RTSP_N=1,8; RTSP_S=6
   AGENT_S=5; ENC_FRAMES=30; MOTION_FRAMES=40; MOTION_S=5
 else
-  RUNS=3; FAN_N=1,10,100,500,1000; FAN_BIG=4000; FAN_S=5; ING_N=1,50,200; ING_S=6; RTSP_N=1,8,32; RTSP_S=6
+  RUNS=3; FAN_N=1,10,100,500,1000; FAN_BIG=1000,4000; FAN_S=5; ING_N=1,50,200; ING_S=6; RTSP_N=1,8,32; RTSP_S=6
   AGENT_S=8; ENC_FRAMES=60; MOTION_FRAMES=100; MOTION_S=20
 fi
 
@@ -83,7 +83,7 @@ if want fanout; then
   step "MJPEG fan-out: raw baseline, hub, threaded Python, motion"
   $B/bench-fanout --viewers "$FAN_N" --servers raw,hub,python,motion --seconds "$FAN_S" \
     --repeats "$RUNS" --json "$RES"
-  step "MJPEG fan-out at $FAN_BIG viewers: raw baseline and hub (the peers stop near 1000)"
+  step "MJPEG fan-out at $FAN_BIG viewers: raw baseline and hub, interleaved (the peers stop near 1000)"
   $B/bench-fanout --viewers "$FAN_BIG" --servers raw,hub --seconds "$FAN_S" --repeats "$RUNS" --json "$RES"
 fi
 if want slow; then
@@ -139,6 +139,9 @@ for path in ("MSE", "HLS"):
              "p50_ms": float(m.group(1))}
         if m.group(2):
             r["p90_ms"] = float(m.group(2))
+        s = re.search(r"stalls \(waiting events\) (\d+), playback rate changes (\d+), jumps to the live edge (\d+)", text)
+        if s and path == "MSE":
+            r["stalls"], r["rate_changes"], r["jumps"] = (float(x) for x in s.groups())
         print(json.dumps(r))
 PY
   done

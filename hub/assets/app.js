@@ -150,9 +150,22 @@ function showMotion(el, text) {
 // Extensions. The hub sends a text message with the MIME type, then the init
 // segment and one fMP4 fragment per frame. `onUnsupported(mime)` is called if
 // this browser cannot play it.
+//
+// The playhead is kept LIVE_LAG seconds behind the end of what is buffered
+// (the end includes the newest frame's duration): a frame's interval plus a
+// margin for arrival jitter. Each stall widens the margin by 50 ms (up to
+// half a second); ten seconds without one narrow it by 10 ms again. Further
+// behind, the page plays a little faster until it is back; more than a
+// second behind (after a long stall or a hidden tab) it jumps. `stats` counts fragments, jumps, rate changes and stalls
+// (`waiting` events after playback started) and keeps the last frames'
+// arrival and append times, which tell where the delay of the picture is.
+const LIVE_LAG = 0.12;
 function mseFeed(name, video, onUnsupported) {
-  let ws, ms, sb, queue = [], closed = false, retry = 500;
-  const stats = { mime: "", fragments: 0, jumps: 0 };
+  let ws, ms, sb, queue = [], closed = false, retry = 500, started = false, startedAt = 0;
+  let target = LIVE_LAG, calmSince = Date.now();
+  const stats = { mime: "", fragments: 0, jumps: 0, rateChanges: 0, stalls: 0, arrivals: [] };
+  // Arrival time of each queued buffer (null for the init segment).
+  let arrivedAt = [], appending = null;
   function setup(mime) {
     stats.mime = mime;
     if (!window.MediaSource || !MediaSource.isTypeSupported(mime)) {
@@ -162,6 +175,7 @@ function mseFeed(name, video, onUnsupported) {
       return;
     }
     queue = [];
+    arrivedAt = [];
     sb = null;
     ms = new MediaSource();
     const old = video.src;
@@ -169,30 +183,45 @@ function mseFeed(name, video, onUnsupported) {
     if (old && old.startsWith("blob:")) URL.revokeObjectURL(old);
     ms.addEventListener("sourceopen", () => {
       sb = ms.addSourceBuffer(mime);
-      sb.addEventListener("updateend", pump);
+      sb.addEventListener("updateend", appended);
       pump();
     }, { once: true });
+  }
+  function appended() {
+    // [media end time of the frame, ms it arrived, ms it was buffered]
+    if (appending !== null && video.buffered.length) {
+      stats.arrivals.push([video.buffered.end(video.buffered.length - 1), appending, Date.now()]);
+      if (stats.arrivals.length > 150) stats.arrivals.shift();
+    }
+    appending = null;
+    pump();
   }
   function pump() {
     if (!sb || sb.updating || queue.length === 0 || ms.readyState !== "open") return;
     const buf = queue.shift();
+    const at = arrivedAt.shift();
     try {
       sb.appendBuffer(buf);
+      appending = at;
       stats.fragments++;
     } catch (e) {
       // Buffer full: drop what was played and try again.
       queue.unshift(buf);
+      arrivedAt.unshift(at);
       if (!sb.updating && video.buffered.length) sb.remove(0, Math.max(0, video.currentTime - 1));
     }
   }
   function open() {
     ws = new WebSocket(wsUrl("/api/v1/cameras/" + encodeURIComponent(name) + "/live.mp4.ws"));
     ws.binaryType = "arraybuffer";
+    let init = true;
     ws.onmessage = (ev) => {
-      if (typeof ev.data === "string") { setup(ev.data); return; }
+      if (typeof ev.data === "string") { setup(ev.data); init = true; return; }
       retry = 500;
-      if (queue.length > 300) queue = []; // far behind: the next MIME/init or key frame resyncs
+      if (queue.length > 300) { queue = []; arrivedAt = []; } // far behind: the next MIME/init or key frame resyncs
       queue.push(ev.data);
+      arrivedAt.push(init ? null : Date.now());
+      init = false;
       pump();
     };
     ws.onclose = () => {
@@ -201,18 +230,44 @@ function mseFeed(name, video, onUnsupported) {
       retry = Math.min(retry * 2, 10000);
     };
   }
-  // Stay near the live edge: jump when more than 1 s behind, play slightly
-  // faster when a little behind; free what has been played.
-  const timer = setInterval(() => {
+  function setRate(r) {
+    if (video.playbackRate !== r) { video.playbackRate = r; stats.rateChanges++; }
+  }
+  // Stalls count (and widen the margin) from two seconds after the first
+  // picture: the start (the current GOP at once, then the jump to its end)
+  // is not a stall.
+  video.addEventListener("playing", () => {
+    if (!startedAt) startedAt = Date.now();
+  });
+  video.addEventListener("waiting", () => {
+    started = startedAt > 0 && Date.now() - startedAt > 2000;
+    if (!started || video.seeking) return;
+    stats.stalls++;
+    target = Math.min(target + 0.05, 0.5);
+    calmSince = Date.now();
+  });
+  // Stay near the live edge; free what has been played.
+  function follow() {
     if (!sb || !video.buffered.length) return;
     const end = video.buffered.end(video.buffered.length - 1);
     const lag = end - video.currentTime;
-    if (lag > 1.0) { video.currentTime = Math.max(0, end - 0.1); stats.jumps++; }
-    video.playbackRate = lag > 0.3 ? 1.1 : 1.0;
+    if (target > LIVE_LAG && Date.now() - calmSince > 10000) {
+      target = Math.max(LIVE_LAG, target - 0.01);
+      calmSince = Date.now();
+    }
+    stats.target = target;
+    started = startedAt > 0 && Date.now() - startedAt > 2000;
+    if (lag > 1.0 || (!started && lag > target + 0.1)) {
+      // The first picture (the start of the current GOP) or a long stall: the newest frame.
+      video.currentTime = Math.max(0, end - target);
+      if (started) stats.jumps++;
+    }
+    setRate(lag > target + 0.25 ? 1.25 : lag > target + 0.04 ? 1.1 : 1.0);
     if (video.paused) video.play().catch(() => {});
     const start = video.buffered.start(0);
     if (!sb.updating && video.currentTime - start > 20) sb.remove(start, video.currentTime - 5);
-  }, 200);
+  }
+  const timer = setInterval(follow, 100);
   open();
   return {
     stats,

@@ -7,7 +7,9 @@
 //!
 //! Each frame carries a JPEG comment with its sequence number and send time,
 //! so viewers measure delivery and added latency without decoding pictures
-//! (motion re-encodes, so it gives no latency). Server CPU and RSS are read
+//! (motion re-encodes, so it gives no latency). The viewers run on one
+//! thread of their own, a sample of them parsing every byte and the rest
+//! counting bytes (`bench::mjpeg_load` says what is measured how). Server CPU and RSS are read
 //! from `/proc/PID`. Prints one row per run and appends it to `--json`;
 //! `scripts/bench-report.py` takes medians and ratios.
 #![allow(clippy::print_stdout)]
@@ -19,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use bench::mjpeg_load::{self, Control, Load, mono_ns, stamp};
 use bench::{Proc, cpu_ticks, rss_kib};
 use bytes::{Bytes, BytesMut};
 use clap::Parser;
@@ -41,6 +44,11 @@ struct Args {
     /// what a slow viewer costs the others.
     #[arg(long, default_value_t = 0)]
     slow_viewers: usize,
+    /// Viewers that parse every byte (frames, latency, wire bytes per
+    /// frame), spread evenly over the others, which only count bytes with
+    /// `recv(MSG_TRUNC)`. All viewers parse when there are no more than this.
+    #[arg(long, default_value_t = 100)]
+    parsing_viewers: usize,
     /// Append one JSON line per measured run to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -51,7 +59,6 @@ struct Args {
 
 const USER: &str = "bench";
 const PASSWORD: &str = "bench-password-123";
-const COM_TAG: &[u8; 8] = b"BENCHSEQ";
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -62,34 +69,6 @@ fn main() -> anyhow::Result<()> {
         return rt.block_on(raw_server(port));
     }
     rt.block_on(run(args))
-}
-
-/// Insert `FFFE len "BENCHSEQ" seq(8) sent_ns(8)` after SOI.
-fn stamp(jpeg: &[u8], seq: u64, sent_ns: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(jpeg.len() + 30);
-    out.extend_from_slice(&jpeg[..2]);
-    out.extend_from_slice(&[0xFF, 0xFE, 0, 26]);
-    out.extend_from_slice(COM_TAG);
-    out.extend_from_slice(&seq.to_be_bytes());
-    out.extend_from_slice(&sent_ns.to_be_bytes());
-    out.extend_from_slice(&jpeg[2..]);
-    out
-}
-
-fn read_stamp(jpeg: &[u8]) -> Option<(u64, u64)> {
-    if jpeg.len() < 30 || jpeg[2..4] != [0xFF, 0xFE] || &jpeg[6..14] != COM_TAG {
-        return None;
-    }
-    let seq = u64::from_be_bytes(jpeg[14..22].try_into().ok()?);
-    let ns = u64::from_be_bytes(jpeg[22..30].try_into().ok()?);
-    Some((seq, ns))
-}
-
-/// Nanoseconds since the first call. The pusher and every viewer live in
-/// this process, so one monotonic origin serves both ends.
-fn mono_ns() -> u64 {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
 /// Where the pusher sends frames and where viewers read them.
@@ -132,9 +111,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("machine: {}", bench::machine());
     println!();
     println!(
-        "| viewers | server | run | CPU % of a core | RSS MB | frames/s per viewer | delivered % | p50 ms | p99 ms |"
+        "| viewers | server | run | CPU % of a core | RSS MB | frames/s per viewer | delivered % | p50 ms | p99 ms | parsing viewers | reconnects | load client CPU % |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let workload = if args.slow_viewers > 0 {
         "fanout-slow"
     } else {
@@ -154,6 +133,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     running.target,
                     &dir,
                     n,
+                    args.parsing_viewers,
                     args.slow_viewers,
                     args.points.fps,
                     args.points.seconds,
@@ -162,8 +142,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 )
                 .await?;
                 println!(
-                    "| {n} | {which} | {run} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
-                    r.cpu_pct, r.rss_mb, r.fps_per_viewer, r.delivered_pct, r.p50_ms, r.p99_ms
+                    "| {n} | {which} | {run} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} |",
+                    r.cpu_pct,
+                    r.rss_mb,
+                    r.fps_per_viewer,
+                    r.delivered_pct,
+                    r.p50_ms,
+                    r.p99_ms,
+                    r.parsing,
+                    r.reconnects,
+                    r.client_cpu_pct
                 );
                 bench::record(
                     args.json.as_deref(),
@@ -178,6 +166,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         ("p50_ms", r.p50_ms),
                         ("p99_ms", r.p99_ms),
                         ("jpeg_kb", r.jpeg_kb),
+                        ("client_cpu_pct", r.client_cpu_pct),
                     ],
                 )?;
                 drop(running.procs);
@@ -294,7 +283,11 @@ fn start_hub(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> anyhow:
     std::fs::write(
         &cfg,
         format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = {:?}\nmax_frame_size = \"2MiB\"\n[[camera]]\nid = 1\nname = \"cam\"\nkind = \"agent\"\n",
+            // Every viewer comes from 127.0.0.1: lift the per-address cap
+            // (512 by default) above the largest point.
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = {:?}\nmax_frame_size = \"2MiB\"\n\
+             [connections]\nmax_connections = 20000\nmax_per_address = 20000\n\
+             [[camera]]\nid = 1\nname = \"cam\"\nkind = \"agent\"\n",
             data.display().to_string()
         ),
     )?;
@@ -339,6 +332,12 @@ struct Result_ {
     p99_ms: f64,
     /// Average size of the JPEGs the viewers got.
     jpeg_kb: f64,
+    /// Viewers that parsed every byte (the others counted bytes).
+    parsing: usize,
+    /// Viewer connections that ended and were opened again.
+    reconnects: u64,
+    /// CPU of the load client's viewer thread, % of a core.
+    client_cpu_pct: f64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -346,19 +345,13 @@ async fn measure(
     target: Target,
     dir: &std::path::Path,
     n: usize,
+    parsing: usize,
     slow: usize,
     fps: u32,
     seconds: u64,
     frames: Arc<Vec<Vec<u8>>>,
     pid: u32,
 ) -> anyhow::Result<Result_> {
-    let recording = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::<u32>::with_capacity(
-        n * 16 * seconds as usize,
-    )));
-    // u64::MAX until the first viewer gets its first frame.
-    let received = Arc::new(AtomicU64::new(u64::MAX));
-    let bytes = Arc::new(AtomicU64::new(0));
     // Pusher.
     let sent = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -370,60 +363,54 @@ async fn measure(
         };
         tokio::spawn(async move { pusher(target.push, token, fps, frames, sent, stop).await })
     };
-    let mut viewers = Vec::new();
+    let mut slow_viewers = Vec::new();
     for _ in 0..slow {
-        viewers.push(tokio::spawn(slow_viewer(target)));
+        slow_viewers.push(tokio::spawn(slow_viewer(target)));
     }
-    for i in 0..n {
-        let (rec, lat, got, b) = (
-            recording.clone(),
-            latencies.clone(),
-            received.clone(),
-            bytes.clone(),
-        );
-        viewers.push(tokio::spawn(async move {
-            // A viewer whose stream ends connects again (motion ends the
-            // streams it opened before its camera was up), as a page would.
-            loop {
-                let _ = viewer(target, rec.clone(), lat.clone(), got.clone(), b.clone()).await;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }));
-        // Servers with a small accept backlog (motion, python) refuse a
-        // burst of thousands of connections; real viewers arrive spread out.
-        if i % 50 == 49 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
+    // The counted viewers: one thread of their own (see `bench::mjpeg_load`).
+    let control = Arc::new(Control::default());
+    let load = Load {
+        addr: std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, target.view_port),
+        request: viewer_request(target).into_bytes(),
+        viewers: n,
+        parsing,
+    };
+    let client = {
+        let control = control.clone();
+        std::thread::Builder::new()
+            .name("viewers".into())
+            .spawn(move || mjpeg_load::run(&load, &control))?
+    };
     // Warm-up: until frames reach the viewers (motion takes a few seconds
     // to open its netcam), then two seconds more.
     let t = Instant::now();
-    while received.load(Ordering::Relaxed) == u64::MAX && t.elapsed() < Duration::from_secs(20) {
+    while control.parts_seen.load(Ordering::Relaxed) == 0 && t.elapsed() < Duration::from_secs(20) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    received.store(0, Ordering::Relaxed);
     let cpu0 = cpu_ticks(pid)?;
     let sent0 = sent.load(Ordering::Relaxed);
     let t0 = Instant::now();
-    recording.store(true, Ordering::Relaxed);
+    control.recording.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    recording.store(false, Ordering::Relaxed);
+    control.recording.store(false, Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
-    // Viewers hand over their last latencies when the next frame arrives
-    // after recording stops: let a few more frames through first.
-    let settle = tokio::time::sleep(Duration::from_millis(300));
     let cpu1 = cpu_ticks(pid)?;
     let rss = rss_kib(pid)? as f64 / 1024.0;
     let sent_n = sent.load(Ordering::Relaxed) - sent0;
-    settle.await;
+    // Let the viewer thread see the end of the window (it reads its CPU then).
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    control.stop.store(true, Ordering::Relaxed);
+    let totals = tokio::task::spawn_blocking(move || client.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("viewer thread panicked"))??;
     stop.store(true, Ordering::Relaxed);
     let _ = pusher.await;
-    for v in viewers {
+    for v in slow_viewers {
         v.abort();
     }
-    let got = received.load(Ordering::Relaxed) as f64;
-    let mut lat = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
+    let got = totals.frames();
+    let mut lat = totals.latencies_us.clone();
     lat.sort_unstable();
     let pct = |p: f64| -> f64 {
         if lat.is_empty() {
@@ -442,11 +429,14 @@ async fn measure(
         },
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
-        jpeg_kb: if got > 0.0 {
-            bytes.load(Ordering::Relaxed) as f64 / got / 1000.0
+        jpeg_kb: if totals.parts > 0 {
+            totals.jpeg_bytes as f64 / totals.parts as f64 / 1000.0
         } else {
             f64::NAN
         },
+        parsing: totals.parsing_viewers,
+        reconnects: totals.reconnects,
+        client_cpu_pct: totals.cpu_ticks as f64 / bench::TICKS_PER_SEC / elapsed * 100.0,
     })
 }
 
@@ -467,7 +457,13 @@ async fn slow_viewer(target: Target) {
 
 async fn connect_viewer(target: Target) -> anyhow::Result<TcpStream> {
     let mut s = TcpStream::connect(("127.0.0.1", target.view_port)).await?;
-    let req = if target.hub {
+    s.write_all(viewer_request(target).as_bytes()).await?;
+    Ok(s)
+}
+
+/// A viewer's whole HTTP request.
+fn viewer_request(target: Target) -> String {
+    if target.hub {
         use base64::Engine;
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
         format!(
@@ -475,9 +471,7 @@ async fn connect_viewer(target: Target) -> anyhow::Result<TcpStream> {
         )
     } else {
         "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_owned()
-    };
-    s.write_all(req.as_bytes()).await?;
-    Ok(s)
+    }
 }
 
 async fn pusher(
@@ -531,147 +525,6 @@ async fn pusher(
         }
     }
     Ok(())
-}
-
-/// One MJPEG viewer: undo chunked transfer coding if the server used it,
-/// split parts by their Content-Length, record each frame's latency.
-async fn viewer(
-    target: Target,
-    recording: Arc<std::sync::atomic::AtomicBool>,
-    lat: Arc<std::sync::Mutex<Vec<u32>>>,
-    got: Arc<AtomicU64>,
-    bytes: Arc<AtomicU64>,
-) -> anyhow::Result<()> {
-    let s = connect_viewer(target).await?;
-    let mut r = BufReader::with_capacity(64 * 1024, s);
-    // Response head.
-    let mut line = String::new();
-    let mut chunked = false;
-    loop {
-        line.clear();
-        if r.read_line(&mut line).await? == 0 {
-            return Ok(());
-        }
-        if line
-            .to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked")
-        {
-            chunked = true;
-        }
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let mut parts = Parts::default();
-    let mut local = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut on_part = |stamp: &[u8], len: usize| {
-        let now = mono_ns();
-        if got.load(Ordering::Relaxed) == u64::MAX {
-            // Warm-up: tell `measure` frames are flowing.
-            got.store(0, Ordering::Relaxed);
-        }
-        // Every part counts as delivered; only stamped ones (not
-        // re-encoded on the way) give a latency.
-        if recording.load(Ordering::Relaxed) {
-            got.fetch_add(1, Ordering::Relaxed);
-            bytes.fetch_add(len as u64, Ordering::Relaxed);
-            if let Some((_, sent)) = read_stamp(stamp) {
-                local.push(((now.saturating_sub(sent)) / 1000).min(u64::from(u32::MAX)) as u32);
-            }
-        }
-        if local.len() >= 64 || (!local.is_empty() && !recording.load(Ordering::Relaxed)) {
-            lat.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .append(&mut local);
-        }
-    };
-    loop {
-        // Feed the next piece of body bytes to the part splitter.
-        if chunked {
-            line.clear();
-            if r.read_line(&mut line).await? == 0 {
-                return Ok(());
-            }
-            let mut left = usize::from_str_radix(line.trim_end(), 16).context("chunk size")?;
-            if left == 0 {
-                return Ok(());
-            }
-            while left > 0 {
-                let want = left.min(buf.len());
-                let n = r.read(&mut buf[..want]).await?;
-                if n == 0 {
-                    return Ok(());
-                }
-                parts.feed(&buf[..n], &mut on_part)?;
-                left -= n;
-            }
-            let mut crlf = [0u8; 2];
-            r.read_exact(&mut crlf).await?;
-        } else {
-            let n = r.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            parts.feed(&buf[..n], &mut on_part)?;
-        }
-    }
-}
-
-/// Splits a multipart body into parts as bytes arrive, by each part's
-/// Content-Length, without keeping the JPEGs: only the first bytes of each
-/// body (where the stamp is) are copied. The load client must cost as
-/// little as possible, since it shares the machine with the server.
-#[derive(Default)]
-struct Parts {
-    head: Vec<u8>,
-    body_len: usize,
-    body_left: usize,
-    stamp: [u8; 30],
-    stamp_len: usize,
-}
-
-impl Parts {
-    fn feed(
-        &mut self,
-        mut data: &[u8],
-        on_part: &mut impl FnMut(&[u8], usize),
-    ) -> anyhow::Result<()> {
-        while !data.is_empty() {
-            if self.body_left > 0 {
-                let take = self.body_left.min(data.len());
-                let k = (self.stamp.len() - self.stamp_len).min(take);
-                self.stamp[self.stamp_len..self.stamp_len + k].copy_from_slice(&data[..k]);
-                self.stamp_len += k;
-                self.body_left -= take;
-                data = &data[take..];
-                if self.body_left == 0 {
-                    on_part(&self.stamp[..self.stamp_len], self.body_len);
-                    self.stamp_len = 0;
-                }
-                continue;
-            }
-            // Part head (after the previous body's CRLF): up to the blank line.
-            self.head.push(data[0]);
-            data = &data[1..];
-            if self.head.ends_with(b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.head);
-                let len = head.lines().find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse::<usize>().ok())?
-                });
-                self.head.clear();
-                if let Some(len) = len.filter(|&l| l > 0) {
-                    self.body_len = len;
-                    self.body_left = len;
-                }
-            } else if self.head.len() > 4096 {
-                bail!("no part head in 4 KiB");
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The raw baseline: one pusher connection (`POST /push` then `u32 len` +

@@ -3,9 +3,20 @@
 
 use anyhow::Context;
 
+pub mod mjpeg_load;
+
 /// User + system CPU time of `pid`, in clock ticks (USER_HZ, 100 per second).
 pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat_cpu_ticks(&format!("/proc/{pid}/stat"))
+}
+
+/// User + system CPU time of the calling thread, in clock ticks.
+pub fn thread_cpu_ticks() -> anyhow::Result<u64> {
+    stat_cpu_ticks("/proc/thread-self/stat")
+}
+
+fn stat_cpu_ticks(path: &str) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(path)?;
     let rest = &stat[stat.rfind(')').context("stat format")? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     Ok(f[11].parse::<u64>()? + f[12].parse::<u64>()?)

@@ -1,7 +1,8 @@
 //! The built-in demo camera: a moving test pattern with a clock, rendered
 //! and JPEG-encoded on a blocking thread at the configured rate, and also
-//! H.264-encoded (openh264, same thread) into the camera's video feed, so the
-//! demo has MSE/HLS live video and recordings with no hardware.
+//! H.264-encoded (openh264, same thread, before the JPEG) into the camera's
+//! video feed, so the demo has MSE/HLS live video and recordings with no
+//! hardware.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -66,27 +67,34 @@ pub async fn run(cam: Arc<Camera>, s: DemoSettings, stop: CancellationToken) {
             let q = s.jpeg_quality;
             let dts = media::Time90k(start.elapsed().as_micros() as i64 * 9 / 100);
             let mut enc = encoder.take();
+            let feed = cam.video.clone();
+            // The H.264 frame goes to the feed from the blocking thread as soon as it is
+            // encoded: live video does not wait for the JPEG.
             let work = move || {
                 let image = p.render(stamp);
-                let video = enc.as_mut().map(|e| e.encode_frame(&image.to_i420(), dts));
+                let video = match (enc.as_mut(), &feed) {
+                    (Some(e), Some(feed)) => match e.encode_frame(&image.to_i420(), dts) {
+                        Ok(Some(e)) => {
+                            if let Some(t) = e.new_track {
+                                feed.publish(media::VideoEvent::Track(t));
+                            }
+                            feed.publish(media::VideoEvent::Frame(e.frame));
+                            Ok(())
+                        }
+                        Ok(None) => Ok(()),
+                        Err(e) => Err(e),
+                    },
+                    _ => Ok(()),
+                };
                 (encode_jpeg(&image, q), video, enc)
             };
             match tokio::task::spawn_blocking(work).await {
                 Ok((jpeg, video, enc)) => {
                     cam.publish(Bytes::from(jpeg));
                     encoder = enc;
-                    match (video, &cam.video) {
-                        (Some(Ok(Some(e))), Some(feed)) => {
-                            if let Some(t) = e.new_track {
-                                feed.publish(media::VideoEvent::Track(t));
-                            }
-                            feed.publish(media::VideoEvent::Frame(e.frame));
-                        }
-                        (Some(Err(e)), _) => {
-                            tracing::warn!(error = %e, "H.264 encoding failed; demo video stopped");
-                            encoder = None;
-                        }
-                        _ => {}
+                    if let Err(e) = video {
+                        tracing::warn!(error = %e, "H.264 encoding failed; demo video stopped");
+                        encoder = None;
                     }
                 }
                 Err(e) => {

@@ -52,13 +52,28 @@ pub async fn shot(b: &Browser, name: &str) {
 /// from a canvas copy of it), with the page's clock (unix ms) when it was
 /// copied; `None` if the picture has no readable stamp.
 pub async fn video_stamp(b: &Browser, id: &str) -> Option<(u64, testpattern::Stamp)> {
+    video_stamp_with(b, id, "null")
+        .await
+        .map(|(now, stamp, _)| (now, stamp))
+}
+
+/// [`video_stamp`], and the value of the JavaScript expression `extra`
+/// evaluated at the same moment (`v` is the video element).
+pub async fn video_stamp_with(
+    b: &Browser,
+    id: &str,
+    extra: &str,
+) -> Option<(u64, testpattern::Stamp, serde_json::Value)> {
     use base64::Engine;
     let r = b
         .eval_with(
-            "const v = document.getElementById(arguments[0]);
-             const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
-             c.getContext('2d').drawImage(v, 0, 0);
-             return [Date.now(), c.toDataURL('image/png')];",
+            &format!(
+                "const v = document.getElementById(arguments[0]);
+                 const extra = {extra};
+                 const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
+                 c.getContext('2d').drawImage(v, 0, 0);
+                 return [Date.now(), c.toDataURL('image/png'), extra];"
+            ),
             vec![json!(id)],
         )
         .await
@@ -72,5 +87,5 @@ pub async fn video_stamp(b: &Browser, id: &str) -> Option<(u64, testpattern::Sta
         .chunks_exact(4)
         .flat_map(|p| [p[0], p[1], p[2]])
         .collect();
-    Some((now, testpattern::read_stamp(&rgb, w, h)?))
+    Some((now, testpattern::read_stamp(&rgb, w, h)?, r[2].clone()))
 }

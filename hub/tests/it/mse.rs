@@ -94,6 +94,67 @@ async fn mse_websocket_sends_mime_init_and_a_fragment_per_frame() {
     h.stop().await;
 }
 
+/// The middle value of `v` (sorted in place).
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Decodes every frame of `name`'s video feed on a thread of its own (until
+/// the hub stops) and notes, per frame, how long after its capture (the
+/// stamp in the picture) the feed had it.
+fn feed_latencies(h: &TestHub, name: &str) -> std::sync::Arc<std::sync::Mutex<Vec<f64>>> {
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let feed = h.hub.cameras.by_name(name).unwrap().video.clone().unwrap();
+    let (snap, mut rx) = feed.subscribe();
+    let mut track = snap.track;
+    let got = out.clone();
+    std::thread::spawn(move || {
+        let mut dec = codec::LumaDecoder::new().unwrap();
+        let mut keyed = false;
+        while let Ok(ev) = rx.blocking_recv() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            let f = match &*ev {
+                media::VideoEvent::Track(t) => {
+                    track = Some(t.clone());
+                    continue;
+                }
+                media::VideoEvent::Frame(f) => f,
+                media::VideoEvent::Gap { .. } => continue,
+            };
+            keyed |= f.is_key;
+            let Some(t) = track.as_ref().filter(|_| keyed) else {
+                continue;
+            };
+            let Ok(annexb) = t.h264_annexb(&f.data) else {
+                continue;
+            };
+            let mut stamp = None;
+            let mut read = |l: codec::Luma<'_>| {
+                let rgb: Vec<u8> = (0..l.height as usize)
+                    .flat_map(|y| &l.data[y * l.stride..y * l.stride + l.width as usize])
+                    .flat_map(|&p| [p, p, p])
+                    .collect();
+                stamp = testpattern::read_stamp(&rgb, l.width, l.height);
+            };
+            if dec.decode(&annexb, Some(&mut read)).is_ok()
+                && let Some(s) = stamp
+            {
+                got.lock()
+                    .unwrap()
+                    .push(now as f64 - s.unwrap_millis(now) as f64);
+            }
+        }
+    });
+    out
+}
+
 /// Reads the stamp of the picture the `<video>` shows now; returns the
 /// latency in ms (page clock at capture minus the stamp's capture time).
 async fn video_latency_ms(b: &testkit::Browser, id: &str) -> Option<f64> {
@@ -110,34 +171,50 @@ async fn mse_plays_in_chromium_under_a_second_behind() {
         return;
     }
     let h = TestHub::start(DEMO).await;
+    // Stage 1, capture -> the camera's video feed (render and H.264 encode):
+    // every frame the feed gets is decoded here and its stamp read back.
+    let feed_ms = feed_latencies(&h, "pattern");
     let b = testkit::Browser::launch().await.expect("chromium starts");
     browser_login(&b, &h, "/live/pattern").await;
     let (w, hh) = wait_mse_playing(&b, Duration::from_secs(30)).await;
     assert_eq!((w, hh), (640, 480));
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats0 = b.eval("return window.hubLive.mse.stats").await.unwrap();
+    // The frame the picture shows: its arrival and append times, and how far
+    // the playhead is behind the end of the buffer.
+    const FRAME: &str = "(() => { const t = v.currentTime;
+        const a = window.hubLive.mse.stats.arrivals.find(e => e[0] > t + 0.0005);
+        return [a ? a[1] : null, a ? a[2] : null, v.buffered.length ? v.buffered.end(v.buffered.length - 1) - t : null]; })()";
     let mut lat = Vec::new();
+    let (mut to_page, mut to_buffer, mut to_screen, mut ahead) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut series = Vec::new();
     for _ in 0..40 {
-        if let Some(ms) = video_latency_ms(&b, "video").await {
+        if let Some((now, stamp, f)) =
+            crate::browser_support::video_stamp_with(&b, "video", FRAME).await
+        {
+            let capture = stamp.unwrap_millis(now) as f64;
+            let ms = now as f64 - capture;
             lat.push(ms);
-            let ahead = b
-                .eval("const v = document.getElementById('video'); return v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : -1")
-                .await
-                .unwrap()
-                .as_f64()
-                .unwrap_or(-1.0);
-            series.push(format!("{ms:.0}/{:.0}", ahead * 1000.0));
+            let ahead_ms = f[2].as_f64().unwrap_or(f64::NAN) * 1000.0;
+            ahead.push(ahead_ms);
+            if let (Some(arrived), Some(appended)) = (f[0].as_f64(), f[1].as_f64()) {
+                to_page.push(arrived - capture);
+                to_buffer.push(appended - arrived);
+                to_screen.push(now as f64 - appended);
+            }
+            series.push(format!("{ms:.0}/{ahead_ms:.0}"));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let stats = b.eval("return window.hubLive.mse.stats").await.unwrap();
     println!("latency/buffer-ahead ms: {}", series.join(" "));
     assert!(
         lat.len() >= 10,
         "stamps readable from the playing video: {}",
         lat.len()
     );
-    lat.sort_by(f64::total_cmp);
-    let p50 = lat[lat.len() / 2];
+    let p50 = median(&mut lat);
     let p90 = lat[lat.len() * 9 / 10];
     println!(
         "MSE latency (demo 640x480 15 fps, stamp -> Chromium picture, loopback): n={} min={:.0} ms p50={p50:.0} ms p90={p90:.0} ms max={:.0} ms",
@@ -145,9 +222,40 @@ async fn mse_plays_in_chromium_under_a_second_behind() {
         lat[0],
         lat[lat.len() - 1]
     );
+    let feed_ms = std::mem::take(&mut *feed_ms.lock().unwrap());
+    println!(
+        "MSE latency by stage (medians, ms): capture -> video feed (render, H.264 encode) {:.1} (n={}); \
+         capture -> page (+ fragment, websocket) {:.1}; page -> SourceBuffer {:.1}; \
+         SourceBuffer -> shown (decode, playhead behind the newest frame, the frame's time on screen) {:.1}; \
+         playhead behind buffered end {:.0}",
+        median(&mut feed_ms.clone()),
+        feed_ms.len(),
+        median(&mut to_page),
+        median(&mut to_buffer),
+        median(&mut to_screen),
+        median(&mut ahead),
+    );
+    let count = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
+    println!(
+        "MSE playback over the {} samples: stalls (waiting events) {}, playback rate changes {}, jumps to the live edge {}",
+        lat.len(),
+        count(&stats, "stalls") - count(&stats0, "stalls"),
+        count(&stats, "rateChanges") - count(&stats0, "rateChanges"),
+        count(&stats, "jumps") - count(&stats0, "jumps"),
+    );
     assert!(p50 < 1000.0, "p50 latency {p50} ms");
-    let stats = b.eval("return window.hubLive.mse.stats").await.unwrap();
-    println!("MSE page stats: {stats}");
+    assert!(
+        !to_page.is_empty(),
+        "the page logs when each shown frame arrived: {stats}"
+    );
+    assert!(
+        !feed_ms.is_empty(),
+        "stamps readable from the camera's H.264"
+    );
+    println!(
+        "MSE page stats: fragments {}, stalls {}, jumps {}",
+        stats["fragments"], stats["stalls"], stats["jumps"]
+    );
 
     // The same picture over HLS, where this Chromium plays HLS natively.
     let native = b
