@@ -35,11 +35,11 @@ pub struct Hub {
     /// The MQTT publisher's state (`[mqtt]`).
     pub mqtt: Arc<crate::counters::MqttStats>,
     /// Each `[[webhook]]`'s counters, in configuration order.
-    pub webhooks: Vec<Arc<crate::webhooks::WebhookStats>>,
+    pub webhooks: Vec<Arc<crate::counters::WebhookStats>>,
     /// The off-site bucket (`[offsite]`), when configured.
     pub offsite: Option<Arc<offsite::Bucket>>,
     /// The off-site replicator's counters and backlog.
-    pub replication: Arc<crate::offsite::replicate::Stats>,
+    pub replication: Arc<crate::offsite::stats::Stats>,
 }
 
 impl std::fmt::Debug for Hub {

@@ -256,3 +256,15 @@ mod tests {
         assert_eq!(c.hls_viewers(t1), MAX_HLS_CLIENTS);
     }
 }
+
+/// One webhook's counters, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct WebhookStats {
+    pub queue: Arc<QueueStats>,
+    /// Deliveries the receiver accepted.
+    pub delivered: AtomicU64,
+    /// Attempts that failed and will be tried again.
+    pub failed_attempts: AtomicU64,
+    /// Deliveries given up: refused (4xx) or older than `max_age`.
+    pub given_up: AtomicU64,
+}

@@ -34,7 +34,6 @@
 //! `offsite_replicated_objects_total`, `offsite_sent_bytes_total` (request bodies on the
 //! wire, retries included), `offsite_errors_total{kind}`, `offsite_paused{cause}`.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use prometheus_client::collector::Collector;
@@ -161,51 +160,10 @@ fn int(v: u64) -> Value {
     Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
 }
 
-/// What the recordings index holds for one camera.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Stored {
-    pub segments: u64,
-    pub bytes: u64,
-    /// The end of the newest segment (unix ms).
-    pub newest_end_ms: Option<i64>,
-    /// When the newest segment was stored (unix ms).
-    pub newest_indexed_ms: Option<i64>,
-}
-
-/// What the recordings index holds, by camera.
-pub async fn stored(hub: &Hub) -> HashMap<String, Stored> {
-    let r = hub
-        .recordings
-        .db
-        .call(|c| {
-            let mut st = c.prepare(
-                "SELECT camera, COUNT(*), SUM(size_bytes), MAX(start_ms + duration_ms), \
-                 MAX(indexed_ms) FROM recording GROUP BY camera",
-            )?;
-            let rows = st.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    Stored {
-                        segments: r.get::<_, i64>(1)?.max(0) as u64,
-                        bytes: r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0) as u64,
-                        newest_end_ms: r.get(3)?,
-                        newest_indexed_ms: r.get(4)?,
-                    },
-                ))
-            })?;
-            Ok(rows.collect::<Result<HashMap<_, _>, _>>()?)
-        })
-        .await;
-    r.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "metrics: cannot read the recordings index");
-        HashMap::new()
-    })
-}
-
 /// Every camera's and the process's metrics now.
 pub async fn collect(hub: &Hub) -> Snapshot {
     let now_ms = crate::camera::now_ms();
-    let stored = stored(hub).await;
+    let stored = hub.recordings.stored_by_camera().await;
     let offline_after = hub.cfg.offline_after.as_duration();
 
     let mut frames_in = Family::counter(
@@ -448,7 +406,7 @@ async fn offsite(hub: &Hub, now_ms: i64, snap: &mut Snapshot) {
     let backlog = match hub
         .recordings
         .db
-        .call(|c| crate::offsite::queue::backlog(c))
+        .call(|c| crate::recordings::replication::backlog(c))
         .await
     {
         Ok(b) => b,
@@ -557,7 +515,7 @@ fn process(hub: &Hub, snap: &mut Snapshot) {
         f.push(Vec::new(), int(dir.count() as u64));
         snap.add(f);
     }
-    if let Some(max) = crate::server::fd_limit() {
+    if let Some(max) = crate::listener::fd_limit() {
         let mut f = Family::gauge("process_max_fds", "The open-files limit");
         f.push(Vec::new(), int(max));
         snap.add(f);

@@ -174,10 +174,10 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
     if let Some(bucket) = &offsite {
         let runtime = tokio::runtime::Handle::try_current()
             .context("the hub is built inside its runtime (reads from the bucket run on it)")?;
-        recordings.set_offsite(crate::offsite::read::OffsiteReader::new(
+        recordings.set_offsite(Box::new(crate::offsite::read::OffsiteReader::new(
             bucket.clone(),
             runtime,
-        ));
+        )));
     }
     Ok(Arc::new(Hub {
         cfg,
@@ -197,27 +197,7 @@ pub fn build(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Arc<Hub
     }))
 }
 
-/// Raise the open-files soft limit to the hard limit: each viewer and agent
-/// is a socket, and the usual soft limit of 1024 caps a hub well below what
-/// it can serve.
-pub fn raise_fd_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let lim = getrlimit(Resource::Nofile);
-    if lim.current < lim.maximum {
-        let raised = rustix::process::Rlimit {
-            current: lim.maximum,
-            maximum: lim.maximum,
-        };
-        if let Err(e) = setrlimit(Resource::Nofile, raised) {
-            tracing::warn!(error = %e, "could not raise the open-files limit");
-        }
-    }
-}
-
-/// The open-files soft limit (`None` for unlimited).
-pub fn fd_limit() -> Option<u64> {
-    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
-}
+pub use crate::listener::{fd_limit, raise_fd_limit};
 
 /// Run the hub on `listener` until `shutdown` is cancelled.
 pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {

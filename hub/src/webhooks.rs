@@ -18,7 +18,7 @@
 //! and sends one delivery at a time, in order; nothing waits for a receiver.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hmac::{KeyInit, Mac};
@@ -29,25 +29,13 @@ use tokio_util::task::TaskTracker;
 
 use crate::app::Hub;
 use crate::config::WebhookConfig;
-use crate::counters::QueueStats;
+use crate::counters::WebhookStats;
 use crate::outbox::Outbox;
 
 pub const TIMESTAMP_HEADER: &str = "x-camera-hub-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-camera-hub-signature";
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
-
-/// One webhook's counters, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct WebhookStats {
-    pub queue: Arc<QueueStats>,
-    /// Deliveries the receiver accepted.
-    pub delivered: AtomicU64,
-    /// Attempts that failed and will be tried again.
-    pub failed_attempts: AtomicU64,
-    /// Deliveries given up: refused (4xx) or older than `max_age`.
-    pub given_up: AtomicU64,
-}
 
 /// The signature header's value for `body` sent at `timestamp`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {

@@ -195,7 +195,7 @@ pub fn spawn(hub: Arc<Hub>, tracker: &TaskTracker, stop: &CancellationToken) {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let stored = crate::metrics::stored(&hub).await;
+            let stored = hub.recordings.stored_by_camera().await;
             let hub_days = hub_free_days(&hub).await;
             for cam in hub.cameras.iter() {
                 let newest = stored.get(&cam.name).and_then(|s| s.newest_indexed_ms);

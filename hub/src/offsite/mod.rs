@@ -2,7 +2,7 @@
 //! bucket with its secret and key files, and the multipart journal kept in the index
 //! (table `multipart_upload`, migration 5) so an upload cut by a crash resumes.
 //!
-//! The replication queue (table `replication`, [`queue`]) and the task that empties it
+//! The replication queue (table `replication`, [`crate::recordings::replication`]) and the task that empties it
 //! ([`replicate`]) build on the [`offsite::Bucket`] held in [`crate::app::Hub::offsite`];
 //! so do playback from the bucket ([`read`]), the index rebuilt from it and kept in step
 //! on a read-only hub ([`restore`]) and the check of the bucket against the index
@@ -10,10 +10,10 @@
 
 pub mod check;
 pub mod events;
-pub mod queue;
 pub mod read;
 pub mod replicate;
 pub mod restore;
+pub mod stats;
 
 use std::sync::Arc;
 

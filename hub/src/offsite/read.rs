@@ -214,6 +214,12 @@ impl OffsiteFile {
     }
 }
 
+impl crate::recordings::read::SecondTier for Arc<OffsiteReader> {
+    fn open(&self, key: &str, expected_len: u64) -> Result<Box<dyn SegmentFile>> {
+        Ok(Box::new(OffsiteReader::open(self, key, expected_len)?))
+    }
+}
+
 impl SegmentFile for OffsiteFile {
     fn len(&self) -> u64 {
         self.object.plain_len

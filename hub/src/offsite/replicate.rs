@@ -1,5 +1,5 @@
 //! The replicator: one task on the writing hub that copies what the queue
-//! ([`super::queue`]) holds to the bucket, oldest first, and applies the bucket's own
+//! ([`crate::recordings::replication`]) holds to the bucket, oldest first, and applies the bucket's own
 //! retention.
 //!
 //! * A row is marked `done` (with the ETag) only when [`offsite::Bucket`] returns `Ok`,
@@ -18,29 +18,31 @@
 //! * At start, local footage without a queue row (indexed before `[offsite]` named its
 //!   camera) is queued; a multipart upload a previous run left in the journal is resumed
 //!   first (its row is the first due); one whose row is gone is aborted on the store.
-//! * Finished events (motion, alarm) are queued with their thumbnails, and a camera's
+//! * Finished events (motion, alarm, health) are queued with their thumbnails, and a camera's
 //!   day index once its UTC day is over and all its segments are in the bucket
 //!   ([`RESCAN`]).
 //! * The bucket's retention (`[offsite.retention]`) runs every [`RETENTION_EVERY`];
 //!   rows of segments gone from the bucket and from the disk are removed.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
 use offsite::{Bucket, ErrorKind, EventSpan, SegmentRecord};
+
+use super::restore::record_of;
 use rusqlite::OptionalExtension;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::queue::{self, Backlog, Enqueue, Kind, Row};
+use super::stats::{Paused, Stats, lock};
 use crate::app::Hub;
 use crate::db::DbError;
 use crate::event_store::{self, NewEvent};
 use crate::recordings::index;
+use crate::recordings::replication::{self as queue, Enqueue, Kind, Row};
 
 /// The first wait after the store could not be reached.
 pub const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -56,57 +58,6 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 const COUNT_EVERY: Duration = Duration::from_secs(1);
 /// How long the queue sleeps when nothing is due.
 const IDLE: Duration = Duration::from_secs(1);
-
-/// Why replication is paused.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Paused {
-    /// `auth-refused` or `quota-reached`.
-    pub cause: &'static str,
-    /// The store's answer, for people (never a secret).
-    pub message: String,
-}
-
-/// The replicator's state for the camera status, `/status` and `/metrics`.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Bytes of objects stored (as stored: sealed when encrypting), since start.
-    pub bytes_replicated: AtomicU64,
-    /// Objects stored since start (not counting ones found already there).
-    pub objects_replicated: AtomicU64,
-    /// Failed tries since start, by error kind.
-    errors: Mutex<BTreeMap<&'static str, u64>>,
-    /// Each camera's queue, as of the last count.
-    backlog: Mutex<BTreeMap<String, Backlog>>,
-    paused: Mutex<Option<Paused>>,
-    /// The last error, for people.
-    last_error: Mutex<Option<String>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Stats {
-    pub fn errors(&self) -> BTreeMap<&'static str, u64> {
-        lock(&self.errors).clone()
-    }
-
-    pub fn backlog(&self) -> BTreeMap<String, Backlog> {
-        lock(&self.backlog).clone()
-    }
-
-    pub fn camera(&self, camera: &str) -> Backlog {
-        lock(&self.backlog).get(camera).cloned().unwrap_or_default()
-    }
-
-    pub fn paused(&self) -> Option<Paused> {
-        lock(&self.paused).clone()
-    }
-
-    pub fn last_error(&self) -> Option<String> {
-        lock(&self.last_error).clone()
-    }
-}
 
 /// Starts the replicator on a hub with a writable `[offsite]` bucket.
 pub fn spawn(hub: &Arc<Hub>, tracker: &TaskTracker, stop: &CancellationToken) {
@@ -530,21 +481,6 @@ fn code_of(cause: &str) -> Option<&'static str> {
         "quota-reached" => Some("offsite_quota"),
         "auth-refused" => Some("offsite_refused"),
         _ => None,
-    }
-}
-
-/// A segment as the bucket describes it.
-fn record_of(s: &crate::recordings::Segment) -> SegmentRecord {
-    SegmentRecord {
-        camera: s.camera.clone(),
-        file_name: s.file_name.clone(),
-        start_ms: s.start_ms,
-        duration_ms: s.duration_ms,
-        size_bytes: s.size_bytes,
-        sha256: s.sha256.clone(),
-        codec: s.codec.clone(),
-        width: s.width,
-        height: s.height,
     }
 }
 

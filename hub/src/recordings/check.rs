@@ -252,13 +252,13 @@ fn check_camera(
     let cam = camera.to_owned();
     let bucket_only = rec
         .db
-        .call_blocking(|c| crate::offsite::queue::bucket_only_files(c, &cam))?;
+        .call_blocking(|c| crate::recordings::replication::bucket_only_files(c, &cam))?;
     for name in missing.into_iter().filter(|n| !bucket_only.contains(n)) {
         let (c2, n2) = (camera.to_owned(), name.clone());
         let how = rec
             .db
-            .call_blocking(|c| crate::offsite::queue::delete_local(c, &c2, &n2))?;
-        if how == crate::offsite::queue::LocalDeletion::KeptInBucket {
+            .call_blocking(|c| crate::recordings::replication::delete_local(c, &c2, &n2))?;
+        if how == crate::recordings::replication::LocalDeletion::KeptInBucket {
             report.now_bucket_only.push((camera.to_owned(), name));
         } else {
             report.removed_rows.push((camera.to_owned(), name));

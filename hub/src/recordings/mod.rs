@@ -20,6 +20,7 @@ pub mod index;
 pub mod picam;
 pub mod read;
 pub mod recorder;
+pub mod replication;
 pub mod retention;
 pub mod upload;
 
@@ -180,9 +181,9 @@ pub struct Recordings {
     /// Segments and bytes retention deleted since start, by camera (for `/metrics`).
     retention_deleted: Mutex<HashMap<String, (u64, u64)>>,
     /// Reads segments the off-site bucket holds when their local file is gone.
-    offsite_reader: Option<Arc<crate::offsite::read::OffsiteReader>>,
+    offsite_reader: Option<Box<dyn read::SecondTier>>,
     /// Which cameras' segments are queued for the off-site bucket (`[offsite]`).
-    pub(crate) offsite: Option<crate::offsite::queue::Enqueue>,
+    pub(crate) offsite: Option<replication::Enqueue>,
     /// Segments deleted locally before they reached the bucket, since start, by camera.
     lost_before_replication: Mutex<HashMap<String, u64>>,
 }
@@ -261,13 +262,13 @@ impl Recordings {
             retention_lock: Mutex::new(()),
             retention_deleted: Mutex::default(),
             offsite_reader: None,
-            offsite: crate::offsite::queue::Enqueue::from_config(cfg.offsite.as_ref()),
+            offsite: replication::Enqueue::from_config(cfg.offsite.as_ref()),
             lost_before_replication: Mutex::default(),
         })
     }
 
     /// Lets [`Recordings::open_segment`] read segments from the off-site bucket.
-    pub fn set_offsite(&mut self, reader: Arc<crate::offsite::read::OffsiteReader>) {
+    pub fn set_offsite(&mut self, reader: Box<dyn read::SecondTier>) {
         self.offsite_reader = Some(reader);
     }
 
@@ -435,7 +436,7 @@ impl Recordings {
             index::insert(&tx, seg, now)?;
             if let Some(q) = &self.offsite {
                 let changed = before.is_some_and(|b| b.sha256 != seg.sha256);
-                crate::offsite::queue::enqueue_segment(&tx, q, seg, changed, now)?;
+                replication::enqueue_segment(&tx, q, seg, changed, now)?;
             }
             tx.commit()?;
             Ok(())
@@ -581,4 +582,46 @@ pub fn spawn_all(
             }
         }
     });
+}
+
+/// What the recordings index holds for one camera.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CameraTotals {
+    pub segments: u64,
+    pub bytes: u64,
+    /// The end of the newest segment (unix ms).
+    pub newest_end_ms: Option<i64>,
+    /// When the newest segment was stored (unix ms).
+    pub newest_indexed_ms: Option<i64>,
+}
+
+impl Recordings {
+    /// What the index holds, by camera (one grouped pass over the index).
+    pub async fn stored_by_camera(&self) -> HashMap<String, CameraTotals> {
+        let r = self
+            .db
+            .call(|c| {
+                let mut st = c.prepare(
+                    "SELECT camera, COUNT(*), SUM(size_bytes), MAX(start_ms + duration_ms), \
+                 MAX(indexed_ms) FROM recording GROUP BY camera",
+                )?;
+                let rows = st.query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        CameraTotals {
+                            segments: r.get::<_, i64>(1)?.max(0) as u64,
+                            bytes: r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0) as u64,
+                            newest_end_ms: r.get(3)?,
+                            newest_indexed_ms: r.get(4)?,
+                        },
+                    ))
+                })?;
+                Ok(rows.collect::<Result<HashMap<_, _>, _>>()?)
+            })
+            .await;
+        r.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the recordings index");
+            HashMap::new()
+        })
+    }
 }

@@ -5,14 +5,21 @@
 //!
 //! A segment is a file in its camera's [`store::SegmentDir`] ([`LocalFile`]) or, when
 //! that file is gone (its row says `local = 0`, or the file went missing) and the
-//! off-site bucket holds the segment, an object read by byte range
-//! ([`crate::offsite::read::OffsiteFile`]). Blocking: call it from a blocking thread.
+//! off-site bucket holds the segment, an object read by byte range through the
+//! [`SecondTier`] the hub attaches (`crate::offsite::read`). Blocking: call it from a
+//! blocking thread.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use super::{RecError, Recordings, Result, Segment, index};
+
+/// A second place segments are kept, behind the local files (the off-site bucket):
+/// opens the object `key` that holds a segment of `expected_len` bytes.
+pub trait SecondTier: Send + Sync + std::fmt::Debug {
+    fn open(&self, key: &str, expected_len: u64) -> Result<Box<dyn SegmentFile>>;
+}
 
 /// An open recorded segment.
 pub trait SegmentFile: Send + Sync + std::fmt::Debug {
@@ -116,7 +123,7 @@ impl Recordings {
             }
         }
         match key {
-            Some(key) => Ok(Box::new(offsite.open(&key, seg.size_bytes)?)),
+            Some(key) => offsite.open(&key, seg.size_bytes),
             None => Err(RecError::NotFound(
                 "no such recording: its local file is gone and the off-site bucket holds no copy"
                     .into(),

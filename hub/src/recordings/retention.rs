@@ -27,7 +27,7 @@ use store::retention::Deletion;
 use store::{Keep, Reason, RetentionPolicy, SegmentInfo, plan_keeping};
 
 use super::{Recordings, Result, index};
-use crate::offsite::queue::LocalDeletion;
+use crate::recordings::replication::LocalDeletion;
 
 /// What the hub's storage holds and how long it lasts: the store's forecast over every
 /// camera's footage, the free space and the global limits.
@@ -217,7 +217,7 @@ impl Recordings {
         let cam = camera.to_owned();
         let done = self
             .db
-            .call_blocking(|c| crate::offsite::queue::replicated_files(c, &cam))?;
+            .call_blocking(|c| crate::recordings::replication::replicated_files(c, &cam))?;
         for s in segments.iter_mut() {
             s.uploaded = !s.partial && done.contains(&s.name);
         }
@@ -359,9 +359,9 @@ impl Recordings {
         for d in deletions {
             let (cam, name) = (camera.to_owned(), d.name.clone());
             if self.offsite.is_some() {
-                let how = self
-                    .db
-                    .call_blocking(|c| crate::offsite::queue::delete_local(c, &cam, &name))?;
+                let how = self.db.call_blocking(|c| {
+                    crate::recordings::replication::delete_local(c, &cam, &name)
+                })?;
                 if how == (LocalDeletion::NotReplicated { was_queued: true }) {
                     self.count_lost_before_replication(camera);
                     tracing::warn!(

@@ -13,8 +13,8 @@ use axum::http::StatusCode;
 
 use super::{AppState, Viewer, message};
 use crate::app::Hub;
-use crate::offsite::queue::{self, Backlog};
-use crate::offsite::replicate::Paused;
+use crate::offsite::stats::Paused;
+use crate::recordings::replication::{self as queue, Backlog};
 
 /// One camera's off-site copies.
 #[derive(Debug, Serialize, PartialEq)]

@@ -56,7 +56,7 @@ struct PiDiskJson {
 
 async fn status_json(State(web): State<AppState>, _v: Viewer) -> Response {
     let hub = &web.hub;
-    let stored = crate::metrics::stored(hub).await;
+    let stored = hub.recordings.stored_by_camera().await;
     let hub_days = hub_free_days(hub).await;
     let cameras = hub
         .cameras

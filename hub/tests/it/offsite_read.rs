@@ -88,10 +88,13 @@ async fn copy_offsite(h: &TestHub, public: &str, mark: bool) -> String {
     let path = h.hub.recordings.dir(&camera).unwrap().path().join(&file);
     if mark {
         let how = db
-            .call(move |c| hub::offsite::queue::delete_local(c, &camera, &file))
+            .call(move |c| hub::recordings::replication::delete_local(c, &camera, &file))
             .await
             .unwrap();
-        assert_eq!(how, hub::offsite::queue::LocalDeletion::KeptInBucket);
+        assert_eq!(
+            how,
+            hub::recordings::replication::LocalDeletion::KeptInBucket
+        );
     }
     std::fs::remove_file(&path).unwrap();
     key

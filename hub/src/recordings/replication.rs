@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashSet};
 use offsite::{Layout, OffsiteConfig};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::Segment;
 use crate::db::DbError;
-use crate::recordings::Segment;
 
 /// What the recordings need to know to queue a segment: which cameras are copied and
 /// where their objects go. `None` on a hub without `[offsite]` or reading only.
@@ -127,7 +127,7 @@ pub fn enqueue_unqueued_segments(
         if !q.includes(&camera) {
             continue;
         }
-        if let Some(seg) = crate::recordings::index::get(c, &camera, &file_name)? {
+        if let Some(seg) = super::index::get(c, &camera, &file_name)? {
             enqueue_segment(c, q, &seg, false, now_ms)?;
             queued += 1;
         }
@@ -135,12 +135,13 @@ pub fn enqueue_unqueued_segments(
     Ok(queued)
 }
 
-/// Queues every ended motion or alarm event of a copied camera that has no row yet,
-/// with its thumbnail if it has one. Returns how many rows were added.
+/// Queues every ended event (motion, alarm, health: outages and gaps belong to the
+/// footage's story too) of a copied camera that has no row yet, with its thumbnail if it
+/// has one. Returns how many rows were added.
 pub fn enqueue_ended_events(c: &Connection, q: &Enqueue, now_ms: i64) -> Result<usize, DbError> {
     let mut st = c.prepare(
         "SELECT e.id, e.camera, e.start_ms, e.thumbnail IS NOT NULL FROM event e
-         WHERE e.end_ms IS NOT NULL AND e.kind IN ('motion', 'alarm')
+         WHERE e.end_ms IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM replication r
                            WHERE r.event_id = e.id AND r.kind = 'event')
          ORDER BY e.id LIMIT 500",
@@ -391,7 +392,7 @@ pub fn delete_local(
                  (SELECT id FROM recording WHERE camera = ?1 AND file_name = ?2)",
             params![camera, file_name],
         )?;
-        crate::recordings::index::delete(&tx, camera, file_name)?;
+        super::index::delete(&tx, camera, file_name)?;
         LocalDeletion::NotReplicated { was_queued }
     };
     tx.commit()?;
