@@ -291,7 +291,10 @@ async fn through_hub(g: &Garage, dir: &Path, files: &[PathBuf], prefix: &str) ->
     let tracker = tokio_util::task::TaskTracker::new();
     hub::offsite::replicate::spawn(&h, &tracker, &stop);
     loop {
-        let b = rec.db.call(|c| hub::recordings::replication::backlog(c)).await?;
+        let b = rec
+            .db
+            .call(|c| hub::recordings::replication::backlog(c))
+            .await?;
         let pending: u64 = b.values().map(|c| c.pending).sum();
         let done: u64 = b.values().map(|c| c.done).sum();
         if pending == 0 && done == files.len() as u64 {
