@@ -113,7 +113,8 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Segment> {
     })
 }
 
-/// Adds a row (or replaces the row of the same camera and file).
+/// Adds a row (or replaces the row of the same camera and file) for a file on the local
+/// disk: a row that said the file was only in the bucket says it is local again.
 pub fn insert(c: &Connection, s: &Segment, now_ms: i64) -> Result<(), DbError> {
     c.execute(
         "INSERT INTO recording (camera, file_name, start_ms, duration_ms, size_bytes, sha256,
@@ -121,7 +122,7 @@ pub fn insert(c: &Connection, s: &Segment, now_ms: i64) -> Result<(), DbError> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT (camera, file_name) DO UPDATE SET start_ms = ?3, duration_ms = ?4,
              size_bytes = ?5, sha256 = ?6, codec = ?7, width = ?8, height = ?9, source = ?10,
-             indexed_ms = ?11",
+             indexed_ms = ?11, local = 1",
         params![
             s.camera,
             s.file_name,

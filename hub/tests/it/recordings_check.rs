@@ -120,8 +120,26 @@ fn the_recordings_table_rebuild_keeps_every_row() {
     .collect();
     {
         let c = rusqlite::Connection::open(&p).unwrap();
+        // The version-4 table, as an older hub wrote it (no `local` column yet).
         for s in &segs {
-            index::insert(&c, s, 1).unwrap();
+            c.execute(
+                "INSERT INTO recording (camera, file_name, start_ms, duration_ms, size_bytes,
+                     sha256, codec, width, height, source, indexed_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1)",
+                rusqlite::params![
+                    s.camera,
+                    s.file_name,
+                    s.start_ms,
+                    s.duration_ms,
+                    s.size_bytes as i64,
+                    s.sha256,
+                    s.codec,
+                    s.width,
+                    s.height,
+                    s.source.as_str()
+                ],
+            )
+            .unwrap();
         }
     }
     let db = Db::open(&p).unwrap();
