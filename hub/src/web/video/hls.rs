@@ -43,6 +43,25 @@ struct Inner {
     discontinuity_seq: u64,
 }
 
+impl Inner {
+    /// `#EXT-X-TARGETDURATION`: the longest segment, rounded up to whole seconds.
+    fn target_duration(&self) -> u64 {
+        self.segments
+            .iter()
+            .map(|s| s.duration_secs.ceil() as u64)
+            .max()
+            .unwrap_or(2)
+            .max(1)
+    }
+
+    /// Whether the window holds three target durations of video: where a
+    /// player may start a live stream.
+    fn startable(&self) -> bool {
+        let held: f64 = self.segments.iter().map(|s| s.duration_secs).sum();
+        !self.segments.is_empty() && held >= 3.0 * self.target_duration() as f64 - 0.001
+    }
+}
+
 /// One camera's playlist and segments.
 #[derive(Debug)]
 pub struct HlsStore {
@@ -100,29 +119,24 @@ impl HlsStore {
             .is_ok()
     }
 
-    /// Wait until at least one segment exists (or `limit` passes).
+    /// Wait until the playlist holds three target durations of video (RFC 8216
+    /// 6.3.3: a client starts no closer than that to the end; Chromium's own HLS
+    /// player fails to parse a live playlist of one or two segments), or `limit`
+    /// passes; then whether it holds at least one segment.
     pub async fn wait_ready(&self, limit: std::time::Duration) -> bool {
         let mut rx = self.added.subscribe();
-        if !self.lock().segments.is_empty() {
+        if self.lock().startable() {
             return true;
         }
-        tokio::time::timeout(limit, rx.wait_for(|n| *n > 0))
-            .await
-            .is_ok()
-            && !self.lock().segments.is_empty()
+        let _ = tokio::time::timeout(limit, rx.wait_for(|_| self.lock().startable())).await;
+        !self.lock().segments.is_empty()
     }
 
     /// The playlist text; `None` before the first segment.
     pub fn playlist(&self) -> Option<String> {
         let st = self.lock();
         let first = st.segments.front()?;
-        let target = st
-            .segments
-            .iter()
-            .map(|s| s.duration_secs.ceil() as u64)
-            .max()
-            .unwrap_or(2)
-            .max(1);
+        let target = st.target_duration();
         let mut p = String::new();
         let _ = write!(
             p,
@@ -376,5 +390,45 @@ mod tests {
         assert!(store.file("seg-13.m4s").is_none(), "old segments are freed");
         assert!(store.file("init-1.mp4").is_some());
         assert!(store.bytes() < 10_000);
+    }
+
+    #[tokio::test]
+    async fn a_first_playlist_waits_for_three_target_durations() {
+        let store = HlsStore::default();
+        let mut p = Packager {
+            waiting_key: true,
+            ..Packager::default()
+        };
+        p.track(&store, &track());
+        let frame = |i: i64| Frame {
+            data: Bytes::from_static(b"\x00\x00\x00\x02\x65\x88"),
+            dts: Time90k(i * 6000),
+            pts: Time90k(i * 6000),
+            is_key: i % 30 == 0,
+        };
+        // Two 2 s segments: not yet where a player may start.
+        for i in 0..=60 {
+            p.frame(&store, &frame(i));
+        }
+        assert_eq!(
+            store.playlist().unwrap().matches("#EXTINF:2.000,").count(),
+            2
+        );
+        assert!(!store.lock().startable());
+        let limit = std::time::Duration::from_millis(300);
+        let waiting = std::time::Instant::now();
+        assert!(store.wait_ready(limit).await, "served after the bound");
+        assert!(waiting.elapsed() >= limit, "it waited for a third segment");
+        // The third makes it startable: no wait.
+        for i in 61..=90 {
+            p.frame(&store, &frame(i));
+        }
+        let never = std::time::Duration::from_secs(3600);
+        assert!(
+            tokio::time::timeout(limit, store.wait_ready(never)).await == Ok(true),
+            "no wait once startable"
+        );
+        // An empty store is not ready after the bound either.
+        assert!(!HlsStore::default().wait_ready(limit).await);
     }
 }

@@ -35,8 +35,9 @@ use mse::{LiveMuxer, Out};
 
 /// A viewer that cannot take a message for this long is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a playlist request waits for the first segment.
-const HLS_FIRST_SEGMENT_WAIT: Duration = Duration::from_secs(10);
+/// How long a first playlist request waits for three target durations of video
+/// (a GOP of up to 5 s), before it is served with what there is.
+const HLS_FIRST_SEGMENT_WAIT: Duration = Duration::from_secs(15);
 
 /// The routes of this module, merged into the route table.
 pub fn routes() -> Vec<Route> {
