@@ -4,7 +4,8 @@
 //! runs `rpicam-vid --codec h264 --inline` instead: the Pi's hardware
 //! encoder makes the H.264 that is recorded as is, and live JPEGs are made
 //! from its key frames (openh264's decoder on a thread of its own), so the
-//! live rate is one frame per GOP. See the agent README for why.
+//! live rate is one frame per GOP. See the agent README for why. Every access
+//! unit is also offered to motion detection ([`FrameQueue::offer_h264`]).
 //!
 //! The child runs in its own process group, so stopping kills everything it
 //! started: SIGTERM to the group, SIGKILL after a grace period, and SIGKILL
@@ -155,6 +156,7 @@ impl RpicamSource {
                     .map_err(|e| warn!(error = %e, "cannot start the live key frame decoder"))
                     .ok(),
                 tap: tap.clone(),
+                out: out.clone(),
             }),
         };
         let mut buf = vec![0u8; READ_CHUNK];
@@ -209,6 +211,7 @@ struct H264Output {
     assembler: AccessUnitAssembler,
     live: Option<KeyFrameLive>,
     tap: RecordTap,
+    out: Arc<FrameQueue>,
 }
 
 impl H264Output {
@@ -256,7 +259,7 @@ impl H264Output {
         on_access_unit(
             au,
             captured_at,
-            &self.tap,
+            (&self.tap, &self.out),
             self.live.as_ref(),
             seq,
             first,
@@ -306,12 +309,12 @@ impl Output {
     }
 }
 
-/// One H.264 picture from `rpicam-vid`: to the recorder; a key frame also
-/// to the live decoder.
+/// One H.264 picture from `rpicam-vid`: to motion detection and the recorder; a key
+/// frame also to the live decoder.
 fn on_access_unit(
     au: media::h264::AccessUnit,
     captured_at: Instant,
-    tap: &RecordTap,
+    (tap, out): (&RecordTap, &FrameQueue),
     live: Option<&KeyFrameLive>,
     seq: &mut u64,
     first: &mut bool,
@@ -329,6 +332,7 @@ fn on_access_unit(
             "rpicam-vid: first H.264 frame"
         );
     }
+    out.offer_h264(&au, *seq, captured_at);
     if au.is_key
         && let Some(live) = live
     {
