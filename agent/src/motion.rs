@@ -211,11 +211,8 @@ impl H264 {
             }
             analysis = Some(a);
         };
-        let want: Option<&mut dyn FnMut(codec::Luma<'_>)> = if due {
-            Some(&mut analyse)
-        } else {
-            None
-        };
+        let want: Option<&mut dyn FnMut(codec::Luma<'_>)> =
+            if due { Some(&mut analyse) } else { None };
         let decoded = dec.decode(&unit.au.to_annexb(), want);
         if let Err(e) = decoded {
             self.decoder = None;

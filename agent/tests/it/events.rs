@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 const USER: &str = "viewer";
 const PASSWORD: &str = "events-test-password-1";
 /// The object's colour: nothing in the room is this red.
-const RED: [u8; 3] = [210, 30, 30];
+pub(super) const RED: [u8; 3] = [210, 30, 30];
 /// Scene seconds the object enters and leaves.
 const ENTER_S: f64 = 5.0;
 const LEAVE_S: f64 = 10.0;
@@ -49,7 +49,7 @@ fn agent_config(dir: &Path, hub: &HubSetup, token: &str) -> agent::config::Confi
     .unwrap()
 }
 
-fn hub_setup(dir: &Path) -> (HubSetup, String) {
+pub(super) fn hub_setup(dir: &Path) -> (HubSetup, String) {
     let setup = HubSetup::new(
         dir,
         "data_dir = \"data\"\n[[camera]]\nid = 1\nname = \"porch\"\nkind = \"agent\"\n",
@@ -60,7 +60,7 @@ fn hub_setup(dir: &Path) -> (HubSetup, String) {
     (setup, token)
 }
 
-async fn get(hub: &HubSetup, path: &str) -> (u16, Vec<u8>) {
+pub(super) async fn get(hub: &HubSetup, path: &str) -> (u16, Vec<u8>) {
     match testkit::http_client()
         .get(hub.url(path))
         .basic_auth(USER, Some(PASSWORD))
@@ -75,7 +75,7 @@ async fn get(hub: &HubSetup, path: &str) -> (u16, Vec<u8>) {
     }
 }
 
-async fn motion_events(hub: &HubSetup) -> Vec<Value> {
+pub(super) async fn motion_events(hub: &HubSetup) -> Vec<Value> {
     let (status, body) = get(hub, "/api/events?camera=porch&kind=motion").await;
     if status != 200 {
         return Vec::new();
@@ -85,7 +85,11 @@ async fn motion_events(hub: &HubSetup) -> Vec<Value> {
 }
 
 /// Polls the hub until `done` holds for its motion events (`secs` at most).
-async fn wait_events(hub: &HubSetup, secs: u64, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(super) async fn wait_events(
+    hub: &HubSetup,
+    secs: u64,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     for _ in 0..secs * 5 {
         let events = motion_events(hub).await;
         if done(&events) {
@@ -100,7 +104,10 @@ async fn wait_events(hub: &HubSetup, secs: u64, done: impl Fn(&[Value]) -> bool)
 }
 
 /// Stops the in-process agent; it must stop cleanly within 20 s.
-async fn stop_agent(cancel: CancellationToken, run: tokio::task::JoinHandle<anyhow::Result<()>>) {
+pub(super) async fn stop_agent(
+    cancel: CancellationToken,
+    run: tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     cancel.cancel();
     tokio::time::timeout(Duration::from_secs(20), run)
         .await
@@ -110,7 +117,7 @@ async fn stop_agent(cancel: CancellationToken, run: tokio::task::JoinHandle<anyh
 }
 
 /// Pixels of `jpeg` that are clearly the object's red.
-fn red_pixels(jpeg: &[u8]) -> (usize, (usize, usize)) {
+pub(super) fn red_pixels(jpeg: &[u8]) -> (usize, (usize, usize)) {
     let mut d = zune_jpeg::JpegDecoder::new(std::io::Cursor::new(jpeg));
     let rgb = d.decode().unwrap();
     let dims = d.dimensions().unwrap();

@@ -268,7 +268,8 @@ impl Luma<'_> {
     /// own RGB conversion): a thumbnail without converting the full-size picture.
     pub fn small_rgb(&self, max_width: u32) -> testpattern::Image {
         let mut step = 1usize;
-        while self.width as usize / step > max_width.max(1) as usize && self.height as usize / step >= 2
+        while self.width as usize / step > max_width.max(1) as usize
+            && self.height as usize / step >= 2
         {
             step *= 2;
         }
