@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use wire::events::AgentEvent;
 
 use crate::event_upload::Spool;
-use feed::{Feed, Input, Unit};
+use feed::{Feed, Input};
 
 /// Thumbnails are made at most this wide (halved until they fit).
 const THUMBNAIL_MAX_WIDTH: usize = 320;
@@ -78,7 +78,7 @@ struct Out<'a> {
 
 /// The picture an event's thumbnail is made of: the live JPEG, or (H.264) the decoded
 /// frame already reduced to thumbnail size.
-enum Best {
+pub(crate) enum Best {
     Jpeg(Bytes),
     Image(testpattern::Image),
 }
@@ -112,7 +112,10 @@ fn run(mut detector: Detector, feed: &Feed, out: Out<'_>, cancel: &CancellationT
                     })
                     .map_err(AnalysisError::from)
             }
-            Input::H264(unit) => h264.step(&mut detector, &unit, &mut best),
+            Input::H264(unit) => {
+                let time = Millis(capture_ms(unit.captured_at));
+                h264.step(&mut detector, &unit.au, (unit.seq, time), &mut best)
+            }
         };
         let analysis = match analysed {
             Ok(Some(a)) => {
@@ -157,7 +160,7 @@ fn run(mut detector: Detector, feed: &Feed, out: Out<'_>, cancel: &CancellationT
 
 /// Why a picture was not analysed.
 #[derive(Debug, thiserror::Error)]
-enum AnalysisError {
+pub(crate) enum AnalysisError {
     #[error("H.264 decoder: {0}")]
     Codec(#[from] codec::CodecError),
     #[error(transparent)]
@@ -166,34 +169,31 @@ enum AnalysisError {
 
 /// Decoding state of an H.264 source's stream.
 #[derive(Default)]
-struct H264 {
+pub(crate) struct H264 {
     decoder: Option<codec::LumaDecoder>,
     /// Access units decoded so far.
     decoded: u64,
 }
 
 impl H264 {
-    /// Decodes `unit` (every one: P frames need their predecessors); analyses its luma if
-    /// the detector is due. After a decoding error the stream is taken up again at the
-    /// next key frame, with a fresh decoder.
-    fn step(
+    /// Decodes `au` (every one: P frames need their predecessors), picture number `index`
+    /// captured at `time`; analyses its luma if the detector is due. After a decoding
+    /// error the stream is taken up again at the next key frame, with a fresh decoder.
+    pub(crate) fn step(
         &mut self,
         detector: &mut Detector,
-        unit: &Unit,
+        au: &media::h264::AccessUnit,
+        (index, time): (u64, Millis),
         best: &mut Option<Best>,
     ) -> Result<Option<Analysis>, AnalysisError> {
         if self.decoder.is_none() {
-            if !unit.au.is_key {
+            if !au.is_key {
                 return Ok(None);
             }
             self.decoder = Some(codec::LumaDecoder::new()?);
         }
         let dec = self.decoder.as_mut().expect("set above");
-        let time = Millis(capture_ms(unit.captured_at));
-        let at = FrameRef {
-            index: unit.seq,
-            time,
-        };
+        let at = FrameRef { index, time };
         let due = detector.due(time);
         let mut analysis = None;
         let mut analyse = |y: codec::Luma<'_>| {
@@ -213,7 +213,7 @@ impl H264 {
         };
         let want: Option<&mut dyn FnMut(codec::Luma<'_>)> =
             if due { Some(&mut analyse) } else { None };
-        let decoded = dec.decode(&unit.au.to_annexb(), want);
+        let decoded = dec.decode(&au.to_annexb(), want);
         if let Err(e) = decoded {
             self.decoder = None;
             return Err(e.into());

@@ -391,3 +391,76 @@ async fn the_event_is_on_the_timeline_in_the_viewers_zone_and_plays_from_its_pre
     );
     let _ = b.close().await;
 }
+
+/// The agent binary with two named detection zones (the left and right halves of the
+/// picture) against the hub: a person walking down the left half, then one down the
+/// right half, are two events, each with its zone's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_process_names_each_events_detection_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, token) = hub_setup(dir.path());
+    let _hub = setup.start_async().await.unwrap();
+    let scene_path = dir.path().join("scene.toml");
+    let walk = |x: f64, from: f64, to: f64| {
+        format!(
+            "[[object]]\ncolor = [{}, {}, {}]\nsize = [0.15, 0.3]\npath = [[{from}, {x}, -0.15], [{to}, {x}, 1.15]]\n",
+            RED[0], RED[1], RED[2]
+        )
+    };
+    std::fs::write(
+        &scene_path,
+        format!(
+            "width = 640\nheight = 480\nfps = 10\nduration_s = 120.0\nseed = 5\nnoise = 2.0\n{}{}",
+            walk(0.25, 3.0, 8.0),
+            walk(0.75, 14.0, 19.0)
+        ),
+    )
+    .unwrap();
+    let cfg = dir.path().join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "hub_url = \"{}\"\ncamera_id = 1\ntoken = \"{token}\"\nstate_dir = {:?}\n\
+             [source]\nkind = \"testsrc\"\nwidth = 640\nheight = 480\nfps = 10\nscene = {:?}\n\
+             [upload]\nbackoff_max = \"2s\"\n\
+             [motion]\nmin_duration = \"1s\"\ncooldown = \"3s\"\n\
+             [[motion.zone]]\nname = \"driveway\"\npoints = [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]\n\
+             [[motion.zone]]\nname = \"front door\"\npoints = [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]\n",
+            setup.ingest_url(),
+            dir.path().join("state").display().to_string(),
+            scene_path.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let mut agent = testkit::process::spawn_logged(
+        std::process::Command::new(testkit::process::bin_path("agent"))
+            .arg("--config")
+            .arg(&cfg),
+        "agent",
+    )
+    .unwrap();
+    let events = wait_events(&setup, 60, |e| {
+        e.len() == 2 && e.iter().all(|e| e["end_ms"].is_i64())
+    })
+    .await;
+    // Newest first.
+    let zones: Vec<&str> = events.iter().map(|e| e["zone"].as_str().unwrap()).collect();
+    assert_eq!(zones, ["front door", "driveway"], "{events:?}");
+    let spans: Vec<f64> = events
+        .iter()
+        .map(|e| (e["end_ms"].as_i64().unwrap() - e["start_ms"].as_i64().unwrap()) as f64 / 1000.0)
+        .collect();
+    for span in &spans {
+        assert!((span - 5.0).abs() <= 0.5, "each walk takes 5 s: {spans:?}");
+    }
+    let (status, body) = get(&setup, "/api/events?camera=porch&zone=driveway").await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["events"].as_array().unwrap().len(), 1, "{v}");
+    agent.signal(testkit::process::Signal::Term).unwrap();
+    let status = agent
+        .wait_timeout_async(Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(status.success(), "the agent stops cleanly: {status}");
+}
