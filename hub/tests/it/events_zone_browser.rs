@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use events::{Event, Origin, What};
+use hub::event_store::{Kind, NewEvent};
 use serde_json::{Value, json};
 use testkit::{Browser, LaunchOptions};
 
-use crate::common::{TestHub, browser_login};
+use crate::common::{TestHub, browser_login, jpeg};
 use crate::recordings_support::T0;
 
 const CONFIG: &str = r#"
@@ -21,14 +21,25 @@ kind = "agent"
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Motion from `start` to `end` (ms after T0) in `zone`.
+/// Motion from `start` to `end` (ms after T0) in `zone`, stored as the hub stores an
+/// agent's event.
 fn motion(h: &TestHub, (start, end): (i64, i64), zone: Option<&str>) {
-    let porch = h.hub.cameras.by_name("porch").unwrap().clone();
-    for (at, active) in [(start, true), (end, false)] {
-        porch
-            .events
-            .publish(Event::new(T0 + at, Origin::Agent, What::Motion { active }).in_zone(zone));
-    }
+    h.hub
+        .events
+        .upsert(NewEvent {
+            camera: "porch".into(),
+            kind: Kind::Motion,
+            label: None,
+            start_ms: T0 + start,
+            end_ms: Some(T0 + end),
+            score: Some(0.5),
+            zone: zone.map(str::to_owned),
+            message: None,
+            origin: "agent",
+            key: Some(format!("motion-{start}")),
+            thumbnail: Some(jpeg(start as u32)),
+        })
+        .unwrap();
 }
 
 /// The ids of the listed events, in page order, with their zones as the page words them.
@@ -93,7 +104,10 @@ async fn the_zone_filter_shows_only_the_chosen_zones_events() {
     })
     .await
     .expect("chromium starts");
-    browser_login(&b, &h, "/events?camera=porch&date=2026-11-21").await;
+    browser_login(&b, &h, "/events").await;
+    b.goto(&h.url("/events?camera=porch&date=2026-11-21"))
+        .await
+        .unwrap();
     b.wait_until(
         "return window.eventList && window.eventList.ready && document.querySelectorAll('#events .event-item').length === 4",
         WAIT,
