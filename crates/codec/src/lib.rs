@@ -396,6 +396,45 @@ mod tests {
         ));
     }
 
+    /// A decoded frame's thumbnail: halved to fit, in the picture's colours.
+    #[test]
+    fn a_decoded_frame_makes_a_small_rgb_picture_in_its_colours() {
+        let (w, h) = (640u32, 480u32);
+        // Left half red, right half blue.
+        let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+        for _ in 0..h {
+            for x in 0..w {
+                rgb.extend(if x < w / 2 {
+                    [200, 40, 40]
+                } else {
+                    [40, 40, 200]
+                });
+            }
+        }
+        let image = testpattern::Image {
+            width: w,
+            height: h,
+            rgb,
+        };
+        let mut enc = H264Encoder::new(settings(w, h, 5)).unwrap();
+        let au = enc.encode(&image.to_i420()).unwrap().unwrap();
+        let mut dec = LumaDecoder::new().unwrap();
+        let mut small = None;
+        let mut keep = |y: Luma<'_>| small = Some(y.small_rgb(320));
+        assert!(dec.decode(&au.to_annexb(), Some(&mut keep)).unwrap());
+        let small = small.expect("a picture");
+        assert_eq!((small.width, small.height), (320, 240));
+        let px = |x: usize, y: usize| &small.rgb[(y * 320 + x) * 3..][..3];
+        for (p, want) in [(px(80, 120), [200, 40, 40]), (px(240, 120), [40, 40, 200])] {
+            for c in 0..3 {
+                assert!(
+                    (i32::from(p[c]) - want[c]).abs() <= 12,
+                    "{p:?} is not {want:?}"
+                );
+            }
+        }
+    }
+
     /// The video pipeline's view: a track with the first key frame, a frame per picture,
     /// and a key frame that decodes alone from the track's parameter sets.
     #[test]
