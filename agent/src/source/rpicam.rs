@@ -157,6 +157,7 @@ impl RpicamSource {
                     .ok(),
                 tap: tap.clone(),
                 out: out.clone(),
+                last_read: None,
             }),
         };
         let mut buf = vec![0u8; READ_CHUNK];
@@ -212,12 +213,19 @@ struct H264Output {
     live: Option<KeyFrameLive>,
     tap: RecordTap,
     out: Arc<FrameQueue>,
+    /// When the previous read arrived.
+    last_read: Option<Instant>,
 }
 
 impl H264Output {
+    /// An access unit is complete only when the next one's first NAL unit starts, so the
+    /// first one a read completes arrived with the read before it (`rpicam-vid --flush`
+    /// writes a picture at a time): it gets that read's time, the capture time; any
+    /// further ones (a backlog read at once) this read's.
     fn push(&mut self, data: &[u8], seq: &mut u64, first: &mut bool, problem: &mut Problem) {
         self.splitter.push(data);
-        let captured_at = Instant::now();
+        let now = Instant::now();
+        let mut captured_at = self.last_read.replace(now).unwrap_or(now);
         loop {
             let nal = match self.splitter.pop() {
                 Ok(Some(nal)) => nal,
@@ -228,7 +236,10 @@ impl H264Output {
                 }
             };
             match self.assembler.push(nal) {
-                Ok(Some(au)) => self.access_unit(au, captured_at, seq, first, problem),
+                Ok(Some(au)) => {
+                    self.access_unit(au, captured_at, seq, first, problem);
+                    captured_at = now;
+                }
                 Ok(None) => {}
                 Err(e) => debug!(error = %e, "H.264 access unit assembler"),
             }
@@ -237,7 +248,7 @@ impl H264Output {
 
     /// The stream ended: hand over the last access unit.
     fn finish(&mut self, seq: &mut u64, first: &mut bool, problem: &mut Problem) {
-        let captured_at = Instant::now();
+        let captured_at = self.last_read.unwrap_or_else(Instant::now);
         if let Some(nal) = self.splitter.finish()
             && let Ok(Some(au)) = self.assembler.push(nal)
         {

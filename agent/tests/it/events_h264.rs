@@ -39,7 +39,8 @@ fn crossing(enter_s: f64, leave_s: f64) -> String {
 }
 
 /// Encodes `scene` (every frame) at the GOP, one file of Annex B per access unit, and a
-/// stand-in `rpicam-vid` that writes them 0.1 s apart, appending the wall-clock ms after
+/// stand-in `rpicam-vid` that writes them 0.1 s apart (the pause runs beside the writing,
+/// so the rate stays near 10 fps on a busy machine), appending the wall-clock ms after
 /// each to `times`, then waits to be stopped.
 fn stand_in(dir: &Path, scene: &testpattern::scene::Scene) -> PathBuf {
     let frames = dir.join("frames");
@@ -62,7 +63,7 @@ fn stand_in(dir: &Path, scene: &testpattern::scene::Scene) -> PathBuf {
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nfor f in {d}/frames/*.h264; do cat \"$f\"; date +%s%3N >> {d}/times; sleep 0.1; done\nexec sleep 600\n"
+            "#!/bin/sh\nfor f in {d}/frames/*.h264; do sleep 0.1 & cat \"$f\"; date +%s%3N >> {d}/times; wait; done\nexec sleep 600\n"
         ),
     )
     .unwrap();
