@@ -88,6 +88,10 @@ fn run(mut detector: Detector, feed: &Feed, out: Out<'_>, cancel: &CancellationT
     let mut failed = crate::backoff::Problem::new("motion detection");
     let mut h264 = H264::default();
     loop {
+        if cancel.is_cancelled() {
+            // What is queued is analysed; nothing new is taken.
+            feed.close();
+        }
         let input = match feed.next(Duration::from_millis(250)) {
             Some(i) => i,
             None if !cancel.is_cancelled() => continue,
@@ -304,4 +308,83 @@ fn small_image(jpeg: &[u8]) -> Option<testpattern::Image> {
         height: h as u32,
         rgb: pixels,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::FrameTap;
+
+    /// After the inbox overflowed, decoding takes the stream up again at the key frame it
+    /// kept: every unit after it decodes, and the due ones are analysed.
+    #[test]
+    fn decoding_resumes_at_the_key_frame_after_an_overflow() {
+        let (w, h) = (320u32, 240u32);
+        let pattern = testpattern::Pattern::new(w, h);
+        let mut enc = codec::H264Encoder::new(codec::EncoderSettings {
+            width: w,
+            height: h,
+            fps: 10,
+            bitrate_bps: 300_000,
+            gop: 5,
+        })
+        .unwrap();
+        let feed = Feed::new(4, feed::MAX_BYTES);
+        let now = Instant::now();
+        for i in 0..12u32 {
+            let img = pattern.render(testpattern::Stamp {
+                frame: i,
+                millis: u64::from(i) * 100,
+            });
+            let au = enc.encode(&img.to_i420()).unwrap().unwrap();
+            feed.offer_h264(&au, u64::from(i), now);
+        }
+        assert_eq!(feed.dropped(), 10);
+        let mut detector = Detector::new(Settings::default()).unwrap();
+        let mut h264 = H264::default();
+        let mut best = None;
+        let mut analysed = Vec::new();
+        while let Some(Input::H264(unit)) = feed.next(Duration::ZERO) {
+            let time = Millis(unit.seq as i64 * 100);
+            let a = h264
+                .step(&mut detector, &unit.au, (unit.seq, time), &mut best)
+                .unwrap();
+            analysed.extend(a.map(|a| a.frame.index));
+        }
+        assert_eq!(h264.decoded, 2);
+        // 10 is analysed; 11 comes 0.1 s later, before the next is due at 5 fps.
+        assert_eq!(analysed, vec![10]);
+    }
+
+    /// A stream taken up between key frames waits for one: P frames before it are not
+    /// decoded (they would fail or show garbage).
+    #[test]
+    fn a_stream_starts_at_a_key_frame() {
+        let mut enc = codec::H264Encoder::new(codec::EncoderSettings {
+            width: 160,
+            height: 120,
+            fps: 10,
+            bitrate_bps: 200_000,
+            gop: 3,
+        })
+        .unwrap();
+        let pattern = testpattern::Pattern::new(160, 120);
+        let mut units = Vec::new();
+        for i in 0..4u32 {
+            let img = pattern.render(testpattern::Stamp {
+                frame: i,
+                millis: 0,
+            });
+            units.push(enc.encode(&img.to_i420()).unwrap().unwrap());
+        }
+        let mut detector = Detector::new(Settings::default()).unwrap();
+        let mut h264 = H264::default();
+        let mut best = None;
+        for (i, au) in units.iter().enumerate().skip(1) {
+            let at = (i as u64, Millis(i as i64 * 100));
+            let _ = h264.step(&mut detector, au, at, &mut best).unwrap();
+        }
+        // 1 and 2 are P frames before the key frame at 3.
+        assert_eq!(h264.decoded, 1);
+    }
 }
