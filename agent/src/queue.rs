@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
+use media::h264::AccessUnit;
 use tokio::sync::Notify;
 
 /// One captured picture.
@@ -34,6 +35,16 @@ impl std::fmt::Debug for Frame {
     }
 }
 
+/// A consumer beside the uplink that is offered what the source produces. Offers never
+/// block; what the consumer cannot take it skips by its own policy.
+pub trait FrameTap: Send + Sync + std::fmt::Debug {
+    /// A live frame, as pushed to the queue.
+    fn offer_jpeg(&self, frame: &Frame);
+    /// An access unit of the source's H.264 stream, in stream order (`seq`: the source's
+    /// picture count).
+    fn offer_h264(&self, au: &AccessUnit, seq: u64, captured_at: Instant);
+}
+
 /// A bounded, drop-oldest, multi-producer queue of frames.
 #[derive(Debug)]
 pub struct FrameQueue {
@@ -42,9 +53,9 @@ pub struct FrameQueue {
     notify: Notify,
     pushed: AtomicU64,
     dropped: AtomicU64,
-    /// A second consumer offered every frame without waiting (motion detection): it
-    /// holds one frame and skips those offered while it is full.
-    tap: std::sync::OnceLock<std::sync::mpsc::SyncSender<Frame>>,
+    /// A second consumer offered every frame, and every H.264 access unit of a source that
+    /// has them, without waiting (motion detection; it has its own overflow policy).
+    tap: std::sync::OnceLock<std::sync::Arc<dyn FrameTap>>,
 }
 
 impl FrameQueue {
@@ -62,16 +73,23 @@ impl FrameQueue {
     }
 
     /// Offers every frame pushed from now on to `tap` too (once; later calls are ignored).
-    pub fn set_tap(&self, tap: std::sync::mpsc::SyncSender<Frame>) {
+    pub fn set_tap(&self, tap: std::sync::Arc<dyn FrameTap>) {
         let _ = self.tap.set(tap);
+    }
+
+    /// Offers one H.264 access unit of the source's encoded stream (rpicam while
+    /// recording, a V4L2 H.264 device) to the tap, if there is one; never waits.
+    pub fn offer_h264(&self, au: &AccessUnit, seq: u64, captured_at: Instant) {
+        if let Some(tap) = self.tap.get() {
+            tap.offer_h264(au, seq, captured_at);
+        }
     }
 
     /// Add a frame, dropping the oldest if full. Returns true if a frame
     /// was dropped.
     pub fn push(&self, frame: Frame) -> bool {
         if let Some(tap) = self.tap.get() {
-            // Full (busy) or gone: the frame is skipped there, never waited for.
-            let _ = tap.try_send(frame.clone());
+            tap.offer_jpeg(&frame);
         }
         let dropped = {
             let mut q = self.frames.lock().unwrap_or_else(|p| p.into_inner());

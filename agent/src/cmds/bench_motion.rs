@@ -3,7 +3,10 @@
 //! through the agent's code: the capture paths' per-frame work (`testsrc` and `v4l2`'s
 //! JPEG encode for live view, `yuyv`'s conversion, the MJPEG splitter's trim and copy,
 //! `source::live`'s key-frame JPEG for H.264 sources) and the detector thread's analysis
-//! of the live JPEG ([`crate::motion::analyse`]).
+//! of the live JPEG ([`crate::motion::analyse`]); for H.264 sources also the detector
+//! thread's decoding of every access unit with analysis of the due ones
+//! (`crate::motion::H264`) at 640x480 and 1280x720, against the H.264 capture path's
+//! own work (splitting the stream, the key-frame live JPEG).
 //!
 //! The pictures are a scripted scene (`testpattern::scene`: a still room with sensor
 //! noise and a person-sized box crossing it), 10 fps. Every stage runs over the same
@@ -33,11 +36,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// The scene: 2 s still, then a box walks across for 5 s.
-fn scene(frames: usize) -> Scene {
+/// The scene at `width`x`height`: 2 s still, then a box walks across for 5 s.
+fn scene(frames: usize, (width, height): (u32, u32)) -> Scene {
     Scene {
-        width: WIDTH,
-        height: HEIGHT,
+        width,
+        height,
         fps: FPS,
         duration_s: frames as f64 / f64::from(FPS),
         seed: 7,
@@ -100,7 +103,7 @@ fn detection(jpegs: &[Vec<u8>]) -> anyhow::Result<f64> {
 pub fn measure(frames: usize, rounds: usize) -> anyhow::Result<String> {
     let frames = frames.max(40);
     let rounds = rounds.max(1);
-    let r = scene(frames).renderer();
+    let r = scene(frames, (WIDTH, HEIGHT)).renderer();
     let images: Vec<testpattern::Image> = (0..frames as u64)
         .map(|i| r.render(i, i * 1000 / u64::from(FPS)))
         .collect();
@@ -223,7 +226,118 @@ pub fn measure(frames: usize, rounds: usize) -> anyhow::Result<String> {
             m / b
         );
     }
+    let _ = writeln!(
+        out,
+        "\nH.264 sources, every access unit decoded for motion (GOP {FPS}, 1 Mbit/s at 640x480, 2.5 Mbit/s at 1280x720; 5 of {FPS} frames analysed). Capture path = Annex B split + access units + the key-frame live JPEG spread over its GOP.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| size | motion ms per frame (decode all, analyse due) | motion ms per analysed frame | openh264 decode alone, ms per frame | capture path ms per frame | ratio motion / capture path |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for (size, bitrate_bps) in [((640, 480), 1_000_000), ((1280, 720), 2_500_000)] {
+        let h = H264Cost::measure(frames, rounds, size, bitrate_bps)?;
+        let _ = writeln!(
+            out,
+            "| {}x{} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2}x |",
+            size.0,
+            size.1,
+            h.motion,
+            h.motion * frames as f64 / h.analysed as f64,
+            h.decode,
+            h.capture,
+            h.motion / h.capture
+        );
+    }
     Ok(out)
+}
+
+/// The H.264 figures at one size, CPU ms per frame (median rounds).
+struct H264Cost {
+    /// The detector thread's work: every access unit decoded, the due ones analysed.
+    motion: f64,
+    /// Frames analysed of `frames`.
+    analysed: usize,
+    /// openh264 decoding every access unit, nothing else.
+    decode: f64,
+    /// The source's own work: splitting the stream into access units, and the live JPEG of
+    /// each key frame spread over its GOP.
+    capture: f64,
+}
+
+impl H264Cost {
+    fn measure(
+        frames: usize,
+        rounds: usize,
+        (width, height): (u32, u32),
+        bitrate_bps: u32,
+    ) -> anyhow::Result<H264Cost> {
+        let r = scene(frames, (width, height)).renderer();
+        let mut enc = H264Encoder::new(EncoderSettings {
+            width,
+            height,
+            fps: FPS,
+            bitrate_bps,
+            gop: FPS,
+        })?;
+        let mut units = Vec::new();
+        for i in 0..frames as u64 {
+            let im = r.render(i, i * 1000 / u64::from(FPS));
+            units.extend(enc.encode(&im.to_i420())?);
+        }
+        let annexb: Vec<Vec<u8>> = units.iter().map(|au| au.to_annexb()).collect();
+        let keys: Vec<&Vec<u8>> = units
+            .iter()
+            .zip(&annexb)
+            .filter(|(au, _)| au.is_key)
+            .map(|(_, a)| a)
+            .collect();
+        let mut live = KeyFrameJpeg::new(QUALITY)?;
+        let (mut motion, mut decode, mut capture) = (Vec::new(), Vec::new(), Vec::new());
+        let mut analysed = 0;
+        for _ in 0..rounds {
+            // The source: bytes as rpicam-vid writes them, one picture per read.
+            let mut splitter = media::h264::AnnexBSplitter::new();
+            let mut asm = media::h264::AccessUnitAssembler::new();
+            let split = per_call(annexb.len(), |i| {
+                splitter.push(&annexb[i]);
+                while let Ok(Some(nal)) = splitter.pop() {
+                    std::hint::black_box(asm.push(nal).ok());
+                }
+            });
+            let key_live = per_call(keys.len(), |i| {
+                std::hint::black_box(live.jpeg(keys[i]).ok());
+            });
+            capture.push(split + key_live * keys.len() as f64 / annexb.len() as f64);
+            let mut dec = codec::LumaDecoder::new()?;
+            decode.push(per_call(annexb.len(), |i| {
+                std::hint::black_box(dec.decode(&annexb[i], None).ok());
+            }));
+            let mut detector = Detector::new(Settings::default())?;
+            let mut h264 = crate::motion::H264::default();
+            let mut best = None;
+            let mut n = 0;
+            let mut failed = None;
+            motion.push(per_call(units.len(), |i| {
+                let time = Millis(1_000_000 + i as i64 * 1000 / i64::from(FPS));
+                let due = detector.due(time);
+                match h264.step(&mut detector, &units[i], (i as u64, time), &mut best) {
+                    Ok(a) => n += usize::from(due && a.is_some()),
+                    Err(e) => failed = Some(e.to_string()),
+                }
+            }));
+            if let Some(e) = failed {
+                anyhow::bail!("H.264 motion at {width}x{height}: {e}");
+            }
+            analysed = n;
+        }
+        Ok(H264Cost {
+            motion: median(motion),
+            analysed: analysed.max(1),
+            decode: median(decode),
+            capture: median(capture),
+        })
+    }
 }
 
 /// `v4l2`'s live view of a YUYV frame: converted to RGB, JPEG-encoded.
@@ -249,14 +363,14 @@ mod tests {
     #[test]
     fn reports_every_source_kind() {
         let out = super::measure(40, 1).unwrap();
-        for kind in ["raw RGB", "YUYV", "MJPEG", "H.264"] {
+        for kind in ["raw RGB", "YUYV", "MJPEG", "H.264", "640x480", "1280x720"] {
             let row = out
                 .lines()
                 .find(|l| l.starts_with(&format!("| {kind}")))
                 .unwrap_or_else(|| panic!("no {kind} row: {out}"));
             let ratio: f64 = row
                 .split('|')
-                .nth(5)
+                .nth(if kind.contains('x') { 6 } else { 5 })
                 .unwrap()
                 .trim()
                 .trim_end_matches('x')

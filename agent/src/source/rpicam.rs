@@ -4,7 +4,8 @@
 //! runs `rpicam-vid --codec h264 --inline` instead: the Pi's hardware
 //! encoder makes the H.264 that is recorded as is, and live JPEGs are made
 //! from its key frames (openh264's decoder on a thread of its own), so the
-//! live rate is one frame per GOP. See the agent README for why.
+//! live rate is one frame per GOP. See the agent README for why. Every access
+//! unit is also offered to motion detection ([`FrameQueue::offer_h264`]).
 //!
 //! The child runs in its own process group, so stopping kills everything it
 //! started: SIGTERM to the group, SIGKILL after a grace period, and SIGKILL
@@ -155,6 +156,8 @@ impl RpicamSource {
                     .map_err(|e| warn!(error = %e, "cannot start the live key frame decoder"))
                     .ok(),
                 tap: tap.clone(),
+                out: out.clone(),
+                last_read: None,
             }),
         };
         let mut buf = vec![0u8; READ_CHUNK];
@@ -209,12 +212,20 @@ struct H264Output {
     assembler: AccessUnitAssembler,
     live: Option<KeyFrameLive>,
     tap: RecordTap,
+    out: Arc<FrameQueue>,
+    /// When the previous read arrived.
+    last_read: Option<Instant>,
 }
 
 impl H264Output {
+    /// An access unit is complete only when the next one's first NAL unit starts, so the
+    /// first one a read completes arrived with the read before it (`rpicam-vid --flush`
+    /// writes a picture at a time): it gets that read's time, the capture time; any
+    /// further ones (a backlog read at once) this read's.
     fn push(&mut self, data: &[u8], seq: &mut u64, first: &mut bool, problem: &mut Problem) {
         self.splitter.push(data);
-        let captured_at = Instant::now();
+        let now = Instant::now();
+        let mut captured_at = self.last_read.replace(now).unwrap_or(now);
         loop {
             let nal = match self.splitter.pop() {
                 Ok(Some(nal)) => nal,
@@ -225,7 +236,10 @@ impl H264Output {
                 }
             };
             match self.assembler.push(nal) {
-                Ok(Some(au)) => self.access_unit(au, captured_at, seq, first, problem),
+                Ok(Some(au)) => {
+                    self.access_unit(au, captured_at, seq, first, problem);
+                    captured_at = now;
+                }
                 Ok(None) => {}
                 Err(e) => debug!(error = %e, "H.264 access unit assembler"),
             }
@@ -234,7 +248,7 @@ impl H264Output {
 
     /// The stream ended: hand over the last access unit.
     fn finish(&mut self, seq: &mut u64, first: &mut bool, problem: &mut Problem) {
-        let captured_at = Instant::now();
+        let captured_at = self.last_read.unwrap_or_else(Instant::now);
         if let Some(nal) = self.splitter.finish()
             && let Ok(Some(au)) = self.assembler.push(nal)
         {
@@ -256,7 +270,7 @@ impl H264Output {
         on_access_unit(
             au,
             captured_at,
-            &self.tap,
+            (&self.tap, &self.out),
             self.live.as_ref(),
             seq,
             first,
@@ -306,12 +320,12 @@ impl Output {
     }
 }
 
-/// One H.264 picture from `rpicam-vid`: to the recorder; a key frame also
-/// to the live decoder.
+/// One H.264 picture from `rpicam-vid`: to motion detection and the recorder; a key
+/// frame also to the live decoder.
 fn on_access_unit(
     au: media::h264::AccessUnit,
     captured_at: Instant,
-    tap: &RecordTap,
+    (tap, out): (&RecordTap, &FrameQueue),
     live: Option<&KeyFrameLive>,
     seq: &mut u64,
     first: &mut bool,
@@ -329,6 +343,7 @@ fn on_access_unit(
             "rpicam-vid: first H.264 frame"
         );
     }
+    out.offer_h264(&au, *seq, captured_at);
     if au.is_key
         && let Some(live) = live
     {

@@ -442,6 +442,7 @@ impl V4l2Source {
                             problem.clear();
                             info!(bytes = data.len(), "v4l2: first H.264 frame");
                         }
+                        out.offer_h264(&au, *seq, captured_at);
                         if au.is_key
                             && let Some(live) = &live
                         {

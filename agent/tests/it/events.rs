@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 const USER: &str = "viewer";
 const PASSWORD: &str = "events-test-password-1";
 /// The object's colour: nothing in the room is this red.
-const RED: [u8; 3] = [210, 30, 30];
+pub(super) const RED: [u8; 3] = [210, 30, 30];
 /// Scene seconds the object enters and leaves.
 const ENTER_S: f64 = 5.0;
 const LEAVE_S: f64 = 10.0;
@@ -49,7 +49,7 @@ fn agent_config(dir: &Path, hub: &HubSetup, token: &str) -> agent::config::Confi
     .unwrap()
 }
 
-fn hub_setup(dir: &Path) -> (HubSetup, String) {
+pub(super) fn hub_setup(dir: &Path) -> (HubSetup, String) {
     let setup = HubSetup::new(
         dir,
         "data_dir = \"data\"\n[[camera]]\nid = 1\nname = \"porch\"\nkind = \"agent\"\n",
@@ -60,7 +60,7 @@ fn hub_setup(dir: &Path) -> (HubSetup, String) {
     (setup, token)
 }
 
-async fn get(hub: &HubSetup, path: &str) -> (u16, Vec<u8>) {
+pub(super) async fn get(hub: &HubSetup, path: &str) -> (u16, Vec<u8>) {
     match testkit::http_client()
         .get(hub.url(path))
         .basic_auth(USER, Some(PASSWORD))
@@ -75,7 +75,7 @@ async fn get(hub: &HubSetup, path: &str) -> (u16, Vec<u8>) {
     }
 }
 
-async fn motion_events(hub: &HubSetup) -> Vec<Value> {
+pub(super) async fn motion_events(hub: &HubSetup) -> Vec<Value> {
     let (status, body) = get(hub, "/api/events?camera=porch&kind=motion").await;
     if status != 200 {
         return Vec::new();
@@ -85,7 +85,11 @@ async fn motion_events(hub: &HubSetup) -> Vec<Value> {
 }
 
 /// Polls the hub until `done` holds for its motion events (`secs` at most).
-async fn wait_events(hub: &HubSetup, secs: u64, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(super) async fn wait_events(
+    hub: &HubSetup,
+    secs: u64,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     for _ in 0..secs * 5 {
         let events = motion_events(hub).await;
         if done(&events) {
@@ -100,7 +104,10 @@ async fn wait_events(hub: &HubSetup, secs: u64, done: impl Fn(&[Value]) -> bool)
 }
 
 /// Stops the in-process agent; it must stop cleanly within 20 s.
-async fn stop_agent(cancel: CancellationToken, run: tokio::task::JoinHandle<anyhow::Result<()>>) {
+pub(super) async fn stop_agent(
+    cancel: CancellationToken,
+    run: tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     cancel.cancel();
     tokio::time::timeout(Duration::from_secs(20), run)
         .await
@@ -110,7 +117,7 @@ async fn stop_agent(cancel: CancellationToken, run: tokio::task::JoinHandle<anyh
 }
 
 /// Pixels of `jpeg` that are clearly the object's red.
-fn red_pixels(jpeg: &[u8]) -> (usize, (usize, usize)) {
+pub(super) fn red_pixels(jpeg: &[u8]) -> (usize, (usize, usize)) {
     let mut d = zune_jpeg::JpegDecoder::new(std::io::Cursor::new(jpeg));
     let rgb = d.decode().unwrap();
     let dims = d.dimensions().unwrap();
@@ -383,4 +390,77 @@ async fn the_event_is_on_the_timeline_in_the_viewers_zone_and_plays_from_its_pre
         "{seeks} vs {want}"
     );
     let _ = b.close().await;
+}
+
+/// The agent binary with two named detection zones (the left and right halves of the
+/// picture) against the hub: a person walking down the left half, then one down the
+/// right half, are two events, each with its zone's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_process_names_each_events_detection_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, token) = hub_setup(dir.path());
+    let _hub = setup.start_async().await.unwrap();
+    let scene_path = dir.path().join("scene.toml");
+    let walk = |x: f64, from: f64, to: f64| {
+        format!(
+            "[[object]]\ncolor = [{}, {}, {}]\nsize = [0.15, 0.3]\npath = [[{from}, {x}, -0.15], [{to}, {x}, 1.15]]\n",
+            RED[0], RED[1], RED[2]
+        )
+    };
+    std::fs::write(
+        &scene_path,
+        format!(
+            "width = 640\nheight = 480\nfps = 10\nduration_s = 120.0\nseed = 5\nnoise = 2.0\n{}{}",
+            walk(0.25, 3.0, 8.0),
+            walk(0.75, 14.0, 19.0)
+        ),
+    )
+    .unwrap();
+    let cfg = dir.path().join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "hub_url = \"{}\"\ncamera_id = 1\ntoken = \"{token}\"\nstate_dir = {:?}\n\
+             [source]\nkind = \"testsrc\"\nwidth = 640\nheight = 480\nfps = 10\nscene = {:?}\n\
+             [upload]\nbackoff_max = \"2s\"\n\
+             [motion]\nmin_duration = \"1s\"\ncooldown = \"3s\"\n\
+             [[motion.zone]]\nname = \"driveway\"\npoints = [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]\n\
+             [[motion.zone]]\nname = \"front door\"\npoints = [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]\n",
+            setup.ingest_url(),
+            dir.path().join("state").display().to_string(),
+            scene_path.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let mut agent = testkit::process::spawn_logged(
+        std::process::Command::new(testkit::process::bin_path("agent"))
+            .arg("--config")
+            .arg(&cfg),
+        "agent",
+    )
+    .unwrap();
+    let events = wait_events(&setup, 60, |e| {
+        e.len() == 2 && e.iter().all(|e| e["end_ms"].is_i64())
+    })
+    .await;
+    // Newest first.
+    let zones: Vec<&str> = events.iter().map(|e| e["zone"].as_str().unwrap()).collect();
+    assert_eq!(zones, ["front door", "driveway"], "{events:?}");
+    let spans: Vec<f64> = events
+        .iter()
+        .map(|e| (e["end_ms"].as_i64().unwrap() - e["start_ms"].as_i64().unwrap()) as f64 / 1000.0)
+        .collect();
+    for span in &spans {
+        assert!((span - 5.0).abs() <= 0.5, "each walk takes 5 s: {spans:?}");
+    }
+    let (status, body) = get(&setup, "/api/events?camera=porch&zone=driveway").await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["events"].as_array().unwrap().len(), 1, "{v}");
+    agent.signal(testkit::process::Signal::Term).unwrap();
+    let status = agent
+        .wait_timeout_async(Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(status.success(), "the agent stops cleanly: {status}");
 }

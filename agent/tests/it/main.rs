@@ -5,6 +5,7 @@ mod common;
 mod cli;
 mod config;
 mod events;
+mod events_h264;
 mod record;
 mod record_cli;
 mod record_fault;

@@ -242,13 +242,61 @@ impl std::fmt::Debug for LumaDecoder {
     }
 }
 
-/// A decoded picture's luma plane: `stride` bytes per row, `width` of them used.
+/// A decoded picture's luma plane: `stride` bytes per row, `width` of them used; with its
+/// chroma planes for the rare caller that wants colour (a thumbnail).
 #[derive(Debug)]
 pub struct Luma<'a> {
     pub data: &'a [u8],
     pub width: u32,
     pub height: u32,
     pub stride: usize,
+    /// The 4:2:0 chroma planes.
+    pub chroma: Chroma<'a>,
+}
+
+/// A decoded picture's U and V planes (half the width and height), `stride` bytes per row.
+#[derive(Debug)]
+pub struct Chroma<'a> {
+    pub u: &'a [u8],
+    pub v: &'a [u8],
+    pub stride: usize,
+}
+
+impl Luma<'_> {
+    /// The picture in RGB, halved until at most `max_width` wide, each output pixel the
+    /// colour of the top-left pixel of its block (BT.601, studio range, as the decoder's
+    /// own RGB conversion): a thumbnail without converting the full-size picture.
+    pub fn small_rgb(&self, max_width: u32) -> testpattern::Image {
+        let mut step = 1usize;
+        while self.width as usize / step > max_width.max(1) as usize
+            && self.height as usize / step >= 2
+        {
+            step *= 2;
+        }
+        let (w, h) = (self.width as usize / step, self.height as usize / step);
+        let mut rgb = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            let (py, cy) = (y * step, y * step / 2);
+            for x in 0..w {
+                let (px, cx) = (x * step, x * step / 2);
+                let luma = f32::from(self.data[py * self.stride + px]) - 16.0;
+                let u = f32::from(self.chroma.u[cy * self.chroma.stride + cx]) - 128.0;
+                let v = f32::from(self.chroma.v[cy * self.chroma.stride + cx]) - 128.0;
+                let c = 1.164 * luma;
+                let to8 = |f: f32| f.round().clamp(0.0, 255.0) as u8;
+                rgb.extend([
+                    to8(c + 1.596 * v),
+                    to8(c - 0.392 * u - 0.813 * v),
+                    to8(c + 2.017 * u),
+                ]);
+            }
+        }
+        testpattern::Image {
+            width: w as u32,
+            height: h as u32,
+            rgb,
+        }
+    }
 }
 
 impl LumaDecoder {
@@ -269,11 +317,17 @@ impl LumaDecoder {
         };
         if let Some(f) = use_luma {
             let (w, h) = yuv.dimensions();
+            let strides = yuv.strides();
             f(Luma {
                 data: yuv.y(),
                 width: w as u32,
                 height: h as u32,
-                stride: yuv.strides().0,
+                stride: strides.0,
+                chroma: Chroma {
+                    u: yuv.u(),
+                    v: yuv.v(),
+                    stride: strides.1,
+                },
             });
         }
         Ok(true)
@@ -340,6 +394,45 @@ mod tests {
             H264Encoder::new(settings(161, 120, 5)),
             Err(CodecError::OddSize(161, 120))
         ));
+    }
+
+    /// A decoded frame's thumbnail: halved to fit, in the picture's colours.
+    #[test]
+    fn a_decoded_frame_makes_a_small_rgb_picture_in_its_colours() {
+        let (w, h) = (640u32, 480u32);
+        // Left half red, right half blue.
+        let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+        for _ in 0..h {
+            for x in 0..w {
+                rgb.extend(if x < w / 2 {
+                    [200, 40, 40]
+                } else {
+                    [40, 40, 200]
+                });
+            }
+        }
+        let image = testpattern::Image {
+            width: w,
+            height: h,
+            rgb,
+        };
+        let mut enc = H264Encoder::new(settings(w, h, 5)).unwrap();
+        let au = enc.encode(&image.to_i420()).unwrap().unwrap();
+        let mut dec = LumaDecoder::new().unwrap();
+        let mut small = None;
+        let mut keep = |y: Luma<'_>| small = Some(y.small_rgb(320));
+        assert!(dec.decode(&au.to_annexb(), Some(&mut keep)).unwrap());
+        let small = small.expect("a picture");
+        assert_eq!((small.width, small.height), (320, 240));
+        let px = |x: usize, y: usize| &small.rgb[(y * 320 + x) * 3..][..3];
+        for (p, want) in [(px(80, 120), [200, 40, 40]), (px(240, 120), [40, 40, 200])] {
+            for c in 0..3 {
+                assert!(
+                    (i32::from(p[c]) - want[c]).abs() <= 12,
+                    "{p:?} is not {want:?}"
+                );
+            }
+        }
     }
 
     /// The video pipeline's view: a track with the first key frame, a frame per picture,

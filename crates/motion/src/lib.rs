@@ -39,8 +39,8 @@
 //!   with the picture the source already has: `Picture::Rgb24` for the test
 //!   pattern, `Picture::Yuyv` for a YUYV webcam, `Picture::Jpeg` for an
 //!   MJPEG webcam or `rpicam-vid --codec mjpeg` (only its DC coefficients
-//!   are read, never a full-size picture), `Picture::Luma` for a Y plane (an I420
-//!   `rpicam-vid` low-resolution stream beside the H.264 one). Frames must
+//!   are read, never a full-size picture), `Picture::Luma` for a Y plane (each decoded
+//!   frame of an H.264 source: rpicam while recording, V4L2 H.264). Frames must
 //!   come in capture order; timestamps are the source's (wall-clock ms for
 //!   the agent's live frames).
 //! - **Hub.** On the decoded frames of a camera's low-resolution

@@ -108,6 +108,36 @@ pub fn encode_annexb(spec: &Spec) -> Vec<u8> {
     out
 }
 
+/// I420 pictures encoded as a camera's encoder set to a fixed key frame period makes
+/// them: an IDR every `gop` pictures and nowhere else (openh264's scene-change IDRs off),
+/// SPS and PPS with each IDR, one Annex B access unit per picture.
+pub fn encode_pictures(
+    pictures: impl IntoIterator<Item = Vec<u8>>,
+    (width, height): (usize, usize),
+    fps: u32,
+    gop: u32,
+    bitrate_bps: u32,
+) -> Vec<Vec<u8>> {
+    let config = EncoderConfig::new()
+        .max_frame_rate(FrameRate::from_hz(fps as f32))
+        .bitrate(BitRate::from_bps(bitrate_bps))
+        .skip_frames(false)
+        .scene_change_detect(false)
+        .intra_frame_period(IntraFramePeriod::from_num_frames(gop));
+    let mut enc = Encoder::with_api_config(OpenH264API::from_source(), config).expect("encoder");
+    pictures
+        .into_iter()
+        .enumerate()
+        .map(|(i, i420)| {
+            if (i as u32).is_multiple_of(gop) {
+                enc.force_intra_frame();
+            }
+            let buf = YUVBuffer::from_vec(i420, width, height);
+            enc.encode(&buf).expect("encode").to_vec()
+        })
+        .collect()
+}
+
 /// Splits an Annex B stream, pushed in `chunk`-byte pieces, into access units;
 /// the assembler is returned for its SPS and PPS.
 pub fn access_units(stream: &[u8], chunk: usize) -> (Vec<AccessUnit>, AccessUnitAssembler) {

@@ -16,6 +16,7 @@ mod demo_script;
 mod disk_forecast;
 mod e2e_agent;
 mod events;
+mod events_zone_browser;
 mod exhaustion;
 mod export_edges;
 mod hls;
