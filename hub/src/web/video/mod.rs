@@ -10,7 +10,9 @@
 //! - `GET /api/v1/cameras/{name}/status`: the camera's status JSON.
 //! - `GET /{camera}/stream.m3u8`, `GET /{camera}/hls/{file}`: HLS. Each request counts
 //!   its client (address, user agent, user) as an HLS viewer for
-//!   `crate::counters::HLS_VIEWER_WINDOW` (10 s), and a segment's frames as sent.
+//!   `crate::counters::HLS_VIEWER_WINDOW` (10 s), and a segment's frames as sent. The
+//!   camera is packaged only while such requests come (a first playlist request waits
+//!   for the first segment, at most `HLS_FIRST_SEGMENT_WAIT`).
 
 pub mod hls;
 pub mod mse;
@@ -67,18 +69,21 @@ fn feed(hub: &AppState, name: &str) -> Result<Arc<VideoFeed>, Box<Response>> {
 }
 
 /// A video camera's HLS window (the same refusals as [`feed`]). Each HLS request is a
-/// viewer's: it wakes an on-demand camera and keeps it awake for its idle timeout.
+/// viewer's: it wakes an on-demand camera and keeps it awake for its idle timeout, and
+/// keeps the camera's HLS packager running (see [`hls`]).
 fn hls_store(hub: &AppState, name: &str) -> Result<Arc<hls::HlsStore>, Box<Response>> {
     feed(hub, name)?;
     if let Ok(cam) = camera(hub, name) {
         cam.demand.wake(crate::demand::WakeReason::Viewer);
     }
-    hub.hls.get(name).cloned().ok_or_else(|| {
+    let store = hub.hls.get(name).cloned().ok_or_else(|| {
         Box::new(message(
             StatusCode::NOT_FOUND,
             format!("Camera {name} sends JPEG pictures, not video"),
         ))
-    })
+    })?;
+    store.asked();
+    Ok(store)
 }
 
 /// `GET /api/v1/cameras/{name}/status`.
