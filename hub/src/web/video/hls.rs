@@ -6,8 +6,8 @@
 //!
 //! Only while asked for: the packager sleeps, subscribed to nothing and holding no
 //! segment, until an HLS request comes ([`HlsStore::asked`]). It then packages from the
-//! current GOP on (the first playlist request waits for the first segment, about one
-//! GOP) and keeps packaging while requests keep coming; [`PACKAGE_WHILE_ASKED`] after
+//! current GOP on (the first playlist request waits for [`START_SEGMENTS`] segments,
+//! bounded by the caller) and keeps packaging while requests keep coming; [`PACKAGE_WHILE_ASKED`] after
 //! the last one it frees its window and sleeps again. The next window starts with a
 //! discontinuity and sequence numbers after the old ones.
 
@@ -30,6 +30,10 @@ use crate::video::VideoFeed;
 pub const MAX_SEGMENTS: usize = 6;
 /// Cut at the first key frame after this much video.
 pub const TARGET_SEGMENT: Duration90k = Duration90k::from_secs(2);
+/// A playlist is first served once it holds this many segments (a live playlist holds at
+/// least three target durations, RFC 8216 6.2.2; Chromium's native player failed on a
+/// first playlist of one segment), or when the first request's wait runs out.
+pub const START_SEGMENTS: usize = 3;
 /// A segment with no key frame to end it is dropped past this many frames.
 const MAX_SEGMENT_FRAMES: usize = 1200;
 /// The packager keeps running this long after the last HLS request (a playing client
@@ -144,16 +148,13 @@ impl HlsStore {
             .is_ok()
     }
 
-    /// Wait until at least one segment exists (or `limit` passes).
+    /// Wait until the window holds [`START_SEGMENTS`] (or `limit` passes); true if it
+    /// holds at least one segment then.
     pub async fn wait_ready(&self, limit: std::time::Duration) -> bool {
         let mut rx = self.added.subscribe();
-        if !self.lock().segments.is_empty() {
-            return true;
-        }
-        tokio::time::timeout(limit, rx.wait_for(|n| *n > 0))
-            .await
-            .is_ok()
-            && !self.lock().segments.is_empty()
+        let full = |_: &u64| self.lock().segments.len() >= START_SEGMENTS;
+        let _ = tokio::time::timeout(limit, rx.wait_for(full)).await;
+        !self.lock().segments.is_empty()
     }
 
     /// The playlist text; `None` before the first segment.

@@ -12,7 +12,7 @@
 //!   its client (address, user agent, user) as an HLS viewer for
 //!   `crate::counters::HLS_VIEWER_WINDOW` (10 s), and a segment's frames as sent. The
 //!   camera is packaged only while such requests come (a first playlist request waits
-//!   for the first segment, at most `HLS_FIRST_SEGMENT_WAIT`).
+//!   for a few segments, at most `HLS_FIRST_SEGMENT_WAIT`).
 
 pub mod hls;
 pub mod mse;
@@ -37,7 +37,8 @@ use mse::{LiveMuxer, Out};
 
 /// A viewer that cannot take a message for this long is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a playlist request waits for the first segment.
+/// How long a playlist request waits for the window to fill (`hls::START_SEGMENTS`); it
+/// then serves what there is, if anything.
 const HLS_FIRST_SEGMENT_WAIT: Duration = Duration::from_secs(10);
 
 /// The routes of this module, merged into the route table.
