@@ -3,10 +3,18 @@
 //! about every [`TARGET_SEGMENT`]. Only the latest [`MAX_SEGMENTS`] segments
 //! are kept; older ones are freed as new ones arrive, so memory is bounded by
 //! about `MAX_SEGMENTS` × segment length of video per camera.
+//!
+//! Only while asked for: the packager sleeps, subscribed to nothing and holding no
+//! segment, until an HLS request comes ([`HlsStore::asked`]). It then packages from the
+//! current GOP on (the first playlist request waits until the window holds three
+//! target durations of video, bounded by the caller) and keeps packaging while requests keep coming; [`PACKAGE_WHILE_ASKED`] after
+//! the last one it frees its window and sleeps again. The next window starts with a
+//! discontinuity and sequence numbers after the old ones.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use media::fmp4::{Sample, encode_fragment};
@@ -24,6 +32,9 @@ pub const MAX_SEGMENTS: usize = 6;
 pub const TARGET_SEGMENT: Duration90k = Duration90k::from_secs(2);
 /// A segment with no key frame to end it is dropped past this many frames.
 const MAX_SEGMENT_FRAMES: usize = 1200;
+/// The packager keeps running this long after the last HLS request (a playing client
+/// asks for the playlist about every segment length).
+pub const PACKAGE_WHILE_ASKED: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 struct Segment {
@@ -68,6 +79,10 @@ pub struct HlsStore {
     inner: Mutex<Inner>,
     /// The number of segments ever added, for waiting on the first.
     added: watch::Sender<u64>,
+    /// When an HLS client last asked for the playlist or a file.
+    asked: watch::Sender<Option<Instant>>,
+    /// How long the packager runs after the last request ([`PACKAGE_WHILE_ASKED`]).
+    idle: Duration,
 }
 
 impl Default for HlsStore {
@@ -75,6 +90,8 @@ impl Default for HlsStore {
         HlsStore {
             inner: Mutex::new(Inner::default()),
             added: watch::Sender::new(0),
+            asked: watch::Sender::new(None),
+            idle: PACKAGE_WHILE_ASKED,
         }
     }
 }
@@ -82,6 +99,33 @@ impl Default for HlsStore {
 impl HlsStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An HLS client asked for something now: package (again) if the packager sleeps, and
+    /// keep packaging for [`PACKAGE_WHILE_ASKED`] from now.
+    pub fn asked(&self) {
+        self.asked.send_replace(Some(Instant::now()));
+    }
+
+    /// When the packager should stop, given the last request; `None` if nobody asked yet.
+    fn idle_at(&self) -> Option<Instant> {
+        self.asked.borrow().map(|t| t + self.idle)
+    }
+
+    /// Waits until a client asks (returns at once if one did within
+    /// [`PACKAGE_WHILE_ASKED`]).
+    async fn wait_asked(&self) {
+        let mut rx = self.asked.subscribe();
+        let _ = rx
+            .wait_for(|t| t.is_some_and(|t| t.elapsed() < self.idle))
+            .await;
+    }
+
+    /// Frees every segment and init segment (the packager goes to sleep).
+    fn clear(&self) {
+        let mut st = self.lock();
+        st.segments.clear();
+        st.inits.clear();
     }
 
     fn add_init(&self, id: u64, init: Bytes) {
@@ -300,7 +344,7 @@ impl Packager {
     }
 }
 
-/// Keep `store` filled from `feed` until `stop`.
+/// Keep `store` filled from `feed` while HLS clients ask for it, until `stop`.
 pub async fn run(
     feed: Arc<VideoFeed>,
     store: Arc<HlsStore>,
@@ -309,45 +353,84 @@ pub async fn run(
 ) {
     let span = tracing::info_span!("hls", camera = %name);
     async move {
-        let (snap, mut rx) = feed.subscribe();
         let store = &*store;
-        let mut p = Packager {
-            waiting_key: true,
-            ..Packager::default()
-        };
-        if let Some(t) = &snap.track {
-            p.track(store, t);
-            for f in &snap.frames {
-                p.frame(store, f);
-            }
-        }
+        // Kept between windows: sequence and init numbers keep growing.
+        let mut p = Packager::default();
         loop {
-            let ev = tokio::select! {
+            tokio::select! {
                 _ = stop.cancelled() => return,
-                ev = rx.recv() => ev,
-            };
-            match ev {
-                Ok(ev) => match &*ev {
-                    VideoEvent::Track(t) => p.track(store, t),
-                    VideoEvent::Frame(f) => p.frame(store, f),
-                    VideoEvent::Gap { .. } => {
-                        p.close(store, None);
-                        p.discontinuity = true;
-                        p.waiting_key = true;
-                    }
-                },
-                Err(RecvError::Lagged(n)) => {
-                    tracing::debug!(missed = n, "HLS packager lagged");
-                    p.pending.clear();
-                    p.discontinuity = true;
-                    p.waiting_key = true;
-                }
-                Err(RecvError::Closed) => return,
+                _ = store.wait_asked() => {}
             }
+            tracing::debug!("an HLS client asked: packaging");
+            let go_on = package(&feed, store, &mut p, &stop).await;
+            p.pending.clear();
+            store.clear();
+            if !go_on {
+                return;
+            }
+            tracing::debug!("no HLS request lately: window freed");
         }
     }
     .instrument(span)
     .await
+}
+
+/// Packages `feed` into `store` until nobody asked for [`PACKAGE_WHILE_ASKED`]; false
+/// when the task should end.
+async fn package(
+    feed: &VideoFeed,
+    store: &HlsStore,
+    p: &mut Packager,
+    stop: &CancellationToken,
+) -> bool {
+    let (snap, mut rx) = feed.subscribe();
+    p.has_init = false;
+    p.waiting_key = true;
+    if let Some(t) = &snap.track {
+        p.track(store, t);
+        for f in &snap.frames {
+            p.frame(store, f);
+        }
+    }
+    let Some(mut idle_at) = store.idle_at() else {
+        return true;
+    };
+    let idle = tokio::time::sleep_until(idle_at.into());
+    tokio::pin!(idle);
+    loop {
+        let ev = tokio::select! {
+            _ = stop.cancelled() => return false,
+            () = &mut idle => {
+                match store.idle_at() {
+                    Some(t) if t > idle_at => {
+                        idle_at = t;
+                        idle.as_mut().reset(t.into());
+                        continue;
+                    }
+                    _ => return true,
+                }
+            }
+            ev = rx.recv() => ev,
+        };
+        match ev {
+            Ok(ev) => match &*ev {
+                VideoEvent::Track(t) => p.track(store, t),
+                VideoEvent::Frame(f) => p.frame(store, f),
+                VideoEvent::Gap { .. } => {
+                    p.close(store, None);
+                    p.discontinuity = true;
+                    p.waiting_key = true;
+                }
+            },
+            Err(RecvError::Lagged(n)) => {
+                tracing::debug!(missed = n, "HLS packager lagged");
+                p.pending.clear();
+                p.discontinuity = true;
+                p.waiting_key = true;
+            }
+            Err(RecvError::Closed) => return false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -358,6 +441,69 @@ mod tests {
     fn track() -> TrackConfig {
         let sps = b"\x67\x42\xc0\x1e\xd9\x00\xa0\x2f\xf9\x70\x11\x00\x00\x03\x00\x01\x00\x00\x03\x00\x1e\x0f\x16\x2e\x48";
         TrackConfig::h264(sps, b"\x68\xcb\x83\xcb\x20").unwrap()
+    }
+
+    fn frame(i: i64) -> Frame {
+        Frame {
+            data: Bytes::from_static(b"\x00\x00\x00\x02\x65\x88"),
+            dts: Time90k(i * 6000),
+            pts: Time90k(i * 6000),
+            is_key: i % 15 == 0,
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn packages_only_while_asked_and_frees_the_window_after() {
+        let feed = Arc::new(VideoFeed::new());
+        let store = Arc::new(HlsStore {
+            idle: Duration::from_millis(300),
+            ..HlsStore::default()
+        });
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(feed.clone(), store.clone(), "cam".into(), stop.clone()));
+        feed.publish(VideoEvent::Track(track()));
+        let mut i = 0;
+        // 15 fps, a key frame every second: publishes `secs` of video, letting the
+        // packager run after each frame.
+        let mut play = async |secs: i64| {
+            for _ in 0..secs * 15 {
+                feed.publish(VideoEvent::Frame(frame(i)));
+                i += 1;
+                tokio::task::yield_now().await;
+            }
+        };
+        play(6).await;
+        assert!(store.playlist().is_none(), "nobody asked: nothing packaged");
+        assert_eq!(store.bytes(), 0);
+
+        // Asked: packaging starts from the current GOP; segments of 2 s follow.
+        store.asked();
+        tokio::task::yield_now().await;
+        play(7).await;
+        let pl = store.playlist().expect("segments once asked");
+        assert_eq!(pl.matches("#EXTINF:2.000,").count(), 3, "{pl}");
+        assert!(pl.contains("#EXT-X-MEDIA-SEQUENCE:1\n"), "{pl}");
+        assert!(pl.contains("hls/init-1.mp4"), "{pl}");
+
+        // Nobody asks again: the window is freed after the idle time.
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        play(1).await;
+        assert!(store.playlist().is_none());
+        assert_eq!(store.bytes(), 0, "window freed");
+        play(3).await;
+        assert!(store.playlist().is_none(), "asleep: nothing packaged");
+
+        // Asked again: a new window, numbered after the old one.
+        store.asked();
+        tokio::task::yield_now().await;
+        play(5).await;
+        let pl = store.playlist().expect("segments once asked again");
+        assert!(pl.contains("#EXT-X-MEDIA-SEQUENCE:4\n"), "{pl}");
+        assert!(pl.contains("hls/init-2.mp4"), "{pl}");
+        assert!(store.file("init-1.mp4").is_none());
+
+        stop.cancel();
+        task.await.unwrap();
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! - `GET /api/v1/cameras/{name}/status`: the camera's status JSON.
 //! - `GET /{camera}/stream.m3u8`, `GET /{camera}/hls/{file}`: HLS. Each request counts
 //!   its client (address, user agent, user) as an HLS viewer for
-//!   `crate::counters::HLS_VIEWER_WINDOW` (10 s), and a segment's frames as sent.
+//!   `crate::counters::HLS_VIEWER_WINDOW` (10 s), and a segment's frames as sent. The
+//!   camera is packaged only while such requests come (a first playlist request waits
+//!   for a few segments, at most `HLS_FIRST_SEGMENT_WAIT`).
 
 pub mod hls;
 pub mod mse;
@@ -36,7 +38,7 @@ use mse::{LiveMuxer, Out};
 /// A viewer that cannot take a message for this long is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a first playlist request waits for three target durations of video
-/// (a GOP of up to 5 s), before it is served with what there is.
+/// (a GOP of up to 5 s); it then serves what there is, if anything.
 const HLS_FIRST_SEGMENT_WAIT: Duration = Duration::from_secs(15);
 
 /// The routes of this module, merged into the route table.
@@ -68,18 +70,21 @@ fn feed(hub: &AppState, name: &str) -> Result<Arc<VideoFeed>, Box<Response>> {
 }
 
 /// A video camera's HLS window (the same refusals as [`feed`]). Each HLS request is a
-/// viewer's: it wakes an on-demand camera and keeps it awake for its idle timeout.
+/// viewer's: it wakes an on-demand camera and keeps it awake for its idle timeout, and
+/// keeps the camera's HLS packager running (see [`hls`]).
 fn hls_store(hub: &AppState, name: &str) -> Result<Arc<hls::HlsStore>, Box<Response>> {
     feed(hub, name)?;
     if let Ok(cam) = camera(hub, name) {
         cam.demand.wake(crate::demand::WakeReason::Viewer);
     }
-    hub.hls.get(name).cloned().ok_or_else(|| {
+    let store = hub.hls.get(name).cloned().ok_or_else(|| {
         Box::new(message(
             StatusCode::NOT_FOUND,
             format!("Camera {name} sends JPEG pictures, not video"),
         ))
-    })
+    })?;
+    store.asked();
+    Ok(store)
 }
 
 /// `GET /api/v1/cameras/{name}/status`.
@@ -226,11 +231,11 @@ async fn hls_playlist(
     count_hls(&hub, &name, hls_client(peer, &headers, &v), 0);
     // A camera just woken: its window holds only what it sent before it slept.
     let resting = camera(&hub, &name).is_ok_and(|c| c.resting());
-    let ready = if resting {
-        store.wait_new(HLS_FIRST_SEGMENT_WAIT).await
-    } else {
-        store.wait_ready(HLS_FIRST_SEGMENT_WAIT).await
-    };
+    let deadline = tokio::time::Instant::now() + HLS_FIRST_SEGMENT_WAIT;
+    let ready = (!resting || store.wait_new(HLS_FIRST_SEGMENT_WAIT).await)
+        && store
+            .wait_ready(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await;
     if !ready {
         return message(
             StatusCode::SERVICE_UNAVAILABLE,
