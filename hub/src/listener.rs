@@ -18,6 +18,7 @@
 //!   ([`crate::web::ws::HELLO_TIMEOUT`]).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -211,9 +212,18 @@ async fn connection<I>(
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(conn);
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = shutdown.cancelled() => {
+    // Polled at every response chunk: the shutdown check must cost nothing until it fires.
+    let mut stop = crate::stop::StopSignal::new(shutdown);
+    let served = std::future::poll_fn(|cx| {
+        if stop.poll_stopped(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        conn.as_mut().poll(cx).map(Some)
+    })
+    .await;
+    let result = match served {
+        Some(r) => r,
+        None => {
             conn.as_mut().graceful_shutdown();
             match tokio::time::timeout(grace, conn.as_mut()).await {
                 Ok(r) => r,
