@@ -38,6 +38,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use crate::stop::StopSource;
+
 /// The bounds on connections (`[connections]` in the configuration).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -110,6 +112,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = Arc::new(PerAddress::default());
     let conns = TaskTracker::new();
+    let stop = StopSource::new(shutdown.clone());
     let refused = &stats.refused;
     let refused_address = AtomicU64::new(0);
     let mut last_warning: Option<Instant> = None;
@@ -167,7 +170,7 @@ pub async fn serve(
         };
         let app = app.clone();
         let tls = tls.clone();
-        let stop = shutdown.clone();
+        let stop = stop.clone();
         let stats = Arc::clone(&stats);
         conns.spawn(async move {
             match tls {
@@ -197,7 +200,7 @@ async fn connection<I>(
     peer: SocketAddr,
     app: Router,
     limits: Limits,
-    shutdown: CancellationToken,
+    stop: StopSource,
     grace: Duration,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -213,7 +216,7 @@ async fn connection<I>(
         .with_upgrades();
     tokio::pin!(conn);
     // Polled at every response chunk: the shutdown check must cost nothing until it fires.
-    let mut stop = crate::stop::StopSignal::new(shutdown);
+    let mut stop = stop.signal();
     let served = std::future::poll_fn(|cx| {
         if stop.poll_stopped(cx).is_ready() {
             return Poll::Ready(None);

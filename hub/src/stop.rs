@@ -4,9 +4,12 @@
 //! A [`CancellationToken`]'s `cancelled()` future locks the token's mutex (and, while
 //! waiting, its waiter list's) every time it is polled; polled beside every MJPEG body and
 //! every connection at every frame, thousands of tasks queue on the same two locks. A
-//! [`StopSignal`] registers its own waker with the token once and polls the token again
-//! only after that waker fired; an ordinary poll costs an atomic swap and a waker
-//! registration on memory no other task touches.
+//! [`StopSignal`] hands a waker of its own to the token once and polls the token again
+//! only after some signal of its [`StopSource`] was woken; an ordinary poll reads one
+//! shared flag that nothing writes before the shutdown and compares the task's waker
+//! with the one it registered. (A first version registered the waker and swapped a
+//! per-signal flag at every poll: with thousands of viewers that memory is cold at each
+//! frame, and the cache misses cost as much as the token's lock had.)
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,19 +20,58 @@ use std::task::{Context, Poll, Wake, Waker};
 use futures_util::task::AtomicWaker;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-/// One task's view of the shutdown token (see the module documentation).
+/// Where [`StopSignal`]s come from: one per group of many (the listener's connections,
+/// the MJPEG bodies), sharing the flag their wakers raise.
+#[derive(Debug, Clone)]
+pub struct StopSource {
+    token: CancellationToken,
+    /// Raised when the token fires, by whichever signal's waker runs first; read at every
+    /// poll of every signal. Written once, so it stays in every core's cache until then.
+    fired: Arc<AtomicBool>,
+}
+
+impl StopSource {
+    pub fn new(token: CancellationToken) -> Self {
+        StopSource {
+            token,
+            fired: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A signal for one task.
+    pub fn signal(&self) -> StopSignal {
+        StopSignal {
+            cancelled: Box::pin(self.token.clone().cancelled_owned()),
+            relay: Arc::new(Relay {
+                fired: Arc::clone(&self.fired),
+                task: AtomicWaker::new(),
+            }),
+            fired: Arc::clone(&self.fired),
+            registered: None,
+            stopped: false,
+        }
+    }
+}
+
+/// One task's view of the shutdown token (see the module documentation). An ordinary
+/// poll reads the source's shared flag and compares the task's waker with the one it
+/// registered; it touches neither the token nor memory of its own that is cold.
 #[derive(Debug)]
 pub struct StopSignal {
     cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
     relay: Arc<Relay>,
+    /// The source's flag (the same memory as the relay's, reached without touching it).
+    fired: Arc<AtomicBool>,
+    /// The task waker last given to the relay (`None` before the first poll).
+    registered: Option<Waker>,
     stopped: bool,
 }
 
-/// The waker the token's future holds: marks that the token needs polling again and wakes
-/// whichever task polls the [`StopSignal`] now.
+/// The waker the token's future holds: raises the shared flag and wakes whichever task
+/// polls the [`StopSignal`] now.
 #[derive(Debug)]
 struct Relay {
-    fired: AtomicBool,
+    fired: Arc<AtomicBool>,
     task: AtomicWaker,
 }
 
@@ -45,27 +87,25 @@ impl Wake for Relay {
 }
 
 impl StopSignal {
-    pub fn new(token: CancellationToken) -> Self {
-        StopSignal {
-            cancelled: Box::pin(token.cancelled_owned()),
-            relay: Arc::new(Relay {
-                // The token is polled on the first poll, which registers the relay.
-                fired: AtomicBool::new(true),
-                task: AtomicWaker::new(),
-            }),
-            stopped: false,
-        }
-    }
-
     /// Ready once the token is cancelled (and every time after); otherwise `cx`'s task is
     /// woken when it is.
     pub fn poll_stopped(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.stopped {
             return Poll::Ready(());
         }
-        // Registered before the flag is read: a cancellation after the read wakes `cx`.
-        self.relay.task.register(cx.waker());
-        if self.relay.fired.swap(false, Ordering::Acquire) {
+        let first = self.registered.is_none();
+        if !self
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            // Registered before the flag is read: a cancellation after the read wakes `cx`.
+            self.relay.task.register(cx.waker());
+            self.registered = Some(cx.waker().clone());
+        }
+        // The first poll hands the relay to the token; after that, only a raised flag
+        // (this token's, or another signal's of the same source) is worth a look.
+        if first || self.fired.load(Ordering::Acquire) {
             let relay = Waker::from(Arc::clone(&self.relay));
             if self
                 .cancelled
@@ -93,7 +133,7 @@ mod tests {
     #[tokio::test]
     async fn wakes_the_waiting_task_once_cancelled() {
         let token = CancellationToken::new();
-        let mut stop = StopSignal::new(token.clone());
+        let mut stop = StopSource::new(token.clone()).signal();
         let mut polls = 0;
         let waiter = tokio::spawn(async move {
             std::future::poll_fn(|cx| {
@@ -118,7 +158,7 @@ mod tests {
     fn a_cancelled_token_is_ready_on_the_first_poll() {
         let token = CancellationToken::new();
         token.cancel();
-        let mut stop = StopSignal::new(token);
+        let mut stop = StopSource::new(token).signal();
         let mut cx = Context::from_waker(Waker::noop());
         assert_eq!(stop.poll_stopped(&mut cx), Poll::Ready(()));
         assert_eq!(stop.poll_stopped(&mut cx), Poll::Ready(()));
@@ -127,15 +167,21 @@ mod tests {
     #[test]
     fn ordinary_polls_leave_the_token_alone() {
         let token = CancellationToken::new();
-        let mut stop = StopSignal::new(token.clone());
+        let source = StopSource::new(token.clone());
+        let (mut a, mut b) = (source.signal(), source.signal());
         let mut cx = Context::from_waker(Waker::noop());
-        assert_eq!(stop.poll_stopped(&mut cx), Poll::Pending);
-        assert!(!stop.relay.fired.load(Ordering::Relaxed));
+        assert_eq!(a.poll_stopped(&mut cx), Poll::Pending);
+        assert_eq!(b.poll_stopped(&mut cx), Poll::Pending);
         for _ in 0..3 {
-            assert_eq!(stop.poll_stopped(&mut cx), Poll::Pending);
+            assert_eq!(a.poll_stopped(&mut cx), Poll::Pending);
         }
+        assert!(!source.fired.load(Ordering::Relaxed));
         token.cancel();
-        assert!(stop.relay.fired.load(Ordering::Relaxed), "the relay fired");
-        assert_eq!(stop.poll_stopped(&mut cx), Poll::Ready(()));
+        assert!(
+            source.fired.load(Ordering::Relaxed),
+            "a relay raised the flag"
+        );
+        assert_eq!(a.poll_stopped(&mut cx), Poll::Ready(()));
+        assert_eq!(b.poll_stopped(&mut cx), Poll::Ready(()));
     }
 }

@@ -40,7 +40,7 @@ pub fn response(web: &WebState, cam: &Arc<Camera>, boundary: Boundary) -> Respon
     }
     let body = MjpegBody {
         next: ReusableBoxFuture::new(changed(rx)),
-        stop: StopSignal::new(web.shutdown.clone()),
+        stop: web.mjpeg_stop.signal(),
         kind,
         boundary,
         viewer,

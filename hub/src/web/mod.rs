@@ -45,6 +45,8 @@ use crate::db::User;
 /// the [`Hub`].
 pub struct WebState {
     pub hub: Arc<Hub>,
+    /// Where the MJPEG bodies learn of the shutdown.
+    mjpeg_stop: crate::stop::StopSource,
     /// Each video camera's HLS window, by camera name.
     hls: HashMap<String, Arc<video::hls::HlsStore>>,
     /// The CORS policy for `cors_origins`.
@@ -86,6 +88,7 @@ impl WebState {
         let cors = cors_layer(&hub.cfg.cors_origins);
         let budget = limits::Budget::new(hub.cfg.connections.memory_budget.0);
         Arc::new(WebState {
+            mjpeg_stop: crate::stop::StopSource::new(hub.shutdown.clone()),
             hub,
             hls,
             cors,
