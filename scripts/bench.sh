@@ -19,7 +19,8 @@
 # entries, a few hundred MB of templates, about 2 GB of index) in a temporary directory
 # under BENCH_TMPDIR (default /tmp) and deletes them at the end.
 # BENCH_HUB_BEFORE=PATH adds an earlier hub binary to the RTSP points (with snapshots
-# every 1h and with the default 1s), interleaved with the current one.
+# every 1h and with the default 1s) and to the 1000/4000-viewer fan-out points,
+# interleaved with the current one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_INCREMENTAL=0
@@ -28,7 +29,7 @@ QUICK=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -84,7 +85,12 @@ if want fanout; then
   $B/bench-fanout --viewers "$FAN_N" --servers raw,hub,python,motion --seconds "$FAN_S" \
     --repeats "$RUNS" --json "$RES"
   step "MJPEG fan-out at $FAN_BIG viewers: raw baseline and hub, interleaved (the peers stop near 1000)"
-  $B/bench-fanout --viewers "$FAN_BIG" --servers raw,hub --seconds "$FAN_S" --repeats "$RUNS" --json "$RES"
+  if [ -n "${BENCH_HUB_BEFORE:-}" ]; then
+    $B/bench-fanout --viewers "$FAN_BIG" --servers raw,hub,before --hub-before "$BENCH_HUB_BEFORE" \
+      --seconds "$FAN_S" --repeats "$RUNS" --json "$RES"
+  else
+    $B/bench-fanout --viewers "$FAN_BIG" --servers raw,hub --seconds "$FAN_S" --repeats "$RUNS" --json "$RES"
+  fi
 fi
 if want slow; then
   step "MJPEG fan-out with 10 slow viewers among 100"

@@ -8,8 +8,8 @@
 //! one exists ([`Camera::jpeg_wanted`], [`Camera::jpeg_unwanted`]).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -34,6 +34,20 @@ pub struct LiveFrame {
     pub jpeg: Bytes,
     /// When the hub received it.
     pub received_at: SystemTime,
+    /// The frame as one part of each MJPEG stream kind, built by the first viewer that
+    /// sends it and shared by the others ([`LiveFrame::part`]).
+    parts: [OnceLock<Bytes>; PART_KINDS],
+}
+
+/// How many encodings of a frame [`LiveFrame::part`] keeps (one per MJPEG boundary).
+pub const PART_KINDS: usize = 2;
+
+impl LiveFrame {
+    /// Encoding `kind` (below [`PART_KINDS`]) of this frame: `build(jpeg)` the first time,
+    /// the same shared bytes after that, for every viewer of the frame.
+    pub fn part(&self, kind: usize, build: impl FnOnce(&[u8]) -> Bytes) -> Bytes {
+        self.parts[kind].get_or_init(|| build(&self.jpeg)).clone()
+    }
 }
 
 #[derive(Default)]
@@ -194,6 +208,7 @@ impl Camera {
             seq,
             jpeg,
             received_at: now_wall,
+            parts: Default::default(),
         }));
     }
 

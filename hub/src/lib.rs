@@ -23,6 +23,7 @@ pub mod rate;
 pub mod recordings;
 pub mod server;
 pub mod sources;
+pub mod stop;
 pub mod video;
 pub mod web;
 pub mod webhooks;

@@ -18,6 +18,7 @@
 //!   ([`crate::web::ws::HELLO_TIMEOUT`]).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -36,6 +37,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+
+use crate::stop::StopSource;
 
 /// The bounds on connections (`[connections]` in the configuration).
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +112,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = Arc::new(PerAddress::default());
     let conns = TaskTracker::new();
+    let stop = StopSource::new(shutdown.clone());
     let refused = &stats.refused;
     let refused_address = AtomicU64::new(0);
     let mut last_warning: Option<Instant> = None;
@@ -166,7 +170,7 @@ pub async fn serve(
         };
         let app = app.clone();
         let tls = tls.clone();
-        let stop = shutdown.clone();
+        let stop = stop.clone();
         let stats = Arc::clone(&stats);
         conns.spawn(async move {
             match tls {
@@ -196,7 +200,7 @@ async fn connection<I>(
     peer: SocketAddr,
     app: Router,
     limits: Limits,
-    shutdown: CancellationToken,
+    stop: StopSource,
     grace: Duration,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -211,9 +215,18 @@ async fn connection<I>(
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(conn);
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = shutdown.cancelled() => {
+    // Polled at every response chunk: the shutdown check must cost nothing until it fires.
+    let mut stop = stop.signal();
+    let served = std::future::poll_fn(|cx| {
+        if stop.poll_stopped(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        conn.as_mut().poll(cx).map(Some)
+    })
+    .await;
+    let result = match served {
+        Some(r) => r,
+        None => {
             conn.as_mut().graceful_shutdown();
             match tokio::time::timeout(grace, conn.as_mut()).await {
                 Ok(r) => r,

@@ -35,9 +35,13 @@ struct Args {
     /// Viewer counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,10,100,500,1000")]
     viewers: Vec<usize>,
-    /// Servers to compare: raw, hub, python, motion.
+    /// Servers to compare: raw, hub, python, motion; `before` is the `--hub-before` binary
+    /// measured as the hub is.
     #[arg(long, value_delimiter = ',', default_value = "raw,hub")]
     servers: Vec<String>,
+    /// An earlier hub binary, for the `before` server.
+    #[arg(long)]
+    hub_before: Option<std::path::PathBuf>,
     #[command(flatten)]
     points: bench::Points,
     /// Viewers that read only ~40 KB/s, added to every point and not counted:
@@ -122,7 +126,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for &n in &args.viewers {
         for run in 0..args.points.repeats {
             for which in &args.servers {
-                let running = match start_server(which, &dir) {
+                let running = match start_server(which, &dir, args.hub_before.as_deref()) {
                     Ok(r) => r,
                     Err(e) => {
                         println!("| {n} | {which} | {run} | skipped: {e:#} |");
@@ -179,7 +183,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start_server(which: &str, dir: &std::path::Path) -> anyhow::Result<Running> {
+fn start_server(
+    which: &str,
+    dir: &std::path::Path,
+    hub_before: Option<&std::path::Path>,
+) -> anyhow::Result<Running> {
     let me = std::env::current_exe()?;
     let wait = |port: u16| {
         testkit::process::wait_for_tcp(([127, 0, 0, 1], port).into(), Duration::from_secs(20))
@@ -210,6 +218,15 @@ fn start_server(which: &str, dir: &std::path::Path) -> anyhow::Result<Running> {
         "raw" => single(raw(port)?, Push::Stream(port), false),
         "hub" => single(
             start_hub(&testkit::process::bin_path("hub"), dir, port)?,
+            Push::Hub(port),
+            true,
+        ),
+        "before" => single(
+            start_hub(
+                hub_before.context("the before server needs --hub-before")?,
+                dir,
+                port,
+            )?,
             Push::Hub(port),
             true,
         ),

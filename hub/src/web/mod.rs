@@ -40,13 +40,13 @@ use crate::app::Hub;
 use crate::auth::session_from_cookie_header;
 use crate::db::User;
 
-/// What the HTTP layer serves from: the hub, and the state only viewers need (the MJPEG
-/// part cache, the HLS windows), kept here rather than in the cameras and feeds. Derefs to
+/// What the HTTP layer serves from: the hub, and the state only viewers need (the HLS
+/// windows), kept here rather than in the cameras and feeds. Derefs to
 /// the [`Hub`].
 pub struct WebState {
     pub hub: Arc<Hub>,
-    /// Each camera's MJPEG parts of its latest frame, by camera id.
-    mjpeg: HashMap<u32, Arc<mjpeg::PartCache>>,
+    /// Where the MJPEG bodies learn of the shutdown.
+    mjpeg_stop: crate::stop::StopSource,
     /// Each video camera's HLS window, by camera name.
     hls: HashMap<String, Arc<video::hls::HlsStore>>,
     /// The CORS policy for `cors_origins`.
@@ -85,12 +85,11 @@ impl WebState {
                 hls.insert(cam.name.clone(), store);
             }
         }
-        let mjpeg = hub.cameras.iter().map(|c| (c.id, Arc::default())).collect();
         let cors = cors_layer(&hub.cfg.cors_origins);
         let budget = limits::Budget::new(hub.cfg.connections.memory_budget.0);
         Arc::new(WebState {
+            mjpeg_stop: crate::stop::StopSource::new(hub.shutdown.clone()),
             hub,
-            mjpeg,
             hls,
             cors,
             budget,

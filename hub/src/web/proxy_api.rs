@@ -133,7 +133,7 @@ pub async fn snapshot(
 /// `GET /api/v1/cameras/{name}/stream`: MJPEG, boundary `frame`.
 pub async fn stream(State(hub): State<AppState>, _v: Viewer, Path(name): Path<String>) -> Response {
     match camera(&hub, &name) {
-        Ok(cam) => mjpeg::response(&hub, &cam, "frame"),
+        Ok(cam) => mjpeg::response(&hub, &cam, mjpeg::Boundary::Lower),
         Err(r) => r,
     }
 }
@@ -141,7 +141,7 @@ pub async fn stream(State(hub): State<AppState>, _v: Viewer, Path(name): Path<St
 /// `GET /stream.mjpg` (Pi-Cam): MJPEG of the first camera, boundary `FRAME`.
 pub async fn picam_stream(State(hub): State<AppState>, _v: Viewer) -> Response {
     match hub.cameras.iter().next().cloned() {
-        Some(cam) => mjpeg::response(&hub, &cam, "FRAME"),
+        Some(cam) => mjpeg::response(&hub, &cam, mjpeg::Boundary::Upper),
         None => message(StatusCode::NOT_FOUND, "No cameras configured"),
     }
 }
