@@ -164,12 +164,52 @@ pub fn plan_keeping(
     current_segment: Option<&str>,
     keep: &Keep<'_>,
 ) -> Vec<Deletion> {
+    plan_oldest(
+        segments,
+        0,
+        policy,
+        now_ms,
+        fs_free_bytes,
+        current_segment,
+        keep,
+    )
+    .deletions
+}
+
+/// What [`plan_oldest`] decided over the oldest part of the footage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OldestPlan {
+    pub deletions: Vec<Deletion>,
+    /// The deletions are those [`plan_keeping`] would make over all the footage: the
+    /// limits were met (or never exceeded) with footage of the first pressure group only
+    /// (unmarked; uploaded if that is preferred), without running out of the part given.
+    /// `false`: give a longer part (or all of it).
+    pub decided: bool,
+}
+
+/// [`plan_keeping`] over only the oldest part of the footage: `oldest` holds every
+/// segment that starts before some time T at or after the age cutoff (so every segment
+/// the age limits take), `other_bytes` what all the rest holds (newer segments, partial
+/// files). Lets a caller with an index read a few rows instead of listing everything.
+pub fn plan_oldest(
+    oldest: &[SegmentInfo],
+    other_bytes: u64,
+    policy: &RetentionPolicy,
+    now_ms: i64,
+    fs_free_bytes: u64,
+    current_segment: Option<&str>,
+    keep: &Keep<'_>,
+) -> OldestPlan {
+    let segments = oldest;
     let mut order: Vec<&SegmentInfo> = segments.iter().collect();
     order.sort_by(|a, b| (a.start_ms, &a.name).cmp(&(b.start_ms, &b.name)));
     let marked: Vec<bool> = order.iter().map(|s| (keep.marked)(s)).collect();
     let deletable = |s: &SegmentInfo| !s.partial && Some(s.name.as_str()) != current_segment;
     let mut p = Planner {
-        used_bytes: order.iter().map(|s| s.size_bytes).sum(),
+        used_bytes: order
+            .iter()
+            .map(|s| s.size_bytes)
+            .fold(other_bytes, u64::saturating_add),
         free_bytes: fs_free_bytes,
         gone: vec![false; order.len()],
         out: Vec::new(),
@@ -185,25 +225,47 @@ pub fn plan_keeping(
             p.delete(i, s, Reason::Age);
         }
     }
+    let group = |i: usize| (marked[i], policy.prefer_uploaded && !order[i].uploaded);
     let mut pressure: Vec<usize> = (0..order.len())
         .filter(|&i| !p.gone[i] && deletable(order[i]))
         .collect();
     // Stable: oldest first within each group.
-    pressure.sort_by_key(|&i| (marked[i], policy.prefer_uploaded && !order[i].uploaded));
+    pressure.sort_by_key(|&i| group(i));
     let mut next = pressure.into_iter();
+    // Decided while every pressure deletion is of the first group (unmarked, and
+    // uploaded if that is preferred) and the part did not run out: those are that
+    // group's oldest over all the footage. Another group's member may have footage of an
+    // earlier group after the part before it.
+    let mut decided = true;
+    let mut take = |p: &mut Planner, reason: Reason| -> bool {
+        let Some(i) = next.next() else {
+            decided = false;
+            return false;
+        };
+        if group(i) != (false, false) {
+            decided = false;
+        }
+        p.delete(i, order[i], reason);
+        true
+    };
     if let Some(max_bytes) = policy.max_bytes.filter(|&b| b > 0) {
         while p.used_bytes > max_bytes {
-            let Some(i) = next.next() else { break };
-            p.delete(i, order[i], Reason::Size);
+            if !take(&mut p, Reason::Size) {
+                break;
+            }
         }
     }
     if let Some(floor) = policy.min_free_bytes.filter(|&b| b > 0) {
         while p.free_bytes < floor {
-            let Some(i) = next.next() else { break };
-            p.delete(i, order[i], Reason::FreeSpace);
+            if !take(&mut p, Reason::FreeSpace) {
+                break;
+            }
         }
     }
-    p.out
+    OldestPlan {
+        deletions: p.out,
+        decided,
+    }
 }
 
 /// The running totals of [`plan`].
