@@ -198,6 +198,156 @@ pub fn oldest_start(c: &Connection, camera: &str) -> Result<Option<i64>, DbError
     )?)
 }
 
+/// A segment with a local file, as retention plans over it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalRow {
+    pub file_name: String,
+    pub start_ms: i64,
+    pub duration_ms: i64,
+    pub size_bytes: u64,
+    /// The off-site bucket holds it (its copy is done).
+    pub replicated: bool,
+}
+
+/// Whether row `g`'s segment is in the bucket (as [`super::replication::replicated_files`]).
+const REPLICATED: &str = "EXISTS (SELECT 1 FROM replication r WHERE r.recording_id = g.id
+     AND r.kind = 'segment' AND r.state = 'done')";
+
+/// The query of [`local_before`]: `camera` ?1, before ?2.
+fn local_before_sql() -> String {
+    format!(
+        "SELECT g.file_name, g.start_ms, g.duration_ms, g.size_bytes, {REPLICATED}
+         FROM recording g WHERE g.camera = ?1 AND g.local = 1 AND g.start_ms < ?2
+         ORDER BY g.start_ms, g.file_name"
+    )
+}
+
+/// `camera`'s segments with a local file that start before `before_ms`, oldest first (an
+/// index range of `recording_local`).
+pub fn local_before(
+    c: &Connection,
+    camera: &str,
+    before_ms: i64,
+) -> Result<Vec<LocalRow>, DbError> {
+    let mut st = c.prepare_cached(&local_before_sql())?;
+    let rows = st
+        .query_map(params![camera, before_ms], |r| {
+            Ok(LocalRow {
+                file_name: r.get(0)?,
+                start_ms: r.get(1)?,
+                duration_ms: r.get(2)?,
+                size_bytes: r.get::<_, i64>(3)?.max(0) as u64,
+                replicated: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// The first and last start of `camera`'s segments with a local file.
+pub fn local_span(c: &Connection, camera: &str) -> Result<Option<(i64, i64)>, DbError> {
+    let (first, last): (Option<i64>, Option<i64>) = c.query_row(
+        "SELECT (SELECT min(start_ms) FROM recording WHERE camera = ?1 AND local = 1),
+                (SELECT max(start_ms) FROM recording WHERE camera = ?1 AND local = 1)",
+        params![camera],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(first.zip(last))
+}
+
+/// The bytes of `camera`'s segments with a local file (the per-day sums).
+pub fn local_bytes(c: &Connection, camera: &str) -> Result<u64, DbError> {
+    let sum: i64 = c.query_row(
+        "SELECT coalesce(sum(local_bytes), 0) FROM recording_day WHERE camera = ?1",
+        params![camera],
+        |r| r.get(0),
+    )?;
+    Ok(sum.max(0) as u64)
+}
+
+/// `camera`'s oldest segment with a local file, of those in the bucket if `replicated`.
+pub fn oldest_local(
+    c: &Connection,
+    camera: &str,
+    replicated: bool,
+) -> Result<Option<LocalRow>, DbError> {
+    let only = if replicated {
+        format!("AND {REPLICATED}")
+    } else {
+        String::new()
+    };
+    Ok(c.query_row(
+        &format!(
+            "SELECT g.file_name, g.start_ms, g.duration_ms, g.size_bytes, {REPLICATED}
+             FROM recording g WHERE g.camera = ?1 AND g.local = 1 {only}
+             ORDER BY g.start_ms, g.file_name LIMIT 1"
+        ),
+        params![camera],
+        |r| {
+            Ok(LocalRow {
+                file_name: r.get(0)?,
+                start_ms: r.get(1)?,
+                duration_ms: r.get(2)?,
+                size_bytes: r.get::<_, i64>(3)?.max(0) as u64,
+                replicated: r.get(4)?,
+            })
+        },
+    )
+    .optional()?)
+}
+
+/// What the index holds of one camera, from the per-day sums and two index look-ups.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// Rows (with a local file or only in the bucket).
+    pub segments: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// The end of the newest segment (unix ms).
+    pub newest_end_ms: Option<i64>,
+    /// The latest time a segment was indexed (unix ms; an upper bound: a day keeps it
+    /// while it has rows).
+    pub newest_indexed_ms: Option<i64>,
+}
+
+/// [`Totals`] of every camera with rows.
+pub fn totals(c: &Connection) -> Result<Vec<(String, Totals)>, DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT camera, sum(segments), sum(bytes), max(max_indexed_ms),
+             max(max_duration_ms) FROM recording_day GROUP BY camera",
+    )?;
+    let cams = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut newest = c.prepare_cached(
+        "SELECT max(start_ms + duration_ms) FROM recording
+         WHERE camera = ?1 AND start_ms >= (SELECT max(start_ms) FROM recording
+                                            WHERE camera = ?1) - ?2",
+    )?;
+    let mut out = Vec::with_capacity(cams.len());
+    for (camera, segments, bytes, indexed, longest) in cams {
+        let newest_end_ms = newest.query_row(params![camera, longest], |r| r.get(0))?;
+        out.push((
+            camera,
+            Totals {
+                segments: segments.max(0) as u64,
+                bytes: bytes.max(0) as u64,
+                newest_end_ms,
+                newest_indexed_ms: indexed,
+            },
+        ));
+    }
+    Ok(out)
+}
+
 /// Up to `limit` file names of `camera`'s rows after `after` (`""`: from the first), in
 /// name order: a page of a walk over the index that holds the database for one page only.
 pub fn names_after(
@@ -407,6 +557,75 @@ mod tests {
         .unwrap();
     }
 
+    /// The per-day byte sums follow every change of a row: insert, re-index, the local
+    /// file going (`local = 0`) and coming back, delete; and match a count of the rows.
+    #[test]
+    fn day_sums_follow_local_files_and_match_the_rows() {
+        let db = Db::open_in_memory().unwrap();
+        db.call_blocking(|c| {
+            let sized = |start_ms, size_bytes| Segment {
+                size_bytes,
+                ..seg(start_ms, 60_000)
+            };
+            for i in 0..4 {
+                insert(c, &sized(T0 + i * 60_000, 100 + i as u64), 10 + i)?;
+            }
+            insert(c, &sized(T0 + DAY, 1000), 50)?;
+            let name = |ms| store::segment_name(ms).unwrap();
+            let counted = |c: &Connection| -> (i64, i64, i64, i64) {
+                c.query_row(
+                    "SELECT count(*), coalesce(sum(size_bytes), 0),
+                         coalesce(sum(size_bytes * local), 0), coalesce(max(indexed_ms), 0)
+                     FROM recording WHERE camera = 'porch'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap()
+            };
+            let summed = |c: &Connection| -> (i64, i64, i64, i64) {
+                c.query_row(
+                    "SELECT sum(segments), sum(bytes), sum(local_bytes), max(max_indexed_ms)
+                     FROM recording_day WHERE camera = 'porch'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap()
+            };
+            assert_eq!(summed(c), (5, 1406, 1406, 50));
+            assert_eq!(local_bytes(c, "porch")?, 1406);
+            mark_not_local(c, "porch", &name(T0 + 60_000))?;
+            assert_eq!(summed(c), counted(c));
+            assert_eq!(local_bytes(c, "porch")?, 1305);
+            // Re-indexed with other bytes: local again, counted once.
+            insert(c, &sized(T0 + 60_000, 7), 60)?;
+            assert_eq!(summed(c), counted(c));
+            assert_eq!(local_bytes(c, "porch")?, 1312);
+            delete(c, "porch", &name(T0))?;
+            assert_eq!(summed(c), counted(c));
+            assert_eq!(
+                local_before(c, "porch", T0 + 2 * 60_000)?
+                    .iter()
+                    .map(|r| (r.start_ms, r.size_bytes, r.replicated))
+                    .collect::<Vec<_>>(),
+                vec![(T0 + 60_000, 7, false)]
+            );
+            assert_eq!(local_span(c, "porch")?, Some((T0 + 60_000, T0 + DAY)));
+            let t = totals(c)?;
+            assert_eq!(t.len(), 1);
+            assert_eq!(
+                t[0].1,
+                Totals {
+                    segments: 4,
+                    bytes: 1212,
+                    newest_end_ms: Some(T0 + DAY + 60_000),
+                    newest_indexed_ms: Some(60),
+                }
+            );
+            Ok(())
+        })
+        .unwrap();
+    }
+
     #[test]
     fn a_range_finds_a_long_segment_that_started_before_it() {
         let db = Db::open_in_memory().unwrap();
@@ -491,6 +710,8 @@ mod tests {
                 |r| r.get(0),
             )?;
             assert_eq!(longest, 180_000);
+            // Migration 7 sums what the rows hold.
+            assert_eq!(local_bytes(c, "porch")?, 3);
             Ok(())
         })
         .unwrap();

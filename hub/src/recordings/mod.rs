@@ -585,39 +585,15 @@ pub fn spawn_all(
 }
 
 /// What the recordings index holds for one camera.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct CameraTotals {
-    pub segments: u64,
-    pub bytes: u64,
-    /// The end of the newest segment (unix ms).
-    pub newest_end_ms: Option<i64>,
-    /// When the newest segment was stored (unix ms).
-    pub newest_indexed_ms: Option<i64>,
-}
+pub type CameraTotals = index::Totals;
 
 impl Recordings {
-    /// What the index holds, by camera (one grouped pass over the index).
+    /// What the index holds, by camera (the per-day sums: a row per camera and day, and
+    /// two index look-ups per camera for the newest end).
     pub async fn stored_by_camera(&self) -> HashMap<String, CameraTotals> {
         let r = self
             .db
-            .call(|c| {
-                let mut st = c.prepare(
-                    "SELECT camera, COUNT(*), SUM(size_bytes), MAX(start_ms + duration_ms), \
-                 MAX(indexed_ms) FROM recording GROUP BY camera",
-                )?;
-                let rows = st.query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        CameraTotals {
-                            segments: r.get::<_, i64>(1)?.max(0) as u64,
-                            bytes: r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0) as u64,
-                            newest_end_ms: r.get(3)?,
-                            newest_indexed_ms: r.get(4)?,
-                        },
-                    ))
-                })?;
-                Ok(rows.collect::<Result<HashMap<_, _>, _>>()?)
-            })
+            .call(|c| Ok(index::totals(c)?.into_iter().collect::<HashMap<_, _>>()))
             .await;
         r.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot read the recordings index");
