@@ -85,7 +85,9 @@ impl Recordings {
         // Bytes on the disk that have no index row and are never deleted: the segments
         // being written and the staged uploads.
         let unindexed = |camera: &str| -> u64 {
-            let writing = self.dir(camera).map_or(0, store::SegmentDir::active_partial_bytes);
+            let writing = self
+                .dir(camera)
+                .map_or(0, store::SegmentDir::active_partial_bytes);
             staged
                 .iter()
                 .filter(|u| u.camera == camera)
@@ -120,7 +122,9 @@ impl Recordings {
                 .map(String::as_str)
                 .filter(|c| self.dir(c).is_some())
                 .collect();
-            for (camera, d) in self.plan_from_index(&cameras, &policy, now_ms, free, unindexed_all)? {
+            for (camera, d) in
+                self.plan_from_index(&cameras, &policy, now_ms, free, unindexed_all)?
+            {
                 self.delete(&camera, &[d], &mut report)?;
             }
         }
@@ -182,7 +186,9 @@ impl Recordings {
             let marked = |s: &SegmentInfo| with_events.contains(&s.name);
             let plan = store::plan_oldest(
                 &rows,
-                indexed.saturating_sub(part_bytes).saturating_add(other_bytes),
+                indexed
+                    .saturating_sub(part_bytes)
+                    .saturating_add(other_bytes),
                 policy,
                 now_ms,
                 free,
@@ -527,7 +533,11 @@ mod tests {
     /// A camera `porch` with `rows` one-minute segments of 1,000 bytes from T0 (files and
     /// rows), an age limit of `max_age` and a global size limit of `max_size` bytes; the
     /// clock at the end of the last.
-    fn hub(rows: i64, max_age: &str, max_size: u64) -> (tempfile::TempDir, Recordings, Arc<SimClock>) {
+    fn hub(
+        rows: i64,
+        max_age: &str,
+        max_size: u64,
+    ) -> (tempfile::TempDir, Recordings, Arc<SimClock>) {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             "data_dir = {:?}\n[retention]\nmax_size = \"{max_size}B\"\n\
@@ -543,8 +553,11 @@ mod tests {
         for i in 0..rows {
             let start_ms = T0 + i * MIN;
             let file_name = store::segment_name(start_ms).unwrap();
-            std::fs::write(rec.dir("porch").unwrap().path().join(&file_name), [0u8; 1000])
-                .unwrap();
+            std::fs::write(
+                rec.dir("porch").unwrap().path().join(&file_name),
+                [0u8; 1000],
+            )
+            .unwrap();
             rec.insert(&Segment {
                 camera: "porch".into(),
                 file_name,
@@ -601,7 +614,11 @@ mod tests {
         assert_eq!(r.deleted, want);
         assert_eq!(r.bytes_freed, 10_000);
         assert_eq!(files(&rec), 290);
-        assert_eq!(listed(), 0, "a pass deleting ten segments listed the directory");
+        assert_eq!(
+            listed(),
+            0,
+            "a pass deleting ten segments listed the directory"
+        );
     }
 
     /// Under the global size limit the oldest go, from the sums and the oldest rows.
@@ -618,6 +635,9 @@ mod tests {
         );
         assert_eq!(files(&rec), 50);
         assert_eq!(rec.dir("porch").unwrap().listings(), 0);
-        assert!(rec.enforce_retention().unwrap().deleted.is_empty(), "stable");
+        assert!(
+            rec.enforce_retention().unwrap().deleted.is_empty(),
+            "stable"
+        );
     }
 }
