@@ -148,8 +148,8 @@ fn migrations() -> Migrations<'static> {
         // ongoing ones (`event_store::rows::LONG_EVENT_MS`), so that a time range of one
         // camera's events is a bounded index scan plus these few.
         M::up(&RECORDING_DAYS),
-        // 7: per camera and day also the bytes of all its segments and of those with a
-        // local file (`local = 1`), and the latest time one of them was indexed (an upper
+        // 7: per camera and day also the bytes of all its segments, the number, bytes and
+        // media time of those with a local file (`local = 1`), and the latest time one of them was indexed (an upper
         // bound, like `max_duration_ms`), kept by new triggers ([`RECORDING_DAY_SUMS`]);
         // `recording_local` indexes the segments on the local disk by start. Retention
         // plans from these (oldest local rows first, the sums for the size limit) and the
@@ -171,11 +171,16 @@ static RECORDING_DAY_SUMS: std::sync::LazyLock<String> = std::sync::LazyLock::ne
         ALTER TABLE recording_day ADD COLUMN local_bytes INTEGER NOT NULL DEFAULT 0
             CHECK (local_bytes >= 0);
         ALTER TABLE recording_day ADD COLUMN max_indexed_ms INTEGER;
+        ALTER TABLE recording_day ADD COLUMN local_segments INTEGER NOT NULL DEFAULT 0
+            CHECK (local_segments >= 0);
+        ALTER TABLE recording_day ADD COLUMN local_ms INTEGER NOT NULL DEFAULT 0
+            CHECK (local_ms >= 0);
         DELETE FROM recording_day;
         INSERT INTO recording_day (camera, day, segments, max_duration_ms, bytes, local_bytes,
-                max_indexed_ms)
+                max_indexed_ms, local_segments, local_ms)
             SELECT camera, strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch'), count(*),
-                max(duration_ms), sum(size_bytes), sum(size_bytes * local), max(indexed_ms)
+                max(duration_ms), sum(size_bytes), sum(size_bytes * local), max(indexed_ms),
+                sum(local), sum(duration_ms * local)
             FROM recording GROUP BY 1, 2;
         CREATE TRIGGER recording_day_insert AFTER INSERT ON recording BEGIN {} END;
         CREATE TRIGGER recording_day_delete AFTER DELETE ON recording BEGIN {} END;
@@ -202,6 +207,8 @@ fn day_sums_add(row: &str) -> String {
                 max_duration_ms = max(max_duration_ms, {row}.duration_ms),
                 bytes = bytes + {row}.size_bytes,
                 local_bytes = local_bytes + {row}.size_bytes * {row}.local,
+                local_segments = local_segments + {row}.local,
+                local_ms = local_ms + {row}.duration_ms * {row}.local,
                 max_indexed_ms = max(coalesce(max_indexed_ms, {row}.indexed_ms), {row}.indexed_ms)
             WHERE camera = {row}.camera AND day = {day};"
     )
@@ -213,7 +220,9 @@ fn day_sums_remove(row: &str) -> String {
     format!(
         "UPDATE recording_day SET segments = segments - 1,
                 bytes = bytes - {row}.size_bytes,
-                local_bytes = local_bytes - {row}.size_bytes * {row}.local
+                local_bytes = local_bytes - {row}.size_bytes * {row}.local,
+                local_segments = local_segments - {row}.local,
+                local_ms = local_ms - {row}.duration_ms * {row}.local
             WHERE camera = {row}.camera AND day = {day};
         DELETE FROM recording_day
             WHERE camera = {row}.camera AND day = {day} AND segments <= 0;"

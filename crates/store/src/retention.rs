@@ -333,14 +333,51 @@ pub struct Forecast {
 
 /// Storage forecast from a listing, the filesystem's free bytes and the policy.
 pub fn forecast(segments: &[SegmentInfo], bytes_free: u64, policy: &RetentionPolicy) -> Forecast {
-    let bytes_used: u64 = segments.iter().map(|s| s.size_bytes).sum();
     let mut finished: Vec<&SegmentInfo> = segments
         .iter()
         .filter(|s| !s.partial && s.duration_ms.is_some_and(|d| d > 0))
         .collect();
     finished.sort_by_key(|s| s.start_ms);
-    let footage_ms = finished.iter().filter_map(|s| s.duration_ms).sum();
-    let recent = &finished[finished.len().saturating_sub(FORECAST_RECENT_SEGMENTS)..];
+    let held = Held {
+        bytes: segments.iter().map(|s| s.size_bytes).sum(),
+        segments: segments.len(),
+        footage_ms: finished.iter().filter_map(|s| s.duration_ms).sum(),
+    };
+    let recent: Vec<SegmentInfo> = finished
+        [finished.len().saturating_sub(FORECAST_RECENT_SEGMENTS)..]
+        .iter()
+        .map(|s| (*s).clone())
+        .collect();
+    forecast_held(&held, &recent, bytes_free, policy)
+}
+
+/// What a directory (or an index of it) holds, for [`forecast_held`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Bytes of every file, finished and partial.
+    pub bytes: u64,
+    /// Files.
+    pub segments: usize,
+    /// Media time of the finished segments.
+    pub footage_ms: i64,
+}
+
+/// [`forecast`] from totals and the most recent finished segments (at most
+/// [`FORECAST_RECENT_SEGMENTS`] of them, any order), for a caller that keeps totals
+/// rather than listing every file.
+pub fn forecast_held(
+    held: &Held,
+    recent: &[SegmentInfo],
+    bytes_free: u64,
+    policy: &RetentionPolicy,
+) -> Forecast {
+    let (bytes_used, footage_ms) = (held.bytes, held.footage_ms);
+    let mut recent: Vec<&SegmentInfo> = recent
+        .iter()
+        .filter(|s| !s.partial && s.duration_ms.is_some_and(|d| d > 0))
+        .collect();
+    recent.sort_by_key(|s| s.start_ms);
+    let recent = &recent[recent.len().saturating_sub(FORECAST_RECENT_SEGMENTS)..];
     let recent_bytes: u64 = recent.iter().map(|s| s.size_bytes).sum();
     let recent_ms: i64 = recent.iter().filter_map(|s| s.duration_ms).sum();
     let bitrate = (recent_ms > 0).then(|| recent_bytes as f64 * 1000.0 / recent_ms as f64);
@@ -386,7 +423,7 @@ pub fn forecast(segments: &[SegmentInfo], bytes_free: u64, policy: &RetentionPol
     }
     Forecast {
         bytes_used,
-        segment_count: segments.len(),
+        segment_count: held.segments,
         footage_ms,
         bitrate_bytes_per_sec: bitrate,
         capacity_bytes,

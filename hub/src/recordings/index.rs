@@ -265,6 +265,81 @@ pub fn local_bytes(c: &Connection, camera: &str) -> Result<u64, DbError> {
     Ok(sum.max(0) as u64)
 }
 
+/// What `camera`'s segments with a local file hold (the per-day sums): how many, their
+/// bytes and their media time.
+pub fn local_held(c: &Connection, camera: &str) -> Result<(u64, u64, i64), DbError> {
+    let (n, bytes, ms): (i64, i64, i64) = c.query_row(
+        "SELECT coalesce(sum(local_segments), 0), coalesce(sum(local_bytes), 0),
+             coalesce(sum(local_ms), 0) FROM recording_day WHERE camera = ?1",
+        params![camera],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    Ok((n.max(0) as u64, bytes.max(0) as u64, ms))
+}
+
+/// `camera`'s newest `n` segments with a local file and media in them, newest first.
+pub fn newest_local(c: &Connection, camera: &str, n: usize) -> Result<Vec<LocalRow>, DbError> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT g.file_name, g.start_ms, g.duration_ms, g.size_bytes, {REPLICATED}
+         FROM recording g WHERE g.camera = ?1 AND g.local = 1 AND g.duration_ms > 0
+         ORDER BY g.start_ms DESC LIMIT ?2"
+    ))?;
+    let rows = st
+        .query_map(params![camera, i64::try_from(n).unwrap_or(i64::MAX)], |r| {
+            Ok(LocalRow {
+                file_name: r.get(0)?,
+                start_ms: r.get(1)?,
+                duration_ms: r.get(2)?,
+                size_bytes: r.get::<_, i64>(3)?.max(0) as u64,
+                replicated: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Bytes of `camera`'s segments with a local file that overlap any of `spans` (`[from,
+/// to)`, sorted by `from`), each counted once: one bounded index range per run of
+/// overlapping spans.
+pub fn local_bytes_overlapping(
+    c: &Connection,
+    camera: &str,
+    spans: &[(i64, i64)],
+) -> Result<u64, DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT start_ms, size_bytes FROM recording
+         WHERE camera = ?1 AND local = 1 AND start_ms < ?3
+             AND start_ms >= ?2 - (SELECT coalesce(max(max_duration_ms), 0)
+                                   FROM recording_day WHERE camera = ?1)
+             AND start_ms + duration_ms > ?2
+         ORDER BY start_ms",
+    )?;
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for &(a, b) in spans {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    let mut total = 0u64;
+    // A segment overlapping two runs is counted in the first.
+    let mut counted_through = i64::MIN;
+    for (a, b) in merged {
+        let rows = st
+            .query_map(params![camera, a, b], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (start, size) in rows {
+            if start > counted_through {
+                total = total.saturating_add(size.max(0) as u64);
+                counted_through = start;
+            }
+        }
+    }
+    Ok(total)
+}
+
 /// `camera`'s oldest segment with a local file, of those in the bucket if `replicated`.
 pub fn oldest_local(
     c: &Connection,
@@ -610,6 +685,18 @@ mod tests {
                 vec![(T0 + 60_000, 7, false)]
             );
             assert_eq!(local_span(c, "porch")?, Some((T0 + 60_000, T0 + DAY)));
+            assert_eq!(local_held(c, "porch")?, (4, 1212, 4 * 60_000));
+            // Footage around events: each segment once, however many spans touch it.
+            let spans = [
+                (T0 + 60_000, T0 + 60_001),
+                (T0 + 60_500, T0 + 130_000),
+                (T0 + 170_000, T0 + 170_001),
+            ];
+            assert_eq!(local_bytes_overlapping(c, "porch", &spans)?, 7 + 102);
+            assert_eq!(
+                local_bytes_overlapping(c, "porch", &[(T0, T0 + 2 * DAY)])?,
+                1212
+            );
             let t = totals(c)?;
             assert_eq!(t.len(), 1);
             assert_eq!(

@@ -56,6 +56,22 @@ pub struct EventForecast {
     pub days_possible: Option<f64>,
 }
 
+/// What some cameras' footage holds, from the index.
+#[derive(Debug, Default)]
+struct HeldFootage {
+    held: store::Held,
+    /// Each camera's newest finished segments.
+    recent: Vec<SegmentInfo>,
+    /// The start of the oldest.
+    oldest_ms: Option<i64>,
+}
+
+impl HeldFootage {
+    fn forecast(&self, free: u64, policy: &RetentionPolicy) -> store::Forecast {
+        store::forecast_held(&self.held, &self.recent, free, policy)
+    }
+}
+
 /// What one pass deleted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RetentionReport {
@@ -331,14 +347,26 @@ impl Recordings {
         })
     }
 
-    /// The storage forecast over all cameras under the global limits (reads every
-    /// camera's listing): days of all footage at the current rate, and days of event
-    /// footage at the rate events have been recorded, which under pressure keeps the whole
-    /// capacity once continuous footage is gone.
+    /// The storage forecast over all cameras under the global limits (from the index: its
+    /// per-day sums, newest rows and the footage around each event): days of all footage
+    /// at the current rate, and days of event footage at the rate events have been
+    /// recorded, which under pressure keeps the whole capacity once continuous footage is
+    /// gone.
     pub fn forecast(&self) -> Result<StorageForecast> {
         let mut names: Vec<&str> = self.camera_names().collect();
         names.sort();
         self.forecast_of(&names, &self.global_retention())
+    }
+
+    /// The forecast of all footage alone (no event footage): what the health checks need,
+    /// a few index reads per camera.
+    pub fn continuous_forecast(&self) -> Result<store::Forecast> {
+        let mut names: Vec<&str> = self.camera_names().collect();
+        names.sort();
+        let policy = RetentionPolicy::from_config(&self.global_retention(), false);
+        Ok(self
+            .held(&names)?
+            .forecast(self.free_bytes(self.root()), &policy))
     }
 
     /// The forecast of one camera under its own limits (the global ones if it has none).
@@ -350,38 +378,75 @@ impl Recordings {
         self.forecast_of(&[camera], &limits)
     }
 
+    /// What `cameras` hold, from the index (plus the segments being written).
+    fn held(&self, cameras: &[&str]) -> Result<HeldFootage> {
+        let cams: Vec<String> = cameras
+            .iter()
+            .filter(|c| self.dir(c).is_some())
+            .map(|&c| c.to_owned())
+            .collect();
+        let mut out = self.db.call_blocking(|c| {
+            let mut out = HeldFootage::default();
+            for cam in &cams {
+                let (n, bytes, ms) = index::local_held(c, cam)?;
+                out.held.segments += usize::try_from(n).unwrap_or(usize::MAX);
+                out.held.bytes = out.held.bytes.saturating_add(bytes);
+                out.held.footage_ms = out.held.footage_ms.saturating_add(ms);
+                if let Some((oldest, _)) = index::local_span(c, cam)? {
+                    out.oldest_ms = Some(out.oldest_ms.map_or(oldest, |o: i64| o.min(oldest)));
+                }
+                out.recent.extend(
+                    index::newest_local(c, cam, store::retention::FORECAST_RECENT_SEGMENTS)?
+                        .into_iter()
+                        .map(|r| SegmentInfo {
+                            name: format!("{cam}/{}", r.file_name),
+                            start_ms: r.start_ms,
+                            duration_ms: Some(r.duration_ms),
+                            size_bytes: r.size_bytes,
+                            uploaded: false,
+                            partial: false,
+                        }),
+                );
+            }
+            Ok(out)
+        })?;
+        for cam in &cams {
+            let writing = self
+                .dir(cam)
+                .map_or(0, store::SegmentDir::active_partial_bytes);
+            out.held.bytes = out.held.bytes.saturating_add(writing);
+        }
+        Ok(out)
+    }
+
     fn forecast_of(&self, cameras: &[&str], limits: &units::Retention) -> Result<StorageForecast> {
+        use crate::event_store::{POST_ROLL_MS, PRE_ROLL_MS};
         let now_ms = self.clock.now_ms();
-        let mut all = Vec::new();
+        let held = self.held(cameras)?;
         let mut event_bytes = 0u64;
         for &camera in cameras {
-            if let Some(dir) = self.dir(camera) {
-                let segments = dir.segments()?;
-                let cam = camera.to_owned();
-                let intervals = self
-                    .db
-                    .call_blocking(|c| crate::event_store::rows::footage_intervals(c, &cam))?;
-                let marked: HashSet<String> = event_footage(&segments, &intervals, now_ms)
-                    .into_iter()
-                    .collect();
-                event_bytes += segments
-                    .iter()
-                    .filter(|s| marked.contains(&s.name))
-                    .map(|s| s.size_bytes)
-                    .sum::<u64>();
-                all.extend(segments.into_iter().map(|s| SegmentInfo {
-                    name: format!("{camera}/{}", s.name),
-                    ..s
-                }));
+            if self.dir(camera).is_none() {
+                continue;
             }
+            let cam = camera.to_owned();
+            event_bytes += self.db.call_blocking(|c| {
+                let spans: Vec<(i64, i64)> = crate::event_store::rows::footage_intervals(c, &cam)?
+                    .into_iter()
+                    .map(|(s, e)| {
+                        (
+                            s.saturating_sub(PRE_ROLL_MS),
+                            e.unwrap_or(now_ms).max(s).saturating_add(POST_ROLL_MS),
+                        )
+                    })
+                    .collect();
+                index::local_bytes_overlapping(c, &cam, &spans)
+            })?;
         }
         let free = self.free_bytes(self.root());
         let policy = RetentionPolicy::from_config(limits, false);
-        let continuous = store::forecast(&all, free, &policy);
-        let span_ms = all
-            .iter()
-            .map(|s| s.start_ms)
-            .min()
+        let continuous = held.forecast(free, &policy);
+        let span_ms = held
+            .oldest_ms
             .map(|oldest| (now_ms - oldest).max(3_600_000));
         let days_possible = match span_ms {
             Some(span) if event_bytes > 0 => {
