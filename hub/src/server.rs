@@ -269,9 +269,9 @@ fn spawn_check_after_start(hub: &Arc<Hub>, tracker: &TaskTracker) {
         match done {
             Ok(Ok(report)) if !report.is_clean() => tracing::warn!(
                 actions = report.lines().len(),
-                "start-up check repaired the recordings index"
+                "start-up check of files against rows done; it repaired the recordings index"
             ),
-            Ok(Ok(_)) => tracing::info!("start-up check: files and index rows agree"),
+            Ok(Ok(_)) => tracing::info!("start-up check of files against rows done; they agree"),
             Ok(Err(e)) => tracing::error!(error = %e, "start-up check of the recordings failed"),
             Err(e) => tracing::error!(error = %e, "start-up check task failed"),
         }
