@@ -209,6 +209,32 @@ pub struct LocalRow {
     pub replicated: bool,
 }
 
+impl LocalRow {
+    /// As the store's retention sees a listed file, named `CAMERA/FILE`; `uploaded` if
+    /// the bucket holds it and `replicated_first`.
+    pub fn listed(self, camera: &str, replicated_first: bool) -> store::SegmentInfo {
+        store::SegmentInfo {
+            name: format!("{camera}/{}", self.file_name),
+            start_ms: self.start_ms,
+            duration_ms: Some(self.duration_ms),
+            size_bytes: self.size_bytes,
+            uploaded: replicated_first && self.replicated,
+            partial: false,
+        }
+    }
+}
+
+/// A [`LocalRow`] from `file_name, start_ms, duration_ms, size_bytes, replicated`.
+fn local_row(r: &Row<'_>) -> rusqlite::Result<LocalRow> {
+    Ok(LocalRow {
+        file_name: r.get(0)?,
+        start_ms: r.get(1)?,
+        duration_ms: r.get(2)?,
+        size_bytes: r.get::<_, i64>(3)?.max(0) as u64,
+        replicated: r.get(4)?,
+    })
+}
+
 /// Whether row `g`'s segment is in the bucket (as [`super::replication::replicated_files`]).
 const REPLICATED: &str = "EXISTS (SELECT 1 FROM replication r WHERE r.recording_id = g.id
      AND r.kind = 'segment' AND r.state = 'done')";
@@ -231,15 +257,7 @@ pub fn local_before(
 ) -> Result<Vec<LocalRow>, DbError> {
     let mut st = c.prepare_cached(&local_before_sql())?;
     let rows = st
-        .query_map(params![camera, before_ms], |r| {
-            Ok(LocalRow {
-                file_name: r.get(0)?,
-                start_ms: r.get(1)?,
-                duration_ms: r.get(2)?,
-                size_bytes: r.get::<_, i64>(3)?.max(0) as u64,
-                replicated: r.get(4)?,
-            })
-        })?
+        .query_map(params![camera, before_ms], local_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -285,15 +303,10 @@ pub fn newest_local(c: &Connection, camera: &str, n: usize) -> Result<Vec<LocalR
          ORDER BY g.start_ms DESC LIMIT ?2"
     ))?;
     let rows = st
-        .query_map(params![camera, i64::try_from(n).unwrap_or(i64::MAX)], |r| {
-            Ok(LocalRow {
-                file_name: r.get(0)?,
-                start_ms: r.get(1)?,
-                duration_ms: r.get(2)?,
-                size_bytes: r.get::<_, i64>(3)?.max(0) as u64,
-                replicated: r.get(4)?,
-            })
-        })?
+        .query_map(
+            params![camera, i64::try_from(n).unwrap_or(i64::MAX)],
+            local_row,
+        )?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -358,15 +371,7 @@ pub fn oldest_local(
              ORDER BY g.start_ms, g.file_name LIMIT 1"
         ),
         params![camera],
-        |r| {
-            Ok(LocalRow {
-                file_name: r.get(0)?,
-                start_ms: r.get(1)?,
-                duration_ms: r.get(2)?,
-                size_bytes: r.get::<_, i64>(3)?.max(0) as u64,
-                replicated: r.get(4)?,
-            })
-        },
+        local_row,
     )
     .optional()?)
 }

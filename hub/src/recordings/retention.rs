@@ -271,14 +271,7 @@ impl Recordings {
         for (camera, rows, intervals) in per_camera {
             let segments: Vec<SegmentInfo> = rows
                 .into_iter()
-                .map(|r| SegmentInfo {
-                    name: format!("{camera}/{}", r.file_name),
-                    start_ms: r.start_ms,
-                    duration_ms: Some(r.duration_ms),
-                    size_bytes: r.size_bytes,
-                    uploaded: prefer_replicated && r.replicated,
-                    partial: false,
-                })
+                .map(|r| r.listed(&camera, prefer_replicated))
                 .collect();
             with_events.extend(event_footage(&segments, &intervals, now_ms));
             all.extend(segments);
@@ -398,14 +391,7 @@ impl Recordings {
                 out.recent.extend(
                     index::newest_local(c, cam, store::retention::FORECAST_RECENT_SEGMENTS)?
                         .into_iter()
-                        .map(|r| SegmentInfo {
-                            name: format!("{cam}/{}", r.file_name),
-                            start_ms: r.start_ms,
-                            duration_ms: Some(r.duration_ms),
-                            size_bytes: r.size_bytes,
-                            uploaded: false,
-                            partial: false,
-                        }),
+                        .map(|r| r.listed(cam, false)),
                 );
             }
             Ok(out)

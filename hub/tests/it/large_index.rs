@@ -90,6 +90,18 @@ fn live_traffic(
     })
 }
 
+/// Waits until the viewer has seen its first frames.
+async fn first_frames(times: &Times) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while times.seen.lock().unwrap().len() < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "no live frame reached the viewer"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// How long passes run back to back while the live video is watched, so that a fast
 /// machine shows as much as a slow one.
 const WATCHED: Duration = Duration::from_secs(2);
@@ -198,14 +210,7 @@ async fn live_video_flows_during_a_check_and_a_retention_pass_over_a_big_index()
     let stop = Arc::new(AtomicBool::new(false));
     let traffic = live_traffic(&h, times.clone(), stop.clone());
     // Live video flows before the passes.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while times.seen.lock().unwrap().len() < 5 {
-        assert!(
-            Instant::now() < deadline,
-            "no live frame reached the viewer"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    first_frames(&times).await;
 
     let r = rec.clone();
     let checked = Arc::new(Mutex::new(None));
@@ -273,14 +278,7 @@ async fn the_hub_serves_live_video_while_the_start_up_check_runs() {
     let times = Arc::new(Times::default());
     let stop = Arc::new(AtomicBool::new(false));
     let traffic = live_traffic(&h, times.clone(), stop.clone());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while times.seen.lock().unwrap().len() < 5 {
-        assert!(
-            Instant::now() < deadline,
-            "no live frame reached the viewer"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    first_frames(&times).await;
     let t0 = Instant::now();
     assert_eq!(
         rec.file_check(),
