@@ -508,6 +508,17 @@ pub fn stored(c: &Connection, camera: &str, file_name: &str) -> Result<Option<St
     .map(|(_, s)| s))
 }
 
+/// The query of [`stored_range`]: `camera` ?1, `start_ms` ?2, `end_ms` ?3; bounded from
+/// below as [`range`] is.
+fn stored_range_sql() -> String {
+    format!(
+        "{STORED} WHERE s.camera = ?1 AND s.start_ms < ?3
+             AND s.start_ms >= ?2 - (SELECT coalesce(max(max_duration_ms), 0)
+                                     FROM recording_day WHERE camera = ?1)
+             AND s.start_ms + s.duration_ms > ?2"
+    )
+}
+
 /// Where each segment of `camera` overlapping `[start_ms, end_ms)` is kept, by file name.
 pub fn stored_range(
     c: &Connection,
@@ -515,9 +526,7 @@ pub fn stored_range(
     start_ms: i64,
     end_ms: i64,
 ) -> Result<std::collections::HashMap<String, Stored>, DbError> {
-    let mut st = c.prepare(&format!(
-        "{STORED} WHERE s.camera = ?1 AND s.start_ms < ?3 AND s.start_ms + s.duration_ms > ?2"
-    ))?;
+    let mut st = c.prepare_cached(&stored_range_sql())?;
     let rows = st
         .query_map(params![camera, start_ms, end_ms], stored_row)?
         .collect::<Result<_, _>>()?;
@@ -753,7 +762,8 @@ mod tests {
     }
 
     /// The day-sized queries read an index range bounded on both sides (or the per-day
-    /// table), never every row of the camera.
+    /// table), never every row of the camera; retention's oldest local rows are a range
+    /// of the index of local rows.
     #[test]
     fn day_queries_are_bounded_index_searches() {
         let db = Db::open_in_memory().unwrap();
@@ -764,6 +774,18 @@ mod tests {
                     "SEARCH recording USING INDEX recording_camera_start (camera=? AND start_ms>? AND start_ms<?)"
                 ),
                 "{range_plan}"
+            );
+            let stored_plan = plan(c, &stored_range_sql(), params!["porch", T0, T0 + DAY]);
+            assert!(
+                stored_plan.contains(
+                    "SEARCH s USING INDEX recording_camera_start (camera=? AND start_ms>? AND start_ms<?)"
+                ),
+                "{stored_plan}"
+            );
+            let local_plan = plan(c, &local_before_sql(), params!["porch", T0]);
+            assert!(
+                local_plan.contains("SEARCH g USING INDEX recording_local (camera=? AND start_ms<?)"),
+                "{local_plan}"
             );
             let days_plan = plan(c, DAYS_SQL, params!["porch"]);
             assert!(!days_plan.contains("recording "), "{days_plan}");
