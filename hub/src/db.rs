@@ -148,7 +148,85 @@ fn migrations() -> Migrations<'static> {
         // ongoing ones (`event_store::rows::LONG_EVENT_MS`), so that a time range of one
         // camera's events is a bounded index scan plus these few.
         M::up(&RECORDING_DAYS),
+        // 7: per camera and day also the bytes of all its segments, the number, bytes and
+        // media time of those with a local file (`local = 1`), and the latest time one of them was indexed (an upper
+        // bound, like `max_duration_ms`), kept by new triggers ([`RECORDING_DAY_SUMS`]);
+        // `recording_local` indexes the segments on the local disk by start. Retention
+        // plans from these (oldest local rows first, the sums for the size limit) and the
+        // status pages read their totals here, not from millions of rows. The day rows
+        // are counted again from the rows there are.
+        M::up(&RECORDING_DAY_SUMS),
     ])
+}
+
+/// Migration 7: the per-day sums, their triggers (replacing migration 6's) and the index
+/// of local segments.
+static RECORDING_DAY_SUMS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "DROP TRIGGER recording_day_insert;
+        DROP TRIGGER recording_day_delete;
+        DROP TRIGGER recording_day_update;
+        ALTER TABLE recording_day ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0
+            CHECK (bytes >= 0);
+        ALTER TABLE recording_day ADD COLUMN local_bytes INTEGER NOT NULL DEFAULT 0
+            CHECK (local_bytes >= 0);
+        ALTER TABLE recording_day ADD COLUMN max_indexed_ms INTEGER;
+        ALTER TABLE recording_day ADD COLUMN local_segments INTEGER NOT NULL DEFAULT 0
+            CHECK (local_segments >= 0);
+        ALTER TABLE recording_day ADD COLUMN local_ms INTEGER NOT NULL DEFAULT 0
+            CHECK (local_ms >= 0);
+        DELETE FROM recording_day;
+        INSERT INTO recording_day (camera, day, segments, max_duration_ms, bytes, local_bytes,
+                max_indexed_ms, local_segments, local_ms)
+            SELECT camera, strftime('%Y-%m-%d', start_ms / 1000, 'unixepoch'), count(*),
+                max(duration_ms), sum(size_bytes), sum(size_bytes * local), max(indexed_ms),
+                sum(local), sum(duration_ms * local)
+            FROM recording GROUP BY 1, 2;
+        CREATE TRIGGER recording_day_insert AFTER INSERT ON recording BEGIN {} END;
+        CREATE TRIGGER recording_day_delete AFTER DELETE ON recording BEGIN {} END;
+        CREATE TRIGGER recording_day_update AFTER UPDATE OF camera, start_ms, duration_ms,
+                size_bytes, local, indexed_ms
+            ON recording BEGIN {} {} END;
+        CREATE INDEX recording_local ON recording(camera, start_ms) WHERE local = 1;",
+        day_sums_add("NEW"),
+        day_sums_remove("OLD"),
+        day_sums_remove("OLD"),
+        day_sums_add("NEW")
+    )
+});
+
+/// [`day_count_add`] with the byte sums and the latest indexing time.
+fn day_sums_add(row: &str) -> String {
+    let day = day_of(row);
+    format!(
+        "INSERT INTO recording_day (camera, day, segments, max_duration_ms)
+            SELECT {row}.camera, {day}, 0, 0
+            WHERE NOT EXISTS (SELECT 1 FROM recording_day
+                WHERE camera = {row}.camera AND day = {day});
+        UPDATE recording_day SET segments = segments + 1,
+                max_duration_ms = max(max_duration_ms, {row}.duration_ms),
+                bytes = bytes + {row}.size_bytes,
+                local_bytes = local_bytes + {row}.size_bytes * {row}.local,
+                local_segments = local_segments + {row}.local,
+                local_ms = local_ms + {row}.duration_ms * {row}.local,
+                max_indexed_ms = max(coalesce(max_indexed_ms, {row}.indexed_ms), {row}.indexed_ms)
+            WHERE camera = {row}.camera AND day = {day};"
+    )
+}
+
+/// [`day_count_remove`] with the byte sums.
+fn day_sums_remove(row: &str) -> String {
+    let day = day_of(row);
+    format!(
+        "UPDATE recording_day SET segments = segments - 1,
+                bytes = bytes - {row}.size_bytes,
+                local_bytes = local_bytes - {row}.size_bytes * {row}.local,
+                local_segments = local_segments - {row}.local,
+                local_ms = local_ms - {row}.duration_ms * {row}.local
+            WHERE camera = {row}.camera AND day = {day};
+        DELETE FROM recording_day
+            WHERE camera = {row}.camera AND day = {day} AND segments <= 0;"
+    )
 }
 
 /// Migration 9: the per-day table filled from the rows there are, the triggers that keep

@@ -239,6 +239,7 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
         SHUTDOWN_GRACE,
         Arc::clone(&hub.connections),
     ));
+    spawn_check_after_start(&hub, &tracker);
     hub.shutdown.cancelled().await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     tracing::info!("shutting down");
@@ -253,6 +254,28 @@ pub async fn run(hub: Arc<Hub>, listener: TcpListener) -> anyhow::Result<()> {
         tracing::warn!("some connections did not finish in time; closing them");
     }
     Ok(())
+}
+
+/// The start-up check's files-against-rows comparison and thumbnail check, on one
+/// blocking thread while the hub serves (see [`crate::recordings::check`]).
+fn spawn_check_after_start(hub: &Arc<Hub>, tracker: &TaskTracker) {
+    let rec = hub.recordings.clone();
+    let stop = hub.shutdown.clone();
+    tracker.spawn(async move {
+        let done = tokio::task::spawn_blocking(move || {
+            crate::recordings::check::run_after_start(&rec, &|| stop.is_cancelled())
+        })
+        .await;
+        match done {
+            Ok(Ok(report)) if !report.is_clean() => tracing::warn!(
+                actions = report.lines().len(),
+                "start-up check of files against rows done; it repaired the recordings index"
+            ),
+            Ok(Ok(_)) => tracing::info!("start-up check of files against rows done; they agree"),
+            Ok(Err(e)) => tracing::error!(error = %e, "start-up check of the recordings failed"),
+            Err(e) => tracing::error!(error = %e, "start-up check task failed"),
+        }
+    });
 }
 
 /// Feed systemd's watchdog from real work, not a timer: each half period,

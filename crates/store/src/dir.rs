@@ -17,6 +17,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::UNIX_EPOCH;
 
@@ -135,6 +136,7 @@ impl SegmentDir {
                 id,
                 dir,
                 active: Mutex::new(BTreeSet::new()),
+                listings: AtomicU64::new(0),
             }),
             sync: SyncPolicy::default(),
         })
@@ -152,6 +154,24 @@ impl SegmentDir {
 
     pub fn camera(&self) -> &str {
         &self.inner.camera
+    }
+
+    /// How many times this directory (through any clone) has been listed: a listing of a
+    /// year of one-minute segments is half a million entries, so callers that must not
+    /// list on every pass can be shown not to.
+    pub fn listings(&self) -> u64 {
+        self.inner.listings.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the `.partial` files this directory's writers have open (one `stat` each,
+    /// no listing). A file gone since (finished or given up) counts 0.
+    pub fn active_partial_bytes(&self) -> u64 {
+        let names: Vec<String> = self.active().iter().cloned().collect();
+        names
+            .iter()
+            .filter_map(|n| fs::metadata(self.partial_path(n)).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// The random id written into the marker at set-up (to tell directories apart).
@@ -391,6 +411,7 @@ impl SegmentDir {
     }
 
     pub(crate) fn read_dir(&self) -> Result<fs::ReadDir> {
+        self.inner.listings.fetch_add(1, Ordering::Relaxed);
         fs::read_dir(self.path()).map_err(|e| StoreError::io("list", self.path(), e))
     }
 

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Result, StoreError};
@@ -20,6 +21,8 @@ pub(crate) struct DirHandle {
     pub dir: File,
     /// Final names of the segments our writers have open.
     pub active: Mutex<BTreeSet<String>>,
+    /// How many times the directory was listed (see [`crate::SegmentDir::listings`]).
+    pub listings: AtomicU64,
 }
 
 impl DirHandle {

@@ -123,7 +123,8 @@ pub use name::{
 };
 pub use recover::{RecoveryAction, RecoveryReport};
 pub use retention::{
-    Deletion, Forecast, Keep, Reason, RetentionPolicy, forecast, oldest, plan, plan_keeping,
+    Deletion, Forecast, Held, Keep, OldestPlan, Reason, RetentionPolicy, forecast, forecast_held,
+    oldest, plan, plan_keeping, plan_oldest,
 };
 pub use retime::{
     PreparedRetime, RetimePass, RetimeReport, RetimeScope, RetimedCopy, write_retimed_copy,

@@ -164,12 +164,52 @@ pub fn plan_keeping(
     current_segment: Option<&str>,
     keep: &Keep<'_>,
 ) -> Vec<Deletion> {
+    plan_oldest(
+        segments,
+        0,
+        policy,
+        now_ms,
+        fs_free_bytes,
+        current_segment,
+        keep,
+    )
+    .deletions
+}
+
+/// What [`plan_oldest`] decided over the oldest part of the footage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OldestPlan {
+    pub deletions: Vec<Deletion>,
+    /// The deletions are those [`plan_keeping`] would make over all the footage: the
+    /// limits were met (or never exceeded) with footage of the first pressure group only
+    /// (unmarked; uploaded if that is preferred), without running out of the part given.
+    /// `false`: give a longer part (or all of it).
+    pub decided: bool,
+}
+
+/// [`plan_keeping`] over only the oldest part of the footage: `oldest` holds every
+/// segment that starts before some time T at or after the age cutoff (so every segment
+/// the age limits take), `other_bytes` what all the rest holds (newer segments, partial
+/// files). Lets a caller with an index read a few rows instead of listing everything.
+pub fn plan_oldest(
+    oldest: &[SegmentInfo],
+    other_bytes: u64,
+    policy: &RetentionPolicy,
+    now_ms: i64,
+    fs_free_bytes: u64,
+    current_segment: Option<&str>,
+    keep: &Keep<'_>,
+) -> OldestPlan {
+    let segments = oldest;
     let mut order: Vec<&SegmentInfo> = segments.iter().collect();
     order.sort_by(|a, b| (a.start_ms, &a.name).cmp(&(b.start_ms, &b.name)));
     let marked: Vec<bool> = order.iter().map(|s| (keep.marked)(s)).collect();
     let deletable = |s: &SegmentInfo| !s.partial && Some(s.name.as_str()) != current_segment;
     let mut p = Planner {
-        used_bytes: order.iter().map(|s| s.size_bytes).sum(),
+        used_bytes: order
+            .iter()
+            .map(|s| s.size_bytes)
+            .fold(other_bytes, u64::saturating_add),
         free_bytes: fs_free_bytes,
         gone: vec![false; order.len()],
         out: Vec::new(),
@@ -185,25 +225,47 @@ pub fn plan_keeping(
             p.delete(i, s, Reason::Age);
         }
     }
+    let group = |i: usize| (marked[i], policy.prefer_uploaded && !order[i].uploaded);
     let mut pressure: Vec<usize> = (0..order.len())
         .filter(|&i| !p.gone[i] && deletable(order[i]))
         .collect();
     // Stable: oldest first within each group.
-    pressure.sort_by_key(|&i| (marked[i], policy.prefer_uploaded && !order[i].uploaded));
+    pressure.sort_by_key(|&i| group(i));
     let mut next = pressure.into_iter();
+    // Decided while every pressure deletion is of the first group (unmarked, and
+    // uploaded if that is preferred) and the part did not run out: those are that
+    // group's oldest over all the footage. Another group's member may have footage of an
+    // earlier group after the part before it.
+    let mut decided = true;
+    let mut take = |p: &mut Planner, reason: Reason| -> bool {
+        let Some(i) = next.next() else {
+            decided = false;
+            return false;
+        };
+        if group(i) != (false, false) {
+            decided = false;
+        }
+        p.delete(i, order[i], reason);
+        true
+    };
     if let Some(max_bytes) = policy.max_bytes.filter(|&b| b > 0) {
         while p.used_bytes > max_bytes {
-            let Some(i) = next.next() else { break };
-            p.delete(i, order[i], Reason::Size);
+            if !take(&mut p, Reason::Size) {
+                break;
+            }
         }
     }
     if let Some(floor) = policy.min_free_bytes.filter(|&b| b > 0) {
         while p.free_bytes < floor {
-            let Some(i) = next.next() else { break };
-            p.delete(i, order[i], Reason::FreeSpace);
+            if !take(&mut p, Reason::FreeSpace) {
+                break;
+            }
         }
     }
-    p.out
+    OldestPlan {
+        deletions: p.out,
+        decided,
+    }
 }
 
 /// The running totals of [`plan`].
@@ -271,14 +333,51 @@ pub struct Forecast {
 
 /// Storage forecast from a listing, the filesystem's free bytes and the policy.
 pub fn forecast(segments: &[SegmentInfo], bytes_free: u64, policy: &RetentionPolicy) -> Forecast {
-    let bytes_used: u64 = segments.iter().map(|s| s.size_bytes).sum();
     let mut finished: Vec<&SegmentInfo> = segments
         .iter()
         .filter(|s| !s.partial && s.duration_ms.is_some_and(|d| d > 0))
         .collect();
     finished.sort_by_key(|s| s.start_ms);
-    let footage_ms = finished.iter().filter_map(|s| s.duration_ms).sum();
-    let recent = &finished[finished.len().saturating_sub(FORECAST_RECENT_SEGMENTS)..];
+    let held = Held {
+        bytes: segments.iter().map(|s| s.size_bytes).sum(),
+        segments: segments.len(),
+        footage_ms: finished.iter().filter_map(|s| s.duration_ms).sum(),
+    };
+    let recent: Vec<SegmentInfo> = finished
+        [finished.len().saturating_sub(FORECAST_RECENT_SEGMENTS)..]
+        .iter()
+        .map(|s| (*s).clone())
+        .collect();
+    forecast_held(&held, &recent, bytes_free, policy)
+}
+
+/// What a directory (or an index of it) holds, for [`forecast_held`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Bytes of every file, finished and partial.
+    pub bytes: u64,
+    /// Files.
+    pub segments: usize,
+    /// Media time of the finished segments.
+    pub footage_ms: i64,
+}
+
+/// [`forecast`] from totals and the most recent finished segments (at most
+/// [`FORECAST_RECENT_SEGMENTS`] of them, any order), for a caller that keeps totals
+/// rather than listing every file.
+pub fn forecast_held(
+    held: &Held,
+    recent: &[SegmentInfo],
+    bytes_free: u64,
+    policy: &RetentionPolicy,
+) -> Forecast {
+    let (bytes_used, footage_ms) = (held.bytes, held.footage_ms);
+    let mut recent: Vec<&SegmentInfo> = recent
+        .iter()
+        .filter(|s| !s.partial && s.duration_ms.is_some_and(|d| d > 0))
+        .collect();
+    recent.sort_by_key(|s| s.start_ms);
+    let recent = &recent[recent.len().saturating_sub(FORECAST_RECENT_SEGMENTS)..];
     let recent_bytes: u64 = recent.iter().map(|s| s.size_bytes).sum();
     let recent_ms: i64 = recent.iter().filter_map(|s| s.duration_ms).sum();
     let bitrate = (recent_ms > 0).then(|| recent_bytes as f64 * 1000.0 / recent_ms as f64);
@@ -324,7 +423,7 @@ pub fn forecast(segments: &[SegmentInfo], bytes_free: u64, policy: &RetentionPol
     }
     Forecast {
         bytes_used,
-        segment_count: segments.len(),
+        segment_count: held.segments,
         footage_ms,
         bitrate_bytes_per_sec: bitrate,
         capacity_bytes,

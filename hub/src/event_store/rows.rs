@@ -273,12 +273,24 @@ pub fn delete_ended_before(c: &Connection, camera: &str, ms: i64) -> Result<usiz
 /// `(start_ms, end_ms)` of `camera`'s motion and alarm events (`None`: still going), by
 /// start.
 pub fn footage_intervals(c: &Connection, camera: &str) -> Result<Vec<(i64, Option<i64>)>, DbError> {
-    let mut st = c.prepare(
+    footage_intervals_before(c, camera, i64::MAX)
+}
+
+/// [`footage_intervals`] of the events that start before `before_ms` (a range of
+/// `event_camera_start`).
+pub fn footage_intervals_before(
+    c: &Connection,
+    camera: &str,
+    before_ms: i64,
+) -> Result<Vec<(i64, Option<i64>)>, DbError> {
+    let mut st = c.prepare_cached(
         "SELECT start_ms, end_ms FROM event
-         WHERE camera = ?1 AND kind IN ('motion', 'alarm') ORDER BY start_ms",
+         WHERE camera = ?1 AND start_ms < ?2 AND kind IN ('motion', 'alarm') ORDER BY start_ms",
     )?;
     let rows = st
-        .query_map([camera], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(rusqlite::params![camera, before_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }

@@ -89,9 +89,9 @@ impl DiskForecast {
 pub async fn hub_free_days(hub: &Arc<Hub>) -> Option<f64> {
     let h = Arc::clone(hub);
     tokio::task::spawn_blocking(move || {
-        let f = h.recordings.forecast().ok()?;
-        (f.continuous.limited_by == store::Reason::FreeSpace)
-            .then_some(f.continuous.days_of_footage_possible)
+        let f = h.recordings.continuous_forecast().ok()?;
+        (f.limited_by == store::Reason::FreeSpace)
+            .then_some(f.days_of_footage_possible)
             .flatten()
     })
     .await

@@ -17,6 +17,10 @@
 //! 6. event thumbnails (JPEGs in the `event` rows) that a decoder cannot read are
 //!    dropped from their event (the event stays).
 //!
+//! At start-up, steps 1, 4 and 5 run before the hub listens and records
+//! ([`run_at_start`]); steps 2, 3 and 6, which read every directory entry and every
+//! row (millions after a year), run while it serves ([`run_after_start`]).
+//!
 //! Every action is reported; nothing is silently changed.
 
 use std::time::{Duration, SystemTime};
@@ -132,33 +136,80 @@ impl CheckReport {
 
 /// Runs the whole check over every configured camera (`hub check`).
 pub fn run(rec: &Recordings) -> Result<CheckReport> {
-    run_scoped(rec, RetimeScope::All)
-}
-
-/// The check at start-up: as [`run`], but the media time is checked only for segments
-/// new since the previous pass (and files without a row), so a start reads two small
-/// pieces of the new files rather than of every file.
-pub fn run_at_start(rec: &Recordings) -> Result<CheckReport> {
-    run_scoped(rec, RetimeScope::SincePreviousPass)
-}
-
-fn run_scoped(rec: &Recordings, scope: RetimeScope) -> Result<CheckReport> {
-    let mut report = CheckReport::default();
-    let mut cameras: Vec<String> = rec.camera_names().map(str::to_owned).collect();
-    cameras.sort();
-    for camera in &cameras {
-        check_camera(rec, camera, scope, &mut report)?;
-    }
-    remove_stale_uploads(rec, &mut report);
-    report.unfinished_uploads = rec.unfinished_uploads();
-    check_thumbnails(rec, &mut report)?;
-    for line in report.lines() {
-        tracing::info!("check: {line}");
-    }
+    let mut report = before_recording(rec, RetimeScope::All)?;
+    compare_and_thumbnails(rec, &|| false, &mut report)?;
+    log(&report);
     Ok(report)
 }
 
-fn check_camera(
+/// The part of the start-up check that must end before recording starts: partial
+/// segments recovered (steps 1 and 5, the media time only of segments new since the
+/// previous pass, so a start reads two small pieces of the new files rather than of
+/// every file) and stale uploads (step 4). The rest is [`run_after_start`]'s.
+pub fn run_at_start(rec: &Recordings) -> Result<CheckReport> {
+    let report = before_recording(rec, RetimeScope::SincePreviousPass)?;
+    log(&report);
+    Ok(report)
+}
+
+/// The part of the start-up check that runs while the hub serves (on a blocking
+/// thread, one camera and one page of rows at a time): files against rows (steps 2
+/// and 3) and event thumbnails (step 6). Each repair is checked again under the
+/// retention lock just before it is made, as recorders, uploads and retention change
+/// files and rows meanwhile: a file without a row is indexed only if it still has none
+/// and was last written before the recordings were opened (a newer one is a writer's
+/// of this process, which indexes it itself), and a row is dropped only if its file is
+/// still missing. `stop` ends the check early (shutdown).
+pub fn run_after_start(rec: &Recordings, stop: &dyn Fn() -> bool) -> Result<CheckReport> {
+    let mut report = CheckReport::default();
+    use super::FileCheck;
+    use std::sync::atomic::Ordering;
+    rec.checking
+        .store(FileCheck::Running as u8, Ordering::Relaxed);
+    let r = compare_and_thumbnails(rec, stop, &mut report);
+    rec.checking.store(FileCheck::Done as u8, Ordering::Relaxed);
+    r?;
+    log(&report);
+    Ok(report)
+}
+
+fn log(report: &CheckReport) {
+    for line in report.lines() {
+        tracing::info!("check: {line}");
+    }
+}
+
+fn before_recording(rec: &Recordings, scope: RetimeScope) -> Result<CheckReport> {
+    let mut report = CheckReport::default();
+    for camera in &sorted_cameras(rec) {
+        recover_camera(rec, camera, scope, &mut report)?;
+    }
+    remove_stale_uploads(rec, &mut report);
+    report.unfinished_uploads = rec.unfinished_uploads();
+    Ok(report)
+}
+
+fn compare_and_thumbnails(
+    rec: &Recordings,
+    stop: &dyn Fn() -> bool,
+    report: &mut CheckReport,
+) -> Result<()> {
+    for camera in &sorted_cameras(rec) {
+        if stop() {
+            return Ok(());
+        }
+        compare_camera(rec, camera, stop, report)?;
+    }
+    check_thumbnails(rec, stop, report)
+}
+
+fn sorted_cameras(rec: &Recordings) -> Vec<String> {
+    let mut cameras: Vec<String> = rec.camera_names().map(str::to_owned).collect();
+    cameras.sort();
+    cameras
+}
+
+fn recover_camera(
     rec: &Recordings,
     camera: &str,
     scope: RetimeScope,
@@ -197,6 +248,18 @@ fn check_camera(
     for (name, why) in pass.failed {
         report.failed.push((camera.to_owned(), name, why));
     }
+    Ok(())
+}
+
+fn compare_camera(
+    rec: &Recordings,
+    camera: &str,
+    stop: &dyn Fn() -> bool,
+    report: &mut CheckReport,
+) -> Result<()> {
+    let Some(dir) = rec.dir(camera) else {
+        return Ok(());
+    };
     // Files and rows side by side in name order (which is time order): the rows are read
     // a page at a time, so neither the memory nor the database lock grows with the index.
     let mut files: Vec<String> = dir
@@ -210,6 +273,9 @@ fn check_camera(
     let mut next_file = files.iter().peekable();
     let mut after = String::new();
     loop {
+        if stop() {
+            return Ok(());
+        }
         let (cam, from) = (camera.to_owned(), after.clone());
         let page = rec
             .db
@@ -229,6 +295,13 @@ fn check_camera(
     }
     orphans.extend(next_file);
     for name in orphans {
+        if stop() {
+            return Ok(());
+        }
+        let _guard = rec.retention_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if !still_orphan(rec, camera, &dir.path().join(name), name)? {
+            continue;
+        }
         // Checked whatever the scope: a file copied in may be older than the last pass.
         match rec.retime(camera, name) {
             Ok(Some(r)) => report.retimed.push((camera.to_owned(), r.name, r.was_at)),
@@ -254,7 +327,16 @@ fn check_camera(
         .db
         .call_blocking(|c| crate::recordings::replication::bucket_only_files(c, &cam))?;
     for name in missing.into_iter().filter(|n| !bucket_only.contains(n)) {
+        let _guard = rec.retention_lock.lock().unwrap_or_else(|e| e.into_inner());
+        // Renamed into place after the listing (a recorder finishing): not missing.
+        if dir.path().join(&name).exists() {
+            continue;
+        }
         let (c2, n2) = (camera.to_owned(), name.clone());
+        let still_local = rec.db.call_blocking(|c| index::stored(c, &c2, &n2))?;
+        if still_local.is_none_or(|s| !s.local) {
+            continue;
+        }
         let how = rec
             .db
             .call_blocking(|c| crate::recordings::replication::delete_local(c, &c2, &n2))?;
@@ -265,6 +347,24 @@ fn check_camera(
         }
     }
     Ok(())
+}
+
+/// A file the listing found without a row still is one: it exists, has no row, and was
+/// last written before the recordings were opened.
+fn still_orphan(
+    rec: &Recordings,
+    camera: &str,
+    path: &std::path::Path,
+    name: &str,
+) -> Result<bool> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(false);
+    };
+    if meta.modified().is_ok_and(|m| m >= rec.opened_at) {
+        return Ok(false);
+    }
+    let (cam, n) = (camera.to_owned(), name.to_owned());
+    Ok(rec.db.call_blocking(|c| index::get(c, &cam, &n))?.is_none())
 }
 
 fn remove_stale_uploads(rec: &Recordings, report: &mut CheckReport) {
@@ -292,10 +392,17 @@ fn remove_stale_uploads(rec: &Recordings, report: &mut CheckReport) {
 }
 
 /// Step 6: every stored event thumbnail must be a JPEG; an unreadable one is dropped.
-fn check_thumbnails(rec: &Recordings, report: &mut CheckReport) -> Result<()> {
+fn check_thumbnails(
+    rec: &Recordings,
+    stop: &dyn Fn() -> bool,
+    report: &mut CheckReport,
+) -> Result<()> {
     use crate::event_store::{is_jpeg, rows};
     let ids = rec.db.call_blocking(|c| rows::with_thumbnails(c))?;
     for id in ids {
+        if stop() {
+            return Ok(());
+        }
         let ok = rec
             .db
             .call_blocking(|c| rows::thumbnail(c, id))?

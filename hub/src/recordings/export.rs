@@ -5,6 +5,8 @@
 //! `moof` and the media data it points at, one bounded piece at a time. The hub reads no
 //! box itself.
 
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use media::export::{Export, ExportBuilder};
 
@@ -111,13 +113,44 @@ pub fn write(rec: &Recordings, plan: ExportPlan, send: impl FnMut(Bytes) -> bool
     write_with(plan, |seg| rec.open_segment(seg), send)
 }
 
-/// The file being cut into pieces of [`PIECE`] bytes for the receiver.
+/// The file being cut into pieces of [`PIECE`] bytes for the receiver. The pieces' buffers
+/// come back to a small pool when the receiver has sent them, so that a long export
+/// reuses a few buffers instead of allocating (and the kernel zeroing) a fresh MiB per
+/// piece.
 struct Pieces<F: FnMut(Bytes) -> bool> {
     buf: Vec<u8>,
     fill: usize,
     send: F,
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// Buffers allocated (not taken from the pool).
+    allocated: usize,
     /// The receiver is gone.
     gone: bool,
+}
+
+/// Buffers a pool keeps for reuse (the receiver's queue and the pieces in flight).
+const POOLED: usize = 8;
+
+/// A piece handed on: its buffer goes back to the pool when the receiver drops it.
+struct Piece {
+    buf: Vec<u8>,
+    len: usize,
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl AsRef<[u8]> for Piece {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Piece {
+    fn drop(&mut self) {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOLED {
+            pool.push(std::mem::take(&mut self.buf));
+        }
+    }
 }
 
 impl<F: FnMut(Bytes) -> bool> Pieces<F> {
@@ -126,8 +159,19 @@ impl<F: FnMut(Bytes) -> bool> Pieces<F> {
             buf: vec![0; PIECE],
             fill: 0,
             send,
+            pool: Arc::default(),
+            allocated: 1,
             gone: false,
         }
+    }
+
+    /// A buffer for the next piece: one the receiver gave back, or a new one.
+    fn fresh(&mut self) -> Vec<u8> {
+        let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        pooled.unwrap_or_else(|| {
+            self.allocated += 1;
+            vec![0; PIECE]
+        })
     }
 
     /// Hands on what the piece holds.
@@ -135,10 +179,14 @@ impl<F: FnMut(Bytes) -> bool> Pieces<F> {
         if self.fill == 0 || self.gone {
             return;
         }
-        let mut piece = std::mem::replace(&mut self.buf, vec![0; PIECE]);
-        piece.truncate(self.fill);
+        let next = self.fresh();
+        let piece = Piece {
+            buf: std::mem::replace(&mut self.buf, next),
+            len: self.fill,
+            pool: Arc::clone(&self.pool),
+        };
         self.fill = 0;
-        self.gone = !(self.send)(Bytes::from(piece));
+        self.gone = !(self.send)(Bytes::from_owner(piece));
     }
 
     /// Copies `bytes` in (handing on full pieces).
@@ -208,4 +256,49 @@ pub fn write_with(
     }
     out.flush();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pieces carry the bytes put in, in order; a receiver that is done with each piece
+    /// before the next gets back the same two buffers, one that keeps some gets new ones
+    /// only for those it keeps.
+    #[test]
+    fn pieces_keep_the_bytes_and_reuse_their_buffers() {
+        let input: Vec<u8> = (0..5 * PIECE + 12_345)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        for kept in [0usize, 3] {
+            let mut got = Vec::new();
+            let mut held = std::collections::VecDeque::new();
+            let mut out = Pieces::new(|b: Bytes| {
+                got.extend_from_slice(&b);
+                held.push_back(b);
+                if held.len() > kept {
+                    held.pop_front();
+                }
+                true
+            });
+            let mut at = 0;
+            for (i, step) in [1usize, 100, 70_000, PIECE - 3, 2 * PIECE]
+                .iter()
+                .cycle()
+                .enumerate()
+            {
+                if at >= input.len() || i > 1000 {
+                    break;
+                }
+                let end = (at + step).min(input.len());
+                out.put(&input[at..end]);
+                at = end;
+            }
+            out.flush();
+            let allocated = out.allocated;
+            drop(out);
+            assert_eq!(got, input, "kept {kept}");
+            assert!(allocated <= kept + 2, "kept {kept}: {allocated} buffers");
+        }
+    }
 }

@@ -198,6 +198,236 @@ pub fn oldest_start(c: &Connection, camera: &str) -> Result<Option<i64>, DbError
     )?)
 }
 
+/// A segment with a local file, as retention plans over it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalRow {
+    pub file_name: String,
+    pub start_ms: i64,
+    pub duration_ms: i64,
+    pub size_bytes: u64,
+    /// The off-site bucket holds it (its copy is done).
+    pub replicated: bool,
+}
+
+impl LocalRow {
+    /// As the store's retention sees a listed file, named `CAMERA/FILE`; `uploaded` if
+    /// the bucket holds it and `replicated_first`.
+    pub fn listed(self, camera: &str, replicated_first: bool) -> store::SegmentInfo {
+        store::SegmentInfo {
+            name: format!("{camera}/{}", self.file_name),
+            start_ms: self.start_ms,
+            duration_ms: Some(self.duration_ms),
+            size_bytes: self.size_bytes,
+            uploaded: replicated_first && self.replicated,
+            partial: false,
+        }
+    }
+}
+
+/// A [`LocalRow`] from `file_name, start_ms, duration_ms, size_bytes, replicated`.
+fn local_row(r: &Row<'_>) -> rusqlite::Result<LocalRow> {
+    Ok(LocalRow {
+        file_name: r.get(0)?,
+        start_ms: r.get(1)?,
+        duration_ms: r.get(2)?,
+        size_bytes: r.get::<_, i64>(3)?.max(0) as u64,
+        replicated: r.get(4)?,
+    })
+}
+
+/// Whether row `g`'s segment is in the bucket (as [`super::replication::replicated_files`]).
+const REPLICATED: &str = "EXISTS (SELECT 1 FROM replication r WHERE r.recording_id = g.id
+     AND r.kind = 'segment' AND r.state = 'done')";
+
+/// The query of [`local_before`]: `camera` ?1, before ?2.
+fn local_before_sql() -> String {
+    format!(
+        "SELECT g.file_name, g.start_ms, g.duration_ms, g.size_bytes, {REPLICATED}
+         FROM recording g WHERE g.camera = ?1 AND g.local = 1 AND g.start_ms < ?2
+         ORDER BY g.start_ms, g.file_name"
+    )
+}
+
+/// `camera`'s segments with a local file that start before `before_ms`, oldest first (an
+/// index range of `recording_local`).
+pub fn local_before(
+    c: &Connection,
+    camera: &str,
+    before_ms: i64,
+) -> Result<Vec<LocalRow>, DbError> {
+    let mut st = c.prepare_cached(&local_before_sql())?;
+    let rows = st
+        .query_map(params![camera, before_ms], local_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// The first and last start of `camera`'s segments with a local file.
+pub fn local_span(c: &Connection, camera: &str) -> Result<Option<(i64, i64)>, DbError> {
+    let (first, last): (Option<i64>, Option<i64>) = c.query_row(
+        "SELECT (SELECT min(start_ms) FROM recording WHERE camera = ?1 AND local = 1),
+                (SELECT max(start_ms) FROM recording WHERE camera = ?1 AND local = 1)",
+        params![camera],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(first.zip(last))
+}
+
+/// The bytes of `camera`'s segments with a local file (the per-day sums).
+pub fn local_bytes(c: &Connection, camera: &str) -> Result<u64, DbError> {
+    let sum: i64 = c.query_row(
+        "SELECT coalesce(sum(local_bytes), 0) FROM recording_day WHERE camera = ?1",
+        params![camera],
+        |r| r.get(0),
+    )?;
+    Ok(sum.max(0) as u64)
+}
+
+/// What `camera`'s segments with a local file hold (the per-day sums): how many, their
+/// bytes and their media time.
+pub fn local_held(c: &Connection, camera: &str) -> Result<(u64, u64, i64), DbError> {
+    let (n, bytes, ms): (i64, i64, i64) = c.query_row(
+        "SELECT coalesce(sum(local_segments), 0), coalesce(sum(local_bytes), 0),
+             coalesce(sum(local_ms), 0) FROM recording_day WHERE camera = ?1",
+        params![camera],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    Ok((n.max(0) as u64, bytes.max(0) as u64, ms))
+}
+
+/// `camera`'s newest `n` segments with a local file and media in them, newest first.
+pub fn newest_local(c: &Connection, camera: &str, n: usize) -> Result<Vec<LocalRow>, DbError> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT g.file_name, g.start_ms, g.duration_ms, g.size_bytes, {REPLICATED}
+         FROM recording g WHERE g.camera = ?1 AND g.local = 1 AND g.duration_ms > 0
+         ORDER BY g.start_ms DESC LIMIT ?2"
+    ))?;
+    let rows = st
+        .query_map(
+            params![camera, i64::try_from(n).unwrap_or(i64::MAX)],
+            local_row,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Bytes of `camera`'s segments with a local file that overlap any of `spans` (`[from,
+/// to)`, sorted by `from`), each counted once: one bounded index range per run of
+/// overlapping spans.
+pub fn local_bytes_overlapping(
+    c: &Connection,
+    camera: &str,
+    spans: &[(i64, i64)],
+) -> Result<u64, DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT start_ms, size_bytes FROM recording
+         WHERE camera = ?1 AND local = 1 AND start_ms < ?3
+             AND start_ms >= ?2 - (SELECT coalesce(max(max_duration_ms), 0)
+                                   FROM recording_day WHERE camera = ?1)
+             AND start_ms + duration_ms > ?2
+         ORDER BY start_ms",
+    )?;
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for &(a, b) in spans {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    let mut total = 0u64;
+    // A segment overlapping two runs is counted in the first.
+    let mut counted_through = i64::MIN;
+    for (a, b) in merged {
+        let rows = st
+            .query_map(params![camera, a, b], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (start, size) in rows {
+            if start > counted_through {
+                total = total.saturating_add(size.max(0) as u64);
+                counted_through = start;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// `camera`'s oldest segment with a local file, of those in the bucket if `replicated`.
+pub fn oldest_local(
+    c: &Connection,
+    camera: &str,
+    replicated: bool,
+) -> Result<Option<LocalRow>, DbError> {
+    let only = if replicated {
+        format!("AND {REPLICATED}")
+    } else {
+        String::new()
+    };
+    Ok(c.query_row(
+        &format!(
+            "SELECT g.file_name, g.start_ms, g.duration_ms, g.size_bytes, {REPLICATED}
+             FROM recording g WHERE g.camera = ?1 AND g.local = 1 {only}
+             ORDER BY g.start_ms, g.file_name LIMIT 1"
+        ),
+        params![camera],
+        local_row,
+    )
+    .optional()?)
+}
+
+/// What the index holds of one camera, from the per-day sums and two index look-ups.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// Rows (with a local file or only in the bucket).
+    pub segments: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// The end of the newest segment (unix ms).
+    pub newest_end_ms: Option<i64>,
+    /// The latest time a segment was indexed (unix ms; an upper bound: a day keeps it
+    /// while it has rows).
+    pub newest_indexed_ms: Option<i64>,
+}
+
+/// [`Totals`] of every camera with rows.
+pub fn totals(c: &Connection) -> Result<Vec<(String, Totals)>, DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT camera, sum(segments), sum(bytes), max(max_indexed_ms),
+             max(max_duration_ms) FROM recording_day GROUP BY camera",
+    )?;
+    let cams = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut newest = c.prepare_cached(
+        "SELECT max(start_ms + duration_ms) FROM recording
+         WHERE camera = ?1 AND start_ms >= (SELECT max(start_ms) FROM recording
+                                            WHERE camera = ?1) - ?2",
+    )?;
+    let mut out = Vec::with_capacity(cams.len());
+    for (camera, segments, bytes, indexed, longest) in cams {
+        let newest_end_ms = newest.query_row(params![camera, longest], |r| r.get(0))?;
+        out.push((
+            camera,
+            Totals {
+                segments: segments.max(0) as u64,
+                bytes: bytes.max(0) as u64,
+                newest_end_ms,
+                newest_indexed_ms: indexed,
+            },
+        ));
+    }
+    Ok(out)
+}
+
 /// Up to `limit` file names of `camera`'s rows after `after` (`""`: from the first), in
 /// name order: a page of a walk over the index that holds the database for one page only.
 pub fn names_after(
@@ -278,6 +508,17 @@ pub fn stored(c: &Connection, camera: &str, file_name: &str) -> Result<Option<St
     .map(|(_, s)| s))
 }
 
+/// The query of [`stored_range`]: `camera` ?1, `start_ms` ?2, `end_ms` ?3; bounded from
+/// below as [`range`] is.
+fn stored_range_sql() -> String {
+    format!(
+        "{STORED} WHERE s.camera = ?1 AND s.start_ms < ?3
+             AND s.start_ms >= ?2 - (SELECT coalesce(max(max_duration_ms), 0)
+                                     FROM recording_day WHERE camera = ?1)
+             AND s.start_ms + s.duration_ms > ?2"
+    )
+}
+
 /// Where each segment of `camera` overlapping `[start_ms, end_ms)` is kept, by file name.
 pub fn stored_range(
     c: &Connection,
@@ -285,9 +526,7 @@ pub fn stored_range(
     start_ms: i64,
     end_ms: i64,
 ) -> Result<std::collections::HashMap<String, Stored>, DbError> {
-    let mut st = c.prepare(&format!(
-        "{STORED} WHERE s.camera = ?1 AND s.start_ms < ?3 AND s.start_ms + s.duration_ms > ?2"
-    ))?;
+    let mut st = c.prepare_cached(&stored_range_sql())?;
     let rows = st
         .query_map(params![camera, start_ms, end_ms], stored_row)?
         .collect::<Result<_, _>>()?;
@@ -407,6 +646,87 @@ mod tests {
         .unwrap();
     }
 
+    /// The per-day byte sums follow every change of a row: insert, re-index, the local
+    /// file going (`local = 0`) and coming back, delete; and match a count of the rows.
+    #[test]
+    fn day_sums_follow_local_files_and_match_the_rows() {
+        let db = Db::open_in_memory().unwrap();
+        db.call_blocking(|c| {
+            let sized = |start_ms, size_bytes| Segment {
+                size_bytes,
+                ..seg(start_ms, 60_000)
+            };
+            for i in 0..4 {
+                insert(c, &sized(T0 + i * 60_000, 100 + i as u64), 10 + i)?;
+            }
+            insert(c, &sized(T0 + DAY, 1000), 50)?;
+            let name = |ms| store::segment_name(ms).unwrap();
+            let counted = |c: &Connection| -> (i64, i64, i64, i64) {
+                c.query_row(
+                    "SELECT count(*), coalesce(sum(size_bytes), 0),
+                         coalesce(sum(size_bytes * local), 0), coalesce(max(indexed_ms), 0)
+                     FROM recording WHERE camera = 'porch'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap()
+            };
+            let summed = |c: &Connection| -> (i64, i64, i64, i64) {
+                c.query_row(
+                    "SELECT sum(segments), sum(bytes), sum(local_bytes), max(max_indexed_ms)
+                     FROM recording_day WHERE camera = 'porch'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap()
+            };
+            assert_eq!(summed(c), (5, 1406, 1406, 50));
+            assert_eq!(local_bytes(c, "porch")?, 1406);
+            mark_not_local(c, "porch", &name(T0 + 60_000))?;
+            assert_eq!(summed(c), counted(c));
+            assert_eq!(local_bytes(c, "porch")?, 1305);
+            // Re-indexed with other bytes: local again, counted once.
+            insert(c, &sized(T0 + 60_000, 7), 60)?;
+            assert_eq!(summed(c), counted(c));
+            assert_eq!(local_bytes(c, "porch")?, 1312);
+            delete(c, "porch", &name(T0))?;
+            assert_eq!(summed(c), counted(c));
+            assert_eq!(
+                local_before(c, "porch", T0 + 2 * 60_000)?
+                    .iter()
+                    .map(|r| (r.start_ms, r.size_bytes, r.replicated))
+                    .collect::<Vec<_>>(),
+                vec![(T0 + 60_000, 7, false)]
+            );
+            assert_eq!(local_span(c, "porch")?, Some((T0 + 60_000, T0 + DAY)));
+            assert_eq!(local_held(c, "porch")?, (4, 1212, 4 * 60_000));
+            // Footage around events: each segment once, however many spans touch it.
+            let spans = [
+                (T0 + 60_000, T0 + 60_001),
+                (T0 + 60_500, T0 + 130_000),
+                (T0 + 170_000, T0 + 170_001),
+            ];
+            assert_eq!(local_bytes_overlapping(c, "porch", &spans)?, 7 + 102);
+            assert_eq!(
+                local_bytes_overlapping(c, "porch", &[(T0, T0 + 2 * DAY)])?,
+                1212
+            );
+            let t = totals(c)?;
+            assert_eq!(t.len(), 1);
+            assert_eq!(
+                t[0].1,
+                Totals {
+                    segments: 4,
+                    bytes: 1212,
+                    newest_end_ms: Some(T0 + DAY + 60_000),
+                    newest_indexed_ms: Some(60),
+                }
+            );
+            Ok(())
+        })
+        .unwrap();
+    }
+
     #[test]
     fn a_range_finds_a_long_segment_that_started_before_it() {
         let db = Db::open_in_memory().unwrap();
@@ -442,7 +762,8 @@ mod tests {
     }
 
     /// The day-sized queries read an index range bounded on both sides (or the per-day
-    /// table), never every row of the camera.
+    /// table), never every row of the camera; retention's oldest local rows are a range
+    /// of the index of local rows.
     #[test]
     fn day_queries_are_bounded_index_searches() {
         let db = Db::open_in_memory().unwrap();
@@ -453,6 +774,18 @@ mod tests {
                     "SEARCH recording USING INDEX recording_camera_start (camera=? AND start_ms>? AND start_ms<?)"
                 ),
                 "{range_plan}"
+            );
+            let stored_plan = plan(c, &stored_range_sql(), params!["porch", T0, T0 + DAY]);
+            assert!(
+                stored_plan.contains(
+                    "SEARCH s USING INDEX recording_camera_start (camera=? AND start_ms>? AND start_ms<?)"
+                ),
+                "{stored_plan}"
+            );
+            let local_plan = plan(c, &local_before_sql(), params!["porch", T0]);
+            assert!(
+                local_plan.contains("SEARCH g USING INDEX recording_local (camera=? AND start_ms<?)"),
+                "{local_plan}"
             );
             let days_plan = plan(c, DAYS_SQL, params!["porch"]);
             assert!(!days_plan.contains("recording "), "{days_plan}");
@@ -491,6 +824,8 @@ mod tests {
                 |r| r.get(0),
             )?;
             assert_eq!(longest, 180_000);
+            // Migration 7 sums what the rows hold.
+            assert_eq!(local_bytes(c, "porch")?, 3);
             Ok(())
         })
         .unwrap();

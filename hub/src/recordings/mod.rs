@@ -178,6 +178,10 @@ pub struct Recordings {
     uploads_in_progress: Arc<Mutex<HashSet<(String, String)>>>,
     /// Serialises retention passes (periodic, after a segment, on a full disk).
     retention_lock: Mutex<()>,
+    /// When the directories were opened: files last written since are this process's.
+    opened_at: std::time::SystemTime,
+    /// Where the files-against-rows part of the start-up check is ([`FileCheck`]).
+    checking: std::sync::atomic::AtomicU8,
     /// Segments and bytes retention deleted since start, by camera (for `/metrics`).
     retention_deleted: Mutex<HashMap<String, (u64, u64)>>,
     /// Reads segments the off-site bucket holds when their local file is gone.
@@ -260,11 +264,23 @@ impl Recordings {
             fs,
             uploads_in_progress: Arc::new(Mutex::new(HashSet::new())),
             retention_lock: Mutex::new(()),
+            opened_at: std::time::SystemTime::now(),
+            checking: std::sync::atomic::AtomicU8::new(FileCheck::Pending as u8),
             retention_deleted: Mutex::default(),
             offsite_reader: None,
             offsite: replication::Enqueue::from_config(cfg.offsite.as_ref()),
             lost_before_replication: Mutex::default(),
         })
+    }
+
+    /// Where the part of the start-up check that runs while the hub serves
+    /// ([`check::run_after_start`]) is.
+    pub fn file_check(&self) -> FileCheck {
+        match self.checking.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => FileCheck::Pending,
+            1 => FileCheck::Running,
+            _ => FileCheck::Done,
+        }
     }
 
     /// Lets [`Recordings::open_segment`] read segments from the off-site bucket.
@@ -584,40 +600,25 @@ pub fn spawn_all(
     });
 }
 
-/// What the recordings index holds for one camera.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct CameraTotals {
-    pub segments: u64,
-    pub bytes: u64,
-    /// The end of the newest segment (unix ms).
-    pub newest_end_ms: Option<i64>,
-    /// When the newest segment was stored (unix ms).
-    pub newest_indexed_ms: Option<i64>,
+/// Where the start-up check's comparison of files and rows is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileCheck {
+    Pending = 0,
+    Running = 1,
+    /// Finished (or stopped by an error or shutdown).
+    Done = 2,
 }
 
+/// What the recordings index holds for one camera.
+pub type CameraTotals = index::Totals;
+
 impl Recordings {
-    /// What the index holds, by camera (one grouped pass over the index).
+    /// What the index holds, by camera (the per-day sums: a row per camera and day, and
+    /// two index look-ups per camera for the newest end).
     pub async fn stored_by_camera(&self) -> HashMap<String, CameraTotals> {
         let r = self
             .db
-            .call(|c| {
-                let mut st = c.prepare(
-                    "SELECT camera, COUNT(*), SUM(size_bytes), MAX(start_ms + duration_ms), \
-                 MAX(indexed_ms) FROM recording GROUP BY camera",
-                )?;
-                let rows = st.query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        CameraTotals {
-                            segments: r.get::<_, i64>(1)?.max(0) as u64,
-                            bytes: r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0) as u64,
-                            newest_end_ms: r.get(3)?,
-                            newest_indexed_ms: r.get(4)?,
-                        },
-                    ))
-                })?;
-                Ok(rows.collect::<Result<HashMap<_, _>, _>>()?)
-            })
+            .call(|c| Ok(index::totals(c)?.into_iter().collect::<HashMap<_, _>>()))
             .await;
         r.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot read the recordings index");

@@ -2,7 +2,8 @@
 //! pass, every segment's head read) and retention passes run over 50,000 synthesized
 //! one-minute segments, an agent's frames keep arriving and a live MJPEG viewer keeps
 //! receiving them. The agent and the viewer run on a thread and runtime of their own, so
-//! a stalled hub cannot stall them; frames are counted during each pass.
+//! a stalled hub cannot stall them; frames are counted during each pass. The same is
+//! shown for the start-up check, which compares files and rows after the hub listens.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -87,6 +88,18 @@ fn live_traffic(
             watch.abort();
         });
     })
+}
+
+/// Waits until the viewer has seen its first frames.
+async fn first_frames(times: &Times) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while times.seen.lock().unwrap().len() < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "no live frame reached the viewer"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// How long passes run back to back while the live video is watched, so that a fast
@@ -197,14 +210,7 @@ async fn live_video_flows_during_a_check_and_a_retention_pass_over_a_big_index()
     let stop = Arc::new(AtomicBool::new(false));
     let traffic = live_traffic(&h, times.clone(), stop.clone());
     // Live video flows before the passes.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while times.seen.lock().unwrap().len() < 5 {
-        assert!(
-            Instant::now() < deadline,
-            "no live frame reached the viewer"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    first_frames(&times).await;
 
     let r = rec.clone();
     let checked = Arc::new(Mutex::new(None));
@@ -232,6 +238,97 @@ async fn live_video_flows_during_a_check_and_a_retention_pass_over_a_big_index()
         .await
         .unwrap();
     assert_eq!(left, SEGMENTS - deleted);
+
+    stop.store(true, Ordering::Relaxed);
+    traffic.join().unwrap();
+    h.stop().await;
+}
+
+/// Files without index rows when the hub starts (as after a lost database): the
+/// start-up check indexes them (hashing and probing each) after the hub listens.
+const ORPHANS: i64 = 3_000;
+
+/// The start-up check's comparison of files and rows runs while the hub serves: during
+/// it, the hub answers `/api/status` and an agent's frames reach a live viewer; at its
+/// end every file has its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_serves_live_video_while_the_start_up_check_runs() {
+    use hub::recordings::FileCheck;
+    let file = one_segment(2);
+    let first = 1_795_219_200_000i64;
+    let h = TestHub::start_prepared(
+        "[recordings]\nretention_interval = \"86400s\"\n\
+         [[camera]]\nid = 1\nname = \"cam\"\nkind = \"agent\"\n",
+        |dir| {
+            let root = dir.join("data").join("recordings");
+            std::fs::create_dir_all(&root).unwrap();
+            let cam =
+                store::SegmentDir::open(root.join("cam"), "cam", store::SetUp::CreateIfMissing)
+                    .unwrap();
+            let template = dir.join("template.mp4");
+            std::fs::write(&template, &file).unwrap();
+            for i in 0..ORPHANS {
+                let name = store::segment_name(first + i * MIN_MS).unwrap();
+                std::fs::hard_link(&template, cam.path().join(name)).unwrap();
+            }
+        },
+    )
+    .await;
+    let rec = h.hub.recordings.clone();
+    let times = Arc::new(Times::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = live_traffic(&h, times.clone(), stop.clone());
+    first_frames(&times).await;
+    let t0 = Instant::now();
+    assert_eq!(
+        rec.file_check(),
+        FileCheck::Running,
+        "the check should still run when live video flows (raise ORPHANS if this machine is fast)"
+    );
+    let cam = h.hub.cameras.by_id(1).unwrap().clone();
+    let taken0 = cam.frames_total.load(Ordering::Relaxed);
+    // The hub answers requests meanwhile, one after another.
+    let (mut answered, mut asked) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while rec.file_check() != FileCheck::Done {
+        assert!(Instant::now() < deadline, "the start-up check did not end");
+        asked += 1;
+        let r = h.get_auth("/api/status").send().await.unwrap();
+        if r.status() == 200 {
+            answered += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t1 = Instant::now();
+    let taken = (cam.frames_total.load(Ordering::Relaxed) - taken0) as usize;
+    let sent = count_in(&times.sent, t0, t1);
+    let seen = count_in(&times.seen, t0, t1);
+    let scheduled = (t1 - t0).as_millis() as usize / FRAME_MS as usize;
+    eprintln!(
+        "start-up check over {ORPHANS} files without rows: {:?} while live; status answered \
+         {answered} of {asked}; frames scheduled {scheduled}, sent {sent}, taken {taken}, seen {seen}",
+        t1 - t0
+    );
+    assert!(
+        asked > 0 && answered == asked,
+        "answered {answered} of {asked}"
+    );
+    assert!(scheduled > 0);
+    assert!(sent * 2 >= scheduled, "sent {sent} of {scheduled}");
+    assert!(
+        taken * 2 >= scheduled,
+        "the hub took {taken} of {scheduled}"
+    );
+    assert!(
+        seen * 2 >= scheduled,
+        "the viewer saw {seen} of {scheduled}"
+    );
+    let rows: i64 = rec
+        .db
+        .call(|c| Ok(c.query_row("SELECT count(*) FROM recording", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(rows, ORPHANS, "every file found has its row");
 
     stop.store(true, Ordering::Relaxed);
     traffic.join().unwrap();

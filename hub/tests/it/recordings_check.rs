@@ -63,7 +63,7 @@ fn migrations_from_empty_and_from_v1() {
         Ok(())
     })
     .unwrap();
-    assert_eq!(version(&p), 6);
+    assert_eq!(version(&p), 7);
 
     // Version 1 with a user and a session: both survive, the index appears.
     let p = dir.path().join("v1.db");
@@ -83,7 +83,7 @@ fn migrations_from_empty_and_from_v1() {
     }
     assert_eq!(version(&p), 1);
     let db = Db::open(&p).unwrap();
-    assert_eq!(version(&p), 6);
+    assert_eq!(version(&p), 7);
     db.call_blocking(|c| {
         assert_eq!(
             hub::db::user_by_name(c, "ann")?.unwrap().password_phc,
@@ -143,7 +143,7 @@ fn the_recordings_table_rebuild_keeps_every_row() {
         }
     }
     let db = Db::open(&p).unwrap();
-    assert_eq!(version(&p), 6);
+    assert_eq!(version(&p), 7);
     let (all, local) = db
         .call_blocking(|c| {
             let local: i64 =

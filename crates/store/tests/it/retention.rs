@@ -501,3 +501,51 @@ fn marked_footage_keeps_its_own_age_and_goes_last_under_pressure() {
         )
     );
 }
+
+/// `plan_oldest` over the oldest k segments (at least every one the age limit takes),
+/// when it says it decided, plans exactly what `plan_keeping` plans over all of them
+/// (and over all of them, the same whatever it says). Every prefix, for limits of each kind,
+/// with marked and uploaded footage mixed in.
+#[test]
+fn planning_over_the_oldest_part_matches_planning_over_all() {
+    let segs: Vec<store::SegmentInfo> = (0..12)
+        .map(|i| info(T0 + i as i64 * MIN, MIN, 1_000_000, i % 3 != 1))
+        .collect();
+    let marked_names: Vec<String> = [2, 3, 7].iter().map(|&i| segs[i].name.clone()).collect();
+    let marked = |s: &store::SegmentInfo| marked_names.contains(&s.name);
+    let keep = store::Keep {
+        marked: &marked,
+        max_age: Some(Duration::from_secs(20 * 60)),
+    };
+    let now = T0 + 15 * MIN;
+    let mut decided_early = 0;
+    for prefer_uploaded in [false, true] {
+        for max_age in [None, Some(Duration::from_secs(10 * 60))] {
+            for max_bytes in [None, Some(11_000_000), Some(8_000_000), Some(2_000_000)] {
+                for free in [FREE, 500_000] {
+                    let policy = RetentionPolicy {
+                        max_age,
+                        max_bytes,
+                        min_free_bytes: Some(1_000_000),
+                        prefer_uploaded,
+                    };
+                    let all = store::plan_keeping(&segs, &policy, now, free, None, &keep);
+                    // The age limit takes segments that ended before now - 10 min: the
+                    // first four; a part must hold them.
+                    for k in 4..=segs.len() {
+                        let rest: u64 = segs[k..].iter().map(|s| s.size_bytes).sum();
+                        let part =
+                            store::plan_oldest(&segs[..k], rest, &policy, now, free, None, &keep);
+                        if part.decided || k == segs.len() {
+                            assert_eq!(part.deletions, all, "{policy:?} free {free} k {k}");
+                            if k < segs.len() {
+                                decided_early += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(decided_early > 100, "{decided_early}");
+}
