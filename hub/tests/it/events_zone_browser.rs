@@ -76,14 +76,7 @@ async fn the_zone_filter_shows_only_the_chosen_zones_events() {
     // Stored and served by the hub.
     let mut ids: Vec<(i64, Value)> = Vec::new();
     for _ in 0..100 {
-        let v: Value = h
-            .get_auth("/api/events?camera=porch&kind=motion")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = h.get_json("/api/events?camera=porch&kind=motion").await;
         let all = v["events"].as_array().unwrap();
         if all.len() == 4 && all.iter().all(|e| e["end_ms"].is_i64()) {
             ids = all
