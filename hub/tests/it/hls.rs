@@ -203,6 +203,14 @@ async fn hls_clients_count_as_viewers_while_they_fetch() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(seen, 1.0);
+    // Until ffmpeg has its playlist and fetches segments (the first playlist waits for
+    // three segments, longer on a busy machine).
+    for _ in 0..300 {
+        if crate::metrics::metric_present(&h, frames).await > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Another client, with its own user agent: two.
     let r = h
         .get_auth("/camera1/stream.m3u8")

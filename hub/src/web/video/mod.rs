@@ -228,7 +228,8 @@ async fn hls_playlist(
         Ok(s) => s,
         Err(r) => return *r,
     };
-    count_hls(&hub, &name, hls_client(peer, &headers, &v), 0);
+    let client = hls_client(peer, &headers, &v);
+    count_hls(&hub, &name, client, 0);
     // A camera just woken: its window holds only what it sent before it slept.
     let resting = camera(&hub, &name).is_ok_and(|c| c.resting());
     let deadline = tokio::time::Instant::now() + HLS_FIRST_SEGMENT_WAIT;
@@ -242,6 +243,8 @@ async fn hls_playlist(
             format!("No video from camera {name} yet"),
         );
     }
+    // Counted again when answered: the wait may outlast the viewer window.
+    count_hls(&hub, &name, client, 0);
     match store.playlist() {
         Some(p) => (
             [
