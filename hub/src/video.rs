@@ -7,7 +7,12 @@
 //! the current GOP so a new live viewer can start at once). The upstream
 //! never waits for a consumer.
 //!
-//! Consumers elsewhere: the recorder (`crate::recordings::recorder`), the
+//! A consumer that is always there and keeps up (the recorder) is a [`Tap`] instead:
+//! called in line by [`VideoFeed::publish`], on the upstream's task, so it costs no task
+//! wake-up per frame. A tap must not block; the recorder's batches one GOP and hands it
+//! to its disk thread without waiting.
+//!
+//! Consumers elsewhere: the recorder (`crate::recordings::recorder`, a tap), the
 //! snapshot decoder (`crate::sources::snapshot`), and for viewers the MSE muxer
 //! and the HLS packager (`crate::web::video`).
 
@@ -31,8 +36,20 @@ pub struct GopSnapshot {
     pub frames: Vec<Frame>,
 }
 
+/// A consumer called by [`VideoFeed::publish`] with every event, in order, under the
+/// feed's lock: it must return quickly and never wait (no I/O, no blocking send).
+pub trait Tap: Send {
+    fn event(&mut self, ev: &Arc<VideoEvent>);
+}
+
+/// Names an attached [`Tap`] for [`VideoFeed::detach`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TapId(u64);
+
 #[derive(Default)]
 struct State {
+    taps: Vec<(TapId, Box<dyn Tap>)>,
+    next_tap: u64,
     track: Option<TrackConfig>,
     gop: Vec<Frame>,
     /// Arrival times of the latest frames, for the frame rate.
@@ -194,9 +211,10 @@ impl VideoFeed {
 
     /// Hand one event to every consumer. Never blocks.
     pub fn publish(&self, ev: VideoEvent) {
+        let ev = Arc::new(ev);
         {
             let mut st = self.lock();
-            match &ev {
+            match &*ev {
                 VideoEvent::Track(t) => {
                     st.track = Some(t.clone());
                     st.gop.clear();
@@ -213,8 +231,36 @@ impl VideoFeed {
                 }
                 VideoEvent::Gap { .. } => st.gop.clear(),
             }
+            for (_, tap) in &mut st.taps {
+                tap.event(&ev);
+            }
         }
-        let _ = self.tx.send(Arc::new(ev));
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(ev);
+        }
+    }
+
+    /// Attach a [`Tap`]: `make` gets what a new consumer needs to start at once (the track
+    /// and the current GOP, as [`subscribe`](Self::subscribe) gives) and returns the tap,
+    /// which then sees every event published after them, none twice.
+    pub fn attach(&self, make: impl FnOnce(&GopSnapshot) -> Box<dyn Tap>) -> TapId {
+        let mut st = self.lock();
+        let snap = GopSnapshot {
+            track: st.track.clone(),
+            frames: st.gop.clone(),
+        };
+        let tap = make(&snap);
+        let id = TapId(st.next_tap);
+        st.next_tap += 1;
+        st.taps.push((id, tap));
+        id
+    }
+
+    /// Detach a tap; it sees nothing published after this returns. Returns it.
+    pub fn detach(&self, id: TapId) -> Option<Box<dyn Tap>> {
+        let mut st = self.lock();
+        let i = st.taps.iter().position(|(t, _)| *t == id)?;
+        Some(st.taps.remove(i).1)
     }
 
     /// Subscribe to events from now on, together with the current GOP so the

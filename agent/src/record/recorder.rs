@@ -497,7 +497,7 @@ impl Recorder {
                         self.status.update(|s| {
                             s.frames_written += u64::from(f.sample_count);
                             s.media_bytes_written += f.media_bytes as u64;
-                            s.file_bytes_written += f.bytes.len() as u64;
+                            s.file_bytes_written += f.len() as u64;
                         });
                     }
                     Ok(false) => self

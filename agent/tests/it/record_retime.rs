@@ -49,10 +49,10 @@ fn old_style_segment(start_secs: i64) -> Vec<u8> {
             is_key: f.is_key,
         };
         if let Some(done) = frag.push(sample).unwrap() {
-            body.extend_from_slice(&done.bytes);
+            done.append_to(&mut body);
         }
     }
-    body.extend_from_slice(&frag.flush().unwrap().unwrap().bytes);
+    frag.flush().unwrap().unwrap().append_to(&mut body);
     let mut file = init_segment(&track.unwrap()).unwrap();
     file.extend(body);
     file

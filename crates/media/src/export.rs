@@ -280,7 +280,7 @@ mod tests {
         }
         frags.extend(f.flush().unwrap());
         for fr in frags {
-            out.extend_from_slice(&fr.bytes);
+            fr.append_to(&mut out);
         }
         out
     }

@@ -203,11 +203,15 @@ impl Default for FragmentPolicy {
     }
 }
 
-/// One encoded `moof` + `mdat` pair.
+/// One encoded `moof` + `mdat` pair: `head`, then the samples' own buffers (shared with
+/// whoever else holds the frames, not copied), to be written one after the other
+/// ([`parts`](Self::parts); a vectored write takes them as they are).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fragment {
-    /// The bytes to append to the file.
-    pub bytes: Vec<u8>,
+    /// `moof` and the `mdat` header: the fragment's bytes up to its first sample.
+    pub head: Vec<u8>,
+    /// The `mdat` payload: each sample's bytes, in order.
+    pub samples: Vec<Bytes>,
     /// `mfhd` sequence number (1 for a file's first fragment).
     pub sequence_number: u32,
     /// `tfdt`: the first sample's dts (relative to its file's start when the fragment comes
@@ -220,6 +224,38 @@ pub struct Fragment {
     pub starts_with_key: bool,
     /// Sum of the sample sizes (the `mdat` payload).
     pub media_bytes: usize,
+}
+
+impl Fragment {
+    /// The fragment's length in bytes.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.media_bytes
+    }
+
+    /// Never true: a fragment has a `moof`.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The fragment's bytes, in order, as `head` then each sample.
+    pub fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(&self.head[..]).chain(self.samples.iter().map(|b| &b[..]))
+    }
+
+    /// Appends the fragment's bytes to `out`.
+    pub fn append_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.len());
+        for p in self.parts() {
+            out.extend_from_slice(p);
+        }
+    }
+
+    /// The fragment's bytes in one buffer (a copy of every sample).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.append_to(&mut out);
+        out
+    }
 }
 
 /// Groups samples into fragments according to a [`FragmentPolicy`].
@@ -281,10 +317,11 @@ impl Fragmenter {
             return Ok(None);
         }
         let seq = self.next_sequence;
-        let bytes = encode_fragment(seq, &self.pending)?;
+        let head = encode_fragment_head(seq, &self.pending)?;
         let first = &self.pending[0];
         let frag = Fragment {
-            bytes,
+            head,
+            samples: self.pending.iter().map(|s| s.data.clone()).collect(),
             sequence_number: seq,
             start: first.dts,
             duration: self.pending_duration,
@@ -328,6 +365,16 @@ fn check_sample(s: &Sample, last_dts: Option<Time90k>) -> Result<(), Error> {
 /// Encodes one `moof` + `mdat` for `samples` (already checked: non-empty, valid timing).
 /// Stateless, for callers that group samples themselves.
 pub fn encode_fragment(sequence_number: u32, samples: &[Sample]) -> Result<Vec<u8>, Error> {
+    let mut out = encode_fragment_head(sequence_number, samples)?;
+    out.reserve(samples.iter().map(|s| s.data.len()).sum());
+    for s in samples {
+        out.extend_from_slice(&s.data);
+    }
+    Ok(out)
+}
+
+/// The `moof` and `mdat` header of [`encode_fragment`]: its bytes up to the first sample.
+pub fn encode_fragment_head(sequence_number: u32, samples: &[Sample]) -> Result<Vec<u8>, Error> {
     let first = samples
         .first()
         .ok_or_else(|| Error::Encode("empty fragment".into()))?;
@@ -378,7 +425,7 @@ pub fn encode_fragment(sequence_number: u32, samples: &[Sample]) -> Result<Vec<u
     } else {
         8
     };
-    let mut out = Vec::with_capacity(1024 + media_len);
+    let mut out = Vec::with_capacity(1024);
     moof.encode(&mut out)?;
     // The first sample starts right after the mdat header; the offset is from the moof start.
     let data_offset = i32::try_from(out.len() + mdat_header_len)
@@ -393,9 +440,6 @@ pub fn encode_fragment(sequence_number: u32, samples: &[Sample]) -> Result<Vec<u
         out.extend_from_slice(&1u32.to_be_bytes());
         out.extend_from_slice(b"mdat");
         out.extend_from_slice(&((media_len + 16) as u64).to_be_bytes());
-    }
-    for s in samples {
-        out.extend_from_slice(&s.data);
     }
     Ok(out)
 }
@@ -470,7 +514,7 @@ mod tests {
         assert_eq!(frags[1].duration, Duration90k(24_000));
         assert!(frags.iter().all(|f| f.starts_with_key));
 
-        let bytes = &frags[1].bytes;
+        let bytes = &frags[1].to_vec();
         let moof = <mp4_atom::Moof as mp4_atom::Decode>::decode(&mut &bytes[..]).unwrap();
         let moof_len = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
         let traf = &moof.traf[0];
@@ -493,6 +537,25 @@ mod tests {
             &bytes[moof_len + 8..moof_len + 14],
             &sample(4, true).data[..]
         );
+    }
+
+    #[test]
+    fn a_fragment_in_parts_is_the_encoded_fragment_and_shares_the_samples() {
+        let samples: Vec<Sample> = (0..4).map(|i| sample(i, i == 0)).collect();
+        let mut f = Fragmenter::new(FragmentPolicy::default());
+        for s in &samples {
+            assert!(f.push(s.clone()).unwrap().is_none());
+        }
+        let frag = f.flush().unwrap().unwrap();
+        let whole = encode_fragment(1, &samples).unwrap();
+        assert_eq!(frag.to_vec(), whole);
+        assert_eq!(frag.len(), whole.len());
+        assert_eq!(frag.parts().count(), 1 + samples.len());
+        assert_eq!(frag.head, encode_fragment_head(1, &samples).unwrap());
+        // The payload is the frames' own buffers, not copies.
+        for (part, s) in frag.samples.iter().zip(&samples) {
+            assert_eq!(part.as_ptr(), s.data.as_ptr());
+        }
     }
 
     #[test]

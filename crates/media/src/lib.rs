@@ -60,7 +60,7 @@
 //!     for event in events {
 //!         match event {
 //!             SegmentEvent::Start { init, .. } => files.push(init),
-//!             SegmentEvent::Fragment(f) => files.last_mut().unwrap().extend_from_slice(&f.bytes),
+//!             SegmentEvent::Fragment(f) => f.append_to(files.last_mut().unwrap()),
 //!             SegmentEvent::End(summary) => assert_eq!(summary.file_bytes as usize, files.last().unwrap().len()),
 //!         }
 //!     }

@@ -843,7 +843,7 @@ mod tests {
         }
         frags.extend(f.flush().unwrap());
         for fr in frags {
-            out.extend_from_slice(&fr.bytes);
+            fr.append_to(&mut out);
             ends.push(out.len());
         }
         (out, ends)

@@ -142,11 +142,11 @@ pub mod tests_support {
                 is_key: i % 15 == 0,
             };
             if let Some(frag) = f.push(s).expect("sample") {
-                out.extend_from_slice(&frag.bytes);
+                frag.append_to(&mut out);
             }
         }
         if let Some(frag) = f.flush().expect("flush") {
-            out.extend_from_slice(&frag.bytes);
+            frag.append_to(&mut out);
         }
         out
     }

@@ -300,7 +300,7 @@ impl Segmenter {
 
 fn emit(s: &mut SegmentSummary, frag: Fragment, out: &mut Vec<SegmentEvent>) {
     s.fragments += 1;
-    s.file_bytes += frag.bytes.len() as u64;
+    s.file_bytes += frag.len() as u64;
     s.media_bytes += frag.media_bytes as u64;
     out.push(SegmentEvent::Fragment(frag));
 }
@@ -374,7 +374,7 @@ mod tests {
                     frag_starts.push(Vec::new());
                 }
                 SegmentEvent::Fragment(f) => {
-                    files.last_mut().unwrap().extend_from_slice(&f.bytes);
+                    f.append_to(files.last_mut().unwrap());
                     frag_starts.last_mut().unwrap().push(f.start);
                 }
                 SegmentEvent::End(_) => {}
@@ -415,7 +415,7 @@ mod tests {
             .iter()
             .map(|e| match e {
                 SegmentEvent::Start { init, .. } => init.len(),
-                SegmentEvent::Fragment(f) => f.bytes.len(),
+                SegmentEvent::Fragment(f) => f.len(),
                 SegmentEvent::End(_) => 0,
             })
             .sum();

@@ -3,7 +3,8 @@
 //!
 //! [`RtspSource::spawn`] keeps one upstream session per camera stream (Tapo allows about two)
 //! with [`retina`] (>= 0.4.21, which fixes the Tapo keepalive that killed sessions every
-//! ~15 s) and hands the hub's pipeline [`media::VideoEvent`]s on a bounded channel:
+//! ~15 s) and hands the hub's pipeline [`media::VideoEvent`]s on a bounded channel, or to a
+//! function called in line on the session's task ([`Sink::Direct`]):
 //!
 //! * `Track` before the first frame of every session and whenever the camera sends new
 //!   parameters (from retina's MP4 sample entry, `avc1` or `hvc1`);
@@ -48,6 +49,7 @@ pub mod timing;
 
 pub use config::{DEFAULT_PORT, RtspConfig, Transport};
 pub use error::{ConfigError, ErrorKind, SessionError};
+pub use outbox::Sink;
 pub use source::{RtspSource, SourceOptions, run};
 pub use status::{RtspState, RtspStatus};
 pub use timing::{Backoff, DtsMapper};

@@ -8,8 +8,12 @@
 //! at most two entries (one gap, then one track; a newer track replaces an unsent one) and go
 //! out before the next frame. Between sessions, when nothing is playing, the reconnect loop
 //! waits for room to deliver them ([`Outbox::drain`]).
+//!
+//! A [`Sink::Direct`] consumer takes every event in line, on the session's task (the hub's
+//! video feed, which never blocks): nothing is queued, dropped or handed to another task.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use media::{Frame, TrackConfig, VideoEvent};
 use tokio::sync::mpsc::{self, error::TrySendError};
@@ -29,10 +33,53 @@ pub enum Offer {
     Skipped,
 }
 
-/// Sends a session's events into a bounded channel without blocking; see the module docs.
+/// Where a session's events go.
+#[derive(Clone)]
+pub enum Sink {
+    /// A bounded channel read by another task; the overflow policy above applies.
+    Channel(mpsc::Sender<VideoEvent>),
+    /// A function called with each event on the session's task. It must not block: it runs
+    /// between reads of the camera's socket.
+    Direct(Arc<dyn Fn(VideoEvent) + Send + Sync>),
+}
+
+impl Sink {
+    /// A [`Sink::Direct`] calling `f`.
+    pub fn direct(f: impl Fn(VideoEvent) + Send + Sync + 'static) -> Sink {
+        Sink::Direct(Arc::new(f))
+    }
+
+    fn try_send(&self, ev: VideoEvent) -> Result<(), TrySendError<VideoEvent>> {
+        match self {
+            Sink::Channel(tx) => tx.try_send(ev),
+            Sink::Direct(f) => {
+                f(ev);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl From<mpsc::Sender<VideoEvent>> for Sink {
+    fn from(tx: mpsc::Sender<VideoEvent>) -> Sink {
+        Sink::Channel(tx)
+    }
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sink::Channel(tx) => f.debug_tuple("Channel").field(tx).finish(),
+            Sink::Direct(_) => f.write_str("Direct"),
+        }
+    }
+}
+
+/// Sends a session's events into a bounded channel without blocking, or straight to a
+/// direct consumer; see the module docs.
 #[derive(Debug)]
 pub struct Outbox {
-    tx: mpsc::Sender<VideoEvent>,
+    tx: Sink,
     /// Unsent control events: at most `[Gap, Track]`.
     pending: VecDeque<VideoEvent>,
     need_key: bool,
@@ -43,9 +90,9 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(tx: mpsc::Sender<VideoEvent>) -> Outbox {
+    pub fn new(tx: impl Into<Sink>) -> Outbox {
         Outbox {
-            tx,
+            tx: tx.into(),
             pending: VecDeque::with_capacity(2),
             need_key: true,
             sent_since_gap: false,
@@ -105,8 +152,12 @@ impl Outbox {
     /// Waits until every pending control event is delivered. Cancel-safe: an event leaves
     /// the side slot only once the channel has taken it.
     pub async fn drain(&mut self) -> Result<(), Closed> {
+        let tx = match &self.tx {
+            Sink::Channel(tx) => tx.clone(),
+            Sink::Direct(_) => return self.flush(),
+        };
         while !self.pending.is_empty() {
-            let permit = self.tx.reserve().await.map_err(|_| Closed)?;
+            let permit = tx.reserve().await.map_err(|_| Closed)?;
             if let Some(ev) = self.pending.pop_front() {
                 let is_track = matches!(ev, VideoEvent::Track(_));
                 permit.send(ev);
@@ -133,7 +184,10 @@ impl Outbox {
 
     /// True once the consumer is gone.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        match &self.tx {
+            Sink::Channel(tx) => tx.is_closed(),
+            Sink::Direct(_) => false,
+        }
     }
 
     fn drop_frame(&mut self) -> Offer {
@@ -250,6 +304,34 @@ mod tests {
         );
         assert_eq!(o.frame(frame(3, true)), Ok(Offer::Sent));
         assert_eq!(got(&mut rx), ["K3"]);
+    }
+
+    #[tokio::test]
+    async fn a_direct_sink_takes_every_event_in_line() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, mut rx) = mpsc::channel(1024);
+        let copy = Arc::clone(&seen);
+        let mut o = Outbox::new(Sink::direct(move |ev| {
+            copy.lock().unwrap().push(());
+            tx.try_send(ev).unwrap();
+        }));
+        o.track(track(1)).unwrap();
+        assert_eq!(o.frame(frame(0, false)), Ok(Offer::Skipped));
+        // Never full: a thousand frames in a row, none dropped, none waiting.
+        for i in 1..=1000 {
+            assert_eq!(o.frame(frame(i, i % 30 == 1)), Ok(Offer::Sent));
+        }
+        o.gap("stalled").unwrap();
+        assert!(!o.has_pending() && !o.is_closed());
+        o.drain().await.unwrap();
+        let got = got(&mut rx);
+        assert_eq!(got.len(), 1002);
+        assert_eq!(
+            (&got[..2], &got[1001]),
+            (&["T".to_owned(), "K1".to_owned()][..], &"G".to_owned())
+        );
+        assert_eq!(seen.lock().unwrap().len(), 1002);
+        assert_eq!((o.dropped(), o.skipped()), (0, 1));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::config::{RtspConfig, Transport};
 use crate::error::{ErrorKind, SessionError};
-use crate::outbox::{Closed, Offer, Outbox};
+use crate::outbox::{Closed, Offer, Outbox, Sink};
 use crate::status::{RtspState, RtspStatus};
 use crate::timing::{Backoff, DtsMapper, random_jitter};
 
@@ -97,18 +97,19 @@ impl RtspSource {
 }
 
 /// The source's task body, for callers that spawn it themselves (e.g. on a `TaskTracker`).
+/// The events go to `tx`: a channel's sender, or a [`Sink::Direct`] consumer.
 /// Returns when `cancel` fires, `tx`'s receiver is dropped or the configuration is unusable;
 /// the final status is [`RtspState::Stopped`].
 pub async fn run(
     cfg: RtspConfig,
     opts: SourceOptions,
-    tx: mpsc::Sender<VideoEvent>,
+    tx: impl Into<Sink>,
     status: watch::Sender<RtspStatus>,
     cancel: CancellationToken,
 ) {
     let span = info_span!("rtsp", camera = %cfg.name, path = %cfg.path);
     async move {
-        let mut worker = match Worker::new(cfg, opts, tx, &status) {
+        let mut worker = match Worker::new(cfg, opts, tx.into(), &status) {
             Ok(w) => w,
             Err(e) => {
                 error!(error = %e, "unusable camera configuration; source stopped");
@@ -166,7 +167,7 @@ impl<'a> Worker<'a> {
     fn new(
         cfg: RtspConfig,
         opts: SourceOptions,
-        tx: mpsc::Sender<VideoEvent>,
+        tx: Sink,
         status: &'a watch::Sender<RtspStatus>,
     ) -> Result<Self, SessionError> {
         let url = cfg.url()?;

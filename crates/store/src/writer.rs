@@ -17,6 +17,47 @@ use media::{Duration90k, Fragment, SegmentSummary};
 use crate::error::{Result, StoreError};
 use crate::handle::DirHandle;
 
+/// Most buffers given to one `pwritev` (Linux allows 1024).
+const MAX_IOVECS: usize = 512;
+
+/// Writes every byte of `parts` at `offset` onwards, retrying short writes.
+fn pwrite_all(file: &File, parts: &[&[u8]], mut offset: u64) -> io::Result<()> {
+    let (mut i, mut skip) = (0, 0);
+    loop {
+        // Past the parts written whole (and empty ones).
+        while i < parts.len() && skip == parts[i].len() {
+            i += 1;
+            skip = 0;
+        }
+        if i == parts.len() {
+            return Ok(());
+        }
+        let iov: Vec<io::IoSlice<'_>> = std::iter::once(&parts[i][skip..])
+            .chain(parts[i + 1..].iter().copied())
+            .take(MAX_IOVECS)
+            .map(io::IoSlice::new)
+            .collect();
+        let mut n = match rustix::io::pwritev(file, &iov, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        offset += n as u64;
+        while n > 0 {
+            let left = parts[i].len() - skip;
+            if n >= left {
+                n -= left;
+                i += 1;
+                skip = 0;
+            } else {
+                skip += n;
+                n = 0;
+            }
+        }
+    }
+}
+
 /// When a writer fdatasyncs fragments. Whatever the policy, [`SegmentWriter::finish`]
 /// fsyncs the whole file before renaming it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -123,6 +164,24 @@ impl SegmentWriter {
         }
     }
 
+    /// Appends `parts` one after the other with vectored writes (`pwritev`): the samples of a
+    /// fragment go from their own buffers to the file without being gathered first. On
+    /// error the file is cut back as in [`append`](Self::append).
+    pub fn append_parts<'a>(&mut self, parts: impl Iterator<Item = &'a [u8]>) -> Result<()> {
+        let parts: Vec<&[u8]> = parts.filter(|p| !p.is_empty()).collect();
+        let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        match pwrite_all(&self.file, &parts, self.len) {
+            Ok(()) => {
+                self.len += total;
+                Ok(())
+            }
+            Err(e) => {
+                self.cut_back();
+                Err(StoreError::io("write", &self.path, e))
+            }
+        }
+    }
+
     /// Tells the writer a fragment of `fragment_duration` has been appended; fdatasyncs if
     /// the [`SyncPolicy`] says so. Returns whether it synced.
     pub fn sync_fragment(&mut self, fragment_duration: Duration90k) -> Result<bool> {
@@ -147,7 +206,7 @@ impl SegmentWriter {
     /// fragment.
     pub fn write_fragment(&mut self, fragment: &Fragment) -> Result<()> {
         let before = self.len;
-        self.append(&fragment.bytes)?;
+        self.append_parts(fragment.parts())?;
         if let Err(e) = self.sync_fragment(fragment.duration) {
             self.len = before;
             self.unsynced -= fragment.duration;
@@ -256,5 +315,35 @@ pub(crate) fn set_end_mtime(file: &File, start_ms: i64, duration: Duration90k) {
     };
     if let Err(e) = file.set_modified(UNIX_EPOCH + Duration::from_millis(end_ms)) {
         tracing::debug!(error = %e, "could not set segment mtime");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectored_writes_put_every_part_in_order_past_the_iovec_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("f"))
+            .unwrap();
+        file.write_all_at(b"head", 0).unwrap();
+        // More parts than one pwritev takes, empty ones among them.
+        let owned: Vec<Vec<u8>> = (0..3 * MAX_IOVECS + 7)
+            .map(|i| vec![(i % 251) as u8; i % 5])
+            .chain([Vec::new(), Vec::new()])
+            .collect();
+        let parts: Vec<&[u8]> = owned.iter().map(|v| &v[..]).collect();
+        pwrite_all(&file, &parts, 4).unwrap();
+        let mut want = b"head".to_vec();
+        for p in &owned {
+            want.extend_from_slice(p);
+        }
+        assert_eq!(fs::read(dir.path().join("f")).unwrap(), want);
     }
 }

@@ -187,7 +187,7 @@ impl Segment {
     pub fn bytes(&self) -> Vec<u8> {
         let mut out = self.init.clone();
         for f in &self.fragments {
-            out.extend_from_slice(&f.bytes);
+            f.append_to(&mut out);
         }
         out
     }
@@ -197,7 +197,7 @@ impl Segment {
         let mut end = self.init.len();
         let mut out = vec![end];
         for f in &self.fragments {
-            end += f.bytes.len();
+            end += f.len();
             out.push(end);
         }
         out

@@ -27,12 +27,22 @@ pub fn refuse(cam: &Camera, feed: &VideoFeed, why: String) {
     feed.set_source_status(status);
 }
 
-/// Forward a source's video into the camera's feed and its status into the feed's status
-/// and the camera's events, until the source ends or `stop`.
+/// Hand one of a source's events to the camera's feed (a new track also says whether JPEG
+/// pictures can be made of it).
+pub fn publish_video(feed: &VideoFeed, ev: VideoEvent) {
+    if let VideoEvent::Track(t) = &ev {
+        feed.set_snapshot_note(super::snapshot::note_for(t));
+    }
+    feed.publish(ev)
+}
+
+/// Forward a source's video into the camera's feed (unless the source publishes into the
+/// feed itself: `video` is `None`) and its status into the feed's status and the camera's
+/// events, until the source ends or `stop`.
 pub async fn forward<S: Send + Sync + 'static>(
     cam: Arc<Camera>,
     feed: Arc<VideoFeed>,
-    mut video: mpsc::Receiver<VideoEvent>,
+    mut video: Option<mpsc::Receiver<VideoEvent>>,
     mut status: watch::Receiver<S>,
     map: impl Fn(&S) -> SourceStatus + Send + 'static,
     stop: CancellationToken,
@@ -42,20 +52,19 @@ pub async fn forward<S: Send + Sync + 'static>(
     feed.set_source_status(last.clone());
     let mut status_open = true;
     loop {
+        let has_video = video.is_some();
         tokio::select! {
             _ = stop.cancelled() => break,
-            ev = video.recv() => match ev {
-                Some(ev) => {
-                    if let VideoEvent::Track(t) = &ev {
-                        feed.set_snapshot_note(super::snapshot::note_for(t));
-                    }
-                    feed.publish(ev)
-                }
+            ev = recv(&mut video), if has_video => match ev {
+                Some(ev) => publish_video(&feed, ev),
                 None => break,
             },
             changed = status.changed(), if status_open => {
                 if changed.is_err() {
                     status_open = false;
+                    if !has_video {
+                        break; // the source publishes itself and has ended
+                    }
                 } else {
                     let next = map(&status.borrow_and_update());
                     publish_changes(&cam, Some(&last), &next);
@@ -68,6 +77,13 @@ pub async fn forward<S: Send + Sync + 'static>(
     let next = map(&status.borrow());
     publish_changes(&cam, Some(&last), &next);
     feed.set_source_status(next);
+}
+
+async fn recv(video: &mut Option<mpsc::Receiver<VideoEvent>>) -> Option<VideoEvent> {
+    match video {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn publish_changes(cam: &Camera, prev: Option<&SourceStatus>, next: &SourceStatus) {

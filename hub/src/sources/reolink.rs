@@ -95,7 +95,7 @@ pub fn spawn(
     ));
     let span = tracing::info_span!("bridge", camera = %cam.name, kind = "reolink");
     let map = move |s: &ReolinkStatus| map_status(s, on_demand);
-    tracker.spawn(forward(cam, feed, rx, status_rx, map, stop.clone()).instrument(span));
+    tracker.spawn(forward(cam, feed, Some(rx), status_rx, map, stop.clone()).instrument(span));
 }
 
 fn map_status(s: &ReolinkStatus, on_demand: bool) -> SourceStatus {

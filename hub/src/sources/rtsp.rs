@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use rtsp::{RtspConfig, RtspState, RtspStatus, SourceOptions};
-use tokio::sync::{mpsc, watch};
+use rtsp::{RtspConfig, RtspState, RtspStatus, Sink, SourceOptions};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::bridge::{forward, refuse};
+use super::bridge::{forward, publish_video, refuse};
 use crate::camera::Camera;
 use crate::config::RtspSettings;
 use crate::video::{SourceState, SourceStatus};
@@ -44,12 +44,20 @@ pub fn spawn(cam: Arc<Camera>, s: &RtspSettings, tracker: &TaskTracker, stop: &C
         };
         super::motion::spawn(cam.clone(), motion_cfg, settings.clone(), tracker, stop);
     }
-    let opts = SourceOptions::default();
-    let (tx, rx) = mpsc::channel(opts.channel_capacity.max(1));
+    // The session publishes into the feed itself: a frame reaches the feed (and the
+    // recorder's batch) on the task that read it, with no hop through another task.
+    let sink_feed = Arc::clone(&feed);
+    let sink = Sink::direct(move |ev| publish_video(&sink_feed, ev));
     let (status_tx, status_rx) = watch::channel(RtspStatus::default());
-    tracker.spawn(rtsp::run(cfg, opts, tx, status_tx, stop.clone()));
+    tracker.spawn(rtsp::run(
+        cfg,
+        SourceOptions::default(),
+        sink,
+        status_tx,
+        stop.clone(),
+    ));
     let span = tracing::info_span!("bridge", camera = %cam.name, kind = "rtsp");
-    tracker.spawn(forward(cam, feed, rx, status_rx, map_status, stop.clone()).instrument(span));
+    tracker.spawn(forward(cam, feed, None, status_rx, map_status, stop.clone()).instrument(span));
 }
 
 fn map_status(s: &RtspStatus) -> SourceStatus {

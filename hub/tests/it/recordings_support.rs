@@ -132,12 +132,12 @@ pub fn old_style_segment_files(
                 is_key: f.is_key,
             };
             if let Some(frag) = fr.push(sample).expect("sample") {
-                file.extend_from_slice(&frag.bytes);
+                frag.append_to(&mut file);
             }
             i += 1;
         }
         if let Some(frag) = fr.flush().expect("flush") {
-            file.extend_from_slice(&frag.bytes);
+            frag.append_to(&mut file);
         }
         files.push(file);
     }

@@ -28,7 +28,7 @@ fn one_file(track: TrackConfig, frames: Vec<Frame>) -> Vec<u8> {
     for e in events {
         match e {
             SegmentEvent::Start { init, .. } => out.extend(init),
-            SegmentEvent::Fragment(f) => out.extend(f.bytes),
+            SegmentEvent::Fragment(f) => f.append_to(&mut out),
             SegmentEvent::End(_) => {}
         }
     }

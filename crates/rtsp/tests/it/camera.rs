@@ -154,7 +154,7 @@ async fn records_a_playable_fmp4() {
     for ev in out {
         match ev {
             media::SegmentEvent::Start { init, .. } => file = init,
-            media::SegmentEvent::Fragment(f) => file.extend_from_slice(&f.bytes),
+            media::SegmentEvent::Fragment(f) => f.append_to(&mut file),
             media::SegmentEvent::End(s) => summaries.push(s),
         }
     }
