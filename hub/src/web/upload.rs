@@ -4,6 +4,8 @@
 //! `Authorization: Bearer TOKEN` (never in the URL); no cookies, so the
 //! cross-site guard does not concern it. The protocol is documented in README.md.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
@@ -323,6 +325,36 @@ async fn receive(
         }
         got += chunk.len() as u64;
     }
+    // What arrived is in the staging file. The rest runs as a task of its own: a client
+    // that goes away now (hyper then drops this request) still has what it sent made
+    // durable and, when it is the whole segment, committed.
+    let hub = Arc::clone(hub);
+    tokio::spawn(async move {
+        finish_receive(
+            &hub, file, data, camera, name, sha256, claim, range, offset, got, broken,
+        )
+        .await
+    })
+    .await
+    .map_err(|e| RecError::Join(e.to_string()))?
+}
+
+/// The end of [`receive`]: sync the staged bytes, answer a part, or commit the whole.
+#[allow(clippy::too_many_arguments)]
+async fn finish_receive(
+    hub: &AppState,
+    mut file: tokio::fs::File,
+    data: std::path::PathBuf,
+    camera: String,
+    name: String,
+    sha256: String,
+    claim: crate::recordings::UploadClaim,
+    range: ContentRange,
+    offset: u64,
+    got: u64,
+    broken: Option<String>,
+) -> Result<Response, RecError> {
+    let want = range.len();
     file.flush()
         .await
         .map_err(|e| RecError::io("write", &data, e))?;
