@@ -235,9 +235,8 @@ impl VideoFeed {
                 tap.event(&ev);
             }
         }
-        if self.tx.receiver_count() > 0 {
-            let _ = self.tx.send(ev);
-        }
+        // Without subscribers (nobody watching) this returns at once, storing nothing.
+        let _ = self.tx.send(ev);
     }
 
     /// Attach a [`Tap`]: `make` gets what a new consumer needs to start at once (the track

@@ -152,16 +152,7 @@ impl SegmentWriter {
     /// `ENOSPC`) the file is truncated back to its previous length, so retrying the same
     /// bytes is safe.
     pub fn append(&mut self, bytes: &[u8]) -> Result<()> {
-        match self.file.write_all_at(bytes, self.len) {
-            Ok(()) => {
-                self.len += bytes.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                self.cut_back();
-                Err(StoreError::io("write", &self.path, e))
-            }
-        }
+        self.append_parts(std::iter::once(bytes))
     }
 
     /// Appends `parts` one after the other with vectored writes (`pwritev`): the samples of a

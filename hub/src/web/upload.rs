@@ -4,8 +4,6 @@
 //! `Authorization: Bearer TOKEN` (never in the URL); no cookies, so the
 //! cross-site guard does not concern it. The protocol is documented in README.md.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
@@ -186,9 +184,14 @@ async fn put_segment(
             tracing::warn!(camera, error = %e, "upload backlog event not stored");
         }
     }
-    match receive(&hub, camera, name, &headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+    // The upload runs as a task of its own: an agent that goes away after its last byte
+    // (hyper then drops this request) still has what it sent made durable and, when it
+    // is the whole segment, committed; one that goes away earlier ends the body stream.
+    let done = tokio::spawn(async move { receive(&hub, camera, name, &headers, body).await });
+    match done.await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => RecError::Join(e.to_string()).into_response(),
     }
 }
 
@@ -325,36 +328,6 @@ async fn receive(
         }
         got += chunk.len() as u64;
     }
-    // What arrived is in the staging file. The rest runs as a task of its own: a client
-    // that goes away now (hyper then drops this request) still has what it sent made
-    // durable and, when it is the whole segment, committed.
-    let hub = Arc::clone(hub);
-    tokio::spawn(async move {
-        finish_receive(
-            &hub, file, data, camera, name, sha256, claim, range, offset, got, broken,
-        )
-        .await
-    })
-    .await
-    .map_err(|e| RecError::Join(e.to_string()))?
-}
-
-/// The end of [`receive`]: sync the staged bytes, answer a part, or commit the whole.
-#[allow(clippy::too_many_arguments)]
-async fn finish_receive(
-    hub: &AppState,
-    mut file: tokio::fs::File,
-    data: std::path::PathBuf,
-    camera: String,
-    name: String,
-    sha256: String,
-    claim: crate::recordings::UploadClaim,
-    range: ContentRange,
-    offset: u64,
-    got: u64,
-    broken: Option<String>,
-) -> Result<Response, RecError> {
-    let want = range.len();
     file.flush()
         .await
         .map_err(|e| RecError::io("write", &data, e))?;
