@@ -87,12 +87,7 @@ impl SegmentDir {
             Err(e) => return Err(StoreError::io("stat", &path, e)),
         };
         let dir = File::open(&path).map_err(|e| StoreError::io("open directory", &path, e))?;
-        rustix::fs::flock(&dir, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
-            |e| match e {
-                rustix::io::Errno::WOULDBLOCK => StoreError::Locked { path: path.clone() },
-                e => StoreError::io("lock directory", &path, e.into()),
-            },
-        )?;
+        lock_dir(&dir, &path)?;
         let marker_path = path.join(MARKER);
         let id = match fs::read_to_string(&marker_path) {
             Ok(text) => {
@@ -450,6 +445,30 @@ fn validate_camera(camera: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// How long [`SegmentDir::open`] keeps trying a lock that is taken. A lock released by this
+/// process can stay held for a moment: a thread that spawns a program at that instant gives
+/// the child a copy of every descriptor until it calls `exec` (close-on-exec only acts then),
+/// and the child's copy keeps the `flock`. Another recorder holds it for good, so waiting
+/// this long only delays that error.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Takes the directory's exclusive `flock`, retrying for [`LOCK_WAIT`].
+fn lock_dir(dir: &File, path: &Path) -> Result<()> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match rustix::fs::flock(dir, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err(StoreError::Locked { path: path.to_path_buf() });
+            }
+            Err(e) => return Err(StoreError::io("lock directory", path, e.into())),
+        }
+    }
 }
 
 /// Empty apart from a filesystem's `lost+found` (so a disk's root can be adopted) and a

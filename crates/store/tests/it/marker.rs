@@ -88,6 +88,14 @@ fn other_camera_lock_bad_names_and_bad_marker() {
     // Locked while open (also against a second open in the same process).
     let err = SegmentDir::open(&path, "front", SetUp::MustExist).unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    // A lock released a moment later (as when a spawned child held a copy of the
+    // descriptor until its exec) is waited for.
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(dir);
+    });
+    let dir = SegmentDir::open(&path, "front", SetUp::MustExist).unwrap();
+    release.join().unwrap();
     drop(dir);
     let err = SegmentDir::open(&path, "back", SetUp::MustExist).unwrap_err();
     assert!(
