@@ -805,7 +805,9 @@ async fn the_hub_detects_motion_on_an_rtsp_sub_stream() {
     );
     // Still scene after it: nothing more comes (two cool-downs later).
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let (_, v2) = get_json(&h, "/api/events?camera=tapo").await;
+    // (Motion only: on a loaded machine the stand-in can stall long enough for an
+    // outage event, which is the hub being right, not this test's subject.)
+    let (_, v2) = get_json(&h, "/api/events?camera=tapo&kind=motion").await;
     assert_eq!(v2, v, "one event, unchanged after the scene went still");
     let events = v["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "exactly one event: {v}");
