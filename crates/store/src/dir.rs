@@ -464,7 +464,9 @@ fn lock_dir(dir: &File, path: &Path) -> Result<()> {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             Err(rustix::io::Errno::WOULDBLOCK) => {
-                return Err(StoreError::Locked { path: path.to_path_buf() });
+                return Err(StoreError::Locked {
+                    path: path.to_path_buf(),
+                });
             }
             Err(e) => return Err(StoreError::io("lock directory", path, e.into())),
         }
