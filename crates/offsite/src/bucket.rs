@@ -429,12 +429,13 @@ impl Bucket {
             None => None,
         };
         for attempt in 0..2 {
-            let s = match state.take() {
-                Some(s) => s,
-                None => {
+            let (s, resumed) = match state.take() {
+                Some(s) => (s, true),
+                None => (
                     self.create_upload(key, sha256, plain.len(), stored_len, &meta)
-                        .await?
-                }
+                        .await?,
+                    false,
+                ),
             };
             let nonce = match &s.nonce_prefix {
                 Some(h) => {
@@ -446,7 +447,13 @@ impl Bucket {
                 None => None,
             };
             let body = Arc::new(self.body(object_id, plain.clone(), nonce)?);
-            match self.send_parts(key, body, s, sha256).await {
+            let sent = async {
+                if resumed {
+                    self.check_open(key, &s).await?;
+                }
+                self.send_parts(key, body, s, sha256).await
+            };
+            match sent.await {
                 Err(e) if e.kind() == ErrorKind::NotFound && attempt == 0 => {
                     // The store forgot the upload (aborted, expired): start a new one.
                     self.journal_remove(key).await?;
@@ -511,6 +518,30 @@ impl Bucket {
             return Err(e);
         }
         Ok(state)
+    }
+
+    /// Asks the store whether a journaled upload is still open before parts are sent to
+    /// it, by uploading one byte as the next part (the real part replaces it; S3 keeps
+    /// the last upload of a part number, and Garage refuses an empty one). A store that
+    /// has forgotten the upload answers 404 at once; with a part's megabytes behind the
+    /// request, it may answer and close before the client has sent them, and the client
+    /// then sees a broken connection instead of the answer.
+    async fn check_open(&self, key: &str, state: &MultipartState) -> Result<(), Error> {
+        let next = state.parts.len() as u64;
+        if next * state.part_size >= state.stored_len {
+            // Every part is sent: completing the upload answers the same question.
+            return Ok(());
+        }
+        self.store
+            .put_part(
+                &path(key)?,
+                &state.upload_id,
+                next as usize,
+                PutPayload::from_static(&[0]),
+            )
+            .await
+            .map_err(|e| Error::from_store(&format!("resuming the upload of {key}"), e))?;
+        Ok(())
     }
 
     async fn send_parts(
