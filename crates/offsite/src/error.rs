@@ -82,12 +82,13 @@ impl Error {
         use object_store::Error as E;
         // `{e}` carries the status and the S3 XML error body; never credentials.
         let text = e.to_string();
+        let answer = Answer::of(&text);
         let kind = match &e {
             E::NotFound { .. } => ErrorKind::NotFound,
-            _ if is_quota(&text) => ErrorKind::QuotaReached,
+            _ if answer.is_quota() => ErrorKind::QuotaReached,
             E::PermissionDenied { .. } | E::Unauthenticated { .. } => ErrorKind::AuthRefused,
-            _ if is_auth(&text) => ErrorKind::AuthRefused,
-            _ if text.contains("NoSuchUpload") || text.contains("NoSuchKey") => ErrorKind::NotFound,
+            _ if answer.is_auth() => ErrorKind::AuthRefused,
+            _ if matches!(answer.code, "NoSuchUpload" | "NoSuchKey") => ErrorKind::NotFound,
             E::InvalidPath { .. } | E::NotSupported { .. } => ErrorKind::Invalid,
             E::Precondition { .. } | E::AlreadyExists { .. } | E::NotModified { .. } => {
                 ErrorKind::Corrupt
@@ -95,37 +96,60 @@ impl Error {
             // Connection refused or reset, timeouts, 5xx, 429, throttling: transient.
             _ => ErrorKind::RetryLater,
         };
-        let detail = match (
-            between(&text, "<Code>", "</Code>"),
-            between(&text, "<Message>", "</Message>"),
-        ) {
-            (Some(code), Some(msg)) => format!("{code}: {msg}"),
-            _ => text.clone(),
+        let detail = match (answer.code, answer.xml_message) {
+            ("", _) | (_, None) => text.clone(),
+            (code, Some(msg)) => format!("{code}: {msg}"),
         };
         Error::new(kind, format!("{what}: {}", squeeze(&detail)))
     }
 }
 
-/// S3 error codes (and Garage's wording) for a bucket over its quota.
-fn is_quota(text: &str) -> bool {
-    text.contains("QuotaExceeded")
-        || text.contains("quota")
-        || text.contains("Quota")
-        || text.contains("EntityTooLarge")
+/// What an `object_store` error's text says about the store's answer: the HTTP status
+/// (`status code: 403 Forbidden: …`) and the S3 error's code and message. Nothing else
+/// in the text is read, so a URL or an elapsed time that contains `401` is not taken for
+/// refused credentials.
+#[derive(Debug, PartialEq)]
+struct Answer<'a> {
+    status: Option<u16>,
+    /// The S3 `<Code>`, or "".
+    code: &'a str,
+    /// The S3 `<Message>`.
+    xml_message: Option<&'a str>,
+    /// The `<Message>`, or else the body after the status (some answers are not XML).
+    message: &'a str,
 }
 
-/// S3 error codes for refused credentials.
-fn is_auth(text: &str) -> bool {
-    [
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "AccessDenied",
-        "Forbidden",
-        "403",
-        "401",
-    ]
-    .iter()
-    .any(|c| text.contains(c))
+impl<'a> Answer<'a> {
+    fn of(text: &'a str) -> Answer<'a> {
+        const STATUS: &str = "status code: ";
+        let after_status = text.find(STATUS).map(|i| &text[i + STATUS.len()..]);
+        let status = after_status
+            .and_then(|t| t.get(..3))
+            .and_then(|d| d.parse().ok());
+        let xml_message = between(text, "<Message>", "</Message>");
+        Answer {
+            status,
+            code: between(text, "<Code>", "</Code>").unwrap_or(""),
+            xml_message,
+            message: xml_message.or(after_status).unwrap_or(""),
+        }
+    }
+
+    /// S3 codes (and Garage's wording) for a bucket over its quota. Garage answers a
+    /// full bucket with 403, so this is asked before [`Answer::is_auth`].
+    fn is_quota(&self) -> bool {
+        matches!(self.code, "QuotaExceeded" | "EntityTooLarge")
+            || self.message.to_ascii_lowercase().contains("quota")
+    }
+
+    /// Refused credentials: 401 or 403, or an S3 code that says so.
+    fn is_auth(&self) -> bool {
+        matches!(self.status, Some(401 | 403))
+            || matches!(
+                self.code,
+                "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied"
+            )
+    }
 }
 
 /// The text between the first `open` and the next `close`.
@@ -185,7 +209,38 @@ mod tests {
     #[test]
     fn quota_before_auth() {
         // Garage answers a full bucket with 403 and a quota message: the quota wins.
-        assert!(is_quota("403 Forbidden: Bucket quota is exceeded"));
-        assert!(is_auth("403 Forbidden: InvalidAccessKeyId"));
+        let full = Answer::of(
+            "Server returned non-2xx status code: 403 Forbidden: <Error><Code>AccessDenied\
+             </Code><Message>Forbidden: Bucket quota is reached</Message></Error>",
+        );
+        assert!(full.is_quota() && full.is_auth());
+        let plain = Answer::of("Server returned non-2xx status code: 403 Forbidden: quota");
+        assert!(plain.is_quota());
+        let refused = Answer::of(
+            "Error performing PUT http://h/b/k in 12ms - Server returned non-2xx status \
+             code: 403 Forbidden: <Error><Code>InvalidAccessKeyId</Code></Error>",
+        );
+        assert!(refused.is_auth() && !refused.is_quota());
+        assert_eq!(refused.status, Some(403));
+    }
+
+    #[test]
+    fn numbers_and_names_outside_the_answer_are_not_read() {
+        // A connection error after 587.401325 ms, for a key with "quota" and "403" in it.
+        let t = "Error performing PUT http://127.0.0.1:34859/b/quota-403/x.mp4 in \
+                 587.401325ms, after 2 retries - HTTP error: error sending request";
+        let a = Answer::of(t);
+        assert_eq!(
+            a,
+            Answer {
+                status: None,
+                code: "",
+                xml_message: None,
+                message: ""
+            }
+        );
+        assert!(!a.is_auth() && !a.is_quota());
+        let unauthorized = Answer::of("Server returned non-2xx status code: 401 Unauthorized: ");
+        assert!(unauthorized.is_auth());
     }
 }
