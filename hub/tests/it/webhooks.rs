@@ -27,7 +27,7 @@ pub(crate) struct Receiver {
     pub(crate) port: u16,
     mode: Arc<Mutex<Mode>>,
     got: Got,
-    stop: Option<CancellationToken>,
+    stop: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
 impl Receiver {
@@ -70,19 +70,27 @@ impl Receiver {
             }),
         );
         let stop = CancellationToken::new();
-        self.stop = Some(stop.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-                .unwrap();
+        let server = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+                    .unwrap();
+            }
         });
+        self.stop = Some((stop, server));
     }
 
-    /// Down: the port refuses connections.
-    fn down(&mut self) {
-        if let Some(s) = self.stop.take() {
-            s.cancel();
+    /// Down: the port refuses connections, and the hub's kept-alive connection is
+    /// closed, once this returns (a delivery sent right after must fail).
+    async fn down(&mut self) {
+        if let Some((stop, server)) = self.stop.take() {
+            stop.cancel();
+            tokio::time::timeout(Duration::from_secs(10), server)
+                .await
+                .expect("the receiver stops within 10 s")
+                .unwrap();
         }
     }
 
@@ -176,7 +184,7 @@ async fn signed_chosen_events_arrive_in_order_through_outages_and_hangs() {
     );
 
     // Down: deliveries wait and are retried; the hub answers as usual meanwhile.
-    rx.down();
+    rx.down().await;
     battery(&h, 51);
     battery(&h, 52);
     for _ in 0..50 {
@@ -240,7 +248,7 @@ async fn signed_chosen_events_arrive_in_order_through_outages_and_hangs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_outage_keeps_the_newest_deliveries() {
     let mut rx = Receiver::start().await;
-    rx.down();
+    rx.down().await;
     let (h, _s) = hub_with_hook(rx.port, "queue = 4").await;
     // The first delivery is taken and retried; nine more arrive while it waits: the queue
     // keeps the newest four and drops five.
