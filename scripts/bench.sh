@@ -125,7 +125,9 @@ if want rtsp; then
     $B/bench-rtsp --cameras "$RTSP_N" --seconds "$RTSP_S" --repeats "$RUNS" --no-snapshot --json "$RES" \
       --hub-before "$BENCH_HUB_BEFORE" --bridges ffmpeg,before,before+snapshots,hub,hub+viewer
   else
-    $B/bench-rtsp --cameras "$RTSP_N" --seconds "$RTSP_S" --repeats "$RUNS" --no-snapshot --json "$RES"
+    # rtsp-floor: the raw limit (every byte read, appended, and with SHA-256 hashed).
+    $B/bench-rtsp --cameras "$RTSP_N" --seconds "$RTSP_S" --repeats "$RUNS" --no-snapshot --json "$RES" \
+      --bridges ffmpeg,floor+epoll,floor+epoll+sha256,hub,hub+viewer
   fi
 fi
 if want latency; then

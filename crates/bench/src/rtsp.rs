@@ -63,7 +63,10 @@ struct Args {
     /// Bridges measured per point, in this order: `ffmpeg`; `hub` (default settings,
     /// nobody looking at a JPEG view); `hub+viewer` (one MJPEG viewer per camera, i.e. a
     /// grid of every camera open); `before`, `before+snapshots` (the `--hub-before`
-    /// binary with `snapshot_interval = "1h"` and with the default "1s").
+    /// binary with `snapshot_interval = "1h"` and with the default "1s"); `floor`,
+    /// `floor+sha256`, `floor+epoll`, `floor+epoll+sha256` (`rtsp-floor`: the raw limit
+    /// of a recorder, every byte read from the cameras appended to a file, without and
+    /// with SHA-256, from a thread per camera or from one `epoll` thread).
     #[arg(long, value_delimiter = ',', default_value = "ffmpeg,hub,hub+viewer")]
     bridges: Vec<String>,
     /// An earlier hub binary for the `before` bridges.
@@ -80,7 +83,7 @@ const PASSWORD: &str = "bench-pw-123";
 const PYTHON: &str = "/usr/bin/python3";
 
 /// Start the RTSP test server; returns it and its port.
-fn rtsp_server(a: &Args) -> anyhow::Result<(Proc, u16)> {
+fn rtsp_server(a: &Args, auth: &str) -> anyhow::Result<(Proc, u16)> {
     use std::io::BufRead;
     let script = testkit::process::workspace_root().join("scripts/rtsp-test-server.py");
     let mut child = Command::new(PYTHON)
@@ -89,7 +92,7 @@ fn rtsp_server(a: &Args) -> anyhow::Result<(Proc, u16)> {
             "--port",
             "0",
             "--auth",
-            "digest",
+            auth,
             "--user",
             USER,
             "--password",
@@ -299,6 +302,52 @@ fn measure(pids: &[u32], seconds: u64) -> anyhow::Result<Measured> {
     })
 }
 
+/// Measures `rtsp-floor` (bridge `floor[+sha256][+epoll]`) at `n` cameras, with a fresh
+/// camera server (no authentication) for each attempt; an attempt whose server or floor
+/// died is made again, up to [`MAX_ATTEMPTS`] times.
+fn floor(
+    args: &Args,
+    name: &str,
+    n: usize,
+    dir: &Path,
+    gen_ticks: &mut u64,
+    gen_secs: &mut f64,
+) -> anyhow::Result<Measured> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (mut server, rtsp_port) = rtsp_server(args, "none")?;
+        let g0 = (cpu_ticks(server.pid())?, Instant::now());
+        let out = dir.join("floor");
+        let mut c = Command::new(testkit::process::bin_path("rtsp-floor"));
+        c.arg(rtsp_port.to_string())
+            .arg(n.to_string())
+            .arg(&out)
+            .stdout(Stdio::null());
+        for (flag, arg) in [("sha256", "--sha256"), ("epoll", "--epoll")] {
+            if name.split('+').any(|f| f == flag) {
+                c.arg(arg);
+            }
+        }
+        let mut p = Proc(c.spawn().context("starting rtsp-floor")?);
+        let m = measure(&[p.pid()], args.seconds);
+        let died =
+            matches!(p.0.try_wait(), Ok(Some(_))) || matches!(server.0.try_wait(), Ok(Some(_)));
+        *gen_ticks += cpu_ticks(server.pid()).unwrap_or(g0.0) - g0.0;
+        *gen_secs += g0.1.elapsed().as_secs_f64();
+        drop(p);
+        let _ = std::fs::remove_dir_all(&out);
+        match m {
+            Ok(m) if !died => return Ok(m),
+            Err(e) if attempt == MAX_ATTEMPTS => return Err(e),
+            Ok(_) if attempt == MAX_ATTEMPTS => bail!("{name} at {n} cameras: no full run"),
+            _ => eprintln!(
+                "warning: {name} at {n} cameras: the camera server or the floor died; measuring again"
+            ),
+        }
+    }
+}
+
 /// Sum of the `mdat` payload bytes of every MP4 file under `dir` (the media
 /// the recorder wrote), counting a box still being written as far as it goes.
 fn mdat_bytes(dir: &Path) -> u64 {
@@ -377,7 +426,7 @@ fn snapshot_cost_ms() -> anyhow::Result<(f64, usize)> {
 /// interleaved in every one of `repeats` rounds (so a busy machine weighs on all alike);
 /// medians of the rounds.
 fn motion_cost(args: &Args, dir: &Path) -> anyhow::Result<()> {
-    let (_server, rtsp_port) = rtsp_server(args)?;
+    let (_server, rtsp_port) = rtsp_server(args, "digest")?;
     let motion = "motion_path = \"stream2\"\n[camera.motion]\n";
     let (mut with, mut without, mut ffmpeg) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..args.repeats.max(1) {
@@ -451,6 +500,16 @@ fn nf_bytes_per_sec(n: usize, kbps: u32) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    for b in &args.bridges {
+        let known = matches!(
+            b.as_str(),
+            "ffmpeg" | "hub" | "hub+viewer" | "before" | "before+snapshots"
+        ) || (b.starts_with("floor")
+            && b.split('+').skip(1).all(|f| f == "sha256" || f == "epoll"));
+        if !known {
+            bail!("unknown bridge {b:?}");
+        }
+    }
     if Command::new(&args.ffmpeg).arg("-version").output().is_err() {
         bail!("{} not found (apt-get install ffmpeg)", args.ffmpeg);
     }
@@ -482,7 +541,7 @@ fn main() -> anyhow::Result<()> {
             let mut gen_ticks = 0;
             let mut gen_secs = 0.0;
             if with_ffmpeg {
-                let (server, rtsp_port) = rtsp_server(&args)?;
+                let (server, rtsp_port) = rtsp_server(&args, "digest")?;
                 let g0 = (cpu_ticks(server.pid())?, Instant::now());
                 let procs = start_ffmpegs(&args.ffmpeg, &dir, n, rtsp_port)?;
                 let pids: Vec<u32> = procs.iter().map(Proc::pid).collect();
@@ -494,6 +553,11 @@ fn main() -> anyhow::Result<()> {
                 rows.push(("ffmpeg", m, None));
             }
             for name in args.bridges.iter().filter(|b| *b != "ffmpeg") {
+                if name.starts_with("floor") {
+                    let m = floor(&args, name, n, &dir, &mut gen_ticks, &mut gen_secs)?;
+                    rows.push((name.as_str(), m, None));
+                    continue;
+                }
                 let (bin, snap, viewers) = match name.as_str() {
                     "hub" => (testkit::process::bin_path("hub"), "1s", false),
                     "hub+viewer" => (testkit::process::bin_path("hub"), "1s", true),
@@ -514,7 +578,7 @@ fn main() -> anyhow::Result<()> {
                 let mut attempt = 0;
                 let (m, wa) = loop {
                     attempt += 1;
-                    let (mut server, rtsp_port) = rtsp_server(&args)?;
+                    let (mut server, rtsp_port) = rtsp_server(&args, "digest")?;
                     let g0 = (cpu_ticks(server.pid())?, Instant::now());
                     let (p, data, port) = start_hub_with(&bin, &dir, n, rtsp_port, snap, "")?;
                     let watching = if viewers {
