@@ -143,7 +143,9 @@ fn epoll_loop(port: u16, n: usize, dir: &std::path::Path, sha: bool) -> anyhow::
         let mut out = std::fs::File::create(dir.join(format!("{i}.rtp")))?;
         out.write_all(&buf)?;
         let mut hasher = Sha256::new();
-        hasher.update(&buf);
+        if sha {
+            hasher.update(&buf);
+        }
         s.set_nonblocking(true)?;
         epoll::add(
             &ep,
