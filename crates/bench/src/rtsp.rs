@@ -10,8 +10,9 @@
 //!
 //! Write amplification, two ways: bytes written to storage (`write_bytes`)
 //! per byte read from the cameras (`rchar`: RTP payload plus RTSP framing
-//! and audio; ffmpeg's `recvfrom` is not counted there, so its input is
-//! taken as the hub's from the same shared stream), over the same window; and for the hub, its
+//! and audio; ffmpeg's `recvfrom` and `rtsp-floor`'s `recv` are not counted there, so
+//! their input is taken as the hub's from the same shared stream, and is 0 in a run
+//! without the hub), over the same window; and for the hub, its
 //! whole-life `write_bytes` over the `mdat` payload of the recordings it
 //! wrote (database included), i.e. per media byte.
 //!
@@ -621,8 +622,8 @@ fn main() -> anyhow::Result<()> {
             }
             let gen_cpu = gen_ticks as f64 / bench::TICKS_PER_SEC / gen_secs * 100.0;
             let nf = n as f64;
-            // ffmpeg receives with recvfrom, which `rchar` does not count:
-            // its input is the hub's, from the same shared stream.
+            // ffmpeg and rtsp-floor receive with recvfrom and recv, which `rchar`
+            // does not count: their input is the hub's, from the same shared stream.
             let hub_in = rows
                 .iter()
                 .find(|r| r.0 == "hub")
