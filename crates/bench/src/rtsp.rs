@@ -303,12 +303,29 @@ fn measure(pids: &[u32], seconds: u64) -> anyhow::Result<Measured> {
     })
 }
 
+/// The `rtsp-floor` flags of a bridge named `floor[+sha256][+epoll]`, or `None` for
+/// any other name.
+fn floor_flags(name: &str) -> Option<Vec<&'static str>> {
+    let mut parts = name.split('+');
+    if parts.next() != Some("floor") {
+        return None;
+    }
+    parts
+        .map(|f| match f {
+            "sha256" => Some("--sha256"),
+            "epoll" => Some("--epoll"),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Measures `rtsp-floor` (bridge `floor[+sha256][+epoll]`) at `n` cameras, with a fresh
 /// camera server (no authentication) for each attempt; an attempt whose server or floor
 /// died is made again, up to [`MAX_ATTEMPTS`] times.
 fn floor(
     args: &Args,
     name: &str,
+    flags: &[&str],
     n: usize,
     dir: &Path,
     gen_ticks: &mut u64,
@@ -324,12 +341,8 @@ fn floor(
         c.arg(rtsp_port.to_string())
             .arg(n.to_string())
             .arg(&out)
+            .args(flags)
             .stdout(Stdio::null());
-        for (flag, arg) in [("sha256", "--sha256"), ("epoll", "--epoll")] {
-            if name.split('+').any(|f| f == flag) {
-                c.arg(arg);
-            }
-        }
         let mut p = Proc(c.spawn().context("starting rtsp-floor")?);
         let m = measure(&[p.pid()], args.seconds);
         let died =
@@ -505,8 +518,7 @@ fn main() -> anyhow::Result<()> {
         let known = matches!(
             b.as_str(),
             "ffmpeg" | "hub" | "hub+viewer" | "before" | "before+snapshots"
-        ) || (b.starts_with("floor")
-            && b.split('+').skip(1).all(|f| f == "sha256" || f == "epoll"));
+        ) || floor_flags(b).is_some();
         if !known {
             bail!("unknown bridge {b:?}");
         }
@@ -554,8 +566,8 @@ fn main() -> anyhow::Result<()> {
                 rows.push(("ffmpeg", m, None));
             }
             for name in args.bridges.iter().filter(|b| *b != "ffmpeg") {
-                if name.starts_with("floor") {
-                    let m = floor(&args, name, n, &dir, &mut gen_ticks, &mut gen_secs)?;
+                if let Some(flags) = floor_flags(name) {
+                    let m = floor(&args, name, &flags, n, &dir, &mut gen_ticks, &mut gen_secs)?;
                     rows.push((name.as_str(), m, None));
                     continue;
                 }

@@ -1,19 +1,19 @@
 //! `rtsp-floor`: the least work a recorder of RTSP cameras can do, as a baseline for
-//! `bench-rtsp`. One thread per camera opens an RTSP session over TCP (no
+//! `bench-rtsp`. It opens one RTSP session per camera over TCP, one after another (no
 //! authentication: the bench starts its camera server without it for this bridge),
 //! sets up the first video track only (the hub records video only) and appends every
-//! byte it reads, RTSP framing included, to one file per camera, 64 KiB at a time.
+//! byte it reads, RTSP framing included, to one file per camera, 64 KiB at a time, from
+//! a thread per camera blocking in `read`.
 //! Nothing is parsed, no MP4 is made, nothing is synced. `--sha256` also hashes every
 //! byte it writes, as the hub does for each segment's index row.
 //!
 //! `--epoll` serves every camera from one thread waiting in `epoll_wait` instead.
 //!
 //! Usage: `rtsp-floor PORT CAMERAS DIR [--sha256] [--epoll]`; runs until killed.
-#![allow(clippy::print_stdout)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
@@ -111,52 +111,57 @@ fn play(port: u16) -> anyhow::Result<(TcpStream, Vec<u8>)> {
     Ok((s, buf))
 }
 
-/// A thread per camera, blocking in `read`.
-fn camera(mut s: TcpStream, buf: Vec<u8>, file: PathBuf, sha: bool) -> anyhow::Result<()> {
-    let mut out = std::fs::File::create(&file)?;
-    let mut hasher = Sha256::new();
-    out.write_all(&buf)?;
-    if sha {
-        hasher.update(&buf);
+/// Where a camera's bytes go: appended to its file, and hashed if asked.
+struct Sink {
+    out: std::fs::File,
+    hash: Option<Sha256>,
+}
+
+impl Sink {
+    fn new(file: &Path, sha: bool) -> anyhow::Result<Self> {
+        let out = std::fs::File::create(file)?;
+        Ok(Self {
+            out,
+            hash: sha.then(Sha256::new),
+        })
     }
+
+    fn take(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.out.write_all(bytes)?;
+        if let Some(h) = &mut self.hash {
+            h.update(bytes);
+        }
+        Ok(())
+    }
+}
+
+/// A thread per camera, blocking in `read`.
+fn camera(mut s: TcpStream, mut sink: Sink) -> anyhow::Result<()> {
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let n = s.read(&mut chunk)?;
         if n == 0 {
             bail!("the camera server closed the connection");
         }
-        out.write_all(&chunk[..n])?;
-        if sha {
-            hasher.update(&chunk[..n]);
-        }
+        sink.take(&chunk[..n])?;
     }
 }
 
 /// One thread for every camera, waiting in `epoll_wait` and reading each ready socket
 /// until it would block.
-fn epoll_loop(port: u16, n: usize, dir: &std::path::Path, sha: bool) -> anyhow::Result<()> {
+fn epoll_loop(cams: Vec<(TcpStream, Sink)>) -> anyhow::Result<()> {
     use rustix::event::epoll;
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-    let mut cams = Vec::new();
-    for i in 1..=n {
-        let (s, buf) = play(port)?;
-        let mut out = std::fs::File::create(dir.join(format!("{i}.rtp")))?;
-        out.write_all(&buf)?;
-        let mut hasher = Sha256::new();
-        if sha {
-            hasher.update(&buf);
-        }
+    for (i, (s, _)) in cams.iter().enumerate() {
         s.set_nonblocking(true)?;
         epoll::add(
             &ep,
-            &s,
-            epoll::EventData::new_u64(cams.len() as u64),
+            s,
+            epoll::EventData::new_u64(i as u64),
             epoll::EventFlags::IN,
         )?;
-        cams.push((s, out, hasher));
     }
-    println!("READY");
-    std::io::stdout().flush()?;
+    let mut cams = cams;
     let mut chunk = vec![0u8; 64 * 1024];
     let mut events = Vec::with_capacity(256);
     loop {
@@ -166,16 +171,11 @@ fn epoll_loop(port: u16, n: usize, dir: &std::path::Path, sha: bool) -> anyhow::
             Err(e) => return Err(e.into()),
         }
         for ev in &events {
-            let (s, out, hasher) = &mut cams[ev.data.u64() as usize];
+            let (s, sink) = &mut cams[ev.data.u64() as usize];
             loop {
                 match s.read(&mut chunk) {
                     Ok(0) => bail!("the camera server closed the connection"),
-                    Ok(k) => {
-                        out.write_all(&chunk[..k])?;
-                        if sha {
-                            hasher.update(&chunk[..k]);
-                        }
-                    }
+                    Ok(k) => sink.take(&chunk[..k])?,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e.into()),
                 }
@@ -194,19 +194,22 @@ fn main() -> anyhow::Result<()> {
     let sha = rest.iter().any(|a| a == "--sha256");
     let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir)?;
-    if rest.iter().any(|a| a == "--epoll") {
-        return epoll_loop(port, n, &dir, sha);
-    }
     // The sessions are opened one after another: the GStreamer test server can abort
     // when many PLAY at once.
-    let mut threads = Vec::new();
+    let mut cams = Vec::new();
     for i in 1..=n {
         let (s, buf) = play(port)?;
-        let file = dir.join(format!("{i}.rtp"));
-        threads.push(std::thread::spawn(move || camera(s, buf, file, sha)));
+        let mut sink = Sink::new(&dir.join(format!("{i}.rtp")), sha)?;
+        sink.take(&buf)?;
+        cams.push((s, sink));
     }
-    println!("READY");
-    std::io::stdout().flush()?;
+    if rest.iter().any(|a| a == "--epoll") {
+        return epoll_loop(cams);
+    }
+    let threads: Vec<_> = cams
+        .into_iter()
+        .map(|(s, sink)| std::thread::spawn(move || camera(s, sink)))
+        .collect();
     for t in threads {
         if let Ok(Err(e)) = t.join() {
             eprintln!("rtsp-floor: {e:#}");
