@@ -113,7 +113,10 @@ impl TestHub {
     }
 }
 
-/// Signs `b` in through the login form, which then goes on to `next`.
+/// Signs `b` in through the login form, which then goes on to `next`, and returns once
+/// the browser has left the login page. A click only queues the form's POST: a caller
+/// that navigated at once could cancel it (no session cookie), or have its own page
+/// replaced when the POST's redirect lands afterwards.
 pub async fn browser_login(b: &testkit::Browser, h: &TestHub, next: &str) {
     b.goto(&h.url(&format!("/login?next={next}")))
         .await
@@ -121,6 +124,19 @@ pub async fn browser_login(b: &testkit::Browser, h: &TestHub, next: &str) {
     b.fill("#username", USER).await.unwrap();
     b.fill("#password", PASSWORD).await.unwrap();
     b.click("#login-button").await.unwrap();
+    let login = h.url("/login");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let url = b.current_url().await.unwrap();
+        if !url.starts_with(&login) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still at {url} 20 s after signing in for {next}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 pub fn write_secret(path: &Path, secret: &str) {

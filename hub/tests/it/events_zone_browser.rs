@@ -52,6 +52,19 @@ async fn listed(b: &Browser) -> Value {
     .unwrap()
 }
 
+/// Waits until the page lists `n` events; on failure says where the page is and what it shows.
+async fn wait_listed(b: &Browser, n: usize) {
+    let js = format!(
+        "return window.eventList && window.eventList.ready && document.querySelectorAll('#events .event-item').length === {n}"
+    );
+    if let Err(e) = b.wait_until(&js, WAIT).await {
+        let page = b
+            .eval("return [location.href, document.getElementById('summary').textContent]")
+            .await;
+        panic!("{e}; page: {page:?}");
+    }
+}
+
 async fn choose_zone(b: &Browser, zone: &str) {
     b.eval_with(
         "const s = document.getElementById('zone'); s.value = arguments[0]; \
@@ -101,12 +114,7 @@ async fn the_zone_filter_shows_only_the_chosen_zones_events() {
     b.goto(&h.url("/events?camera=porch&date=2026-11-21"))
         .await
         .unwrap();
-    b.wait_until(
-        "return window.eventList && window.eventList.ready && document.querySelectorAll('#events .event-item').length === 4",
-        WAIT,
-    )
-    .await
-    .unwrap();
+    wait_listed(&b, 4).await;
     // Newest first; the zone select offers the day's zones.
     assert_eq!(
         listed(&b).await,
@@ -141,12 +149,7 @@ async fn the_zone_filter_shows_only_the_chosen_zones_events() {
     b.goto(&h.url("/events?camera=porch&date=2026-11-21&zone=front+door"))
         .await
         .unwrap();
-    b.wait_until(
-        "return window.eventList && window.eventList.ready && document.querySelectorAll('#events .event-item').length === 1",
-        WAIT,
-    )
-    .await
-    .unwrap();
+    wait_listed(&b, 1).await;
     assert_eq!(listed(&b).await, json!([[id(1), "front door"]]));
     assert_eq!(
         b.eval("return document.getElementById('zone').value")
