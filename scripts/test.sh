@@ -3,7 +3,8 @@
 # system packages, formatting, lints, dependency-direction checks, builds
 # (the workspace, the VM's kernel and modules, the Pi cross builds), every
 # test, the fuzzers for 10 s each and a 2-minute soak. Each heavy test bounds
-# its own time. Ends with a table of every step's wall and CPU time.
+# its own time. Ends with a table of every step's wall and CPU time (after the
+# failing tests' panic messages, repeated, when a test fails).
 #
 # What it installs or builds outside the checkout (each says so when it does):
 #   Debian packages      scripts/install-test-deps.sh (through scripts/apt-install.sh)
@@ -88,7 +89,18 @@ step "build the tests"
 cargo test --workspace --locked --no-run
 
 step "tests"
-cargo test --workspace --locked --no-fail-fast
+# Teed to a file: cargo goes on to the other test binaries after a failing one, so
+# in a long log the panic messages sit in the middle. On failure they are printed
+# again at the end, where a log cut short still shows them.
+TEST_LOG=$(mktemp)
+if ! cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$TEST_LOG"; then
+  printf '\n==> the failing tests'"'"' panic messages again (the whole output is above)\n'
+  awk '/ panicked at /{n=12} n>0 && /^stack backtrace:|^note: /{n=0} n>0{print; n--}' "$TEST_LOG" \
+    | grep -v OpenH264 | cut -c1-500 | head -80 || true
+  rm -f "$TEST_LOG"
+  exit 1
+fi
+rm -f "$TEST_LOG"
 
 step "fuzz: every target for 10 s (scripts/fuzz.sh; a crash fails)"
 scripts/fuzz.sh 10
