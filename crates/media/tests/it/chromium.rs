@@ -1,54 +1,65 @@
 //! Chromium plays our fMP4: progressive `<video src>` and Media Source Extensions, from a
-//! tiny static HTTP server on 127.0.0.1. Skipped (with a message) without /usr/bin/chromium.
+//! tiny static HTTP server on 127.0.0.1, in headless Chromium driven over WebDriver
+//! (`testkit::Browser`, real time: Chromium's virtual time does not wait for the media
+//! pipeline). Each page plays from 0, then jumps near the end and plays out; the test
+//! reads the start, the duration and where playback ended. Skipped (with a message)
+//! without Chromium.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 use media::{Duration90k, SegmenterConfig};
+use serde_json::Value;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a page may take to play its clip (about 2 s of playback) or fail.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest request head the test server reads.
 const MAX_REQUEST_HEAD: usize = 16 << 10;
 
-/// `<video src>` playback; writes the result into #out once currentTime passes 1 s.
+/// What each page records in `window.result`: where the media starts (the first buffered
+/// range's start, once the first frame is there), `playedTo` once it passed 1 s by itself (it then jumps
+/// to half a second before the end), `ended` (the position at `ended`), the duration,
+/// the picture size, and `error`.
+const RESULT_JS: &str = r#"
+const v = document.getElementById('v');
+const r = window.result = {};
+v.addEventListener('loadeddata', () => { r.bufferedStart = v.buffered.length ? v.buffered.start(0) : null; });
+v.addEventListener('timeupdate', () => {
+  if (r.playedTo === undefined && v.currentTime > 1) {
+    r.playedTo = v.currentTime;
+    v.currentTime = v.duration - 0.5;
+  }
+});
+v.addEventListener('ended', () => {
+  r.duration = v.duration;
+  r.width = v.videoWidth;
+  r.height = v.videoHeight;
+  r.ended = v.currentTime;
+});
+v.addEventListener('error', () => { r.error = v.error.message || ('code ' + v.error.code); });
+"#;
+
+/// `<video src>` playback.
 const PAGE: &str = r#"<!doctype html><html><body>
-<video id=v muted autoplay playsinline src="clip.mp4"></video><pre id=out>pending</pre>
-<script>
-const v = document.getElementById('v'), out = document.getElementById('out');
-let done = false;
-const fin = (why) => { if (done) return; done = true;
-  out.textContent = `result why=${why} currentTime=${v.currentTime} videoWidth=${v.videoWidth} error=${v.error ? v.error.message : ''}`; };
-v.addEventListener('timeupdate', () => { if (v.currentTime > 1) fin('playing'); });
-v.addEventListener('error', () => fin('error'));
-setTimeout(() => fin('timeout'), 7000);
-</script></body></html>"#;
+<video id=v muted autoplay playsinline src="clip.mp4"></video>
+<script>RESULT_JS</script></body></html>"#;
 
 /// The same through MSE: the whole file appended to a SourceBuffer of type MIME.
 const MSE_PAGE: &str = r#"<!doctype html><html><body>
-<video id=v muted autoplay playsinline></video><pre id=out>pending</pre>
-<script>
-const v = document.getElementById('v'), out = document.getElementById('out');
-let done = false;
-const fin = (why) => { if (done) return; done = true;
-  out.textContent = `result why=${why} currentTime=${v.currentTime} videoWidth=${v.videoWidth} error=${v.error ? v.error.message : ''}`; };
-v.addEventListener('timeupdate', () => { if (v.currentTime > 1) fin('playing'); });
-v.addEventListener('error', () => fin('error'));
-setTimeout(() => fin('timeout'), 7000);
+<video id=v muted autoplay playsinline></video>
+<script>RESULT_JS
 const ms = new MediaSource();
 v.src = URL.createObjectURL(ms);
 ms.addEventListener('sourceopen', async () => {
-  if (!MediaSource.isTypeSupported('MIME')) { fin('unsupported MIME'); return; }
+  if (!MediaSource.isTypeSupported('MIME')) { r.error = 'unsupported MIME'; return; }
   const sb = ms.addSourceBuffer('MIME');
   const buf = await (await fetch('clip.mp4')).arrayBuffer();
   sb.addEventListener('updateend', () => { if (!sb.updating && ms.readyState === 'open') ms.endOfStream(); });
-  sb.addEventListener('error', () => fin('sourcebuffer error'));
+  sb.addEventListener('error', () => { r.error = 'sourcebuffer error'; });
   sb.appendBuffer(buf);
 });
 </script></body></html>"#;
@@ -103,127 +114,111 @@ fn handle(mut conn: TcpStream, files: &[(&str, &str, Vec<u8>)]) {
     let _ = conn.write_all(body);
 }
 
-/// Runs headless chromium on `url` with --dump-dom, killed after CHROMIUM_TIMEOUT.
-fn dump_dom(url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut child = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args([
-            "--autoplay-policy=no-user-gesture-required",
-            "--virtual-time-budget=8000",
-            "--dump-dom",
-            url,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        // Its own process group, so a timeout kills the renderer and helpers too.
-        .process_group(0)
-        .spawn()
-        .expect("spawn chromium");
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + CHROMIUM_TIMEOUT;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium still running after {CHROMIUM_TIMEOUT:?}; killed");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+/// Opens `url` and waits until its video ended or failed; `window.result`.
+async fn play(b: &testkit::Browser, url: &str) -> Value {
+    b.goto(url).await.unwrap();
+    match b
+        .wait_until(
+            "const r = window.result; return r && (r.ended !== undefined || r.error !== undefined) && r",
+            PAGE_TIMEOUT,
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => panic!("{url}: {e}"),
     }
-    reader.join().unwrap()
-}
-
-/// Pulls `key=value` out of the page's result line.
-fn field<'a>(dom: &'a str, key: &str) -> Option<&'a str> {
-    let line = dom.lines().find(|l| l.contains("result why="))?;
-    let start = line.find(&format!("{key}="))? + key.len() + 1;
-    line[start..].split([' ', '<']).next()
 }
 
 #[test]
 fn chromium_plays_fmp4_progressive_and_mse() {
     // Real-time playback in Chromium: not beside the tests that load the machine.
     let _machine = testkit::exclusive();
-    if !std::path::Path::new(CHROMIUM).exists() {
-        println!("SKIP: {CHROMIUM} not installed");
+    if let Some(why) = testkit::Browser::available() {
+        println!("SKIP: {why}");
         return;
     }
+    // 150 frames at 15 fps: 10 s.
     let stream = encode_annexb(320, 240, 150, 15);
     let cfg = SegmenterConfig {
         target_duration: Duration90k::from_secs(3600),
         ..Default::default()
     };
     let (track, mut files) = segment_stream(&stream, cfg);
-    let clip = files.pop().unwrap().bytes;
-    let mse_page = MSE_PAGE.replace("MIME", &track.mime_type().replace('"', "\\\""));
+    let clip = files.pop().unwrap();
+    assert_eq!(clip.duration, Duration90k::from_secs(10));
+    let mse_page = MSE_PAGE
+        .replace("RESULT_JS", RESULT_JS)
+        .replace("MIME", &track.mime_type().replace('"', "\\\""));
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let stop = Arc::new(AtomicBool::new(false));
     let server = {
         let stop = stop.clone();
+        let page = PAGE.replace("RESULT_JS", RESULT_JS);
         let files = vec![
-            ("/page.html", "text/html", PAGE.as_bytes().to_vec()),
             ("/mse.html", "text/html", mse_page.into_bytes()),
             // Negative control: the same page on a missing file must not pass.
             (
                 "/control.html",
                 "text/html",
-                PAGE.replace("clip.mp4", "missing.mp4").into_bytes(),
+                page.replace("clip.mp4", "missing.mp4").into_bytes(),
             ),
-            ("/clip.mp4", "video/mp4", clip),
+            ("/page.html", "text/html", page.into_bytes()),
+            ("/clip.mp4", "video/mp4", clip.bytes),
         ];
         std::thread::spawn(move || serve(listener, files, stop))
     };
 
-    let mut results = Vec::new();
-    for page in ["page.html", "mse.html", "control.html"] {
-        let dom = dump_dom(&format!("http://127.0.0.1:{port}/{page}"));
-        let line = dom
-            .lines()
-            .find(|l| l.contains("result why="))
-            .unwrap_or("")
-            .to_owned();
-        println!("{page}: {}", line.trim());
-        let t: f64 = field(&dom, "currentTime")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        let w: u32 = field(&dom, "videoWidth")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        results.push((page, t, w, line));
-    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = rt.block_on(async {
+        let b = testkit::Browser::launch().await.expect("chromium starts");
+        let mut results = Vec::new();
+        for page in ["page.html", "mse.html", "control.html"] {
+            let r = play(&b, &format!("http://127.0.0.1:{port}/{page}")).await;
+            println!("{page}: {r}");
+            results.push((page, r));
+        }
+        b.close().await.unwrap();
+        results
+    });
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
-    let (_, t, w, line) = results.pop().unwrap();
-    assert!(
-        t == 0.0 && w == 0 && line.contains("why=error"),
-        "control: {line}"
-    );
-    for (page, t, w, line) in results {
-        assert!(t > 1.0, "{page}: currentTime {t} ({line})");
-        assert_eq!(w, 320, "{page}: videoWidth ({line})");
+
+    for (page, r) in results {
+        if page == "control.html" {
+            assert!(r["error"].is_string(), "control: {r}");
+            assert!(
+                r["playedTo"].is_null() && r["ended"].is_null(),
+                "control: {r}"
+            );
+            continue;
+        }
+        assert!(r["error"].is_null(), "{page}: {r}");
+        // Starts at 0, has the clip's picture and its 10 s, and plays to its end. The file
+        // declares no duration in its `moov` (it is written as it is recorded), so each
+        // player works it out from the samples: MSE from the buffered range (10 s, to a
+        // microsecond), the progressive player from the last frame's start (9.933 s, one
+        // frame short).
+        assert_eq!(r["bufferedStart"], 0, "{page}: {r}");
+        assert_eq!(
+            (&r["width"], &r["height"]),
+            (&320.into(), &240.into()),
+            "{page}: {r}"
+        );
+        let duration = r["duration"].as_f64().unwrap();
+        let expected = if page == "mse.html" {
+            10.0
+        } else {
+            149.0 / 15.0
+        };
+        assert!(
+            (duration - expected).abs() < 1e-5,
+            "{page}: duration {duration} ({r})"
+        );
+        assert_eq!(r["ended"].as_f64(), Some(duration), "{page}: {r}");
     }
 }
