@@ -2,7 +2,7 @@
 //! tiny static HTTP server on 127.0.0.1, in headless Chromium driven over WebDriver
 //! (`testkit::Browser`, real time: Chromium's virtual time does not wait for the media
 //! pipeline). Each page plays from 0, then jumps near the end and plays out; the test
-//! reads the start, the duration and where playback ended. Skipped (with a message)
+//! reads where the media starts, its duration and where playback ended. Skipped (with a message)
 //! without Chromium.
 
 use std::io::{Read, Write};
@@ -21,9 +21,9 @@ const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_REQUEST_HEAD: usize = 16 << 10;
 
 /// What each page records in `window.result`: where the media starts (the first buffered
-/// range's start, once the first frame is there), `playedTo` once it passed 1 s by itself (it then jumps
-/// to half a second before the end), `ended` (the position at `ended`), the duration,
-/// the picture size, and `error`.
+/// range's start, once the first frame is there), `playedTo` once playback passed 1 s by
+/// itself (it then jumps to half a second before the end), at `ended` the position, the
+/// duration and the picture size, and `error`.
 const RESULT_JS: &str = r#"
 const v = document.getElementById('v');
 const r = window.result = {};
