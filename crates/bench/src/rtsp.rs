@@ -11,7 +11,7 @@
 //! Write amplification, two ways: bytes written to storage (`write_bytes`)
 //! per byte read from the cameras (`rchar`: RTP payload plus RTSP framing
 //! and audio; ffmpeg's `recvfrom` and `rtsp-floor`'s `recv` are not counted there, so
-//! their input is taken as the hub's from the same shared stream, and is 0 in a run
+//! their input is taken as the hub's from the same shared stream, and is unknown ("-") in a run
 //! without the hub), over the same window; and for the hub, its
 //! whole-life `write_bytes` over the `mdat` payload of the recordings it
 //! wrote (database included), i.e. per media byte.
@@ -645,17 +645,32 @@ fn main() -> anyhow::Result<()> {
                     m.read_bps = hub_in;
                 }
             }
+            // Without the hub in the run, the input of ffmpeg and rtsp-floor is unknown:
+            // "-" (NaN in the JSON), not a ratio over zero.
+            let shown = |v: f64, digits: usize| {
+                if v.is_finite() {
+                    format!("{v:.digits$}")
+                } else {
+                    "-".to_owned()
+                }
+            };
             for (name, m, file_wa) in &rows {
-                let per_in = m.write_bps / m.read_bps.max(1.0);
+                let known_in = if m.read_bps > 0.0 {
+                    m.read_bps
+                } else {
+                    f64::NAN
+                };
+                let per_in = m.write_bps / known_in;
                 println!(
-                    "| {n} | {name} | {run} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} | {:.2} | {per_in:.3} | {} | {gen_cpu:.1} |",
+                    "| {n} | {name} | {run} | {:.1} | {:.1} | {:.2} | {:.1} | {} | {:.2} | {} | {} | {gen_cpu:.1} |",
                     m.cpu_pct,
                     m.rss_mb,
                     m.cpu_pct / nf,
                     m.rss_mb / nf,
-                    m.read_bps * 8.0 / 1e6 / nf,
+                    shown(known_in * 8.0 / 1e6 / nf, 2),
                     m.write_bps / 1e6,
-                    file_wa.map_or("-".to_owned(), |w| format!("{w:.3}")),
+                    shown(per_in, 3),
+                    shown(file_wa.unwrap_or(f64::NAN), 3),
                 );
                 bench::record(
                     args.json.as_deref(),
@@ -665,7 +680,7 @@ fn main() -> anyhow::Result<()> {
                         ("run", run as f64),
                         ("cpu_pct", m.cpu_pct),
                         ("rss_mb", m.rss_mb),
-                        ("in_mbit_per_cam", m.read_bps * 8.0 / 1e6 / nf),
+                        ("in_mbit_per_cam", known_in * 8.0 / 1e6 / nf),
                         ("write_mbps", m.write_bps / 1e6),
                         ("write_per_in", per_in),
                         ("write_amp", file_wa.unwrap_or(f64::NAN)),

@@ -191,6 +191,12 @@ fn main() -> anyhow::Result<()> {
     };
     let port: u16 = port.parse().context("PORT")?;
     let n: usize = n.parse().context("CAMERAS")?;
+    if let Some(a) = rest
+        .iter()
+        .find(|a| !matches!(a.as_str(), "--sha256" | "--epoll"))
+    {
+        bail!("unknown option {a:?} (options: --sha256, --epoll)");
+    }
     let sha = rest.iter().any(|a| a == "--sha256");
     let dir = PathBuf::from(dir);
     std::fs::create_dir_all(&dir)?;
